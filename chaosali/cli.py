@@ -1,0 +1,78 @@
+"""The ``chaosali`` command: the local lab, and cleanup after a crashed drill."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from chaoslib.exceptions import ActivityFailed
+
+from chaosali.host import faults
+from chaosali.host.network import sweep_commands
+from chaosali.host.ssh import SSHSettings, fan_out, parse_hosts, run_script
+from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chaosali", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    lab = commands.add_parser("lab", help="the local lab of SSH hosts (network namespaces)")
+    lab.add_argument("action", choices=["up", "down", "status"])
+    lab.add_argument("--hosts", type=int, default=3, help="number of hosts (up; default 3)")
+    lab.add_argument("--name", default="chaosali", help="prefix of everything the lab creates")
+    lab.add_argument("--subnet", default="10.213.0.0/24", help="the lab's address range (up)")
+    lab.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+
+    cleanup = commands.add_parser(
+        "cleanup", help="remove every chaosali fault (markers, rules, qdiscs) from hosts, even after a crash"
+    )
+    cleanup.add_argument("--var-file", type=Path, required=True,
+                         help="a chaos --var-file with ssh secrets (and lab_hosts when --hosts is not given)")
+    cleanup.add_argument("--hosts", nargs="+", help="[user@]address[:port] of each host")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        if args.command == "lab":
+            return _lab(args)
+        return _cleanup(args)
+    except (LabError, ActivityFailed) as error:
+        print(f"chaosali: {error}", file=sys.stderr)
+        return 1
+
+
+def _lab(args: argparse.Namespace) -> int:
+    lab = Lab.load(args.name, args.state_dir)
+    if args.action == "up":
+        lab.subnet = lab.subnet if lab.hosts else args.subnet
+        lab.up(args.hosts)
+        print(f"lab {lab.name} is up: {len(lab.hosts)} hosts; chaos run --var-file {lab.vars_path} EXPERIMENT")
+    elif args.action == "down":
+        lab.down()
+        print(f"lab {lab.name} is down")
+    else:
+        print(json.dumps(lab.status(), indent=2))
+    return 0
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    variables = json.loads(args.var_file.read_text())
+    configuration = variables.get("configuration", {})
+    secrets = variables.get("secrets", {}).get("ssh", {})
+    hosts = parse_hosts(args.hosts or configuration.get("lab_hosts") or [])
+    settings = SSHSettings.from_chaos(configuration, secrets)
+    restored = faults.restore(hosts, settings)["restored"]
+    swept, errors = fan_out(hosts, lambda host: run_script(host, "\n".join(sweep_commands()), settings))
+    for host in hosts:
+        leftovers = swept.get(host, "").split()
+        print(f"{host}: restored {restored.get(str(host)) or 'nothing'}"
+              + (f"; removed orphan chains {leftovers}" if leftovers else ""))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

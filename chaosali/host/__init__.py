@@ -1,0 +1,1 @@
+"""Host faults over SSH: network, system and kubelet faults that always heal."""

@@ -1,0 +1,282 @@
+"""SSH transport: connect to hosts from Chaos Toolkit secrets and run scripts on them in parallel.
+
+Secrets (the scope listed in the provider's ``"secrets"``, e.g. ``"ssh"``):
+``user`` (default root), ``key_path`` or ``key`` (private key text), ``passphrase``,
+``password``, ``jump_host`` (``{"address", "port", "user"}``, same credentials).
+
+Configuration (not secret): ``ssh_known_hosts`` (default ``~/.ssh/known_hosts``),
+``ssh_accept_unknown_hosts`` (default false), ``ssh_connect_timeout`` (s, default 5),
+``ssh_command_timeout`` (s, default 60), ``ssh_sudo`` (default: true unless the user is root).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+import paramiko
+from chaoslib.types import Configuration, Secrets
+
+from chaosali.errors import InvalidArgument
+
+__all__ = ["Host", "HostError", "SSHSettings", "parse_hosts", "run_script", "fan_out"]
+
+logger = logging.getLogger("chaostoolkit")
+T = TypeVar("T")
+
+
+class HostError(Exception):
+    """A failure on one host, worded for the person running the drill."""
+
+
+@dataclass(frozen=True)
+class Host:
+    address: str
+    port: int = 22
+    user: str | None = None
+    name: str | None = None
+
+    def __str__(self) -> str:
+        label = f"{self.address}:{self.port}" if self.port != 22 else self.address
+        return f"{self.name} ({label})" if self.name else label
+
+
+def parse_hosts(targets: Any) -> list[Host]:
+    """Turn the ``targets`` argument (strings ``[user@]address[:port]`` or objects) into hosts."""
+    if isinstance(targets, (str, dict)):
+        targets = [targets]
+    if not isinstance(targets, list) or not targets:
+        raise InvalidArgument(
+            "targets must be a non-empty list of hosts, e.g. ['10.0.0.5', "
+            "{'address': '10.0.0.6', 'port': 2222}]"
+        )
+    hosts = []
+    for item in targets:
+        if isinstance(item, str):
+            user, _, rest = item.rpartition("@")
+            address, _, port = rest.partition(":")
+            hosts.append(Host(address, _port(port or 22, item), user or None))
+        elif isinstance(item, dict) and item.get("address"):
+            hosts.append(
+                Host(
+                    str(item["address"]),
+                    _port(item.get("port", 22), item),
+                    item.get("user"),
+                    item.get("name"),
+                )
+            )
+        else:
+            raise InvalidArgument(f"target {item!r} is not a host: give 'address' or 'user@address:port'")
+    for host in hosts:
+        if not _ADDRESS.match(host.address) or (host.user is not None and not _USER.match(str(host.user))):
+            raise InvalidArgument(
+                f"target {host.address!r} (user {host.user!r}) is not a host name or IP address: "
+                "use letters, digits, '.', '-', ':' only"
+            )
+    return hosts
+
+
+_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def _port(value: Any, where: Any) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = 0
+    if not 0 < port < 65536:
+        raise InvalidArgument(f"target {where!r}: the port must be a number from 1 to 65535")
+    return port
+
+
+class _UnknownHostKey(paramiko.SSHException):
+    pass
+
+
+class _RejectUnknown(paramiko.MissingHostKeyPolicy):
+    def missing_host_key(self, client, hostname, key) -> None:  # noqa: ANN001 (paramiko API)
+        raise _UnknownHostKey(hostname)
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    user: str = "root"
+    key_path: str | None = None
+    key: str | None = None
+    passphrase: str | None = None
+    password: str | None = None
+    jump_host: Host | None = None
+    known_hosts: str = "~/.ssh/known_hosts"
+    accept_unknown_hosts: bool = False
+    connect_timeout: float = 5.0
+    command_timeout: float = 60.0
+    sudo: bool | None = None
+
+    def __repr__(self) -> str:  # never show credentials, even in a traceback
+        return f"SSHSettings(user={self.user!r}, known_hosts={self.known_hosts!r})"
+
+    @classmethod
+    def from_chaos(cls, configuration: Configuration = None, secrets: Secrets = None) -> SSHSettings:
+        configuration, secrets = configuration or {}, secrets or {}
+        jump = secrets.get("jump_host")
+        return cls(
+            user=secrets.get("user") or "root",
+            key_path=secrets.get("key_path"),
+            key=secrets.get("key"),
+            passphrase=secrets.get("passphrase"),
+            password=secrets.get("password"),
+            jump_host=parse_hosts(jump)[0] if jump else None,
+            known_hosts=configuration.get("ssh_known_hosts", cls.known_hosts),
+            accept_unknown_hosts=_flag(configuration.get("ssh_accept_unknown_hosts", False)),
+            connect_timeout=float(configuration.get("ssh_connect_timeout", cls.connect_timeout)),
+            command_timeout=float(configuration.get("ssh_command_timeout", cls.command_timeout)),
+            sudo=None if "ssh_sudo" not in configuration else _flag(configuration["ssh_sudo"]),
+        )
+
+    def _pkey(self) -> paramiko.PKey | None:
+        if self.key:
+            return paramiko.PKey.from_private_key(io.StringIO(self.key), self.passphrase)
+        if self.key_path:
+            return paramiko.PKey.from_path(os.path.expanduser(self.key_path), self.passphrase)
+        return None
+
+
+def _flag(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+
+
+def _connect(host: Host, settings: SSHSettings, sock: Any = None) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    known_hosts = os.path.expanduser(settings.known_hosts)
+    if os.path.exists(known_hosts):
+        client.load_host_keys(known_hosts)
+    client.set_missing_host_key_policy(
+        paramiko.AutoAddPolicy() if settings.accept_unknown_hosts else _RejectUnknown()
+    )
+    user = host.user or settings.user
+    try:
+        pkey = settings._pkey()
+    except (paramiko.SSHException, OSError) as error:
+        raise HostError(f"cannot load the SSH private key: {error}; check key_path/key and passphrase in secrets") from None
+    try:
+        client.connect(
+            host.address,
+            port=host.port,
+            username=user,
+            pkey=pkey,
+            password=settings.password,
+            timeout=settings.connect_timeout,
+            banner_timeout=settings.connect_timeout,
+            auth_timeout=settings.connect_timeout,
+            allow_agent=False,
+            look_for_keys=False,
+            sock=sock,
+        )
+    except _UnknownHostKey:
+        client.close()
+        raise HostError(
+            f"unknown host key: {host.address} is not in {known_hosts}; add its key there "
+            "(ssh-keyscan) or set configuration ssh_accept_unknown_hosts to true"
+        ) from None
+    except paramiko.BadHostKeyException as error:
+        client.close()
+        raise HostError(
+            f"host key mismatch: {host.address} presented a {error.key.get_name()} key that differs "
+            f"from the one in {known_hosts}; if the host was reinstalled, update known_hosts, "
+            "otherwise someone may be in the middle"
+        ) from None
+    except paramiko.AuthenticationException:
+        client.close()
+        raise HostError(
+            f"authentication failed for user {user!r}: check the key or password in the ssh secrets"
+        ) from None
+    except paramiko.ssh_exception.NoValidConnectionsError:
+        client.close()
+        raise HostError(
+            f"connection refused on port {host.port}: is sshd running there, and is that the right port?"
+        ) from None
+    except (socket.timeout, TimeoutError):
+        client.close()
+        raise HostError(
+            f"unreachable: no answer on port {host.port} within {settings.connect_timeout:g} s"
+        ) from None
+    except (OSError, paramiko.SSHException) as error:
+        client.close()
+        raise HostError(f"SSH connection failed: {error}") from None
+    return client
+
+
+def _open(host: Host, settings: SSHSettings) -> tuple[paramiko.SSHClient, paramiko.SSHClient | None]:
+    if settings.jump_host is None:
+        return _connect(host, settings), None
+    jump = _connect(settings.jump_host, settings)
+    try:
+        channel = jump.get_transport().open_channel(
+            "direct-tcpip", (host.address, host.port), ("127.0.0.1", 0), timeout=settings.connect_timeout
+        )
+    except (paramiko.SSHException, OSError) as error:
+        jump.close()
+        raise HostError(f"jump host {settings.jump_host} cannot reach port {host.port}: {error}") from None
+    return _connect(host, settings, sock=channel), jump
+
+
+def run_script(host: Host, script: str, settings: SSHSettings) -> str:
+    """Run a POSIX shell script (fed on stdin) as root on ``host``; return its stdout.
+
+    The script sees the controller's address and the sshd port as CHAOSALI_SSH_PEER and
+    CHAOSALI_SSH_PORT, so that a fault can keep the controller's own SSH path open.
+    """
+    user = host.user or settings.user
+    sudo = settings.sudo if settings.sudo is not None else user != "root"
+    command = (
+        'set -- $SSH_CLIENT; export CHAOSALI_SSH_PEER="$1" CHAOSALI_SSH_PORT="$3"; '
+        + ("exec sudo -n -E sh -s" if sudo else "exec sh -s")
+    )
+    client, jump = _open(host, settings)
+    try:
+        channel = client.get_transport().open_session(timeout=settings.connect_timeout)
+        channel.settimeout(settings.command_timeout)
+        channel.exec_command(command)
+        channel.sendall(script.encode())
+        channel.shutdown_write()
+        stdout = channel.makefile("rb").read().decode(errors="replace")
+        stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
+        status = channel.recv_exit_status()
+    except (socket.timeout, TimeoutError):
+        raise HostError(f"the command did not finish within {settings.command_timeout:g} s") from None
+    finally:
+        client.close()
+        if jump:
+            jump.close()
+    if status != 0:
+        reason = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {status}"
+        raise HostError(reason)
+    return stdout
+
+
+def fan_out(hosts: list[Host], work: Callable[[Host], T]) -> tuple[dict[Host, T], dict[Host, str]]:
+    """Run ``work`` on every host in parallel; return (results, errors) keyed by host."""
+    results: dict[Host, T] = {}
+    errors: dict[Host, str] = {}
+
+    def one(host: Host) -> None:
+        try:
+            results[host] = work(host)
+        except HostError as error:
+            errors[host] = str(error)
+        except Exception as error:  # a bug or an unexpected library error: still per host
+            logger.debug("unexpected error on %s", host, exc_info=True)
+            errors[host] = f"{type(error).__name__}: {error}"
+
+    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+        list(pool.map(one, hosts))
+    for host, reason in errors.items():
+        logger.warning("chaosali: %s: %s", host, reason)
+    return results, errors

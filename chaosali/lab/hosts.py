@@ -1,0 +1,355 @@
+"""The hosts lab: Linux hosts as network namespaces on a bridge, each with a real sshd.
+
+Each host runs under ``unshare --mount --uts --pid`` inside its network namespace: its own
+hostname, process table (pid 1 is the host's init) and private copies of the files that faults
+edit, bind-mounted over the shared root filesystem. Everything the lab creates carries its name
+(namespaces ``<name>-<host>``, bridge ``<name>-br``, veths ``<name>-v<i>``) and lives in its
+address range, so ``down`` removes exactly that.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+__all__ = ["Lab", "LabError", "LabHost"]
+
+logger = logging.getLogger("chaostoolkit")
+
+DEFAULT_STATE_DIR = Path("/var/lib/chaosali-lab")
+_NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+# Files a host owns privately: its runtime state and what faults edit.
+PRIVATE_DIRS = ["/run", "/etc/kubernetes", "/var/lib/kubelet"]
+
+
+class LabError(RuntimeError):
+    """The lab cannot be brought up or down; the message says what is needed."""
+
+
+@dataclass
+class LabHost:
+    name: str
+    address: str
+    namespace: str
+    role: str = "host"
+
+    def as_target(self) -> dict:
+        return {"name": self.name, "address": self.address}
+
+
+@dataclass
+class Lab:
+    name: str = "chaosali"
+    subnet: str = "10.213.0.0/24"
+    state_root: Path = DEFAULT_STATE_DIR
+    hosts: list[LabHost] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise LabError(f"lab name {self.name!r}: use 1-10 lower-case letters and digits, starting with a letter")
+        try:
+            network = ipaddress.ip_network(self.subnet)
+        except ValueError:
+            raise LabError(f"subnet {self.subnet!r} is not a CIDR such as 10.213.0.0/24") from None
+        if network.version != 4 or network.num_addresses < 16:
+            raise LabError(f"subnet {self.subnet!r} must be IPv4 with room for hosts (at most /28)")
+        self.state_root = Path(self.state_root)
+
+    # -- paths and names -------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state_root / self.name
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.name}-br"
+
+    @property
+    def gateway(self) -> str:
+        return str(next(ipaddress.ip_network(self.subnet).hosts()))
+
+    @property
+    def key_path(self) -> Path:
+        return self.state_dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+    @property
+    def vars_path(self) -> Path:
+        """Chaos Toolkit var file (``chaos run --var-file``) with the lab's configuration and secrets."""
+        return self.state_dir / "vars.json"
+
+    def host_dir(self, host: LabHost) -> Path:
+        return self.state_dir / "hosts" / host.name
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, name: str = "chaosali", state_root: Path = DEFAULT_STATE_DIR) -> Lab:
+        """The lab as last brought up (its hosts), or an empty one of that name."""
+        lab = cls(name=name, state_root=state_root)
+        state = lab.state_dir / "state.json"
+        if state.exists():
+            data = json.loads(state.read_text())
+            lab.subnet = data["subnet"]
+            lab.hosts = [LabHost(**host) for host in data["hosts"]]
+        return lab
+
+    def up(self, hosts: int = 3) -> None:
+        """Create (or complete) the lab with ``hosts`` hosts; safe to call again."""
+        _require_root()
+        network = ipaddress.ip_network(self.subnet)
+        if hosts < 1 or hosts + 10 > network.num_addresses - 2:
+            raise LabError(f"{hosts} hosts do not fit in {self.subnet}: use 1 to {network.num_addresses - 12}")
+        if self.hosts and len(self.hosts) != hosts:
+            raise LabError(
+                f"lab {self.name!r} is up with {len(self.hosts)} hosts; run 'chaosali lab down' first to change that"
+            )
+        addresses = list(network.hosts())
+        self.hosts = [
+            LabHost(f"host{i}", str(addresses[9 + i]), f"{self.name}-host{i}") for i in range(1, hosts + 1)
+        ]
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+        self._write_state()
+        self._client_key()
+        self._bridge()
+        for index, host in enumerate(self.hosts, start=1):
+            self._host(index, host)
+        self._wait_for_sshd()
+        self.known_hosts.write_text(
+            "".join(f"{h.address} {(self.host_dir(h) / 'ssh_host_ed25519_key.pub').read_text()}" for h in self.hosts)
+        )
+        self._write_vars()
+
+    def down(self) -> None:
+        """Remove every namespace, process, link and file of this lab, and nothing else."""
+        _require_root()
+        for namespace in _namespaces():
+            if namespace.startswith(f"{self.name}-"):
+                _kill_namespace(namespace)
+                _run(["ip", "netns", "del", namespace])
+        if _link_exists(self.bridge):
+            _run(["ip", "link", "del", self.bridge])
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        self.hosts = []
+
+    def status(self) -> dict:
+        namespaces = set(_namespaces())
+        return {
+            "name": self.name,
+            "subnet": self.subnet,
+            "bridge": self.bridge if _link_exists(self.bridge) else None,
+            "vars_file": str(self.vars_path) if self.vars_path.exists() else None,
+            "hosts": [
+                {
+                    **asdict(host),
+                    "namespace_exists": host.namespace in namespaces,
+                    "sshd": _tcp_open(host.address, 22),
+                }
+                for host in self.hosts
+            ],
+        }
+
+    # -- pieces ------------------------------------------------------------------------------------
+
+    def _write_state(self) -> None:
+        state = {"subnet": self.subnet, "hosts": [asdict(host) for host in self.hosts]}
+        (self.state_dir / "state.json").write_text(json.dumps(state, indent=2))
+
+    def _write_vars(self) -> None:
+        variables = {
+            "configuration": {
+                "lab_hosts": [host.as_target() for host in self.hosts],
+                "ssh_known_hosts": str(self.known_hosts),
+            },
+            "secrets": {"ssh": {"user": "root", "key_path": str(self.key_path)}},
+        }
+        self.vars_path.write_text(json.dumps(variables, indent=2))
+
+    def _client_key(self) -> None:
+        if not self.key_path.exists():
+            _write_keypair(self.key_path)
+
+    def _bridge(self) -> None:
+        if not _link_exists(self.bridge):
+            _run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        prefix = ipaddress.ip_network(self.subnet).prefixlen
+        _run(["ip", "addr", "replace", f"{self.gateway}/{prefix}", "dev", self.bridge])
+        _run(["ip", "link", "set", self.bridge, "up"])
+
+    def _host(self, index: int, host: LabHost) -> None:
+        directory = self.host_dir(host)
+        directory.mkdir(parents=True, exist_ok=True)
+        if not (directory / "ssh_host_ed25519_key").exists():
+            _write_keypair(directory / "ssh_host_ed25519_key")
+        shutil.copyfile(self.key_path.with_suffix(".pub"), directory / "authorized_keys")
+        for private in PRIVATE_DIRS:
+            (directory / "fs" / private.strip("/")).mkdir(parents=True, exist_ok=True)
+        (directory / "fs" / "root").mkdir(exist_ok=True)
+        (directory / "passwd").write_text(_passwd(directory / "fs" / "root"))
+        (directory / "sshd_config").write_text(_sshd_config(directory))
+        (directory / "init.sh").write_text(self._init_script(host))
+
+        if host.namespace not in _namespaces():
+            _run(["ip", "netns", "add", host.namespace], hint="creating network namespaces needs CAP_SYS_ADMIN")
+        veth = f"{self.name}-v{index}"
+        if not _link_exists(veth):
+            _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", host.namespace])
+            _run(["ip", "link", "set", veth, "master", self.bridge, "up"])
+        prefix = ipaddress.ip_network(self.subnet).prefixlen
+        netns = ["ip", "netns", "exec", host.namespace]
+        _run(netns + ["ip", "addr", "replace", f"{host.address}/{prefix}", "dev", "eth0"])
+        _run(netns + ["ip", "link", "set", "lo", "up"])
+        _run(netns + ["ip", "link", "set", "eth0", "up"])
+        _run(netns + ["ip", "route", "replace", "default", "via", self.gateway])
+        if not _namespace_pids(host.namespace):
+            self.boot(host)
+
+    def boot(self, host: LabHost) -> None:
+        """Start the host's init (its mounts, hostname and services) in a fresh PID namespace."""
+        log = open(self.host_dir(host) / "init.log", "ab")
+        subprocess.Popen(
+            ["ip", "netns", "exec", host.namespace, "unshare", "--mount", "--uts", "--pid", "--fork",
+             "--mount-proc", "sh", str(self.host_dir(host) / "init.sh")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+        log.close()
+
+    def _init_script(self, host: LabHost) -> str:
+        directory = self.host_dir(host)
+        mounts = [f"mount --bind {directory / 'fs' / p.strip('/')} {p}" for p in PRIVATE_DIRS]
+        return "\n".join(
+            [
+                "set -e",
+                f"hostname {host.name}",
+                *(f"mkdir -p {p}" for p in PRIVATE_DIRS),
+                *mounts,
+                f"mount --bind {directory / 'passwd'} /etc/passwd",
+                "mkdir -p /run/sshd",
+                f"exec /usr/sbin/sshd -D -f {directory / 'sshd_config'} -E {directory / 'sshd.log'}",
+                "",
+            ]
+        )
+
+    def _wait_for_sshd(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(self.hosts)
+        while pending and time.monotonic() < deadline:
+            pending = [host for host in pending if not _tcp_open(host.address, 22)]
+            if pending:
+                time.sleep(0.05)
+        if pending:
+            raise LabError(
+                "sshd did not start on " + ", ".join(h.name for h in pending)
+                + f"; see {self.state_dir}/hosts/<host>/init.log and sshd.log"
+            )
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces, bridges, mounts): run it as root or with sudo")
+    missing = [tool for tool in ("ip", "unshare", "iptables", "/usr/sbin/sshd") if not shutil.which(tool)]
+    if missing:
+        raise LabError(
+            f"missing {', '.join(missing)}: apt-get install -y iproute2 util-linux iptables openssh-server"
+        )
+
+
+def _run(command: list[str], hint: str = "") -> str:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LabError(f"{' '.join(command)} failed: {result.stderr.strip()}" + (f" ({hint})" if hint else ""))
+    return result.stdout
+
+
+def _namespaces() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def _namespace_pids(namespace: str) -> list[int]:
+    out = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def _kill_namespace(namespace: str) -> None:
+    for _ in range(50):
+        pids = _namespace_pids(namespace)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
+def _link_exists(name: str) -> bool:
+    return subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
+
+
+def _tcp_open(address: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _write_keypair(path: Path) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    )
+    os.chmod(path, 0o600)
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    path.with_suffix(".pub").write_text(public.decode() + "\n")
+
+
+def _passwd(home: Path) -> str:
+    # root logs in to /bin/sh with its own home: no login profile (pyenv init) on every command
+    lines = []
+    for line in Path("/etc/passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "root":
+            fields[5], fields[6] = str(home), "/bin/sh"
+        lines.append(":".join(fields))
+    return "\n".join(lines) + "\n"
+
+
+def _sshd_config(directory: Path) -> str:
+    return "\n".join(
+        [
+            "Port 22",
+            f"HostKey {directory / 'ssh_host_ed25519_key'}",
+            "PidFile /run/sshd.pid",
+            f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+            "StrictModes no",
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "UseDNS no",
+            "MaxStartups 100:30:200",
+            "MaxSessions 50",
+            "",
+        ]
+    )
