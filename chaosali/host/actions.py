@@ -1,10 +1,6 @@
 """Host faults over SSH. Each fault heals by itself after ``duration`` seconds, even if the
 controller dies, and each has a rollback that heals it at once."""
 
-from __future__ import annotations
-
-from typing import Any
-
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.host import faults
@@ -28,14 +24,14 @@ __all__ = [
 def cut_network(
     targets: list,
     duration: float = 60,
-    peers: list[str] | None = None,
-    ports: list[int] | None = None,
+    peers: list = None,
+    ports: list = None,
     direction: str = "both",
     keep_ssh: bool = True,
     all_or_nothing: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
-) -> dict[str, Any]:
+) -> dict:
     """
     Cut the network of the target hosts for `duration` seconds.
 
@@ -53,14 +49,14 @@ def lose_packets(
     targets: list,
     percent: float,
     duration: float = 60,
-    peers: list[str] | None = None,
-    ports: list[int] | None = None,
+    peers: list = None,
+    ports: list = None,
     direction: str = "both",
     keep_ssh: bool = True,
     all_or_nothing: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
-) -> dict[str, Any]:
+) -> dict:
     """
     Drop `percent` % of the target hosts' packets at random for `duration`
     seconds (iptables statistic match), optionally only to/from `peers` and
@@ -76,11 +72,11 @@ def limit_bandwidth(
     duration: float = 60,
     burst: str = "32kb",
     latency: str = "400ms",
-    interface: str | None = None,
+    interface: str = None,
     all_or_nothing: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
-) -> dict[str, Any]:
+) -> dict:
     """
     Limit the egress bandwidth of the target hosts to `rate` (tc tbf) on
     `interface` (default: the interface of the default route) for `duration`
@@ -94,12 +90,12 @@ def delay_network(
     targets: list,
     delay: str = "100ms",
     duration: float = 60,
-    jitter: str | None = None,
-    interface: str | None = None,
+    jitter: str = None,
+    interface: str = None,
     all_or_nothing: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
-) -> dict[str, Any]:
+) -> dict:
     """
     Delay the egress packets of the target hosts by `delay` (and `jitter`)
     with tc netem for `duration` seconds. Fails with a clear error on hosts
@@ -111,13 +107,13 @@ def delay_network(
 
 def restore_network(
     targets: list,
-    fault_id: str | list[str] | None = None,
+    fault_id: str | list = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
-) -> dict[str, Any]:
+) -> dict:
     """
     Remove chaosali's network faults from the target hosts at once: the
-    faults with the given `fault_id`(s), or all of them. Safe to call twice,
+    faults with the given `fault_id` (one id or a list), or all of them. Safe to call twice,
     or when nothing was injected. Returns the fault ids restored per host.
     """
     ids = check_fault_ids(fault_id)
@@ -127,6 +123,6 @@ def restore_network(
 
 def _inject(
     targets: list, fault: faults.Fault, all_or_nothing: bool, configuration: Configuration, secrets: Secrets
-) -> dict[str, Any]:
+) -> dict:
     hosts = parse_hosts(targets)
     return faults.inject(hosts, fault, SSHSettings.from_chaos(configuration, secrets), all_or_nothing)

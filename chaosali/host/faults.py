@@ -41,7 +41,8 @@ class Fault:
     """A fault as shell commands: ``setup`` resolves variables, ``apply`` injects, ``undo`` heals.
 
     ``detach`` runs ``apply`` outside the SSH session, for faults that cut the session itself.
-    ``report`` prints what took effect (e.g. the exact rules) into the activity's output.
+    ``report`` prints what took effect (e.g. the exact rules) into the activity's output; a
+    detached fault cannot report, its output shows the commands it runs.
     """
 
     kind: str
@@ -71,7 +72,10 @@ class Fault:
         )
         apply = "\n".join(["set -e", f"d={d}", '. "$d/env"', *self.apply])
         if self.detach:
-            run_apply = 'nohup setsid sh "$d/apply.sh" </dev/null >"$d/apply.log" 2>&1 &'
+            # the pause lets this SSH session return before the fault may cut it
+            run_apply = (
+                'nohup setsid sh -c \'sleep 1; exec sh "$0"\' "$d/apply.sh" </dev/null >"$d/apply.log" 2>&1 &'
+            )
         else:
             run_apply = (
                 'if ! sh "$d/apply.sh" 2>"$d/apply.err"; then\n'
@@ -95,7 +99,7 @@ class Fault:
                 '"$d/restore.sh" </dev/null >/dev/null 2>&1 &',
                 'echo $! > "$d/timer.pid"',
                 run_apply,
-                *self.report,
+                *([] if self.detach else self.report),
             ]
         )
 
@@ -147,6 +151,7 @@ def inject(hosts: list[Host], fault: Fault, settings: SSHSettings, all_or_nothin
         "duration": fault.duration,
         "started_at": started.isoformat(),
         "heals_at": (started + dt.timedelta(seconds=fault.duration)).isoformat(),
+        "commands": fault.apply,
         "hosts": [
             {"host": str(host), "address": host.address, "ok": True, "report": results[host].splitlines()}
             for host in hosts

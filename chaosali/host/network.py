@@ -170,7 +170,7 @@ def tc_fault(kind: str, duration: Any, interface: str | None, qdisc: list[str]) 
             'else cat "$d/tc.err" >&2; fi; exit 2; }',
         ],
         undo=['tc qdisc del dev "$dev" root'],
-        report=['tc qdisc show dev "$dev" root'],
+        report=['echo "$dev: $(tc qdisc show dev "$dev" root)"'],
     )
 
 

@@ -1,7 +1,5 @@
 """Host probes for steady-state hypotheses."""
 
-from __future__ import annotations
-
 import logging
 import socket
 

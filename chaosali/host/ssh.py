@@ -141,11 +141,17 @@ class SSHSettings:
         )
 
     def _pkey(self) -> paramiko.PKey | None:
-        if self.key:
-            return paramiko.PKey.from_private_key(io.StringIO(self.key), self.passphrase)
+        passphrase = self.passphrase.encode() if self.passphrase else None
         if self.key_path:
-            return paramiko.PKey.from_path(os.path.expanduser(self.key_path), self.passphrase)
-        return None
+            return paramiko.PKey.from_path(os.path.expanduser(self.key_path), passphrase)
+        if not self.key:
+            return None
+        for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+            try:
+                return kind.from_private_key(io.StringIO(self.key), self.passphrase)
+            except paramiko.SSHException:
+                continue
+        raise paramiko.SSHException("the key text is not an Ed25519, ECDSA or RSA private key")
 
 
 def _flag(value: Any) -> bool:
@@ -163,7 +169,7 @@ def _connect(host: Host, settings: SSHSettings, sock: Any = None) -> paramiko.SS
     user = host.user or settings.user
     try:
         pkey = settings._pkey()
-    except (paramiko.SSHException, OSError) as error:
+    except (paramiko.SSHException, OSError, ValueError, TypeError) as error:
         raise HostError(f"cannot load the SSH private key: {error}; check key_path/key and passphrase in secrets") from None
     try:
         client.connect(

@@ -1,0 +1,52 @@
+"""Benchmark: inject then restore a network cut on 1 host and on 16 hosts, in one run.
+
+Prints t(16)/t(1) for chaosali's parallel fan-out (aim: <= 1.5) and, side by side, the same
+ratio for a one-host-after-another loop as the baseline. Needs root: it brings up its own lab.
+
+    python bench/fanout.py [--rounds 5]
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+from chaosali.host.actions import cut_network, restore_network
+from chaosali.lab.hosts import Lab
+
+
+def inject_and_restore(targets: list, chaos: dict) -> float:
+    started = time.perf_counter()
+    cut_network(targets, duration=60, **chaos)
+    restore_network(targets, **chaos)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    lab = Lab(name="csbench", subnet="10.215.0.0/24")
+    lab.up(hosts=16)
+    try:
+        variables = json.loads(lab.vars_path.read_text())
+        chaos = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
+        addresses = [host.address for host in lab.hosts]
+        timings: dict[str, list[float]] = {"parallel 1": [], "parallel 16": [], "loop 1": [], "loop 16": []}
+        for _ in range(args.rounds):  # interleaved, so that machine noise hits every variant alike
+            timings["parallel 1"].append(inject_and_restore(addresses[:1], chaos))
+            timings["parallel 16"].append(inject_and_restore(addresses, chaos))
+            timings["loop 1"].append(inject_and_restore(addresses[:1], chaos))
+            timings["loop 16"].append(sum(inject_and_restore([a], chaos) for a in addresses))
+        median = {name: statistics.median(values) for name, values in timings.items()}
+        for name, value in median.items():
+            print(f"{name:>12}: median {value * 1000:7.0f} ms over {args.rounds} rounds")
+        print(f"parallel fan-out  t(16)/t(1) = {median['parallel 16'] / median['parallel 1']:.2f}  (aim <= 1.5)")
+        print(f"sequential loop   t(16)/t(1) = {median['loop 16'] / median['loop 1']:.2f}  (baseline)")
+    finally:
+        lab.down()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Fixtures: a hosts lab of its own for the test session (name and range apart from the demo's)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chaosali.host.ssh import Host, SSHSettings, run_script
+from chaosali.lab.hosts import Lab, LabHost
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_LAB = {"name": "cstest", "subnet": "10.214.0.0/24"}
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    lab = Lab(**TEST_LAB)
+    lab.down()  # a previous session killed mid-run may have left it behind
+    lab.up(hosts=3)
+    yield lab
+    lab.down()
+
+
+@pytest.fixture(scope="session")
+def lab_vars(lab: Lab) -> dict:
+    return json.loads(lab.vars_path.read_text())
+
+
+@pytest.fixture
+def chaos_args(lab_vars: dict) -> dict:
+    """The ``configuration`` and ``secrets`` keywords an activity receives in the lab."""
+    return {"configuration": dict(lab_vars["configuration"]), "secrets": dict(lab_vars["secrets"]["ssh"])}
+
+
+@pytest.fixture(autouse=True)
+def no_fault_left(request: pytest.FixtureRequest) -> None:
+    """Every lab test must leave its hosts clean: no marker, no chaosali chain."""
+    yield
+    if "lab" not in request.fixturenames:
+        return
+    lab: Lab = request.getfixturevalue("lab")
+    for host in lab.hosts:
+        assert markers(lab, host) == [], f"{host.name} still has fault markers"
+        assert chaosali_chains(host) == [], f"{host.name} still has chaosali chains"
+
+
+def settings(lab: Lab) -> SSHSettings:
+    return SSHSettings(key_path=str(lab.key_path), known_hosts=str(lab.known_hosts))
+
+
+def markers(lab: Lab, host: LabHost) -> list[str]:
+    return run_script(Host(host.address), "ls /run/chaosali 2>/dev/null || true", settings(lab)).split()
+
+
+def chaosali_chains(host: LabHost) -> list[str]:
+    rules = subprocess.run(
+        ["ip", "netns", "exec", host.namespace, "iptables", "-S"], capture_output=True, text=True, check=True
+    ).stdout
+    return [line for line in rules.splitlines() if "chaosali-" in line]
+
+
+def ping(address: str, namespace: str | None = None, count: int = 1, interval: float = 0.2) -> int:
+    """Replies received to ``count`` pings, from the root namespace or from inside a host."""
+    prefix = ["ip", "netns", "exec", namespace] if namespace else []
+    out = subprocess.run(
+        prefix + ["ping", "-n", "-q", "-c", str(count), "-i", str(interval), "-W", "1", address],
+        capture_output=True, text=True,
+    ).stdout
+    for line in out.splitlines():
+        if "received" in line:
+            return int(line.split(",")[1].split()[0])
+    return 0
+
+
+def tcp_answers(address: str, port: int = 22, timeout: float = 1.0) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False

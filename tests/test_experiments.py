@@ -1,0 +1,114 @@
+"""The shipped experiments, run with the real ``chaos`` command against the lab."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from conftest import REPO, ping, tcp_answers
+from test_network_faults import wait_until
+
+EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
+
+
+def chaos_run(lab, tmp_path: Path, experiment: str, *extra: str, **popen) -> subprocess.Popen:
+    """Start ``chaos run`` on a shipped experiment, aimed at the test lab's first host."""
+    target = tmp_path / "target.json"
+    target.write_text(json.dumps({"configuration": {"target_hosts": [lab.hosts[0].as_target()]}}))
+    command = [
+        "chaos", "run", "--journal-path", str(tmp_path / "journal.json"),
+        "--var-file", str(lab.vars_path), "--var-file", str(target), *extra, str(REPO / "experiments" / experiment),
+    ]
+    return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+
+
+def test_every_experiment_passes_chaos_validate(tmp_path):
+    assert EXPERIMENTS, "no experiments shipped"
+    for experiment in EXPERIMENTS:
+        result = subprocess.run(["chaos", "validate", str(experiment)], cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 0, f"{experiment.name}: {result.stdout}{result.stderr}"
+        chaosali_extension = [e for e in json.loads(experiment.read_text()).get("extensions", []) if e["name"] == "chaosali"]
+        assert chaosali_extension and "fmea" in chaosali_extension[0], f"{experiment.name} has no FMEA block"
+
+
+def test_host_netcut_journal_tells_the_cut_and_the_healing(lab, tmp_path):
+    run = chaos_run(lab, tmp_path, "host-netcut.json")
+    output = run.communicate(timeout=120)[0].decode()
+    journal = json.loads((tmp_path / "journal.json").read_text())
+
+    assert run.returncode == 0, output
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    cut, during = journal["run"]
+    assert cut["status"] == "succeeded" and cut["output"]["fault_id"].startswith("chaosali-")
+    assert [h["address"] for h in cut["output"]["hosts"]] == [lab.hosts[0].address]
+    assert during["output"] is False, "the host still answered during the cut"
+    assert journal["steady_states"]["after"]["steady_state_met"] is True
+    assert journal["rollbacks"][0]["status"] == "succeeded"
+    assert journal["rollbacks"][0]["output"] == {"restored": {str(lab.hosts[0].name) + f" ({lab.hosts[0].address})": []}}
+
+
+def test_sigkill_of_chaos_run_mid_cut_the_host_still_heals_on_time(lab, tmp_path):
+    target = lab.hosts[0]
+    run = chaos_run(lab, tmp_path, "host-netcut.json", "--var", "cut_seconds:int=5", start_new_session=True)
+    started = time.monotonic()
+    cut_seen = wait_until(lambda: not tcp_answers(target.address, timeout=0.3), 20)
+    assert cut_seen is not None, "the cut never took effect"
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+
+    healed = wait_until(lambda: tcp_answers(target.address, timeout=0.3), 20)
+    assert healed is not None, "the host did not heal after the controller was killed"
+    # the cut started after validation and the steady state: heal within its 5 s + a few seconds
+    assert cut_seen + healed < 5 + 5
+    assert time.monotonic() - started < 20
+    assert ping(target.address) == 1
+
+
+def test_journal_and_log_hold_no_private_key_password_or_passphrase(lab, tmp_path):
+    passphrase, password = "correct-horse-battery-staple-42", "hunter2-password-99"
+    key = serialization.load_ssh_private_key(lab.key_path.read_bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+        serialization.BestAvailableEncryption(passphrase.encode()),
+    )
+    key_file = tmp_path / "id_encrypted"
+    key_file.write_bytes(encrypted)
+    key_file.chmod(0o600)
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"secrets": {"ssh": {
+        "user": "root", "key_path": str(key_file), "passphrase": passphrase, "password": password,
+    }}}))
+
+    run = chaos_run(lab, tmp_path, "host-netcut.json", "--var-file", str(secrets))
+    output = run.communicate(timeout=120)[0].decode()
+    assert run.returncode == 0, output
+
+    journal = (tmp_path / "journal.json").read_text()
+    assert json.loads(journal)["run"][0]["status"] == "succeeded"  # the encrypted key was really used
+    body = encrypted.decode().splitlines()[1]
+    lab_key_body = lab.key_path.read_text().splitlines()[1]
+    for text in (journal, (tmp_path / "chaostoolkit.log").read_text(), output):
+        for secret in (passphrase, password, body, lab_key_body):
+            assert secret not in text
+
+
+def test_chaos_discover_lists_actions_and_probes_with_docs(tmp_path):
+    result = subprocess.run(
+        ["chaos", "discover", "chaostoolkit-ali", "--no-install", "--discovery-path", str(tmp_path / "d.json")],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    activities = {a["name"]: a for a in json.loads((tmp_path / "d.json").read_text())["activities"]}
+    assert activities["cut_network"]["type"] == "action"
+    assert activities["hosts_reachable"]["type"] == "probe"
+    assert "dead-man" in activities["cut_network"]["doc"] or "heals by itself" in activities["cut_network"]["doc"]
+    arguments = {a["name"]: a for a in activities["cut_network"]["arguments"]}
+    assert arguments["duration"]["default"] == 60 and arguments["keep_ssh"]["default"] is True
+    assert arguments["targets"]["type"] == "list" and arguments["duration"]["type"] == "number"
+    assert arguments["keep_ssh"]["type"] == "boolean" and arguments["direction"]["type"] == "string"

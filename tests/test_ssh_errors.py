@@ -1,0 +1,81 @@
+"""Each SSH failure is a distinct, clear error naming the host; nothing is injected."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from chaoslib.exceptions import ActivityFailed
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from chaosali.host.actions import cut_network, limit_bandwidth, restore_network
+from conftest import ping
+
+
+def _other_key(path: Path) -> str:
+    key = ed25519.Ed25519PrivateKey.generate()
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    )
+    return str(path)
+
+
+def test_wrong_key_is_an_authentication_error(lab, chaos_args, tmp_path):
+    chaos_args["secrets"]["key_path"] = _other_key(tmp_path / "wrong")
+    with pytest.raises(ActivityFailed, match=r"10\.214\.0\.11: authentication failed for user 'root'"):
+        cut_network([lab.hosts[0].address], duration=30, **chaos_args)
+    assert ping(lab.hosts[0].address) == 1
+
+
+def test_unknown_host_key_is_refused_unless_accepted_explicitly(lab, chaos_args, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    chaos_args["configuration"]["ssh_known_hosts"] = str(empty)
+    with pytest.raises(ActivityFailed, match="unknown host key: 10.214.0.11 is not in"):
+        restore_network([lab.hosts[0].address], **chaos_args)
+    chaos_args["configuration"]["ssh_accept_unknown_hosts"] = True
+    assert restore_network([lab.hosts[0].address], **chaos_args)["restored"] == {lab.hosts[0].address: []}
+
+
+def test_host_key_mismatch_is_its_own_error(lab, chaos_args, tmp_path):
+    # host2's key filed under host1's address: what a reinstalled or impersonated host looks like
+    second_key = (lab.host_dir(lab.hosts[1]) / "ssh_host_ed25519_key.pub").read_text()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{lab.hosts[0].address} {second_key}")
+    chaos_args["configuration"]["ssh_known_hosts"] = str(known)
+    with pytest.raises(ActivityFailed, match="host key mismatch: 10.214.0.11 presented a ssh-ed25519 key"):
+        restore_network([lab.hosts[0].address], **chaos_args)
+
+
+def test_refused_port_is_its_own_error(lab, chaos_args):
+    with pytest.raises(ActivityFailed, match=r"10\.214\.0\.11:2222: connection refused on port 2222"):
+        restore_network([f"{lab.hosts[0].address}:2222"], **chaos_args)
+
+
+@pytest.mark.parametrize(
+    "arguments, problem",
+    [
+        ({"peers": ["10.0.0.1; reboot"]}, "peer '10.0.0.1; reboot' is not an IPv4 address"),
+        ({"ports": ["22 && reboot"]}, "port '22 && reboot' must be a number"),
+        ({"direction": "in$(reboot)"}, "direction 'in$(reboot)' must be one of"),
+        ({"targets": ["127.0.0.1;reboot"]}, "is not a host name or IP address"),
+        ({"targets": ["root`id`@127.0.0.1"]}, "is not a host name or IP address"),
+        ({"duration": "10; reboot"}, "duration '10; reboot' must be a number"),
+    ],
+)
+def test_shell_metacharacters_are_refused_before_any_ssh_call(arguments, problem):
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        arguments = {"targets": [f"127.0.0.1:{listener.getsockname()[1]}"], "duration": 10, **arguments}
+        with pytest.raises(ActivityFailed, match=re.escape(problem)):
+            cut_network(**arguments)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody knocked: the refusal came before any connection
+
+
+def test_interface_with_metacharacters_is_refused(lab, chaos_args):
+    with pytest.raises(ActivityFailed, match="interface 'eth0;reboot' is not a network interface name"):
+        limit_bandwidth([lab.hosts[0].address], interface="eth0;reboot", duration=5, **chaos_args)
