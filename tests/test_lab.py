@@ -1,0 +1,79 @@
+"""The lab itself, and `chaosali cleanup` after a controller that died and lost its markers."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from chaosali.cli import main
+from chaosali.host.actions import cut_network
+from chaosali.lab import hosts as lab_hosts
+from chaosali.lab.hosts import Lab, LabError
+from conftest import chaosali_chains, markers, ping, tcp_answers
+
+
+def test_up_twice_keeps_the_same_hosts_and_keys(lab):
+    key_before = lab.key_path.read_text()
+    host_key_before = (lab.host_dir(lab.hosts[0]) / "ssh_host_ed25519_key").read_text()
+    again = Lab.load(lab.name, lab.state_root)
+    again.up(hosts=3)
+    assert [h.address for h in again.hosts] == [h.address for h in lab.hosts]
+    assert lab.key_path.read_text() == key_before
+    assert (lab.host_dir(lab.hosts[0]) / "ssh_host_ed25519_key").read_text() == host_key_before
+    status = again.status()
+    assert all(h["sshd"] and h["namespace_exists"] for h in status["hosts"])
+    with pytest.raises(LabError, match="is up with 3 hosts"):
+        again.up(hosts=4)
+
+
+def test_each_host_has_its_own_hostname_and_process_table(lab, chaos_args):
+    from chaosali.host.ssh import Host, run_script
+    from conftest import settings
+
+    names = {run_script(Host(h.address), "hostname", settings(lab)).strip() for h in lab.hosts}
+    assert names == {"host1", "host2", "host3"}
+    processes = run_script(Host(lab.hosts[0].address), "ps -e -o comm=", settings(lab)).split()
+    assert processes.count("sshd") <= 3, "the host sees other hosts' processes"
+
+
+def test_down_removes_its_own_things_only(tmp_path):
+    foreign = "csother-keep"
+    subprocess.run(["ip", "netns", "add", foreign], check=True)
+    small = Lab(name="csdown", subnet="10.216.0.0/24", state_root=tmp_path)
+    try:
+        small.up(hosts=1)
+        assert tcp_answers(small.hosts[0].address)
+        small.down()
+        namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert "csdown-" not in namespaces and foreign in namespaces
+        assert subprocess.run(["ip", "link", "show", "csdown-br"], capture_output=True).returncode != 0
+        assert not (tmp_path / "csdown").exists()
+        leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "csdown")], capture_output=True, text=True)
+        assert leftover.stdout == "", "a process of the lab survived down"
+    finally:
+        small.down()
+        subprocess.run(["ip", "netns", "del", foreign])
+
+
+def test_not_root_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(lab_hosts.os, "geteuid", lambda: 1000)
+    with pytest.raises(LabError, match="the lab needs root"):
+        Lab(name="csnoroot").up(hosts=1)
+
+
+def test_cleanup_restores_faults_and_removes_orphan_chains(lab, chaos_args, capsys):
+    target, orphan_host, _ = lab.hosts
+    cut_network([target.address], duration=120, **chaos_args)
+    # a fault whose marker was lost: only its chain is left behind
+    netns = ["ip", "netns", "exec", orphan_host.namespace, "iptables", "-w"]
+    subprocess.run(netns + ["-N", "chaosali-0badc0de-in"], check=True)
+    subprocess.run(netns + ["-A", "chaosali-0badc0de-in", "-s", lab.gateway, "-p", "icmp", "-j", "DROP"], check=True)
+    subprocess.run(netns + ["-I", "INPUT", "1", "-j", "chaosali-0badc0de-in"], check=True)
+    assert ping(target.address) == 0 and ping(orphan_host.address) == 0
+
+    assert main(["cleanup", "--var-file", str(lab.vars_path)]) == 0
+    report = capsys.readouterr().out
+    assert "removed orphan chains ['chaosali-0badc0de-in']" in report
+    assert ping(target.address) == 1 and ping(orphan_host.address) == 1
+    assert markers(lab, target) == [] and chaosali_chains(target) == [] and chaosali_chains(orphan_host) == []
