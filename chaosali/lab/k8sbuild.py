@@ -469,7 +469,8 @@ def _verify_and_install(tmp: Path, target: Path, step: str) -> None:
         )
     tmp.chmod(0o755)
     os.replace(tmp, target)
-    logger.info("%s: %s", target.name, (out.stdout + out.stderr).strip().splitlines()[0:1])
+    first = ((out.stdout + out.stderr).strip().splitlines() or [""])[0]
+    logger.info("%s installed: %s", target.name, first)
 
 
 def _go_build(
