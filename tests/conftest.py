@@ -82,3 +82,24 @@ def tcp_answers(address: str, port: int = 22, timeout: float = 1.0) -> bool:
         return True
     except OSError:
         return False
+
+
+class KubeAccess:
+    """Kubeconfigs of a real cluster: the lab's, or the one named by CHAOSALI_TEST_KUBECONFIG."""
+
+    def __init__(self, admin: Path, readonly: Path, lab: Lab | None = None) -> None:
+        self.admin_kubeconfig = admin
+        self.readonly_kubeconfig = readonly
+        self.lab = lab
+
+
+@pytest.fixture(scope="session")
+def kube() -> KubeAccess:
+    """A real kube-apiserver: the lab cluster (one master, two workers), brought up once."""
+    import os
+
+    if os.environ.get("CHAOSALI_TEST_KUBECONFIG"):
+        admin = Path(os.environ["CHAOSALI_TEST_KUBECONFIG"])
+        yield KubeAccess(admin, Path(os.environ.get("CHAOSALI_TEST_KUBECONFIG_READONLY", admin)))
+        return
+    pytest.fail("the lab cluster is not wired yet: set CHAOSALI_TEST_KUBECONFIG")
