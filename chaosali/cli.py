@@ -22,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
 
     lab = commands.add_parser("lab", help="the local lab of SSH hosts (network namespaces)")
     lab.add_argument("action", choices=["up", "down", "status"])
-    lab.add_argument("--hosts", type=int, default=3, help="number of hosts (up; default 3)")
+    lab.add_argument("--hosts", type=int, default=0, help="plain hosts, without a cluster (up)")
+    lab.add_argument("--masters", type=int, default=1, help="control-plane hosts, 1 or 3 (up; default 1)")
+    lab.add_argument("--workers", type=int, default=2, help="worker hosts (up; default 2)")
     lab.add_argument("--name", default="chaosali", help="prefix of everything the lab creates")
     lab.add_argument("--subnet", default="10.213.0.0/24", help="the lab's address range (up)")
     lab.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
@@ -49,7 +51,10 @@ def _lab(args: argparse.Namespace) -> int:
     lab = Lab.load(args.name, args.state_dir)
     if args.action == "up":
         lab.subnet = lab.subnet if lab.hosts else args.subnet
-        lab.up(args.hosts)
+        if args.hosts:
+            lab.up(hosts=args.hosts)
+        else:
+            lab.up(masters=args.masters, workers=args.workers)
         print(f"lab {lab.name} is up: {len(lab.hosts)} hosts; chaos run --var-file {lab.vars_path} EXPERIMENT")
     elif args.action == "down":
         lab.down()

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -111,32 +112,63 @@ class Lab:
             lab.hosts = [LabHost(**host) for host in data["hosts"]]
         return lab
 
-    def up(self, hosts: int = 3) -> None:
-        """Create (or complete) the lab with ``hosts`` hosts; safe to call again."""
+    def up(self, hosts: int = 0, masters: int = 0, workers: int = 0) -> None:
+        """Create (or complete) the lab; safe to call again with the same shape.
+
+        ``hosts`` plain hosts, or a cluster of ``masters`` control-plane hosts and ``workers``.
+        """
         _require_root()
+        shape = [("host", hosts), ("master", masters), ("worker", workers)]
+        count = hosts + masters + workers
         network = ipaddress.ip_network(self.subnet)
-        if hosts < 1 or hosts + 10 > network.num_addresses - 2:
-            raise LabError(f"{hosts} hosts do not fit in {self.subnet}: use 1 to {network.num_addresses - 12}")
-        if self.hosts and len(self.hosts) != hosts:
-            raise LabError(
-                f"lab {self.name!r} is up with {len(self.hosts)} hosts; run 'chaosali lab down' first to change that"
-            )
-        addresses = list(network.hosts())
-        self.hosts = [
-            LabHost(f"host{i}", str(addresses[9 + i]), f"{self.name}-host{i}") for i in range(1, hosts + 1)
+        if count < 1 or count + 10 > network.num_addresses - 2:
+            raise LabError(f"{count} hosts do not fit in {self.subnet}: use 1 to {network.num_addresses - 12}")
+        if hosts and (masters or workers):
+            raise LabError("a lab has either plain hosts or a cluster (masters and workers), not both")
+        if masters not in (0, 1, 3):
+            raise LabError(f"{masters} masters: use 1, or 3 for the highly available variant")
+        addresses = iter(list(network.hosts())[10:])
+        wanted = [
+            LabHost(f"{role}{i}", str(next(addresses)), f"{self.name}-{role}{i}", role)
+            for role, number in shape
+            for i in range(1, number + 1)
         ]
+        if self.hosts and [h.name for h in self.hosts] != [h.name for h in wanted]:
+            raise LabError(
+                f"lab {self.name!r} is up with {len(self.hosts)} hosts "
+                f"({', '.join(h.name for h in self.hosts)}); run 'chaosali lab down' first to change that"
+            )
+        self.hosts = wanted
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         self._write_state()
         self._client_key()
+        self._labctl()
+        cluster = self.cluster()
+        if cluster:
+            cluster.prepare()
         self._bridge()
         for index, host in enumerate(self.hosts, start=1):
-            self._host(index, host)
+            self._host(index, host, cluster.services(host) if cluster else {})
         self._wait_for_sshd()
         self.known_hosts.write_text(
             "".join(f"{h.address} {(self.host_dir(h) / 'ssh_host_ed25519_key.pub').read_text()}" for h in self.hosts)
         )
-        self._write_vars()
+        if cluster:
+            cluster.bootstrap()
+        self._write_vars(cluster.variables() if cluster else {})
+
+    def cluster(self):  # -> Cluster | None (import kept local: plain host labs need no Kubernetes)
+        """The lab's Kubernetes cluster, if it has master hosts."""
+        if not any(h.role == "master" for h in self.hosts):
+            return None
+        from chaosali.lab.cluster import Cluster
+
+        return Cluster(self)
+
+    @property
+    def labctl(self) -> Path:
+        return self.state_dir / "bin" / "labctl"
 
     def down(self) -> None:
         """Remove every namespace, process, link and file of this lab, and nothing else."""
@@ -173,15 +205,21 @@ class Lab:
         state = {"subnet": self.subnet, "hosts": [asdict(host) for host in self.hosts]}
         (self.state_dir / "state.json").write_text(json.dumps(state, indent=2))
 
-    def _write_vars(self) -> None:
+    def _write_vars(self, configuration: dict) -> None:
         variables = {
             "configuration": {
                 "lab_hosts": [host.as_target() for host in self.hosts],
                 "ssh_known_hosts": str(self.known_hosts),
+                **configuration,
             },
             "secrets": {"ssh": {"user": "root", "key_path": str(self.key_path)}},
         }
         self.vars_path.write_text(json.dumps(variables, indent=2))
+
+    def _labctl(self) -> None:
+        self.labctl.parent.mkdir(exist_ok=True)
+        self.labctl.write_text(_LABCTL)
+        self.labctl.chmod(0o755)
 
     def _client_key(self) -> None:
         if not self.key_path.exists():
@@ -194,7 +232,7 @@ class Lab:
         _run(["ip", "addr", "replace", f"{self.gateway}/{prefix}", "dev", self.bridge])
         _run(["ip", "link", "set", self.bridge, "up"])
 
-    def _host(self, index: int, host: LabHost) -> None:
+    def _host(self, index: int, host: LabHost, services: dict[str, list[str]]) -> None:
         directory = self.host_dir(host)
         directory.mkdir(parents=True, exist_ok=True)
         if not (directory / "ssh_host_ed25519_key").exists():
@@ -206,6 +244,12 @@ class Lab:
         (directory / "passwd").write_text(_passwd(directory / "fs" / "root"))
         (directory / "sshd_config").write_text(_sshd_config(directory))
         (directory / "init.sh").write_text(self._init_script(host))
+        services = {"sshd": ["/usr/sbin/sshd", "-D", "-f", str(directory / "sshd_config"), "-E",
+                             str(directory / "sshd.log")], **services}
+        shutil.rmtree(directory / "services", ignore_errors=True)
+        (directory / "services").mkdir()
+        for name, argv in services.items():
+            (directory / "services" / f"{name}.sh").write_text(f"exec {shlex.join(argv)}\n")
 
         if host.namespace not in _namespaces():
             _run(["ip", "netns", "add", host.namespace], hint="creating network namespaces needs CAP_SYS_ADMIN")
@@ -223,16 +267,24 @@ class Lab:
             self.boot(host)
 
     def boot(self, host: LabHost) -> None:
-        """Start the host's init (its mounts, hostname and services) in a fresh PID namespace."""
-        log = open(self.host_dir(host) / "init.log", "ab")
+        """Start the host's boot loop: an init in a fresh PID namespace, again after each reboot."""
+        directory = self.host_dir(host)
+        unshare = "unshare --mount --uts --pid --fork --mount-proc"
+        log = open(directory / "init.log", "ab")
         subprocess.Popen(
-            ["ip", "netns", "exec", host.namespace, "unshare", "--mount", "--uts", "--pid", "--fork",
-             "--mount-proc", "sh", str(self.host_dir(host) / "init.sh")],
+            ["ip", "netns", "exec", host.namespace, "sh", "-c",
+             f"while :; do {unshare} sh {directory / 'init.sh'}; echo reboot; sleep 0.5; done"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         )
         log.close()
 
     def _init_script(self, host: LabHost) -> str:
+        """pid 1 of the host: private mounts, hostname, then every service under a restart loop.
+
+        ``labctl`` (``restart|stop|start|status SERVICE``, ``reboot``) drives the loops through
+        ``/run/lab/<service>/``; ``reboot`` makes pid 1 exit, so the kernel kills every process of
+        the host, and the boot loop outside the host's PID namespace starts a fresh init.
+        """
         directory = self.host_dir(host)
         mounts = [f"mount --bind {directory / 'fs' / p.strip('/')} {p}" for p in PRIVATE_DIRS]
         return "\n".join(
@@ -242,8 +294,25 @@ class Lab:
                 *(f"mkdir -p {p}" for p in PRIVATE_DIRS),
                 *mounts,
                 f"mount --bind {directory / 'passwd'} /etc/passwd",
-                "mkdir -p /run/sshd",
-                f"exec /usr/sbin/sshd -D -f {directory / 'sshd_config'} -E {directory / 'sshd.log'}",
+                "mkdir -p /run/sshd /run/lab",
+                "set +e",
+                "trap 'exit 0' USR1",
+                "supervise() {",
+                '  mkdir -p "/run/lab/$1"',
+                "  while :; do",
+                '    if [ -e "/run/lab/$1/down" ]; then sleep 0.2; continue; fi',
+                f'    sh "$2" >>"{directory}/$1.log" 2>&1 &',
+                '    echo $! > "/run/lab/$1/pid"',
+                "    wait $!",
+                '    rm -f "/run/lab/$1/pid"',
+                "    sleep 1",
+                "  done",
+                "}",
+                f"for service in {directory}/services/*.sh; do",
+                '  name="${service##*/}"; supervise "${name%.sh}" "$service" &',
+                "done",
+                # sleep in the background so that the USR1 trap runs at once
+                "while :; do sleep 3600 & wait $!; done",
                 "",
             ]
         )
@@ -260,6 +329,22 @@ class Lab:
                 "sshd did not start on " + ", ".join(h.name for h in pending)
                 + f"; see {self.state_dir}/hosts/<host>/init.log and sshd.log"
             )
+
+
+# Drives a host's services from inside it (over SSH): the lab's stand-in for systemctl.
+_LABCTL = """#!/bin/sh
+# usage: labctl restart|stop|start|status SERVICE, or labctl reboot
+d="/run/lab/$2"
+pid() { cat "$d/pid" 2>/dev/null; }
+case "$1" in
+  restart) [ -d "$d" ] || { echo "no service $2" >&2; exit 5; }; rm -f "$d/down"; kill "$(pid)" 2>/dev/null; true ;;
+  stop) [ -d "$d" ] || { echo "no service $2" >&2; exit 5; }; touch "$d/down"; kill "$(pid)" 2>/dev/null; true ;;
+  start) [ -d "$d" ] || { echo "no service $2" >&2; exit 5; }; rm -f "$d/down" ;;
+  status) kill -0 "$(pid)" 2>/dev/null && echo active || { echo inactive; exit 3; } ;;
+  reboot) kill -USR1 1 ;;
+  *) echo "usage: labctl restart|stop|start|status SERVICE | reboot" >&2; exit 2 ;;
+esac
+"""
 
 
 def _require_root() -> None:

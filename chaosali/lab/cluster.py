@@ -1,0 +1,300 @@
+"""The lab's Kubernetes cluster: real etcd, kube-apiserver, controller-manager and scheduler on the
+master hosts, and one kwok per host standing in for its kubelet.
+
+Each component is a service of its host (see ``hosts.Lab._init_script``), so cutting a master's
+network really makes the API unreachable, and ``labctl restart kubelet`` on a host re-reads that
+host's private ``/etc/kubernetes/kubelet.conf``, as a kubelet restarted by systemd would.
+The API objects are laid out as kubeadm lays them out: control-plane node labels and taint, and
+mirror pods ``<component>-<node>`` labelled ``component=…,tier=control-plane`` in kube-system.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.rest import ApiException
+
+from chaosali.lab import k8sbuild
+from chaosali.lab.pki import make_pki
+
+from chaosali.lab.hosts import LabError
+
+if TYPE_CHECKING:
+    from chaosali.lab.hosts import Lab, LabHost
+
+__all__ = ["Cluster", "COMPONENTS"]
+
+logger = logging.getLogger("chaostoolkit")
+
+API_PORT = 6443
+COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+SERVICE_CIDR = "10.96.0.0/16"
+NODE_LEASE_SECONDS = 10
+# how long a silent kubelet keeps its node Ready: short, so drills see NotReady within seconds
+NODE_GRACE_SECONDS = 20
+DEMO_NAMESPACE = "demo"
+
+
+class Cluster:
+    def __init__(self, lab: Lab, progress: Callable[[str], None] = logger.info) -> None:
+        self.lab = lab
+        self.progress = progress
+        self.dir = lab.state_dir / "cluster"
+        self.pki = self.dir / "pki"
+        self.masters = [h for h in lab.hosts if h.role == "master"]
+        self.binaries: dict[str, Path] = {}
+
+    @property
+    def endpoint(self) -> str:
+        """The API server every client uses (the first master)."""
+        return f"https://{self.masters[0].address}:{API_PORT}"
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.lab.state_dir / "admin.kubeconfig"
+
+    @property
+    def readonly_kubeconfig(self) -> Path:
+        return self.lab.state_dir / "readonly.kubeconfig"
+
+    # -- before the hosts boot ------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Binaries (built once into the cache), certificates and every kubeconfig."""
+        self.binaries = k8sbuild.ensure_binaries(self.progress)
+        make_pki(self.pki, [h.address for h in self.masters])
+        self._kubeconfig(self.admin_kubeconfig, "admin")
+        for component in ("controller-manager", "scheduler"):
+            self._kubeconfig(self.dir / f"{component}.kubeconfig", component, "https://127.0.0.1:6443")
+        for host in self.lab.hosts:
+            kubelet_conf = self.lab.host_dir(host) / "fs" / "etc" / "kubernetes" / "kubelet.conf"
+            kubelet_conf.parent.mkdir(parents=True, exist_ok=True)
+            self._kubeconfig(kubelet_conf, "kubelet")
+
+    def services(self, host: LabHost) -> dict[str, list[str]]:
+        """The processes that make ``host`` a master or a worker (each a restartable service)."""
+        index = self.lab.hosts.index(host)
+        services = {
+            "kubelet": [
+                str(self.binaries["kwok"]), "--kubeconfig=/etc/kubernetes/kubelet.conf",
+                "--manage-all-nodes=false", f"--manage-single-node={host.name}",
+                "--server-address=127.0.0.1:10247", f"--node-ip={host.address}",
+                f"--cidr=10.244.{index}.1/24", f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
+            ]
+        }
+        if host.role == "master":
+            services = {**self._control_plane(host), **services}
+        return services
+
+    def _control_plane(self, host: LabHost) -> dict[str, list[str]]:
+        pki, data = self.pki, self.lab.host_dir(host) / "data"
+        peers = ",".join(f"{m.name}=http://{m.address}:2380" for m in self.masters)
+        ha = len(self.masters) > 1
+        authn = [f"--{kind}kubeconfig={{kc}}" for kind in ("", "authentication-", "authorization-")]
+        return {
+            "etcd": [
+                str(self.binaries["etcd"]), f"--name={host.name}", f"--data-dir={data}/etcd",
+                f"--listen-client-urls=http://{host.address}:2379,http://127.0.0.1:2379",
+                f"--advertise-client-urls=http://{host.address}:2379",
+                f"--listen-peer-urls=http://{host.address}:2380",
+                f"--initial-advertise-peer-urls=http://{host.address}:2380",
+                f"--initial-cluster={peers}", "--initial-cluster-state=new",
+                f"--initial-cluster-token={self.lab.name}", "--listen-metrics-urls=http://127.0.0.1:2381",
+                "--log-level=warn", "--unsafe-no-fsync=true",
+            ],
+            "kube-apiserver": [
+                str(self.binaries["kube-apiserver"]), "--etcd-servers=http://127.0.0.1:2379",
+                "--bind-address=0.0.0.0", f"--secure-port={API_PORT}", f"--advertise-address={host.address}",
+                f"--tls-cert-file={pki}/apiserver.crt", f"--tls-private-key-file={pki}/apiserver.key",
+                f"--client-ca-file={pki}/ca.crt",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki}/sa.pub", f"--service-account-signing-key-file={pki}/sa.key",
+                f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true", f"--requestheader-client-ca-file={pki}/ca.crt",
+                "--requestheader-allowed-names=front-proxy-client", "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki}/front-proxy-client.crt",
+                f"--proxy-client-key-file={pki}/front-proxy-client.key", f"--cert-dir={data}/apiserver-certs", "--v=0",
+            ],
+            "kube-controller-manager": [
+                str(self.binaries["kube-controller-manager"]),
+                *(flag.format(kc=self.dir / "controller-manager.kubeconfig") for flag in authn),
+                "--bind-address=127.0.0.1", f"--cert-dir={data}/kcm-certs",
+                f"--service-account-private-key-file={pki}/sa.key", f"--root-ca-file={pki}/ca.crt",
+                f"--cluster-signing-cert-file={pki}/ca.crt", f"--cluster-signing-key-file={pki}/ca.key",
+                "--use-service-account-credentials=true", f"--leader-elect={str(ha).lower()}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--node-monitor-grace-period={NODE_GRACE_SECONDS}s", "--node-monitor-period=2s", "--v=0",
+            ],
+            "kube-scheduler": [
+                str(self.binaries["kube-scheduler"]),
+                *(flag.format(kc=self.dir / "scheduler.kubeconfig") for flag in authn),
+                "--bind-address=127.0.0.1", f"--cert-dir={data}/scheduler-certs",
+                f"--leader-elect={str(ha).lower()}", "--v=0",
+            ],
+        }
+
+    def _kubeconfig(self, path: Path, leaf: str, server: str | None = None) -> None:
+        def data(name: str) -> str:
+            return base64.b64encode((self.pki / name).read_bytes()).decode()
+
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": self.lab.name,
+            "clusters": [{"name": self.lab.name, "cluster": {
+                "server": server or self.endpoint, "certificate-authority-data": data("ca.crt")}}],
+            "users": [{"name": leaf, "user": {
+                "client-certificate-data": data(f"{leaf}.crt"), "client-key-data": data(f"{leaf}.key")}}],
+            "contexts": [{"name": self.lab.name, "context": {"cluster": self.lab.name, "user": leaf}}],
+        }, sort_keys=False))
+        path.chmod(0o600)
+
+    # -- once the hosts run -------------------------------------------------------------------------
+
+    def bootstrap(self) -> None:
+        """Wait for the API, then lay out nodes, mirror pods, a read-only user and a demo workload."""
+        api = k8s_config.new_client_from_config(config_file=str(self.admin_kubeconfig))
+        try:
+            started = time.monotonic()
+            self._wait("the API to answer /readyz", lambda: self._ready(api), 90)
+            self.progress(f"API ready at {self.endpoint} after {time.monotonic() - started:.1f} s")
+            core = k8s.CoreV1Api(api)
+            for host in self.lab.hosts:
+                _create(lambda body: core.create_node(body), self._node(host))
+            self._wait("kube-system/default service account",
+                       lambda: _exists(lambda: core.read_namespaced_service_account("default", "kube-system")), 60)
+            for host in self.masters:
+                for component in COMPONENTS:
+                    _create(lambda body: core.create_namespaced_pod("kube-system", body), _mirror_pod(component, host))
+            self._readonly(api)
+            self._demo(api)
+            self._wait("every node Ready", lambda: self._nodes_ready(core), 60)
+            self._wait("the demo workload available", lambda: self._demo_available(api), 90)
+            self.progress(f"cluster ready after {time.monotonic() - started:.1f} s")
+        finally:
+            api.close()
+
+    def variables(self) -> dict:
+        """Configuration for experiments run against the lab (chaos --var-file)."""
+        return {
+            "kubeconfig_path": str(self.admin_kubeconfig),
+            "kubelet_restart_command": f"{self.lab.labctl} restart kubelet",
+            "reboot_command": f"{self.lab.labctl} reboot",
+        }
+
+    def _node(self, host: LabHost) -> dict:
+        master = host.role == "master"
+        role = "control-plane" if master else "worker"
+        return {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {
+                "name": host.name,
+                "labels": {"kubernetes.io/hostname": host.name, "kubernetes.io/os": "linux",
+                           f"node-role.kubernetes.io/{role}": "", "type": "kwok"},
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            },
+            "spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}
+            if master else {},
+        }
+
+    def _readonly(self, api: k8s.ApiClient) -> None:
+        """A service account bound to the built-in ``view`` role, and a kubeconfig with its token."""
+        name = "chaosali-readonly"
+        core, rbac = k8s.CoreV1Api(api), k8s.RbacAuthorizationV1Api(api)
+        _create(lambda body: core.create_namespaced_service_account("kube-system", body),
+                {"metadata": {"name": name}})
+        _create(rbac.create_cluster_role_binding, {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": "kube-system"}],
+        })
+        token = core.create_namespaced_service_account_token(
+            name, "kube-system", {"spec": {"expirationSeconds": 7 * 86400}}
+        ).status.token
+        config = yaml.safe_load(self.admin_kubeconfig.read_text())
+        config["users"] = [{"name": name, "user": {"token": token}}]
+        config["contexts"][0]["context"]["user"] = name
+        self.readonly_kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.readonly_kubeconfig.chmod(0o600)
+
+    def _demo(self, api: k8s.ApiClient) -> None:
+        core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
+        labels = {"app": "web"}
+        _create(core.create_namespace, {"metadata": {"name": DEMO_NAMESPACE}})
+        _create(lambda body: apps.create_namespaced_deployment(DEMO_NAMESPACE, body), {
+            "metadata": {"name": "web", "labels": labels},
+            "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}},
+        })
+        _create(lambda body: core.create_namespaced_service(DEMO_NAMESPACE, body), {
+            "metadata": {"name": "web"}, "spec": {"selector": labels, "ports": [{"port": 80}]},
+        })
+
+    @staticmethod
+    def _ready(api: k8s.ApiClient) -> bool:
+        try:
+            response = api.call_api("/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False,
+                                    _request_timeout=2)
+            return response.data == b"ok"
+        except Exception:  # not up yet: connection refused, TLS handshake on a starting server...
+            return False
+
+    @staticmethod
+    def _nodes_ready(core: k8s.CoreV1Api) -> bool:
+        nodes = core.list_node(label_selector="type=kwok").items
+        return bool(nodes) and all(
+            any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or [])) for n in nodes
+        )
+
+    @staticmethod
+    def _demo_available(api: k8s.ApiClient) -> bool:
+        status = k8s.AppsV1Api(api).read_namespaced_deployment("web", DEMO_NAMESPACE).status
+        return (status.available_replicas or 0) >= 2
+
+    def _wait(self, what: str, condition: Callable[[], bool], timeout: float) -> None:
+        self.progress(f"waiting for {what}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.25)
+        raise LabError(f"timed out after {timeout:g} s waiting for {what}; see {self.lab.state_dir}/hosts/*/*.log")
+
+
+def _mirror_pod(component: str, host: LabHost) -> dict:
+    return {
+        "metadata": {"name": f"{component}-{host.name}", "namespace": "kube-system",
+                     "labels": {"component": component, "tier": "control-plane"}},
+        "spec": {
+            "nodeName": host.name, "hostNetwork": True, "priorityClassName": "system-node-critical",
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [{"name": component, "image": f"registry.k8s.io/{component}:{k8sbuild.KUBERNETES_VERSION}"}],
+        },
+    }
+
+
+def _create(create: Callable[[dict], object], body: dict) -> None:
+    """Create an object; one that already exists is fine (the lab is brought up idempotently)."""
+    try:
+        create(body)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+
+
+def _exists(read: Callable[[], object]) -> bool:
+    try:
+        read()
+        return True
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
