@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
     try:
         if args.command == "lab":
             return _lab(args)

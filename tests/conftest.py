@@ -14,6 +14,7 @@ from chaosali.lab.hosts import Lab, LabHost
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_LAB = {"name": "cstest", "subnet": "10.214.0.0/24"}
+KUBE_LAB = {"name": "cskube", "subnet": "10.217.0.0/24"}
 
 
 @pytest.fixture(scope="session")
@@ -95,11 +96,18 @@ class KubeAccess:
 
 @pytest.fixture(scope="session")
 def kube() -> KubeAccess:
-    """A real kube-apiserver: the lab cluster (one master, two workers), brought up once."""
+    """A real kube-apiserver: the lab cluster (one master, two workers), brought up once.
+
+    CHAOSALI_TEST_KUBECONFIG (and _READONLY) point the cluster tests at another real cluster."""
     import os
 
     if os.environ.get("CHAOSALI_TEST_KUBECONFIG"):
         admin = Path(os.environ["CHAOSALI_TEST_KUBECONFIG"])
         yield KubeAccess(admin, Path(os.environ.get("CHAOSALI_TEST_KUBECONFIG_READONLY", admin)))
         return
-    pytest.fail("the lab cluster is not wired yet: set CHAOSALI_TEST_KUBECONFIG")
+    lab = Lab(**KUBE_LAB)
+    lab.down()
+    lab.up(masters=1, workers=2)
+    cluster = lab.cluster()
+    yield KubeAccess(cluster.admin_kubeconfig, cluster.readonly_kubeconfig, lab)
+    lab.down()

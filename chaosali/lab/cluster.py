@@ -189,6 +189,24 @@ class Cluster:
             "reboot_command": f"{self.lab.labctl} reboot",
         }
 
+    def status(self) -> dict:
+        """The API's health and, per host, each service as ``labctl status`` reports it."""
+        from chaosali.host.ssh import Host, SSHSettings, fan_out, run_script
+
+        api = k8s_config.new_client_from_config(config_file=str(self.admin_kubeconfig))
+        try:
+            ready = self._ready(api)
+        finally:
+            api.close()
+        settings = SSHSettings(key_path=str(self.lab.key_path), known_hosts=str(self.lab.known_hosts),
+                               connect_timeout=2, command_timeout=5)
+        script = f'for d in /run/lab/*/; do n="${{d%/}}"; n="${{n##*/}}"; echo "$n $({self.lab.labctl} status "$n")"; done'
+        hosts = {Host(h.address, name=h.name): h.name for h in self.lab.hosts}
+        results, errors = fan_out(list(hosts), lambda host: run_script(host, script, settings))
+        services = {hosts[h]: dict(line.split(" ", 1) for line in out.splitlines()) for h, out in results.items()}
+        services.update({hosts[h]: {"unreachable": reason} for h, reason in errors.items()})
+        return {"api": self.endpoint, "api_ready": ready, "services": services}
+
     def _node(self, host: LabHost) -> dict:
         master = host.role == "master"
         role = "control-plane" if master else "worker"

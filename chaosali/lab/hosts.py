@@ -184,7 +184,9 @@ class Lab:
 
     def status(self) -> dict:
         namespaces = set(_namespaces())
+        cluster = self.cluster()
         return {
+            **({"cluster": cluster.status()} if cluster and self.vars_path.exists() else {}),
             "name": self.name,
             "subnet": self.subnet,
             "bridge": self.bridge if _link_exists(self.bridge) else None,

@@ -1,0 +1,1 @@
+"""Kubernetes: an API client from Chaos Toolkit configuration, and kubectl-like actions and probes."""

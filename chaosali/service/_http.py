@@ -1,0 +1,325 @@
+"""HTTP plumbing of the service probes: argument checks, one request and its verdict.
+
+Nothing here raises on a failed check or an unreachable service: ``attempt`` returns why it
+failed. Request header values and bodies never reach a log, a reason or a repr: they can hold
+tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import ssl
+from collections.abc import Container, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from chaosali.errors import InvalidArgument
+
+DEFAULT_STATUS = range(200, 400)
+# A health answer is small; reading at most this much keeps a wrong URL (a large file) from
+# turning a probe into a download.
+MAX_BODY = 4 * 1024 * 1024
+# Member checks must reach the member itself: these override any HTTP(S)_PROXY/ALL_PROXY from
+# the environment (requests drops proxy keys whose value is None).
+NO_PROXY = {"http": None, "https": None, "all": None}
+_METHOD = re.compile(r"^[A-Za-z]+$")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    url: str
+    timeout: float
+    verify: bool | str = True
+    # Values may be credentials: kept out of repr, so out of tracebacks and logs.
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    body: str | None = field(default=None, repr=False)
+    json: Any = field(default=None, repr=False)
+    follow_redirects: bool = False
+    direct: bool = False  # bypass environment proxies
+
+
+@dataclass(frozen=True)
+class Expectation:
+    status: Container[int] = DEFAULT_STATUS
+    contains: str | None = None
+    pattern: re.Pattern | None = None
+    json_path: str | None = None
+    json_value: Any = None  # None: the path only has to exist
+
+    @property
+    def reads_body(self) -> bool:
+        return self.contains is not None or self.pattern is not None or self.json_path is not None
+
+
+def attempt(request: Request, expect: Expectation) -> tuple[int | None, str | None]:
+    """Send ``request`` once: (HTTP status or None, why the check failed or None if it passed)."""
+    try:
+        with _response(request) as response:
+            return response.status_code, _verdict(response, expect)
+    except requests.RequestException as error:
+        return None, _why(error, request.timeout)
+
+
+def get_json(request: Request, what: str) -> Any:
+    """The JSON document a 2xx answer to ``request`` carries; ``LookupError`` saying why if none."""
+    try:
+        with _response(request) as response:
+            if not 200 <= response.status_code < 300:
+                raise LookupError(f"{what}: HTTP {response.status_code}, expected 200-299")
+            text = _read_text(response)
+    except requests.RequestException as error:
+        raise LookupError(f"{what}: {_why(error, request.timeout)}") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise LookupError(f"{what}: the body is not JSON") from None
+
+
+def dig(document: Any, path: str) -> Any:
+    """The value at a dotted path (``status.ready``, ``items.0.name``; a leading ``$.`` is allowed)."""
+    value = document
+    for key in _path_keys(path):
+        if isinstance(value, list):
+            try:
+                value = value[int(key)]
+            except (ValueError, IndexError):
+                raise LookupError(f"no item {key!r} in a list of {len(value)}") from None
+        elif isinstance(value, dict):
+            if key not in value:
+                raise LookupError(f"no key {key!r}")
+            value = value[key]
+        else:
+            raise LookupError(f"{key!r} is below a {type(value).__name__}, not an object or a list")
+    return value
+
+
+def _path_keys(path: str) -> list[str]:
+    path = path.strip()
+    if path.startswith("$"):
+        path = path[1:].lstrip(".")
+    return [key for key in path.split(".")] if path else []
+
+
+# -- argument checks ----------------------------------------------------------------------------
+
+
+def check_url(url: Any, name: str = "url") -> str:
+    parts = urlsplit(url) if isinstance(url, str) else None
+    try:
+        valid = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+        valid = valid and (parts.port is None or parts.port > 0)  # .port raises on a bad port
+    except ValueError:
+        valid = False
+    if not valid:
+        shown = display_url(url) if isinstance(url, str) else repr(url)
+        raise InvalidArgument(f"{name} {shown!r} is not a valid http:// or https:// URL with a host (and a port from 1 to 65535)")
+    return url
+
+
+def display_url(url: str) -> str:
+    """The URL without credentials or query string, which can both hold secrets: for logs and reasons."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<malformed URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    shown = f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
+    return shown + ("?…" if parts.query else "")
+
+
+def check_method(method: Any) -> str:
+    if not isinstance(method, str) or not _METHOD.match(method):
+        raise InvalidArgument(f"method {method!r} is not an HTTP method such as GET, HEAD or POST")
+    return method.upper()
+
+
+def check_headers(headers: Any) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, dict) or not all(isinstance(name, str) and name for name in headers):
+        raise InvalidArgument("headers must be an object of header names to values, e.g. {\"Accept\": \"application/json\"}")
+    # Only the names may appear in an error: the values can be tokens.
+    bad = [
+        name
+        for name, value in headers.items()
+        if not isinstance(value, (str, int, float)) or any(c in str(value) for c in "\r\n\0")
+    ]
+    if bad:
+        raise InvalidArgument(f"header(s) {', '.join(bad)}: a value must be a string or a number on one line")
+    return {name: str(value) for name, value in headers.items()}
+
+
+def check_status(status: Any) -> Container[int]:
+    if status is None:
+        return DEFAULT_STATUS
+    codes = [status] if isinstance(status, int) and not isinstance(status, bool) else status
+    if not isinstance(codes, list) or not codes or not all(
+        isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 for code in codes
+    ):
+        raise InvalidArgument(f"status {status!r} must be an HTTP status code or a list of them, e.g. [200, 204]")
+    return frozenset(codes)
+
+
+def check_pattern(pattern: Any) -> re.Pattern | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except (re.error, TypeError) as error:
+        raise InvalidArgument(f"pattern {pattern!r} is not a regular expression: {error}") from None
+
+
+def check_path(path: Any, name: str) -> str:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise InvalidArgument(f"{name} {path!r} must be a URL path starting with '/'")
+    return path
+
+
+def check_positive(value: Any, name: str, zero: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (number >= 0 if zero else number > 0):
+        raise InvalidArgument(f"{name} {value!r} must be a number {'>= 0' if zero else '> 0'}")
+    return number
+
+
+def check_json_path(path: Any, name: str = "json_path") -> str | None:
+    if path is None:
+        return None
+    if not isinstance(path, str) or "" in _path_keys(path):
+        raise InvalidArgument(f"{name} {path!r} must be a dotted path such as 'status.ready' or 'items.0.name'")
+    return path
+
+
+def verify_setting(verify_tls: bool, ca_bundle: str | None) -> bool | str:
+    """What requests' ``verify`` gets: a CA bundle path, or whether to check certificates at all."""
+    if ca_bundle is None:
+        return bool(verify_tls)
+    path = os.path.expanduser(str(ca_bundle))
+    if not os.path.isfile(path):
+        raise InvalidArgument(f"ca_bundle {ca_bundle!r} is not a file: give the path of a PEM CA bundle")
+    return path if verify_tls else False
+
+
+# -- one request ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _response(request: Request) -> Iterator[requests.Response]:
+    # A fresh session per attempt: a new connection each time, so that a retry or a VIP attempt
+    # is never answered over a kept-alive connection to the server that answered before.
+    with requests.Session() as session:
+        response = session.request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            data=request.body,
+            json=request.json,
+            timeout=request.timeout,
+            verify=request.verify,
+            allow_redirects=request.follow_redirects,
+            proxies=dict(NO_PROXY) if request.direct else None,
+            stream=True,  # the body is read only if a check needs it, and at most MAX_BODY
+        )
+        try:
+            yield response
+        finally:
+            response.close()
+
+
+def _verdict(response: requests.Response, expect: Expectation) -> str | None:
+    code = response.status_code
+    if code not in expect.status:
+        return f"HTTP {code}, expected {_describe_status(expect.status)}"
+    if not expect.reads_body:
+        return None
+    text = _read_text(response)
+    if expect.contains is not None and expect.contains not in text:
+        return f"HTTP {code}, but the body does not contain {expect.contains!r}"
+    if expect.pattern is not None and not expect.pattern.search(text):
+        return f"HTTP {code}, but the body does not match the pattern {expect.pattern.pattern!r}"
+    if expect.json_path is not None:
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return f"HTTP {code}, but the body is not JSON"
+        try:
+            found = dig(document, expect.json_path)
+        except LookupError as error:
+            return f"HTTP {code}, but JSON path {expect.json_path!r} is missing: {error}"
+        if expect.json_value is not None and not _same(found, expect.json_value):
+            return f"HTTP {code}, but JSON path {expect.json_path!r} is {_short(found)}, expected {_short(expect.json_value)}"
+    return None
+
+
+def _read_text(response: requests.Response) -> str:
+    data = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        data += chunk
+        if len(data) >= MAX_BODY:
+            break
+    return bytes(data[:MAX_BODY]).decode(response.encoding or "utf-8", errors="replace")
+
+
+def _same(found: Any, expected: Any) -> bool:
+    # In Python True == 1: a JSON true must not pass for an expected 1, nor the other way round.
+    if isinstance(found, bool) or isinstance(expected, bool):
+        return isinstance(found, bool) and isinstance(expected, bool) and found == expected
+    return found == expected
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _describe_status(status: Container[int]) -> str:
+    if isinstance(status, range):
+        return f"{status.start}-{status.stop - 1}"
+    return ", ".join(str(code) for code in sorted(status))
+
+
+def _why(error: requests.RequestException, timeout: float) -> str:
+    # Worded from the exception's type and innermost cause: requests' own messages repeat the
+    # URL, query string included, which can carry a token.
+    if isinstance(error, requests.exceptions.InvalidHeader):  # its message quotes the value
+        return "a header name or value is not valid HTTP (values are not shown)"
+    if isinstance(error, requests.exceptions.SSLError):
+        return f"TLS failed: {cause(error)}"
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return f"no connection within {timeout:g} s"
+    if isinstance(error, requests.exceptions.ReadTimeout):
+        return f"no answer within {timeout:g} s"
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return f"connection failed: {cause(error)}"
+    return f"{type(error).__name__}: {cause(error)}"
+
+
+def cause(error: BaseException) -> str:
+    seen = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        inner = getattr(error, "reason", None)  # urllib3's MaxRetryError
+        if not isinstance(inner, BaseException):
+            first = error.args[0] if error.args else None
+            inner = first if isinstance(first, BaseException) else error.__cause__ or error.__context__
+        if inner is None:
+            break
+        error = inner
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {error.verify_message}"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower() if error.strerror[:1].isupper() else error.strerror
+    return str(error) or type(error).__name__
