@@ -110,5 +110,5 @@ def test_chaos_discover_lists_actions_and_probes_with_docs(tmp_path):
     assert "dead-man" in activities["cut_network"]["doc"] or "heals by itself" in activities["cut_network"]["doc"]
     arguments = {a["name"]: a for a in activities["cut_network"]["arguments"]}
     assert arguments["duration"]["default"] == 60 and arguments["keep_ssh"]["default"] is True
-    assert arguments["targets"]["type"] == "list" and arguments["duration"]["type"] == "number"
+    assert arguments["duration"]["type"] == "number"
     assert arguments["keep_ssh"]["type"] == "boolean" and arguments["direction"]["type"] == "string"

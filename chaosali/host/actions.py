@@ -1,5 +1,12 @@
 """Host faults over SSH. Each fault heals by itself after ``duration`` seconds, even if the
-controller dies, and each has a rollback that heals it at once."""
+controller dies, and each has a rollback that heals it at once.
+
+``targets`` is a list of hosts (``"address"``, ``"user@address:port"`` or objects), or a query
+resolved against the cluster at run time: ``{"masters": ["kube-apiserver", "etcd"]}``,
+``{"nodes": "label selector"}`` or ``{"pods": {"namespace": ..., "label_selector": ...}}``,
+optionally sampled with ``count`` or ``percent`` and a ``seed``."""
+
+from typing import Union
 
 from chaoslib.types import Configuration, Secrets
 
@@ -10,7 +17,8 @@ from chaosali.host.network import (
     delay_fault,
     drop_fault,
 )
-from chaosali.host.ssh import SSHSettings, parse_hosts
+from chaosali.host.ssh import SSHSettings
+from chaosali.host.targets import resolve
 
 __all__ = [
     "cut_network",
@@ -22,7 +30,7 @@ __all__ = [
 
 
 def cut_network(
-    targets: list,
+    targets: Union[list, dict],
     duration: float = 60,
     peers: list = None,
     ports: list = None,
@@ -46,7 +54,7 @@ def cut_network(
 
 
 def lose_packets(
-    targets: list,
+    targets: Union[list, dict],
     percent: float,
     duration: float = 60,
     peers: list = None,
@@ -67,7 +75,7 @@ def lose_packets(
 
 
 def limit_bandwidth(
-    targets: list,
+    targets: Union[list, dict],
     rate: str = "1mbit",
     duration: float = 60,
     burst: str = "32kb",
@@ -87,7 +95,7 @@ def limit_bandwidth(
 
 
 def delay_network(
-    targets: list,
+    targets: Union[list, dict],
     delay: str = "100ms",
     duration: float = 60,
     jitter: str = None,
@@ -106,7 +114,7 @@ def delay_network(
 
 
 def restore_network(
-    targets: list,
+    targets: Union[list, dict],
     fault_id: str | list = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
@@ -117,12 +125,13 @@ def restore_network(
     or when nothing was injected. Returns the fault ids restored per host.
     """
     ids = check_fault_ids(fault_id)
-    hosts = parse_hosts(targets)
+    hosts, _ = resolve(targets, configuration, secrets, sample=False)
     return faults.restore(hosts, SSHSettings.from_chaos(configuration, secrets), ids, "network-")
 
 
 def _inject(
     targets: list, fault: faults.Fault, all_or_nothing: bool, configuration: Configuration, secrets: Secrets
 ) -> dict:
-    hosts = parse_hosts(targets)
-    return faults.inject(hosts, fault, SSHSettings.from_chaos(configuration, secrets), all_or_nothing)
+    hosts, selection = resolve(targets, configuration, secrets)
+    output = faults.inject(hosts, fault, SSHSettings.from_chaos(configuration, secrets), all_or_nothing)
+    return {**output, "targets": selection} if selection else output

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Callable
 
 import yaml
 from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 
+from chaosali.cluster.client import new_api_client
 from chaosali.lab import k8sbuild
 from chaosali.lab.pki import make_pki
 
@@ -160,7 +160,7 @@ class Cluster:
 
     def bootstrap(self) -> None:
         """Wait for the API, then lay out nodes, mirror pods, a read-only user and a demo workload."""
-        api = k8s_config.new_client_from_config(config_file=str(self.admin_kubeconfig))
+        api = self._client()
         try:
             started = time.monotonic()
             self._wait("the API to answer /readyz", lambda: self._ready(api), 90)
@@ -181,6 +181,9 @@ class Cluster:
         finally:
             api.close()
 
+    def _client(self) -> k8s.ApiClient:
+        return new_api_client({"kubeconfig_path": str(self.admin_kubeconfig)}, retries=0)
+
     def variables(self) -> dict:
         """Configuration for experiments run against the lab (chaos --var-file)."""
         return {
@@ -193,7 +196,7 @@ class Cluster:
         """The API's health and, per host, each service as ``labctl status`` reports it."""
         from chaosali.host.ssh import Host, SSHSettings, fan_out, run_script
 
-        api = k8s_config.new_client_from_config(config_file=str(self.admin_kubeconfig))
+        api = self._client()
         try:
             ready = self._ready(api)
         finally:

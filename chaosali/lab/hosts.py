@@ -177,6 +177,9 @@ class Lab:
             if namespace.startswith(f"{self.name}-"):
                 _kill_namespace(namespace)
                 _run(["ip", "netns", "del", namespace])
+        for index in range(1, len(self.hosts) + 1):
+            if _link_exists(f"{self.name}-v{index}"):  # its namespace is still pinned somewhere
+                _run(["ip", "link", "del", f"{self.name}-v{index}"])
         if _link_exists(self.bridge):
             _run(["ip", "link", "del", self.bridge])
         shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -293,6 +296,9 @@ class Lab:
             [
                 "set -e",
                 f"hostname {host.name}",
+                # the copied mount table pins every lab's namespaces (nsfs mounts): drop them here,
+                # or a namespace deleted by `down` would live on, veth and all, inside this host
+                "grep -o ' /run/netns/[^ ]*' /proc/self/mounts | xargs -r -n 1 umount -l",
                 *(f"mkdir -p {p}" for p in PRIVATE_DIRS),
                 *mounts,
                 f"mount --bind {directory / 'passwd'} /etc/passwd",
