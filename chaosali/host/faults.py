@@ -24,7 +24,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosali.host.ssh import Host, SSHSettings, fan_out, run_script
 
-__all__ = ["Fault", "new_fault_id", "inject", "restore"]
+__all__ = ["Fault", "new_fault_id", "inject", "restore", "run_everywhere"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -167,14 +167,19 @@ def restore(
     hosts: list[Host], settings: SSHSettings, fault_ids: list[str] | None = None, kind_prefix: str = ""
 ) -> dict:
     """Restore faults on every host at once: by id, or all of the kind (``""`` means every kind)."""
-    script = _restore_script(fault_ids, kind_prefix)
-    results, errors = fan_out(hosts, lambda host: run_script(host, script, settings))
-    if errors:
-        raise ActivityFailed(
-            f"restore failed on {len(errors)} of {len(hosts)} host(s): "
-            + "; ".join(f"{host}: {reason}" for host, reason in errors.items())
-            + "; faults heal by themselves at the end of their duration"
-        )
+    results = run_everywhere(hosts, _restore_script(fault_ids, kind_prefix), settings, "restore")
     restored = {str(host): out.split() for host, out in results.items()}
     logger.info("chaosali: restored %s", json.dumps(restored))
     return {"restored": restored}
+
+
+def run_everywhere(hosts: list[Host], script: str, settings: SSHSettings, what: str) -> dict[Host, str]:
+    """Run ``script`` on every host in parallel; fail naming each host it failed on."""
+    results, errors = fan_out(hosts, lambda host: run_script(host, script, settings))
+    if errors:
+        raise ActivityFailed(
+            f"{what} failed on {len(errors)} of {len(hosts)} host(s): "
+            + "; ".join(f"{host}: {reason}" for host, reason in errors.items())
+            + ("; faults heal by themselves at the end of their duration" if what == "restore" else "")
+        )
+    return results

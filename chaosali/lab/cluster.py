@@ -188,8 +188,7 @@ class Cluster:
         """Configuration for experiments run against the lab (chaos --var-file)."""
         return {
             "kubeconfig_path": str(self.admin_kubeconfig),
-            "kubelet_restart_command": f"{self.lab.labctl} restart kubelet",
-            "reboot_command": f"{self.lab.labctl} reboot",
+
         }
 
     def status(self) -> dict:

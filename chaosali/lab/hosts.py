@@ -215,6 +215,9 @@ class Lab:
             "configuration": {
                 "lab_hosts": [host.as_target() for host in self.hosts],
                 "ssh_known_hosts": str(self.known_hosts),
+                # lab hosts have no systemd: their services answer to labctl
+                "service_command": f"{self.labctl} {{action}} {{service}}",
+                "reboot_command": f"{self.labctl} reboot",
                 **configuration,
             },
             "secrets": {"ssh": {"user": "root", "key_path": str(self.key_path)}},

@@ -1,0 +1,150 @@
+"""System faults as shell commands: kubelet misconfiguration, stopped services, CPU and memory load.
+
+Service control goes through one configurable command template, ``service_command``
+(default ``systemctl {action} {service}``), so hosts without systemd (or the lab's ``labctl``)
+work the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+from chaoslib.types import Configuration
+
+from chaosali.errors import InvalidArgument
+from chaosali.host.faults import Fault
+from chaosali.host.network import check_duration
+
+__all__ = [
+    "kubelet_fault", "service_fault", "stress_cpu_fault", "stress_memory_fault", "service_command", "check_service",
+]
+
+DEFAULT_SERVICE_COMMAND = "systemctl {action} {service}"
+_SERVICE = re.compile(r"^[A-Za-z0-9@._:-]{1,128}$")
+_PATH = re.compile(r"^/[A-Za-z0-9._/-]{1,255}$")
+_URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]{1,255}(/[A-Za-z0-9._/-]*)?$")
+_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+_VALUE = re.compile(r"^[A-Za-z0-9._:/-]{0,255}$")
+
+
+def check_service(service: Any) -> str:
+    if not isinstance(service, str) or not _SERVICE.match(service):
+        raise InvalidArgument(f"service {service!r} is not a service name (letters, digits, '@._:-')")
+    return service
+
+
+def _check_path(name: str, path: Any) -> str:
+    if not isinstance(path, str) or not _PATH.match(path) or "/../" in f"{path}/":
+        raise InvalidArgument(f"{name} {path!r} must be an absolute path of letters, digits and '._/-'")
+    return path
+
+
+def service_command(configuration: Configuration, action: str, service: str) -> str:
+    """The host command that does ``action`` (start, stop, restart) to ``service``."""
+    template = (configuration or {}).get("service_command", DEFAULT_SERVICE_COMMAND)
+    if "{action}" not in template or "{service}" not in template:
+        raise InvalidArgument(
+            f"configuration service_command {template!r} must contain {{action}} and {{service}}, "
+            "e.g. 'systemctl {action} {service}'"
+        )
+    return template.format(action=action, service=shlex.quote(check_service(service)))
+
+
+def kubelet_fault(
+    duration: Any,
+    configuration: Configuration,
+    apiserver: str | None = None,
+    config_changes: dict | None = None,
+    kubeconfig_path: str = "/etc/kubernetes/kubelet.conf",
+    config_path: str = "/var/lib/kubelet/config.yaml",
+    service: str = "kubelet",
+) -> Fault:
+    """Back up the kubelet's kubeconfig (new ``apiserver``) or config file (``config_changes`` of
+    top-level keys), change it, restart the kubelet; undo puts the backup back and restarts."""
+    if bool(apiserver) == bool(config_changes):
+        raise InvalidArgument(
+            "give either apiserver (a URL such as 'https://10.0.0.99:6443') or config_changes "
+            "(top-level keys of the kubelet's config.yaml), not both, not neither"
+        )
+    restart = service_command(configuration, "restart", service)
+    if apiserver:
+        if not isinstance(apiserver, str) or not _URL.match(apiserver):
+            raise InvalidArgument(f"apiserver {apiserver!r} must be a URL such as 'https://10.0.0.99:6443'")
+        path = _check_path("kubeconfig_path", kubeconfig_path)
+        edits = [f"sed -i 's#^\\([[:space:]]*server:[[:space:]]*\\).*$#\\1{apiserver}#' {path}"]
+    else:
+        path = _check_path("config_path", config_path)
+        edits = []
+        for key, value in (config_changes or {}).items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            if not _KEY.match(str(key)) or not _VALUE.match(text):
+                raise InvalidArgument(
+                    f"config change {key!r}: {value!r}: keys are top-level camelCase names and values plain "
+                    "scalars (letters, digits, '._:/-')"
+                )
+            edits.append(
+                f"if grep -q '^{key}:' {path}; then sed -i 's#^{key}:.*$#{key}: {text}#' {path}; "
+                f"else echo '{key}: {text}' >> {path}; fi"
+            )
+    return Fault(
+        kind="kubelet-config",
+        duration=check_duration(duration),
+        apply=[f'[ -f {path} ] || {{ echo "{path} does not exist on this host" >&2; exit 2; }}',
+               f'cp -p {path} "$d/backup"', *edits, restart],
+        undo=[f'cp -p "$d/backup" {path}', restart],
+        report=[f"echo changed {path}", f"grep -n 'server:' {path} || true" if apiserver else "true"],
+    )
+
+
+def service_fault(duration: Any, configuration: Configuration, service: str) -> Fault:
+    """Stop a service; undo starts it again."""
+    return Fault(
+        kind="service-stop",
+        duration=check_duration(duration),
+        apply=[service_command(configuration, "stop", service)],
+        undo=[service_command(configuration, "start", service)],
+        report=[f"echo stopped {shlex.quote(service)}"],
+    )
+
+
+def stress_cpu_fault(duration: Any, workers: int = 0) -> Fault:
+    """Keep ``workers`` CPUs busy (0: all of them): stress-ng where present, else shell busy loops."""
+    count = _count("workers", workers, 0, 1024)
+    n = str(count) if count else "$(nproc)"
+    return _load_fault(
+        "stress-cpu", duration,
+        stress_ng=f"stress-ng --cpu {n} --timeout {check_duration(duration):g}s",
+        fallback=f"for i in $(seq {n}); do sh -c 'while :; do :; done' & done; wait",
+    )
+
+
+def stress_memory_fault(duration: Any, megabytes: int) -> Fault:
+    """Hold ``megabytes`` of memory: stress-ng where present, else a ``tail`` buffering zeros."""
+    size = _count("megabytes", megabytes, 1, 1024 * 1024)
+    return _load_fault(
+        "stress-memory", duration,
+        stress_ng=f"stress-ng --vm 1 --vm-bytes {size}M --vm-keep --timeout {check_duration(duration):g}s",
+        # tail keeps its whole input line in memory: a line of zeros with no newline
+        fallback=f"head -c {size}M /dev/zero | tail",
+    )
+
+
+def _load_fault(kind: str, duration: Any, stress_ng: str, fallback: str) -> Fault:
+    # the load runs detached in its own process group, which undo kills whole
+    run = f"if command -v stress-ng >/dev/null; then exec {stress_ng}; else {fallback}; fi"
+    return Fault(
+        kind=kind,
+        duration=check_duration(duration),
+        apply=[f"setsid sh -c {shlex.quote(run)} </dev/null >/dev/null 2>&1 &", 'echo $! > "$d/load.pid"'],
+        undo=['kill -TERM -- "-$(cat "$d/load.pid")"', 'kill -KILL -- "-$(cat "$d/load.pid")"'],
+        report=['echo "load process group $(cat "$d/load.pid")"',
+                'command -v stress-ng >/dev/null && echo stress-ng || echo "shell fallback (no stress-ng)"'],
+    )
+
+
+def _count(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not str(value).isdigit() or not low <= int(value) <= high:
+        raise InvalidArgument(f"{name} {value!r} must be a whole number from {low} to {high}")
+    return int(value)
