@@ -64,7 +64,7 @@ class Fault:
                 '. "$d/env"',
                 # the timer itself runs this script: killing its own group would stop the restore
                 'if [ -z "$CHAOSALI_TIMER" ] && [ -f "$d/timer.pid" ]; then',
-                '  kill -TERM -- "-$(cat "$d/timer.pid")" 2>/dev/null',
+                '  kill -TERM "-$(cat "$d/timer.pid")" 2>/dev/null',
                 "fi",
                 *(f"{command} 2>/dev/null" for command in self.undo),
                 'rm -rf "$d"',

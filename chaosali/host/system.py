@@ -121,13 +121,12 @@ def stress_cpu_fault(duration: Any, workers: int = 0) -> Fault:
 
 
 def stress_memory_fault(duration: Any, megabytes: int) -> Fault:
-    """Hold ``megabytes`` of memory: stress-ng where present, else a ``tail`` buffering zeros."""
+    """Hold ``megabytes`` of memory: stress-ng where present, else a shell variable of that size."""
     size = _count("megabytes", megabytes, 1, 1024 * 1024)
     return _load_fault(
         "stress-memory", duration,
         stress_ng=f"stress-ng --vm 1 --vm-bytes {size}M --vm-keep --timeout {check_duration(duration):g}s",
-        # tail keeps its whole input line in memory: a line of zeros with no newline
-        fallback=f"head -c {size}M /dev/zero | tail",
+        fallback=f"held=$(head -c {size}M /dev/zero | tr '\\0' x); sleep {check_duration(duration):g}",
     )
 
 
@@ -138,7 +137,8 @@ def _load_fault(kind: str, duration: Any, stress_ng: str, fallback: str) -> Faul
         kind=kind,
         duration=check_duration(duration),
         apply=[f"setsid sh -c {shlex.quote(run)} </dev/null >/dev/null 2>&1 &", 'echo $! > "$d/load.pid"'],
-        undo=['kill -TERM -- "-$(cat "$d/load.pid")"', 'kill -KILL -- "-$(cat "$d/load.pid")"'],
+        # no "--": dash's kill takes a negative pid (a process group) as it is
+        undo=['kill -TERM "-$(cat "$d/load.pid")"', 'kill -KILL "-$(cat "$d/load.pid")"'],
         report=['echo "load process group $(cat "$d/load.pid")"',
                 'command -v stress-ng >/dev/null && echo stress-ng || echo "shell fallback (no stress-ng)"'],
     )
