@@ -21,7 +21,7 @@ logger = logging.getLogger("chaostoolkit")
 
 # Every module whose public functions experiments may call, by kind.
 _ACTION_MODULES = ["chaosali.host.actions"]
-_PROBE_MODULES = ["chaosali.host.probes"]
+_PROBE_MODULES = ["chaosali.host.probes", "chaosali.service.probes"]
 
 
 def discover(discover_system: bool = True) -> Discovery:

@@ -10,11 +10,22 @@ from pathlib import Path
 import pytest
 
 from chaosali.host.ssh import Host, SSHSettings, run_script
-from chaosali.lab.hosts import Lab, LabHost
+from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabHost
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_LAB = {"name": "cstest", "subnet": "10.214.0.0/24"}
 KUBE_LAB = {"name": "cskube", "subnet": "10.217.0.0/24"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_test_session_at_a_time() -> None:
+    """Test sessions share the labs' names and ranges: a second session waits for the first."""
+    import fcntl
+
+    DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(DEFAULT_STATE_DIR / ".tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(scope="session")

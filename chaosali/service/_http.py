@@ -1,8 +1,8 @@
 """HTTP plumbing of the service probes: argument checks, one request and its verdict.
 
-Nothing here raises on a failed check or an unreachable service: ``attempt`` returns why it
-failed. Request header values and bodies never reach a log, a reason or a repr: they can hold
-tokens.
+``attempt`` never raises on a failed check or an unreachable service: it returns why it failed.
+Request header values, bodies and URL credentials or query strings never reach a log, a reason or
+a repr: they can hold tokens.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def _path_keys(path: str) -> list[str]:
     path = path.strip()
     if path.startswith("$"):
         path = path[1:].lstrip(".")
-    return [key for key in path.split(".")] if path else []
+    return path.split(".") if path else []
 
 
 # -- argument checks ----------------------------------------------------------------------------
@@ -119,7 +119,9 @@ def check_url(url: Any, name: str = "url") -> str:
         valid = False
     if not valid:
         shown = display_url(url) if isinstance(url, str) else repr(url)
-        raise InvalidArgument(f"{name} {shown!r} is not a valid http:// or https:// URL with a host (and a port from 1 to 65535)")
+        raise InvalidArgument(
+            f"{name} {shown!r} is not a valid http:// or https:// URL with a host (and a port from 1 to 65535)"
+        )
     return url
 
 
@@ -131,6 +133,8 @@ def display_url(url: str) -> str:
         port = parts.port
     except ValueError:
         return "<malformed URL>"
+    if not parts.netloc:  # not a URL at all: shown as given, unless it may hold credentials
+        return "<malformed URL>" if "@" in url else url.partition("?")[0]
     if ":" in host:
         host = f"[{host}]"
     shown = f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
@@ -147,7 +151,7 @@ def check_headers(headers: Any) -> dict[str, str]:
     if headers is None:
         return {}
     if not isinstance(headers, dict) or not all(isinstance(name, str) and name for name in headers):
-        raise InvalidArgument("headers must be an object of header names to values, e.g. {\"Accept\": \"application/json\"}")
+        raise InvalidArgument('headers must be an object of header names to values, e.g. {"Accept": "application/json"}')
     # Only the names may appear in an error: the values can be tokens.
     bad = [
         name
@@ -260,7 +264,8 @@ def _verdict(response: requests.Response, expect: Expectation) -> str | None:
         except LookupError as error:
             return f"HTTP {code}, but JSON path {expect.json_path!r} is missing: {error}"
         if expect.json_value is not None and not _same(found, expect.json_value):
-            return f"HTTP {code}, but JSON path {expect.json_path!r} is {_short(found)}, expected {_short(expect.json_value)}"
+            shown, wanted = _short(found), _short(expect.json_value)
+            return f"HTTP {code}, but JSON path {expect.json_path!r} is {shown}, expected {wanted}"
     return None
 
 

@@ -4,7 +4,7 @@ Service's EndpointSlices. Each source gives members as ``{"address", "port"}`` d
 
 from __future__ import annotations
 
-import os
+import ipaddress
 import re
 from typing import Any
 
@@ -14,17 +14,24 @@ from chaoslib.types import Configuration, Secrets
 from chaosali.errors import InvalidArgument
 from chaosali.service import _http
 
-# Host names, IPv4, IPv6 (with a %zone): nothing else can reach a URL or a socket call.
-_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:%-]*$")
+# Host names and IPv4 addresses; an address with a ':' must be IPv6. Nothing else may reach a URL.
+_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Service and namespace names are DNS labels; checking them keeps the label selector exact.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def check_address(value: Any, name: str) -> str:
-    address = str(value).strip("[]") if isinstance(value, str) else ""
-    if not _ADDRESS.match(address):
+    address = value.strip("[]") if isinstance(value, str) else ""
+    if not (_ADDRESS.match(address) or ":" in address and _is_ipv6(address)):
         raise InvalidArgument(f"{name} {value!r} is not a host name or an IP address")
     return address
+
+
+def _is_ipv6(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.partition("%")[0]).version == 6
+    except ValueError:
+        return False
 
 
 def check_port(value: Any, name: str) -> int:
@@ -40,7 +47,9 @@ def from_list(items: Any, default_port: int, where: str = "members") -> list[dic
     """Members from ``"address:port"`` strings or ``{"address", "port"}`` objects; a member
     without a port listens on ``default_port`` (the VIP's, as for an IPVS real server)."""
     if not isinstance(items, list):
-        raise InvalidArgument(f"{where} must be a list of 'address:port' or {{'address', 'port'}}, not {type(items).__name__}")
+        raise InvalidArgument(
+            f"{where} must be a list of 'address:port' or {{'address', 'port'}}, not {type(items).__name__}"
+        )
     return unique([_member(item, default_port, where) for item in items])
 
 
@@ -69,12 +78,16 @@ def from_service(
     for name, value in (("service", service), ("namespace", namespace)):
         if not isinstance(value, str) or not _DNS_LABEL.match(value):
             raise InvalidArgument(f"{name} {value!r} is not a Kubernetes name (lower-case letters, digits, '-')")
-    from kubernetes.client import DiscoveryV1Api  # lazily: only this source needs Kubernetes
+    # lazily: only this source needs the Kubernetes client, which is slow to import
+    from kubernetes.client import DiscoveryV1Api
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
+    from chaosali.cluster.client import new_api_client
+
     where = f"the EndpointSlices of service {namespace}/{service}"
-    api = _kube_api_client(configuration, secrets)
+    # retries=0: a probe answers within its timeout, not after urllib3's three retries
+    api = new_api_client(configuration, secrets, retries=0)
     try:
         slices = DiscoveryV1Api(api).list_namespaced_endpoint_slice(
             namespace, label_selector=f"kubernetes.io/service-name={service}", _request_timeout=timeout
@@ -116,7 +129,9 @@ def _member(item: Any, default_port: int, where: str) -> dict:
     elif isinstance(item, dict) and "address" in item:
         address, port = item["address"], item.get("port")
     else:
-        raise InvalidArgument(f"{where}: {item!r} is not a member: give 'address:port' or {{'address': ..., 'port': ...}}")
+        raise InvalidArgument(
+            f"{where}: {item!r} is not a member: give 'address:port' or {{'address': ..., 'port': ...}}"
+        )
     return {
         "address": check_address(address, f"{where}: member {item!r}"),
         "port": default_port if port is None else check_port(port, f"{where}: member {item!r}"),
@@ -134,15 +149,3 @@ def _split(text: str) -> tuple[str, str | None]:
         address, _, port = text.partition(":")
         return address, port
     return text, None
-
-
-def _kube_api_client(configuration: Configuration, secrets: Secrets) -> Any:
-    """The one place this package builds a Kubernetes client, from configuration ``kubeconfig_path``
-    (default: $KUBECONFIG or ~/.kube/config). To switch to chaosali.cluster's shared client."""
-    from kubernetes import config
-
-    path = (configuration or {}).get("kubeconfig_path")
-    try:
-        return config.new_client_from_config(config_file=os.path.expanduser(path) if path else None)
-    except (config.ConfigException, OSError, ValueError) as error:
-        raise ActivityFailed(f"cannot load the kubeconfig {path or '(default)'}: {error}") from None

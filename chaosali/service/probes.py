@@ -1,0 +1,258 @@
+"""Service probes for steady-state hypotheses: an HTTP(S) service answers as expected, and the real
+servers behind a VIP answer.
+
+Both return a small JSON object that a tolerance checks, and never raise because a service is
+down or answers wrongly: that is a finding (``"ok": false`` with a reason), not a probe failure.
+They raise ``chaosali.errors.InvalidArgument`` for a malformed argument, and
+``ActivityFailed`` when ``vip_members`` cannot learn the members at all.
+
+jsonpath tolerances need chaostoolkit-lib's ``jsonpath`` extra (the ``jsonpath2`` package);
+``range`` tolerances work without it.
+"""
+
+import logging
+import socket
+import time
+from collections.abc import Callable, Container
+
+from chaoslib.types import Configuration, Secrets
+
+from chaosali.errors import InvalidArgument
+from chaosali.host.ssh import Host, HostError, fan_out
+from chaosali.service import _http, _members
+
+__all__ = ["service_available", "vip_members"]
+
+logger = logging.getLogger("chaostoolkit")
+
+_CHECKS = ("tcp", "http", "https")
+
+
+def service_available(
+    url: str,
+    method: str = "GET",
+    headers: dict = None,
+    body: str = None,
+    json: dict = None,
+    status: list = None,
+    contains: str = None,
+    pattern: str = None,
+    json_path: str = None,
+    json_value: object = None,
+    timeout: float = 5.0,
+    retries: int = 0,
+    retry_delay: float = 1.0,
+    verify_tls: bool = True,
+    ca_bundle: str = None,
+    follow_redirects: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Send an HTTP(S) request to `url` and check the answer.
+
+    The request: `method` (default GET), `headers`, and a `body` (text) or
+    `json` (an object, sent as JSON). `timeout` seconds to connect and to
+    wait for data. TLS certificates are verified unless `verify_tls` is
+    false; `ca_bundle` is the path of a PEM file of CAs to trust instead of
+    the default ones. Redirects are not followed unless `follow_redirects`.
+    Proxies and CA bundle from the environment (HTTPS_PROXY,
+    REQUESTS_CA_BUNDLE) apply as for any requests-based client.
+
+    The checks, all of which must pass: the status is one of `status` (a
+    code or a list of codes; default any of 200-399); the body contains the
+    text `contains`; the body matches the regular expression `pattern`
+    (re.search); the JSON body has a value at the dotted path `json_path`
+    (`status.ready`, `items.0.name`), equal to `json_value` if given.
+
+    A failed check or an unreachable service is tried again up to `retries`
+    times, `retry_delay` seconds apart. Returns
+    {"ok": bool, "status": int or null, "elapsed": seconds, "attempts": n,
+    "reason": str}: ok, status and reason of the last attempt (the reason
+    says why it failed), elapsed seconds over all attempts.
+    Header values are never logged nor returned.
+
+    Tolerance: {"type": "jsonpath", "path": "$.ok", "expect": true}
+    (needs chaostoolkit-lib[jsonpath]). A plain status tolerance such as
+    200 or [200, 204] is compared with the "status" key, without the body
+    checks.
+    """
+    if body is not None and json is not None:
+        raise InvalidArgument("give either body (text) or json (an object), not both")
+    request = _http.Request(
+        method=_http.check_method(method),
+        url=_http.check_url(url),
+        timeout=_http.check_positive(timeout, "timeout"),
+        verify=_http.verify_setting(verify_tls, ca_bundle),
+        headers=_http.check_headers(headers),
+        body=_text(body, "body"),
+        json=json,
+        follow_redirects=bool(follow_redirects),
+    )
+    expect = _http.Expectation(
+        status=_http.check_status(status),
+        contains=_text(contains, "contains"),
+        pattern=_http.check_pattern(pattern),
+        json_path=_http.check_json_path(json_path),
+        json_value=json_value,
+    )
+    tries = _count(retries, "retries", 0) + 1
+    delay = _http.check_positive(retry_delay, "retry_delay", zero=True)
+
+    started = time.monotonic()
+    for attempt in range(1, tries + 1):
+        code, failure = _http.attempt(request, expect)
+        if failure is None or attempt == tries:
+            break
+        logger.debug("chaosali: %s %s: attempt %d failed: %s", request.method, _http.display_url(url), attempt, failure)
+        time.sleep(delay)
+    result = {
+        "ok": failure is None,
+        "status": code,
+        "elapsed": round(time.monotonic() - started, 3),
+        "attempts": attempt,
+        "reason": failure or f"HTTP {code}",
+    }
+    log = logger.info if result["ok"] else logger.warning
+    log("chaosali: %s %s: %s after %d attempt(s)", request.method, _http.display_url(url), result["reason"], attempt)
+    return result
+
+
+def vip_members(
+    vip: str,
+    port: int,
+    members: list = None,
+    members_url: str = None,
+    members_path: str = None,
+    service: str = None,
+    namespace: str = "default",
+    check: str = "tcp",
+    path: str = "/",
+    status: list = None,
+    timeout: float = 2.0,
+    vip_attempts: int = 3,
+    verify_tls: bool = True,
+    ca_bundle: str = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Tell how many real servers stand behind the VIP `vip`:`port` and how
+    many of them answer, and whether the VIP itself answers.
+
+    The members come from exactly one of: `members`, a list of
+    "address:port" or {"address", "port"}; `members_url`, an HTTP(S) URL
+    whose JSON answer lists them in the same forms (at the dotted path
+    `members_path` inside it, if given); or `service`, a Kubernetes Service
+    in `namespace` whose EndpointSlices give every endpoint address x TCP
+    port, ready or not (each member then says "ready"; the kubeconfig is
+    configuration "kubeconfig_path", default $KUBECONFIG or ~/.kube/config).
+    A member without a port listens on the VIP's port.
+
+    Every member, and the VIP, is checked in parallel by `check`: "tcp"
+    (a TCP connection, the default), or "http"/"https" (a GET of `path`
+    whose status is one of `status`, default 200-399; `verify_tls` and
+    `ca_bundle` as in service_available, and for `members_url` too). Each check waits at most
+    `timeout` seconds. Members are checked directly, never through a proxy.
+
+    A load balancer sends each new connection to some member, so one dead
+    member fails only some connections to the VIP: the VIP is tried
+    `vip_attempts` times (default 3) and answers ("ok") if at least one
+    attempt did; "answered" says how many did.
+
+    Returns {"vip": {"address", "port", "ok", "attempts", "answered"},
+    "members": [{"address", "port", "ok", "reason" (if not ok)}],
+    "total": n, "answering": k}.
+
+    Tolerance "at least 2 members answer":
+    {"type": "range", "target": "answering", "range": [2, 1000000]}, or
+    with chaostoolkit-lib[jsonpath]:
+    {"type": "jsonpath", "path": "$[?(@.answering >= 2)]"}; all answer:
+    {"type": "jsonpath", "path": "$[?(@.answering >= @.total)]"}; the VIP
+    answers: {"type": "jsonpath", "path": "$.vip.ok", "expect": true}.
+    """
+    address = _members.check_address(vip, "vip")
+    port = _members.check_port(port, "vip")
+    kind = check.lower() if isinstance(check, str) else check
+    if kind not in _CHECKS:
+        raise InvalidArgument(f"check {check!r} is unknown: use 'tcp', 'http' or 'https'")
+    wait = _http.check_positive(timeout, "timeout")
+    verify = _http.verify_setting(verify_tls, ca_bundle)
+    connect = _tcp_check(wait) if kind == "tcp" else _http_check(
+        kind, _http.check_path(path, "path"), _http.check_status(status), wait, verify
+    )
+    tries = _count(vip_attempts, "vip_attempts", 1)
+    vip_tries = [Host(address, port, name=f"VIP attempt {n}") for n in range(1, tries + 1)]
+
+    if sum(source is not None for source in (members, members_url, service)) != 1:
+        raise InvalidArgument("give the members in exactly one way: members, members_url or service")
+    if members is not None:
+        found = _members.from_list(members, port)
+    elif members_url is not None:
+        url = _http.check_url(members_url, "members_url")
+        found = _members.from_url(url, _http.check_json_path(members_path, "members_path"), wait, verify, port)
+    else:
+        found = _members.from_service(service, namespace, port, wait, configuration, secrets)
+
+    servers = [Host(member["address"], member["port"]) for member in found]
+    _, errors = fan_out(servers + vip_tries, connect)
+
+    checked = []
+    for member, server in zip(found, servers):
+        entry = dict(member, ok=server not in errors)
+        if server in errors:
+            entry["reason"] = errors[server]
+        checked.append(entry)
+    answering = sum(entry["ok"] for entry in checked)
+    answered = sum(attempt not in errors for attempt in vip_tries)
+    logger.info(
+        "chaosali: VIP %s:%d: %d of %d members answer; the VIP answered %d of %d attempts",
+        address, port, answering, len(checked), answered, len(vip_tries),
+    )
+    return {
+        "vip": {"address": address, "port": port, "ok": answered > 0, "attempts": len(vip_tries), "answered": answered},
+        "members": checked,
+        "total": len(checked),
+        "answering": answering,
+    }
+
+
+def _tcp_check(timeout: float) -> Callable[[Host], bool]:
+    def connect(host: Host) -> bool:
+        try:
+            socket.create_connection((host.address, host.port), timeout=timeout).close()
+        except TimeoutError:
+            raise HostError(f"no TCP connection within {timeout:g} s") from None
+        except OSError as error:
+            raise HostError(f"TCP connection failed: {_http.cause(error)}") from None
+        return True
+
+    return connect
+
+
+def _http_check(
+    scheme: str, path: str, status: Container[int], timeout: float, verify: bool | str
+) -> Callable[[Host], bool]:
+    expect = _http.Expectation(status=status)
+
+    def get(host: Host) -> bool:
+        netloc = f"[{host.address}]" if ":" in host.address else host.address
+        request = _http.Request("GET", f"{scheme}://{netloc}:{host.port}{path}", timeout, verify, direct=True)
+        _, failure = _http.attempt(request, expect)
+        if failure:
+            raise HostError(failure)
+        return True
+
+    return get
+
+
+def _count(value: object, name: str, least: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= 100:
+        raise InvalidArgument(f"{name} {value!r} must be a whole number from {least} to 100")
+    return value
+
+
+def _text(value: object, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidArgument(f"{name} must be text")
+    return value
