@@ -20,8 +20,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 logger = logging.getLogger("chaostoolkit")
 
 # Every module whose public functions experiments may call, by kind.
-_ACTION_MODULES = ["chaosali.host.actions"]
-_PROBE_MODULES = ["chaosali.host.probes", "chaosali.service.probes"]
+_ACTION_MODULES = ["chaosali.host.actions", "chaosali.cluster.actions"]
+_PROBE_MODULES = ["chaosali.host.probes", "chaosali.cluster.probes", "chaosali.service.probes"]
 
 
 def discover(discover_system: bool = True) -> Discovery:

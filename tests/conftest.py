@@ -122,3 +122,20 @@ def kube() -> KubeAccess:
     cluster = lab.cluster()
     yield KubeAccess(cluster.admin_kubeconfig, cluster.readonly_kubeconfig, lab)
     lab.down()
+
+
+def chaos_run(tmp_path: Path, experiment: str, var_files: list[Path], *extra: str, **popen) -> subprocess.Popen:
+    """Start the real ``chaos run`` on a shipped experiment; the journal goes to tmp_path/journal.json."""
+    command = ["chaos", "run", "--journal-path", str(tmp_path / "journal.json")]
+    for var_file in var_files:
+        command += ["--var-file", str(var_file)]
+    command += [*extra, str(REPO / "experiments" / experiment)]
+    return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+
+
+def journal_of(run: subprocess.Popen, tmp_path: Path, timeout: float = 300) -> dict:
+    """Wait for a ``chaos run`` and return its journal; its output is in the failure message."""
+    output = run.communicate(timeout=timeout)[0].decode()
+    journal = tmp_path / "journal.json"
+    assert journal.exists(), output
+    return json.loads(journal.read_text())

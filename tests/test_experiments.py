@@ -11,21 +11,17 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from conftest import REPO, ping, tcp_answers
+from conftest import REPO, chaos_run, ping, tcp_answers
 from test_network_faults import wait_until
 
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
 
 
-def chaos_run(lab, tmp_path: Path, experiment: str, *extra: str, **popen) -> subprocess.Popen:
-    """Start ``chaos run`` on a shipped experiment, aimed at the test lab's first host."""
+def run_on_test_lab(lab, tmp_path: Path, experiment: str, *extra: str, **popen) -> subprocess.Popen:
+    """``chaos run`` aimed at the test lab's first host."""
     target = tmp_path / "target.json"
     target.write_text(json.dumps({"configuration": {"target_hosts": [lab.hosts[0].as_target()]}}))
-    command = [
-        "chaos", "run", "--journal-path", str(tmp_path / "journal.json"),
-        "--var-file", str(lab.vars_path), "--var-file", str(target), *extra, str(REPO / "experiments" / experiment),
-    ]
-    return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+    return chaos_run(tmp_path, experiment, [lab.vars_path, target], *extra, **popen)
 
 
 def test_every_experiment_passes_chaos_validate(tmp_path):
@@ -38,7 +34,7 @@ def test_every_experiment_passes_chaos_validate(tmp_path):
 
 
 def test_host_netcut_journal_tells_the_cut_and_the_healing(lab, tmp_path):
-    run = chaos_run(lab, tmp_path, "host-netcut.json")
+    run = run_on_test_lab(lab, tmp_path, "host-netcut.json")
     output = run.communicate(timeout=120)[0].decode()
     journal = json.loads((tmp_path / "journal.json").read_text())
 
@@ -55,7 +51,7 @@ def test_host_netcut_journal_tells_the_cut_and_the_healing(lab, tmp_path):
 
 def test_sigkill_of_chaos_run_mid_cut_the_host_still_heals_on_time(lab, tmp_path):
     target = lab.hosts[0]
-    run = chaos_run(lab, tmp_path, "host-netcut.json", "--var", "cut_seconds:int=5", start_new_session=True)
+    run = run_on_test_lab(lab, tmp_path, "host-netcut.json", "--var", "cut_seconds:int=5", start_new_session=True)
     started = time.monotonic()
     cut_seen = wait_until(lambda: not tcp_answers(target.address, timeout=0.3), 20)
     assert cut_seen is not None, "the cut never took effect"
@@ -85,7 +81,7 @@ def test_journal_and_log_hold_no_private_key_password_or_passphrase(lab, tmp_pat
         "user": "root", "key_path": str(key_file), "passphrase": passphrase, "password": password,
     }}}))
 
-    run = chaos_run(lab, tmp_path, "host-netcut.json", "--var-file", str(secrets))
+    run = run_on_test_lab(lab, tmp_path, "host-netcut.json", "--var-file", str(secrets))
     output = run.communicate(timeout=120)[0].decode()
     assert run.returncode == 0, output
 

@@ -267,8 +267,12 @@ def run_script(host: Host, script: str, settings: SSHSettings) -> str:
     return stdout
 
 
-def fan_out(hosts: list[Host], work: Callable[[Host], T]) -> tuple[dict[Host, T], dict[Host, str]]:
-    """Run ``work`` on every host in parallel; return (results, errors) keyed by host."""
+def fan_out(
+    hosts: list[Host], work: Callable[[Host], T], quiet: bool = False
+) -> tuple[dict[Host, T], dict[Host, str]]:
+    """Run ``work`` on every host in parallel; return (results, errors) keyed by host.
+
+    Errors are logged unless ``quiet`` (a caller polling until hosts answer expects them)."""
     results: dict[Host, T] = {}
     errors: dict[Host, str] = {}
 
@@ -283,6 +287,6 @@ def fan_out(hosts: list[Host], work: Callable[[Host], T]) -> tuple[dict[Host, T]
 
     with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
         list(pool.map(one, hosts))
-    for host, reason in errors.items():
+    for host, reason in errors.items() if not quiet else ():
         logger.warning("chaosali: %s: %s", host, reason)
     return results, errors
