@@ -1,4 +1,4 @@
-"""The ``chaosali`` command: the local lab, and cleanup after a crashed drill."""
+"""The ``chaosali`` command: the local lab, cleanup after a crashed drill, and journal reports."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from chaosali.host import faults
 from chaosali.host.network import sweep_commands
 from chaosali.host.ssh import SSHSettings, fan_out, parse_hosts, run_script
 from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabError
+from chaosali.report.story import story
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +37,18 @@ def main(argv: list[str] | None = None) -> int:
                          help="a chaos --var-file with ssh secrets (and lab_hosts when --hosts is not given)")
     cleanup.add_argument("--hosts", nargs="+", help="[user@]address[:port] of each host")
 
+    report = commands.add_parser("report", help="tell what a chaos run did, from its journal")
+    report.add_argument("journal", type=Path)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("paramiko").setLevel(logging.WARNING)
     try:
         if args.command == "lab":
             return _lab(args)
+        if args.command == "report":
+            print(story(json.loads(args.journal.read_text())))
+            return 0
         return _cleanup(args)
     except (LabError, ActivityFailed) as error:
         print(f"chaosali: {error}", file=sys.stderr)

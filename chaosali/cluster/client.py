@@ -30,7 +30,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from chaosali.errors import InvalidArgument
 
-__all__ = ["new_api_client", "flag"]
+__all__ = ["new_api_client"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -47,12 +47,12 @@ def new_api_client(
     """
     configuration, secrets = configuration or {}, secrets or {}
     settings = client.Configuration()  # a fresh instance: the package default stays untouched
-    in_cluster = flag(configuration, "kubernetes_in_cluster")
+    in_cluster = _flag(configuration, "kubernetes_in_cluster")
     if in_cluster is None:
         in_cluster = os.environ.get("CHAOSTOOLKIT_IN_POD") == "true" and not configuration.get("kubeconfig_path")
     source = _load_in_cluster(settings) if in_cluster else _load_kubeconfig(settings, configuration, secrets)
 
-    verify = flag(configuration, "kubernetes_verify_tls")
+    verify = _flag(configuration, "kubernetes_verify_tls")
     if verify is not None:
         settings.verify_ssl = verify
     if not settings.verify_ssl:
@@ -64,7 +64,7 @@ def new_api_client(
     return client.ApiClient(settings)
 
 
-def flag(configuration: Configuration, key: str) -> bool | None:
+def _flag(configuration: Configuration, key: str) -> bool | None:
     """A true/false configuration value (JSON booleans or the strings experiments substitute), or None."""
     value = (configuration or {}).get(key)
     if value is None or isinstance(value, bool):

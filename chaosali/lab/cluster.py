@@ -70,7 +70,9 @@ class Cluster:
     def prepare(self) -> None:
         """Binaries (built once into the cache), certificates and every kubeconfig."""
         self.binaries = k8sbuild.ensure_binaries(self.progress)
+        stages = [path.read_text() for path in k8sbuild.kwok_pod_stages()] + [yaml.safe_dump(_POD_READY_AGAIN)]
         make_pki(self.pki, [h.address for h in self.masters])
+        (self.dir / "kwok.yaml").write_text("\n---\n".join(stages))
         self._kubeconfig(self.admin_kubeconfig, "admin")
         for component in ("controller-manager", "scheduler"):
             self._kubeconfig(self.dir / f"{component}.kubeconfig", component, "https://127.0.0.1:6443")
@@ -84,7 +86,7 @@ class Cluster:
         index = self.lab.hosts.index(host)
         services = {
             "kubelet": [
-                str(self.binaries["kwok"]), "--kubeconfig=/etc/kubernetes/kubelet.conf",
+                str(self.binaries["kwok"]), "--kubeconfig=/etc/kubernetes/kubelet.conf", f"--config={self.dir}/kwok.yaml",
                 "--manage-all-nodes=false", f"--manage-single-node={host.name}",
                 "--server-address=127.0.0.1:10247", f"--node-ip={host.address}",
                 f"--cidr=10.244.{index}.1/24", f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
@@ -287,6 +289,31 @@ class Cluster:
                 return
             time.sleep(0.25)
         raise LabError(f"timed out after {timeout:g} s waiting for {what}; see {self.lab.state_dir}/hosts/*/*.log")
+
+
+# A kubelet that is back reports its running pods Ready again; kwok's own stages only make new
+# pods ready, so pods the node controller marked NotReady during an outage would stay so.
+_POD_READY_AGAIN = {
+    "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": "pod-ready-again"},
+    "spec": {
+        "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+        "selector": {"matchExpressions": [
+            {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+            {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+            {"key": '.status.conditions.[] | select( .type == "Ready" ) | .status', "operator": "In",
+             "values": ["False"]},
+        ]},
+        "next": {"statusTemplate": "\n".join([
+            "{{ $now := Now }}", "conditions:",
+            *(f"- {{type: {kind}, status: \"True\", lastTransitionTime: {{{{ $now | Quote }}}}}}"
+              for kind in ("Initialized", "Ready", "ContainersReady", "PodScheduled")),
+            "containerStatuses:", "{{ range .spec.containers }}",
+            "- {name: {{ .name | Quote }}, image: {{ .image | Quote }}, ready: true, restartCount: 0, "
+            "state: {running: {startedAt: {{ $now | Quote }}}}}",
+            "{{ end }}",
+        ])},
+    },
+}
 
 
 def _mirror_pod(component: str, host: LabHost) -> dict:

@@ -627,6 +627,24 @@ def ensure_binaries(progress: Optional[Progress] = None) -> dict[str, Path]:
     return {r.name: r.path for r in build_all(progress)}
 
 
+def kwok_pod_stages() -> list[Path]:
+    """kwok's own default pod stages (from its module source), kept beside the binaries.
+
+    The lab adds a stage of its own to them; kwok drops its defaults for a resource kind as soon
+    as a configuration names any stage of that kind, so the defaults must come along.
+    """
+    directory = _release_dir() / "kwok-stages"
+    names = ["pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"]
+    if not all((directory / name).exists() for name in names):
+        go = _find_go()
+        _, info = _download_gomod(go, "sigs.k8s.io/kwok", KWOK_VERSION, _release_dir())
+        source = Path(info["Dir"]) / "kustomize" / "stage" / "pod" / "fast"
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.copyfile(source / name, directory / name)
+    return [directory / name for name in names]
+
+
 def _main(argv: Optional[list[str]] = None) -> int:
     """Entry point of ``python -m chaosali.lab.k8sbuild``."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -637,6 +655,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
 
     try:
         results = build_all(progress)
+        kwok_pod_stages()
     except RuntimeError as exc:
         print(f"k8sbuild: error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,141 @@
+"""kubectl-like actions on any Kubernetes kind, custom resources included, in pure Python.
+
+The cluster comes from the configuration (``kubeconfig_path``, ``kubernetes_context``...; see
+``chaosali.cluster.client``). Each action returns what it changed, as plain JSON.
+"""
+
+from chaoslib.types import Configuration, Secrets
+
+from chaosali.cluster import resources
+from chaosali.errors import InvalidArgument
+
+__all__ = ["apply", "create", "delete", "patch"]
+
+_CASCADES = {"background": "Background", "foreground": "Foreground", "orphan": "Orphan"}
+
+
+def apply(
+    path: str = None,
+    manifest: dict | list | str = None,
+    namespace: str = None,
+    force: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> list:
+    """
+    Apply the objects of a manifest file (`path`) or of an inline `manifest`
+    (an object, a list of objects, or JSON/YAML text with several documents)
+    with server-side apply, as field manager "chaosali". Applying the same
+    manifest twice changes nothing. `namespace` is used for namespaced objects
+    that name none (default "default"). `force` takes over fields owned by
+    another manager instead of failing on the conflict.
+    Returns the kind, apiVersion, namespace, name and resourceVersion of each.
+    """
+    documents = resources.load_documents(path, manifest)
+    with resources.connect(configuration, secrets) as dyn:
+        return resources.apply(dyn, documents, namespace, force)
+
+
+def create(
+    path: str = None,
+    manifest: dict | list | str = None,
+    namespace: str = None,
+    exist_ok: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> list:
+    """
+    Create the objects of a manifest file (`path`) or of an inline `manifest`,
+    as `kubectl create` does: an object that already exists is an error,
+    unless `exist_ok` is true (the existing object is then left as it is).
+    Returns the kind, apiVersion, namespace, name and resourceVersion of each.
+    """
+    documents = resources.load_documents(path, manifest)
+    with resources.connect(configuration, secrets) as dyn:
+        return resources.create(dyn, documents, namespace, exist_ok)
+
+
+def delete(
+    kind: str = None,
+    name: str = None,
+    label_selector: str = None,
+    field_selector: str = None,
+    path: str = None,
+    manifest: dict | list | str = None,
+    namespace: str = None,
+    api_version: str = None,
+    grace_period_seconds: int = None,
+    cascade: str = "background",
+    ignore_not_found: bool = False,
+    wait: bool = False,
+    timeout: float = 60,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> list:
+    """
+    Delete objects: one `kind` (e.g. "Deployment", "deployments", or a custom
+    kind with its `api_version`) by `name` or by `label_selector` /
+    `field_selector` in `namespace` (default "default"), or the objects of a
+    manifest file (`path`) or inline `manifest`.
+    `grace_period_seconds` overrides the objects' own; `cascade` is
+    "background" (as kubectl), "foreground" or "orphan" for their dependents.
+    A missing object is an error unless `ignore_not_found`. With `wait`, the
+    action returns only once every deleted object is gone (finalizers done),
+    and fails after `timeout` seconds naming those still there.
+    Returns the kind, apiVersion, namespace, name and uid of each deleted object.
+    """
+    by_manifest = path is not None or manifest is not None
+    by_kind = bool(kind or name or label_selector or field_selector or api_version)
+    if by_manifest == by_kind or (by_kind and not kind):
+        raise InvalidArgument("give either kind (with name or a selector) or path/manifest, not both or none")
+    if kind and bool(name) == bool(label_selector or field_selector):
+        raise InvalidArgument(f"delete {kind}: give either name or label_selector/field_selector, not both or none")
+    policy = _CASCADES.get(str(cascade).lower())
+    if not policy:
+        raise InvalidArgument(f"cascade must be one of {', '.join(_CASCADES)}, not {cascade!r}")
+    grace = _grace(grace_period_seconds)
+    wait_timeout = resources.seconds(timeout, "timeout") if wait else None
+    documents = resources.load_documents(path, manifest) if by_manifest else []
+    with resources.connect(configuration, secrets) as dyn:
+        if by_manifest:
+            targets = [resources.target(dyn, document, namespace) for document in documents]
+        else:
+            where = resources.locate(dyn, kind, api_version, namespace, name)
+            targets = [where] if name else resources.select(dyn, where, label_selector, field_selector)
+        return resources.delete(dyn, targets, grace, policy, ignore_not_found, wait_timeout)
+
+
+def patch(
+    kind: str,
+    name: str,
+    patch: dict | list | str,
+    patch_type: str = None,
+    namespace: str = None,
+    api_version: str = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Patch one object of `kind` named `name` in `namespace` (default "default").
+    `patch_type` is "strategic" (the default for an object patch; custom
+    resources, which have no strategic merge, get a merge patch as kubectl
+    does), "merge" (JSON merge patch: lists are replaced, null removes a
+    field) or "json" (JSON patch: a list of operations such as
+    {"op": "replace", "path": "/spec/replicas", "value": 2}; the default for a list).
+    `patch` may also be JSON/YAML text.
+    Returns the kind, apiVersion, namespace, name and new resourceVersion.
+    """
+    body, chosen = resources.patch_body(patch, patch_type)
+    with resources.connect(configuration, secrets) as dyn:
+        where = resources.locate(dyn, kind, api_version, namespace, name)
+        return resources.patch(dyn, where, body, chosen)
+
+
+def _grace(value: int | None) -> int | None:
+    try:
+        grace = None if value is None else int(value)  # a "${var}" substitution may give a string
+    except (TypeError, ValueError):
+        grace = -1
+    if grace is not None and (grace < 0 or isinstance(value, bool)):
+        raise InvalidArgument(f"grace_period_seconds must be a whole number of seconds, 0 or more, not {value!r}")
+    return grace

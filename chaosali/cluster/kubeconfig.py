@@ -1,0 +1,326 @@
+"""Fetch a kubeconfig by URL and prove it before anything uses it (private).
+
+The original practice downloads the cluster's credentials from an ops URL and checks their md5
+before a drill. Here the body is streamed under a size cap and a deadline, its md5 (required)
+and sha256 (optional) are compared with the expected ones, it is parsed as a kubeconfig, written
+0600 (a private file lives in its own 0700 directory) and loaded once as an API client
+configuration, so a broken certificate fails here and not in the middle of a drill.
+
+The body never reaches a log, a journal or an exception message: YAML errors give a position
+only, URLs are shown without userinfo and query string, and nothing returns the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import yaml
+from chaoslib.exceptions import ActivityFailed
+
+from chaosali.cluster.client import new_api_client
+from chaosali.errors import InvalidArgument
+
+__all__ = [
+    "MAX_BYTES",
+    "DEFAULT_TIMEOUT",
+    "FetchFailed",
+    "Source",
+    "Fetched",
+    "public_url",
+    "fetch_private",
+    "remove_private",
+    "fetch_to_path",
+]
+
+logger = logging.getLogger("chaostoolkit")
+
+MAX_BYTES = 1024 * 1024  # a kubeconfig is a few KiB; anything near 1 MiB is the wrong URL
+DEFAULT_TIMEOUT = 30.0
+PRIVATE_PREFIX = "chaosali-kubeconfig-"
+_CHUNK = 64 * 1024
+_DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
+
+
+class FetchFailed(ActivityFailed):
+    """The kubeconfig could not be fetched, did not match its digests, or is no usable kubeconfig."""
+
+
+def public_url(url: str) -> str:
+    """The URL as it may be shown: without userinfo, query string and fragment (they may hold
+    credentials)."""
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # a port that is not a number: show nothing we cannot vouch for
+        return "<an invalid URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a kubeconfig comes from and what it must match; build it with :meth:`of`."""
+
+    url: str
+    md5: str
+    sha256: str | None
+    verify_tls: bool
+    ca_bundle: str | None
+    max_bytes: int
+    timeout: float
+    headers: dict[str, str]
+
+    @classmethod
+    def of(
+        cls,
+        url: Any,
+        md5: Any,
+        sha256: Any = None,
+        verify_tls: Any = True,
+        ca_bundle: Any = None,
+        max_bytes: Any = MAX_BYTES,
+        timeout: Any = DEFAULT_TIMEOUT,
+        headers: Any = None,
+    ) -> Source:
+        """Check the arguments as an experiment gives them; refuse with a message naming the fix."""
+        if not isinstance(url, str) or not url:
+            raise InvalidArgument("url must be the http(s) URL of the kubeconfig")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidArgument(f"url {public_url(url)} must be an http:// or https:// URL with a host")
+        if not isinstance(verify_tls, bool):
+            raise InvalidArgument(f"verify_tls must be true or false, not {verify_tls!r}")
+        if ca_bundle is not None:
+            if not verify_tls:
+                raise InvalidArgument("ca_bundle and verify_tls false contradict each other: give one of them")
+            ca_bundle = os.path.expanduser(str(ca_bundle))
+            if not os.path.isfile(ca_bundle):
+                raise InvalidArgument(f"ca_bundle {ca_bundle} is not a file (a PEM file of CA certificates)")
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise InvalidArgument(f"max_bytes must be a whole number of bytes above 0, not {max_bytes!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise InvalidArgument(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if headers is not None and not (
+            isinstance(headers, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+        ):
+            raise InvalidArgument("headers must map header names to string values")
+        return cls(
+            url=url,
+            md5=_digest(md5, "md5"),
+            sha256=None if sha256 is None else _digest(sha256, "sha256"),
+            verify_tls=verify_tls,
+            ca_bundle=ca_bundle,
+            max_bytes=max_bytes,
+            timeout=float(timeout),
+            headers=dict(headers or {}),
+        )
+
+    @property
+    def public(self) -> str:
+        return public_url(self.url)
+
+
+def _digest(value: Any, kind: str) -> str:
+    length = _DIGEST_LENGTHS[kind]
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if not re.fullmatch(f"[0-9a-f]{{{length}}}", text):
+        shown = "nothing" if value is None else repr(value)
+        raise InvalidArgument(f"{kind} must be the {length} hex digits of the kubeconfig's {kind}, not {shown}")
+    return text
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched, checked kubeconfig on disk; never the body itself."""
+
+    url: str  # public form
+    path: str
+    context: str
+    server: str
+    md5: str
+    sha256: str
+    size: int
+
+    def summary(self) -> dict[str, Any]:
+        """What may be shown of it: in a journal, a log, an activity's output."""
+        return {
+            "url": self.url,
+            "path": self.path,
+            "context": self.context,
+            "server": self.server,
+            "md5": self.md5,
+            "sha256": self.sha256,
+            "bytes": self.size,
+        }
+
+
+def fetch_private(source: Source, context: str | None = None) -> Fetched:
+    """Fetch and check the kubeconfig into a new private file (0600 in a 0700 directory of its
+    own); remove it with :func:`remove_private`."""
+    directory = tempfile.mkdtemp(prefix=PRIVATE_PREFIX)  # mkdtemp makes it 0700
+    try:
+        return _fetch(source, context, directory)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def remove_private(fetched: Fetched) -> None:
+    """Remove a file made by :func:`fetch_private`, and its directory; quietly if already gone."""
+    directory = os.path.dirname(fetched.path)
+    if os.path.basename(directory).startswith(PRIVATE_PREFIX):  # never a directory we did not make
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def fetch_to_path(path: str, source: Source, context: str | None = None) -> dict[str, Any]:
+    """The body of a ``fetch_kubeconfig`` action: fetch and check the kubeconfig, then put it at
+    ``path`` (0600) in one rename, so a reader never sees a half-written or unchecked file.
+    Returns what may be shown of it (no body)."""
+    if not isinstance(path, str) or not path:
+        raise InvalidArgument("path must name the file to write the kubeconfig to")
+    target = os.path.abspath(os.path.expanduser(path))
+    directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        raise InvalidArgument(f"cannot write the kubeconfig to {target}: directory {directory} does not exist")
+    fetched = _fetch(source, context, directory)
+    try:
+        os.replace(fetched.path, target)
+    except OSError as error:
+        os.unlink(fetched.path)
+        raise FetchFailed(f"cannot write the kubeconfig to {target}: {error.strerror}") from None
+    logger.info("chaosali: kubeconfig from %s written to %s", fetched.url, target)
+    return {**fetched.summary(), "path": target}
+
+
+def _fetch(source: Source, context: str | None, directory: str) -> Fetched:
+    body = _download(source)
+    md5, sha256 = hashlib.md5(body).hexdigest(), hashlib.sha256(body).hexdigest()
+    for kind, expected, got in (("md5", source.md5, md5), ("sha256", source.sha256, sha256)):
+        if expected is not None and not hmac.compare_digest(expected, got):
+            raise FetchFailed(
+                f"the kubeconfig from {source.public} does not match its {kind}: expected {expected}, "
+                f"got {got} ({len(body)} bytes); the file changed or the expected {kind} is stale"
+            )
+    context = _check_kubeconfig(body, source.public, context)
+    fd, path = tempfile.mkstemp(dir=directory, prefix="kubeconfig-")  # 0600
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(body)
+        server = _load(path, context, source.public)
+    except BaseException:
+        os.unlink(path)
+        raise
+    logger.info(
+        "chaosali: fetched the kubeconfig from %s (%d bytes, md5 %s%s): context %r, API %s",
+        source.public, len(body), md5, ", sha256 checked" if source.sha256 else "", context, server,
+    )
+    return Fetched(source.public, path, context, server, md5, sha256, len(body))
+
+
+def _download(source: Source) -> bytes:
+    where = source.public
+    if urlsplit(source.url).scheme == "http":
+        logger.warning("chaosali: fetching the kubeconfig over plain http from %s: its credentials cross the "
+                       "network unencrypted (the md5 only proves it was not altered)", where)
+    if not source.verify_tls:
+        logger.warning("chaosali: TLS verification of %s is OFF (verify_tls false): anyone on the path "
+                       "could read the kubeconfig's credentials", where)
+    verify: bool | str = (source.ca_bundle or True) if source.verify_tls else False
+    # identity encoding: the digests are of the bytes as served, and no decompression can
+    # outgrow max_bytes in one chunk
+    headers = {**source.headers, "Accept-Encoding": "identity"}
+    deadline = time.monotonic() + source.timeout
+    too_large = FetchFailed(
+        f"the body at {where} is larger than max_bytes ({source.max_bytes} bytes): no kubeconfig is that big; "
+        "check the URL (or raise max_bytes)"
+    )
+    try:
+        with requests.get(source.url, headers=headers, stream=True, timeout=source.timeout, verify=verify) as response:
+            if response.status_code != 200:
+                raise FetchFailed(
+                    f"cannot fetch the kubeconfig from {where}: HTTP {response.status_code} {response.reason}"
+                )
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > source.max_bytes:
+                raise too_large
+            body = bytearray()
+            for chunk in response.iter_content(_CHUNK):
+                body += chunk
+                if len(body) > source.max_bytes:
+                    raise too_large
+                if time.monotonic() > deadline:  # the per-read timeout alone lets a trickle go on forever
+                    raise FetchFailed(f"fetching the kubeconfig from {where} took more than {source.timeout:g} s")
+    except requests.exceptions.SSLError as error:
+        raise FetchFailed(
+            f"TLS with {where} failed ({_reason(error, source.url)}): give its CA certificate as ca_bundle, "
+            "or, knowingly, set verify_tls to false"
+        ) from None
+    except requests.RequestException as error:
+        raise FetchFailed(f"cannot fetch the kubeconfig from {where}: {_reason(error, source.url)}") from None
+    return bytes(body)
+
+
+def _reason(error: requests.RequestException, url: str) -> str:
+    """The cause of a failed request, without the URL's credentials or query string."""
+    cause: Any = error.args[0] if error.args else error
+    cause = getattr(cause, "reason", None) or cause  # urllib3's MaxRetryError wraps the real cause
+    text = re.sub(r"^<[^>]*>: ", "", str(cause))  # urllib3 prefixes "<...Connection object at 0x...>: "
+    parts = urlsplit(url)
+    for secret in (parts.query, parts.password):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _check_kubeconfig(body: bytes, where: str, context: str | None) -> str:
+    """The context to use, once the body proves to be a kubeconfig that has it."""
+    try:
+        document = yaml.safe_load(body)
+    except yaml.YAMLError as error:
+        # the position only: YAML's own message quotes the text, which may hold a key or a token
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise FetchFailed(f"the body at {where} matches its digests but is not a kubeconfig: invalid YAML{at}") from None
+    missing = [
+        key
+        for key in ("clusters", "contexts", "users")
+        if not isinstance(document, dict) or not isinstance(document.get(key), list) or not document[key]
+    ]
+    if missing:
+        raise FetchFailed(
+            f"the body at {where} matches its digests but is not a kubeconfig: it has no {', '.join(missing)} "
+            "(is the expected md5 that of the right file?)"
+        )
+    names = [str(c["name"]) for c in document["contexts"] if isinstance(c, dict) and c.get("name")]
+    chosen = context or document.get("current-context")
+    if not chosen or chosen not in names:
+        problem = f"has no context {chosen!r}" if chosen else "has no current-context"
+        raise FetchFailed(
+            f"the kubeconfig from {where} {problem}: set kubernetes_context to one of its contexts "
+            f"({', '.join(names) or 'none'})"
+        )
+    return str(chosen)
+
+
+def _load(path: str, context: str, where: str) -> str:
+    """Load the written file as every activity will (certificates decoded, cluster and user
+    resolved); the API server's address. Nothing is sent to the server."""
+    try:
+        with new_api_client({"kubeconfig_path": path, "kubernetes_context": context}) as api:
+            return str(api.configuration.host)
+    except InvalidArgument as error:
+        raise FetchFailed(f"the kubeconfig from {where} cannot be used: {error}") from None

@@ -1,0 +1,448 @@
+"""kube-monkey drills: deploy kube-monkey, enrol workloads as its victims, and undo both.
+
+The cluster comes from the configuration (``kubeconfig_path``, ``kubernetes_context``...; see
+``chaosali.cluster.client``). Arguments are checked before anything is sent: a wrong hour, time
+zone, namespace or kill mode fails the activity with nothing applied.
+"""
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+from kubernetes.dynamic import DynamicClient
+
+from chaosali.cluster import resources
+from chaosali.errors import InvalidArgument
+from chaosali.kubemonkey import manifests as km
+
+__all__ = ["deploy_kube_monkey", "remove_kube_monkey", "mark_victims", "unmark_victims"]
+
+logger = logging.getLogger("chaostoolkit")
+
+# what remove_kube_monkey looks for, the Deployment first so that the killing stops first
+_DEPLOYED_KINDS = (
+    ("Deployment", "apps/v1", True),
+    ("ConfigMap", "v1", True),
+    ("ServiceAccount", "v1", True),
+    ("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", False),
+    ("ClusterRole", "rbac.authorization.k8s.io/v1", False),
+)
+
+
+def deploy_kube_monkey(
+    namespace: str = "kube-monkey",
+    image: str = km.DEFAULT_IMAGE,
+    dry_run: bool = False,
+    whitelisted_namespaces: list = None,
+    blacklisted_namespaces: list = None,
+    run_hour: int = 8,
+    start_hour: int = 10,
+    end_hour: int = 16,
+    time_zone: str = "UTC",
+    graceperiod_sec: int = 5,
+    debug: bool = True,
+    schedule_delay: int = 30,
+    force_should_kill: bool = True,
+    schedule_immediate_kill: bool = True,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Deploy kube-monkey into `namespace` (created if missing, and then
+    deleted again by remove_kube_monkey) with server-side apply: its
+    ConfigMap (config.toml, mounted at /etc/kube-monkey), ServiceAccount,
+    ClusterRole (read workloads and namespaces, delete pods), ClusterRoleBinding
+    and Deployment (`image`), all labelled app.kubernetes.io/managed-by=chaosali.
+
+    The defaults are for a drill: kube-monkey really deletes pods (`dry_run`
+    false: a dry run would make the drill prove nothing) of the workloads
+    enrolled with mark_victims, and in debug mode it does so within minutes:
+    it schedules `schedule_delay` seconds after it starts, then again and
+    again, every enrolled workload is a victim each time
+    (`force_should_kill`), killed within the next 60 s
+    (`schedule_immediate_kill`). With `debug` false it follows its daily
+    calendar instead: it schedules at `run_hour` kills between `start_hour`
+    and `end_hour` (0 <= run_hour < start_hour < end_hour <= 23) in `time_zone`
+    on weekdays, each workload with a chance of 1/mtbf.
+
+    Victims are only the enrolled workloads in `whitelisted_namespaces`
+    (default: all namespaces; give the drill's own to bound the blast radius)
+    and not in `blacklisted_namespaces` (default ["kube-system"]). Workloads
+    already enrolled in scope (by anyone) are listed in the output and logged.
+    `graceperiod_sec` is the grace period of each pod it deletes.
+    Refuses to take over kube-monkey objects that chaosali did not create.
+    """
+    settings = km.Settings.checked(
+        dry_run=dry_run,
+        run_hour=run_hour,
+        start_hour=start_hour,
+        end_hour=end_hour,
+        time_zone=time_zone,
+        blacklisted_namespaces=["kube-system"] if blacklisted_namespaces is None else blacklisted_namespaces,
+        whitelisted_namespaces=[] if whitelisted_namespaces is None else whitelisted_namespaces,
+        graceperiod_sec=graceperiod_sec,
+        debug=debug,
+        schedule_delay=schedule_delay,
+        force_should_kill=force_should_kill,
+        schedule_immediate_kill=schedule_immediate_kill,
+    )
+    namespace = km.dns_label(namespace, "namespace")
+    if not isinstance(image, str) or not image or any(c.isspace() for c in image):
+        raise InvalidArgument(f"image must be a container image reference such as {km.DEFAULT_IMAGE!r}, not {image!r}")
+    documents = km.objects(namespace, image, settings)
+    with resources.connect(configuration, secrets) as dyn:
+        for document in documents:
+            _refuse_foreign(dyn, document, namespace)
+        created = _ensure_namespace(dyn, namespace)
+        applied = resources.apply(dyn, documents, None, force=False)
+        in_scope = [v.as_dict() for v in km.victims(dyn, None) if settings.covers(v.namespace)]
+    for victim in in_scope:
+        logger.warning(
+            "kube-monkey in %s %s pods of %s %s/%s", namespace, "would log kills of" if settings.dry_run else "will kill",
+            victim["kind"], victim["namespace"], victim["name"],
+        )
+    return {
+        "namespace": namespace,
+        "namespace_created": created,
+        "image": image,
+        "config": settings.tables(),
+        "objects": applied,
+        "victims_in_scope": in_scope,
+    }
+
+
+def remove_kube_monkey(
+    namespace: str = "kube-monkey",
+    wait: bool = True,
+    timeout: float = 120,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Delete what deploy_kube_monkey created for `namespace`: the objects
+    labelled as its own (Deployment first, so that the killing stops first,
+    then ConfigMap, ServiceAccount, ClusterRoleBinding, ClusterRole), and the
+    namespace itself only if deploy_kube_monkey created it. Dependents (its
+    pods) are deleted first. With `wait` (the default) it returns only once
+    everything is gone, and fails after `timeout` seconds naming what is
+    left. Removing twice, or removing what was never deployed, succeeds
+    quietly. Enrolled workloads keep their labels: see unmark_victims.
+    Returns the deleted objects.
+    """
+    namespace = km.dns_label(namespace, "namespace")
+    wait_timeout = resources.seconds(timeout, "timeout") if km.flag(wait, "wait") else None
+    with resources.connect(configuration, secrets) as dyn:
+        targets = []
+        for kind, api_version, namespaced in _DEPLOYED_KINDS:
+            where = resources.locate(dyn, kind, api_version, namespace if namespaced else None)
+            targets.extend(resources.select(dyn, where, km.selector(namespace), None))
+        existing = _existing(dyn, km.namespace_object(namespace))
+        ours = existing is not None and (existing["metadata"].get("annotations") or {}).get(km.CREATED_BY) == km.CREATED_BY_VALUE
+        if ours:
+            targets.append(resources.target(dyn, km.namespace_object(namespace), None))
+        # foreground: an object is gone only once its dependents are (the Deployment's pods)
+        deleted = resources.delete(dyn, targets, None, "Foreground", True, wait_timeout)
+    return {"namespace": namespace, "namespace_deleted": ours, "deleted": deleted}
+
+
+def mark_victims(
+    namespace: str,
+    name: str = None,
+    label_selector: str = None,
+    kind: str = "Deployment",
+    identifier: str = None,
+    mtbf: int = 1,
+    kill_mode: str = "fixed",
+    kill_value: int = 1,
+    wait: bool = True,
+    timeout: float = 120,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> list:
+    """
+    Enrol workloads as kube-monkey's victims: the `kind` (Deployment,
+    StatefulSet or DaemonSet) named `name`, or those matching
+    `label_selector`, in `namespace`. Each workload and its pod template get
+    the labels kube-monkey reads (merge patch): kube-monkey/enabled=enabled,
+    kube-monkey/identifier (`identifier`, default the workload's name, as
+    kube-monkey recommends; kube-monkey finds the pods to kill by this label,
+    so it must be unique in the namespace), kube-monkey/mtbf (`mtbf`: mean
+    weekdays between kills, 1 or more), kube-monkey/kill-mode and
+    kube-monkey/kill-value: `kill_mode` "fixed" kills `kill_value` pods,
+    "kill-all" all of them (no value), "random-max-percent" up to
+    `kill_value` % of the running pods and "fixed-percent" exactly
+    `kill_value` % (1 to 100).
+
+    Labelling the pod template rolls the workload's pods out. With `wait`
+    (the default) the action returns once every pod carries the identifier
+    and enough of them run, and fails after `timeout` seconds; it then
+    records the time on each workload (annotation
+    chaosali/kube-monkey-marked-at), the baseline of victim_pods_deleted.
+    Returns the marked workloads, with the kube-monkey labels each had before.
+    """
+    namespace, kind, selection = _selection(namespace, kind, name, label_selector)
+    labels = km.enrolment(mtbf, kill_mode, kill_value)
+    if identifier is not None:
+        identifier = km.label_value(identifier, "identifier")
+    wait_timeout = resources.seconds(timeout, "timeout") if km.flag(wait, "wait") else None
+    with resources.connect(configuration, secrets) as dyn:
+        workloads = _workloads(dyn, kind, namespace, selection, missing_ok=False)
+        if identifier and len(workloads) > 1:
+            raise InvalidArgument(
+                f"identifier {identifier!r} given for {len(workloads)} workloads: kube-monkey would kill the "
+                "pods of all of them for each; leave identifier out (each gets its own name) or mark them one by one"
+            )
+        plan = {_key(w): (w, identifier or _default_identifier(w)) for w in workloads}
+        _refuse_shared_identifiers(dyn, namespace, plan)
+        for workload, ident in plan.values():
+            _patch_labels(dyn, workload, {**labels, km.IDENTIFIER: ident})
+        rolled = (
+            _await_pods(dyn, workloads, lambda pod, w: _labels(pod).get(km.IDENTIFIER) == plan[_key(w)][1], wait_timeout)
+            if wait_timeout
+            else {}
+        )
+        # creationTimestamp counts whole seconds: pods created before now are stamped earlier than
+        # the next whole second, so they never count as replacements of a kill
+        marked_at = km.iso(dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=1))
+        for workload in workloads:
+            resources.patch(dyn, _target(dyn, workload), {"metadata": {"annotations": {km.MARKED_AT: marked_at}}}, "merge")
+    return [
+        {
+            **_describe(workload),
+            "identifier": ident,
+            "labels": {key: value for key, value in {**labels, km.IDENTIFIER: ident}.items() if value is not None},
+            "previous_labels": _kube_monkey_labels(workload),
+            "rolled_out": rolled.get(_key(workload)),
+            "marked_at": marked_at,
+        }
+        for workload, ident in plan.values()
+    ]
+
+
+def unmark_victims(
+    namespace: str,
+    name: str = None,
+    label_selector: str = None,
+    kind: str = "Deployment",
+    wait: bool = True,
+    timeout: float = 120,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> list:
+    """
+    Withdraw workloads from kube-monkey: remove every kube-monkey/* label
+    (enabled, identifier, mtbf, kill-mode, kill-value) from the `kind` named
+    `name`, or matching `label_selector`, in `namespace`, and from its pod
+    template (merge patch), and the mark_victims time annotation. kube-monkey
+    checks enrolment again just before each kill, so it then spares them.
+    Other labels stay. A missing workload, or one with no such label, is left
+    alone quietly. With `wait` (the default) returns once no pod of theirs
+    carries a kube-monkey label (the template change rolls them out), failing
+    after `timeout` seconds. Returns each workload and the labels removed.
+    """
+    namespace, kind, selection = _selection(namespace, kind, name, label_selector)
+    wait_timeout = resources.seconds(timeout, "timeout") if km.flag(wait, "wait") else None
+    removal = dict.fromkeys(km.VICTIM_LABELS)  # null in a merge patch: remove the label
+    with resources.connect(configuration, secrets) as dyn:
+        workloads = _workloads(dyn, kind, namespace, selection, missing_ok=True)
+        for workload in workloads:
+            _patch_labels(dyn, workload, removal, annotations={km.MARKED_AT: None})
+        if wait_timeout:
+            _await_pods(dyn, workloads, lambda pod, _: not _kube_monkey_labels(pod), wait_timeout)
+    return [{**_describe(w), "removed_labels": _kube_monkey_labels(w)} for w in workloads]
+
+
+# -- kube-monkey's own objects ----------------------------------------------------------------
+
+
+def _existing(dyn: DynamicClient, document: dict) -> dict | None:
+    """The object a document names, if it exists (listed by name: a missing one is no error)."""
+    where = resources.target(dyn, document, None)
+    collection = resources.Target(where.resource, where.namespace, None)
+    items = resources.get(dyn, collection, field_selector=f"metadata.name={where.name}")["items"]
+    return items[0] if items else None
+
+
+def _refuse_foreign(dyn: DynamicClient, document: dict, namespace: str) -> None:
+    """Never take over (and later delete) a kube-monkey that someone else installed."""
+    existing = _existing(dyn, document)
+    if existing is None:
+        return
+    labels = existing["metadata"].get("labels") or {}
+    if any(labels.get(key) != value for key, value in km.labels(namespace).items()):
+        where = resources.target(dyn, document, None)
+        raise ActivityFailed(
+            f"{where} already exists and was not deployed by chaosali (it lacks the labels "
+            f"{km.selector(namespace)}): another kube-monkey? Remove it, or deploy into another namespace"
+        )
+
+
+def _ensure_namespace(dyn: DynamicClient, namespace: str) -> bool:
+    """Create the namespace if missing, marked so that remove_kube_monkey deletes it; True if created."""
+    document = km.namespace_object(namespace)
+    existing = _existing(dyn, document)
+    if existing is None:
+        resources.create(dyn, [document], None, exist_ok=True)
+        return True
+    if (existing.get("status") or {}).get("phase") == "Terminating":
+        raise ActivityFailed(
+            f"namespace {namespace!r} is being deleted: wait until it is gone (remove_kube_monkey with wait) "
+            "or deploy into another namespace"
+        )
+    return False
+
+
+# -- workloads ---------------------------------------------------------------------------------
+
+
+def _selection(namespace: str, kind: str, name: str | None, label_selector: str | None) -> tuple[str, str, dict]:
+    namespace = km.dns_label(namespace, "namespace")
+    kind = km.workload_kind(kind)
+    if bool(name) == bool(label_selector):
+        raise InvalidArgument(f"give either name or label_selector for the {kind}s to (un)mark, not both or none")
+    if name and not isinstance(name, str):
+        raise InvalidArgument(f"name must be the name of a {kind}, not {name!r}")
+    if label_selector and not isinstance(label_selector, str):
+        raise InvalidArgument(f"label_selector must be a label selector such as 'app=web', not {label_selector!r}")
+    return namespace, kind, {"name": name} if name else {"label_selector": label_selector}
+
+
+def _workloads(dyn: DynamicClient, kind: str, namespace: str, selection: dict, missing_ok: bool) -> list[dict]:
+    where = resources.locate(dyn, kind, km.WORKLOAD_API, namespace)
+    if "name" in selection:  # listed by field, not read by name: a missing one is an empty list, not a 404
+        items = resources.get(dyn, where, field_selector=f"metadata.name={selection['name']}")["items"]
+        what = f"{kind} {selection['name']!r}"
+    else:
+        items = resources.get(dyn, where, selection["label_selector"])["items"]
+        what = f"{kind} matching {selection['label_selector']!r}"
+    if not items:
+        if not missing_ok:
+            raise ActivityFailed(f"no {what} in namespace {namespace!r}")
+        logger.info("chaosali: no %s in namespace %r, nothing to unmark", what, namespace)
+    for item in items:
+        item.setdefault("kind", kind)  # list items come without their kind
+    return items
+
+
+def _default_identifier(workload: dict) -> str:
+    name = workload["metadata"]["name"]
+    if len(name) > 63:  # object names may be longer than label values
+        raise InvalidArgument(f"{workload['kind']} {name!r} has a name too long for a label value: give identifier")
+    return name
+
+
+def _refuse_shared_identifiers(dyn: DynamicClient, namespace: str, plan: dict) -> None:
+    """kube-monkey kills by identifier: one already used by another victim would widen the blast."""
+    taken = {v.identifier: v for v in km.victims(dyn, namespace) if (v.kind, v.namespace, v.name) not in plan}
+    for _, ident in plan.values():
+        if ident in taken:
+            raise InvalidArgument(
+                f"identifier {ident!r} is already that of {taken[ident].kind} {taken[ident].name!r} in namespace "
+                f"{namespace!r}: kube-monkey would kill the pods of both; give another identifier"
+            )
+
+
+def _patch_labels(dyn: DynamicClient, workload: dict, labels: dict, annotations: dict | None = None) -> None:
+    metadata = {"labels": labels, **({"annotations": annotations} if annotations else {})}
+    body = {"metadata": metadata, "spec": {"template": {"metadata": {"labels": labels}}}}
+    resources.patch(dyn, _target(dyn, workload), body, "merge")
+
+
+def _target(dyn: DynamicClient, workload: dict) -> resources.Target:
+    return resources.locate(dyn, workload["kind"], km.WORKLOAD_API, workload["metadata"]["namespace"], workload["metadata"]["name"])
+
+
+def _key(workload: dict) -> tuple[str, str, str]:
+    return workload["kind"], workload["metadata"]["namespace"], workload["metadata"]["name"]
+
+
+def _describe(workload: dict) -> dict:
+    return {"kind": workload["kind"], "namespace": workload["metadata"]["namespace"], "name": workload["metadata"]["name"]}
+
+
+def _labels(obj: dict) -> dict:
+    return obj["metadata"].get("labels") or {}
+
+
+def _kube_monkey_labels(obj: dict) -> dict:
+    return {key: value for key, value in _labels(obj).items() if key in km.VICTIM_LABELS}
+
+
+# -- rollouts ----------------------------------------------------------------------------------
+
+
+def _await_pods(
+    dyn: DynamicClient, workloads: list[dict], updated: Callable[[dict, dict], bool], timeout: float
+) -> dict[tuple, bool]:
+    """Wait until every live pod of each workload is ``updated`` and as many as it wants run.
+
+    Checked on the pods rather than on each kind's rollout status: the pods are what kube-monkey
+    lists. Returns, per workload, True, or False for one whose pods will not roll by themselves."""
+    rolled: dict[tuple, bool] = {}
+    pending = []
+    for workload in workloads:
+        if _rolls(workload):
+            pending.append(workload)
+        else:
+            rolled[_key(workload)] = False
+            logger.warning(
+                "chaosali: %s %s/%s does not roll its pods out by itself (paused, OnDelete or partitioned): "
+                "only pods created from now on carry the change", *_key(workload)
+            )
+    deadline = time.monotonic() + timeout
+    while pending:
+        states = {_key(w): _rollout_state(dyn, w, updated) for w in pending}
+        pending = [w for w in pending if states[_key(w)] is not None]
+        if not pending:
+            break
+        if time.monotonic() >= deadline:
+            late = "; ".join(f"{kind} {ns}/{name}: {states[(kind, ns, name)]}" for kind, ns, name in map(_key, pending))
+            raise ActivityFailed(f"pods not rolled out after {timeout:g} s (the labels stay until unmarked): {late}")
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    rolled.update({_key(w): True for w in workloads if _key(w) not in rolled})
+    return rolled
+
+
+def _rollout_state(dyn: DynamicClient, workload: dict, updated: Callable[[dict, dict], bool]) -> str | None:
+    """None once rolled out, else what is still awaited."""
+    fresh = resources.get(dyn, _target(dyn, workload))
+    status = fresh.get("status") or {}
+    if status.get("observedGeneration", 0) < fresh["metadata"].get("generation", 0):
+        return "its controller has not seen the change yet"
+    desired = status.get("desiredNumberScheduled", 0) if workload["kind"] == "DaemonSet" else fresh["spec"].get("replicas", 1)
+    pods = resources.locate(dyn, "Pod", "v1", fresh["metadata"]["namespace"])
+    live = [
+        pod
+        for pod in resources.get(dyn, pods, _selector_text(fresh["spec"]["selector"]))["items"]
+        if not pod["metadata"].get("deletionTimestamp") and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
+    stale = [pod for pod in live if not updated(pod, workload)]
+    running = [pod for pod in live if pod not in stale and (pod.get("status") or {}).get("phase") == "Running"]
+    if stale or len(running) < desired:
+        return f"{len(running)} of {desired} pods updated and running, {len(stale)} still to replace"
+    return None
+
+
+def _rolls(workload: dict) -> bool:
+    spec = workload.get("spec") or {}
+    if workload["kind"] == "Deployment":
+        return not spec.get("paused")
+    strategy = spec.get("updateStrategy") or {}
+    partition = (strategy.get("rollingUpdate") or {}).get("partition") or 0
+    return strategy.get("type", "RollingUpdate") != "OnDelete" and not partition
+
+
+def _selector_text(selector: dict) -> str:
+    """A workload's spec.selector as label selector text."""
+    parts = [f"{key}={value}" for key, value in (selector.get("matchLabels") or {}).items()]
+    for expression in selector.get("matchExpressions") or []:
+        key, values = expression["key"], ",".join(expression.get("values") or [])
+        parts.append(
+            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key, "DoesNotExist": f"!{key}"}[
+                expression["operator"]
+            ]
+        )
+    return ",".join(parts)

@@ -1,0 +1,169 @@
+"""The ``lock`` control: one drill at a time on a cluster, held for the whole run.
+
+::
+
+    {"name": "lock", "provider": {"type": "python", "module": "chaosali.lock.controls",
+      "arguments": {"duration": 60}}}
+
+Before the experiment it takes the lock, a Lease (default ``default/chaosali-drill-lock``) in
+the cluster of the run's kubeconfig, or stops the run before any activity naming who holds it
+and since when. While the run lasts a background thread renews the Lease every duration/3
+seconds. After the experiment it releases the Lease, if it is still this run's.
+
+A run killed outright stops renewing: the lock is free ``duration`` seconds after its last
+renewal. A run whose renewals fail (its drill cut the API, say) keeps the lock as long as
+nobody else takes it; if someone does, the run is stopped as by Ctrl-C (rollbacks run), since
+two drills now share the environment.
+
+Declare it after the ``kubeconfig`` control (``chaosali.cluster.controls``) when both are used:
+controls run in the order they are declared.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from chaoslib.exceptions import ChaosException
+from chaoslib.exit import exit_gracefully
+from chaoslib.types import Configuration, Control, Experiment, Secrets
+from kubernetes import client
+
+from chaosali.cluster.client import new_api_client
+from chaosali.cluster.controls import check_arguments, fail_closed
+from chaosali.lock import lease
+
+__all__ = ["validate_control", "before_experiment_control", "after_experiment_control", "cleanup_control"]
+
+logger = logging.getLogger("chaostoolkit")
+
+DEFAULT_DURATION = 60
+
+
+class _Renewer(threading.Thread):
+    """Renews the Lease every duration/3 seconds until stopped, or until someone else has it."""
+
+    def __init__(self, api: client.ApiClient, lock: lease.Lock, identity: str, duration: int, timeout: float) -> None:
+        super().__init__(name=f"chaosali-lock-renewer-{lock.name}", daemon=True)
+        self._api, self._lock, self._identity = api, lock, identity
+        self._duration, self._timeout = duration, timeout
+        self._stopping = threading.Event()
+        self.lost: lease.Held | None = None
+
+    def run(self) -> None:
+        interval = self._duration / 3
+        while not self._stopping.wait(interval):
+            try:
+                # taking it again is renewing it: still ours, or expired with nobody else in it
+                lease.acquire(self._api, self._lock, self._identity, self._duration, self._timeout)
+            except lease.Held as error:
+                self.lost = error
+                logger.error("chaosali: this run lost the environment lock: %s; stopping the run", error)
+                _stop_the_run()
+                return
+            except Exception as error:  # noqa: BLE001 - the thread must go on renewing whatever happened
+                # the API may be unreachable (a drill on the masters): nobody else can take the lock
+                # meanwhile, and the next renewal keeps it if nobody did
+                logger.warning("chaosali: could not renew %s (%s); trying again in %g s", self._lock, error, interval)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
+
+
+def _stop_the_run() -> None:
+    # `chaos run` turns SIGUSR1 into a graceful stop (status interrupted, rollbacks played);
+    # where nobody handles it (chaoslib used as a library) it would kill the process: log only
+    if signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, signal.SIG_IGN, None):
+        exit_gracefully()
+
+
+@dataclass
+class _Taken:
+    api: client.ApiClient  # one client for the whole run: the kubeconfig control may remove its file first
+    lock: lease.Lock
+    identity: str
+    timeout: float
+    renewer: _Renewer
+    release: bool  # False when this identity held the lock before the run: not the run's to free
+
+
+_taken: dict[lease.Lock, _Taken] = {}
+
+
+def validate_control(control: Control) -> None:
+    """Check the control's arguments when the experiment is validated."""
+    check_arguments(control, before_experiment_control)
+
+
+@fail_closed("lock")
+def before_experiment_control(
+    context: Experiment,
+    name: str = lease.DEFAULT_NAME,
+    namespace: str = lease.DEFAULT_NAMESPACE,
+    duration: int = DEFAULT_DURATION,
+    holder: str = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> None:
+    """
+    Take the environment lock, the Lease `name` in `namespace`, for the
+    whole run, or interrupt the run naming who holds it. `holder` names this
+    run (default "user@host/pid/experiment title"); a lock this holder
+    already has is kept and left held after the run. The lease lasts
+    `duration` seconds and is renewed every duration/3 seconds.
+    """
+    lock = lease.Lock.of(name, namespace)
+    duration = lease.duration_of(duration)
+    identity = lease.identity_of(holder, (context or {}).get("title"))
+    timeout = lease.request_timeout(configuration, duration)
+    if lock in _taken:  # declared twice: the first declaration holds it already
+        return
+    api = new_api_client(configuration, secrets, retries=0)  # the renewer retries on its own schedule
+    try:
+        _, already = lease.acquire(api, lock, identity, duration, timeout)
+    except BaseException:
+        api.close()
+        raise
+    renewer = _Renewer(api, lock, identity, duration, timeout)
+    renewer.start()
+    _taken[lock] = _Taken(api, lock, identity, timeout, renewer, release=not already)
+    logger.info("chaosali: this run holds %s as %r, renewed every %g s", lock, identity, duration / 3)
+
+
+def after_experiment_control(
+    context: Experiment, name: str = lease.DEFAULT_NAME, namespace: str = lease.DEFAULT_NAMESPACE, **arguments: Any
+) -> None:
+    """Stop renewing the lock and release it if it is still this run's."""
+    taken = _taken.pop(lease.Lock(str(namespace), str(name)), None)
+    if taken:  # none when before_experiment_control did not take it (held elsewhere, or never ran)
+        _give_back(taken)
+
+
+def cleanup_control() -> None:
+    """Last resort when the run ended without its after-control: release every lock still held."""
+    while _taken:
+        _give_back(_taken.popitem()[1])
+
+
+def _give_back(taken: _Taken) -> None:
+    taken.renewer.stop()
+    try:
+        if taken.renewer.lost:
+            logger.warning("chaosali: %s not released: someone else holds it now", taken.lock)
+        elif taken.release:
+            lease.release(taken.api, taken.lock, taken.identity, False, taken.timeout)
+        else:
+            logger.info("chaosali: %s stays held by %r, who held it before this run", taken.lock, taken.identity)
+    except ChaosException as error:
+        # raising would change nothing (chaoslib swallows after-control errors): tell the user
+        logger.warning("chaosali: could not release %s (%s); it frees itself when its lease expires", taken.lock, error)
+    finally:
+        taken.api.close()
+
+
+atexit.register(cleanup_control)  # chaoslib used as a library, and the run never reached its controls' end

@@ -1,0 +1,307 @@
+"""The environment lock as a coordination.k8s.io/v1 Lease, taken with optimistic concurrency (private).
+
+The Lease's spec tells who holds the environment (``holderIdentity``), since when
+(``acquireTime``), until when unless renewed (``renewTime`` + ``leaseDurationSeconds``) and how
+often it changed hands (``leaseTransitions``). Every write sends the ``resourceVersion`` it read:
+of two contenders that read the same free Lease, the API server accepts one write and answers
+the other 409 Conflict, and that one reads again and finds the winner.
+
+A holder that dies stops renewing: the lock is free once renewTime + leaseDurationSeconds has
+passed. Expiry is judged with this machine's clock against the renewTime the holder wrote, so
+holders' clocks must agree within a few seconds (NTP), as for any Lease.
+
+Leases are read and written as plain JSON (``_preload_content=False``): times stay in the exact
+MicroTime form the API server writes and expects, with no model conversion in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import urllib3
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from chaosali.cluster.resources import explain, seconds
+from chaosali.errors import InvalidArgument
+
+__all__ = [
+    "DEFAULT_NAME",
+    "DEFAULT_NAMESPACE",
+    "Lock",
+    "Holding",
+    "Held",
+    "NotYours",
+    "identity_of",
+    "duration_of",
+    "request_timeout",
+    "read",
+    "acquire",
+    "release",
+]
+
+logger = logging.getLogger("chaostoolkit")
+
+DEFAULT_NAME = "chaosali-drill-lock"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_REQUEST_TIMEOUT = 10.0
+_ATTEMPTS = 3  # conflicting writes in a row before giving up: a contended lock, not a lost race
+_MICROTIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # metav1.MicroTime, which wants exactly six fraction digits
+
+
+@dataclass(frozen=True)
+class Lock:
+    """Where the lock lives: a Lease by namespace and name."""
+
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, name: Any, namespace: Any) -> Lock:
+        for what, value in (("name", name), ("namespace", namespace)):
+            if not isinstance(value, str) or not value:
+                raise InvalidArgument(f"the lock's {what} must be a non-empty string, not {value!r}")
+        return cls(namespace, name)
+
+    def __str__(self) -> str:
+        return f"Lease {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What the Lease says, as read: who holds it, since when, until when."""
+
+    holder: str | None
+    acquired: dt.datetime | None
+    renewed: dt.datetime | None
+    duration: int | None
+    transitions: int
+    raw: dict[str, Any] | None  # the Lease as the API server sent it; None: there is no Lease
+
+    @classmethod
+    def of(cls, lease: dict[str, Any] | None) -> Holding:
+        spec = (lease or {}).get("spec") or {}
+        return cls(
+            holder=spec.get("holderIdentity") or None,
+            acquired=_parse_time(spec.get("acquireTime")),
+            renewed=_parse_time(spec.get("renewTime")),
+            duration=spec.get("leaseDurationSeconds"),
+            transitions=int(spec.get("leaseTransitions") or 0),
+            raw=lease,
+        )
+
+    @property
+    def expires(self) -> dt.datetime | None:
+        # a holder without times has never renewed: expired, as client-go's leader election sees it
+        last = self.renewed or self.acquired
+        return last + dt.timedelta(seconds=self.duration) if last and self.duration else None
+
+    def live(self, now: dt.datetime | None = None) -> bool:
+        """Held by someone whose lease has not expired."""
+        return bool(self.holder) and self.expires is not None and (now or _now()) < self.expires
+
+    def as_dict(self, lock: Lock) -> dict[str, Any]:
+        """JSON for a journal: held (a live holder), holder, since, expires, and the Lease."""
+        return {
+            "held": self.live(),
+            "holder": self.holder,
+            "since": _show(self.acquired) if self.holder else None,
+            "renewed": _show(self.renewed) if self.holder else None,
+            "expires": _show(self.expires) if self.holder else None,
+            "transitions": self.transitions,
+            "namespace": lock.namespace,
+            "name": lock.name,
+        }
+
+    def describe(self) -> str:
+        """Who holds it, in words."""
+        since = f" since {_show(self.acquired)}" if self.acquired else ""
+        until = f", free at {_show(self.expires)} unless renewed" if self.expires else ""
+        return f"{self.holder!r}{since}{until}"
+
+
+class Held(ActivityFailed):
+    """Another live holder has the lock."""
+
+    def __init__(self, lock: Lock, holding: Holding) -> None:
+        self.holding = holding
+        super().__init__(
+            f"the environment is locked by {holding.describe()} ({lock}): another drill runs on it. Wait for it "
+            "to end; if its holder is gone for good, release the lock with unlock_environment and force true"
+        )
+
+
+class NotYours(ActivityFailed):
+    """The lock is held by someone else: it was left as it is."""
+
+
+def identity_of(holder: Any = None, title: str | None = None) -> str:
+    """``holder`` when given; else ``user@host/pid``, then ``/title`` when given: who holds the
+    lock, for a human to read, and unique to this process."""
+    if holder is not None:
+        if not isinstance(holder, str) or not holder.strip():
+            raise InvalidArgument(f"holder must be a non-empty string naming who holds the lock, not {holder!r}")
+        return holder
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a container)
+        user = str(os.getuid())
+    parts = [f"{user}@{socket.gethostname()}", str(os.getpid())]
+    return "/".join(parts + [title] if title else parts)
+
+
+def duration_of(value: Any) -> int:
+    """Lease duration in whole seconds, 1 or more (the Lease field is an integer)."""
+    number = seconds(value, "duration")
+    if number != int(number):
+        raise InvalidArgument(f"duration must be a whole number of seconds, not {value!r}")
+    return int(number)
+
+
+def request_timeout(configuration: Configuration, duration: int | None = None) -> float:
+    """Seconds per API request: configuration ``kubernetes_request_timeout`` (default 10), and,
+    for a lease of ``duration``, never longer than a renewal interval, or one slow request
+    would let the lease lapse."""
+    configured = seconds(
+        (configuration or {}).get("kubernetes_request_timeout", DEFAULT_REQUEST_TIMEOUT),
+        "configuration kubernetes_request_timeout",
+    )
+    return min(configured, max(1.0, duration / 3)) if duration else configured
+
+
+def read(api: client.ApiClient, lock: Lock, timeout: float) -> Holding:
+    """The Lease as it is now (``raw`` None when there is none)."""
+    leases = client.CoordinationV1Api(api)
+    return Holding.of(
+        _call(api, f"read {lock}", lambda: leases.read_namespaced_lease(
+            lock.name, lock.namespace, _request_timeout=timeout, _preload_content=False
+        ), absent_ok=True)
+    )
+
+
+def acquire(api: client.ApiClient, lock: Lock, identity: str, duration: int, timeout: float) -> tuple[Holding, bool]:
+    """Take the lock, or renew it when ``identity`` holds it already.
+
+    Returns the Lease now and whether ``identity`` held it (live) before this call. Raises
+    :class:`Held` when another live holder has it.
+    """
+    leases = client.CoordinationV1Api(api)
+    for _ in range(_ATTEMPTS):
+        current = read(api, lock, timeout)
+        now = _now()
+        if current.live(now) and current.holder != identity:
+            raise Held(lock, current)
+        already = current.live(now)  # and so ours
+        body = current.raw or {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {
+                "name": lock.name,
+                "namespace": lock.namespace,
+                "labels": {"app.kubernetes.io/managed-by": "chaosali"},
+            },
+        }
+        body["spec"] = {
+            **(body.get("spec") or {}),
+            "holderIdentity": identity,
+            "leaseDurationSeconds": duration,
+            "acquireTime": _stamp(current.acquired if already and current.acquired else now),
+            "renewTime": _stamp(now),
+            # as client-go counts them: each change of holder, a release included, not the creation
+            "leaseTransitions": current.transitions + (1 if current.raw and current.holder != identity else 0),
+        }
+        try:
+            if current.raw is None:
+                written = _call(api, f"create {lock}", lambda: leases.create_namespaced_lease(
+                    lock.namespace, body, _request_timeout=timeout, _preload_content=False))
+            else:
+                written = _call(api, f"update {lock}", lambda: leases.replace_namespaced_lease(
+                    lock.name, lock.namespace, body, _request_timeout=timeout, _preload_content=False))
+        except _Conflict:
+            continue  # written by someone else since our read: read again, and see who
+        if not already:
+            logger.info("chaosali: %s taken by %r for %d s", lock, identity, duration)
+        return Holding.of(written), already
+    raise ActivityFailed(f"cannot take {lock}: it changed under every one of {_ATTEMPTS} attempts; try again")
+
+
+def release(api: client.ApiClient, lock: Lock, identity: str, force: bool, timeout: float) -> tuple[Holding, bool]:
+    """Free the lock held by ``identity`` (by anyone with ``force``).
+
+    Returns the Lease as it was and whether it was released. A free lock, or one whose other
+    holder's lease has expired, is left as it is (without ``force``). Raises :class:`NotYours`
+    when someone else holds it live and ``force`` is false.
+    """
+    leases = client.CoordinationV1Api(api)
+    for _ in range(_ATTEMPTS):
+        current = read(api, lock, timeout)
+        if not current.holder or (current.holder != identity and not current.live() and not force):
+            return current, False
+        if current.holder != identity and not force:
+            raise NotYours(
+                f"{lock} is held by {current.describe()}, not by {identity!r}: it was left as it is "
+                "(force true releases someone else's lock)"
+            )
+        body = dict(current.raw or {})
+        # the record of who held it last goes with the holder; duration and transitions stay
+        body["spec"] = {
+            k: v for k, v in (body.get("spec") or {}).items() if k not in ("holderIdentity", "acquireTime", "renewTime")
+        }
+        try:
+            _call(api, f"release {lock}", lambda: leases.replace_namespaced_lease(
+                lock.name, lock.namespace, body, _request_timeout=timeout, _preload_content=False))
+        except _Conflict:
+            continue
+        forced = " (forced)" if current.holder != identity else ""
+        logger.info("chaosali: %s released%s; it was held by %s", lock, forced, current.describe())
+        return current, True
+    raise ActivityFailed(f"cannot release {lock}: it changed under every one of {_ATTEMPTS} attempts; try again")
+
+
+class _Conflict(Exception):
+    """409: the Lease changed (or appeared) since it was read."""
+
+
+def _call(api: client.ApiClient, what: str, request: Callable[[], Any], absent_ok: bool = False) -> dict[str, Any] | None:
+    try:
+        response = request()
+    except ApiException as error:
+        if error.status == 409:
+            raise _Conflict() from None
+        if error.status == 404 and absent_ok:
+            return None
+        raise ActivityFailed(f"cannot {what}: {explain(error, api.configuration.host)}") from None
+    except urllib3.exceptions.HTTPError as error:
+        raise ActivityFailed(f"cannot {what}: {explain(error, api.configuration.host)}") from None
+    return json.loads(response.data)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime(_MICROTIME)
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None  # an unreadable time counts as none: the lease is judged expired
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _show(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds") if moment else None

@@ -1,0 +1,52 @@
+"""A journal told as a short story: what was injected where, what went down, for how long, and
+whether the steady state held. Plain text, for a terminal (the demo prints it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["story"]
+
+
+def story(journal: dict[str, Any]) -> str:
+    experiment = journal.get("experiment", {})
+    steady = journal.get("steady_states") or {}
+    lines = [
+        f"{experiment.get('title', 'experiment')}",
+        f"status: {journal.get('status')}, deviated: {journal.get('deviated')}, "
+        f"took {journal.get('duration', 0):.1f} s",
+        f"steady state before: {_met(steady.get('before'))}, after: {_met(steady.get('after'))}",
+    ]
+    for section, runs in (("method", journal.get("run") or []), ("rollbacks", journal.get("rollbacks") or [])):
+        for run in runs:
+            lines.append(f"{section}: {run['activity']['name']}: {run['status']} ({run.get('duration', 0):.1f} s)")
+            lines += [f"    {line}" for line in _output_lines(run.get("output"))]
+    return "\n".join(lines)
+
+
+def _met(state: dict | None) -> str:
+    if not state:
+        return "not checked"
+    return "met" if state.get("steady_state_met") else "NOT met"
+
+
+def _output_lines(output: Any) -> list[str]:
+    if not isinstance(output, dict):
+        return [] if output is None else [f"result: {output}"]
+    lines = []
+    if "fault_id" in output:
+        hosts = ", ".join(h["host"] for h in output.get("hosts", []) if h.get("ok"))
+        lines.append(f"{output['kind']} {output['fault_id']} on {hosts} at {output['started_at']}, "
+                     f"heals by itself at {output['heals_at']}")
+    if output.get("targets"):
+        lines.append(f"targets: {output['targets']['why']}")
+    if "down_seconds" in output:  # a watch
+        if output.get("down_at"):
+            back = f"back at {output['back_at']}" if output.get("back_at") else "not back when the watch ended"
+            lines.append(f"down at {output['down_at']} for {output['down_seconds']} s, {back}")
+        else:
+            lines.append(f"never down in {output['watched_seconds']} s")
+    if "restored" in output:
+        restored = {host: ids for host, ids in output["restored"].items() if ids}
+        lines.append(f"restored: {restored or 'nothing left to restore'}")
+    return lines

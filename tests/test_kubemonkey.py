@@ -1,0 +1,498 @@
+"""kube-monkey activities: the TOML writer and argument checks alone, then against the lab's real
+kube-apiserver (kwok nodes: pods become Running without containers).
+
+kube-monkey itself cannot run here: its Go module is named ``kube-monkey`` and the module proxy
+refuses it (403), and the lab has no container runtime. So the lab tests check what kube-monkey
+would read and do: its config.toml parsed back, its RBAC asked of the API server as its service
+account, and one pass of its kill loop replayed with that service account's own token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import time
+import tomllib
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from chaoslib.discovery.discover import discover_actions, discover_probes
+from chaoslib.exceptions import ActivityFailed
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+
+from chaosali.cluster.client import new_api_client
+from chaosali.errors import InvalidArgument
+from chaosali.kubemonkey import actions, manifests, probes
+from conftest import REPO
+from test_network_faults import wait_until
+
+KM_LABELS = ("kube-monkey/enabled", "kube-monkey/identifier", "kube-monkey/mtbf", "kube-monkey/kill-mode",
+             "kube-monkey/kill-value")
+CONFIG_KEYS = {
+    "kubemonkey": {"dry_run", "run_hour", "start_hour", "end_hour", "blacklisted_namespaces",
+                   "whitelisted_namespaces", "time_zone", "graceperiod_sec"},
+    "debug": {"enabled", "schedule_delay", "force_should_kill", "schedule_immediate_kill"},
+}
+# every kind an instance of kube-monkey may leave behind, its pods and ReplicaSets included
+TRACE_KINDS = [
+    ("list_namespace", None), ("list_cluster_role", None), ("list_cluster_role_binding", None),
+    ("list_config_map_for_all_namespaces", None), ("list_service_account_for_all_namespaces", None),
+    ("list_deployment_for_all_namespaces", None), ("list_replica_set_for_all_namespaces", None),
+    ("list_pod_for_all_namespaces", None),
+]
+NOWHERE = {"kubeconfig_path": "/nonexistent/kubeconfig"}
+
+
+# -- without a cluster -------------------------------------------------------------------------
+
+
+def test_toml_writer_round_trips_through_tomllib():
+    tables = {
+        "kubemonkey": {
+            "dry_run": False, "run_hour": 0, "big": 2**40, "negative": -3, "time_zone": "Asia/Shanghai",
+            "tricky": 'quote " backslash \\ tab \t newline \n nul \x00 del \x7f unicode é 中 🐒',
+            "empty": "", "names": ["a", "", 'b"c'], "none": [],
+        },
+        "debug": {"enabled": True},
+    }
+    text = manifests.toml(tables)
+    assert tomllib.loads(text) == tables
+    for bad in ({"t": {"k": 1.5}}, {"t": {"k": [1]}}, {"t": {"k": {"nested": 1}}}):
+        with pytest.raises(TypeError):
+            manifests.toml(bad)
+    for bad in ({"t": {"a key": 1}}, {"t.u": {"k": 1}}, {"t": {"k": "\ud800"}}):
+        with pytest.raises(ValueError):
+            manifests.toml(bad)
+
+
+def test_config_holds_kube_monkeys_keys_with_its_spelling_of_all_and_none():
+    settings = manifests.Settings.checked(
+        dry_run=False, run_hour="7", start_hour=8, end_hour=23, time_zone="Europe/Paris",
+        blacklisted_namespaces=[], whitelisted_namespaces="demo", graceperiod_sec=0, debug="true",
+        schedule_delay=5, force_should_kill=True, schedule_immediate_kill=False,
+    )
+    config = tomllib.loads(manifests.toml(settings.tables()))
+    assert {table: set(keys) for table, keys in config.items()} == CONFIG_KEYS
+    assert config["kubemonkey"]["run_hour"] == 7 and config["debug"]["enabled"] is True
+    assert config["kubemonkey"]["blacklisted_namespaces"] == [""]  # none
+    assert config["kubemonkey"]["whitelisted_namespaces"] == ["demo"]
+    assert settings.covers("demo") and not settings.covers("other")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"run_hour": 10, "start_hour": 10}, "run_hour < start_hour < end_hour"),
+    ({"start_hour": 17, "end_hour": 16}, "run_hour < start_hour < end_hour"),
+    ({"end_hour": 24}, "end_hour must be a whole number from 0 to 23"),
+    ({"run_hour": -1}, "run_hour must be a whole number from 0 to 23"),
+    ({"run_hour": 1.5}, "run_hour must be a whole number"),
+    ({"time_zone": "Europe/Pariss"}, "did you mean Europe/Paris"),
+    ({"time_zone": ""}, "time_zone must be an IANA time zone"),
+    ({"namespace": "Kube_Monkey"}, "namespace must be a namespace name"),
+    ({"whitelisted_namespaces": ["demo", "bad name"]}, "each of whitelisted_namespaces"),
+    ({"blacklisted_namespaces": 3}, "blacklisted_namespaces must be a list"),
+    ({"graceperiod_sec": -1}, "graceperiod_sec must be a whole number 0 or more"),
+    ({"schedule_delay": 0}, "schedule_delay must be a whole number 1 or more"),
+    ({"dry_run": "maybe"}, "dry_run must be true or false"),
+    ({"image": "kube monkey"}, "image must be a container image reference"),
+])
+def test_deploy_refuses_bad_arguments_before_reaching_any_cluster(arguments, message):
+    # the kubeconfig does not exist: reaching for the cluster would fail with another message
+    with pytest.raises(InvalidArgument, match=message.replace("(", r"\(").replace("?", r"\?")):
+        actions.deploy_kube_monkey(**arguments, configuration=NOWHERE)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"kill_mode": "kill-some"}, "kill_mode must be one of fixed, kill-all, random-max-percent, fixed-percent"),
+    ({"kill_mode": "fixed", "kill_value": 0}, "a number of pods, for fixed"),
+    ({"kill_mode": "fixed-percent", "kill_value": 101}, r"a percentage of running pods, for fixed-percent\) must be a whole number from 1 to 100"),
+    ({"kill_mode": "random-max-percent", "kill_value": 0}, "from 1 to 100"),
+    ({"kill_mode": "fixed", "kill_value": None}, "kill_mode fixed needs a kill_value"),
+    ({"mtbf": 0}, "mtbf"),
+    ({"mtbf": "two"}, "mtbf"),
+    ({"identifier": "-web"}, "identifier must be a label value"),
+    ({"kind": "ReplicaSet"}, "kind must be Deployment, StatefulSet or DaemonSet"),
+    ({"name": None}, "give either name or label_selector"),
+    ({"label_selector": "app=web"}, "give either name or label_selector"),
+    ({"namespace": "demo!"}, "namespace must be a namespace name"),
+])
+def test_mark_refuses_bad_arguments_before_reaching_any_cluster(arguments, message):
+    with pytest.raises(InvalidArgument, match=message):
+        actions.mark_victims(**{"namespace": "demo", "name": "web", **arguments}, configuration=NOWHERE)
+
+
+def test_kill_all_needs_no_value_and_drops_an_old_one():
+    assert manifests.enrolment(1, "kill-all", None)["kube-monkey/kill-value"] is None
+    assert manifests.enrolment("3", "fixed-percent", "50") == {
+        "kube-monkey/enabled": "enabled", "kube-monkey/mtbf": "3", "kube-monkey/kill-mode": "fixed-percent",
+        "kube-monkey/kill-value": "50",
+    }
+
+
+def test_discovery_shows_every_activity_with_docs_and_types():
+    found = {a["name"]: a for a in discover_actions("chaosali.kubemonkey.actions") + discover_probes("chaosali.kubemonkey.probes")}
+    assert set(found) == {"deploy_kube_monkey", "remove_kube_monkey", "mark_victims", "unmark_victims",
+                          "kube_monkey_running", "marked_victims", "victim_pods_deleted"}
+    deploy = {a["name"]: a for a in found["deploy_kube_monkey"]["arguments"]}
+    assert deploy["dry_run"]["default"] is False and deploy["dry_run"]["type"] == "boolean"
+    assert deploy["run_hour"]["type"] == "integer" and deploy["image"]["default"] == manifests.DEFAULT_IMAGE
+    assert "blast radius" in found["deploy_kube_monkey"]["doc"]
+    assert found["victim_pods_deleted"]["type"] == "probe" and "replacements" in found["victim_pods_deleted"]["doc"]
+
+
+# -- against the lab's API server --------------------------------------------------------------
+
+
+@pytest.fixture
+def admin(kube) -> dict:
+    return {"kubeconfig_path": str(kube.admin_kubeconfig)}
+
+
+@pytest.fixture
+def api(admin):
+    with new_api_client(admin) as api_client:
+        yield api_client
+
+
+def _new_namespace(api) -> str:
+    name = f"km-test-{uuid.uuid4().hex[:8]}"
+    k8s.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+@pytest.fixture
+def ns(api) -> str:
+    """A namespace for victims."""
+    name = _new_namespace(api)
+    yield name
+    k8s.CoreV1Api(api).delete_namespace(name)
+
+
+@pytest.fixture
+def km_ns(admin, api) -> str:
+    """A name for kube-monkey's namespace (not created); whatever kube-monkey left is removed after."""
+    name = f"km-{uuid.uuid4().hex[:8]}"
+    yield name
+    actions.remove_kube_monkey(namespace=name, configuration=admin)
+    assert traces(api, name) == []
+
+
+def traces(api, instance: str | None = None) -> list[str]:
+    """Every object, in any namespace, labelled as an instance of kube-monkey that chaosali deployed."""
+    selector = "app.kubernetes.io/managed-by=chaosali,app.kubernetes.io/name=kube-monkey"
+    if instance:
+        selector += f",app.kubernetes.io/instance={instance}"
+    core, apps, rbac = k8s.CoreV1Api(api), k8s.AppsV1Api(api), k8s.RbacAuthorizationV1Api(api)
+    found = []
+    for method, _ in TRACE_KINDS:
+        owner = next(o for o in (core, apps, rbac) if hasattr(o, method))
+        for item in getattr(owner, method)(label_selector=selector).items:
+            found.append(f"{item.kind or method} {item.metadata.namespace or ''}/{item.metadata.name}")
+    return found
+
+
+def deployment(api, namespace: str, name: str, replicas: int = 2, template_labels: dict | None = None) -> None:
+    labels = {"app": name}
+    k8s.AppsV1Api(api).create_namespaced_deployment(namespace, {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": {**labels, **(template_labels or {})}},
+            "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]}}},
+    })
+    assert wait_until(lambda: available(api, namespace, name) >= replicas, 60) is not None, f"{name} never available"
+
+
+def available(api, namespace: str, name: str) -> int:
+    return k8s.AppsV1Api(api).read_namespaced_deployment(name, namespace).status.available_replicas or 0
+
+
+def pods(api, namespace: str, selector: str) -> list:
+    return [p for p in k8s.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=selector).items
+            if p.metadata.deletion_timestamp is None]
+
+
+def kube_monkey_labels(labels: dict | None) -> dict:
+    return {key: value for key, value in (labels or {}).items() if key.startswith("kube-monkey/")}
+
+
+def service_account_kubeconfig(api, kube, path: Path, namespace: str, name: str) -> dict:
+    """A kubeconfig with a token of the service account: what kube-monkey's pod would have."""
+    token = k8s.CoreV1Api(api).create_namespaced_service_account_token(
+        name, namespace, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    config = yaml.safe_load(Path(kube.admin_kubeconfig).read_text())
+    config["users"] = [{"name": name, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = name
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return {"kubeconfig_path": str(path)}
+
+
+def kube_monkey_pass(as_kube_monkey: dict, config: dict) -> list[str]:
+    """One pass of kube-monkey's kill loop (fixed kill mode) with its own credentials: list the
+    enrolled Deployments of each whitelisted namespace, read their labels, list their pods by
+    identifier and delete as many running pods as the kill-value says. Returns the deleted pods."""
+    settings = config["kubemonkey"]
+    killed = []
+    with new_api_client(as_kube_monkey) as monkey:
+        core, apps = k8s.CoreV1Api(monkey), k8s.AppsV1Api(monkey)
+        assert k8s.VersionApi(monkey).get_code().git_version  # how kube-monkey checks its client
+        for namespace in settings["whitelisted_namespaces"]:
+            for victim in apps.list_namespaced_deployment(namespace, label_selector="kube-monkey/enabled=enabled").items:
+                if namespace in settings["blacklisted_namespaces"]:
+                    continue
+                labels = apps.read_namespaced_deployment(victim.metadata.name, namespace).metadata.labels
+                assert labels["kube-monkey/kill-mode"] == "fixed" and int(labels["kube-monkey/mtbf"]) > 0
+                running = [p for p in core.list_namespaced_pod(
+                    namespace, label_selector=f"kube-monkey/identifier={labels['kube-monkey/identifier']}").items
+                    if p.status.phase == "Running"]
+                for pod in running[: int(labels["kube-monkey/kill-value"])]:
+                    core.delete_namespaced_pod(pod.metadata.name, namespace,
+                                               grace_period_seconds=settings["graceperiod_sec"])
+                    killed.append(pod.metadata.name)
+    return killed
+
+
+def can(api, user_namespace: str, verb: str, resource: str, group: str = "", namespace: str | None = None) -> bool:
+    """Whether kube-monkey's service account may do it, as the API server's authorizer answers."""
+    review = k8s.AuthorizationV1Api(api).create_subject_access_review({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {
+            "user": f"system:serviceaccount:{user_namespace}:kube-monkey",
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{user_namespace}", "system:authenticated"],
+            "resourceAttributes": {"verb": verb, "resource": resource, "group": group,
+                                   **({"namespace": namespace} if namespace else {})},
+        },
+    })
+    return review.status.allowed
+
+
+def test_deploy_then_remove_leaves_no_trace(admin, api, km_ns, ns):
+    output = actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5,
+                                        time_zone="Asia/Shanghai", configuration=admin)
+
+    assert output["namespace_created"] is True
+    assert [(o["kind"], o["namespace"], o["name"]) for o in output["objects"]] == [
+        ("ConfigMap", km_ns, "kube-monkey"), ("ServiceAccount", km_ns, "kube-monkey"),
+        ("ClusterRole", None, f"chaosali-kube-monkey-{km_ns}"), ("ClusterRoleBinding", None, f"chaosali-kube-monkey-{km_ns}"),
+        ("Deployment", km_ns, "kube-monkey"),
+    ]
+    assert all(o["resourceVersion"] for o in output["objects"]), "an object was not accepted"
+
+    # the configuration, as kube-monkey reads it
+    config_map = k8s.CoreV1Api(api).read_namespaced_config_map("kube-monkey", km_ns)
+    config = tomllib.loads(config_map.data["config.toml"])
+    assert {table: set(keys) for table, keys in config.items()} == CONFIG_KEYS
+    assert config == output["config"]
+    assert config["kubemonkey"] | {"whitelisted_namespaces": None} == {
+        "dry_run": False, "run_hour": 8, "start_hour": 10, "end_hour": 16, "time_zone": "Asia/Shanghai",
+        "graceperiod_sec": 5, "blacklisted_namespaces": ["kube-system"], "whitelisted_namespaces": None,
+    }
+    assert config["kubemonkey"]["whitelisted_namespaces"] == [ns]
+    assert config["debug"] == {"enabled": True, "schedule_delay": 5, "force_should_kill": True,
+                               "schedule_immediate_kill": True}
+
+    # its Deployment mounts the configuration where kube-monkey looks, and runs as its account
+    pod_spec = k8s.AppsV1Api(api).read_namespaced_deployment("kube-monkey", km_ns).spec.template.spec
+    volumes = {v.name: v for v in pod_spec.volumes}
+    mounts = {m.mount_path: m for m in pod_spec.containers[0].volume_mounts}
+    assert volumes[mounts["/etc/kube-monkey"].name].config_map.name == "kube-monkey"
+    assert pod_spec.service_account_name == "kube-monkey"
+    assert pod_spec.containers[0].image == manifests.DEFAULT_IMAGE
+
+    # its rights, as the API server's authorizer answers for its service account
+    for resource, group in (("namespaces", ""), ("deployments", "apps"), ("statefulsets", "apps"),
+                            ("daemonsets", "apps"), ("pods", "")):
+        for verb in ("get", "list", "watch"):
+            assert can(api, km_ns, verb, resource, group), f"kube-monkey may not {verb} {resource}"
+    assert can(api, km_ns, "delete", "pods", namespace=ns)
+    assert not can(api, km_ns, "delete", "deployments", "apps", namespace=ns)
+    assert not can(api, km_ns, "create", "pods", namespace=ns)
+    assert not can(api, km_ns, "get", "secrets", namespace=ns)
+
+    # kwok runs its pod (no container really starts: that proves the objects, not kube-monkey)
+    assert probes.kube_monkey_running(namespace=km_ns, timeout=60, configuration=admin) is True
+
+    # deploying again changes what changed: the new configuration restarts the pod (new digest)
+    digest = lambda: k8s.AppsV1Api(api).read_namespaced_deployment("kube-monkey", km_ns).spec.template.metadata.annotations
+    before = digest()
+    again = actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], dry_run=True, configuration=admin)
+    assert again["namespace_created"] is False and again["config"]["kubemonkey"]["dry_run"] is True
+    assert digest() != before
+
+    removed = actions.remove_kube_monkey(namespace=km_ns, configuration=admin)
+    assert removed["namespace_deleted"] is True
+    assert {d["kind"] for d in removed["deleted"]} == {"Deployment", "ConfigMap", "ServiceAccount",
+                                                       "ClusterRoleBinding", "ClusterRole", "Namespace"}
+    assert traces(api, km_ns) == []
+    assert km_ns not in [n.metadata.name for n in k8s.CoreV1Api(api).list_namespace().items]
+    assert probes.kube_monkey_running(namespace=km_ns, configuration=admin) is False
+    assert actions.remove_kube_monkey(namespace=km_ns, configuration=admin)["deleted"] == []  # quietly
+
+
+def test_an_existing_namespace_is_kept_and_a_foreign_kube_monkey_is_not_taken_over(admin, api, ns):
+    output = actions.deploy_kube_monkey(namespace=ns, configuration=admin)
+    assert output["namespace_created"] is False
+    removed = actions.remove_kube_monkey(namespace=ns, configuration=admin)
+    assert removed["namespace_deleted"] is False and len(removed["deleted"]) == 5
+    assert k8s.CoreV1Api(api).read_namespace(ns).status.phase == "Active"
+    assert traces(api, ns) == []
+
+    # someone else's kube-monkey (here only its ConfigMap) is neither changed nor adopted
+    k8s.CoreV1Api(api).create_namespaced_config_map(ns, {"metadata": {"name": "kube-monkey"}, "data": {"mine": "yes"}})
+    with pytest.raises(ActivityFailed, match="not deployed by chaosali"):
+        actions.deploy_kube_monkey(namespace=ns, configuration=admin)
+    assert traces(api, ns) == []
+    assert k8s.CoreV1Api(api).read_namespaced_config_map("kube-monkey", ns).data == {"mine": "yes"}
+
+
+def test_bad_arguments_apply_nothing(admin, api, km_ns):
+    with pytest.raises(InvalidArgument, match="run_hour < start_hour < end_hour"):
+        actions.deploy_kube_monkey(namespace=km_ns, run_hour=12, start_hour=10, configuration=admin)
+    with pytest.raises(InvalidArgument, match="time_zone"):
+        actions.deploy_kube_monkey(namespace=km_ns, time_zone="Mars/Olympus", configuration=admin)
+    assert traces(api, km_ns) == []
+    assert km_ns not in [n.metadata.name for n in k8s.CoreV1Api(api).list_namespace().items]
+
+
+def test_mark_kill_and_unmark_a_deployment(admin, api, kube, km_ns, ns, tmp_path):
+    deployment(api, ns, "shop")
+    deployment(api, ns, "bystander")
+
+    marked = actions.mark_victims(namespace=ns, name="shop", mtbf=2, kill_value=1, configuration=admin)
+    assert [(m["kind"], m["name"], m["identifier"], m["rolled_out"]) for m in marked] == [("Deployment", "shop", "shop", True)]
+    expected = {"kube-monkey/enabled": "enabled", "kube-monkey/identifier": "shop", "kube-monkey/mtbf": "2",
+                "kube-monkey/kill-mode": "fixed", "kube-monkey/kill-value": "1"}
+    assert marked[0]["labels"] == expected and marked[0]["previous_labels"] == {}
+    shop = k8s.AppsV1Api(api).read_namespaced_deployment("shop", ns)
+    assert kube_monkey_labels(shop.metadata.labels) == expected
+    assert kube_monkey_labels(shop.spec.template.metadata.labels) == expected
+    # after the rollout (waited for by the action) every pod is one kube-monkey can find
+    assert [p.metadata.labels["kube-monkey/identifier"] for p in pods(api, ns, "app=shop")] == ["shop", "shop"]
+    assert pods(api, ns, "app=bystander") and not any(
+        kube_monkey_labels(p.metadata.labels) for p in pods(api, ns, "app=bystander"))
+
+    [victim] = probes.marked_victims(namespace=ns, configuration=admin)
+    assert victim | {"marked_at": None} == {
+        "kind": "Deployment", "namespace": ns, "name": "shop", "identifier": "shop", "mtbf": "2",
+        "kill_mode": "fixed", "kill_value": "1", "template_identifier": "shop", "template_lacks_identifier": False,
+        "running_pods": 2, "marked_at": None, "ok": True, "problems": [],
+    }
+    assert victim["marked_at"] == marked[0]["marked_at"]
+    assert probes.victim_pods_deleted(namespace=ns, configuration=admin)["deleted"] == 0
+
+    # kube-monkey's kill, replayed with its own service account's token
+    deployed = actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], configuration=admin)
+    assert [(v["namespace"], v["name"]) for v in deployed["victims_in_scope"]] == [(ns, "shop")]
+    as_kube_monkey = service_account_kubeconfig(api, kube, tmp_path / "km.kubeconfig", km_ns, "kube-monkey")
+    config = tomllib.loads(k8s.CoreV1Api(api).read_namespaced_config_map("kube-monkey", km_ns).data["config.toml"])
+    killed = kube_monkey_pass(as_kube_monkey, config)
+    assert len(killed) == 1
+
+    def deleted() -> dict:
+        return probes.victim_pods_deleted(namespace=ns, configuration=admin)
+
+    assert wait_until(lambda: deleted()["deleted"] == 1, 30) is not None, deleted()
+    [report] = deleted()["victims"]
+    assert report["name"] == "shop" and report["since"] == marked[0]["marked_at"]
+    assert killed[0] not in report["replacements"]
+    assert wait_until(lambda: available(api, ns, "shop") == 2, 30) is not None  # the ReplicaSet replaced it
+    an_hour_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat()
+    assert probes.victim_pods_deleted(since=an_hour_ago, namespace=ns, configuration=admin)["deleted"] >= 2  # the rollout too
+
+    unmarked = actions.unmark_victims(namespace=ns, name="shop", configuration=admin)
+    assert unmarked == [{"kind": "Deployment", "namespace": ns, "name": "shop", "removed_labels": expected}]
+    shop = k8s.AppsV1Api(api).read_namespaced_deployment("shop", ns)
+    assert not kube_monkey_labels(shop.metadata.labels) and not kube_monkey_labels(shop.spec.template.metadata.labels)
+    assert manifests.MARKED_AT not in (shop.metadata.annotations or {})
+    assert shop.metadata.labels == {"app": "shop"} and shop.spec.template.metadata.labels == {"app": "shop"}
+    assert not any(kube_monkey_labels(p.metadata.labels) for p in pods(api, ns, "app=shop"))
+    assert probes.marked_victims(namespace=ns, configuration=admin) == []
+    assert kube_monkey_pass(as_kube_monkey, config) == []  # withdrawn: nothing left to kill
+    assert actions.unmark_victims(namespace=ns, name="shop", configuration=admin)[0]["removed_labels"] == {}
+    assert actions.unmark_victims(namespace=ns, name="gone", configuration=admin) == []
+
+
+def test_marking_by_selector_modes_and_the_mistakes_it_refuses(admin, api, ns):
+    for name in ("cart", "pay"):
+        deployment(api, ns, name, replicas=1)
+        k8s.AppsV1Api(api).patch_namespaced_deployment(name, ns, {"metadata": {"labels": {"tier": "front"}}})
+
+    with pytest.raises(InvalidArgument, match="identifier 'same' given for 2 workloads"):
+        actions.mark_victims(namespace=ns, label_selector="tier=front", identifier="same", configuration=admin)
+    with pytest.raises(ActivityFailed, match="no Deployment 'nowhere' in namespace"):
+        actions.mark_victims(namespace=ns, name="nowhere", configuration=admin)
+    assert probes.marked_victims(namespace=ns, configuration=admin) == []
+
+    marked = actions.mark_victims(namespace=ns, label_selector="tier=front", kill_mode="random-max-percent",
+                                  kill_value=50, wait=False, configuration=admin)
+    assert sorted((m["name"], m["identifier"], m["rolled_out"]) for m in marked) == [("cart", "cart", None), ("pay", "pay", None)]
+
+    # kill-all needs no kill-value: the old one goes
+    [cart] = actions.mark_victims(namespace=ns, name="cart", kill_mode="kill-all", configuration=admin)
+    assert cart["previous_labels"]["kube-monkey/kill-mode"] == "random-max-percent"
+    labels = k8s.AppsV1Api(api).read_namespaced_deployment("cart", ns).metadata.labels
+    assert labels["kube-monkey/kill-mode"] == "kill-all" and "kube-monkey/kill-value" not in labels
+
+    # an identifier already used by another victim would make kube-monkey kill both
+    with pytest.raises(InvalidArgument, match="already that of Deployment 'pay'"):
+        actions.mark_victims(namespace=ns, name="cart", identifier="pay", configuration=admin)
+
+    # the frequent mistake: labels on the workload only, none on its pod template
+    deployment(api, ns, "manual", replicas=1)
+    k8s.AppsV1Api(api).patch_namespaced_deployment("manual", ns, {"metadata": {"labels": {
+        "kube-monkey/enabled": "enabled", "kube-monkey/identifier": "manual", "kube-monkey/mtbf": "1",
+        "kube-monkey/kill-mode": "fixed", "kube-monkey/kill-value": "0"}}})
+    found = {v["name"]: v for v in probes.marked_victims(namespace=ns, configuration=admin)}
+    assert set(found) == {"cart", "pay", "manual"}
+    assert found["manual"]["template_lacks_identifier"] is True and found["manual"]["running_pods"] == 0
+    assert found["manual"]["ok"] is False and any("finds no pod" in p for p in found["manual"]["problems"])
+    assert any("kill_value" in p for p in found["manual"]["problems"])  # 0: kube-monkey refuses it
+    assert found["cart"]["ok"] is True and found["cart"]["template_lacks_identifier"] is False
+    with pytest.raises(InvalidArgument, match="was not marked by mark_victims"):
+        probes.victim_pods_deleted(namespace=ns, name="manual", configuration=admin)
+
+    unmarked = actions.unmark_victims(namespace=ns, label_selector="tier=front", configuration=admin)
+    assert sorted(u["name"] for u in unmarked) == ["cart", "pay"]
+    assert [v["name"] for v in probes.marked_victims(namespace=ns, configuration=admin)] == ["manual"]
+
+
+def test_experiment_runs_in_the_lab_and_leaves_nothing(admin, api, kube, tmp_path):
+    experiment = REPO / "experiments" / "kube-monkey.json"
+    validated = subprocess.run(["chaos", "validate", str(experiment)], cwd=tmp_path, capture_output=True, text=True)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+
+    var_file = kube.lab.vars_path if kube.lab else tmp_path / "vars.json"
+    if not kube.lab:
+        var_file.write_text(json.dumps({"configuration": admin}))
+    run = subprocess.run(
+        ["chaos", "run", "--journal-path", str(tmp_path / "journal.json"), "--var-file", str(var_file),
+         "--var", "kill_seconds:int=1", str(experiment)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert journal["status"] == "completed" and journal["deviated"] is False
+
+    activities = {entry["activity"]["name"]: entry for entry in journal["run"]}
+    assert all(entry["status"] == "succeeded" for entry in journal["run"]), journal["run"]
+    deployed = activities["deploy-kube-monkey"]["output"]
+    assert deployed["namespace"] == "kube-monkey" and len(deployed["objects"]) == 5
+    assert deployed["config"]["kubemonkey"]["whitelisted_namespaces"] == ["demo"]
+    assert activities["kube-monkey-running"]["output"] is True
+    [marked] = activities["mark-victims"]["output"]
+    assert (marked["namespace"], marked["name"], marked["identifier"], marked["rolled_out"]) == ("demo", "web", "web", True)
+    assert activities["victim-pods-deleted"]["output"]["victims"][0]["name"] == "web"
+    assert [(r["activity"]["name"], r["status"]) for r in journal["rollbacks"]] == [
+        ("unmark-victims", "succeeded"), ("remove-kube-monkey", "succeeded")]
+    assert journal["rollbacks"][1]["output"]["namespace_deleted"] is True
+
+    assert traces(api) == []
+    web = k8s.AppsV1Api(api).read_namespaced_deployment("web", "demo")
+    assert not kube_monkey_labels(web.metadata.labels) and not kube_monkey_labels(web.spec.template.metadata.labels)
+    assert not any(kube_monkey_labels(p.metadata.labels) for p in pods(api, "demo", "app=web"))
+    assert available(api, "demo", "web") >= 1
