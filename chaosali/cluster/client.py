@@ -28,6 +28,7 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from chaosali.config import flag
 from chaosali.errors import InvalidArgument
 
 __all__ = ["new_api_client"]
@@ -47,12 +48,12 @@ def new_api_client(
     """
     configuration, secrets = configuration or {}, secrets or {}
     settings = client.Configuration()  # a fresh instance: the package default stays untouched
-    in_cluster = _flag(configuration, "kubernetes_in_cluster")
+    in_cluster = flag(configuration, "kubernetes_in_cluster")
     if in_cluster is None:
         in_cluster = os.environ.get("CHAOSTOOLKIT_IN_POD") == "true" and not configuration.get("kubeconfig_path")
     source = _load_in_cluster(settings) if in_cluster else _load_kubeconfig(settings, configuration, secrets)
 
-    verify = _flag(configuration, "kubernetes_verify_tls")
+    verify = flag(configuration, "kubernetes_verify_tls")
     if verify is not None:
         settings.verify_ssl = verify
     if not settings.verify_ssl:
@@ -62,19 +63,6 @@ def new_api_client(
         settings.retries = retries
     logger.debug("Kubernetes API %s from %s", settings.host, source)
     return client.ApiClient(settings)
-
-
-def _flag(configuration: Configuration, key: str) -> bool | None:
-    """A true/false configuration value (JSON booleans or the strings experiments substitute), or None."""
-    value = (configuration or {}).get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0"):
-        return False
-    raise InvalidArgument(f"configuration {key} must be true or false, not {value!r}")
 
 
 def _load_in_cluster(settings: client.Configuration) -> str:

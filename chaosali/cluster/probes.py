@@ -2,13 +2,10 @@
 
 import logging
 
-import urllib3
 from chaoslib.types import Configuration, Secrets
-from kubernetes.client import CoreV1Api
-from kubernetes.client.rest import ApiException
 
 from chaosali.cluster import resources
-from chaosali.cluster.client import new_api_client
+from chaosali.cluster.health import api_problem, nodes_problem
 from chaosali.cluster.watch import watch
 from chaosali.errors import InvalidArgument
 
@@ -51,7 +48,7 @@ def api_ready(timeout: float = 3, configuration: Configuration = None, secrets: 
     is not ready, gives false (the reason is logged), so a steady-state
     tolerance can simply be true.
     """
-    problem = _api_problem(timeout, configuration, secrets)
+    problem = api_problem(timeout, configuration, secrets)
     if problem:
         logger.warning("%s", problem)
     return problem is None
@@ -71,7 +68,7 @@ def watch_api(
     long (`down_seconds`), when it answered again (`back_at`). `stop` ends the
     watch early: "down" once it fails, "back" once it is back after failing.
     """
-    return watch(lambda: _api_problem(timeout, configuration, secrets) is None, seconds, interval, stop, "the API")
+    return watch(lambda: api_problem(timeout, configuration, secrets) is None, seconds, interval, stop, "the API")
 
 
 def nodes_ready(
@@ -84,7 +81,7 @@ def nodes_ready(
     reports the Ready condition True; false as well when no node matches or
     the API does not answer (the reason is logged).
     """
-    problem = _nodes_problem(label_selector, configuration, secrets)
+    problem = nodes_problem(label_selector, configuration, secrets)
     if problem:
         logger.warning("%s", problem)
     return problem is None
@@ -105,37 +102,4 @@ def watch_nodes(
     "down" ends the watch once a node is not Ready, "back" once all are again.
     """
     what = f"nodes {label_selector!r}" if label_selector else "the nodes"
-    return watch(lambda: _nodes_problem(label_selector, configuration, secrets) is None, seconds, interval, stop, what)
-
-
-# The checks say what is wrong (None: all is well); probes log it, watches only log changes.
-
-
-def _api_problem(timeout: float, configuration: Configuration, secrets: Secrets) -> str | None:
-    timeout = resources.seconds(timeout, "timeout")
-    # one attempt: urllib3's default retries would multiply the timeout by four
-    with new_api_client(configuration, secrets, retries=0) as api:
-        host = api.configuration.host
-        try:
-            api.call_api(
-                "/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout
-            )
-        except (ApiException, urllib3.exceptions.HTTPError) as error:
-            return f"Kubernetes API at {host} is not ready: {resources.explain(error, host)}"
-    return None
-
-
-def _nodes_problem(label_selector: str | None, configuration: Configuration, secrets: Secrets) -> str | None:
-    with new_api_client(configuration, secrets, retries=0) as api:
-        try:
-            nodes = CoreV1Api(api).list_node(label_selector=label_selector or "", _request_timeout=5).items
-        except (ApiException, urllib3.exceptions.HTTPError) as error:
-            return f"cannot list nodes: {resources.explain(error, api.configuration.host)}"
-    if not nodes:
-        return f"no node matches {label_selector!r}"
-    not_ready = [n.metadata.name for n in nodes if not _ready(n)]
-    return f"nodes not Ready: {', '.join(not_ready)}" if not_ready else None
-
-
-def _ready(node) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+    return watch(lambda: nodes_problem(label_selector, configuration, secrets) is None, seconds, interval, stop, what)

@@ -23,6 +23,7 @@ from typing import Any, Callable, TypeVar
 import paramiko
 from chaoslib.types import Configuration, Secrets
 
+from chaosali.config import flag
 from chaosali.errors import InvalidArgument
 
 __all__ = ["Host", "HostError", "SSHSettings", "parse_hosts", "run_script", "fan_out"]
@@ -134,10 +135,10 @@ class SSHSettings:
             password=secrets.get("password"),
             jump_host=parse_hosts(jump)[0] if jump else None,
             known_hosts=configuration.get("ssh_known_hosts", cls.known_hosts),
-            accept_unknown_hosts=_flag(configuration.get("ssh_accept_unknown_hosts", False)),
+            accept_unknown_hosts=flag(configuration, "ssh_accept_unknown_hosts") or False,
             connect_timeout=float(configuration.get("ssh_connect_timeout", cls.connect_timeout)),
             command_timeout=float(configuration.get("ssh_command_timeout", cls.command_timeout)),
-            sudo=None if "ssh_sudo" not in configuration else _flag(configuration["ssh_sudo"]),
+            sudo=flag(configuration, "ssh_sudo"),
         )
 
     def _pkey(self) -> paramiko.PKey | None:
@@ -152,10 +153,6 @@ class SSHSettings:
             except paramiko.SSHException:
                 continue
         raise paramiko.SSHException("the key text is not an Ed25519, ECDSA or RSA private key")
-
-
-def _flag(value: Any) -> bool:
-    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
 
 
 def _connect(host: Host, settings: SSHSettings, sock: Any = None) -> paramiko.SSHClient:

@@ -22,6 +22,7 @@ from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.client import new_api_client
+from chaosali.cluster.health import api_problem, nodes_problem
 from chaosali.lab import k8sbuild
 from chaosali.lab.pki import make_pki
 
@@ -165,7 +166,7 @@ class Cluster:
         api = self._client()
         try:
             started = time.monotonic()
-            self._wait("the API to answer /readyz", lambda: self._ready(api), 90)
+            self._wait("the API to answer /readyz", lambda: api_problem(2, self._config, None) is None, 90)
             self.progress(f"API ready at {self.endpoint} after {time.monotonic() - started:.1f} s")
             core = k8s.CoreV1Api(api)
             for host in self.lab.hosts:
@@ -177,14 +178,19 @@ class Cluster:
                     _create(lambda body: core.create_namespaced_pod("kube-system", body), _mirror_pod(component, host))
             self._readonly(api)
             self._demo(api)
-            self._wait("every node Ready", lambda: self._nodes_ready(core), 60)
+            self._wait("every node Ready", lambda: nodes_problem("type=kwok", self._config, None) is None, 60)
             self._wait("the demo workload available", lambda: self._demo_available(api), 90)
             self.progress(f"cluster ready after {time.monotonic() - started:.1f} s")
         finally:
             api.close()
 
+    @property
+    def _config(self) -> dict:
+        """Chaos Toolkit configuration that reaches this cluster as its admin."""
+        return {"kubeconfig_path": str(self.admin_kubeconfig)}
+
     def _client(self) -> k8s.ApiClient:
-        return new_api_client({"kubeconfig_path": str(self.admin_kubeconfig)}, retries=0)
+        return new_api_client(self._config, retries=0)
 
     def variables(self) -> dict:
         """Configuration for experiments run against the lab (chaos --var-file)."""
@@ -197,11 +203,7 @@ class Cluster:
         """The API's health and, per host, each service as ``labctl status`` reports it."""
         from chaosali.host.ssh import Host, SSHSettings, fan_out, run_script
 
-        api = self._client()
-        try:
-            ready = self._ready(api)
-        finally:
-            api.close()
+        ready = api_problem(2, self._config, None) is None
         settings = SSHSettings(key_path=str(self.lab.key_path), known_hosts=str(self.lab.known_hosts),
                                connect_timeout=2, command_timeout=5)
         script = f'for d in /run/lab/*/; do n="${{d%/}}"; n="${{n##*/}}"; echo "$n $({self.lab.labctl} status "$n")"; done'
@@ -259,22 +261,6 @@ class Cluster:
         _create(lambda body: core.create_namespaced_service(DEMO_NAMESPACE, body), {
             "metadata": {"name": "web"}, "spec": {"selector": labels, "ports": [{"port": 80}]},
         })
-
-    @staticmethod
-    def _ready(api: k8s.ApiClient) -> bool:
-        try:
-            response = api.call_api("/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False,
-                                    _request_timeout=2)
-            return response.data == b"ok"
-        except Exception:  # not up yet: connection refused, TLS handshake on a starting server...
-            return False
-
-    @staticmethod
-    def _nodes_ready(core: k8s.CoreV1Api) -> bool:
-        nodes = core.list_node(label_selector="type=kwok").items
-        return bool(nodes) and all(
-            any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or [])) for n in nodes
-        )
 
     @staticmethod
     def _demo_available(api: k8s.ApiClient) -> bool:
