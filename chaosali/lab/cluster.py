@@ -11,6 +11,7 @@ mirror pods ``<component>-<node>`` labelled ``component=…,tier=control-plane``
 from __future__ import annotations
 
 import base64
+import shutil
 import json
 import logging
 import time
@@ -51,12 +52,15 @@ class Cluster:
         self.dir = lab.state_dir / "cluster"
         self.pki = self.dir / "pki"
         self.masters = [h for h in lab.hosts if h.role == "master"]
+        self.nodes = [h for h in lab.hosts if h.role in ("master", "worker")]
+        # the highly available variant puts its API servers behind a load balancer host
+        self.balancer = next((h for h in lab.hosts if h.role == "lb"), None)
         self.binaries: dict[str, Path] = {}
 
     @property
     def endpoint(self) -> str:
-        """The API server every client uses (the first master)."""
-        return f"https://{self.masters[0].address}:{API_PORT}"
+        """The API server every client uses: the load balancer, or the only master."""
+        return f"https://{(self.balancer or self.masters[0]).address}:{API_PORT}"
 
     @property
     def admin_kubeconfig(self) -> Path:
@@ -72,18 +76,25 @@ class Cluster:
         """Binaries (built once into the cache), certificates and every kubeconfig."""
         self.binaries = k8sbuild.ensure_binaries(self.progress)
         stages = [path.read_text() for path in k8sbuild.kwok_pod_stages()] + [yaml.safe_dump(_POD_READY_AGAIN)]
-        make_pki(self.pki, [h.address for h in self.masters])
+        make_pki(self.pki, [h.address for h in self.masters + [self.balancer] if h])
+        if self.balancer:
+            if not shutil.which("haproxy"):
+                raise LabError("the highly available lab balances its API servers with haproxy: apt-get install haproxy")
+            (self.dir / "haproxy.cfg").write_text(_haproxy_config(self.masters))
         (self.dir / "kwok.yaml").write_text("\n---\n".join(stages))
         self._kubeconfig(self.admin_kubeconfig, "admin")
         for component in ("controller-manager", "scheduler"):
             self._kubeconfig(self.dir / f"{component}.kubeconfig", component, "https://127.0.0.1:6443")
-        for host in self.lab.hosts:
+        for host in self.nodes:
             kubelet_conf = self.lab.host_dir(host) / "fs" / "etc" / "kubernetes" / "kubelet.conf"
             kubelet_conf.parent.mkdir(parents=True, exist_ok=True)
             self._kubeconfig(kubelet_conf, "kubelet")
 
     def services(self, host: LabHost) -> dict[str, list[str]]:
-        """The processes that make ``host`` a master or a worker (each a restartable service)."""
+        """The processes that make ``host`` a master, a worker or the load balancer (each a
+        restartable service)."""
+        if host.role == "lb":
+            return {"haproxy": ["/usr/sbin/haproxy", "-db", "-f", str(self.dir / "haproxy.cfg")]}
         index = self.lab.hosts.index(host)
         services = {
             "kubelet": [
@@ -169,7 +180,7 @@ class Cluster:
             self._wait("the API to answer /readyz", lambda: api_problem(2, self._config, None) is None, 90)
             self.progress(f"API ready at {self.endpoint} after {time.monotonic() - started:.1f} s")
             core = k8s.CoreV1Api(api)
-            for host in self.lab.hosts:
+            for host in self.nodes:
                 _create(lambda body: core.create_node(body), self._node(host))
             self._wait("kube-system/default service account",
                        lambda: _exists(lambda: core.read_namespaced_service_account("default", "kube-system")), 60)
@@ -300,6 +311,21 @@ _POD_READY_AGAIN = {
         ])},
     },
 }
+
+
+def _haproxy_config(masters: list[LabHost]) -> str:
+    """TCP balancing over the API servers; a master that stops answering leaves within ~2 s and
+    a connection that fails on it is dispatched to another."""
+    return "\n".join([
+        "global", "    maxconn 4096",
+        # a connect to a cut master fails fast and is retried on another one at once
+        "defaults", "    mode tcp", "    timeout connect 300ms", "    timeout client 1h", "    timeout server 1h",
+        "    option redispatch 1", "    retries 2",
+        "frontend apiserver", f"    bind *:{API_PORT}", "    default_backend masters",
+        "backend masters", "    balance roundrobin", "    default-server check inter 500ms fall 2 rise 2",
+        *(f"    server {m.name} {m.address}:{API_PORT}" for m in masters),
+        "",
+    ])
 
 
 def _mirror_pod(component: str, host: LabHost) -> dict:

@@ -118,8 +118,8 @@ class Lab:
         ``hosts`` plain hosts, or a cluster of ``masters`` control-plane hosts and ``workers``.
         """
         _require_root()
-        shape = [("host", hosts), ("master", masters), ("worker", workers)]
-        count = hosts + masters + workers
+        shape = [("host", hosts), ("master", masters), ("worker", workers), ("lb", 1 if masters > 1 else 0)]
+        count = sum(number for _, number in shape)
         network = ipaddress.ip_network(self.subnet)
         if count < 1 or count + 10 > network.num_addresses - 2:
             raise LabError(f"{count} hosts do not fit in {self.subnet}: use 1 to {network.num_addresses - 12}")
@@ -177,9 +177,8 @@ class Lab:
             if namespace.startswith(f"{self.name}-"):
                 _kill_namespace(namespace)
                 _run(["ip", "netns", "del", namespace])
-        for index in range(1, len(self.hosts) + 1):
-            if _link_exists(f"{self.name}-v{index}"):  # its namespace is still pinned somewhere
-                _run(["ip", "link", "del", f"{self.name}-v{index}"])
+        for veth in _links(f"{self.name}-v"):  # its namespace is still pinned somewhere
+            _run(["ip", "link", "del", veth])
         if _link_exists(self.bridge):
             _run(["ip", "link", "del", self.bridge])
         shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -279,8 +278,11 @@ class Lab:
         directory = self.host_dir(host)
         unshare = "unshare --mount --uts --pid --fork --mount-proc"
         log = open(directory / "init.log", "ab")
+        # nsenter, not `ip netns exec`: the latter gives the loop a mount namespace that is a
+        # slave of the root one, so every namespace made later would be pinned by it, and live on
+        # after its `ip netns del`
         subprocess.Popen(
-            ["ip", "netns", "exec", host.namespace, "sh", "-c",
+            ["nsenter", f"--net=/run/netns/{host.namespace}", "sh", "-c",
              f"while :; do {unshare} sh {directory / 'init.sh'}; echo reboot; sleep 0.5; done"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         )
@@ -396,6 +398,12 @@ def _kill_namespace(namespace: str) -> None:
             except ProcessLookupError:
                 pass
         time.sleep(0.05)
+
+
+def _links(prefix: str) -> list[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
+    return [name for name in names if name.startswith(prefix)]
 
 
 def _link_exists(name: str) -> bool:

@@ -1,0 +1,40 @@
+"""The highly available lab: 3 masters (etcd members, API servers) behind a load balancer."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaosali.cluster.nodes import master_hosts
+from chaosali.lab.hosts import Lab
+from conftest import chaos_run, journal_of
+
+HA_LAB = {"name": "csha", "subnet": "10.218.0.0/24"}
+
+
+@pytest.fixture(scope="module")
+def ha_lab() -> Lab:
+    lab = Lab(**HA_LAB)
+    lab.down()
+    lab.up(masters=3, workers=2)
+    yield lab
+    lab.down()
+
+
+def test_master_hosts_of_three_masters(ha_lab):
+    masters = [h for h in ha_lab.hosts if h.role == "master"]
+    found = master_hosts({"kubeconfig_path": str(ha_lab.cluster().admin_kubeconfig)})
+    assert [(h["node"], h["ssh_address"]) for h in found] == [(m.name, m.address) for m in masters]
+    assert all(h["components"] == ["kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager"]
+               for h in found)
+    assert ha_lab.cluster().endpoint == f"https://{ha_lab.hosts[-1].address}:6443"  # the balancer
+
+
+def test_cutting_one_master_keeps_the_api_answering(ha_lab, tmp_path):
+    run = chaos_run(tmp_path, "master-netcut-ha.json", [ha_lab.vars_path], "--var", "watch_seconds:int=8")
+    journal = journal_of(run, tmp_path)
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    cut, watched = (r["output"] for r in journal["run"])
+    assert len(cut["targets"]["hosts"]) == 1 and cut["targets"]["hosts"][0]["name"].startswith("master")
+    assert watched["down_at"] is None and watched["watched_seconds"] >= 8
+    restored = journal["rollbacks"][0]["output"]["restored"]
+    assert list(restored.values()) == [[cut["fault_id"]]]
