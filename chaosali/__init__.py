@@ -10,7 +10,7 @@ from chaoslib.discovery.discover import (
 )
 from chaoslib.types import DiscoveredActivities, Discovery
 
-__all__ = ["discover", "__version__"]
+__all__ = ["discover", "CONTROL_MODULES", "__version__"]
 
 try:
     __version__ = version("chaostoolkit-ali")
@@ -22,6 +22,8 @@ logger = logging.getLogger("chaostoolkit")
 # Every module whose public functions experiments may call, by kind.
 _ACTION_MODULES = ["chaosali.host.actions", "chaosali.cluster.actions"]
 _PROBE_MODULES = ["chaosali.host.probes", "chaosali.cluster.probes", "chaosali.service.probes"]
+# Controls are not part of Chaos Toolkit's discovery; the reference lists them from here.
+CONTROL_MODULES: list[str] = []
 
 
 def discover(discover_system: bool = True) -> Discovery:

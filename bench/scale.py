@@ -1,0 +1,143 @@
+"""Benchmark: master-host resolution and pod reads on a cluster with many nodes and pods.
+
+Fills a lab cluster with --nodes Node objects and --pods Pod objects (plain API objects bound to
+those nodes), then measures, side by side in one run:
+
+1. master-host resolution: chaosali's `master_hosts` (label and field selectors, names) against a
+   naive baseline that lists every node and every pod and filters them; time, API requests and
+   response bytes of each, and the ratios;
+2. reading 1,000 pods by label selector: chaosali's `get` against chaostoolkit-kubernetes'
+   `count_pods` (its pod probes list the same pods), median time over --rounds rounds, and the ratio.
+
+Needs root: brings up its own lab cluster (about a minute to fill it).
+
+    python bench/scale.py [--nodes 1000] [--pods 10000] [--rounds 5]
+"""
+
+import argparse
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from chaosk8s.pod.probes import count_pods
+from kubernetes import client
+from kubernetes.client import rest
+from kubernetes.config import kube_config
+
+from chaosali.cluster.client import new_api_client
+from chaosali.cluster.nodes import master_hosts
+from chaosali.cluster.probes import get
+from chaosali.lab.hosts import Lab
+
+NAMESPACE = "scale"
+
+
+class Meter:
+    """Counts the API requests and response bytes of the kubernetes client (all of its calls
+    go through RESTClientObject.request)."""
+
+    def __init__(self) -> None:
+        self.requests = self.bytes = 0
+        self._request = rest.RESTClientObject.request
+
+    def __enter__(self) -> "Meter":
+        meter, original = self, self._request
+
+        def counted(rest_client, *args, **kwargs):
+            response = original(rest_client, *args, **kwargs)
+            meter.requests += 1
+            meter.bytes += len(response.data or b"") if kwargs.get("_preload_content", True) else 0
+            return response
+
+        rest.RESTClientObject.request = counted
+        return self
+
+    def __exit__(self, *_) -> None:
+        rest.RESTClientObject.request = self._request
+
+
+def fill(configuration: dict, nodes: int, pods: int) -> None:
+    with new_api_client(configuration) as api:
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": NAMESPACE}})
+        names = [f"fake-{i:05d}" for i in range(nodes)]
+
+        def node(name: str) -> None:
+            core.create_node({"metadata": {"name": name, "labels": {"type": "fake"}},
+                              "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.1"}]}})
+
+        def pod(i: int) -> None:
+            core.create_namespaced_pod(NAMESPACE, {
+                "metadata": {"name": f"p-{i:05d}", "labels": {"app": "bulk", "shard": str(i % 10)}},
+                "spec": {"nodeName": names[i % nodes], "containers": [{"name": "c", "image": "none"}]},
+            })
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(node, names))
+            list(pool.map(pod, range(pods)))
+
+
+def naive_master_hosts(configuration: dict) -> list[str]:
+    with new_api_client(configuration) as api:
+        core = client.CoreV1Api(api)
+        nodes = core.list_node().items
+        pods = core.list_pod_for_all_namespaces().items
+    components = {"kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager"}
+    hosts = {p.spec.node_name for p in pods if (p.metadata.labels or {}).get("component") in components}
+    hosts |= {n.metadata.name for n in nodes if "node-role.kubernetes.io/control-plane" in (n.metadata.labels or {})}
+    return sorted(hosts)
+
+
+def measure(function, rounds: int) -> tuple[float, Meter]:
+    times = []
+    for _ in range(rounds):
+        with Meter() as meter:
+            started = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times), meter
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--pods", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    lab = Lab(name="csscale", subnet="10.220.0.0/24")
+    lab.up(masters=1, workers=1)
+    try:
+        configuration = {"kubeconfig_path": str(lab.cluster().admin_kubeconfig)}
+        started = time.perf_counter()
+        fill(configuration, args.nodes, args.pods)
+        print(f"filled {args.nodes} nodes and {args.pods} pods in {time.perf_counter() - started:.0f} s")
+
+        ours = [h["node"] for h in master_hosts(configuration)]
+        assert ours == naive_master_hosts(configuration), "the two resolutions disagree"
+        fast, fast_meter = measure(lambda: master_hosts(configuration), args.rounds)
+        slow, slow_meter = measure(lambda: naive_master_hosts(configuration), args.rounds)
+        print(f"master hosts, chaosali: {fast * 1000:8.1f} ms, {fast_meter.requests} requests, "
+              f"{fast_meter.bytes / 1024:8.1f} KiB")
+        print(f"master hosts, naive   : {slow * 1000:8.1f} ms, {slow_meter.requests} requests, "
+              f"{slow_meter.bytes / 1024:8.1f} KiB")
+        print(f"naive / chaosali: time x{slow / fast:.1f}, bytes x{slow_meter.bytes / max(fast_meter.bytes, 1):.0f}")
+
+        selector = "app=bulk,shard=3"  # a tenth of the pods: 1,000 by default
+        # chaostoolkit-kubernetes reads KUBECONFIG, through a default the kubernetes package fixed at import
+        os.environ["KUBECONFIG"] = kube_config.KUBE_CONFIG_DEFAULT_LOCATION = configuration["kubeconfig_path"]
+        counted = count_pods(label_selector=selector, ns=NAMESPACE)
+        listed = len(get("Pod", namespace=NAMESPACE, label_selector=selector, configuration=configuration)["items"])
+        assert counted == listed, f"{counted} != {listed}"
+        ours_get, _ = measure(lambda: get("Pod", namespace=NAMESPACE, label_selector=selector,
+                                          configuration=configuration), args.rounds)
+        theirs, _ = measure(lambda: count_pods(label_selector=selector, ns=NAMESPACE), args.rounds)
+        print(f"get {listed} pods by selector, chaosali get: {ours_get * 1000:8.1f} ms; "
+              f"chaostoolkit-kubernetes count_pods: {theirs * 1000:8.1f} ms; ratio x{theirs / ours_get:.2f}")
+    finally:
+        lab.down()
+
+
+if __name__ == "__main__":
+    main()
