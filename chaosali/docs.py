@@ -43,7 +43,7 @@ def reference() -> str:
     lines = [
         "# Activity reference",
         "",
-        f"Generated from `chaos discover chaostoolkit-ali` by `python -m chaosali.docs`; "
+        "Generated from `chaos discover chaostoolkit-ali` by `python -m chaosali.docs`; "
         "do not edit by hand.",
         "",
         "Every activity also takes the Chaos Toolkit `configuration` and `secrets` keywords.",

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from chaoslib.exceptions import InterruptExecution, InvalidControl
+import kubernetes.config
 from kubernetes.config import kube_config
 
 from chaosali.cluster import controls
@@ -81,9 +82,9 @@ def start_chaos(directory: Path, experiment: dict, **popen) -> ChaosRun:
     return ChaosRun(directory, process)
 
 
-def probe(name: str, module: str, func: str, **arguments) -> dict:
+def probe(title: str, module: str, func: str, arguments: dict | None = None) -> dict:
     provider = {"type": "python", "module": module, "func": func}
-    return {"type": "probe", "name": name, "provider": {**provider, "arguments": arguments} if arguments else provider}
+    return {"type": "probe", "name": title, "provider": {**provider, "arguments": arguments} if arguments else provider}
 
 
 def fetch_experiment(arguments: dict, method: list | None = None) -> dict:
@@ -96,7 +97,7 @@ def fetch_experiment(arguments: dict, method: list | None = None) -> dict:
         "steady-state-hypothesis": {"title": "the API is ready", "probes": [
             {**probe("api-ready", "chaosali.cluster.probes", "api_ready"), "tolerance": True}]},
         "method": method if method is not None else [
-            probe("kube-system", "chaosali.cluster.probes", "get", kind="Namespace", name="kube-system"),
+            probe("kube-system", "chaosali.cluster.probes", "get", {"kind": "Namespace", "name": "kube-system"}),
             probe("nodes-by-chaosk8s", "chaosk8s.node.probes", "get_nodes"),
             probe("kubeconfig-seen", "kubeconfig_seen", "seen"),
         ],
@@ -267,7 +268,7 @@ def test_missing_or_foreign_body_interrupts_with_a_clear_message(kube, http, tmp
 def test_token_of_a_fetched_kubeconfig_never_reaches_journal_or_log(kube, http, tmp_path):
     body = kube.readonly_kubeconfig.read_bytes()  # a service account token, not a client key
     url = http.serve("/readonly.kubeconfig", body)
-    method = [probe("kube-system", "chaosali.cluster.probes", "get", kind="Namespace", name="kube-system")]
+    method = [probe("kube-system", "chaosali.cluster.probes", "get", {"kind": "Namespace", "name": "kube-system"})]
     good = start_chaos(tmp_path / "good", fetch_experiment({"url": url, "md5": md5(body)}, method))
     bad = start_chaos(tmp_path / "bad", fetch_experiment({"url": url, "md5": WRONG_MD5}, method))
 
@@ -280,7 +281,8 @@ def test_token_of_a_fetched_kubeconfig_never_reaches_journal_or_log(kube, http, 
 def test_chaos_validate_refuses_a_control_without_md5_or_with_an_unknown_argument(http, tmp_path):
     for arguments, expected in (({"url": http.url("/x")}, "missing md5"),
                                 ({"url": http.url("/x"), "md5": WRONG_MD5, "sha265": "typo"}, "unknown argument(s) sha265")):
-        (tmp_path / "experiment.json").write_text(json.dumps(fetch_experiment(arguments)))
+        method = [probe("kube-system", "chaosali.cluster.probes", "get", {"kind": "Namespace", "name": "kube-system"})]
+        (tmp_path / "experiment.json").write_text(json.dumps(fetch_experiment(arguments, method)))
         result = subprocess.run([str(CHAOS), "--no-version-check", "--no-log-file", "validate", "experiment.json"],
                                 cwd=tmp_path, capture_output=True, text=True)
         assert result.returncode != 0 and expected in result.stdout + result.stderr, result.stdout + result.stderr
@@ -311,20 +313,20 @@ def test_in_use_during_the_run_and_everything_restored_after(kube, http, monkeyp
     url = http.serve("/in-process.kubeconfig", body)
     monkeypatch.setenv("KUBECONFIG", "/elsewhere/config")
     monkeypatch.delenv("KUBERNETES_CONTEXT", raising=False)
-    default_location = kube_config.KUBE_CONFIG_DEFAULT_LOCATION
+    default_locations = (kube_config.KUBE_CONFIG_DEFAULT_LOCATION, kubernetes.config.KUBE_CONFIG_DEFAULT_LOCATION)
     configuration = {"kubeconfig_path": "/elsewhere/config", "other": 1}
 
     before(configuration, url=url, md5=md5(body).upper())  # digests compare whatever their case
     path = configuration["kubeconfig_path"]
     assert Path(path).read_bytes() == body
-    assert os.environ["KUBECONFIG"] == path == kube_config.KUBE_CONFIG_DEFAULT_LOCATION
+    assert os.environ["KUBECONFIG"] == path == kube_config.KUBE_CONFIG_DEFAULT_LOCATION  # what chaosk8s loads
     assert os.environ["KUBERNETES_CONTEXT"] == configuration["kubernetes_context"]
 
     controls.after_experiment_control(context={}, url=url, md5=md5(body))
     assert not os.path.exists(path)
     assert configuration == {"kubeconfig_path": "/elsewhere/config", "other": 1}
     assert os.environ["KUBECONFIG"] == "/elsewhere/config" and "KUBERNETES_CONTEXT" not in os.environ
-    assert kube_config.KUBE_CONFIG_DEFAULT_LOCATION == default_location
+    assert (kube_config.KUBE_CONFIG_DEFAULT_LOCATION, kubernetes.config.KUBE_CONFIG_DEFAULT_LOCATION) == default_locations
 
 
 def test_size_limit_is_enforced_while_streaming_and_from_content_length(kube, http):
@@ -394,3 +396,21 @@ def test_bad_arguments_interrupt_instead_of_letting_the_run_go_on(http):
     assert "unexpected keyword argument 'sha265'" in interrupted(url=http.url("/x"), md5=WRONG_MD5, sha265="x")
     with pytest.raises(InvalidControl, match="unknown argument"):
         controls.validate_control({"name": "k", "provider": {"arguments": {"url": "u", "md5": "m", "sha265": "x"}}})
+
+
+def test_fetch_to_path_the_body_of_a_fetch_kubeconfig_action(kube, http, tmp_path):
+    from chaosali.cluster import kubeconfig
+
+    body = kube.admin_kubeconfig.read_bytes()
+    url = http.serve("/action.kubeconfig", body)
+    target = tmp_path / "fetched.kubeconfig"
+    target.write_text("the previous kubeconfig")
+
+    with pytest.raises(kubeconfig.FetchFailed, match="does not match its md5"):
+        kubeconfig.fetch_to_path(str(target), kubeconfig.Source.of(url, WRONG_MD5))
+    assert target.read_text() == "the previous kubeconfig" and [p.name for p in tmp_path.iterdir()] == [target.name]
+
+    summary = kubeconfig.fetch_to_path(str(target), kubeconfig.Source.of(url, md5(body)))
+    assert target.read_bytes() == body and oct(target.stat().st_mode & 0o777) == "0o600"
+    assert summary["path"] == str(target) and summary["md5"] == md5(body) and summary["bytes"] == len(body)
+    assert not any(secret in json.dumps(summary) for secret in secrets_of(body))

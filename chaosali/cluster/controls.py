@@ -24,82 +24,30 @@ A URL that carries credentials is best given from a secret or the environment
 from __future__ import annotations
 
 import atexit
-import functools
-import inspect
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any
 
-from chaoslib.exceptions import ChaosException, InterruptExecution, InvalidControl
 from chaoslib.types import Configuration, Control, Experiment
+import kubernetes.config
 from kubernetes.config import kube_config
 
 from chaosali.cluster import kubeconfig
+from chaosali.controls import check_arguments, fail_closed
 
 __all__ = ["validate_control", "before_experiment_control", "after_experiment_control", "cleanup_control"]
 
 logger = logging.getLogger("chaostoolkit")
 
-Hook = TypeVar("Hook", bound=Callable[..., Any])
-
-# what chaoslib passes to a control by itself, never from the control's "arguments"
-_INJECTED = {"context", "configuration", "secrets", "experiment", "state", "settings", "extensions"}
-
-
-# ---- shared by chaosali's controls ------------------------------------------------------------
-
-
-def fail_closed(control: str) -> Callable[[Hook], Hook]:
-    """Make every failure of a control hook an ``InterruptExecution``.
-
-    chaoslib logs any other exception of a control at debug level only and runs on: a drill
-    would then start without its kubeconfig or its lock. A wrong argument name (a TypeError
-    when chaoslib calls the hook) is caught here too. ``functools.wraps`` keeps the hook's
-    signature visible, which chaoslib reads to pass ``configuration`` and the like.
-    """
-
-    def wrap(hook: Hook) -> Hook:
-        @functools.wraps(hook)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return hook(*args, **kwargs)
-            except InterruptExecution:
-                raise
-            except ChaosException as error:
-                raise InterruptExecution(f"{control} control: {error}; the run stops here") from None
-            except Exception as error:
-                raise InterruptExecution(
-                    f"{control} control failed ({type(error).__name__}: {error}); the run stops here"
-                ) from error
-
-        return guarded  # type: ignore[return-value]
-
-    return wrap
-
-
-def check_arguments(control: Control, hook: Callable[..., Any], required: tuple[str, ...] = ()) -> None:
-    """Refuse, at ``chaos validate`` time, a control whose arguments the hook would not take."""
-    arguments = (control.get("provider") or {}).get("arguments") or {}
-    name = control.get("name")
-    if not isinstance(arguments, dict):
-        raise InvalidControl(f"control {name!r}: arguments must be an object")
-    accepted = [
-        p.name
-        for p in inspect.signature(hook).parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in _INJECTED
-    ]
-    unknown = sorted(set(arguments) - set(accepted))
-    missing = [r for r in required if arguments.get(r) in (None, "")]
-    if unknown or missing:
-        problems = [f"unknown argument(s) {', '.join(unknown)}"] if unknown else []
-        problems += [f"missing {', '.join(missing)}"] if missing else []
-        raise InvalidControl(f"control {name!r}: {'; '.join(problems)} (it takes: {', '.join(accepted)})")
-
-
 # ---- the kubeconfig control -------------------------------------------------------------------
 
 _MISSING = object()
+# chaostoolkit-kubernetes checks that env KUBECONFIG names a file, then calls load_kube_config()
+# without a path: the kubernetes package then reads its default location, a global it took from
+# KUBECONFIG once, when it was imported (before this control ran). load_config() reads the
+# package's copy of it.
+_DEFAULT_LOCATION_HOLDERS = (kube_config, kubernetes.config)
 
 
 @dataclass
@@ -110,7 +58,7 @@ class _InUse:
     configuration: Configuration | None
     saved_configuration: dict[str, Any] = field(default_factory=dict)
     saved_environ: dict[str, str | None] = field(default_factory=dict)
-    saved_default_location: str = ""
+    saved_default_locations: list[str] = field(default_factory=list)
 
 
 _in_use: _InUse | None = None
@@ -150,7 +98,6 @@ def before_experiment_control(
     _use(fetched, configuration)
 
 
-@fail_closed("kubeconfig")
 def after_experiment_control(context: Experiment, **arguments: Any) -> None:
     """Remove the fetched kubeconfig; restore the configuration and the environment."""
     _restore()  # ``arguments``: the same as before_experiment_control's, nothing to do with them
@@ -170,17 +117,15 @@ def _use(fetched: kubeconfig.Fetched, configuration: Configuration | None) -> No
         configuration,
         saved_configuration={k: configuration.get(k, _MISSING) for k in settings} if configuration is not None else {},
         saved_environ={k: os.environ.get(k) for k in environ},
-        saved_default_location=kube_config.KUBE_CONFIG_DEFAULT_LOCATION,
+        saved_default_locations=[m.KUBE_CONFIG_DEFAULT_LOCATION for m in _DEFAULT_LOCATION_HOLDERS],
     )
     # chaoslib hands activities a copy of this very dict, made when each one runs: the change
     # reaches every activity of the run, and the controls declared after this one
     if configuration is not None:
         configuration.update(settings)
     os.environ.update(environ)
-    # chaostoolkit-kubernetes checks that env KUBECONFIG names a file, then calls
-    # load_kube_config() without a path: the kubernetes package reads its default location,
-    # which it took from KUBECONFIG once, when it was imported (before this control ran)
-    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = fetched.path
+    for module in _DEFAULT_LOCATION_HOLDERS:
+        module.KUBE_CONFIG_DEFAULT_LOCATION = fetched.path
     logger.info("chaosali: this run uses the kubeconfig fetched from %s (private file %s)", fetched.url, fetched.path)
 
 
@@ -201,7 +146,8 @@ def _restore() -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = used.saved_default_location
+    for module, location in zip(_DEFAULT_LOCATION_HOLDERS, used.saved_default_locations):
+        module.KUBE_CONFIG_DEFAULT_LOCATION = location
     logger.info("chaosali: removed the kubeconfig fetched from %s", used.fetched.url)
 
 

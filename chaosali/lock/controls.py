@@ -12,8 +12,9 @@ seconds. After the experiment it releases the Lease, if it is still this run's.
 
 A run killed outright stops renewing: the lock is free ``duration`` seconds after its last
 renewal. A run whose renewals fail (its drill cut the API, say) keeps the lock as long as
-nobody else takes it; if someone does, the run is stopped as by Ctrl-C (rollbacks run), since
-two drills now share the environment.
+nobody else takes it; if someone does, two drills now share the environment and the run is
+stopped at once, as ``chaoslib.exit.exit_gracefully`` does (status "interrupted"; rollbacks are
+played if the rollback strategy says so, e.g. ``chaos run --rollback-strategy always``).
 
 Declare it after the ``kubeconfig`` control (``chaosali.cluster.controls``) when both are used:
 controls run in the order they are declared.
@@ -34,7 +35,7 @@ from chaoslib.types import Configuration, Control, Experiment, Secrets
 from kubernetes import client
 
 from chaosali.cluster.client import new_api_client
-from chaosali.cluster.controls import check_arguments, fail_closed
+from chaosali.controls import check_arguments, fail_closed
 from chaosali.lock import lease
 
 __all__ = ["validate_control", "before_experiment_control", "after_experiment_control", "cleanup_control"]

@@ -1,0 +1,266 @@
+"""The environment lock: a Lease in the lab's real apiserver, taken, renewed, refused, expired,
+released, and two real ``chaos run`` of which only one may drill at a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+from chaoslib.exceptions import ActivityFailed, InterruptExecution, InvalidControl
+from kubernetes import client as k8s
+
+from chaosali.cluster.client import new_api_client
+from chaosali.lock import actions, controls, lease, probes
+from test_kubeconfig_fetch import http, md5, start_chaos  # noqa: F401 - http is a fixture
+
+
+@pytest.fixture
+def config(kube) -> dict:
+    return {"kubeconfig_path": str(kube.admin_kubeconfig)}
+
+
+@pytest.fixture
+def lock_name(config) -> str:
+    """A Lease of this test's own, deleted afterwards."""
+    name = f"test-lock-{uuid.uuid4().hex[:8]}"
+    yield name
+    controls.cleanup_control()
+    with new_api_client(config) as api:
+        try:
+            k8s.CoordinationV1Api(api).delete_namespaced_lease(name, lease.DEFAULT_NAMESPACE)
+        except k8s.ApiException as error:
+            assert error.status == 404
+
+
+def holder_of(lock_name: str, config: dict) -> dict:
+    return probes.environment_lock_holder(name=lock_name, configuration=config)
+
+
+def wait_for(condition, timeout: float, step: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"not within {timeout} s")
+
+
+# ---- actions and probe ------------------------------------------------------------------------
+
+
+def test_lock_then_unlock(lock_name, config):
+    assert holder_of(lock_name, config)["held"] is False  # no Lease yet: a free lock
+
+    taken = actions.lock_environment(name=lock_name, holder="alice", duration=30, configuration=config)
+    assert taken["held"] is True and taken["holder"] == "alice" and taken["name"] == lock_name
+    since, expires = (dt.datetime.fromisoformat(taken[k]) for k in ("since", "expires"))
+    assert 29 <= (expires - since).total_seconds() <= 31
+    assert holder_of(lock_name, config) == taken
+
+    unlocked = actions.unlock_environment(name=lock_name, holder="alice", configuration=config)
+    assert unlocked["released"] is True and unlocked["before"]["holder"] == "alice"
+    free = holder_of(lock_name, config)
+    assert free["held"] is False and free["holder"] is None and free["transitions"] == 0
+    assert actions.unlock_environment(name=lock_name, holder="alice", configuration=config)["released"] is False
+
+
+def test_a_second_holder_is_refused_naming_the_first_and_since_when(lock_name, config):
+    taken = actions.lock_environment(name=lock_name, holder="alice", duration=30, configuration=config)
+    with pytest.raises(ActivityFailed, match=re.escape(f"locked by 'alice' since {taken['since']}") + f".*Lease default/{lock_name}"):
+        actions.lock_environment(name=lock_name, holder="bob", duration=30, configuration=config)
+    assert holder_of(lock_name, config)["holder"] == "alice"
+
+
+def test_unlocking_someone_elses_lock_is_refused_unless_forced(lock_name, config):
+    actions.lock_environment(name=lock_name, holder="alice", duration=30, configuration=config)
+    with pytest.raises(ActivityFailed, match="held by 'alice'.*not by 'bob'.*left as it is.*force"):
+        actions.unlock_environment(name=lock_name, holder="bob", configuration=config)
+    assert holder_of(lock_name, config)["held"] is True
+
+    forced = actions.unlock_environment(name=lock_name, holder="bob", force=True, configuration=config)
+    assert forced["released"] is True and forced["before"]["holder"] == "alice"
+    assert holder_of(lock_name, config)["held"] is False
+
+
+def test_an_expired_lease_is_taken_over(lock_name, config):
+    actions.lock_environment(name=lock_name, holder="alice", duration=2, configuration=config)
+    expired = wait_for(lambda: (h := holder_of(lock_name, config))["held"] is False and h, 5)
+    assert expired["holder"] == "alice", "an expired holder is still named"
+
+    taken = actions.lock_environment(name=lock_name, holder="bob", duration=30, configuration=config)
+    assert taken["holder"] == "bob" and taken["transitions"] == 1
+    with pytest.raises(ActivityFailed, match="held by 'bob'"):
+        actions.unlock_environment(name=lock_name, holder="alice", configuration=config)
+
+
+def test_of_many_contenders_at_once_exactly_one_wins(lock_name, config):
+    """Optimistic concurrency: every write carries the resourceVersion read, one 409s the others."""
+    start, results = threading.Barrier(8), {}
+
+    def contend(number: int) -> None:
+        with new_api_client(config) as api:
+            start.wait()
+            try:
+                lease.acquire(api, lease.Lock("default", lock_name), f"contender-{number}", 30, 10)
+                results[number] = "won"
+            except lease.Held as error:
+                results[number] = error.holding.holder
+
+    threads = [threading.Thread(target=contend, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [n for n, result in results.items() if result == "won"]
+    assert len(winners) == 1, results
+    assert set(results.values()) == {"won", f"contender-{winners[0]}"}
+    assert holder_of(lock_name, config)["holder"] == f"contender-{winners[0]}"
+
+
+def test_a_user_without_rights_on_leases_gets_a_clear_refusal(kube, lock_name):
+    with pytest.raises(ActivityFailed, match=r"forbidden \(403\).*leases.*RBAC permission"):
+        actions.lock_environment(name=lock_name, configuration={"kubeconfig_path": str(kube.readonly_kubeconfig)})
+
+
+# ---- the control, in this process -------------------------------------------------------------
+
+
+def test_control_holds_and_renews_for_the_run_then_releases(lock_name, config):
+    controls.before_experiment_control(context={"title": "drill A"}, name=lock_name, duration=3, configuration=config)
+    held = holder_of(lock_name, config)
+    assert held["held"] is True and held["holder"].endswith(f"/{os.getpid()}/drill A")
+
+    time.sleep(4.5)  # longer than the lease: only renewals keep it
+    renewed = holder_of(lock_name, config)
+    assert renewed["held"] is True and renewed["since"] == held["since"] and renewed["renewed"] > held["renewed"]
+    with pytest.raises(ActivityFailed, match=re.escape(f"locked by '{held['holder']}'")):
+        actions.lock_environment(name=lock_name, holder="B", configuration=config)
+
+    controls.after_experiment_control(context={}, name=lock_name, duration=3)
+    assert holder_of(lock_name, config)["held"] is False
+
+
+def test_control_refused_the_lock_does_not_release_it_after_the_run(lock_name, config):
+    actions.lock_environment(name=lock_name, holder="alice", duration=30, configuration=config)
+    with pytest.raises(InterruptExecution, match="locked by 'alice'"):
+        controls.before_experiment_control(context={"title": "B"}, name=lock_name, configuration=config)
+    controls.after_experiment_control(context={}, name=lock_name)  # chaoslib calls it after an interruption too
+    assert holder_of(lock_name, config)["holder"] == "alice"
+
+
+def test_control_keeps_a_lock_its_holder_had_before_the_run(lock_name, config):
+    actions.lock_environment(name=lock_name, holder="alice", duration=30, configuration=config)
+    controls.before_experiment_control(context={}, name=lock_name, holder="alice", configuration=config)
+    controls.after_experiment_control(context={}, name=lock_name)
+    assert holder_of(lock_name, config)["holder"] == "alice"
+
+
+def test_control_arguments_are_checked(lock_name, config):
+    with pytest.raises(InterruptExecution, match="duration must be a positive number"):
+        controls.before_experiment_control(context={}, name=lock_name, duration=0, configuration=config)
+    with pytest.raises(InvalidControl, match="unknown argument.*durration"):
+        controls.validate_control({"name": "lock", "provider": {"arguments": {"durration": 5}}})
+
+
+# ---- real chaos runs --------------------------------------------------------------------------
+
+
+def lock_experiment(title: str, lock_name: str, config: dict, duration: int, sleep: float) -> dict:
+    return {
+        "title": title,
+        "description": "A drill that must have the environment to itself.",
+        "configuration": config,
+        "controls": [{"name": "lock", "provider": {
+            "type": "python", "module": "chaosali.lock.controls",
+            "arguments": {"name": lock_name, "duration": duration}}}],
+        "method": [{"type": "action", "name": "drill", "provider": {
+            "type": "process", "path": "sleep", "arguments": str(sleep)}}],
+        "rollbacks": [{"type": "action", "name": "heal", "provider": {"type": "process", "path": "true"}}],
+    }
+
+
+def test_of_two_runs_started_together_one_drills_and_the_other_is_interrupted(lock_name, config, tmp_path):
+    runs = {title: start_chaos(tmp_path / title, lock_experiment(title, lock_name, config, duration=3, sleep=6))
+            for title in ("drill-A", "drill-B")}
+    first = wait_for(lambda: holder_of(lock_name, config)["held"] and holder_of(lock_name, config), 30)
+    seen = [first]
+    while any(run.process.poll() is None for run in runs.values()):  # a 3 s lease held for 6 s: renewals
+        seen.append(holder_of(lock_name, config))
+        time.sleep(0.3)
+    journals = {title: run.finish() for title, run in runs.items()}
+
+    statuses = sorted(journal["status"] for journal in journals.values())
+    assert statuses == ["completed", "interrupted"], {t: r.output[-2000:] for t, r in runs.items()}
+    winner = next(t for t, j in journals.items() if j["status"] == "completed")
+    loser = next(t for t in runs if t != winner)
+    assert first["holder"].endswith(f"/{winner}")
+    assert [a["status"] for a in journals[winner]["run"]] == ["succeeded"]
+    assert journals[loser]["run"] == [] and journals[loser]["rollbacks"] == []
+    assert f"locked by '{first['holder']}'" in runs[loser].log
+
+    while_drilling = [h for h in seen if h["holder"]]
+    assert all(h["held"] and h["holder"] == first["holder"] for h in while_drilling), "the lease lapsed during the drill"
+    assert len({h["renewed"] for h in while_drilling}) >= 3, "the lease was not renewed"
+    assert holder_of(lock_name, config)["held"] is False, "the winner did not release the lock"
+
+
+def test_sigkill_of_the_holders_run_frees_the_lock_after_its_lease_duration(lock_name, config, tmp_path):
+    holder = start_chaos(tmp_path / "killed", lock_experiment("killed", lock_name, config, duration=4, sleep=120),
+                         start_new_session=True)
+    taken = wait_for(lambda: holder_of(lock_name, config)["held"] and holder_of(lock_name, config), 30)
+    time.sleep(1)  # into the drill: the method's sleep runs
+    os.killpg(holder.process.pid, signal.SIGKILL)
+    holder.process.wait()
+    killed_at = time.monotonic()
+
+    with pytest.raises(ActivityFailed, match="locked by"):  # still held: a dead holder is seen only by expiry
+        actions.lock_environment(name=lock_name, holder="impatient", configuration=config)
+    wait_for(lambda: not holder_of(lock_name, config)["held"], 10)
+    assert time.monotonic() - killed_at <= 4 + 1, "the lock outlived its lease duration"
+
+    third = start_chaos(tmp_path / "third", lock_experiment("third", lock_name, config, duration=4, sleep=0.1))
+    journal = third.finish()
+    assert journal["status"] == "completed", third.output
+    assert holder_of(lock_name, config)["transitions"] == taken["transitions"] + 1
+
+
+def test_a_run_whose_lock_is_taken_over_is_stopped_and_rolled_back(lock_name, config, tmp_path):
+    run = start_chaos(tmp_path / "overtaken", lock_experiment("overtaken", lock_name, config, duration=3, sleep=60))
+    wait_for(lambda: holder_of(lock_name, config)["held"], 30)
+    time.sleep(0.5)
+    with new_api_client(config) as api:  # as a careless operator would: force it free and take it
+        where = lease.Lock("default", lock_name)
+        lease.release(api, where, "intruder", True, 5)
+        lease.acquire(api, where, "intruder", 30, 5)
+
+    journal = run.finish(timeout=30)
+    assert journal["status"] == "interrupted", run.output
+    assert journal["duration"] < 30, "the drill went on after losing the lock"
+    assert "lost the environment lock" in run.log
+    assert holder_of(lock_name, config)["holder"] == "intruder", "the run released a lock no longer its own"
+
+
+def test_with_a_fetched_kubeconfig_the_lock_is_taken_and_released_in_the_fetched_cluster(kube, http, lock_name,
+                                                                                         config, tmp_path):
+    """As a drill declares them: the kubeconfig control first, then the lock. The kubeconfig's
+    after-control removes the file before the lock's after-control releases the Lease."""
+    body = kube.admin_kubeconfig.read_bytes()
+    url = http.serve("/lock.kubeconfig", body)
+    experiment = lock_experiment("fetched", lock_name, {}, duration=3, sleep=0.1)
+    del experiment["configuration"]  # no kubeconfig but the fetched one
+    experiment["controls"].insert(0, {"name": "kubeconfig", "provider": {
+        "type": "python", "module": "chaosali.cluster.controls", "arguments": {"url": url, "md5": md5(body)}}})
+    run = start_chaos(tmp_path, experiment)
+    journal = run.finish()
+
+    assert journal["status"] == "completed", run.output
+    assert f"Lease default/{lock_name} released" in run.log
+    after = holder_of(lock_name, config)
+    assert after["held"] is False and after["holder"] is None
