@@ -20,9 +20,12 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 logger = logging.getLogger("chaostoolkit")
 
 # Every module whose public functions experiments may call, by kind.
-_ACTION_MODULES = ["chaosali.host.actions", "chaosali.cluster.actions", "chaosali.lock.actions"]
+_ACTION_MODULES = [
+    "chaosali.host.actions", "chaosali.cluster.actions", "chaosali.lock.actions", "chaosali.kubemonkey.actions",
+]
 _PROBE_MODULES = [
     "chaosali.host.probes", "chaosali.cluster.probes", "chaosali.service.probes", "chaosali.lock.probes",
+    "chaosali.kubemonkey.probes",
 ]
 # Controls are not part of Chaos Toolkit's discovery; the reference lists them from here.
 CONTROL_MODULES = ["chaosali.cluster.controls", "chaosali.lock.controls"]

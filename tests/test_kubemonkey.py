@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -22,7 +21,6 @@ import yaml
 from chaoslib.discovery.discover import discover_actions, discover_probes
 from chaoslib.exceptions import ActivityFailed
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.client import new_api_client
 from chaosali.errors import InvalidArgument
@@ -38,11 +36,10 @@ CONFIG_KEYS = {
     "debug": {"enabled", "schedule_delay", "force_should_kill", "schedule_immediate_kill"},
 }
 # every kind an instance of kube-monkey may leave behind, its pods and ReplicaSets included
-TRACE_KINDS = [
-    ("list_namespace", None), ("list_cluster_role", None), ("list_cluster_role_binding", None),
-    ("list_config_map_for_all_namespaces", None), ("list_service_account_for_all_namespaces", None),
-    ("list_deployment_for_all_namespaces", None), ("list_replica_set_for_all_namespaces", None),
-    ("list_pod_for_all_namespaces", None),
+TRACE_LISTS = [
+    "list_namespace", "list_cluster_role", "list_cluster_role_binding", "list_config_map_for_all_namespaces",
+    "list_service_account_for_all_namespaces", "list_deployment_for_all_namespaces",
+    "list_replica_set_for_all_namespaces", "list_pod_for_all_namespaces",
 ]
 NOWHERE = {"kubeconfig_path": "/nonexistent/kubeconfig"}
 
@@ -108,7 +105,7 @@ def test_deploy_refuses_bad_arguments_before_reaching_any_cluster(arguments, mes
 @pytest.mark.parametrize("arguments, message", [
     ({"kill_mode": "kill-some"}, "kill_mode must be one of fixed, kill-all, random-max-percent, fixed-percent"),
     ({"kill_mode": "fixed", "kill_value": 0}, "a number of pods, for fixed"),
-    ({"kill_mode": "fixed-percent", "kill_value": 101}, r"a percentage of running pods, for fixed-percent\) must be a whole number from 1 to 100"),
+    ({"kill_mode": "fixed-percent", "kill_value": 101}, r"for fixed-percent\) must be a whole number from 1 to 100"),
     ({"kill_mode": "random-max-percent", "kill_value": 0}, "from 1 to 100"),
     ({"kill_mode": "fixed", "kill_value": None}, "kill_mode fixed needs a kill_value"),
     ({"mtbf": 0}, "mtbf"),
@@ -133,7 +130,8 @@ def test_kill_all_needs_no_value_and_drops_an_old_one():
 
 
 def test_discovery_shows_every_activity_with_docs_and_types():
-    found = {a["name"]: a for a in discover_actions("chaosali.kubemonkey.actions") + discover_probes("chaosali.kubemonkey.probes")}
+    activities = discover_actions("chaosali.kubemonkey.actions") + discover_probes("chaosali.kubemonkey.probes")
+    found = {a["name"]: a for a in activities}
     assert set(found) == {"deploy_kube_monkey", "remove_kube_monkey", "mark_victims", "unmark_victims",
                           "kube_monkey_running", "marked_victims", "victim_pods_deleted"}
     deploy = {a["name"]: a for a in found["deploy_kube_monkey"]["arguments"]}
@@ -187,7 +185,7 @@ def traces(api, instance: str | None = None) -> list[str]:
         selector += f",app.kubernetes.io/instance={instance}"
     core, apps, rbac = k8s.CoreV1Api(api), k8s.AppsV1Api(api), k8s.RbacAuthorizationV1Api(api)
     found = []
-    for method, _ in TRACE_KINDS:
+    for method in TRACE_LISTS:
         owner = next(o for o in (core, apps, rbac) if hasattr(o, method))
         for item in getattr(owner, method)(label_selector=selector).items:
             found.append(f"{item.kind or method} {item.metadata.namespace or ''}/{item.metadata.name}")
@@ -242,7 +240,8 @@ def kube_monkey_pass(as_kube_monkey: dict, config: dict) -> list[str]:
         core, apps = k8s.CoreV1Api(monkey), k8s.AppsV1Api(monkey)
         assert k8s.VersionApi(monkey).get_code().git_version  # how kube-monkey checks its client
         for namespace in settings["whitelisted_namespaces"]:
-            for victim in apps.list_namespaced_deployment(namespace, label_selector="kube-monkey/enabled=enabled").items:
+            enrolled = apps.list_namespaced_deployment(namespace, label_selector="kube-monkey/enabled=enabled")
+            for victim in enrolled.items:
                 if namespace in settings["blacklisted_namespaces"]:
                     continue
                 labels = apps.read_namespaced_deployment(victim.metadata.name, namespace).metadata.labels
@@ -278,7 +277,8 @@ def test_deploy_then_remove_leaves_no_trace(admin, api, km_ns, ns):
     assert output["namespace_created"] is True
     assert [(o["kind"], o["namespace"], o["name"]) for o in output["objects"]] == [
         ("ConfigMap", km_ns, "kube-monkey"), ("ServiceAccount", km_ns, "kube-monkey"),
-        ("ClusterRole", None, f"chaosali-kube-monkey-{km_ns}"), ("ClusterRoleBinding", None, f"chaosali-kube-monkey-{km_ns}"),
+        ("ClusterRole", None, f"chaosali-kube-monkey-{km_ns}"),
+        ("ClusterRoleBinding", None, f"chaosali-kube-monkey-{km_ns}"),
         ("Deployment", km_ns, "kube-monkey"),
     ]
     assert all(o["resourceVersion"] for o in output["objects"]), "an object was not accepted"
@@ -318,7 +318,9 @@ def test_deploy_then_remove_leaves_no_trace(admin, api, km_ns, ns):
     assert probes.kube_monkey_running(namespace=km_ns, timeout=60, configuration=admin) is True
 
     # deploying again changes what changed: the new configuration restarts the pod (new digest)
-    digest = lambda: k8s.AppsV1Api(api).read_namespaced_deployment("kube-monkey", km_ns).spec.template.metadata.annotations
+    def digest() -> dict:
+        return k8s.AppsV1Api(api).read_namespaced_deployment("kube-monkey", km_ns).spec.template.metadata.annotations
+
     before = digest()
     again = actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], dry_run=True, configuration=admin)
     assert again["namespace_created"] is False and again["config"]["kubemonkey"]["dry_run"] is True
@@ -364,7 +366,8 @@ def test_mark_kill_and_unmark_a_deployment(admin, api, kube, km_ns, ns, tmp_path
     deployment(api, ns, "bystander")
 
     marked = actions.mark_victims(namespace=ns, name="shop", mtbf=2, kill_value=1, configuration=admin)
-    assert [(m["kind"], m["name"], m["identifier"], m["rolled_out"]) for m in marked] == [("Deployment", "shop", "shop", True)]
+    assert [(m["kind"], m["name"], m["identifier"], m["rolled_out"]) for m in marked] == [
+        ("Deployment", "shop", "shop", True)]
     expected = {"kube-monkey/enabled": "enabled", "kube-monkey/identifier": "shop", "kube-monkey/mtbf": "2",
                 "kube-monkey/kill-mode": "fixed", "kube-monkey/kill-value": "1"}
     assert marked[0]["labels"] == expected and marked[0]["previous_labels"] == {}
@@ -396,13 +399,16 @@ def test_mark_kill_and_unmark_a_deployment(admin, api, kube, km_ns, ns, tmp_path
     def deleted() -> dict:
         return probes.victim_pods_deleted(namespace=ns, configuration=admin)
 
-    assert wait_until(lambda: deleted()["deleted"] == 1, 30) is not None, deleted()
+    assert wait_until(lambda: deleted()["deleted"] == 1, 30) is not None, (deleted(), marked[0]["marked_at"], [
+        (p.metadata.name, p.metadata.creation_timestamp, p.metadata.deletion_timestamp)
+        for p in k8s.CoreV1Api(api).list_namespaced_pod(ns, label_selector="app=shop").items])
     [report] = deleted()["victims"]
     assert report["name"] == "shop" and report["since"] == marked[0]["marked_at"]
     assert killed[0] not in report["replacements"]
     assert wait_until(lambda: available(api, ns, "shop") == 2, 30) is not None  # the ReplicaSet replaced it
     an_hour_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat()
-    assert probes.victim_pods_deleted(since=an_hour_ago, namespace=ns, configuration=admin)["deleted"] >= 2  # the rollout too
+    since_before_the_rollout = probes.victim_pods_deleted(since=an_hour_ago, namespace=ns, configuration=admin)
+    assert since_before_the_rollout["deleted"] >= 2  # the marking's rollout counts too
 
     unmarked = actions.unmark_victims(namespace=ns, name="shop", configuration=admin)
     assert unmarked == [{"kind": "Deployment", "namespace": ns, "name": "shop", "removed_labels": expected}]
@@ -430,7 +436,8 @@ def test_marking_by_selector_modes_and_the_mistakes_it_refuses(admin, api, ns):
 
     marked = actions.mark_victims(namespace=ns, label_selector="tier=front", kill_mode="random-max-percent",
                                   kill_value=50, wait=False, configuration=admin)
-    assert sorted((m["name"], m["identifier"], m["rolled_out"]) for m in marked) == [("cart", "cart", None), ("pay", "pay", None)]
+    assert sorted((m["name"], m["identifier"], m["rolled_out"]) for m in marked) == [
+        ("cart", "cart", None), ("pay", "pay", None)]
 
     # kill-all needs no kill-value: the old one goes
     [cart] = actions.mark_victims(namespace=ns, name="cart", kill_mode="kill-all", configuration=admin)
@@ -461,6 +468,42 @@ def test_marking_by_selector_modes_and_the_mistakes_it_refuses(admin, api, ns):
     assert [v["name"] for v in probes.marked_victims(namespace=ns, configuration=admin)] == ["manual"]
 
 
+def test_statefulsets_and_daemonsets_roll_out_their_marks_too(admin, api, ns):
+    apps = k8s.AppsV1Api(api)
+    template = lambda name: {"metadata": {"labels": {"app": name}},
+                             "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]}}
+    apps.create_namespaced_stateful_set(ns, {"metadata": {"name": "db"}, "spec": {
+        "replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": template("db")}})
+    apps.create_namespaced_daemon_set(ns, {"metadata": {"name": "agent"}, "spec": {
+        "selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["agent"]}]},
+        "template": template("agent")}})
+    apps.create_namespaced_daemon_set(ns, {"metadata": {"name": "manual"}, "spec": {
+        "updateStrategy": {"type": "OnDelete"}, "selector": {"matchLabels": {"app": "manual"}},
+        "template": template("manual")}})
+
+    def running(selector: str) -> int:
+        return sum(p.status.phase == "Running" for p in pods(api, ns, selector))
+
+    assert wait_until(lambda: running("app=db") == 2 and running("app=agent") == 2, 90) is not None
+
+    [db] = actions.mark_victims(namespace=ns, kind="sts", name="db", configuration=admin)
+    [agent] = actions.mark_victims(namespace=ns, kind="DaemonSet", name="agent", kill_mode="kill-all",
+                                   configuration=admin)
+    [manual] = actions.mark_victims(namespace=ns, kind="ds", name="manual", configuration=admin)
+    assert (db["kind"], db["rolled_out"]) == ("StatefulSet", True)
+    assert (agent["kind"], agent["rolled_out"]) == ("DaemonSet", True)
+    assert manual["rolled_out"] is False  # OnDelete: only pods created from now on carry the identifier
+    assert [p.metadata.labels.get("kube-monkey/identifier") for p in pods(api, ns, "app=db")] == ["db", "db"]
+    assert [p.metadata.labels.get("kube-monkey/identifier") for p in pods(api, ns, "app=agent")] == ["agent", "agent"]
+    found = {v["name"]: v for v in probes.marked_victims(namespace=ns, configuration=admin)}
+    assert (found["db"]["running_pods"], found["agent"]["running_pods"]) == (2, 2)
+
+    for kind, name in (("StatefulSet", "db"), ("DaemonSet", "agent"), ("DaemonSet", "manual")):
+        actions.unmark_victims(namespace=ns, kind=kind, name=name, configuration=admin)
+    assert probes.marked_victims(namespace=ns, configuration=admin) == []
+    assert not any(kube_monkey_labels(p.metadata.labels) for p in pods(api, ns, "app in (db,agent)"))
+
+
 def test_experiment_runs_in_the_lab_and_leaves_nothing(admin, api, kube, tmp_path):
     experiment = REPO / "experiments" / "kube-monkey.json"
     validated = subprocess.run(["chaos", "validate", str(experiment)], cwd=tmp_path, capture_output=True, text=True)
@@ -485,7 +528,8 @@ def test_experiment_runs_in_the_lab_and_leaves_nothing(admin, api, kube, tmp_pat
     assert deployed["config"]["kubemonkey"]["whitelisted_namespaces"] == ["demo"]
     assert activities["kube-monkey-running"]["output"] is True
     [marked] = activities["mark-victims"]["output"]
-    assert (marked["namespace"], marked["name"], marked["identifier"], marked["rolled_out"]) == ("demo", "web", "web", True)
+    assert (marked["namespace"], marked["name"], marked["identifier"]) == ("demo", "web", "web")
+    assert marked["rolled_out"] is True
     assert activities["victim-pods-deleted"]["output"]["victims"][0]["name"] == "web"
     assert [(r["activity"]["name"], r["status"]) for r in journal["rollbacks"]] == [
         ("unmark-victims", "succeeded"), ("remove-kube-monkey", "succeeded")]

@@ -15,6 +15,7 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes.dynamic import DynamicClient
 
 from chaosali.cluster import resources
+from chaosali.config import boolean
 from chaosali.errors import InvalidArgument
 from chaosali.kubemonkey import manifests as km
 
@@ -22,6 +23,13 @@ __all__ = ["deploy_kube_monkey", "remove_kube_monkey", "mark_victims", "unmark_v
 
 logger = logging.getLogger("chaostoolkit")
 
+# a selector's matchExpressions as label selector text
+_OPERATORS = {
+    "In": "{key} in ({values})",
+    "NotIn": "{key} notin ({values})",
+    "Exists": "{key}",
+    "DoesNotExist": "!{key}",
+}
 # what remove_kube_monkey looks for, the Deployment first so that the killing stops first
 _DEPLOYED_KINDS = (
     ("Deployment", "apps/v1", True),
@@ -99,11 +107,10 @@ def deploy_kube_monkey(
         created = _ensure_namespace(dyn, namespace)
         applied = resources.apply(dyn, documents, None, force=False)
         in_scope = [v.as_dict() for v in km.victims(dyn, None) if settings.covers(v.namespace)]
+    fate = "would only log kills of" if settings.dry_run else "will kill"
     for victim in in_scope:
-        logger.warning(
-            "kube-monkey in %s %s pods of %s %s/%s", namespace, "would log kills of" if settings.dry_run else "will kill",
-            victim["kind"], victim["namespace"], victim["name"],
-        )
+        where = f"{victim['kind']} {victim['namespace']}/{victim['name']}"
+        logger.warning("kube-monkey in %s %s pods of %s", namespace, fate, where)
     return {
         "namespace": namespace,
         "namespace_created": created,
@@ -133,14 +140,15 @@ def remove_kube_monkey(
     Returns the deleted objects.
     """
     namespace = km.dns_label(namespace, "namespace")
-    wait_timeout = resources.seconds(timeout, "timeout") if km.flag(wait, "wait") else None
+    wait_timeout = resources.seconds(timeout, "timeout") if boolean(wait, "wait") else None
     with resources.connect(configuration, secrets) as dyn:
         targets = []
         for kind, api_version, namespaced in _DEPLOYED_KINDS:
             where = resources.locate(dyn, kind, api_version, namespace if namespaced else None)
             targets.extend(resources.select(dyn, where, km.selector(namespace), None))
         existing = _existing(dyn, km.namespace_object(namespace))
-        ours = existing is not None and (existing["metadata"].get("annotations") or {}).get(km.CREATED_BY) == km.CREATED_BY_VALUE
+        annotations = (existing or {"metadata": {}})["metadata"].get("annotations") or {}
+        ours = annotations.get(km.CREATED_BY) == km.CREATED_BY_VALUE
         if ours:
             targets.append(resources.target(dyn, km.namespace_object(namespace), None))
         # foreground: an object is gone only once its dependents are (the Deployment's pods)
@@ -179,15 +187,16 @@ def mark_victims(
     Labelling the pod template rolls the workload's pods out. With `wait`
     (the default) the action returns once every pod carries the identifier
     and enough of them run, and fails after `timeout` seconds; it then
-    records the time on each workload (annotation
-    chaosali/kube-monkey-marked-at), the baseline of victim_pods_deleted.
+    records the next whole second on each workload (annotation
+    chaosali/kube-monkey-marked-at), the baseline of victim_pods_deleted,
+    and returns once that second has come.
     Returns the marked workloads, with the kube-monkey labels each had before.
     """
     namespace, kind, selection = _selection(namespace, kind, name, label_selector)
     labels = km.enrolment(mtbf, kill_mode, kill_value)
     if identifier is not None:
         identifier = km.label_value(identifier, "identifier")
-    wait_timeout = resources.seconds(timeout, "timeout") if km.flag(wait, "wait") else None
+    wait_timeout = resources.seconds(timeout, "timeout") if boolean(wait, "wait") else None
     with resources.connect(configuration, secrets) as dyn:
         workloads = _workloads(dyn, kind, namespace, selection, missing_ok=False)
         if identifier and len(workloads) > 1:
@@ -195,30 +204,37 @@ def mark_victims(
                 f"identifier {identifier!r} given for {len(workloads)} workloads: kube-monkey would kill the "
                 "pods of all of them for each; leave identifier out (each gets its own name) or mark them one by one"
             )
-        plan = {_key(w): (w, identifier or _default_identifier(w)) for w in workloads}
-        _refuse_shared_identifiers(dyn, namespace, plan)
-        for workload, ident in plan.values():
-            _patch_labels(dyn, workload, {**labels, km.IDENTIFIER: ident})
-        rolled = (
-            _await_pods(dyn, workloads, lambda pod, w: _labels(pod).get(km.IDENTIFIER) == plan[_key(w)][1], wait_timeout)
-            if wait_timeout
-            else {}
-        )
-        # creationTimestamp counts whole seconds: pods created before now are stamped earlier than
-        # the next whole second, so they never count as replacements of a kill
-        marked_at = km.iso(dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=1))
+        identifiers = {_key(w): identifier or _default_identifier(w) for w in workloads}
+        _refuse_shared_identifiers(dyn, namespace, identifiers)
         for workload in workloads:
-            resources.patch(dyn, _target(dyn, workload), {"metadata": {"annotations": {km.MARKED_AT: marked_at}}}, "merge")
+            _patch_labels(dyn, workload, {**labels, km.IDENTIFIER: identifiers[_key(workload)]})
+
+        def carries_identifier(pod: dict, workload: dict) -> bool:
+            return _labels(pod).get(km.IDENTIFIER) == identifiers[_key(workload)]
+
+        rolled = _await_pods(dyn, workloads, carries_identifier, wait_timeout) if wait_timeout else {}
+        # creationTimestamp counts whole seconds: the baseline is the next whole second, and the
+        # action returns only once it has come, so that the pods of the rollout are stamped before
+        # it and any pod created after this action returns is stamped at it or later
+        marked = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=1)
+        time.sleep(max(0.0, (marked - dt.datetime.now(dt.timezone.utc)).total_seconds()))
+        marked_at = km.iso(marked)
+        for workload in workloads:
+            _patch(dyn, workload, {"metadata": {"annotations": {km.MARKED_AT: marked_at}}})
     return [
         {
             **_describe(workload),
-            "identifier": ident,
-            "labels": {key: value for key, value in {**labels, km.IDENTIFIER: ident}.items() if value is not None},
+            "identifier": identifiers[_key(workload)],
+            "labels": {
+                key: value
+                for key, value in {**labels, km.IDENTIFIER: identifiers[_key(workload)]}.items()
+                if value is not None
+            },
             "previous_labels": _kube_monkey_labels(workload),
             "rolled_out": rolled.get(_key(workload)),
             "marked_at": marked_at,
         }
-        for workload, ident in plan.values()
+        for workload in workloads
     ]
 
 
@@ -244,7 +260,7 @@ def unmark_victims(
     after `timeout` seconds. Returns each workload and the labels removed.
     """
     namespace, kind, selection = _selection(namespace, kind, name, label_selector)
-    wait_timeout = resources.seconds(timeout, "timeout") if km.flag(wait, "wait") else None
+    wait_timeout = resources.seconds(timeout, "timeout") if boolean(wait, "wait") else None
     removal = dict.fromkeys(km.VICTIM_LABELS)  # null in a merge patch: remove the label
     with resources.connect(configuration, secrets) as dyn:
         workloads = _workloads(dyn, kind, namespace, selection, missing_ok=True)
@@ -334,10 +350,10 @@ def _default_identifier(workload: dict) -> str:
     return name
 
 
-def _refuse_shared_identifiers(dyn: DynamicClient, namespace: str, plan: dict) -> None:
+def _refuse_shared_identifiers(dyn: DynamicClient, namespace: str, identifiers: dict[tuple, str]) -> None:
     """kube-monkey kills by identifier: one already used by another victim would widen the blast."""
-    taken = {v.identifier: v for v in km.victims(dyn, namespace) if (v.kind, v.namespace, v.name) not in plan}
-    for _, ident in plan.values():
+    taken = {v.identifier: v for v in km.victims(dyn, namespace) if (v.kind, v.namespace, v.name) not in identifiers}
+    for ident in identifiers.values():
         if ident in taken:
             raise InvalidArgument(
                 f"identifier {ident!r} is already that of {taken[ident].kind} {taken[ident].name!r} in namespace "
@@ -347,12 +363,17 @@ def _refuse_shared_identifiers(dyn: DynamicClient, namespace: str, plan: dict) -
 
 def _patch_labels(dyn: DynamicClient, workload: dict, labels: dict, annotations: dict | None = None) -> None:
     metadata = {"labels": labels, **({"annotations": annotations} if annotations else {})}
-    body = {"metadata": metadata, "spec": {"template": {"metadata": {"labels": labels}}}}
+    _patch(dyn, workload, {"metadata": metadata, "spec": {"template": {"metadata": {"labels": labels}}}})
+
+
+def _patch(dyn: DynamicClient, workload: dict, body: dict) -> None:
+    # a merge patch: null removes a label, and it needs no strategic-merge schema
     resources.patch(dyn, _target(dyn, workload), body, "merge")
 
 
 def _target(dyn: DynamicClient, workload: dict) -> resources.Target:
-    return resources.locate(dyn, workload["kind"], km.WORKLOAD_API, workload["metadata"]["namespace"], workload["metadata"]["name"])
+    kind, namespace, name = _key(workload)
+    return resources.locate(dyn, kind, km.WORKLOAD_API, namespace, name)
 
 
 def _key(workload: dict) -> tuple[str, str, str]:
@@ -360,7 +381,7 @@ def _key(workload: dict) -> tuple[str, str, str]:
 
 
 def _describe(workload: dict) -> dict:
-    return {"kind": workload["kind"], "namespace": workload["metadata"]["namespace"], "name": workload["metadata"]["name"]}
+    return dict(zip(("kind", "namespace", "name"), _key(workload)))
 
 
 def _labels(obj: dict) -> dict:
@@ -412,18 +433,25 @@ def _rollout_state(dyn: DynamicClient, workload: dict, updated: Callable[[dict, 
     status = fresh.get("status") or {}
     if status.get("observedGeneration", 0) < fresh["metadata"].get("generation", 0):
         return "its controller has not seen the change yet"
-    desired = status.get("desiredNumberScheduled", 0) if workload["kind"] == "DaemonSet" else fresh["spec"].get("replicas", 1)
+    if workload["kind"] == "DaemonSet":
+        desired = status.get("desiredNumberScheduled", 0)
+    else:
+        desired = fresh["spec"].get("replicas", 1)
     pods = resources.locate(dyn, "Pod", "v1", fresh["metadata"]["namespace"])
     live = [
         pod
         for pod in resources.get(dyn, pods, _selector_text(fresh["spec"]["selector"]))["items"]
-        if not pod["metadata"].get("deletionTimestamp") and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        if not pod["metadata"].get("deletionTimestamp") and _phase(pod) not in ("Succeeded", "Failed")
     ]
     stale = [pod for pod in live if not updated(pod, workload)]
-    running = [pod for pod in live if pod not in stale and (pod.get("status") or {}).get("phase") == "Running"]
+    running = [pod for pod in live if pod not in stale and _phase(pod) == "Running"]
     if stale or len(running) < desired:
         return f"{len(running)} of {desired} pods updated and running, {len(stale)} still to replace"
     return None
+
+
+def _phase(pod: dict) -> str | None:
+    return (pod.get("status") or {}).get("phase")
 
 
 def _rolls(workload: dict) -> bool:
@@ -439,10 +467,6 @@ def _selector_text(selector: dict) -> str:
     """A workload's spec.selector as label selector text."""
     parts = [f"{key}={value}" for key, value in (selector.get("matchLabels") or {}).items()]
     for expression in selector.get("matchExpressions") or []:
-        key, values = expression["key"], ",".join(expression.get("values") or [])
-        parts.append(
-            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key, "DoesNotExist": f"!{key}"}[
-                expression["operator"]
-            ]
-        )
+        form = _OPERATORS[expression["operator"]]
+        parts.append(form.format(key=expression["key"], values=",".join(expression.get("values") or [])))
     return ",".join(parts)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
-import logging
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -31,9 +30,8 @@ from typing import Any
 from kubernetes.dynamic import DynamicClient
 
 from chaosali.cluster import resources
+from chaosali.config import boolean
 from chaosali.errors import InvalidArgument
-
-logger = logging.getLogger("chaostoolkit")
 
 # -- what kube-monkey reads --------------------------------------------------------------------
 
@@ -91,16 +89,6 @@ def whole(value: Any, name: str, low: int, high: int | None = None) -> int:
     return number
 
 
-def flag(value: Any, name: str) -> bool:
-    """true or false, from a JSON boolean or the text an experiment variable may give."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise InvalidArgument(f"{name} must be true or false, not {value!r}")
-
-
 def dns_label(value: Any, name: str) -> str:
     """A namespace name: a DNS label (RFC 1123), as the API server requires."""
     if not isinstance(value, str) or len(value) > 63 or not _DNS_LABEL.fullmatch(value):
@@ -125,7 +113,9 @@ def workload_kind(kind: Any) -> str:
     """The canonical kind of a workload kube-monkey enrols."""
     canonical = WORKLOAD_KINDS.get(str(kind).strip().lower())
     if not canonical:
-        raise InvalidArgument(f"kind must be Deployment, StatefulSet or DaemonSet (what kube-monkey enrols), not {kind!r}")
+        raise InvalidArgument(
+            f"kind must be Deployment, StatefulSet or DaemonSet (the kinds kube-monkey enrols), not {kind!r}"
+        )
     return canonical
 
 
@@ -185,17 +175,17 @@ class Settings:
                 f"start_hour={hours['start_hour']}, end_hour={hours['end_hour']}"
             )
         return cls(
-            dry_run=flag(arguments["dry_run"], "dry_run"),
+            dry_run=boolean(arguments["dry_run"], "dry_run"),
             **hours,
             time_zone=time_zone(arguments["time_zone"]),
             blacklisted_namespaces=namespaces(arguments["blacklisted_namespaces"], "blacklisted_namespaces"),
             whitelisted_namespaces=namespaces(arguments["whitelisted_namespaces"], "whitelisted_namespaces"),
             graceperiod_sec=whole(arguments["graceperiod_sec"], "graceperiod_sec", 0),
-            debug=flag(arguments["debug"], "debug"),
+            debug=boolean(arguments["debug"], "debug"),
             # 0 would make a debug kube-monkey re-list the whole cluster in a tight loop
             schedule_delay=whole(arguments["schedule_delay"], "schedule_delay", 1),
-            force_should_kill=flag(arguments["force_should_kill"], "force_should_kill"),
-            schedule_immediate_kill=flag(arguments["schedule_immediate_kill"], "schedule_immediate_kill"),
+            force_should_kill=boolean(arguments["force_should_kill"], "force_should_kill"),
+            schedule_immediate_kill=boolean(arguments["schedule_immediate_kill"], "schedule_immediate_kill"),
         )
 
     def tables(self) -> dict[str, dict[str, TomlValue]]:
