@@ -22,6 +22,7 @@ logger = logging.getLogger("chaostoolkit")
 # Every module whose public functions experiments may call, by kind.
 _ACTION_MODULES = [
     "chaosali.host.actions", "chaosali.cluster.actions", "chaosali.lock.actions", "chaosali.kubemonkey.actions",
+    "chaosali.chaos.actions",
 ]
 _PROBE_MODULES = [
     "chaosali.host.probes", "chaosali.cluster.probes", "chaosali.service.probes", "chaosali.lock.probes",

@@ -14,7 +14,7 @@ from chaosali.host import faults
 from chaosali.host.network import sweep_commands
 from chaosali.host.ssh import SSHSettings, fan_out, parse_hosts, run_script
 from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabError
-from chaosali.report.story import story
+from chaosali.report.render import FORMATS, format_for, load_runs, render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,8 +37,15 @@ def main(argv: list[str] | None = None) -> int:
                          help="a chaos --var-file with ssh secrets (and lab_hosts when --hosts is not given)")
     cleanup.add_argument("--hosts", nargs="+", help="[user@]address[:port] of each host")
 
-    report = commands.add_parser("report", help="tell what a chaos run did, from its journal")
-    report.add_argument("journal", type=Path)
+    report = commands.add_parser(
+        "report", help="tell what chaos runs did, from their journals: story, FMEA, timeline, recovery time"
+    )
+    report.add_argument("journals", type=Path, nargs="+", metavar="JOURNAL",
+                        help="journal files of `chaos run`; several give a campaign summary first")
+    report.add_argument("-o", "--output", type=Path, help="write the report to this file (default: stdout)")
+    report.add_argument("--format", choices=FORMATS,
+                        help="text (the story; default), html (one self-contained page), markdown, json "
+                             "(the figures); default: from the -o suffix (.html, .md, .json), else text")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -47,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lab":
             return _lab(args)
         if args.command == "report":
-            print(story(json.loads(args.journal.read_text())))
-            return 0
+            return _report(args)
         return _cleanup(args)
     except (LabError, ActivityFailed) as error:
         print(f"chaosali: {error}", file=sys.stderr)
@@ -69,6 +75,16 @@ def _lab(args: argparse.Namespace) -> int:
         print(f"lab {lab.name} is down")
     else:
         print(json.dumps(lab.status(), indent=2))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    text = render(load_runs(args.journals), format_for(args.output, args.format))
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"chaosali: report written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -11,6 +11,7 @@ import logging
 import random
 from typing import Any
 
+import urllib3
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from kubernetes import client
@@ -197,5 +198,5 @@ def _call(request):
         return request()
     except ApiException as error:
         raise ActivityFailed(f"Kubernetes API refused the lookup: {error.status} {error.reason}") from None
-    except OSError as error:  # urllib3's connection errors are OSErrors: an API that does not answer
+    except (OSError, urllib3.exceptions.HTTPError) as error:  # an API that does not answer
         raise ActivityFailed(f"Kubernetes API does not answer the lookup: {error}") from None

@@ -29,6 +29,19 @@ from chaosali.host.system import (
 )
 from chaosali.host.targets import resolve
 
+# The actions whose faults stay on a host until restored, with the kind their markers carry
+# (restores sweep by kind). One-shot actions (restart_service, reboot_host) leave no fault.
+FAULT_KINDS = {
+    "cut_network": "network-cut",
+    "lose_packets": "network-loss",
+    "limit_bandwidth": "network-bandwidth",
+    "delay_network": "network-delay",
+    "reconfigure_kubelet": "kubelet-config",
+    "stop_service": "service-stop",
+    "stress_cpu": "stress-cpu",
+    "stress_memory": "stress-memory",
+}
+
 __all__ = [
     "cut_network",
     "lose_packets",
@@ -66,7 +79,7 @@ def cut_network(
     open so that the rollback can reach the host. The host heals by itself
     after `duration`. The output records the fault id, the hosts and the rules.
     """
-    fault = drop_fault("network-cut", duration, 100, peers, ports, direction, keep_ssh)
+    fault = drop_fault(FAULT_KINDS["cut_network"], duration, 100, peers, ports, direction, keep_ssh)
     return _inject(targets, fault, all_or_nothing, configuration, secrets)
 
 
@@ -87,7 +100,7 @@ def lose_packets(
     seconds (iptables statistic match), optionally only to/from `peers` and
     `ports`. Heals by itself after `duration`.
     """
-    fault = drop_fault("network-loss", duration, percent, peers, ports, direction, keep_ssh)
+    fault = drop_fault(FAULT_KINDS["lose_packets"], duration, percent, peers, ports, direction, keep_ssh)
     return _inject(targets, fault, all_or_nothing, configuration, secrets)
 
 

@@ -46,6 +46,8 @@ def _output_lines(output: Any) -> list[str]:
             lines.append(f"down at {output['down_at']} for {output['down_seconds']} s, {back}")
         else:
             lines.append(f"never down in {output['watched_seconds']} s")
+    for fault in output.get("faults") or []:  # a random drill: each fault as its host action told it
+        lines += _output_lines(fault)
     if "restored" in output:
         restored = {host: ids for host, ids in output["restored"].items() if ids}
         lines.append(f"restored: {restored or 'nothing left to restore'}")
