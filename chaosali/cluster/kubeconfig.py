@@ -12,6 +12,7 @@ only, URLs are shown without userinfo and query string, and nothing returns the 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import hmac
 import logging
@@ -171,12 +172,24 @@ class Fetched:
 def fetch_private(source: Source, context: str | None = None) -> Fetched:
     """Fetch and check the kubeconfig into a new private file (0600 in a 0700 directory of its
     own); remove it with :func:`remove_private`."""
-    directory = tempfile.mkdtemp(prefix=PRIVATE_PREFIX)  # mkdtemp makes it 0700
+    # mkdtemp makes it 0700; the pid in its name tells `chaosali cleanup` when its run died
+    directory = tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-")
     try:
         return _fetch(source, context, directory)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
+
+
+def remove_orphans() -> list[str]:
+    """Remove the private kubeconfigs of runs that died without removing theirs (SIGKILL)."""
+    removed = []
+    for directory in glob.glob(os.path.join(tempfile.gettempdir(), f"{PRIVATE_PREFIX}*")):
+        pid = os.path.basename(directory)[len(PRIVATE_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
+    return removed
 
 
 def remove_private(fetched: Fetched) -> None:

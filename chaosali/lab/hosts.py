@@ -249,6 +249,11 @@ class Lab:
             (directory / "fs" / private.strip("/")).mkdir(parents=True, exist_ok=True)
         (directory / "fs" / "root").mkdir(exist_ok=True)
         (directory / "passwd").write_text(_passwd(directory / "fs" / "root"))
+        # the lab's names only, and no name server: lookups answer at once instead of timing out
+        (directory / "hosts").write_text(
+            "127.0.0.1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in self.hosts)
+        )
+        (directory / "resolv.conf").write_text("# a lab host: no name server\noptions timeout:1 attempts:1\n")
         (directory / "sshd_config").write_text(_sshd_config(directory))
         (directory / "init.sh").write_text(self._init_script(host))
         services = {"sshd": ["/usr/sbin/sshd", "-D", "-f", str(directory / "sshd_config"), "-E",
@@ -306,7 +311,7 @@ class Lab:
                 "grep -o ' /run/netns/[^ ]*' /proc/self/mounts | xargs -r -n 1 umount -l",
                 *(f"mkdir -p {p}" for p in PRIVATE_DIRS),
                 *mounts,
-                f"mount --bind {directory / 'passwd'} /etc/passwd",
+                *(f"mount --bind {directory / name} /etc/{name}" for name in ("passwd", "hosts", "resolv.conf")),
                 "mkdir -p /run/sshd /run/lab",
                 "set +e",
                 "trap 'exit 0' USR1",
