@@ -10,6 +10,7 @@ from pathlib import Path
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosali.cluster.kubeconfig import remove_orphans
 from chaosali.host import faults
 from chaosali.host.network import sweep_commands
 from chaosali.host.ssh import SSHSettings, fan_out, parse_hosts, run_script
@@ -100,6 +101,8 @@ def _cleanup(args: argparse.Namespace) -> int:
         leftovers = swept.get(host, "").split()
         print(f"{host}: restored {restored.get(str(host)) or 'nothing'}"
               + (f"; removed orphan chains {leftovers}" if leftovers else ""))
+    for directory in remove_orphans():
+        print(f"removed the private kubeconfig of a run that died: {directory}")
     return 1 if errors else 0
 
 

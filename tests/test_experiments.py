@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from chaosali.report.fmea import validate_fmea
 from conftest import REPO, chaos_run, ping, tcp_answers
 from test_network_faults import wait_until
 
@@ -29,8 +30,7 @@ def test_every_experiment_passes_chaos_validate(tmp_path):
     for experiment in EXPERIMENTS:
         result = subprocess.run(["chaos", "validate", str(experiment)], cwd=tmp_path, capture_output=True, text=True)
         assert result.returncode == 0, f"{experiment.name}: {result.stdout}{result.stderr}"
-        chaosali_extension = [e for e in json.loads(experiment.read_text()).get("extensions", []) if e["name"] == "chaosali"]
-        assert chaosali_extension and "fmea" in chaosali_extension[0], f"{experiment.name} has no FMEA block"
+        validate_fmea(json.loads(experiment.read_text()))  # raises naming what is wrong
 
 
 def test_host_netcut_journal_tells_the_cut_and_the_healing(lab, tmp_path):

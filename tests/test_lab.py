@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -72,8 +75,16 @@ def test_cleanup_restores_faults_and_removes_orphan_chains(lab, chaos_args, caps
     subprocess.run(netns + ["-I", "INPUT", "1", "-j", "chaosali-0badc0de-in"], check=True)
     assert ping(target.address) == 0 and ping(orphan_host.address) == 0
 
+    # and the private kubeconfig a SIGKILLed run left behind (its pid is gone)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = Path(tempfile.mkdtemp(prefix=f"chaosali-kubeconfig-{dead.pid}-"))
+    alive = Path(tempfile.mkdtemp(prefix=f"chaosali-kubeconfig-{os.getpid()}-"))
+
     assert main(["cleanup", "--var-file", str(lab.vars_path)]) == 0
     report = capsys.readouterr().out
+    assert not orphan.exists() and alive.exists() and str(orphan) in report
+    alive.rmdir()
     assert "removed orphan chains ['chaosali-0badc0de-in']" in report
     assert ping(target.address) == 1 and ping(orphan_host.address) == 1
     assert markers(lab, target) == [] and chaosali_chains(target) == [] and chaosali_chains(orphan_host) == []

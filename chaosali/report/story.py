@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["story"]
+__all__ = ["story", "output_lines"]
 
 
 def story(journal: dict[str, Any]) -> str:
@@ -20,7 +20,7 @@ def story(journal: dict[str, Any]) -> str:
     for section, runs in (("method", journal.get("run") or []), ("rollbacks", journal.get("rollbacks") or [])):
         for run in runs:
             lines.append(f"{section}: {run['activity']['name']}: {run['status']} ({run.get('duration', 0):.1f} s)")
-            lines += [f"    {line}" for line in _output_lines(run.get("output"))]
+            lines += [f"    {line}" for line in output_lines(run.get("output"))]
     return "\n".join(lines)
 
 
@@ -30,15 +30,16 @@ def _met(state: dict | None) -> str:
     return "met" if state.get("steady_state_met") else "NOT met"
 
 
-def _output_lines(output: Any) -> list[str]:
+def output_lines(output: Any) -> list[str]:
+    """What an activity's output says, in a few lines (chaosali outputs; others as they are)."""
     if not isinstance(output, dict):
         return [] if output is None else [f"result: {output}"]
     lines = []
     if "fault_id" in output:
-        hosts = ", ".join(h["host"] for h in output.get("hosts", []) if h.get("ok"))
-        lines.append(f"{output['kind']} {output['fault_id']} on {hosts} at {output['started_at']}, "
-                     f"heals by itself at {output['heals_at']}")
-    if output.get("targets"):
+        hosts = ", ".join(h.get("host", "?") for h in output.get("hosts", []) if h.get("ok"))
+        lines.append(f"{output.get('kind', 'fault')} {output['fault_id']} on {hosts} at {output.get('started_at')}, "
+                     f"heals by itself at {output.get('heals_at')}")
+    if isinstance(output.get("targets"), dict) and output["targets"].get("why"):
         lines.append(f"targets: {output['targets']['why']}")
     if "down_seconds" in output:  # a watch
         if output.get("down_at"):
@@ -47,7 +48,7 @@ def _output_lines(output: Any) -> list[str]:
         else:
             lines.append(f"never down in {output['watched_seconds']} s")
     for fault in output.get("faults") or []:  # a random drill: each fault as its host action told it
-        lines += _output_lines(fault)
+        lines += output_lines(fault)
     if "restored" in output:
         restored = {host: ids for host, ids in output["restored"].items() if ids}
         lines.append(f"restored: {restored or 'nothing left to restore'}")

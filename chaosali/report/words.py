@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from chaosali.report.figures import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Activity, Recovery, Run, seconds_text
-from chaosali.report.story import _output_lines
+from chaosali.report.story import output_lines
 
 __all__ = [
     "activity_details", "expected_text", "fmea_sentence", "offset_text", "recovery_seen", "recovery_sentence",
@@ -59,7 +59,7 @@ def steady_words(met: bool | None) -> str:
 
 def activity_details(activity: Activity, with_error: bool = True) -> list[str]:
     """What an activity did, as the story tells it, then its error."""
-    return _output_lines(activity.output) + ([activity.error] if activity.error and with_error else [])
+    return output_lines(activity.output) + ([activity.error] if activity.error and with_error else [])
 
 
 def summary_rows(runs: list[Run]) -> list[dict[str, str]]:

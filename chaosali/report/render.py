@@ -1,0 +1,181 @@
+"""``chaosali report``: journals as text (the story), Markdown, JSON figures or one HTML page.
+
+One journal gives its report; several give a summary table of the drill campaign (one row per
+run) followed by each report. Everything shown comes from ``chaosali.report.figures``, which
+reads the redacted journal.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from chaosali.errors import InvalidArgument
+from chaosali.report.figures import Activity, Run, read_run, seconds_text
+from chaosali.report.render_html import html_report
+from chaosali.report.story import story
+from chaosali.report.words import (
+    activity_details, expected_text, fmea_sentence, offset_text, recovery_seen, recovery_sentence, steady_words,
+    summary_rows, verdict,
+)
+
+__all__ = ["FORMATS", "format_for", "load_runs", "render"]
+
+FORMATS = ("text", "html", "markdown", "json")
+_SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".json": "json"}
+
+
+def load_runs(paths: list[Path]) -> list[Run]:
+    """Read journal files; an unreadable one fails naming the file."""
+    runs = []
+    for path in paths:
+        try:
+            journal = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise InvalidArgument(f"{path}: cannot read the journal: {error}") from None
+        runs.append(read_run(journal, Path(path).name))
+    return runs
+
+
+def format_for(output: Path | None, requested: str | None) -> str:
+    """The format asked for, else the one the output file's suffix names, else text."""
+    if requested:
+        return requested
+    return _SUFFIXES.get(output.suffix.lower(), "text") if output else "text"
+
+
+def render(runs: list[Run], fmt: str = "text") -> str:
+    if not runs:
+        raise InvalidArgument("no journal to report on")
+    renderers: dict[str, Callable[[list[Run]], str]] = {
+        "text": _text, "markdown": _markdown, "json": _json, "html": html_report,
+    }
+    if fmt not in renderers:
+        raise InvalidArgument(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    return renderers[fmt](runs)
+
+
+# -- text -------------------------------------------------------------------------------------------------
+
+
+def _text(runs: list[Run]) -> str:
+    reports = [_text_one(run) for run in runs]
+    if len(runs) == 1:
+        return reports[0] + "\n"
+    rows = summary_rows(runs)
+    for row in rows:  # the reports below give the titles in full; the table must fit a terminal
+        row["scenario"] = row["scenario"] if len(row["scenario"]) <= 48 else row["scenario"][:47] + "…"
+    columns = [c for c in rows[0] if c != "journal"]
+    widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in columns}
+    table = ["  ".join(c.ljust(widths[c]) for c in columns).rstrip()]
+    table += ["  ".join(row[c].ljust(widths[c]) for c in columns).rstrip() for row in rows]
+    parts = [f"Drill campaign: {len(runs)} runs", "\n".join(table)]
+    for number, (run, report) in enumerate(zip(runs, reports), 1):
+        parts.append(f"{'=' * 72}\n#{number} {run.source}\n{report}")
+    return "\n\n".join(parts) + "\n"
+
+
+def _text_one(run: Run) -> str:
+    # the story leaves errors out; a report must say why an activity failed
+    errors = [f"error in {a.phase} {a.name}: {a.error}" for a in run.activities if a.error]
+    return "\n".join([
+        story(run.journal),
+        *errors,
+        f"FMEA: {fmea_sentence(run)}",
+        f"impact seen: {run.impact_seen}",
+        f"recovery: {recovery_sentence(run.recovery)}",
+    ])
+
+
+# -- Markdown (GitHub / GitLab flavoured: tables, no raw HTML) -------------------------------------------
+
+
+def _md(text: Any) -> str:
+    """Journal text made inert in Markdown: no markup, no HTML, no broken table."""
+    out = str(text).replace("\r", "").replace("\n", " ")
+    for char in "\\`*_[]<>|#~!":
+        out = out.replace(char, "\\" + char)
+    return out
+
+
+def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows] + [""]
+
+
+def _markdown(runs: list[Run]) -> str:
+    if len(runs) == 1:
+        return "\n".join(_markdown_one(runs[0], "#")).rstrip("\n") + "\n"
+    rows = summary_rows(runs)
+    columns = [c for c in rows[0]]
+    lines = [f"# Drill campaign: {len(runs)} runs", ""]
+    lines += _md_table(columns, [[row[c] for c in columns] for row in rows])
+    for run in runs:
+        lines += _markdown_one(run, "##")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _markdown_one(run: Run, h: str) -> list[str]:
+    recovery = run.recovery
+    lines = [
+        f"{h} {_md(run.title)}",
+        "",
+        f"Journal `{run.source.replace('`', '')}`: status **{_md(run.status)}**, "
+        f"{'**deviated**' if run.deviated else 'not deviated'}, "
+        f"took {seconds_text(run.duration)}, started {run.start.strftime('%Y-%m-%d %H:%M:%S UTC') if run.start else '-'}.",
+        "",
+    ]
+    lines += _md_table(
+        ["recovery measured", "expected", "verdict", "impact seen"],
+        [[recovery_seen(recovery), expected_text(recovery), verdict(recovery), run.impact_seen]],
+    )
+    lines += [f"Recovery: {_md(recovery_sentence(recovery))}", ""]
+    lines += [f"{h}# FMEA", ""]
+    if run.fmea:
+        fmea = run.fmea
+        lines += _md_table(
+            ["failure mode", "category", "severity", "impact", "recovery", "expected recovery", "detection"],
+            [[fmea["failure_mode"], fmea["category"], fmea["severity"], fmea["impact"], fmea["recovery"],
+              seconds_text(float(fmea["recovery_seconds"])), fmea["detection"]]],
+        )
+    else:
+        lines += [f"Not usable: {_md(run.fmea_error)}", ""]
+    lines += [f"{h}# Steady state", ""]
+    lines += _md_table(
+        ["check", "hypothesis", "probes"],
+        [[c.phase, steady_words(c.met),
+          ", ".join(f"{p.name} {_probe_mark(p)}" for p in c.probes)] for c in run.steady],
+    ) if run.steady else ["No steady-state hypothesis ran.", ""]
+    if run.faults:
+        lines += [f"{h}# Faults", ""]
+        lines += _md_table(
+            ["fault", "hosts", "from", "to", "for", "ended"],
+            [[f"{f.kind} {f.fault_id}".strip(), ", ".join(f.hosts), offset_text(run, f.start), offset_text(run, f.end),
+              seconds_text(f.seconds), f.ended_by] for f in run.faults],
+        )
+    lines += [f"{h}# Timeline", ""]
+    lines += _md_table(
+        ["start", "end", "phase", "activity", "status", "what it did"],
+        [[offset_text(run, a.start), offset_text(run, a.end), a.phase, f"{a.name} ({a.type})", a.status,
+          "; ".join(activity_details(a))] for a in run.activities],
+    ) if run.activities else ["No activity ran.", ""]
+    return lines
+
+
+def _probe_mark(probe: Activity) -> str:
+    return {True: "✓", False: "✗"}.get(probe.tolerance_met, "?")
+
+
+# -- JSON --------------------------------------------------------------------------------------------------
+
+
+def _json(runs: list[Run]) -> str:
+    figures = [run.figures() for run in runs]
+    summary = {
+        "runs": len(runs),
+        "completed": sum(run.status == "completed" for run in runs),
+        "deviated": sum(run.deviated for run in runs),
+        "recovery_exceeded": sum(run.recovery.exceeded is True for run in runs),
+    }
+    return json.dumps({"summary": summary, "runs": figures}, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,431 @@
+"""``chaosali report``: FMEA validation, the figures of a journal (recovery measured vs expected),
+the text / Markdown / JSON / HTML renderings, secret masking, and the page in a real browser.
+
+Hand-made journals under tests/data/ cover the edge cases (a deviated run that never recovers,
+a run interrupted before its method, a failed activity whose exception holds secrets and a
+recovery slower than expected); a real journal comes from ``chaos run`` on the lab cluster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from chaosali.cli import main
+from chaosali.errors import InvalidArgument
+from chaosali.report.figures import NO_OUTAGE, NOT_MEASURED, NOT_RECOVERED, RECOVERED, read_run, seconds_text
+from chaosali.report.fmea import validate_fmea
+from chaosali.report.redact import MASK, redact
+from chaosali.report.render import FORMATS, render
+from conftest import REPO, chaos_run, journal_of
+
+DATA = Path(__file__).resolve().parent / "data"
+EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
+SECRETS = ["hunter2-Sup3r-secret", "tok-abcdef123456", "drill-operator", "pg-pass-777", "AKIA123456",
+           "env-secret-value-42"]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def load(name: str) -> dict:
+    return json.loads((DATA / name).read_text())
+
+
+def activity_count(journal: dict) -> int:
+    states = journal["steady_states"]
+    hypotheses = [states.get("before"), *states.get("during", []), states.get("after")]
+    return (sum(len(h["probes"]) for h in hypotheses if h) + len(journal.get("run") or [])
+            + len(journal.get("rollbacks") or []))
+
+
+# -- a small DOM, from the standard library's parser ----------------------------------------------------
+
+class Node:
+    def __init__(self, tag: str, attrs: dict[str, str], parent: Node | None) -> None:
+        self.tag, self.attrs, self.parent = tag, attrs, parent
+        self.children: list[Node | str] = []
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def classes(self) -> set[str]:
+        return set(self.attrs.get("class", "").split())
+
+    def find_all(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> list[Node]:
+        found = []
+        for child in self.children:
+            if isinstance(child, Node):
+                if ((tag is None or child.tag == tag) and (cls is None or cls in child.classes())
+                        and all(child.attrs.get(k) == v for k, v in attrs.items())):
+                    found.append(child)
+                found += child.find_all(tag, cls, **attrs)
+        return found
+
+    def find(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> Node:
+        found = self.find_all(tag, cls, **attrs)
+        assert found, f"no <{tag or '*'} class={cls} {attrs}>"
+        return found[0]
+
+
+class DOM(HTMLParser):
+    VOID = {"meta", "br", "link", "img", "input", "hr"}
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = self.node = Node("#document", {}, None)
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        node = Node(tag, {k: v or "" for k, v in attrs}, self.node)
+        self.node.children.append(node)
+        if tag not in self.VOID:
+            self.node = node
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        self.node.children.append(Node(tag, {k: v or "" for k, v in attrs}, self.node))
+
+    def handle_endtag(self, tag: str) -> None:
+        node = self.node
+        while node.parent is not None and node.tag != tag:
+            node = node.parent
+        if node.parent is not None:
+            self.node = node.parent
+
+    def handle_data(self, data: str) -> None:
+        self.node.children.append(data)
+
+
+def check_page(page: str, runs: list[dict]) -> Node:
+    """What every HTML report must hold: one self-contained page, a timeline and a recovery figure per run."""
+    dom = DOM(page).root
+    title = dom.find("title").text()
+    assert title.startswith("chaosali report: ")
+    if len(runs) == 1:
+        assert title == f"chaosali report: {runs[0]['experiment']['title']}"
+    assert dom.find("meta", name="viewport").attrs["content"].startswith("width=device-width")
+    assert not dom.find_all("script") and not dom.find_all("link") and not dom.find_all("img")
+    style = dom.find("style").text()
+    assert "@media print" in style and "@media (max-width" in style and "url(" not in style
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in style
+    for number, journal in enumerate(runs, 1):
+        svg = dom.find("svg", id=f"timeline-{number}")
+        assert len(svg.find_all("rect", cls="activity")) == activity_count(journal)
+        assert dom.find(id=f"recovery-{number}").find(cls="value").text()
+    return dom
+
+
+# -- FMEA ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+def test_every_shipped_experiment_has_a_valid_fmea(path):
+    fmea = validate_fmea(json.loads(path.read_text()))
+    assert fmea["recovery_seconds"] >= 0 and fmea["detection"]
+
+
+def experiment_with(**fmea) -> dict:
+    base = {"failure_mode": "a node reboots", "category": "host", "severity": "medium", "impact": "partial",
+            "recovery": "auto", "recovery_seconds": 60, "detection": "nodes-ready"}
+    base.update(fmea)
+    return {"title": "t", "extensions": [{"name": "other"}, {"name": "chaosali", "fmea": {
+        k: v for k, v in base.items() if v is not None}}]}
+
+
+def test_fmea_errors_name_the_field_and_what_is_allowed():
+    assert validate_fmea(experiment_with())["severity"] == "medium"
+    with pytest.raises(InvalidArgument, match=r"severity 'hight' is not one of low, medium, high, critical"):
+        validate_fmea(experiment_with(severity="hight"))
+    with pytest.raises(InvalidArgument, match=r"category 'disk' is not one of host, network, kubernetes, chaos"):
+        validate_fmea(experiment_with(category="disk"))
+    with pytest.raises(InvalidArgument, match=r"impact .* none, partial, core"):
+        validate_fmea(experiment_with(impact="total"))
+    with pytest.raises(InvalidArgument, match=r"recovery 'self' is not one of auto, manual"):
+        validate_fmea(experiment_with(recovery="self"))
+    with pytest.raises(InvalidArgument, match=r"missing field 'detection': the probe or alert"):
+        validate_fmea(experiment_with(detection=None))
+    with pytest.raises(InvalidArgument, match=r"unknown field 'owner' \(fields: failure_mode, category"):
+        validate_fmea(experiment_with(owner="sre"))
+    for wrong in (-1, "30", True, None):
+        with pytest.raises(InvalidArgument, match=r"recovery_seconds"):
+            validate_fmea(experiment_with(recovery_seconds=wrong))
+    with pytest.raises(InvalidArgument, match=r"no FMEA; add to extensions"):
+        validate_fmea({"title": "t", "extensions": [{"name": "other"}]})
+    # every problem at once, and an error a Chaos Toolkit control or activity can raise as is
+    with pytest.raises(ActivityFailed) as error:
+        validate_fmea(experiment_with(severity="x", impact="y"))
+    assert "severity" in str(error.value) and "impact" in str(error.value)
+
+
+def test_a_journal_with_an_invalid_fmea_is_still_reported():
+    journal = load("secret-failure.json")
+    journal["experiment"]["extensions"][0]["fmea"]["severity"] = "hight"
+    run = read_run(journal)
+    assert run.fmea is None and "severity 'hight'" in run.fmea_error
+    assert run.recovery.expected is None and run.recovery.exceeded is None
+    assert "not usable: FMEA" in render([run], "text")
+
+
+# -- figures ---------------------------------------------------------------------------------------------
+
+
+def test_slow_recovery_is_measured_from_the_fault_end_and_flagged():
+    run = read_run(load("secret-failure.json"), "secret-failure.json")
+    [fault] = run.faults
+    assert (fault.kind, fault.fault_id, fault.ended_by) == ("network-cut", "chaosali-0badf00d", "healed by its timer")
+    assert fault.end == fault.heals_at  # the rollback restored nothing: the timer had healed it
+    recovery = run.recovery
+    assert recovery.state == RECOVERED
+    # the API came back at +65.0 s; the cut healed at +20.05 s
+    assert recovery.measured == 44.95 and recovery.expected == 30 and recovery.exceeded is True
+    assert recovery.healthy_by == "watch-api-through-the-cut: up"
+    assert run.impact_seen == "the API down 64 s"
+    assert "45.0 s measured" in render([run], "text") and "EXCEEDED" in render([run], "text")
+
+
+def test_faults_of_a_random_combination_are_each_a_window():
+    journal = load("secret-failure.json")
+    cut = journal["run"][0]["output"]
+    second = {**cut, "fault_id": "chaosali-5ec0d000", "kind": "stress-cpu", "heals_at": "2026-01-10T10:00:30+00:00"}
+    journal["run"][0]["output"] = {"seed": 7, "why": "2 of 5 pool entries drawn with seed 7", "faults": [
+        {"entry": 0, "action": "cut_network", **cut}, {"entry": 3, "action": "stress_cpu", **second}]}
+    run = read_run(journal)
+    assert [(f.kind, f.fault_id) for f in run.faults] == [("network-cut", "chaosali-0badf00d"),
+                                                          ("stress-cpu", "chaosali-5ec0d000")]
+    # the clock starts when the last of them is gone
+    assert run.recovery.started_by == "stress-cpu chaosali-5ec0d000 healed by its timer"
+    assert run.recovery.measured == 35.0
+
+
+def test_deviated_run_that_never_recovers():
+    run = read_run(load("deviated.json"))
+    assert run.deviated and [c.met for c in run.steady] == [True, False]
+    [fault] = run.faults
+    assert fault.ended_by == "restored by restore-kubelet-configuration"
+    assert run.recovery.state == NOT_RECOVERED and run.recovery.measured is None
+    assert run.recovery.exceeded is True
+    nodes, steady = run.outages
+    assert nodes.label == "nodes NotReady" and nodes.end is None and nodes.seconds == pytest.approx(90.26)
+    assert steady.label == "steady state not met after"
+    text = render([run], "text")
+    assert "deviated: True" in text and "not recovered" in text and "EXCEEDED" in text
+
+
+def test_interrupted_run_without_method():
+    journal = load("interrupted.json")
+    run = read_run(journal)
+    assert run.status == "interrupted" and run.faults == [] and run.outages == []
+    assert run.recovery.state == NOT_MEASURED and run.recovery.exceeded is None
+    assert run.impact_seen == "none"
+    for fmt in FORMATS:
+        assert render([run], fmt)
+    check_page(render([run], "html"), [journal])
+
+
+def test_no_outage_seen_is_a_zero_recovery():
+    journal = load("secret-failure.json")
+    watch = journal["run"][1]["output"]
+    watch["changes"] = watch["changes"][:1]
+    watch.update(down_at=None, back_at=None, down_seconds=0.0)
+    journal["run"][2:4] = []  # no failed login, no config read
+    run = read_run(journal)
+    assert run.recovery.state == NO_OUTAGE and run.recovery.measured == 0 and run.recovery.exceeded is False
+
+
+# -- secrets ---------------------------------------------------------------------------------------------
+
+
+def test_secrets_are_masked_in_every_format(monkeypatch):
+    monkeypatch.setenv("CHAOSALI_TEST_SECRET_KEY", "env-secret-value-42")
+    journal = load("secret-failure.json")
+    raw = json.dumps(journal)
+    assert all(secret in raw for secret in SECRETS[:-1])  # the journal really holds them
+    run = read_run(journal)
+    [login] = [a for a in run.activities if a.name == "login-as-operator"]
+    assert MASK in login.error and "svc.example/login" in login.error
+    for fmt in FORMATS:
+        out = render([run, read_run(load("deviated.json"))], fmt)
+        for secret in SECRETS:
+            assert secret not in out, f"{secret} shown in the {fmt} report"
+        assert (MASK if fmt != "markdown" else r"\*\*\*") in out  # Markdown escapes its stars
+
+
+def test_redact_masks_values_names_and_substrings_but_not_lookalikes():
+    journal = {"experiment": {"title": "t", "secrets": {"db": {"password": "s3cr3t-pw", "pin": 4242}},
+                              "configuration": {"kube_monkey_namespace": "kube-monkey", "monkey": "tolerance"}},
+               "run": [{"output": {"apiKey": "AKIA-1", "private-key": "-----BEGIN", "token": {"nested": "x"},
+                                   "key": "app", "apiVersion": "apps/v1", "pin": 4242, "count": 4242.5,
+                                   "dsn": "pg://u:s3cr3t-pw@db", "secret_name": "", "passwords": ["abc"]},
+                        "exception": ["ActivityFailed: token s3cr3t-pw and AKIA-1 rejected\n"]}]}
+    masked = redact(journal)
+    output = masked["run"][0]["output"]
+    assert masked["experiment"]["secrets"]["db"] == {"password": MASK, "pin": MASK}
+    assert masked["experiment"]["configuration"] == journal["experiment"]["configuration"]
+    assert output["apiKey"] == output["private-key"] == output["token"] == output["key"] == MASK
+    assert output["dsn"] == f"pg://u:{MASK}@db" and output["pin"] == MASK and output["count"] == 4242.5
+    # a bare "key" (a label key in Kubernetes objects) is masked where it stands, not in other strings
+    assert output["apiVersion"] == "apps/v1"
+    assert masked["run"][0]["exception"] == [f"ActivityFailed: token {MASK} and {MASK} rejected\n"]
+    assert journal["run"][0]["output"]["apiKey"] == "AKIA-1", "the journal itself is left as it was"
+
+
+# -- formats ---------------------------------------------------------------------------------------------
+
+
+def test_html_is_one_escaped_self_contained_page():
+    journals = [load("secret-failure.json"), load("deviated.json"), load("interrupted.json")]
+    page = render([read_run(j, f"run{n}.json") for n, j in enumerate(journals)], "html")
+    dom = check_page(page, journals)
+    # the campaign table: one row per run
+    summary = dom.find("table", cls="summary")
+    assert len(summary.find("tbody").find_all("tr")) == 3
+    # journal text is text, never markup
+    assert "<script>" not in page and "<b>denied" not in page
+    assert 'A <script>alert("x")</script> & "quoted"' in dom.find("article", id="run-1").find("h2").text()
+    assert "<b>denied</b>" in dom.find("pre", cls="error").text()
+    # recovery figures, and their flags
+    slow = dom.find(id="recovery-1")
+    assert slow.find(cls="value").text() == "45.0 s" and "bad" in slow.classes()
+    assert slow.attrs["data-seconds"] == "44.95" and "expected ≤ 30 s · EXCEEDED" in slow.text()
+    assert dom.find(id="recovery-2").find(cls="value").text() == "not recovered"
+    assert dom.find(id="recovery-3").find(cls="value").text() == "not measured"
+    # the fault window and the outage are drawn too
+    timeline = dom.find("svg", id="timeline-1")
+    assert len(timeline.find_all("rect", cls="fault")) == 1 and len(timeline.find_all("rect", cls="outage")) == 1
+
+
+def md_cells(line: str) -> list[str]:
+    cells, cell, escaped = [], "", False
+    for char in line.strip()[1:-1]:
+        if char == "|" and not escaped:
+            cells.append(cell.strip())
+            cell = ""
+        else:
+            cell += char
+        escaped = char == "\\" and not escaped
+    return cells + [cell.strip()]
+
+
+def test_markdown_has_a_campaign_table_and_inert_journal_text():
+    slow = load("secret-failure.json")
+    slow["experiment"]["title"] = "cut | *bold* <b>x</b>"
+    out = render([read_run(slow, "slow.json"), read_run(load("deviated.json"), "deviated.json")], "markdown")
+    lines = out.splitlines()
+    header = lines.index("| # | scenario | journal | status | deviated | impact seen | recovery seen | expected | verdict |")
+    assert lines[header + 1] == "|---" * 9 + "|"
+    first, second = md_cells(lines[header + 2]), md_cells(lines[header + 3])
+    assert len(first) == len(second) == 9
+    assert first[1] == r"cut \| \*bold\* \<b\>x\</b\>"
+    assert first[6:] == ["45.0 s", "≤ 30 s", "EXCEEDED"] and second[6:] == ["not recovered", "≤ 60 s", "EXCEEDED"]
+    assert "## cut" in out and "### Timeline" in out and "### FMEA" in out
+    assert "<b>" not in out
+
+
+def test_json_holds_the_figures():
+    figures = json.loads(render([read_run(load("secret-failure.json"), "slow.json"),
+                                 read_run(load("interrupted.json"), "interrupted.json")], "json"))
+    assert figures["summary"] == {"runs": 2, "completed": 1, "deviated": 0, "recovery_exceeded": 1}
+    slow = figures["runs"][0]
+    assert slow["journal"] == "slow.json" and slow["fmea"]["recovery_seconds"] == 30
+    assert slow["recovery"] == {
+        "state": "recovered", "measured_seconds": 44.95, "expected_seconds": 30.0, "exceeded": True,
+        "from": "2026-01-10T10:00:20.050000+00:00", "from_what": "network-cut chaosali-0badf00d healed by its timer",
+        "to": "2026-01-10T10:01:05+00:00", "to_what": "watch-api-through-the-cut: up",
+    }
+    assert slow["outages"][0]["seconds"] == 64.0 and slow["impact_seen"] == "the API down 64 s"
+    assert [a["status"] for a in slow["activities"]].count("failed") == 1
+    assert slow["faults"][0]["seconds"] == 20.0
+    assert figures["runs"][1]["recovery"]["state"] == "not measured"
+
+
+def test_cli_report_formats_and_files(tmp_path, capsys):
+    journals = [str(DATA / "secret-failure.json"), str(DATA / "deviated.json")]
+    assert main(["report", journals[0]]) == 0
+    assert "recovery: 45.0 s measured" in capsys.readouterr().out
+    assert main(["report", *journals, "-o", str(tmp_path / "campaign.html")]) == 0
+    check_page((tmp_path / "campaign.html").read_text(), [load("secret-failure.json"), load("deviated.json")])
+    assert main(["report", *journals, "-o", str(tmp_path / "campaign.md")]) == 0
+    assert (tmp_path / "campaign.md").read_text().startswith("# Drill campaign: 2 runs")
+    assert main(["report", journals[0], "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"][0]["recovery"]["exceeded"] is True
+    (tmp_path / "broken.json").write_text("{not json")
+    assert main(["report", str(tmp_path / "broken.json")]) == 1
+    assert "broken.json: cannot read the journal" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "absent.json")]) == 1
+
+
+# -- a real journal, and the page in a real browser ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def netcut_journal(kube, tmp_path_factory) -> Path:
+    """A real master netcut (4 s) run by ``chaos run`` against the lab cluster."""
+    tmp = tmp_path_factory.mktemp("netcut")
+    run = chaos_run(tmp, "master-netcut.json", [kube.lab.vars_path], "--var", "cut_seconds:int=4")
+    journal = journal_of(run, tmp)
+    assert journal["status"] == "completed", json.dumps(journal)[:2000]
+    return tmp / "journal.json"
+
+
+def test_real_master_netcut_journal(netcut_journal):
+    journal = json.loads(netcut_journal.read_text())
+    run = read_run(journal, "master-netcut.json")
+    [cut] = run.faults
+    output = journal["run"][0]["output"]
+    assert cut.fault_id == output["fault_id"] and cut.kind == "network-cut"
+    [outage] = run.outages
+    assert outage.label == "the API down" and 2 <= outage.seconds <= 4 + 6
+    # recovery: from the cut's end (its timer, or a restore) to the watch seeing the API back
+    watch = journal["run"][1]["output"]
+    back = dt.datetime.fromisoformat(watch["back_at"])
+    assert run.recovery.state == RECOVERED and run.recovery.healthy == back
+    assert run.recovery.measured == max(0.0, round((back - cut.end).total_seconds(), 2))
+    assert run.recovery.expected == 30 and run.recovery.exceeded is False
+
+    dom = check_page(render([run], "html"), [journal])
+    assert dom.find(id="recovery-1").find(cls="value").text() == seconds_text(run.recovery.measured)
+    markdown = render([run], "markdown")
+    assert "| recovery measured | expected | verdict | impact seen |" in markdown
+    assert "| ≤ 30 s | ok | the API down" in markdown
+    figures = json.loads(render([run], "json"))["runs"][0]
+    assert figures["recovery"]["measured_seconds"] == run.recovery.measured
+    assert figures["faults"][0]["fault_id"] == output["fault_id"]
+
+
+def chromium(*args: str, tmp: Path, timeout: float = 90) -> subprocess.CompletedProcess:
+    binary = shutil.which("chromium")
+    assert binary, "headless Chromium is needed: apt-get install -y chromium fonts-dejavu-core"
+    return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def check_in_chromium(page: Path, journals: list[dict], tmp: Path) -> None:
+    shot = tmp / "report.png"
+    result = chromium(f"--screenshot={shot}", "--window-size=412,2000", page.as_uri(), tmp=tmp)
+    assert shot.exists(), result.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    result = chromium("--dump-dom", "--window-size=412,2000", page.as_uri(), tmp=tmp)
+    assert result.returncode == 0, result.stderr[-2000:]
+    check_page(result.stdout, journals)
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    journals = [load("secret-failure.json"), load("deviated.json"), load("interrupted.json")]
+    page = tmp_path / "campaign.html"
+    page.write_text(render([read_run(j) for j in journals], "html"), encoding="utf-8")
+    check_in_chromium(page, journals, tmp_path)
+
+
+def test_real_report_renders_in_headless_chromium(netcut_journal, tmp_path):
+    journal = json.loads(netcut_journal.read_text())
+    page = tmp_path / "report.html"
+    assert main(["report", str(netcut_journal), "-o", str(page)]) == 0
+    check_in_chromium(page, [journal], tmp_path)
