@@ -177,8 +177,9 @@ class Lab:
             if namespace.startswith(f"{self.name}-"):
                 _kill_namespace(namespace)
                 _run(["ip", "netns", "del", namespace])
-        for veth in _links(f"{self.name}-v"):  # its namespace is still pinned somewhere
-            _run(["ip", "link", "del", veth])
+        for veth in _links(f"{self.name}-v"):  # its namespace may still be pinned somewhere
+            # quietly: the kernel may be removing it with its namespace right now
+            subprocess.run(["ip", "link", "del", veth], capture_output=True)
         if _link_exists(self.bridge):
             _run(["ip", "link", "del", self.bridge])
         shutil.rmtree(self.state_dir, ignore_errors=True)
