@@ -79,3 +79,23 @@ def test_shell_metacharacters_are_refused_before_any_ssh_call(arguments, problem
 def test_interface_with_metacharacters_is_refused(lab, chaos_args):
     with pytest.raises(ActivityFailed, match="interface 'eth0;reboot' is not a network interface name"):
         limit_bandwidth([lab.hosts[0].address], interface="eth0;reboot", duration=5, **chaos_args)
+
+
+def test_a_jump_host_carries_the_connection(lab, chaos_args):
+    from chaosali.host.ssh import Host, SSHSettings, run_script
+
+    target, bastion, _ = lab.hosts
+    via = {**chaos_args, "secrets": {**chaos_args["secrets"], "jump_host": bastion.address}}
+    settings = SSHSettings.from_chaos(via["configuration"], via["secrets"])
+    # the target sees the connection coming from the bastion, not from the controller
+    assert run_script(Host(target.address), 'echo "$CHAOSALI_SSH_PEER"', settings).strip() == bastion.address
+    # keep_ssh then keeps the bastion's path open: the rollback still gets in
+    output = cut_network([target.address], duration=60, **via)
+    assert restore_network([target.address], **via)["restored"][target.address] == [output["fault_id"]]
+
+
+def test_an_unreachable_jump_host_is_named(lab, chaos_args):
+    bastion = f"{lab.hosts[1].address}:2222"
+    via = {**chaos_args, "secrets": {**chaos_args["secrets"], "jump_host": bastion}}
+    with pytest.raises(ActivityFailed, match=f"jump host {re.escape(bastion)}: connection refused on port 2222"):
+        restore_network([lab.hosts[0].address], **via)

@@ -219,7 +219,10 @@ def _connect(host: Host, settings: SSHSettings, sock: Any = None) -> paramiko.SS
 def _open(host: Host, settings: SSHSettings) -> tuple[paramiko.SSHClient, paramiko.SSHClient | None]:
     if settings.jump_host is None:
         return _connect(host, settings), None
-    jump = _connect(settings.jump_host, settings)
+    try:
+        jump = _connect(settings.jump_host, settings)
+    except HostError as error:
+        raise HostError(f"jump host {settings.jump_host}: {error}") from None
     try:
         channel = jump.get_transport().open_channel(
             "direct-tcpip", (host.address, host.port), ("127.0.0.1", 0), timeout=settings.connect_timeout
