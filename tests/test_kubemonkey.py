@@ -47,32 +47,13 @@ NOWHERE = {"kubeconfig_path": "/nonexistent/kubeconfig"}
 # -- without a cluster -------------------------------------------------------------------------
 
 
-def test_toml_writer_round_trips_through_tomllib():
-    tables = {
-        "kubemonkey": {
-            "dry_run": False, "run_hour": 0, "big": 2**40, "negative": -3, "time_zone": "Asia/Shanghai",
-            "tricky": 'quote " backslash \\ tab \t newline \n nul \x00 del \x7f unicode é 中 🐒',
-            "empty": "", "names": ["a", "", 'b"c'], "none": [],
-        },
-        "debug": {"enabled": True},
-    }
-    text = manifests.toml(tables)
-    assert tomllib.loads(text) == tables
-    for bad in ({"t": {"k": 1.5}}, {"t": {"k": [1]}}, {"t": {"k": {"nested": 1}}}):
-        with pytest.raises(TypeError):
-            manifests.toml(bad)
-    for bad in ({"t": {"a key": 1}}, {"t.u": {"k": 1}}, {"t": {"k": "\ud800"}}):
-        with pytest.raises(ValueError):
-            manifests.toml(bad)
-
-
 def test_config_holds_kube_monkeys_keys_with_its_spelling_of_all_and_none():
     settings = manifests.Settings.checked(
         dry_run=False, run_hour="7", start_hour=8, end_hour=23, time_zone="Europe/Paris",
         blacklisted_namespaces=[], whitelisted_namespaces="demo", graceperiod_sec=0, debug="true",
         schedule_delay=5, force_should_kill=True, schedule_immediate_kill=False,
     )
-    config = tomllib.loads(manifests.toml(settings.tables()))
+    config = tomllib.loads(manifests.config_toml(settings))
     assert {table: set(keys) for table, keys in config.items()} == CONFIG_KEYS
     assert config["kubemonkey"]["run_hour"] == 7 and config["debug"]["enabled"] is True
     assert config["kubemonkey"]["blacklisted_namespaces"] == [""]  # none

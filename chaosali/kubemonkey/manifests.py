@@ -27,6 +27,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
+import tomli_w
 from kubernetes.dynamic import DynamicClient
 
 from chaosali.cluster import resources
@@ -188,7 +189,7 @@ class Settings:
             schedule_immediate_kill=boolean(arguments["schedule_immediate_kill"], "schedule_immediate_kill"),
         )
 
-    def tables(self) -> dict[str, dict[str, TomlValue]]:
+    def tables(self) -> dict[str, dict[str, Any]]:
         """The configuration as kube-monkey's TOML tables and keys."""
         return {
             "kubemonkey": {
@@ -217,56 +218,12 @@ class Settings:
         return not self.whitelisted_namespaces or namespace in self.whitelisted_namespaces
 
 
-TomlValue = bool | int | str | list[str]
-
-
-def toml(tables: dict[str, dict[str, TomlValue]]) -> str:
-    """TOML text for flat tables of booleans, integers, strings and lists of strings.
-
-    All kube-monkey's configuration needs. A writer this small, checked by a round trip through
-    tomllib in the tests, costs less than a new dependency (Python's tomllib only reads)."""
-    lines: list[str] = []
-    for table, values in tables.items():
-        lines.append(f"[{_bare_key(table)}]")
-        lines.extend(f"{_bare_key(key)} = {_toml_value(value)}" for key, value in values.items())
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _bare_key(key: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", key):
-        raise ValueError(f"not a bare TOML key: {key!r}")
-    return key
-
-
-def _toml_value(value: TomlValue) -> str:
-    if isinstance(value, bool):  # before int: a bool is an int in Python
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return "[" + ", ".join(_toml_string(item) for item in value) + "]"
-    raise TypeError(f"no TOML form for {value!r} here")
-
-
-def _toml_string(text: str) -> str:
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif code < 0x20 or code == 0x7F:  # TOML forbids raw control characters, tab included here
-            out.append(f"\\u{code:04X}")
-        elif 0xD800 <= code <= 0xDFFF:
-            raise ValueError("a lone surrogate cannot be written as TOML (nor as UTF-8)")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
 # -- the objects that run it -------------------------------------------------------------------
+
+
+def config_toml(settings: Settings) -> str:
+    """kube-monkey's /etc/kube-monkey/config.toml."""
+    return tomli_w.dumps(settings.tables())
 
 
 def labels(namespace: str) -> dict[str, str]:
@@ -293,7 +250,7 @@ def namespace_object(namespace: str) -> dict:
 
 def objects(namespace: str, image: str, settings: Settings) -> list[dict]:
     """ConfigMap, ServiceAccount, ClusterRole, ClusterRoleBinding and Deployment, in apply order."""
-    config = toml(settings.tables())
+    config = config_toml(settings)
 
     def metadata(name: str = NAME, namespaced: bool = True) -> dict:
         return {"name": name, **({"namespace": namespace} if namespaced else {}), "labels": labels(namespace)}
