@@ -65,7 +65,7 @@ def test_nodes_by_selector_pods_and_a_replayable_sample(kube, kube_config):
         ({"nodes": "type=kwok", "percent": 0}, "percent 0 selects no host"),
         ({"masters": ["kube-dns"]}, "unknown master component(s) ['kube-dns']"),
         ({"nodes": "x", "pods": {}}, "give exactly one of 'masters'"),
-        ({"nodes": "type=kwok", "count": 9}, "count 9 must be a number from 1 to 3"),
+        ({"nodes": "type=kwok", "count": 9}, "host query: count 9 must be a whole number from 1 to 3"),
     ],
 )
 def test_bad_queries_are_clear_errors_and_inject_nothing(kube_chaos, query, problem):

@@ -16,12 +16,13 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
+from chaosali.config import number
 from chaosali.errors import InvalidArgument
 from chaosali.host import actions as host_actions
 from chaosali.host.ssh import Host
 from chaosali.host.targets import resolve
 
-__all__ = ["MODES", "Drill", "Step", "check_pool", "number", "plan"]
+__all__ = ["MODES", "Drill", "Step", "check_pool", "plan"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -147,18 +148,3 @@ def _seeded(targets: Any, seed: str) -> Any:
     return targets
 
 
-def number(value: Any, name: str, low: float, high: float, kind: type) -> Any:
-    """A numeric argument (a JSON number, or the string a `--var` substitutes) within its bounds."""
-    try:
-        converted = kind(value)
-    except (TypeError, ValueError):
-        converted = None
-    if (
-        isinstance(value, bool)
-        or converted is None
-        or (kind is int and converted != float(value))
-        or not low <= converted <= high
-    ):
-        whole = "a whole number" if kind is int else "a number"
-        raise InvalidArgument(f"{name} {value!r} must be {whole} from {low:g} to {high:g}")
-    return converted

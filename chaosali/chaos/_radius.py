@@ -19,10 +19,11 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from chaosali.chaos._plan import Step, number
+from chaosali.chaos._plan import Step
 from chaosali.cluster.client import new_api_client
 from chaosali.cluster.nodes import master_hosts
 from chaosali.cluster.resources import explain
+from chaosali.config import number
 from chaosali.errors import InvalidArgument
 
 __all__ = ["Caps"]

@@ -18,6 +18,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.client import new_api_client
+from chaosali.config import number
 from chaosali.errors import InvalidArgument
 
 __all__ = ["MASTER_COMPONENTS", "master_hosts", "select_hosts"]
@@ -127,25 +128,15 @@ def _sample(names: list[str], query: dict) -> list[str]:
     if "count" in query and "percent" in query:
         raise InvalidArgument("host query: give 'count' or 'percent', not both")
     if "count" in query:
-        size = _number(query["count"], "count", 1, len(names), int)
+        size = number(query["count"], "host query: count", 1, len(names), int)
     elif "percent" in query:
-        percent = _number(query["percent"], "percent", 0, 100, float)
+        percent = number(query["percent"], "host query: percent", 0, 100)
         if percent == 0:
             raise InvalidArgument("host query: percent 0 selects no host; give a percent above 0")
         size = max(1, round(len(names) * percent / 100))
     else:
         return names
     return sorted(random.Random(query.get("seed")).sample(names, size))
-
-
-def _number(value: Any, name: str, low: float, high: float, kind: type) -> Any:
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = None
-    if isinstance(value, bool) or number is None or not low <= number <= high:
-        raise InvalidArgument(f"host query: {name} {value!r} must be a number from {low:g} to {high:g}")
-    return number
 
 
 def _components(components: Any) -> set[str]:

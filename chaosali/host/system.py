@@ -13,6 +13,7 @@ from typing import Any
 
 from chaoslib.types import Configuration
 
+from chaosali.config import number
 from chaosali.errors import InvalidArgument
 from chaosali.host.faults import Fault
 from chaosali.host.network import check_duration
@@ -111,7 +112,7 @@ def service_fault(duration: Any, configuration: Configuration, service: str) -> 
 
 def stress_cpu_fault(duration: Any, workers: int = 0) -> Fault:
     """Keep ``workers`` CPUs busy (0: all of them): stress-ng where present, else shell busy loops."""
-    count = _count("workers", workers, 0, 1024)
+    count = number(workers, "workers", 0, 1024, int)
     n = str(count) if count else "$(nproc)"
     return _load_fault(
         "stress-cpu", duration,
@@ -122,7 +123,7 @@ def stress_cpu_fault(duration: Any, workers: int = 0) -> Fault:
 
 def stress_memory_fault(duration: Any, megabytes: int) -> Fault:
     """Hold ``megabytes`` of memory: stress-ng where present, else a shell variable of that size."""
-    size = _count("megabytes", megabytes, 1, 1024 * 1024)
+    size = number(megabytes, "megabytes", 1, 1024 * 1024, int)
     return _load_fault(
         "stress-memory", duration,
         stress_ng=f"stress-ng --vm 1 --vm-bytes {size}M --vm-keep --timeout {check_duration(duration):g}s",
@@ -144,7 +145,3 @@ def _load_fault(kind: str, duration: Any, stress_ng: str, fallback: str) -> Faul
     )
 
 
-def _count(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not str(value).isdigit() or not low <= int(value) <= high:
-        raise InvalidArgument(f"{name} {value!r} must be a whole number from {low} to {high}")
-    return int(value)

@@ -31,7 +31,7 @@ import tomli_w
 from kubernetes.dynamic import DynamicClient
 
 from chaosali.cluster import resources
-from chaosali.config import boolean
+from chaosali.config import boolean, number
 from chaosali.errors import InvalidArgument
 
 # -- what kube-monkey reads --------------------------------------------------------------------
@@ -75,19 +75,6 @@ _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
 
 # -- argument checks ---------------------------------------------------------------------------
-
-
-def whole(value: Any, name: str, low: int, high: int | None = None) -> int:
-    """A whole number in [low, high] from an int or its text (labels and --var values are text)."""
-    number = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-        number = int(value)
-    if number is None or number < low or (high is not None and number > high):
-        span = f"from {low} to {high}" if high is not None else f"{low} or more"
-        raise InvalidArgument(f"{name} must be a whole number {span}, not {value!r}")
-    return number
 
 
 def dns_label(value: Any, name: str) -> str:
@@ -167,7 +154,7 @@ class Settings:
     @classmethod
     def checked(cls, **arguments: Any) -> Settings:
         """Settings from activity arguments, or InvalidArgument naming the first wrong one."""
-        hours = {key: whole(arguments[key], key, 0, 23) for key in ("run_hour", "start_hour", "end_hour")}
+        hours = {key: number(arguments[key], key, 0, 23, kind=int) for key in ("run_hour", "start_hour", "end_hour")}
         # kube-monkey refuses to start otherwise: it schedules at run_hour for the window that follows
         if not hours["run_hour"] < hours["start_hour"] < hours["end_hour"]:
             raise InvalidArgument(
@@ -181,10 +168,10 @@ class Settings:
             time_zone=time_zone(arguments["time_zone"]),
             blacklisted_namespaces=namespaces(arguments["blacklisted_namespaces"], "blacklisted_namespaces"),
             whitelisted_namespaces=namespaces(arguments["whitelisted_namespaces"], "whitelisted_namespaces"),
-            graceperiod_sec=whole(arguments["graceperiod_sec"], "graceperiod_sec", 0),
+            graceperiod_sec=number(arguments["graceperiod_sec"], "graceperiod_sec", 0, kind=int),
             debug=boolean(arguments["debug"], "debug"),
             # 0 would make a debug kube-monkey re-list the whole cluster in a tight loop
-            schedule_delay=whole(arguments["schedule_delay"], "schedule_delay", 1),
+            schedule_delay=number(arguments["schedule_delay"], "schedule_delay", 1, kind=int),
             force_should_kill=boolean(arguments["force_should_kill"], "force_should_kill"),
             schedule_immediate_kill=boolean(arguments["schedule_immediate_kill"], "schedule_immediate_kill"),
         )
@@ -327,7 +314,7 @@ def objects(namespace: str, image: str, settings: Settings) -> list[dict]:
 def enrolment(mtbf: Any, kill_mode: Any, kill_value: Any) -> dict[str, str | None]:
     """The labels that enrol a workload, but its identifier, checked as kube-monkey reads them;
     a None value removes the label (in a merge patch)."""
-    mtbf = whole(mtbf, "mtbf (mean weekdays between kills)", 1)
+    mtbf = number(mtbf, "mtbf (mean weekdays between kills)", 1, kind=int)
     mode, value = kill(kill_mode, kill_value)
     return {
         ENABLED: ENABLED_VALUE,
@@ -348,8 +335,8 @@ def kill(kill_mode: Any, kill_value: Any) -> tuple[str, int | None]:
     if kill_value is None:
         raise InvalidArgument(f"kill_mode {kill_mode} needs a kill_value")
     if kill_mode in PERCENT_MODES:
-        return kill_mode, whole(kill_value, f"kill_value (a percentage of running pods, for {kill_mode})", 1, 100)
-    return kill_mode, whole(kill_value, "kill_value (a number of pods, for fixed)", 1)
+        return kill_mode, number(kill_value, f"kill_value (a percentage of running pods, for {kill_mode})", 1, 100, kind=int)
+    return kill_mode, number(kill_value, "kill_value (a number of pods, for fixed)", 1, kind=int)
 
 
 @dataclass
@@ -394,7 +381,7 @@ class Victim:
         if not self.identifier:
             self.problems.append(f"no {IDENTIFIER} label: kube-monkey skips it")
         for what, test in (
-            (f"{MTBF} label", lambda: whole(found.get(MTBF), MTBF, 1)),
+            (f"{MTBF} label", lambda: number(found.get(MTBF), MTBF, 1, kind=int)),
             (f"{KILL_MODE}/{KILL_VALUE} labels", lambda: kill(found.get(KILL_MODE), found.get(KILL_VALUE))),
         ):
             try:
