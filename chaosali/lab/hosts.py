@@ -372,7 +372,8 @@ def _require_root() -> None:
     missing = [tool for tool in ("ip", "unshare", "iptables", "/usr/sbin/sshd") if not shutil.which(tool)]
     if missing:
         raise LabError(
-            f"missing {', '.join(missing)}: apt-get install -y iproute2 util-linux iptables openssh-server"
+            f"{', '.join(missing)} not found on PATH ({os.environ.get('PATH', '')}): install them with "
+            "apt-get install -y iproute2 util-linux iptables openssh-server, or add /usr/sbin to PATH"
         )
 
 
