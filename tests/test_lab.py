@@ -42,6 +42,7 @@ def test_each_host_has_its_own_hostname_and_process_table(lab, chaos_args):
 
 def test_down_removes_its_own_things_only(tmp_path):
     foreign = "csother-keep"
+    subprocess.run(["ip", "netns", "del", foreign], capture_output=True)  # left by a crashed run
     subprocess.run(["ip", "netns", "add", foreign], check=True)
     small = Lab(name="csdown", subnet="10.216.0.0/24", state_root=tmp_path)
     try:
@@ -55,8 +56,8 @@ def test_down_removes_its_own_things_only(tmp_path):
         leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "csdown")], capture_output=True, text=True)
         assert leftover.stdout == "", "a process of the lab survived down"
     finally:
-        small.down()
         subprocess.run(["ip", "netns", "del", foreign])
+        small.down()
 
 
 def test_not_root_is_a_clear_error(monkeypatch):
