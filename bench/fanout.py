@@ -13,8 +13,9 @@ import json
 import statistics
 import time
 
+from chaosali.core.fanout import fan_out
 from chaosali.host.actions import cut_network, restore_network
-from chaosali.host.ssh import SSHSettings, fan_out, parse_hosts, run_script
+from chaosali.host.ssh import SSHSettings, parse_hosts, run_script
 from chaosali.lab.hosts import Lab
 
 

@@ -21,6 +21,7 @@ import time
 
 from chaosali.cluster.health import api_problem
 from chaosali.host.actions import cut_network, restore_network
+from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import Lab
 
 _CONTROLLER = """
@@ -49,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
 
     lab = Lab(name="csbench", subnet="10.219.0.0/24")
-    lab.up(masters=1, workers=1)
+    Cluster(lab).up(masters=1, workers=1)
     try:
         variables = json.loads(lab.vars_path.read_text())
         chaos = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}

@@ -11,10 +11,11 @@ from pathlib import Path
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.cluster.kubeconfig import remove_orphans
+from chaosali.core.fanout import fan_out
+from chaosali.core.markers import FAULT_ID_PREFIX
 from chaosali.host import faults
-from chaosali.host.network import sweep_commands
-from chaosali.host.ssh import SSHSettings, fan_out, parse_hosts, run_script
-from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabError
+from chaosali.host.catalogue import CATALOGUE
+from chaosali.host.ssh import SSHSettings, parse_hosts, run_script
 from chaosali.report.render import FORMATS, format_for, load_runs, render
 
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--workers", type=int, default=2, help="worker hosts (up; default 2)")
     lab.add_argument("--name", default="chaosali", help="prefix of everything the lab creates")
     lab.add_argument("--subnet", default="10.213.0.0/24", help="the lab's address range (up)")
-    lab.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    lab.add_argument("--state-dir", type=Path, help="where labs keep their state (default: /var/lib/chaosali-lab)")
 
     cleanup = commands.add_parser(
         "cleanup", help="remove every chaosali fault (markers, rules, qdiscs) from hosts, even after a crash"
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("-o", "--output", type=Path, help="write the report to this file (default: stdout)")
     report.add_argument("--format", choices=FORMATS,
                         help="text (the story; default), html (one self-contained page), markdown, json "
-                             "(the figures); default: from the -o suffix (.html, .md, .json), else text")
+                             "(the figures), junit (a test run for CI); default: from the -o suffix (.html, "
+                             ".md, .json, .xml), else text")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -57,25 +59,40 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         return _cleanup(args)
-    except (LabError, ActivityFailed) as error:
-        print(f"chaosali: {error}", file=sys.stderr)
-        return 1
+    except ActivityFailed as error:
+        return _failed(error)
+
+
+def _failed(error: Exception) -> int:
+    print(f"chaosali: {error}", file=sys.stderr)
+    return 1
 
 
 def _lab(args: argparse.Namespace) -> int:
-    lab = Lab.load(args.name, args.state_dir)
-    if args.action == "up":
-        lab.subnet = lab.subnet if lab.hosts else args.subnet
-        if args.hosts:
-            lab.up(hosts=args.hosts)
+    # imported here: no other command needs the lab (nor its Kubernetes build and PKI)
+    from chaosali.lab.cluster import Cluster
+    from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabError
+
+    try:
+        lab = Lab.load(args.name, args.state_dir or DEFAULT_STATE_DIR)
+        if args.action == "up":
+            lab.subnet = lab.subnet if lab.hosts else args.subnet
+            if args.hosts:
+                lab.up(hosts=args.hosts)
+            else:
+                Cluster(lab).up(masters=args.masters, workers=args.workers)
+            print(f"lab {lab.name} is up: {len(lab.hosts)} hosts; chaos run --var-file {lab.vars_path} EXPERIMENT")
+        elif args.action == "down":
+            lab.down()
+            print(f"lab {lab.name} is down")
         else:
-            lab.up(masters=args.masters, workers=args.workers)
-        print(f"lab {lab.name} is up: {len(lab.hosts)} hosts; chaos run --var-file {lab.vars_path} EXPERIMENT")
-    elif args.action == "down":
-        lab.down()
-        print(f"lab {lab.name} is down")
-    else:
-        print(json.dumps(lab.status(), indent=2))
+            status = lab.status()
+            cluster = Cluster.of(lab)
+            if cluster and lab.vars_path.exists():  # the var file is written once the cluster is bootstrapped
+                status = {"cluster": cluster.status(), **status}
+            print(json.dumps(status, indent=2))
+    except LabError as error:
+        return _failed(error)
     return 0
 
 
@@ -96,7 +113,10 @@ def _cleanup(args: argparse.Namespace) -> int:
     hosts = parse_hosts(args.hosts or configuration.get("lab_hosts") or [])
     settings = SSHSettings.from_chaos(configuration, secrets)
     restored = faults.restore(hosts, settings)["restored"]
-    swept, errors = fan_out(hosts, lambda host: run_script(host, "\n".join(sweep_commands()), settings))
+    # then what faults may leave without a marker (e.g. /run was lost), as the catalogue tells
+    sweep = "".join(faults.host_script(name, {"CHAOSALI_ID_PREFIX": FAULT_ID_PREFIX})
+                    for name in dict.fromkeys(entry.sweep for entry in CATALOGUE if entry.sweep))
+    swept, errors = fan_out(hosts, lambda host: run_script(host, sweep, settings))
     for host in hosts:
         leftovers = swept.get(host, "").split()
         print(f"{host}: restored {restored.get(str(host)) or 'nothing'}"

@@ -12,23 +12,14 @@ import json
 from pathlib import Path
 
 from chaosali import CONTROL_MODULES, discover
+from chaosali.host.catalogue import CATALOGUE, ONE_SHOT
 
 __all__ = ["reference", "fmea_catalogue", "write_all"]
 
-# What a scenario needs on its targets, by the functions it calls.
-_SSH, _SERVICES = "root over SSH", "a service manager (service_command)"
+# What a scenario needs on its targets, by the host actions it calls (the fault catalogue's needs).
 _NEEDS = {
-    "cut_network": (_SSH, "iptables"),
-    "lose_packets": (_SSH, "iptables (statistic match)"),
-    "limit_bandwidth": (_SSH, "tc (tbf)"),
-    "delay_network": (_SSH, "tc with the sch_netem module"),
-    "reconfigure_kubelet": (_SSH, "the kubelet's files", _SERVICES),
-    "restore_kubelet": (_SSH, _SERVICES),
-    "stop_service": (_SSH, _SERVICES),
-    "restart_service": (_SSH, _SERVICES),
-    "reboot_host": (_SSH, "reboot_command"),
-    "stress_cpu": (_SSH, "stress-ng if present"),
-    "stress_memory": (_SSH, "stress-ng if present"),
+    action: ("root over SSH", *map(str, needs))
+    for action, needs in {**{entry.action: entry.needs for entry in CATALOGUE}, **ONE_SHOT}.items()
 }
 _CATEGORIES = ["host", "network", "kubernetes", "chaos"]
 

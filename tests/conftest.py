@@ -1,15 +1,24 @@
-"""Fixtures: a hosts lab of its own for the test session (name and range apart from the demo's)."""
+"""Fixtures: a hosts lab of its own for the test session (name and range apart from the demo's).
+
+A test that uses a lab (any fixture built on ``one_test_session_at_a_time``) is marked ``lab``:
+``pytest -m "not lab"`` runs the unit tests alone, in seconds, without root and without the lock.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import socket
 import subprocess
+import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
 from chaosali.host.ssh import Host, SSHSettings, run_script
+from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabHost
 
 REPO = Path(__file__).resolve().parent.parent
@@ -17,11 +26,18 @@ TEST_LAB = {"name": "cstest", "subnet": "10.214.0.0/24"}
 KUBE_LAB = {"name": "cskube", "subnet": "10.217.0.0/24"}
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_test_session_at_a_time() -> None:
-    """Test sessions share the labs' names and ranges: a second session waits for the first."""
-    import fcntl
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # fixturenames is the transitive closure: lab, lab_vars, chaos_args, kube and all built on them
+    for item in items:
+        if "one_test_session_at_a_time" in item.fixturenames:
+            item.add_marker(pytest.mark.lab)
 
+
+@pytest.fixture(scope="session")
+def one_test_session_at_a_time() -> Iterator[None]:
+    """Test sessions share the labs' names and ranges: a second session waits for the first.
+
+    Every fixture that brings up a lab depends on this one, and it is held to the session's end."""
     DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
     with open(DEFAULT_STATE_DIR / ".tests.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -29,7 +45,7 @@ def one_test_session_at_a_time() -> None:
 
 
 @pytest.fixture(scope="session")
-def lab() -> Lab:
+def lab(one_test_session_at_a_time: None) -> Iterator[Lab]:
     lab = Lab(**TEST_LAB)
     lab.down()  # a previous session killed mid-run may have left it behind
     lab.up(hosts=3)
@@ -96,6 +112,16 @@ def tcp_answers(address: str, port: int = 22, timeout: float = 1.0) -> bool:
         return False
 
 
+def wait_until(condition: Callable[[], object], timeout: float, step: float = 0.2) -> float | None:
+    """Seconds until ``condition()`` is true, or None if it is not within ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(step)
+    return None
+
+
 class KubeAccess:
     """Kubeconfigs of a real cluster: the lab's, or the one named by CHAOSALI_TEST_KUBECONFIG."""
 
@@ -106,20 +132,18 @@ class KubeAccess:
 
 
 @pytest.fixture(scope="session")
-def kube() -> KubeAccess:
+def kube(one_test_session_at_a_time: None) -> Iterator[KubeAccess]:
     """A real kube-apiserver: the lab cluster (one master, two workers), brought up once.
 
     CHAOSALI_TEST_KUBECONFIG (and _READONLY) point the cluster tests at another real cluster."""
-    import os
-
     if os.environ.get("CHAOSALI_TEST_KUBECONFIG"):
         admin = Path(os.environ["CHAOSALI_TEST_KUBECONFIG"])
         yield KubeAccess(admin, Path(os.environ.get("CHAOSALI_TEST_KUBECONFIG_READONLY", admin)))
         return
     lab = Lab(**KUBE_LAB)
     lab.down()
-    lab.up(masters=1, workers=2)
-    cluster = lab.cluster()
+    cluster = Cluster(lab)
+    cluster.up(masters=1, workers=2)
     yield KubeAccess(cluster.admin_kubeconfig, cluster.readonly_kubeconfig, lab)
     lab.down()
 

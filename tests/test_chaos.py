@@ -15,10 +15,9 @@ from chaoslib.exceptions import ActivityFailed
 from chaosali.chaos._plan import plan
 from chaosali.chaos.actions import inject_random_faults, restore_random_faults
 from chaosali.cluster.probes import nodes_ready
-from chaosali.errors import InvalidArgument
+from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import lose_packets, restore_faults, stress_cpu
-from conftest import REPO, chaos_run, journal_of, markers
-from test_network_faults import wait_until
+from conftest import REPO, chaos_run, journal_of, markers, wait_until
 
 WORKERS = {"nodes": "node-role.kubernetes.io/worker"}
 ONE_WORKER = {**WORKERS, "count": 1}
@@ -200,7 +199,7 @@ def test_undo_in_another_process_restores_the_pools_kinds_on_the_pools_hosts(kub
     other = subprocess.run([sys.executable, "-c", script], input=json.dumps({"pool": pool, **kube_chaos}),
                            capture_output=True, text=True, timeout=120)
     assert other.returncode == 0, other.stderr
-    assert "no random faults of this pool were recorded in this process" in other.stderr
+    assert "no random faults of this pool were recorded in this run" in other.stderr
     swept = json.loads(other.stdout)
     assert restored_ids(swept) == {drill["faults"][0]["fault_id"]}
     assert swept["scope"] == "every chaosali fault of kind stress-cpu on the pool's hosts"

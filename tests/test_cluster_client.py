@@ -15,8 +15,8 @@ from chaoslib.exceptions import ActivityFailed
 from kubernetes import client as k8s
 
 from chaosali.cluster import actions, probes
-from chaosali.cluster.client import new_api_client
-from chaosali.errors import InvalidArgument
+from chaosali.cluster.api import new_api_client
+from chaosali.core.errors import InvalidArgument
 
 ELSEWHERE = "https://elsewhere.invalid:6443"
 

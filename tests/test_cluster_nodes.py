@@ -10,7 +10,9 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 from kubernetes import client, config
 
+from chaosali.cluster import probes
 from chaosali.cluster.nodes import master_hosts, select_hosts
+from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network, restore_network
 
 
@@ -34,6 +36,27 @@ def test_master_hosts_match_the_lab_layout(kube, kube_config):
         "components": ["kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager"],
         "ssh_address": master.address,
     }]
+
+
+def test_master_hosts_and_host_queries_as_probes_answer_plain_json(kube, kube_config):
+    masters = probes.master_hosts(configuration=kube_config)
+    assert json.loads(json.dumps(masters)) == masters == master_hosts(kube_config)
+    assert probes.master_hosts(["etcd", "apiserver"], configuration=kube_config) == masters
+    with pytest.raises(InvalidArgument, match=re.escape("unknown master component(s) ['kube-dns']")):
+        probes.master_hosts(["kube-dns"], configuration=kube_config)
+
+    workers = probes.hosts_of({"nodes": "node-role.kubernetes.io/worker"}, configuration=kube_config)
+    assert json.loads(json.dumps(workers)) == workers
+    assert [h["name"] for h in workers["hosts"]] == ["worker1", "worker2"]
+    assert probes.hosts_of({"masters": []}, configuration=kube_config)["hosts"] == [
+        {"name": "master1", "address": kube.lab.hosts[0].address}
+    ]
+    # no host is an answer for a probe (a host action would refuse to run)
+    assert probes.hosts_of({"nodes": "disk=none-such"}, configuration=kube_config) == {
+        "hosts": [], "why": "no nodes matching 'disk=none-such'"
+    }
+    with pytest.raises(InvalidArgument, match="give exactly one of 'masters'"):
+        probes.hosts_of({"nodes": "x", "pods": {}}, configuration=kube_config)
 
 
 def test_a_configured_map_overrides_the_internal_ip(kube, kube_config):
@@ -101,7 +124,7 @@ def test_cut_the_apiserver_hosts_found_from_the_kubeconfig(kube, kube_chaos):
     try:
         assert output["targets"]["hosts"] == [{"name": "master1", "address": master.address}]
         assert "hosts of master components kube-apiserver" in output["targets"]["why"]
-        with pytest.raises(OSError):
+        with pytest.raises(TimeoutError, match="timed out"):  # dropped, not refused: the rules DROP
             socket.create_connection((master.address, 6443), timeout=1).close()
     finally:
         restored = restore_network({"masters": ["kube-apiserver"]}, **chaos)

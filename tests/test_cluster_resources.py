@@ -14,8 +14,9 @@ from chaoslib.exceptions import ActivityFailed
 from kubernetes.dynamic import DynamicClient
 
 from chaosali.cluster import actions, probes
-from chaosali.cluster.client import new_api_client
-from chaosali.errors import InvalidArgument
+from chaosali.cluster.api import new_api_client
+from chaosali.core.errors import InvalidArgument
+from conftest import wait_until
 
 
 @pytest.fixture
@@ -200,11 +201,11 @@ def test_delete_by_label_selector_deletes_exactly_the_matching_objects(ns, new_n
 
 def test_delete_in_foreground_waits_for_the_dependents(ns, admin):
     actions.apply(manifest=deployment("web", ["app"]), namespace=ns, configuration=admin)
-    deadline = time.monotonic() + 30
-    while not (replica_sets := probes.get("ReplicaSet", namespace=ns, configuration=admin)["items"]):
-        assert time.monotonic() < deadline, "the deployment controller made no ReplicaSet"
-        time.sleep(0.2)
-    owned = replica_sets[0]["metadata"]["name"]
+    def replica_sets() -> list[dict]:
+        return probes.get("ReplicaSet", namespace=ns, configuration=admin)["items"]
+
+    assert wait_until(replica_sets, 30) is not None, "the deployment controller made no ReplicaSet"
+    owned = replica_sets()[0]["metadata"]["name"]
     hold = {"metadata": {"finalizers": ["chaosali.dev/hold"]}}
     actions.patch("ReplicaSet", owned, hold, "merge", ns, configuration=admin)
     try:
@@ -363,7 +364,7 @@ def test_manifest_namespace_mismatch_and_missing_arguments_are_refused(ns, admin
         actions.delete(name="orphan-name", configuration=admin)
     with pytest.raises(InvalidArgument, match="cascade must be one of background, foreground, orphan"):
         actions.delete(kind="ConfigMap", name="x", cascade="sideways", configuration=admin)
-    with pytest.raises(InvalidArgument, match="grace_period_seconds must be a whole number"):
+    with pytest.raises(InvalidArgument, match="grace_period_seconds -1 must be a whole number of 0 or more"):
         actions.delete(kind="ConfigMap", name="x", grace_period_seconds=-1, configuration=admin)
 
 
@@ -408,15 +409,12 @@ def test_a_custom_resource_definition_and_its_objects(ns, admin):
     }
     try:
         assert actions.apply(manifest=crd, configuration=admin)[0]["namespace"] is None  # cluster-scoped
-        deadline = time.monotonic() + 30
-        while not any(
-            c["type"] == "Established" and c["status"] == "True"
-            for c in probes.get("CustomResourceDefinition", f"widgets.{group}", configuration=admin)
-            .get("status", {})
-            .get("conditions", [])
-        ):
-            assert time.monotonic() < deadline, "the CRD never became Established"
-            time.sleep(0.2)
+        def established() -> bool:
+            crd = probes.get("CustomResourceDefinition", f"widgets.{group}", configuration=admin)
+            return any(c["type"] == "Established" and c["status"] == "True"
+                       for c in crd.get("status", {}).get("conditions", []))
+
+        assert wait_until(established, 30) is not None, "the CRD never became Established"
 
         first = actions.apply(manifest=widget, namespace=ns, configuration=admin)
         assert first == actions.apply(manifest=widget, namespace=ns, configuration=admin)

@@ -12,8 +12,7 @@ import pytest
 
 from chaosali.cluster.probes import nodes_ready
 from chaosali.host.ssh import Host, run_script
-from conftest import chaos_run, journal_of, settings
-from test_network_faults import wait_until
+from conftest import chaos_run, journal_of, settings, wait_until
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from chaosali.report.fmea import validate_fmea
-from conftest import REPO, chaos_run, ping, tcp_answers
-from test_network_faults import wait_until
+from conftest import REPO, chaos_run, ping, tcp_answers, wait_until
 
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
 

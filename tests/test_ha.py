@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import pytest
 
 from chaosali.cluster.nodes import master_hosts
+from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import Lab
 from conftest import chaos_run, journal_of
 
@@ -12,25 +15,24 @@ HA_LAB = {"name": "csha", "subnet": "10.218.0.0/24"}
 
 
 @pytest.fixture(scope="module")
-def ha_lab() -> Lab:
-    lab = Lab(**HA_LAB)
-    lab.down()
-    lab.up(masters=3, workers=2)
-    yield lab
-    lab.down()
+def ha_cluster(one_test_session_at_a_time: None) -> Iterator[Cluster]:
+    cluster = Cluster(Lab(**HA_LAB))
+    cluster.lab.down()
+    cluster.up(masters=3, workers=2)
+    yield cluster
+    cluster.lab.down()
 
 
-def test_master_hosts_of_three_masters(ha_lab):
-    masters = [h for h in ha_lab.hosts if h.role == "master"]
-    found = master_hosts({"kubeconfig_path": str(ha_lab.cluster().admin_kubeconfig)})
-    assert [(h["node"], h["ssh_address"]) for h in found] == [(m.name, m.address) for m in masters]
+def test_master_hosts_of_three_masters(ha_cluster):
+    found = master_hosts({"kubeconfig_path": str(ha_cluster.admin_kubeconfig)})
+    assert [(h["node"], h["ssh_address"]) for h in found] == [(m.name, m.address) for m in ha_cluster.masters]
     assert all(h["components"] == ["kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager"]
                for h in found)
-    assert ha_lab.cluster().endpoint == f"https://{ha_lab.hosts[-1].address}:6443"  # the balancer
+    assert ha_cluster.endpoint == f"https://{ha_cluster.balancer.address}:6443"
 
 
-def test_cutting_one_master_keeps_the_api_answering(ha_lab, tmp_path):
-    run = chaos_run(tmp_path, "master-netcut-ha.json", [ha_lab.vars_path], "--var", "watch_seconds:int=8")
+def test_cutting_one_master_keeps_the_api_answering(ha_cluster, tmp_path):
+    run = chaos_run(tmp_path, "master-netcut-ha.json", [ha_cluster.lab.vars_path], "--var", "watch_seconds:int=8")
     journal = journal_of(run, tmp_path)
     assert journal["status"] == "completed" and journal["deviated"] is False
     cut, watched = (r["output"] for r in journal["run"])

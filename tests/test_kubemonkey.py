@@ -22,11 +22,10 @@ from chaoslib.discovery.discover import discover_actions, discover_probes
 from chaoslib.exceptions import ActivityFailed
 from kubernetes import client as k8s
 
-from chaosali.cluster.client import new_api_client
-from chaosali.errors import InvalidArgument
+from chaosali.cluster.api import new_api_client
+from chaosali.core.errors import InvalidArgument
 from chaosali.kubemonkey import actions, manifests, probes
-from conftest import REPO
-from test_network_faults import wait_until
+from conftest import REPO, wait_until
 
 KM_LABELS = ("kube-monkey/enabled", "kube-monkey/identifier", "kube-monkey/mtbf", "kube-monkey/kill-mode",
              "kube-monkey/kill-value")
@@ -69,11 +68,11 @@ def test_config_holds_kube_monkeys_keys_with_its_spelling_of_all_and_none():
     ({"run_hour": 1.5}, "run_hour 1.5 must be a whole number"),
     ({"time_zone": "Europe/Pariss"}, "did you mean Europe/Paris"),
     ({"time_zone": ""}, "time_zone must be an IANA time zone"),
-    ({"namespace": "Kube_Monkey"}, "namespace must be a namespace name"),
+    ({"namespace": "Kube_Monkey"}, "namespace 'Kube_Monkey' is not a Kubernetes name"),
     ({"whitelisted_namespaces": ["demo", "bad name"]}, "each of whitelisted_namespaces"),
     ({"blacklisted_namespaces": 3}, "blacklisted_namespaces must be a list"),
-    ({"graceperiod_sec": -1}, "graceperiod_sec -1 must be a whole number 0 or more"),
-    ({"schedule_delay": 0}, "schedule_delay 0 must be a whole number 1 or more"),
+    ({"graceperiod_sec": -1}, "graceperiod_sec -1 must be a whole number of 0 or more"),
+    ({"schedule_delay": 0}, "schedule_delay 0 must be a whole number of 1 or more"),
     ({"dry_run": "maybe"}, "dry_run must be true or false"),
     ({"image": "kube monkey"}, "image must be a container image reference"),
 ])
@@ -95,7 +94,7 @@ def test_deploy_refuses_bad_arguments_before_reaching_any_cluster(arguments, mes
     ({"kind": "ReplicaSet"}, "kind must be Deployment, StatefulSet or DaemonSet"),
     ({"name": None}, "give either name or label_selector"),
     ({"label_selector": "app=web"}, "give either name or label_selector"),
-    ({"namespace": "demo!"}, "namespace must be a namespace name"),
+    ({"namespace": "demo!"}, "namespace 'demo!' is not a Kubernetes name"),
 ])
 def test_mark_refuses_bad_arguments_before_reaching_any_cluster(arguments, message):
     with pytest.raises(InvalidArgument, match=message):

@@ -40,6 +40,7 @@ def test_each_host_has_its_own_hostname_and_process_table(lab, chaos_args):
     assert processes.count("sshd") <= 3, "the host sees other hosts' processes"
 
 
+@pytest.mark.usefixtures("one_test_session_at_a_time")
 def test_down_removes_its_own_things_only(tmp_path):
     foreign = "csother-keep"
     subprocess.run(["ip", "netns", "del", foreign], capture_output=True)  # left by a crashed run

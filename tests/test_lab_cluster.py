@@ -7,6 +7,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from chaosali.host.ssh import Host, run_script
+from chaosali.lab.cluster import Cluster
 from conftest import settings
 
 
@@ -69,7 +70,7 @@ def test_the_readonly_kubeconfig_reads_but_cannot_write(kube):
 
 
 def test_status_reports_the_api_and_every_service(kube):
-    status = kube.lab.status()["cluster"]
+    status = Cluster(kube.lab).status()
     assert status["api_ready"] is True
     assert status["services"]["master1"]["kube-apiserver"] == "active"
     assert status["services"]["worker2"] == {"kubelet": "active", "sshd": "active"}

@@ -15,8 +15,9 @@ import pytest
 from chaoslib.exceptions import ActivityFailed, InterruptExecution, InvalidControl
 from kubernetes import client as k8s
 
-from chaosali.cluster.client import new_api_client
+from chaosali.cluster.api import connect, new_api_client
 from chaosali.lock import actions, controls, lease, probes
+from conftest import wait_until
 from test_kubeconfig_fetch import http, md5, start_chaos  # noqa: F401 - http is a fixture
 
 
@@ -40,16 +41,6 @@ def lock_name(config) -> str:
 
 def holder_of(lock_name: str, config: dict) -> dict:
     return probes.environment_lock_holder(name=lock_name, configuration=config)
-
-
-def wait_for(condition, timeout: float, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"not within {timeout} s")
 
 
 # ---- actions and probe ------------------------------------------------------------------------
@@ -91,8 +82,8 @@ def test_unlocking_someone_elses_lock_is_refused_unless_forced(lock_name, config
 
 def test_an_expired_lease_is_taken_over(lock_name, config):
     actions.lock_environment(name=lock_name, holder="alice", duration=2, configuration=config)
-    expired = wait_for(lambda: (h := holder_of(lock_name, config))["held"] is False and h, 5)
-    assert expired["holder"] == "alice", "an expired holder is still named"
+    assert wait_until(lambda: holder_of(lock_name, config)["held"] is False, 5) is not None, "the lease never expired"
+    assert holder_of(lock_name, config)["holder"] == "alice", "an expired holder is still named"
 
     taken = actions.lock_environment(name=lock_name, holder="bob", duration=30, configuration=config)
     assert taken["holder"] == "bob" and taken["transitions"] == 1
@@ -105,10 +96,10 @@ def test_of_many_contenders_at_once_exactly_one_wins(lock_name, config):
     start, results = threading.Barrier(8), {}
 
     def contend(number: int) -> None:
-        with new_api_client(config) as api:
+        with connect(config) as cluster:
             start.wait()
             try:
-                lease.acquire(api, lease.Lock("default", lock_name), f"contender-{number}", 30, 10)
+                lease.acquire(cluster, lease.Lock("default", lock_name), f"contender-{number}", 30)
                 results[number] = "won"
             except lease.Held as error:
                 results[number] = error.holding.holder
@@ -163,7 +154,7 @@ def test_control_keeps_a_lock_its_holder_had_before_the_run(lock_name, config):
 
 
 def test_control_arguments_are_checked(lock_name, config):
-    with pytest.raises(InterruptExecution, match="duration must be a positive number"):
+    with pytest.raises(InterruptExecution, match=r"duration \(seconds\) 0 must be a whole number of 1 or more"):
         controls.before_experiment_control(context={}, name=lock_name, duration=0, configuration=config)
     with pytest.raises(InvalidControl, match="unknown argument.*durration"):
         controls.validate_control({"name": "lock", "provider": {"arguments": {"durration": 5}}})
@@ -189,7 +180,8 @@ def lock_experiment(title: str, lock_name: str, config: dict, duration: int, sle
 def test_of_two_runs_started_together_one_drills_and_the_other_is_interrupted(lock_name, config, tmp_path):
     runs = {title: start_chaos(tmp_path / title, lock_experiment(title, lock_name, config, duration=3, sleep=6))
             for title in ("drill-A", "drill-B")}
-    first = wait_for(lambda: holder_of(lock_name, config)["held"] and holder_of(lock_name, config), 30)
+    assert wait_until(lambda: holder_of(lock_name, config)["held"], 30) is not None, "neither run took the lock"
+    first = holder_of(lock_name, config)
     seen = [first]
     while any(run.process.poll() is None for run in runs.values()):  # a 3 s lease held for 6 s: renewals
         seen.append(holder_of(lock_name, config))
@@ -214,7 +206,8 @@ def test_of_two_runs_started_together_one_drills_and_the_other_is_interrupted(lo
 def test_sigkill_of_the_holders_run_frees_the_lock_after_its_lease_duration(lock_name, config, tmp_path):
     holder = start_chaos(tmp_path / "killed", lock_experiment("killed", lock_name, config, duration=4, sleep=120),
                          start_new_session=True)
-    taken = wait_for(lambda: holder_of(lock_name, config)["held"] and holder_of(lock_name, config), 30)
+    assert wait_until(lambda: holder_of(lock_name, config)["held"], 30) is not None, "the run never took the lock"
+    taken = holder_of(lock_name, config)
     time.sleep(1)  # into the drill: the method's sleep runs
     os.killpg(holder.process.pid, signal.SIGKILL)
     holder.process.wait()
@@ -222,7 +215,7 @@ def test_sigkill_of_the_holders_run_frees_the_lock_after_its_lease_duration(lock
 
     with pytest.raises(ActivityFailed, match="locked by"):  # still held: a dead holder is seen only by expiry
         actions.lock_environment(name=lock_name, holder="impatient", configuration=config)
-    wait_for(lambda: not holder_of(lock_name, config)["held"], 10)
+    assert wait_until(lambda: not holder_of(lock_name, config)["held"], 10) is not None, "the lock was never freed"
     assert time.monotonic() - killed_at <= 4 + 1, "the lock outlived its lease duration"
 
     third = start_chaos(tmp_path / "third", lock_experiment("third", lock_name, config, duration=4, sleep=0.1))
@@ -233,12 +226,12 @@ def test_sigkill_of_the_holders_run_frees_the_lock_after_its_lease_duration(lock
 
 def test_a_run_whose_lock_is_taken_over_is_stopped_and_rolled_back(lock_name, config, tmp_path):
     run = start_chaos(tmp_path / "overtaken", lock_experiment("overtaken", lock_name, config, duration=3, sleep=60))
-    wait_for(lambda: holder_of(lock_name, config)["held"], 30)
+    assert wait_until(lambda: holder_of(lock_name, config)["held"], 30) is not None, "the run never took the lock"
     time.sleep(0.5)
-    with new_api_client(config) as api:  # as a careless operator would: force it free and take it
+    with connect(config, timeout=5) as cluster:  # as a careless operator would: force it free and take it
         where = lease.Lock("default", lock_name)
-        lease.release(api, where, "intruder", True, 5)
-        lease.acquire(api, where, "intruder", 30, 5)
+        lease.release(cluster, where, "intruder", True)
+        lease.acquire(cluster, where, "intruder", 30)
 
     journal = run.finish(timeout=30)
     assert journal["status"] == "interrupted", run.output

@@ -8,17 +8,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.host.actions import cut_network, delay_network, limit_bandwidth, lose_packets, restore_network
-from conftest import chaosali_chains, markers, ping, tcp_answers
-
-
-def wait_until(condition, timeout: float, step: float = 0.2) -> float | None:
-    """Seconds until ``condition()`` holds, or None if it never did within ``timeout``."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(step)
-    return None
+from conftest import chaosali_chains, markers, ping, tcp_answers, wait_until
 
 
 def test_cut_host_stops_answering_neighbours_do_not_and_it_heals_alone(lab, chaos_args):

@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from chaosali.errors import InvalidArgument
+from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network, restore_network
 from chaosali.service.probes import service_available, vip_members
-from conftest import tcp_answers
+from conftest import tcp_answers, wait_until
 
 PORT, TLS_PORT = 8080, 8443
 VIP, VIP_PORT = "10.214.0.100", 80
@@ -90,15 +90,6 @@ class Web:
         return [f"{self.first}:{PORT}", {"address": self.second, "port": PORT}]
 
 
-def wait_until(condition, timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return False
-
-
 def make_certificates(directory: Path, address: str) -> None:
     """A lab CA and a server certificate for ``address`` signed by it (PEM files)."""
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -161,7 +152,8 @@ def web(lab, tmp_path_factory) -> Web:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
         for host, port, _ in servers:
-            assert wait_until(lambda: tcp_answers(host.address, port, timeout=0.3), 10), f"no server on {host.address}:{port}"
+            answers = wait_until(lambda: tcp_answers(host.address, port, timeout=0.3), 10)
+            assert answers is not None, f"no server on {host.address}:{port}"
         yield Web(first.address, second.address, pki / "ca.pem")
     finally:
         for process in processes:
@@ -204,7 +196,7 @@ class Cuts:
     def cut(self, address: str) -> None:
         self.addresses.append(address)
         cut_network([address], duration=30, **self.chaos_args)
-        assert wait_until(lambda: not tcp_answers(address, PORT, timeout=0.3), 5), "the cut did not take effect"
+        assert wait_until(lambda: not tcp_answers(address, PORT, timeout=0.3), 5) is not None, "the cut did not take effect"
 
     def restore(self) -> None:
         if self.addresses:
@@ -439,7 +431,7 @@ def test_discovery_shows_both_probes_with_docs_and_types():
     ({"url": "http://h/", "pattern": "("}, "not a regular expression"),
     ({"url": "http://h/", "json_path": "a..b"}, "dotted path"),
     ({"url": "http://h/", "retries": -1}, "retries -1 must be a whole number"),
-    ({"url": "http://h/", "timeout": 0}, "timeout 0 must be a number > 0"),
+    ({"url": "http://h/", "timeout": 0}, r"timeout \(seconds\) 0 must be a number above 0"),
     ({"url": "http://h/", "ca_bundle": "/nonexistent/ca.pem"}, "is not a file"),
     ({"url": "http://h/", "headers": {"Authorization": "Bearer x\r\nX-Evil: 1"}}, "Authorization: a value must"),
 ])
@@ -450,7 +442,7 @@ def test_service_available_refuses_malformed_arguments(arguments, message):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    ({"port": 0, "members": []}, "port 0 must be a number from 1 to 65535"),
+    ({"port": 0, "members": []}, "vip port 0 must be a whole number from 1 to 65535"),
     ({"port": "http", "members": []}, "port 'http' must be"),
     ({"check": "udp", "members": []}, "check 'udp' is unknown"),
     ({}, "exactly one way"),

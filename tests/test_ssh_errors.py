@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import socket
 from pathlib import Path
@@ -11,7 +12,10 @@ from chaoslib.exceptions import ActivityFailed
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from chaosali.host.actions import cut_network, limit_bandwidth, restore_network
+from chaosali.host.actions import (
+    cut_network, delay_network, limit_bandwidth, lose_packets, restore_network, stop_service, stress_cpu,
+)
+from chaosali.host.ssh import SSHSettings
 from conftest import ping
 
 
@@ -56,29 +60,48 @@ def test_refused_port_is_its_own_error(lab, chaos_args):
 
 
 @pytest.mark.parametrize(
-    "arguments, problem",
+    "action, arguments, problem",
     [
-        ({"peers": ["10.0.0.1; reboot"]}, "peer '10.0.0.1; reboot' is not an IPv4 address"),
-        ({"ports": ["22 && reboot"]}, "port '22 && reboot' must be a number"),
-        ({"direction": "in$(reboot)"}, "direction 'in$(reboot)' must be one of"),
-        ({"targets": ["127.0.0.1;reboot"]}, "is not a host name or IP address"),
-        ({"targets": ["root`id`@127.0.0.1"]}, "is not a host name or IP address"),
-        ({"duration": "10; reboot"}, "duration '10; reboot' must be a number"),
+        (cut_network, {"peers": ["10.0.0.1; reboot"]}, "peer '10.0.0.1; reboot' is not an IPv4 address"),
+        (cut_network, {"ports": ["22 && reboot"]}, "ports: port '22 && reboot' must be a whole number"),
+        (cut_network, {"direction": "in$(reboot)"}, "direction 'in$(reboot)' must be one of"),
+        (cut_network, {"targets": ["127.0.0.1;reboot"]}, "address '127.0.0.1;reboot' is not a host name"),
+        (cut_network, {"targets": ["root`id`@127.0.0.1"]}, "user 'root`id`' is not a user name"),
+        (cut_network, {"duration": "10; reboot"}, "duration (seconds) '10; reboot' must be a number"),
+        # strict numbers: no NaN, infinity, booleans or digits other than ASCII ones
+        (cut_network, {"duration": "nan"}, "duration (seconds) 'nan' must be a number above 0"),
+        (cut_network, {"duration": float("inf")}, "duration (seconds) inf must be a number above 0"),
+        (cut_network, {"duration": True}, "duration (seconds) True must be a number above 0"),
+        (cut_network, {"ports": ["\u0662\u0662"]}, "ports: port '\u0662\u0662' must be a whole number"),
+        (cut_network, {"keep_ssh": "sometimes"}, "keep_ssh must be true or false, not 'sometimes'"),
+        (cut_network, {"targets": ["127.0.0.1:0"]}, "port '0' must be a whole number from 1 to 65535"),
+        (lose_packets, {"percent": float("nan")}, "percent nan must be a number above 0 and at most 100"),
+        (limit_bandwidth, {"rate": "\u0661mbit"}, "rate '\u0661mbit' is not a tc value: ASCII digits and a unit"),
+        (limit_bandwidth, {"burst": "32kb\n"}, "burst '32kb\\n' is not a tc value"),
+        (limit_bandwidth, {"interface": "eth0;reboot"}, "interface 'eth0;reboot' is not a network interface name"),
+        (delay_network, {"delay": "100ms; reboot"}, "delay '100ms; reboot' is not a tc value"),
+        (stress_cpu, {"workers": 1.5}, "workers 1.5 must be a whole number from 0 to 1024"),
+        (stop_service, {"service": "kubelet\n"}, "service 'kubelet\\n' is not a service name"),
+        (restore_network, {"fault_id": "chaosali-1a2b3c4d\n"}, "fault id 'chaosali-1a2b3c4d\\n' is not a chaosali"),
     ],
 )
-def test_shell_metacharacters_are_refused_before_any_ssh_call(arguments, problem):
+def test_wrong_arguments_are_refused_before_any_ssh_call(action, arguments, problem):
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.setblocking(False)
-        arguments = {"targets": [f"127.0.0.1:{listener.getsockname()[1]}"], "duration": 10, **arguments}
+        arguments = {"targets": [f"127.0.0.1:{listener.getsockname()[1]}"], **arguments}
         with pytest.raises(ActivityFailed, match=re.escape(problem)):
-            cut_network(**arguments)
-        with pytest.raises(BlockingIOError):
+            action(**arguments)
+        with pytest.raises(BlockingIOError) as nobody:
             listener.accept()  # nobody knocked: the refusal came before any connection
+        assert nobody.value.errno == errno.EAGAIN
 
 
-def test_interface_with_metacharacters_is_refused(lab, chaos_args):
-    with pytest.raises(ActivityFailed, match="interface 'eth0;reboot' is not a network interface name"):
-        limit_bandwidth([lab.hosts[0].address], interface="eth0;reboot", duration=5, **chaos_args)
+@pytest.mark.parametrize("timeout", ["nan", -1, float("inf"), 0, True, "5s"])
+def test_an_ssh_timeout_that_would_mean_no_timeout_or_no_connection_is_refused(timeout):
+    for key in ("ssh_connect_timeout", "ssh_command_timeout"):
+        with pytest.raises(ActivityFailed, match=re.escape(f"configuration {key} (seconds) {timeout!r} must be")):
+            SSHSettings.from_chaos({key: timeout}, {})
+    assert SSHSettings.from_chaos({"ssh_connect_timeout": "2.5"}, {}).connect_timeout == 2.5
 
 
 def test_a_jump_host_carries_the_connection(lab, chaos_args):

@@ -3,7 +3,7 @@
 import pytest
 
 from chaosali.cluster.watch import watch
-from chaosali.errors import InvalidArgument
+from chaosali.core.errors import InvalidArgument
 
 
 def scripted(*states: bool):
@@ -30,7 +30,13 @@ def test_still_down_at_the_end_counts_until_the_end():
     assert result["back_at"] is None and result["last"] is False and result["down_seconds"] >= 0.05
 
 
-@pytest.mark.parametrize("seconds, interval, stop", [(5, 0, "never"), (1, 2, "never"), (5, 1, "sometimes")])
-def test_bad_arguments(seconds, interval, stop):
-    with pytest.raises(InvalidArgument):
+@pytest.mark.parametrize("seconds, interval, stop, complaint", [
+    (5, 0, "never", r"interval \(seconds\) 0 must be a number above 0 and at most 5"),
+    (1, 2, "never", r"interval \(seconds\) 2 must be a number above 0 and at most 1"),
+    (3601, 1, "never", r"seconds 3601 must be a number above 0 and at most 3600"),
+    (float("nan"), 1, "never", r"seconds nan must be a number"),
+    (5, 1, "sometimes", r"stop 'sometimes' must be one of never, down, back"),
+])
+def test_bad_arguments(seconds, interval, stop, complaint):
+    with pytest.raises(InvalidArgument, match=complaint):
         watch(lambda: True, seconds, interval, stop)

@@ -16,11 +16,12 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.config import number
-from chaosali.errors import InvalidArgument
+from chaosali.core.args import MAX_DURATION, choice, number, whole
+from chaosali.core.errors import InvalidArgument
 from chaosali.host import actions as host_actions
+from chaosali.host.catalogue import CATALOGUE, fault_kind
 from chaosali.host.ssh import Host
-from chaosali.host.targets import resolve
+from chaosali.host.targets import resolve_targets
 
 __all__ = ["MODES", "Drill", "Step", "check_pool", "plan"]
 
@@ -28,7 +29,7 @@ logger = logging.getLogger("chaostoolkit")
 
 MODES = ("together", "staggered")
 _SAMPLING_KEYS = ("count", "percent")
-_INTEGER = re.compile(r"^-?\d+$")
+_INTEGER = re.compile(r"-?\d+", re.ASCII)
 _POOL_EXAMPLE = (
     "{'action': 'stress_cpu', 'arguments': {'targets': {'nodes': 'node-role.kubernetes.io/worker', "
     "'count': 1}, 'duration': 30}}"
@@ -84,9 +85,10 @@ def check_pool(pool: Any) -> list[dict]:
                 f"{where} {entry!r} is not a fault: give {{'action', 'arguments'}}, e.g. {_POOL_EXAMPLE}"
             )
         action, arguments = entry.get("action"), entry.get("arguments") or {}
-        if action not in host_actions.FAULT_KINDS:
+        if fault_kind(action) is None:
             raise InvalidArgument(
-                f"{where}: {action!r} is not a host fault a drill can pick; use one of {', '.join(host_actions.FAULT_KINDS)}"
+                f"{where}: {action!r} is not a host fault a drill can pick; use one of "
+                + ", ".join(known.action for known in CATALOGUE)
             )
         if {"configuration", "secrets"} & set(arguments):
             raise InvalidArgument(f"{where}: leave configuration and secrets out, the drill passes its own")
@@ -109,10 +111,9 @@ def plan(
 ) -> Drill:
     """Draw ``count`` entries of the pool with ``seed``, resolve their targets, time their starts."""
     pool = check_pool(pool)
-    count = number(count, "count", 1, len(pool), int)
-    if mode not in MODES:
-        raise InvalidArgument(f"mode {mode!r} must be one of {', '.join(MODES)}")
-    window = number(window, "window", 0, 86400, float)
+    count = whole(count, "count", 1, len(pool))
+    mode = choice(mode, "mode", MODES)
+    window = number(window, "window", 0, MAX_DURATION)
     if mode == "staggered" and window == 0:
         raise InvalidArgument("mode 'staggered' spreads the faults over window seconds: give a window above 0")
     seed = _seed(seed)
@@ -124,7 +125,7 @@ def plan(
     steps = []
     for order, index in enumerate(drawn):
         arguments = pool[index].get("arguments") or {}
-        hosts, selection = resolve(_seeded(arguments["targets"], f"{seed}/{index}"), configuration, secrets)
+        hosts, selection = resolve_targets(_seeded(arguments["targets"], f"{seed}/{index}"), configuration, secrets)
         steps.append(Step(index, pool[index]["action"], arguments, hosts, selection, round(order * gap, 3)))
     return Drill(seed, mode, window, len(pool), steps)
 
@@ -137,7 +138,7 @@ def _seed(seed: Any) -> int | str:
     if isinstance(seed, bool) or not isinstance(seed, (int, str)):
         raise InvalidArgument(f"seed {seed!r} must be a whole number or a string")
     # `chaos run --var seed=7` substitutes the string "7": it must replay the drill of seed 7
-    return int(seed) if isinstance(seed, str) and _INTEGER.match(seed.strip()) else seed
+    return int(seed) if isinstance(seed, str) and _INTEGER.fullmatch(seed.strip()) else seed
 
 
 def _seeded(targets: Any, seed: str) -> Any:

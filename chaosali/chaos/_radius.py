@@ -13,18 +13,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import urllib3
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from chaosali.chaos._plan import Step
-from chaosali.cluster.client import new_api_client
+from chaosali.cluster.api import connect
 from chaosali.cluster.nodes import master_hosts
-from chaosali.cluster.resources import explain
-from chaosali.config import number
-from chaosali.errors import InvalidArgument
+from chaosali.core.args import percent as read_percent, whole
+from chaosali.core.errors import InvalidArgument
 
 __all__ = ["Caps"]
 
@@ -44,11 +41,11 @@ class Caps:
         """The caps, checked like every other argument: before the cluster or a host is asked."""
         if not isinstance(allow_all_masters, bool):
             raise InvalidArgument(f"allow_all_masters {allow_all_masters!r} must be true or false")
-        percent = None if max_node_percent is None else number(max_node_percent, "max_node_percent", 0, 100, float)
+        percent = None if max_node_percent is None else read_percent(max_node_percent, "max_node_percent", zero=True)
         if percent == 0:
             raise InvalidArgument("max_node_percent 0 allows no fault on any node; give a percent above 0")
         return cls(
-            None if max_hosts is None else number(max_hosts, "max_hosts", 1, 1_000_000, int),
+            None if max_hosts is None else whole(max_hosts, "max_hosts", 1, 1_000_000),
             percent,
             allow_all_masters,
         )
@@ -112,15 +109,10 @@ def _master_addresses(master: dict) -> set[str]:
 def _node_addresses(configuration: Configuration, secrets: Secrets) -> dict[str, set[str]]:
     """Every node with every address it may be reached at. One list per drill: the share needs
     the total, and a drill is rare enough for one list of all nodes."""
-    configuration = configuration or {}
-    ssh_map = configuration.get("node_ssh_addresses") or {}
-    timeout = float(configuration.get("kubernetes_request_timeout", 10))
+    ssh_map = (configuration or {}).get("node_ssh_addresses") or {}
     try:
-        with new_api_client(configuration, secrets, retries=1) as api:
-            try:
-                nodes = client.CoreV1Api(api).list_node(_request_timeout=timeout).items
-            except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
-                raise ActivityFailed(explain(error, api.configuration.host)) from None
+        with connect(configuration, secrets) as cluster:
+            nodes = cluster.call("list the nodes", client.CoreV1Api(cluster.client).list_node).items
     except ActivityFailed as error:  # no kubeconfig, or an API that refused or did not answer
         raise ActivityFailed(f"max_node_percent needs the cluster's nodes, but: {error}; {_REFUSED}") from None
     if not nodes:

@@ -3,8 +3,8 @@
 A drill draws ``count`` entries from a ``pool`` of chaosali host faults, resolves their targets,
 refuses to start if the faults together would exceed its caps, then injects them together or
 staggered over a window, through the host actions themselves. The same seed, pool and cluster
-replay the same drill. What a drill injected is kept in this process (a ``chaos run``), so that
-its rollback restores exactly that."""
+replay the same drill. What a drill injected is kept in the run's memory, so that its rollback
+restores exactly that."""
 
 import dataclasses
 import datetime as dt
@@ -13,19 +13,19 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Union
 
 import urllib3
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.chaos._plan import Step, check_pool, plan
-from chaosali.host.actions import FAULT_KINDS
 from chaosali.chaos._radius import Caps
+from chaosali.core import memory
 from chaosali.host import actions as host_actions
 from chaosali.host import faults
+from chaosali.host.catalogue import fault_kind
 from chaosali.host.ssh import Host, SSHSettings
-from chaosali.host.targets import resolve
+from chaosali.host.targets import resolve_targets
 
 __all__ = ["inject_random_faults", "restore_random_faults"]
 
@@ -42,16 +42,19 @@ class _Injected:
         return f"{self.fault_id} ({self.kind} on {', '.join(map(str, self.hosts))})"
 
 
-# The faults drills injected in this process, by pool (and cluster), for their rollback:
-# restoring exactly these ids leaves alone the faults other activities put on the same hosts.
-_injected: dict[str, list[_Injected]] = {}
 _lock = threading.Lock()  # faults started together are recorded from several threads
+
+
+def _injected() -> dict[str, list[_Injected]]:
+    """The faults drills injected in this run, by pool (and cluster), for their rollback:
+    restoring exactly these ids leaves alone the faults other activities put on the same hosts."""
+    return memory.section("random faults injected")
 
 
 def inject_random_faults(
     pool: list,
     count: int = 1,
-    seed: Union[int, str] = None,
+    seed: int = None,
     mode: str = "together",
     window: float = 0,
     max_hosts: int = None,
@@ -63,10 +66,10 @@ def inject_random_faults(
     """
     Inject `count` host faults drawn at random from `pool`, under caps on
     their blast radius. A pool entry is {"action": ..., "arguments": {...}}:
-    one of cut_network, lose_packets, limit_bandwidth, delay_network,
-    reconfigure_kubelet, stop_service, stress_cpu, stress_memory, with its
-    arguments; `targets` may be hosts or a cluster query. The same `seed` on
-    the same pool and cluster draws the same drill (without a seed one is
+    a host action of chaosali.host.actions that leaves a fault which heals by
+    itself (cut_network, stress_cpu...), with its arguments; `targets` may be
+    hosts or a cluster query. The same `seed` (a whole number, or any text)
+    on the same pool and cluster draws the same drill (without a seed one is
     drawn, and recorded).
 
     The chosen entries' targets are resolved and the caps checked before
@@ -81,8 +84,8 @@ def inject_random_faults(
     """
     key = _key(pool, configuration)
     with _lock:
-        # from here on the rollback knows this process ran the drill, even if it injects nothing
-        _injected.setdefault(key, [])
+        # from here on the rollback knows this run ran the drill, even if it injects nothing
+        _injected().setdefault(key, [])
     caps = Caps.of(max_hosts, max_node_percent, allow_all_masters)
     drill = plan(pool, count, seed, mode, window, configuration, secrets)
     radius = caps.enforce(drill.steps, configuration, secrets)
@@ -107,8 +110,8 @@ def restore_random_faults(
 ) -> dict:
     """
     Restore at once the faults inject_random_faults injected from `pool` in
-    this run, and only those. Called in another process, where nothing was
-    recorded, it restores every chaosali fault of the kinds the pool can
+    this run, and only those. Called in a run that recorded nothing of the
+    pool (the drill ran in another one), it restores every chaosali fault of the kinds the pool can
     inject, on every host the pool's targets can choose. Safe to call twice,
     or when nothing was injected. Returns the fault ids restored per host.
     """
@@ -116,12 +119,12 @@ def restore_random_faults(
     key = _key(pool, configuration)
     settings = SSHSettings.from_chaos(configuration, secrets)
     with _lock:
-        recorded = list(_injected[key]) if key in _injected else None
+        recorded = list(_injected()[key]) if key in _injected() else None
     if recorded is None:
-        return _sweep(pool, settings, configuration, secrets)
+        return _restore_pool_kinds(pool, settings, configuration, secrets)
     if not recorded:
         logger.info("chaosali: the random faults of this pool left nothing to restore in this run")
-    return {**_restore(recorded, key, settings), "scope": "the faults this run injected"}
+    return {**_restore_and_forget(recorded, key, settings), "scope": "the faults this run injected"}
 
 
 def _key(pool: list, configuration: Configuration) -> str:
@@ -132,7 +135,7 @@ def _key(pool: list, configuration: Configuration) -> str:
 def _inject(steps: list[Step], key: str, configuration: Configuration, secrets: Secrets) -> list[dict]:
     """Start each step at its offset through its host action. All or nothing: once one fails, the
     steps still waiting never start and the ones that started are restored."""
-    injected: list[_Injected] = []  # by this call, unlike _injected[key]
+    injected: list[_Injected] = []  # by this call, unlike _injected()[key]
     abort = threading.Event()
     start = time.monotonic()
 
@@ -149,7 +152,7 @@ def _inject(steps: list[Step], key: str, configuration: Configuration, secrets: 
         with _lock:
             fault = _Injected(output["fault_id"], output["kind"], tuple(step.hosts))
             injected.append(fault)
-            _injected[key].append(fault)
+            _injected()[key].append(fault)
         return output
 
     with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="chaosali-chaos") as executor:
@@ -173,13 +176,13 @@ def _undo(injected: list[_Injected], key: str, configuration: Configuration, sec
         return "nothing had been injected"
     what = ", ".join(map(str, injected))
     try:
-        _restore(injected, key, SSHSettings.from_chaos(configuration, secrets))
+        _restore_and_forget(injected, key, SSHSettings.from_chaos(configuration, secrets))
     except ActivityFailed as error:
         return f"the faults it had injected ({what}) could not all be restored: {error}"
     return f"the faults it had injected were restored: {what}"
 
 
-def _restore(injected: list[_Injected], key: str, settings: SSHSettings) -> dict:
+def _restore_and_forget(injected: list[_Injected], key: str, settings: SSHSettings) -> dict:
     """Restore exactly these faults and forget them. Fault ids are unique, so every id is sent to
     every host of the lot in one parallel round: a host restores only the ids it holds."""
     if not injected:
@@ -187,24 +190,26 @@ def _restore(injected: list[_Injected], key: str, settings: SSHSettings) -> dict
     hosts = list(dict.fromkeys(host for fault in injected for host in fault.hosts))
     output = faults.restore(hosts, settings, [fault.fault_id for fault in injected])
     with _lock:
-        _injected[key] = [fault for fault in _injected.get(key, []) if fault not in injected]
+        _injected()[key] = [fault for fault in _injected().get(key, []) if fault not in injected]
     return output
 
 
-def _sweep(pool: list, settings: SSHSettings, configuration: Configuration, secrets: Secrets) -> dict:
+def _restore_pool_kinds(
+    pool: list, settings: SSHSettings, configuration: Configuration, secrets: Secrets
+) -> dict:
     """Restore every fault of the kinds the pool can inject on every host it can choose: what a
-    rollback can do when the drill ran in another process and left no record here."""
+    rollback can do when the drill ran in another run and left no record in this one."""
     kinds: dict[str, dict[Host, None]] = {}  # kind -> hosts, in order, without repeats
     problems = []
     for index, entry in enumerate(pool):
         try:
-            hosts, _ = resolve(entry["arguments"]["targets"], configuration, secrets, sample=False)
+            hosts, _ = resolve_targets(entry["arguments"]["targets"], configuration, secrets, sample=False)
         except (ActivityFailed, urllib3.exceptions.HTTPError) as error:
             problems.append(f"the hosts of pool entry {index} are unknown ({error})")
             continue
-        kinds.setdefault(FAULT_KINDS[entry["action"]], {}).update(dict.fromkeys(hosts))
+        kinds.setdefault(fault_kind(entry["action"]).kind, {}).update(dict.fromkeys(hosts))
     logger.info(
-        "chaosali: no random faults of this pool were recorded in this process (did the drill run in "
+        "chaosali: no random faults of this pool were recorded in this run (did the drill run in "
         "another one?): restoring every chaosali fault of kind %s on the pool's hosts",
         ", ".join(kinds) or "(none found)",
     )

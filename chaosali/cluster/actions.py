@@ -1,13 +1,14 @@
 """kubectl-like actions on any Kubernetes kind, custom resources included, in pure Python.
 
 The cluster comes from the configuration (``kubeconfig_path``, ``kubernetes_context``...; see
-``chaosali.cluster.client``). Each action returns what it changed, as plain JSON.
+``chaosali.cluster.api``). Each action returns what it changed, as plain JSON.
 """
 
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.cluster import kubeconfig, resources
-from chaosali.errors import InvalidArgument
+from chaosali.core.args import boolean, seconds, whole
+from chaosali.core.errors import InvalidArgument
 
 __all__ = ["apply", "create", "delete", "patch", "fetch_kubeconfig"]
 
@@ -16,7 +17,7 @@ _CASCADES = {"background": "Background", "foreground": "Foreground", "orphan": "
 
 def apply(
     path: str = None,
-    manifest: dict | list | str = None,
+    manifest: dict = None,
     namespace: str = None,
     force: bool = False,
     configuration: Configuration = None,
@@ -24,33 +25,34 @@ def apply(
 ) -> list:
     """
     Apply the objects of a manifest file (`path`) or of an inline `manifest`
-    (an object, a list of objects, or JSON/YAML text with several documents)
-    with server-side apply, as field manager "chaosali". Applying the same
+    (an object; a list of objects, or JSON/YAML text with several documents,
+    are taken too) with server-side apply, as field manager "chaosali". Applying the same
     manifest twice changes nothing. `namespace` is used for namespaced objects
     that name none (default "default"). `force` takes over fields owned by
     another manager instead of failing on the conflict.
     Returns the kind, apiVersion, namespace, name and resourceVersion of each.
     """
-    documents = resources.load_documents(path, manifest)
+    documents, force = resources.load_documents(path, manifest), boolean(force, "force")
     with resources.connect(configuration, secrets) as dyn:
         return resources.apply(dyn, documents, namespace, force)
 
 
 def create(
     path: str = None,
-    manifest: dict | list | str = None,
+    manifest: dict = None,
     namespace: str = None,
     exist_ok: bool = False,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> list:
     """
-    Create the objects of a manifest file (`path`) or of an inline `manifest`,
-    as `kubectl create` does: an object that already exists is an error,
-    unless `exist_ok` is true (the existing object is then left as it is).
+    Create the objects of a manifest file (`path`) or of an inline `manifest`
+    (an object, a list of objects, or JSON/YAML text), as `kubectl create`
+    does: an object that already exists is an error, unless `exist_ok` is
+    true (the existing object is then left as it is).
     Returns the kind, apiVersion, namespace, name and resourceVersion of each.
     """
-    documents = resources.load_documents(path, manifest)
+    documents, exist_ok = resources.load_documents(path, manifest), boolean(exist_ok, "exist_ok")
     with resources.connect(configuration, secrets) as dyn:
         return resources.create(dyn, documents, namespace, exist_ok)
 
@@ -61,7 +63,7 @@ def delete(
     label_selector: str = None,
     field_selector: str = None,
     path: str = None,
-    manifest: dict | list | str = None,
+    manifest: dict = None,
     namespace: str = None,
     api_version: str = None,
     grace_period_seconds: int = None,
@@ -76,7 +78,8 @@ def delete(
     Delete objects: one `kind` (e.g. "Deployment", "deployments", or a custom
     kind with its `api_version`) by `name` or by `label_selector` /
     `field_selector` in `namespace` (default "default"), or the objects of a
-    manifest file (`path`) or inline `manifest`.
+    manifest file (`path`) or inline `manifest` (an object, a list of
+    objects, or JSON/YAML text).
     `grace_period_seconds` overrides the objects' own; `cascade` is
     "background" (as kubectl), "foreground" or "orphan" for their dependents.
     A missing object is an error unless `ignore_not_found`. With `wait`, the
@@ -93,8 +96,9 @@ def delete(
     policy = _CASCADES.get(str(cascade).lower())
     if not policy:
         raise InvalidArgument(f"cascade must be one of {', '.join(_CASCADES)}, not {cascade!r}")
-    grace = _grace(grace_period_seconds)
-    wait_timeout = resources.seconds(timeout, "timeout") if wait else None
+    grace = None if grace_period_seconds is None else whole(grace_period_seconds, "grace_period_seconds", 0)
+    wait_timeout = seconds(timeout, "timeout") if boolean(wait, "wait") else None
+    ignore_not_found = boolean(ignore_not_found, "ignore_not_found")
     documents = resources.load_documents(path, manifest) if by_manifest else []
     with resources.connect(configuration, secrets) as dyn:
         if by_manifest:
@@ -108,7 +112,7 @@ def delete(
 def patch(
     kind: str,
     name: str,
-    patch: dict | list | str,
+    patch: dict,
     patch_type: str = None,
     namespace: str = None,
     api_version: str = None,
@@ -122,23 +126,14 @@ def patch(
     does), "merge" (JSON merge patch: lists are replaced, null removes a
     field) or "json" (JSON patch: a list of operations such as
     {"op": "replace", "path": "/spec/replicas", "value": 2}; the default for a list).
-    `patch` may also be JSON/YAML text.
+    `patch` is an object (a list of JSON patch operations, or either one as
+    JSON/YAML text, are taken too).
     Returns the kind, apiVersion, namespace, name and new resourceVersion.
     """
     body, chosen = resources.patch_body(patch, patch_type)
     with resources.connect(configuration, secrets) as dyn:
         where = resources.locate(dyn, kind, api_version, namespace, name)
         return resources.patch(dyn, where, body, chosen)
-
-
-def _grace(value: int | None) -> int | None:
-    try:
-        grace = None if value is None else int(value)  # a "${var}" substitution may give a string
-    except (TypeError, ValueError):
-        grace = -1
-    if grace is not None and (grace < 0 or isinstance(value, bool)):
-        raise InvalidArgument(f"grace_period_seconds must be a whole number of seconds, 0 or more, not {value!r}")
-    return grace
 
 
 def fetch_kubeconfig(

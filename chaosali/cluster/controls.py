@@ -23,45 +23,25 @@ A URL that carries credentials is best given from a secret or the environment
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from chaoslib.types import Configuration, Control, Experiment
 import kubernetes.config
+from chaoslib.types import Configuration, Control, Experiment
 from kubernetes.config import kube_config
 
 from chaosali.cluster import kubeconfig
-from chaosali.controls import check_arguments, fail_closed
+from chaosali.core import memory
+from chaosali.core.controls import check_arguments, fail_closed
 
 __all__ = ["validate_control", "before_experiment_control", "after_experiment_control", "cleanup_control"]
 
 logger = logging.getLogger("chaostoolkit")
 
-# ---- the kubeconfig control -------------------------------------------------------------------
-
 _MISSING = object()
-# chaostoolkit-kubernetes checks that env KUBECONFIG names a file, then calls load_kube_config()
-# without a path: the kubernetes package then reads its default location, a global it took from
-# KUBECONFIG once, when it was imported (before this control ran). load_config() reads the
-# package's copy of it.
-_DEFAULT_LOCATION_HOLDERS = (kube_config, kubernetes.config)
-
-
-@dataclass
-class _InUse:
-    """The fetched kubeconfig and what it replaced, to put back after the run."""
-
-    fetched: kubeconfig.Fetched
-    configuration: Configuration | None
-    saved_configuration: dict[str, Any] = field(default_factory=dict)
-    saved_environ: dict[str, str | None] = field(default_factory=dict)
-    saved_default_locations: list[str] = field(default_factory=list)
-
-
-_in_use: _InUse | None = None
+_MEMORY = "kubeconfig"  # the run memory's section: the undo of the hand-over
 
 
 def validate_control(control: Control) -> None:
@@ -94,61 +74,65 @@ def before_experiment_control(
     """
     source = kubeconfig.Source.of(url, md5, sha256, verify_tls, ca_bundle, max_bytes, timeout, headers)
     fetched = kubeconfig.fetch_private(source, kubernetes_context)
-    _restore()  # declared twice: the second replaces the first, which must not leak
-    _use(fetched, configuration)
+    _hand_back()  # declared twice: the second replaces the first, which must not leak
+    undo = _hand_over(fetched, configuration)
+    memory.section(_MEMORY)["undo"] = undo
+    memory.on_forget(undo)  # the last resort: a run that never reached its controls' end
 
 
 def after_experiment_control(context: Experiment, **arguments: Any) -> None:
     """Remove the fetched kubeconfig; restore the configuration and the environment."""
-    _restore()  # ``arguments``: the same as before_experiment_control's, nothing to do with them
+    _hand_back()  # ``arguments``: the same as before_experiment_control's, nothing to do with them
 
 
 def cleanup_control() -> None:
     """Last resort when the run ended without its after-control: remove the file."""
-    _restore()
+    _hand_back()
 
 
-def _use(fetched: kubeconfig.Fetched, configuration: Configuration | None) -> None:
-    global _in_use
-    settings = {"kubeconfig_path": fetched.path, "kubernetes_context": fetched.context}
-    environ = {"KUBECONFIG": fetched.path, "KUBERNETES_CONTEXT": fetched.context}
-    _in_use = _InUse(
-        fetched,
-        configuration,
-        saved_configuration={k: configuration.get(k, _MISSING) for k in settings} if configuration is not None else {},
-        saved_environ={k: os.environ.get(k) for k in environ},
-        saved_default_locations=[m.KUBE_CONFIG_DEFAULT_LOCATION for m in _DEFAULT_LOCATION_HOLDERS],
-    )
-    # chaoslib hands activities a copy of this very dict, made when each one runs: the change
-    # reaches every activity of the run, and the controls declared after this one
+def _hand_over(fetched: kubeconfig.Fetched, configuration: Configuration | None) -> Callable[[], None]:
+    """Make the fetched kubeconfig the run's, for each of its three readers; return the undo,
+    which also removes the file (it may be called more than once).
+
+    - chaosali's activities, and the controls declared after this one, read configuration
+      ``kubeconfig_path`` and ``kubernetes_context``: chaoslib hands each activity a copy of this
+      very dict, made when the activity runs, so the change reaches every activity of the run;
+    - chaostoolkit-kubernetes checks that env ``KUBECONFIG`` names a file (and reads
+      ``KUBERNETES_CONTEXT``), then calls ``load_kube_config()`` without a path;
+    - that reads the kubernetes package's default location, a global it took from ``KUBECONFIG``
+      once, when it was imported (before this control ran); ``kubernetes.config.load_config``
+      reads its own copy of it.
+    """
+    path, context = fetched.path, fetched.context
+    changes: list[tuple[MutableMapping[str, Any], dict[str, str]]] = [
+        (os.environ, {"KUBECONFIG": path, "KUBERNETES_CONTEXT": context}),
+        (vars(kube_config), {"KUBE_CONFIG_DEFAULT_LOCATION": path}),
+        (vars(kubernetes.config), {"KUBE_CONFIG_DEFAULT_LOCATION": path}),
+    ]
     if configuration is not None:
-        configuration.update(settings)
-    os.environ.update(environ)
-    for module in _DEFAULT_LOCATION_HOLDERS:
-        module.KUBE_CONFIG_DEFAULT_LOCATION = fetched.path
-    logger.info("chaosali: this run uses the kubeconfig fetched from %s (private file %s)", fetched.url, fetched.path)
+        changes.append((configuration, {"kubeconfig_path": path, "kubernetes_context": context}))
+    saved = [(place, key, place.get(key, _MISSING)) for place, values in changes for key in values]
+    for place, values in changes:
+        place.update(values)
+    logger.info("chaosali: this run uses the kubeconfig fetched from %s (private file %s)", fetched.url, path)
 
-
-def _restore() -> None:
-    global _in_use
-    used, _in_use = _in_use, None
-    if used is None:
-        return
-    kubeconfig.remove_private(used.fetched)
-    if used.configuration is not None:
-        for key, value in used.saved_configuration.items():
+    def undo() -> None:
+        if not saved:
+            return  # undone already
+        for place, key, value in saved:
             if value is _MISSING:
-                used.configuration.pop(key, None)
+                place.pop(key, None)
             else:
-                used.configuration[key] = value
-    for key, value in used.saved_environ.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    for module, location in zip(_DEFAULT_LOCATION_HOLDERS, used.saved_default_locations):
-        module.KUBE_CONFIG_DEFAULT_LOCATION = location
-    logger.info("chaosali: removed the kubeconfig fetched from %s", used.fetched.url)
+                place[key] = value
+        saved.clear()
+        kubeconfig.remove_private(fetched)
+        logger.info("chaosali: removed the kubeconfig fetched from %s", fetched.url)
+
+    return undo
 
 
-atexit.register(_restore)  # when chaoslib is used as a library and the run never reached its controls' end
+def _hand_back() -> None:
+    """Undo the hand-over of this run, if any."""
+    undo = memory.section(_MEMORY).pop("undo", None)
+    if undo:
+        undo()

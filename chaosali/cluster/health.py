@@ -1,42 +1,38 @@
 """Is the cluster healthy? Checks that say what is wrong (None: all is well).
 
-Probes log what they find; watches and the lab, which poll, only log changes.
+Probes log what they find; watches and the lab, which poll, only log changes. Each check makes
+one attempt (urllib3's retries would multiply its timeout) and turns a failure into its answer.
 """
 
-import urllib3
 from chaoslib.types import Configuration, Secrets
 from kubernetes.client import CoreV1Api, V1Node
-from kubernetes.client.rest import ApiException
 
-from chaosali.cluster import resources
-from chaosali.cluster.client import new_api_client
+from chaosali.cluster.api import ApiFailed, connect
+from chaosali.core.args import seconds
 
 __all__ = ["api_problem", "nodes_problem"]
 
 
 def api_problem(timeout: float, configuration: Configuration, secrets: Secrets) -> str | None:
-    timeout = resources.seconds(timeout, "timeout")
-    # one attempt: urllib3's default retries would multiply the timeout by four
-    with new_api_client(configuration, secrets, retries=0) as api:
-        host = api.configuration.host
+    timeout = seconds(timeout, "timeout")
+    with connect(configuration, secrets, retries=0, timeout=timeout) as cluster:
         try:
-            api.call_api(
-                "/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout
-            )
-        except (ApiException, urllib3.exceptions.HTTPError) as error:
-            return f"Kubernetes API at {host} is not ready: {resources.explain(error, host)}"
+            cluster.call("read /readyz", cluster.client.call_api, "/readyz", "GET", auth_settings=["BearerToken"],
+                         _preload_content=False)
+        except ApiFailed as error:
+            return f"Kubernetes API at {cluster.host} is not ready: {error.reason}"
     return None
 
 
 def nodes_problem(label_selector: str | None, configuration: Configuration, secrets: Secrets) -> str | None:
-    with new_api_client(configuration, secrets, retries=0) as api:
+    with connect(configuration, secrets, retries=0) as cluster:
         try:
-            nodes = CoreV1Api(api).list_node(label_selector=label_selector or "", _request_timeout=5).items
-        except (ApiException, urllib3.exceptions.HTTPError) as error:
-            return f"cannot list nodes: {resources.explain(error, api.configuration.host)}"
-    if not nodes:
+            nodes = cluster.call("list nodes", CoreV1Api(cluster.client).list_node, label_selector=label_selector or "")
+        except ApiFailed as error:
+            return str(error)
+    if not nodes.items:
         return f"no node matches {label_selector!r}"
-    not_ready = [n.metadata.name for n in nodes if not _ready(n)]
+    not_ready = [n.metadata.name for n in nodes.items if not _ready(n)]
     return f"nodes not Ready: {', '.join(not_ready)}" if not_ready else None
 
 

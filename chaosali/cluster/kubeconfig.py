@@ -23,14 +23,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 import yaml
 from chaoslib.exceptions import ActivityFailed
+from kubernetes import client
 
-from chaosali.cluster.client import new_api_client
-from chaosali.errors import InvalidArgument
+from chaosali.cluster.api import load_kubeconfig
+from chaosali.core.args import boolean, cause, display_url, seconds, whole
+from chaosali.core.errors import InvalidArgument
 
 __all__ = [
     "MAX_BYTES",
@@ -38,7 +40,6 @@ __all__ = [
     "FetchFailed",
     "Source",
     "Fetched",
-    "public_url",
     "fetch_private",
     "remove_private",
     "fetch_to_path",
@@ -55,21 +56,6 @@ _DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
 
 class FetchFailed(ActivityFailed):
     """The kubeconfig could not be fetched, did not match its digests, or is no usable kubeconfig."""
-
-
-def public_url(url: str) -> str:
-    """The URL as it may be shown: without userinfo, query string and fragment (they may hold
-    credentials)."""
-    try:
-        parts = urlsplit(str(url))
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:  # a port that is not a number: show nothing we cannot vouch for
-        return "<an invalid URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 @dataclass(frozen=True)
@@ -102,19 +88,14 @@ class Source:
             raise InvalidArgument("url must be the http(s) URL of the kubeconfig")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidArgument(f"url {public_url(url)} must be an http:// or https:// URL with a host")
-        if not isinstance(verify_tls, bool):
-            raise InvalidArgument(f"verify_tls must be true or false, not {verify_tls!r}")
+            raise InvalidArgument(f"url {display_url(url)} must be an http:// or https:// URL with a host")
+        verify_tls = boolean(verify_tls, "verify_tls")
         if ca_bundle is not None:
             if not verify_tls:
                 raise InvalidArgument("ca_bundle and verify_tls false contradict each other: give one of them")
             ca_bundle = os.path.expanduser(str(ca_bundle))
             if not os.path.isfile(ca_bundle):
                 raise InvalidArgument(f"ca_bundle {ca_bundle} is not a file (a PEM file of CA certificates)")
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-            raise InvalidArgument(f"max_bytes must be a whole number of bytes above 0, not {max_bytes!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise InvalidArgument(f"timeout must be a positive number of seconds, not {timeout!r}")
         if headers is not None and not (
             isinstance(headers, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
         ):
@@ -125,14 +106,14 @@ class Source:
             sha256=None if sha256 is None else _digest(sha256, "sha256"),
             verify_tls=verify_tls,
             ca_bundle=ca_bundle,
-            max_bytes=max_bytes,
-            timeout=float(timeout),
+            max_bytes=whole(max_bytes, "max_bytes", 1),
+            timeout=seconds(timeout, "timeout"),
             headers=dict(headers or {}),
         )
 
     @property
     def public(self) -> str:
-        return public_url(self.url)
+        return display_url(self.url)
 
 
 def _digest(value: Any, kind: str) -> str:
@@ -228,12 +209,12 @@ def _fetch(source: Source, context: str | None, directory: str) -> Fetched:
                 f"the kubeconfig from {source.public} does not match its {kind}: expected {expected}, "
                 f"got {got} ({len(body)} bytes); the file changed or the expected {kind} is stale"
             )
-    context = _check_kubeconfig(body, source.public, context)
+    document, context = _check_kubeconfig(body, source.public, context)
     fd, path = tempfile.mkstemp(dir=directory, prefix="kubeconfig-")  # 0600
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(body)
-        server = _load(path, context, source.public)
+        server = _load(path, document, context, source.public)
     except BaseException:
         os.unlink(path)
         raise
@@ -288,10 +269,9 @@ def _download(source: Source) -> bytes:
 
 
 def _reason(error: requests.RequestException, url: str) -> str:
-    """The cause of a failed request, without the URL's credentials or query string."""
-    cause: Any = error.args[0] if error.args else error
-    cause = getattr(cause, "reason", None) or cause  # urllib3's MaxRetryError wraps the real cause
-    text = re.sub(r"^<[^>]*>: ", "", str(cause))  # urllib3 prefixes "<...Connection object at 0x...>: "
+    """The cause of a failed request, without the URL's credentials or query string (an outer
+    error, such as too many redirects, may quote the URL)."""
+    text = cause(error)
     parts = urlsplit(url)
     for secret in (parts.query, parts.password):
         if secret:
@@ -299,8 +279,9 @@ def _reason(error: requests.RequestException, url: str) -> str:
     return text
 
 
-def _check_kubeconfig(body: bytes, where: str, context: str | None) -> str:
-    """The context to use, once the body proves to be a kubeconfig that has it."""
+def _check_kubeconfig(body: bytes, where: str, context: str | None) -> tuple[dict[str, Any], str]:
+    """The kubeconfig parsed (the one parse of it) and the context to use, once the body proves to
+    be a kubeconfig that has it."""
     try:
         document = yaml.safe_load(body)
     except yaml.YAMLError as error:
@@ -326,14 +307,15 @@ def _check_kubeconfig(body: bytes, where: str, context: str | None) -> str:
             f"the kubeconfig from {where} {problem}: set kubernetes_context to one of its contexts "
             f"({', '.join(names) or 'none'})"
         )
-    return str(chosen)
+    return document, str(chosen)
 
 
-def _load(path: str, context: str, where: str) -> str:
-    """Load the written file as every activity will (certificates decoded, cluster and user
-    resolved); the API server's address. Nothing is sent to the server."""
+def _load(path: str, document: dict[str, Any], context: str, where: str) -> str:
+    """Load the kubeconfig written at ``path`` as every activity will (certificates decoded,
+    cluster and user resolved); the API server's address. Nothing is sent to the server."""
+    settings = client.Configuration()
     try:
-        with new_api_client({"kubeconfig_path": path, "kubernetes_context": context}) as api:
-            return str(api.configuration.host)
+        load_kubeconfig(settings, [(path, document)], context)
     except InvalidArgument as error:
         raise FetchFailed(f"the kubeconfig from {where} cannot be used: {error}") from None
+    return str(settings.host)

@@ -11,15 +11,13 @@ import logging
 import random
 from typing import Any
 
-import urllib3
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
-from chaosali.cluster.client import new_api_client
-from chaosali.config import number
-from chaosali.errors import InvalidArgument
+from chaosali.cluster.api import ApiFailed, Connection, connect
+from chaosali.core.args import label_selector, percent as read_percent, whole
+from chaosali.core.errors import InvalidArgument
 
 __all__ = ["MASTER_COMPONENTS", "master_hosts", "select_hosts"]
 
@@ -30,29 +28,33 @@ _ALIASES = {"apiserver": "kube-apiserver", "scheduler": "kube-scheduler", "contr
 _CONTROL_PLANE_LABELS = ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"]
 
 
-def master_hosts(configuration: Configuration = None, secrets: Secrets = None) -> list[dict[str, Any]]:
+def master_hosts(
+    configuration: Configuration = None, secrets: Secrets = None, components: Any = None
+) -> list[dict[str, Any]]:
     """The hosts of the master components, found from control-plane node labels, kube-system
-    component pods (as kubeadm labels them) and the ``default/kubernetes`` endpoints."""
+    component pods (as kubeadm labels them) and the ``default/kubernetes`` endpoints; with
+    ``components``, only the hosts that run one of them."""
+    wanted = None if components is None else _components(components)
     ssh_map = (configuration or {}).get("node_ssh_addresses") or {}
-    timeout = _timeout(configuration)
-    with new_api_client(configuration, secrets, retries=1) as api:
-        core = client.CoreV1Api(api)
+    with connect(configuration, secrets) as cluster:
+        core = client.CoreV1Api(cluster.client)
         nodes: dict[str, client.V1Node] = {}
         for label in _CONTROL_PLANE_LABELS:
-            nodes.update({n.metadata.name: n for n in _call(lambda: core.list_node(label_selector=label, _request_timeout=timeout).items)})
-        components: dict[str, set[str]] = {name: set() for name in nodes}
-        pods = _call(lambda: core.list_namespaced_pod(
-            "kube-system", label_selector=f"component in ({','.join(MASTER_COMPONENTS)})", _request_timeout=timeout
-        ).items)
-        for pod in pods:
+            listed = cluster.call(f"list the nodes labelled {label}", core.list_node, label_selector=label).items
+            nodes.update({n.metadata.name: n for n in listed})
+        components_of: dict[str, set[str]] = {name: set() for name in nodes}
+        selector = f"component in ({','.join(MASTER_COMPONENTS)})"
+        pods = cluster.call("list the master pods", core.list_namespaced_pod, "kube-system", label_selector=selector)
+        for pod in pods.items:
             if pod.spec.node_name:
-                components.setdefault(pod.spec.node_name, set()).add(pod.metadata.labels["component"])
-        for name in set(components) - set(nodes):  # component pods on nodes without the role label
-            nodes[name] = _call(lambda: core.read_node(name, _request_timeout=timeout))
-        apiserver_ips = _apiserver_ips(core, timeout)
+                components_of.setdefault(pod.spec.node_name, set()).add(pod.metadata.labels["component"])
+        for name in set(components_of) - set(nodes):  # component pods on nodes without the role label
+            nodes[name] = cluster.call(f"read node {name}", core.read_node, name)
+        apiserver_ips = _apiserver_ips(cluster, core)
 
     if not nodes:
-        seen = f" (the API is served from {', '.join(sorted(apiserver_ips))}, addresses that are no node)" if apiserver_ips else ""
+        served = ", ".join(sorted(apiserver_ips))
+        seen = f" (the API is served from {served}, addresses that are no node)" if apiserver_ips else ""
         raise ActivityFailed(
             "the masters of this cluster are not visible: no node is labelled "
             f"{' or '.join(_CONTROL_PLANE_LABELS)} and kube-system has no pod labelled component=<master "
@@ -62,24 +64,28 @@ def master_hosts(configuration: Configuration = None, secrets: Secrets = None) -
     hosts = []
     for name in sorted(nodes):
         addresses = {a.type: a.address for a in nodes[name].status.addresses or []}
-        found = set(components.get(name, set()))
+        found = set(components_of.get(name, set()))
         if apiserver_ips & set(addresses.values()):
             found.add("kube-apiserver")
-        hosts.append({
-            "node": name,
-            "addresses": addresses,
-            "components": sorted(found, key=MASTER_COMPONENTS.index),
-            "ssh_address": _ssh_address(name, addresses, ssh_map),
-        })
+        if wanted is None or found & wanted:
+            hosts.append({
+                "node": name,
+                "addresses": addresses,
+                "components": sorted(found, key=MASTER_COMPONENTS.index),
+                "ssh_address": _ssh_address(name, addresses, ssh_map),
+            })
     return hosts
 
 
-def select_hosts(query: dict, configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
+def select_hosts(
+    query: dict, configuration: Configuration = None, secrets: Secrets = None, *, empty_ok: bool = False
+) -> dict[str, Any]:
     """Resolve a host query to hosts: ``{"masters": [components]}``, ``{"nodes": "label selector"}``
     or ``{"pods": {"namespace", "label_selector"}}``, optionally sampled by ``count`` or
-    ``percent`` with a ``seed``. Returns ``{"hosts": [{"node", "address"}], "why": str}``."""
-    kinds = [key for key in ("masters", "nodes", "pods") if key in query]
-    unknown = set(query) - {"masters", "nodes", "pods", "count", "percent", "seed"}
+    ``percent`` with a ``seed``. Returns ``{"hosts": [{"name", "address"}], "why": str}``; no
+    host found is an error (nothing to act on) unless ``empty_ok``."""
+    kinds = [key for key in ("masters", "nodes", "pods") if key in query] if isinstance(query, dict) else []
+    unknown = set(query) - {"masters", "nodes", "pods", "count", "percent", "seed"} if kinds else set()
     if len(kinds) != 1 or unknown:
         raise InvalidArgument(
             f"host query {query!r}: give exactly one of 'masters' (components), 'nodes' (a label selector) "
@@ -87,20 +93,21 @@ def select_hosts(query: dict, configuration: Configuration = None, secrets: Secr
         )
     ssh_map = (configuration or {}).get("node_ssh_addresses") or {}
     if "masters" in query:
-        wanted = _components(query["masters"])
-        found = [h for h in master_hosts(configuration, secrets) if set(h["components"]) & wanted]
+        found = master_hosts(configuration, secrets, query["masters"] or [])
         candidates = {h["node"]: h["ssh_address"] for h in found}
-        why = f"hosts of master components {', '.join(sorted(wanted))}"
+        why = f"hosts of master components {', '.join(sorted(_components(query['masters'])))}"
     elif "nodes" in query:
-        selector = _selector(query["nodes"])
-        with new_api_client(configuration, secrets, retries=1) as api:
-            nodes = _call(lambda: client.CoreV1Api(api).list_node(
-                label_selector=selector, _request_timeout=_timeout(configuration)).items)
+        selector = label_selector(query["nodes"])
+        with connect(configuration, secrets) as cluster:
+            listing = client.CoreV1Api(cluster.client).list_node
+            nodes = cluster.call(f"list the nodes matching {selector!r}", listing, label_selector=selector).items
         candidates = {n.metadata.name: _node_address(n, ssh_map) for n in nodes}
         why = f"nodes matching {selector!r}"
     else:
         candidates, why = _nodes_of_pods(query["pods"], ssh_map, configuration, secrets)
     if not candidates:
+        if empty_ok:
+            return {"hosts": [], "why": f"no {why}"}
         raise ActivityFailed(f"no host to act on: no {why}; nothing was injected")
     chosen = _sample(sorted(candidates), query)
     hosts = [{"name": name, "address": candidates[name]} for name in chosen]
@@ -112,15 +119,16 @@ def select_hosts(query: dict, configuration: Configuration = None, secrets: Secr
 def _nodes_of_pods(spec: Any, ssh_map: dict, configuration: Configuration, secrets: Secrets) -> tuple[dict, str]:
     if not isinstance(spec, dict) or not spec.get("namespace") or not spec.get("label_selector"):
         raise InvalidArgument("host query 'pods' needs {'namespace': ..., 'label_selector': ...}")
-    selector = _selector(spec["label_selector"])
-    timeout = _timeout(configuration)
-    with new_api_client(configuration, secrets, retries=1) as api:
-        core = client.CoreV1Api(api)
-        pods = _call(lambda: core.list_namespaced_pod(
-            spec["namespace"], label_selector=selector, _request_timeout=timeout).items)
-        names = sorted({p.spec.node_name for p in pods if p.spec.node_name})
-        nodes = [_call(lambda: core.read_node(name, _request_timeout=timeout)) for name in names]
+    selector = label_selector(spec["label_selector"])
     why = f"nodes running pods {selector!r} in namespace {spec['namespace']}"
+    with connect(configuration, secrets) as cluster:
+        core = client.CoreV1Api(cluster.client)
+        pods = cluster.call(
+            f"list the pods {selector!r} in namespace {spec['namespace']}",
+            core.list_namespaced_pod, spec["namespace"], label_selector=selector,
+        ).items
+        names = sorted({p.spec.node_name for p in pods if p.spec.node_name})
+        nodes = [cluster.call(f"read node {name}", core.read_node, name) for name in names]
     return {n.metadata.name: _node_address(n, ssh_map) for n in nodes}, why
 
 
@@ -128,9 +136,9 @@ def _sample(names: list[str], query: dict) -> list[str]:
     if "count" in query and "percent" in query:
         raise InvalidArgument("host query: give 'count' or 'percent', not both")
     if "count" in query:
-        size = number(query["count"], "host query: count", 1, len(names), int)
+        size = whole(query["count"], "host query: count", 1, len(names))
     elif "percent" in query:
-        percent = number(query["percent"], "host query: percent", 0, 100)
+        percent = read_percent(query["percent"], "host query: percent", zero=True)
         if percent == 0:
             raise InvalidArgument("host query: percent 0 selects no host; give a percent above 0")
         size = max(1, round(len(names) * percent / 100))
@@ -149,18 +157,12 @@ def _components(components: Any) -> set[str]:
     return wanted
 
 
-def _selector(selector: Any) -> str:
-    if isinstance(selector, dict):
-        selector = ",".join(f"{k}={v}" if v != "" else k for k, v in selector.items())
-    if not isinstance(selector, str) or not selector.strip():
-        raise InvalidArgument(f"label selector {selector!r} must be a non-empty string such as 'app=web'")
-    return selector
-
-
-def _apiserver_ips(core: client.CoreV1Api, timeout: float) -> set[str]:
+def _apiserver_ips(cluster: Connection, core: client.CoreV1Api) -> set[str]:
     try:
-        endpoints = core.read_namespaced_endpoints("kubernetes", "default", _request_timeout=timeout)
-    except ApiException:
+        endpoints = cluster.call("read the API's endpoints", core.read_namespaced_endpoints, "kubernetes", "default")
+    except ApiFailed as error:
+        if error.status is None:  # no answer: the lookup fails; a refusal (RBAC) only loses this hint
+            raise
         return set()
     return {a.ip for subset in endpoints.subsets or [] for a in subset.addresses or []}
 
@@ -177,17 +179,3 @@ def _ssh_address(name: str, addresses: dict[str, str], ssh_map: dict) -> str:
             f"node {name} has no InternalIP: map it to an SSH address in configuration node_ssh_addresses"
         )
     return address
-
-
-def _timeout(configuration: Configuration) -> float:
-    return float((configuration or {}).get("kubernetes_request_timeout", 10))
-
-
-def _call(request):
-    """Run an API request; turn its failure into an error a drill's author can act on."""
-    try:
-        return request()
-    except ApiException as error:
-        raise ActivityFailed(f"Kubernetes API refused the lookup: {error.status} {error.reason}") from None
-    except (OSError, urllib3.exceptions.HTTPError) as error:  # an API that does not answer
-        raise ActivityFailed(f"Kubernetes API does not answer the lookup: {error}") from None

@@ -1,15 +1,16 @@
-"""Kubernetes probes for steady-state hypotheses: read objects of any kind, API readiness."""
+"""Kubernetes probes for steady-state hypotheses: read objects of any kind, API and node
+readiness, and the hosts behind the cluster (its masters, nodes chosen by a query)."""
 
 import logging
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.cluster import resources
+from chaosali.cluster import nodes, resources
 from chaosali.cluster.health import api_problem, nodes_problem
 from chaosali.cluster.watch import watch
-from chaosali.errors import InvalidArgument
+from chaosali.core.errors import InvalidArgument
 
-__all__ = ["get", "api_ready", "watch_api", "nodes_ready", "watch_nodes"]
+__all__ = ["get", "api_ready", "watch_api", "nodes_ready", "watch_nodes", "master_hosts", "hosts_of"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -103,3 +104,33 @@ def watch_nodes(
     """
     what = f"nodes {label_selector!r}" if label_selector else "the nodes"
     return watch(lambda: nodes_problem(label_selector, configuration, secrets) is None, seconds, interval, stop, what)
+
+
+def master_hosts(components: list = None, configuration: Configuration = None, secrets: Secrets = None) -> list:
+    """
+    Find the machines of the cluster's master components, knowing only the
+    kubeconfig: nodes labelled node-role.kubernetes.io/control-plane (or
+    master), nodes running kube-system pods labelled component=kube-apiserver,
+    etcd, kube-scheduler or kube-controller-manager (as kubeadm labels them),
+    and the addresses of the default/kubernetes endpoints.
+    With `components` (e.g. ["kube-apiserver", "etcd"]; "apiserver",
+    "scheduler" and "controller-manager" are taken too), only the hosts that
+    run one of them. Returns a list of {"node", "addresses" (by type),
+    "components", "ssh_address"}; ssh_address is the node's InternalIP, or
+    its entry in configuration node_ssh_addresses. Fails when no master is
+    visible, as in a managed cluster (EKS, GKE, AKS, ACK...).
+    """
+    return nodes.master_hosts(configuration, secrets, components)
+
+
+def hosts_of(query: dict, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """
+    Tell which hosts a host query chooses, as a host action would (its
+    `targets`): {"masters": ["kube-apiserver"]} (the hosts of master
+    components; [] for all), {"nodes": "label selector"} or {"pods":
+    {"namespace": ..., "label_selector": ...}} (the nodes running those
+    pods), optionally sampled with "count" or "percent" (of the hosts found)
+    and "seed". Returns {"hosts": [{"name", "address"}], "why": text}; no
+    matching host is an empty list, not a failure.
+    """
+    return nodes.select_hosts(query, configuration, secrets, empty_ok=True)

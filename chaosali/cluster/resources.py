@@ -2,8 +2,8 @@
 
 Kinds are found through API discovery, cached per API server in the user's chaosali cache
 (``$CHAOSALI_CACHE`` or ``~/.cache/chaosali``) for ten minutes, and refreshed at once when a kind
-is missing (a CRD created a moment ago). Every API failure becomes an
-``ActivityFailed`` in one place, :func:`explain`, naming the object and the server's reason.
+is missing (a CRD created a moment ago). Every API failure becomes an ``ActivityFailed`` through
+:func:`chaosali.cluster.api.failing`, naming the object and the server's reason.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import urllib3
 import yaml
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
@@ -28,16 +27,15 @@ from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient, Resource, ResourceList
 from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
-from chaosali.cluster.client import new_api_client
-from chaosali.errors import InvalidArgument
+from chaosali.cluster import api
+from chaosali.core.errors import InvalidArgument
+from chaosali.core.markers import FIELD_MANAGER
 
 __all__ = [
-    "FIELD_MANAGER",
     "Target",
-    "seconds",
     "connect",
     "load_documents",
-    "resolve",
+    "api_resource",
     "locate",
     "target",
     "apply",
@@ -47,47 +45,26 @@ __all__ = [
     "patch_body",
     "patch",
     "get",
-    "explain",
 ]
 
 logger = logging.getLogger("chaostoolkit")
 
-FIELD_MANAGER = "chaosali"
 DEFAULT_NAMESPACE = "default"
-DEFAULT_REQUEST_TIMEOUT = 30.0
 DISCOVERY_TTL = 600.0
 PATCH_TYPES = {
     "strategic": "application/strategic-merge-patch+json",
     "merge": "application/merge-patch+json",
     "json": "application/json-patch+json",
 }
-_STATUS_WORDS = {
-    400: "bad request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not found",
-    405: "not allowed",
-    409: "conflict",
-    410: "gone",
-    415: "unsupported media type",
-    422: "invalid",
-    429: "too many requests",
-    500: "server error",
-    503: "unavailable",
-    504: "server timeout",
-}
-_STATUS_HINTS = {
-    401: "the API refused the kubeconfig's credentials: renew its token or client certificate",
-}
 
 
 class _Client(DynamicClient):
-    """A DynamicClient whose every request, discovery included, has a timeout: a cut master must
-    fail the activity, not hang it."""
+    """A DynamicClient whose every request, discovery included, has the connection's timeout: a
+    cut master must fail the activity, not hang it."""
 
-    def __init__(self, api: Any, timeout: float) -> None:
-        self._timeout = timeout  # set first: the constructor already runs discovery requests
-        super().__init__(api, cache_file=_cache_file(api.configuration.host))
+    def __init__(self, cluster: api.Connection) -> None:
+        self._timeout = cluster.timeout  # set first: the constructor already runs discovery requests
+        super().__init__(cluster.client, cache_file=_cache_file(cluster.host))
 
     def request(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         params.setdefault("_request_timeout", self._timeout)
@@ -110,80 +87,13 @@ def _cache_file(host: str) -> str | None:
     return str(path)
 
 
-def seconds(value: Any, name: str) -> float:
-    """A positive number of seconds from an argument or a configuration value."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if not number > 0:
-        raise InvalidArgument(f"{name} must be a positive number of seconds, not {value!r}")
-    return number
-
-
 @contextmanager
 def connect(configuration: Configuration = None, secrets: Secrets = None) -> Iterator[DynamicClient]:
     """A dynamic client for one activity; its connections are closed on exit."""
-    timeout = seconds(
-        (configuration or {}).get("kubernetes_request_timeout", DEFAULT_REQUEST_TIMEOUT),
-        "configuration kubernetes_request_timeout",
-    )
-    with new_api_client(configuration, secrets) as api:
-        with _failing("discover the API", api.configuration.host):
-            dyn = _Client(api, timeout)
+    with api.connect(configuration, secrets) as cluster:
+        with api.failing("discover the API", cluster.host):
+            dyn = _Client(cluster)
         yield dyn
-
-
-@contextmanager
-def _failing(action: str, host: str) -> Iterator[None]:
-    try:
-        yield
-    except (ApiException, urllib3.exceptions.HTTPError) as error:
-        raise ActivityFailed(f"cannot {action}: {explain(error, host)}") from None
-
-
-def explain(error: Exception, host: str) -> str:
-    """Why a request failed, in words a user can act on: the one place statuses become messages."""
-    if isinstance(error, ApiException) and error.status:
-        body = _status_body(error.body)
-        message = " ".join(str(body.get("message") or _text(error.body) or error.reason or "").split())
-        # a 422 carries one cause per bad field; the message usually names them, add the ones it lacks
-        causes = [
-            f"{c.get('field') or ''}: {c['message']}".lstrip(": ")
-            for c in (body.get("details") or {}).get("causes") or []
-            if c.get("message") and (c.get("field") or c["message"]) not in message
-        ]
-        hint = _STATUS_HINTS.get(error.status, "")
-        if error.status == 403 and 'User "' in message:  # RBAC (not admission, not a terminating namespace)
-            hint = "that user lacks the RBAC permission: grant it, or use a kubeconfig that has it"
-        elif error.status == 404 and not body:  # no Status object: the path itself is not served
-            hint = "the API server serves no such resource (was its CRD removed?)"
-        elif error.status == 409 and message.startswith("Apply failed"):
-            hint = "another field manager owns these fields: apply with force to take them over"
-        words = _STATUS_WORDS.get(error.status, "HTTP error")
-        parts = [f"{words} ({error.status}): {message}", *causes, hint]
-        return "; ".join(p for p in parts if p)
-    reason = getattr(error, "reason", None) or error  # urllib3 wraps the cause in MaxRetryError
-    # the kubernetes client turns a bare urllib3 SSLError into an ApiException with status 0
-    if isinstance(reason, urllib3.exceptions.SSLError) or isinstance(error, ApiException):
-        return (
-            f"TLS with the Kubernetes API at {host} failed ({reason}); check the kubeconfig's "
-            "certificate-authority (or, knowingly, set configuration kubernetes_verify_tls to false)"
-        )
-    return f"the Kubernetes API at {host} did not answer ({reason})"
-
-
-def _status_body(body: Any) -> dict:
-    try:
-        data = json.loads(body)
-    except (TypeError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _text(body: Any) -> str:
-    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
-    return text[:500]
 
 
 # ---- documents ------------------------------------------------------------------------------
@@ -259,7 +169,7 @@ class Target:
         }
 
 
-def resolve(dyn: DynamicClient, kind: str, api_version: str | None = None) -> Resource:
+def api_resource(dyn: DynamicClient, kind: str, api_version: str | None = None) -> Resource:
     """The API resource for ``kind``: "Deployment", "deployments", "deploy" or "deployments.apps",
     in ``api_version`` ("apps/v1") when given, else in the group's preferred version."""
     if not kind or not isinstance(kind, str):
@@ -295,7 +205,7 @@ def resolve(dyn: DynamicClient, kind: str, api_version: str | None = None) -> Re
 
 
 def _served(dyn: DynamicClient, fresh: bool = False) -> list[Resource]:
-    with _failing("discover the API", dyn.configuration.host):
+    with api.failing("discover the API", dyn.configuration.host):
         if fresh:
             dyn.resources.invalidate_cache()
         return [r for r in dyn.resources.search() if not isinstance(r, ResourceList)]
@@ -321,7 +231,7 @@ def locate(
     all_namespaces: bool = False,
 ) -> Target:
     """The object (or, without a name, the collection) a kind/name/namespace argument names."""
-    resource = resolve(dyn, kind, api_version)
+    resource = api_resource(dyn, kind, api_version)
     if all_namespaces:
         if name:
             raise InvalidArgument("name and all_namespaces exclude each other: give a namespace with a name")
@@ -332,7 +242,7 @@ def locate(
 def target(dyn: DynamicClient, document: dict, namespace: str | None, need_name: bool = True) -> Target:
     """Where a manifest document goes: its kind's resource, its namespace, its name."""
     metadata = document.get("metadata") or {}
-    resource = resolve(dyn, document["kind"], document["apiVersion"])
+    resource = api_resource(dyn, document["kind"], document["apiVersion"])
     if need_name and not metadata.get("name"):
         raise InvalidArgument(f"a {resource.kind} document has no metadata.name")
     return Target(resource, _namespace(resource, namespace, metadata.get("namespace")), metadata.get("name"))
@@ -367,14 +277,14 @@ def apply(dyn: DynamicClient, documents: list[dict], namespace: str | None, forc
     applied = []
     for document in documents:
         where = target(dyn, document, namespace)
-        with _failing(f"apply {where}", dyn.configuration.host):
+        with api.failing(f"apply {where}", dyn.configuration.host):
             obj = dyn.server_side_apply(
                 where.resource,
                 body=document,
                 name=where.name,
                 namespace=where.namespace,
                 field_manager=FIELD_MANAGER,
-                force_conflicts=bool(force),
+                force_conflicts=force,
             )
         applied.append(_summary(obj.to_dict()))
         logger.info("chaosali: applied %s (resourceVersion %s)", where, applied[-1]["resourceVersion"])
@@ -386,7 +296,7 @@ def create(dyn: DynamicClient, documents: list[dict], namespace: str | None, exi
     created = []
     for document in documents:
         where = target(dyn, document, namespace, need_name=False)
-        with _failing(f"create {where}", dyn.configuration.host):
+        with api.failing(f"create {where}", dyn.configuration.host):
             try:
                 obj = dyn.create(
                     where.resource, body=document, namespace=where.namespace, field_manager=FIELD_MANAGER
@@ -421,7 +331,7 @@ def delete(
     """Delete each target; with ``wait_timeout``, return only once every one of them is gone."""
     deleted: list[tuple[Target, str | None]] = []
     for where in targets:
-        with _failing(f"delete {where}", dyn.configuration.host):
+        with api.failing(f"delete {where}", dyn.configuration.host):
             try:
                 response = dyn.delete(
                     where.resource,
@@ -450,7 +360,7 @@ def _wait_gone(dyn: DynamicClient, deleted: list[tuple[Target, str | None]], tim
     while True:
         remaining: list[tuple[Target, str | None, dict]] = []
         for where, uid in pending:
-            with _failing(f"check that {where} is gone", dyn.configuration.host):
+            with api.failing(f"check that {where} is gone", dyn.configuration.host):
                 try:
                     obj = dyn.get(where.resource, name=where.name, namespace=where.namespace).to_dict()
                 except NotFoundError:
@@ -496,7 +406,7 @@ def patch(dyn: DynamicClient, where: Target, body: Any, patch_type: str | None) 
         ).to_dict()
 
     used = patch_type or "strategic"
-    with _failing(f"patch {where}", dyn.configuration.host):
+    with api.failing(f"patch {where}", dyn.configuration.host):
         try:
             obj = send(used)
         except ApiException as error:
@@ -512,7 +422,7 @@ def get(
     dyn: DynamicClient, where: Target, label_selector: str | None = None, field_selector: str | None = None
 ) -> dict:
     """One object, or a ``kind: List`` of the matching ones, as ``kubectl get -o json`` prints them."""
-    with _failing(f"get {where}" if where.name else f"list {where}", dyn.configuration.host):
+    with api.failing(f"get {where}" if where.name else f"list {where}", dyn.configuration.host):
         result = dyn.get(
             where.resource,
             name=where.name,

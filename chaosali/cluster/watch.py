@@ -11,13 +11,14 @@ import logging
 import time
 from typing import Callable
 
-from chaosali.errors import InvalidArgument
+from chaosali.core.args import choice, number, seconds as read_seconds
 
 __all__ = ["watch"]
 
 logger = logging.getLogger("chaostoolkit")
 
 STOPS = ("never", "down", "back")
+MAX_WATCH = 3600.0  # a watch is one activity of a drill: an hour is already long
 
 
 def watch(sample: Callable[[], bool], seconds: float, interval: float, stop: str = "never", what: str = "it") -> dict:
@@ -27,10 +28,9 @@ def watch(sample: Callable[[], bool], seconds: float, interval: float, stop: str
     Returns ``{"samples", "first": bool, "last": bool, "changes": [{"at", "up"}],
     "down_seconds", "down_at", "back_at", "watched_seconds"}`` with ISO times.
     """
-    if stop not in STOPS:
-        raise InvalidArgument(f"stop {stop!r} must be one of {', '.join(STOPS)}")
-    if not 0 < float(interval) <= float(seconds) <= 3600:
-        raise InvalidArgument("watch: need 0 < interval <= seconds <= 3600")
+    stop = choice(stop, "stop", STOPS)
+    seconds = number(seconds, "seconds", 0, MAX_WATCH, above=True)  # the argument is named seconds
+    interval = read_seconds(interval, "interval", seconds)  # at most the watch: at least one sample
     started = time.monotonic()
     clock = dt.datetime.now(dt.timezone.utc)
     changes: list[dict] = []
@@ -52,9 +52,9 @@ def watch(sample: Callable[[], bool], seconds: float, interval: float, stop: str
         previous = up
         if (stop == "down" and not up) or (stop == "back" and up and back_at):
             break
-        if at - started >= float(seconds):
+        if at - started >= seconds:
             break
-        time.sleep(max(0.0, float(interval) - (time.monotonic() - at)))
+        time.sleep(max(0.0, interval - (time.monotonic() - at)))
     if down_since is not None:
         down_total += time.monotonic() - down_since
     return {

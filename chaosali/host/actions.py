@@ -1,46 +1,21 @@
 """Host faults over SSH. Each fault heals by itself after ``duration`` seconds, even if the
-controller dies, and each has a rollback that heals it at once.
-
-``targets`` is a list of hosts (``"address"``, ``"user@address:port"`` or objects), or a query
-resolved against the cluster at run time: ``{"masters": ["kube-apiserver", "etcd"]}``,
-``{"nodes": "label selector"}`` or ``{"pods": {"namespace": ..., "label_selector": ...}}``,
-optionally sampled with ``count`` or ``percent`` and a ``seed``."""
+controller dies, and each has a rollback that heals it at once. The faults themselves are built
+by the fault catalogue (``chaosali.host.catalogue``); ``targets`` is described in
+``chaosali.host.targets``."""
 
 import datetime as dt
 import shlex
-from typing import Any, Union
+from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
+from chaosali.core.args import boolean
 from chaosali.host import faults
-from chaosali.host.network import (
-    bandwidth_fault,
-    check_fault_ids,
-    delay_fault,
-    drop_fault,
-)
+from chaosali.host.catalogue import fault_kind
+from chaosali.host.network import check_fault_ids
 from chaosali.host.ssh import SSHSettings
-from chaosali.host.system import (
-    kubelet_fault,
-    service_command,
-    service_fault,
-    stress_cpu_fault,
-    stress_memory_fault,
-)
-from chaosali.host.targets import resolve
-
-# The actions whose faults stay on a host until restored, with the kind their markers carry
-# (restores sweep by kind). One-shot actions (restart_service, reboot_host) leave no fault.
-FAULT_KINDS = {
-    "cut_network": "network-cut",
-    "lose_packets": "network-loss",
-    "limit_bandwidth": "network-bandwidth",
-    "delay_network": "network-delay",
-    "reconfigure_kubelet": "kubelet-config",
-    "stop_service": "service-stop",
-    "stress_cpu": "stress-cpu",
-    "stress_memory": "stress-memory",
-}
+from chaosali.host.system import service_command
+from chaosali.host.targets import resolve_targets, takes_targets
 
 __all__ = [
     "cut_network",
@@ -59,8 +34,9 @@ __all__ = [
 ]
 
 
+@takes_targets
 def cut_network(
-    targets: Union[list, dict],
+    targets: list,
     duration: float = 60,
     peers: list = None,
     ports: list = None,
@@ -79,12 +55,13 @@ def cut_network(
     open so that the rollback can reach the host. The host heals by itself
     after `duration`. The output records the fault id, the hosts and the rules.
     """
-    fault = drop_fault(FAULT_KINDS["cut_network"], duration, 100, peers, ports, direction, keep_ssh)
-    return _inject(targets, fault, all_or_nothing, configuration, secrets)
+    return _inject("cut_network", targets, all_or_nothing, configuration, secrets, duration=duration,
+                   peers=peers, ports=ports, direction=direction, keep_ssh=keep_ssh)
 
 
+@takes_targets
 def lose_packets(
-    targets: Union[list, dict],
+    targets: list,
     percent: float,
     duration: float = 60,
     peers: list = None,
@@ -100,12 +77,13 @@ def lose_packets(
     seconds (iptables statistic match), optionally only to/from `peers` and
     `ports`. Heals by itself after `duration`.
     """
-    fault = drop_fault(FAULT_KINDS["lose_packets"], duration, percent, peers, ports, direction, keep_ssh)
-    return _inject(targets, fault, all_or_nothing, configuration, secrets)
+    return _inject("lose_packets", targets, all_or_nothing, configuration, secrets, duration=duration,
+                   percent=percent, peers=peers, ports=ports, direction=direction, keep_ssh=keep_ssh)
 
 
+@takes_targets
 def limit_bandwidth(
-    targets: Union[list, dict],
+    targets: list,
     rate: str = "1mbit",
     duration: float = 60,
     burst: str = "32kb",
@@ -120,12 +98,13 @@ def limit_bandwidth(
     `interface` (default: the interface of the default route) for `duration`
     seconds. Heals by itself after `duration`.
     """
-    fault = bandwidth_fault(duration, rate, burst, latency, interface)
-    return _inject(targets, fault, all_or_nothing, configuration, secrets)
+    return _inject("limit_bandwidth", targets, all_or_nothing, configuration, secrets, duration=duration,
+                   rate=rate, burst=burst, latency=latency, interface=interface)
 
 
+@takes_targets
 def delay_network(
-    targets: Union[list, dict],
+    targets: list,
     delay: str = "100ms",
     duration: float = 60,
     jitter: str = None,
@@ -139,13 +118,14 @@ def delay_network(
     with tc netem for `duration` seconds. Fails with a clear error on hosts
     whose kernel has no sch_netem module.
     """
-    fault = delay_fault(duration, delay, jitter, interface)
-    return _inject(targets, fault, all_or_nothing, configuration, secrets)
+    return _inject("delay_network", targets, all_or_nothing, configuration, secrets, duration=duration,
+                   delay=delay, jitter=jitter, interface=interface)
 
 
+@takes_targets
 def restore_network(
-    targets: Union[list, dict],
-    fault_id: str | list = None,
+    targets: list,
+    fault_id: list = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -154,11 +134,12 @@ def restore_network(
     faults with the given `fault_id` (one id or a list), or all of them. Safe to call twice,
     or when nothing was injected. Returns the fault ids restored per host.
     """
-    return _restore(targets, fault_id, "network-", configuration, secrets)
+    return _restore_family(targets, fault_id, "network-", configuration, secrets)
 
 
+@takes_targets
 def reconfigure_kubelet(
-    targets: Union[list, dict],
+    targets: list,
     apiserver: str = None,
     config_changes: dict = None,
     duration: float = 120,
@@ -177,26 +158,29 @@ def reconfigure_kubelet(
     and restarts the kubelet by itself. The restart uses configuration
     `service_command` (default "systemctl {action} {service}").
     """
-    fault = kubelet_fault(duration, configuration, apiserver, config_changes, kubeconfig_path, config_path, service)
-    return _inject(targets, fault, all_or_nothing, configuration, secrets)
+    return _inject("reconfigure_kubelet", targets, all_or_nothing, configuration, secrets, duration=duration,
+                   configuration=configuration, apiserver=apiserver, config_changes=config_changes,
+                   kubeconfig_path=kubeconfig_path, config_path=config_path, service=service)
 
 
+@takes_targets
 def restore_kubelet(
-    targets: Union[list, dict],
-    fault_id: str = None,
+    targets: list,
+    fault_id: list = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
     """
     Put the kubelet configuration of the target nodes back at once and restart
-    the kubelet: the faults with `fault_id`, or all kubelet faults. Safe to call
-    twice, or when nothing was injected.
+    the kubelet: the faults with `fault_id` (one id or a list), or all kubelet
+    faults. Safe to call twice, or when nothing was injected.
     """
-    return _restore(targets, fault_id, "kubelet-", configuration, secrets)
+    return _restore_family(targets, fault_id, "kubelet-", configuration, secrets)
 
 
+@takes_targets
 def stop_service(
-    targets: Union[list, dict],
+    targets: list,
     service: str,
     duration: float = 60,
     all_or_nothing: bool = True,
@@ -208,11 +192,13 @@ def stop_service(
     after `duration` seconds (or at once with `restore_faults`). Uses
     configuration `service_command` (default "systemctl {action} {service}").
     """
-    return _inject(targets, service_fault(duration, configuration, service), all_or_nothing, configuration, secrets)
+    return _inject("stop_service", targets, all_or_nothing, configuration, secrets, duration=duration,
+                   configuration=configuration, service=service)
 
 
+@takes_targets
 def restart_service(
-    targets: Union[list, dict],
+    targets: list,
     service: str,
     configuration: Configuration = None,
     secrets: Secrets = None,
@@ -225,8 +211,9 @@ def restart_service(
     return _once(targets, command, f"restart {service}", configuration, secrets)
 
 
+@takes_targets
 def reboot_host(
-    targets: Union[list, dict],
+    targets: list,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -240,8 +227,9 @@ def reboot_host(
     return _once(targets, detached, "reboot", configuration, secrets)
 
 
+@takes_targets
 def stress_cpu(
-    targets: Union[list, dict],
+    targets: list,
     duration: float = 60,
     workers: int = 0,
     all_or_nothing: bool = True,
@@ -253,11 +241,12 @@ def stress_cpu(
     seconds, with stress-ng where it is installed and shell busy loops
     otherwise. The load ends by itself; `restore_faults` ends it at once.
     """
-    return _inject(targets, stress_cpu_fault(duration, workers), all_or_nothing, configuration, secrets)
+    return _inject("stress_cpu", targets, all_or_nothing, configuration, secrets, duration=duration, workers=workers)
 
 
+@takes_targets
 def stress_memory(
-    targets: Union[list, dict],
+    targets: list,
     megabytes: int,
     duration: float = 60,
     all_or_nothing: bool = True,
@@ -269,12 +258,14 @@ def stress_memory(
     (stress-ng, or a plain fallback). Ends by itself; `restore_faults` ends it
     at once.
     """
-    return _inject(targets, stress_memory_fault(duration, megabytes), all_or_nothing, configuration, secrets)
+    return _inject("stress_memory", targets, all_or_nothing, configuration, secrets, duration=duration,
+                   megabytes=megabytes)
 
 
+@takes_targets
 def restore_faults(
-    targets: Union[list, dict],
-    fault_id: str = None,
+    targets: list,
+    fault_id: list = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -283,28 +274,38 @@ def restore_faults(
     kubelet, services, load), or only those with `fault_id` (one id or a list).
     Safe to call twice, or when nothing was injected.
     """
-    return _restore(targets, fault_id, "", configuration, secrets)
+    return _restore_family(targets, fault_id, "", configuration, secrets)
 
 
-def _restore(
-    targets: Union[list, dict], fault_id: Any, kind: str, configuration: Configuration, secrets: Secrets
+def _restore_family(
+    targets: Any, fault_id: Any, kind_prefix: str, configuration: Configuration, secrets: Secrets
 ) -> dict:
+    """Restore the faults of a family (kinds beginning with ``kind_prefix``) on the targets: those
+    with ``fault_id``, or all of them."""
     ids = check_fault_ids(fault_id)
-    hosts, _ = resolve(targets, configuration, secrets, sample=False)
-    return faults.restore(hosts, SSHSettings.from_chaos(configuration, secrets), ids, kind)
+    settings = SSHSettings.from_chaos(configuration, secrets)
+    hosts, _ = resolve_targets(targets, configuration, secrets, sample=False)
+    return faults.restore(hosts, settings, ids, kind_prefix)
 
 
-def _once(targets: Union[list, dict], command: str, what: str, configuration: Configuration, secrets: Secrets) -> dict:
-    hosts, selection = resolve(targets, configuration, secrets)
-    results = faults.run_everywhere(hosts, command, SSHSettings.from_chaos(configuration, secrets), what)
+def _once(targets: Any, command: str, what: str, configuration: Configuration, secrets: Secrets) -> dict:
+    settings = SSHSettings.from_chaos(configuration, secrets)
+    hosts, selection = resolve_targets(targets, configuration, secrets)
+    results = faults.run_everywhere(hosts, command, settings, what)
     output = {"action": what, "at": dt.datetime.now(dt.timezone.utc).isoformat(),
               "hosts": [{"host": str(h), "address": h.address, "report": results[h].splitlines()} for h in hosts]}
     return {**output, "targets": selection} if selection else output
 
 
 def _inject(
-    targets: list, fault: faults.Fault, all_or_nothing: bool, configuration: Configuration, secrets: Secrets
+    action: str, targets: Any, all_or_nothing: Any, configuration: Configuration, secrets: Secrets, /,
+    **arguments: Any,
 ) -> dict:
-    hosts, selection = resolve(targets, configuration, secrets)
-    output = faults.inject(hosts, fault, SSHSettings.from_chaos(configuration, secrets), all_or_nothing)
+    """Build the catalogue's fault of ``action`` (every argument checked before any host or
+    cluster is asked), then inject it on the targets."""
+    fault = fault_kind(action).build(**arguments)
+    all_or_nothing = boolean(all_or_nothing, "all_or_nothing")
+    settings = SSHSettings.from_chaos(configuration, secrets)
+    hosts, selection = resolve_targets(targets, configuration, secrets)
+    output = faults.inject(hosts, fault, settings, all_or_nothing)
     return {**output, "targets": selection} if selection else output

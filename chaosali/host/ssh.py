@@ -1,4 +1,4 @@
-"""SSH transport: connect to hosts from Chaos Toolkit secrets and run scripts on them in parallel.
+"""SSH transport: connect to hosts from Chaos Toolkit secrets and run scripts on them.
 
 Secrets (the scope listed in the provider's ``"secrets"``, e.g. ``"ssh"``):
 ``user`` (default root), ``key_path`` or ``key`` (private key text), ``passphrase``,
@@ -12,40 +12,34 @@ Configuration (not secret): ``ssh_known_hosts`` (default ``~/.ssh/known_hosts``)
 from __future__ import annotations
 
 import io
-import logging
 import os
 import re
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 import paramiko
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.config import flag
-from chaosali.errors import InvalidArgument
+from chaosali.core.args import address, flag, port, seconds, setting
+from chaosali.core.errors import EndpointError, InvalidArgument
+from chaosali.core.fanout import Endpoint
 
-__all__ = ["Host", "HostError", "SSHSettings", "parse_hosts", "run_script", "fan_out"]
+__all__ = ["Host", "SSHSettings", "parse_hosts", "run_script"]
 
-logger = logging.getLogger("chaostoolkit")
-T = TypeVar("T")
-
-
-class HostError(Exception):
-    """A failure on one host, worded for the person running the drill."""
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*", re.ASCII)
 
 
 @dataclass(frozen=True)
-class Host:
-    address: str
+class Host(Endpoint):
+    """An SSH host; ``user`` overrides the user of the ssh secrets."""
+
     port: int = 22
     user: str | None = None
-    name: str | None = None
 
-    def __str__(self) -> str:
-        label = f"{self.address}:{self.port}" if self.port != 22 else self.address
-        return f"{self.name} ({label})" if self.name else label
+    @property
+    def default_port(self) -> int:
+        return 22
 
 
 def parse_hosts(targets: Any) -> list[Host]:
@@ -57,44 +51,27 @@ def parse_hosts(targets: Any) -> list[Host]:
             "targets must be a non-empty list of hosts, e.g. ['10.0.0.5', "
             "{'address': '10.0.0.6', 'port': 2222}]"
         )
-    hosts = []
-    for item in targets:
-        if isinstance(item, str):
-            user, _, rest = item.rpartition("@")
-            address, _, port = rest.partition(":")
-            hosts.append(Host(address, _port(port or 22, item), user or None))
-        elif isinstance(item, dict) and item.get("address"):
-            hosts.append(
-                Host(
-                    str(item["address"]),
-                    _port(item.get("port", 22), item),
-                    item.get("user"),
-                    item.get("name"),
-                )
-            )
-        else:
-            raise InvalidArgument(f"target {item!r} is not a host: give 'address' or 'user@address:port'")
-    for host in hosts:
-        if not _ADDRESS.match(host.address) or (host.user is not None and not _USER.match(str(host.user))):
-            raise InvalidArgument(
-                f"target {host.address!r} (user {host.user!r}) is not a host name or IP address: "
-                "use letters, digits, '.', '-', ':' only"
-            )
-    return hosts
+    return [_host(item) for item in targets]
 
 
-_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-
-
-def _port(value: Any, where: Any) -> int:
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        port = 0
-    if not 0 < port < 65536:
-        raise InvalidArgument(f"target {where!r}: the port must be a number from 1 to 65535")
-    return port
+def _host(item: Any) -> Host:
+    if isinstance(item, str):
+        user, _, rest = item.rpartition("@")
+        where, _, number = rest.partition(":")
+        fields = {"address": where, "port": number or 22, "user": user or None}
+    elif isinstance(item, dict) and item.get("address"):
+        fields = item
+    else:
+        raise InvalidArgument(f"target {item!r} is not a host: give 'address' or 'user@address:port'")
+    user = fields.get("user")
+    if user is not None and not (isinstance(user, str) and _USER.fullmatch(user)):
+        raise InvalidArgument(f"target {item!r}: user {user!r} is not a user name (letters, digits, '_.-')")
+    return Host(
+        address(fields["address"], f"target {item!r}: address"),
+        port(fields.get("port", 22), f"target {item!r}: port"),
+        fields.get("name"),
+        user,
+    )
 
 
 class _UnknownHostKey(paramiko.SSHException):
@@ -136,8 +113,8 @@ class SSHSettings:
             jump_host=parse_hosts(jump)[0] if jump else None,
             known_hosts=configuration.get("ssh_known_hosts", cls.known_hosts),
             accept_unknown_hosts=flag(configuration, "ssh_accept_unknown_hosts") or False,
-            connect_timeout=float(configuration.get("ssh_connect_timeout", cls.connect_timeout)),
-            command_timeout=float(configuration.get("ssh_command_timeout", cls.command_timeout)),
+            connect_timeout=setting(configuration, "ssh_connect_timeout", cls.connect_timeout, seconds),
+            command_timeout=setting(configuration, "ssh_command_timeout", cls.command_timeout, seconds),
             sudo=flag(configuration, "ssh_sudo"),
         )
 
@@ -167,7 +144,7 @@ def _connect(host: Host, settings: SSHSettings, sock: Any = None) -> paramiko.SS
     try:
         pkey = settings._pkey()
     except (paramiko.SSHException, OSError, ValueError, TypeError) as error:
-        raise HostError(f"cannot load the SSH private key: {error}; check key_path/key and passphrase in secrets") from None
+        raise EndpointError(f"cannot load the SSH private key: {error}; check key_path/key and passphrase in secrets") from None
     try:
         client.connect(
             host.address,
@@ -182,38 +159,27 @@ def _connect(host: Host, settings: SSHSettings, sock: Any = None) -> paramiko.SS
             look_for_keys=False,
             sock=sock,
         )
-    except _UnknownHostKey:
-        client.close()
-        raise HostError(
-            f"unknown host key: {host.address} is not in {known_hosts}; add its key there "
-            "(ssh-keyscan) or set configuration ssh_accept_unknown_hosts to true"
-        ) from None
-    except paramiko.BadHostKeyException as error:
-        client.close()
-        raise HostError(
-            f"host key mismatch: {host.address} presented a {error.key.get_name()} key that differs "
-            f"from the one in {known_hosts}; if the host was reinstalled, update known_hosts, "
-            "otherwise someone may be in the middle"
-        ) from None
-    except paramiko.AuthenticationException:
-        client.close()
-        raise HostError(
-            f"authentication failed for user {user!r}: check the key or password in the ssh secrets"
-        ) from None
-    except paramiko.ssh_exception.NoValidConnectionsError:
-        client.close()
-        raise HostError(
-            f"connection refused on port {host.port}: is sshd running there, and is that the right port?"
-        ) from None
-    except (socket.timeout, TimeoutError):
-        client.close()
-        raise HostError(
-            f"unreachable: no answer on port {host.port} within {settings.connect_timeout:g} s"
-        ) from None
     except (OSError, paramiko.SSHException) as error:
         client.close()
-        raise HostError(f"SSH connection failed: {error}") from None
+        raise EndpointError(_connect_failure(error, host, user, known_hosts, settings)) from None
     return client
+
+
+def _connect_failure(error: Exception, host: Host, user: str, known_hosts: str, settings: SSHSettings) -> str:
+    if isinstance(error, _UnknownHostKey):
+        return (f"unknown host key: {host.address} is not in {known_hosts}; add its key there "
+                "(ssh-keyscan) or set configuration ssh_accept_unknown_hosts to true")
+    if isinstance(error, paramiko.BadHostKeyException):
+        return (f"host key mismatch: {host.address} presented a {error.key.get_name()} key that differs "
+                f"from the one in {known_hosts}; if the host was reinstalled, update known_hosts, "
+                "otherwise someone may be in the middle")
+    if isinstance(error, paramiko.AuthenticationException):
+        return f"authentication failed for user {user!r}: check the key or password in the ssh secrets"
+    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
+        return f"connection refused on port {host.port}: is sshd running there, and is that the right port?"
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return f"unreachable: no answer on port {host.port} within {settings.connect_timeout:g} s"
+    return f"SSH connection failed: {error}"
 
 
 def _open(host: Host, settings: SSHSettings) -> tuple[paramiko.SSHClient, paramiko.SSHClient | None]:
@@ -221,15 +187,15 @@ def _open(host: Host, settings: SSHSettings) -> tuple[paramiko.SSHClient, parami
         return _connect(host, settings), None
     try:
         jump = _connect(settings.jump_host, settings)
-    except HostError as error:
-        raise HostError(f"jump host {settings.jump_host}: {error}") from None
+    except EndpointError as error:
+        raise EndpointError(f"jump host {settings.jump_host}: {error}") from None
     try:
         channel = jump.get_transport().open_channel(
             "direct-tcpip", (host.address, host.port), ("127.0.0.1", 0), timeout=settings.connect_timeout
         )
     except (paramiko.SSHException, OSError) as error:
         jump.close()
-        raise HostError(f"jump host {settings.jump_host} cannot reach port {host.port}: {error}") from None
+        raise EndpointError(f"jump host {settings.jump_host} cannot reach port {host.port}: {error}") from None
     return _connect(host, settings, sock=channel), jump
 
 
@@ -256,37 +222,13 @@ def run_script(host: Host, script: str, settings: SSHSettings) -> str:
         stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
         status = channel.recv_exit_status()
     except (socket.timeout, TimeoutError):
-        raise HostError(f"the command did not finish within {settings.command_timeout:g} s") from None
+        raise EndpointError(f"the command did not finish within {settings.command_timeout:g} s") from None
     finally:
         client.close()
         if jump:
             jump.close()
     if status != 0:
         reason = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {status}"
-        raise HostError(reason)
+        raise EndpointError(reason)
     return stdout
 
-
-def fan_out(
-    hosts: list[Host], work: Callable[[Host], T], quiet: bool = False
-) -> tuple[dict[Host, T], dict[Host, str]]:
-    """Run ``work`` on every host in parallel; return (results, errors) keyed by host.
-
-    Errors are logged unless ``quiet`` (a caller polling until hosts answer expects them)."""
-    results: dict[Host, T] = {}
-    errors: dict[Host, str] = {}
-
-    def one(host: Host) -> None:
-        try:
-            results[host] = work(host)
-        except HostError as error:
-            errors[host] = str(error)
-        except Exception as error:  # a bug or an unexpected library error: still per host
-            logger.debug("unexpected error on %s", host, exc_info=True)
-            errors[host] = f"{type(error).__name__}: {error}"
-
-    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
-        list(pool.map(one, hosts))
-    for host, reason in errors.items() if not quiet else ():
-        logger.warning("chaosali: %s: %s", host, reason)
-    return results, errors

@@ -13,47 +13,44 @@ from typing import Any
 
 from chaoslib.types import Configuration
 
-from chaosali.config import number
-from chaosali.errors import InvalidArgument
-from chaosali.host.faults import Fault
-from chaosali.host.network import check_duration
+from chaosali.core.args import duration as read_duration, whole
+from chaosali.core.errors import InvalidArgument
+from chaosali.host.faults import FaultScript
 
 __all__ = [
-    "kubelet_fault", "service_fault", "stress_cpu_fault", "stress_memory_fault", "service_command", "check_service",
+    "kubelet_fault", "service_fault", "stress_cpu_fault", "stress_memory_fault", "service_command",
 ]
 
 DEFAULT_SERVICE_COMMAND = "systemctl {action} {service}"
-_SERVICE = re.compile(r"^[A-Za-z0-9@._:-]{1,128}$")
-_PATH = re.compile(r"^/[A-Za-z0-9._/-]{1,255}$")
-_URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]{1,255}(/[A-Za-z0-9._/-]*)?$")
-_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
-_VALUE = re.compile(r"^[A-Za-z0-9._:/-]{0,255}$")
-
-
-def check_service(service: Any) -> str:
-    if not isinstance(service, str) or not _SERVICE.match(service):
-        raise InvalidArgument(f"service {service!r} is not a service name (letters, digits, '@._:-')")
-    return service
+# used with fullmatch: with match, "$" would let a trailing newline through into the host's shell
+_SERVICE = re.compile(r"[A-Za-z0-9@._:-]{1,128}")
+_PATH = re.compile(r"/[A-Za-z0-9._/-]{1,255}")
+_URL = re.compile(r"https?://[A-Za-z0-9.:\[\]-]{1,255}(/[A-Za-z0-9._/-]*)?")
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
+_VALUE = re.compile(r"[A-Za-z0-9._:/-]{0,255}")
 
 
 def _check_path(name: str, path: Any) -> str:
-    if not isinstance(path, str) or not _PATH.match(path) or "/../" in f"{path}/":
+    if not isinstance(path, str) or not _PATH.fullmatch(path) or "/../" in f"{path}/":
         raise InvalidArgument(f"{name} {path!r} must be an absolute path of letters, digits and '._/-'")
     return path
 
 
-def service_command(configuration: Configuration, action: str, service: str) -> str:
+def service_command(configuration: Configuration, action: str, service: Any) -> str:
     """The host command that does ``action`` (start, stop, restart) to ``service``."""
     template = (configuration or {}).get("service_command", DEFAULT_SERVICE_COMMAND)
-    if "{action}" not in template or "{service}" not in template:
+    if not isinstance(template, str) or "{action}" not in template or "{service}" not in template:
         raise InvalidArgument(
             f"configuration service_command {template!r} must contain {{action}} and {{service}}, "
             "e.g. 'systemctl {action} {service}'"
         )
-    return template.format(action=action, service=shlex.quote(check_service(service)))
+    if not isinstance(service, str) or not _SERVICE.fullmatch(service):
+        raise InvalidArgument(f"service {service!r} is not a service name (letters, digits, '@._:-')")
+    return template.format(action=action, service=shlex.quote(service))
 
 
 def kubelet_fault(
+    kind: str,
     duration: Any,
     configuration: Configuration,
     apiserver: str | None = None,
@@ -61,7 +58,7 @@ def kubelet_fault(
     kubeconfig_path: str = "/etc/kubernetes/kubelet.conf",
     config_path: str = "/var/lib/kubelet/config.yaml",
     service: str = "kubelet",
-) -> Fault:
+) -> FaultScript:
     """Back up the kubelet's kubeconfig (new ``apiserver``) or config file (``config_changes`` of
     top-level keys), change it, restart the kubelet; undo puts the backup back and restarts."""
     if bool(apiserver) == bool(config_changes):
@@ -71,7 +68,7 @@ def kubelet_fault(
         )
     restart = service_command(configuration, "restart", service)
     if apiserver:
-        if not isinstance(apiserver, str) or not _URL.match(apiserver):
+        if not isinstance(apiserver, str) or not _URL.fullmatch(apiserver):
             raise InvalidArgument(f"apiserver {apiserver!r} must be a URL such as 'https://10.0.0.99:6443'")
         path = _check_path("kubeconfig_path", kubeconfig_path)
         edits = [f"sed -i 's#^\\([[:space:]]*server:[[:space:]]*\\).*$#\\1{apiserver}#' {path}"]
@@ -80,7 +77,7 @@ def kubelet_fault(
         edits = []
         for key, value in (config_changes or {}).items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
-            if not _KEY.match(str(key)) or not _VALUE.match(text):
+            if not _KEY.fullmatch(str(key)) or not _VALUE.fullmatch(text):
                 raise InvalidArgument(
                     f"config change {key!r}: {value!r}: keys are top-level camelCase names and values plain "
                     "scalars (letters, digits, '._:/-')"
@@ -89,9 +86,9 @@ def kubelet_fault(
                 f"if grep -q '^{key}:' {path}; then sed -i 's#^{key}:.*$#{key}: {text}#' {path}; "
                 f"else echo '{key}: {text}' >> {path}; fi"
             )
-    return Fault(
-        kind="kubelet-config",
-        duration=check_duration(duration),
+    return FaultScript(
+        kind=kind,
+        duration=read_duration(duration),
         apply=[f'[ -f {path} ] || {{ echo "{path} does not exist on this host" >&2; exit 2; }}',
                f'cp -p {path} "$d/backup"', *edits, restart],
         undo=[f'cp -p "$d/backup" {path}', restart],
@@ -99,49 +96,47 @@ def kubelet_fault(
     )
 
 
-def service_fault(duration: Any, configuration: Configuration, service: str) -> Fault:
+def service_fault(kind: str, duration: Any, configuration: Configuration, service: Any) -> FaultScript:
     """Stop a service; undo starts it again."""
-    return Fault(
-        kind="service-stop",
-        duration=check_duration(duration),
+    return FaultScript(
+        kind=kind,
+        duration=read_duration(duration),
         apply=[service_command(configuration, "stop", service)],
         undo=[service_command(configuration, "start", service)],
         report=[f"echo stopped {shlex.quote(service)}"],
     )
 
 
-def stress_cpu_fault(duration: Any, workers: int = 0) -> Fault:
+def stress_cpu_fault(kind: str, duration: Any, workers: Any = 0) -> FaultScript:
     """Keep ``workers`` CPUs busy (0: all of them): stress-ng where present, else shell busy loops."""
-    count = number(workers, "workers", 0, 1024, int)
+    count, seconds = whole(workers, "workers", 0, 1024), read_duration(duration)
     n = str(count) if count else "$(nproc)"
     return _load_fault(
-        "stress-cpu", duration,
-        stress_ng=f"stress-ng --cpu {n} --timeout {check_duration(duration):g}s",
+        kind, seconds,
+        stress_ng=f"stress-ng --cpu {n} --timeout {seconds:g}s",
         fallback=f"for i in $(seq {n}); do sh -c 'while :; do :; done' & done; wait",
     )
 
 
-def stress_memory_fault(duration: Any, megabytes: int) -> Fault:
+def stress_memory_fault(kind: str, duration: Any, megabytes: Any) -> FaultScript:
     """Hold ``megabytes`` of memory: stress-ng where present, else a shell variable of that size."""
-    size = number(megabytes, "megabytes", 1, 1024 * 1024, int)
+    size, seconds = whole(megabytes, "megabytes", 1, 1024 * 1024), read_duration(duration)
     return _load_fault(
-        "stress-memory", duration,
-        stress_ng=f"stress-ng --vm 1 --vm-bytes {size}M --vm-keep --timeout {check_duration(duration):g}s",
-        fallback=f"held=$(head -c {size}M /dev/zero | tr '\\0' x); sleep {check_duration(duration):g}",
+        kind, seconds,
+        stress_ng=f"stress-ng --vm 1 --vm-bytes {size}M --vm-keep --timeout {seconds:g}s",
+        fallback=f"held=$(head -c {size}M /dev/zero | tr '\\0' x); sleep {seconds:g}",
     )
 
 
-def _load_fault(kind: str, duration: Any, stress_ng: str, fallback: str) -> Fault:
+def _load_fault(kind: str, seconds: float, stress_ng: str, fallback: str) -> FaultScript:
     # the load runs detached in its own process group, which undo kills whole
     run = f"if command -v stress-ng >/dev/null; then exec {stress_ng}; else {fallback}; fi"
-    return Fault(
+    return FaultScript(
         kind=kind,
-        duration=check_duration(duration),
+        duration=seconds,
         apply=[f"setsid sh -c {shlex.quote(run)} </dev/null >/dev/null 2>&1 &", 'echo $! > "$d/load.pid"'],
         # no "--": dash's kill takes a negative pid (a process group) as it is
         undo=['kill -TERM "-$(cat "$d/load.pid")"', 'kill -KILL "-$(cat "$d/load.pid")"'],
         report=['echo "load process group $(cat "$d/load.pid")"',
                 'command -v stress-ng >/dev/null && echo stress-ng || echo "shell fallback (no stress-ng)"'],
     )
-
-

@@ -1,35 +1,28 @@
 """kube-monkey drills: deploy kube-monkey, enrol workloads as its victims, and undo both.
 
 The cluster comes from the configuration (``kubeconfig_path``, ``kubernetes_context``...; see
-``chaosali.cluster.client``). Arguments are checked before anything is sent: a wrong hour, time
+``chaosali.cluster.api``). Arguments are checked before anything is sent: a wrong hour, time
 zone, namespace or kill mode fails the activity with nothing applied.
 """
 
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from kubernetes.dynamic import DynamicClient
 
-from chaosali.cluster import resources
-from chaosali.config import boolean
-from chaosali.errors import InvalidArgument
+from chaosali.cluster import resources, rollout
+from chaosali.core.args import boolean, dns_label, seconds
+from chaosali.core.errors import InvalidArgument
+from chaosali.core.markers import CREATED_BY_ANNOTATION
 from chaosali.kubemonkey import manifests as km
 
 __all__ = ["deploy_kube_monkey", "remove_kube_monkey", "mark_victims", "unmark_victims"]
 
 logger = logging.getLogger("chaostoolkit")
 
-# a selector's matchExpressions as label selector text
-_OPERATORS = {
-    "In": "{key} in ({values})",
-    "NotIn": "{key} notin ({values})",
-    "Exists": "{key}",
-    "DoesNotExist": "!{key}",
-}
 # what remove_kube_monkey looks for, the Deployment first so that the killing stops first
 _DEPLOYED_KINDS = (
     ("Deployment", "apps/v1", True),
@@ -97,14 +90,14 @@ def deploy_kube_monkey(
         force_should_kill=force_should_kill,
         schedule_immediate_kill=schedule_immediate_kill,
     )
-    namespace = km.dns_label(namespace, "namespace")
+    namespace = dns_label(namespace, "namespace")
     if not isinstance(image, str) or not image or any(c.isspace() for c in image):
         raise InvalidArgument(f"image must be a container image reference such as {km.DEFAULT_IMAGE!r}, not {image!r}")
     documents = km.objects(namespace, image, settings)
     with resources.connect(configuration, secrets) as dyn:
         for document in documents:
             _refuse_foreign(dyn, document, namespace)
-        created = _ensure_namespace(dyn, namespace)
+        created = rollout.ensure_namespace(dyn, km.namespace_object(namespace))
         applied = resources.apply(dyn, documents, None, force=False)
         in_scope = [v.as_dict() for v in km.victims(dyn, None) if settings.covers(v.namespace)]
     fate = "would only log kills of" if settings.dry_run else "will kill"
@@ -139,16 +132,16 @@ def remove_kube_monkey(
     quietly. Enrolled workloads keep their labels: see unmark_victims.
     Returns the deleted objects.
     """
-    namespace = km.dns_label(namespace, "namespace")
-    wait_timeout = resources.seconds(timeout, "timeout") if boolean(wait, "wait") else None
+    namespace = dns_label(namespace, "namespace")
+    wait_timeout = seconds(timeout, "timeout") if boolean(wait, "wait") else None
     with resources.connect(configuration, secrets) as dyn:
         targets = []
         for kind, api_version, namespaced in _DEPLOYED_KINDS:
             where = resources.locate(dyn, kind, api_version, namespace if namespaced else None)
             targets.extend(resources.select(dyn, where, km.selector(namespace), None))
-        existing = _existing(dyn, km.namespace_object(namespace))
+        existing = rollout.existing(dyn, km.namespace_object(namespace))
         annotations = (existing or {"metadata": {}})["metadata"].get("annotations") or {}
-        ours = annotations.get(km.CREATED_BY) == km.CREATED_BY_VALUE
+        ours = annotations.get(CREATED_BY_ANNOTATION) == km.CREATED_BY_VALUE
         if ours:
             targets.append(resources.target(dyn, km.namespace_object(namespace), None))
         # foreground: an object is gone only once its dependents are (the Deployment's pods)
@@ -196,7 +189,7 @@ def mark_victims(
     labels = km.enrolment(mtbf, kill_mode, kill_value)
     if identifier is not None:
         identifier = km.label_value(identifier, "identifier")
-    wait_timeout = resources.seconds(timeout, "timeout") if boolean(wait, "wait") else None
+    wait_timeout = seconds(timeout, "timeout") if boolean(wait, "wait") else None
     with resources.connect(configuration, secrets) as dyn:
         workloads = _workloads(dyn, kind, namespace, selection, missing_ok=False)
         if identifier and len(workloads) > 1:
@@ -204,15 +197,18 @@ def mark_victims(
                 f"identifier {identifier!r} given for {len(workloads)} workloads: kube-monkey would kill the "
                 "pods of all of them for each; leave identifier out (each gets its own name) or mark them one by one"
             )
-        identifiers = {_key(w): identifier or _default_identifier(w) for w in workloads}
+        identifiers = {rollout.key(w): identifier or _default_identifier(w) for w in workloads}
         _refuse_shared_identifiers(dyn, namespace, identifiers)
         for workload in workloads:
-            _patch_labels(dyn, workload, {**labels, km.IDENTIFIER: identifiers[_key(workload)]})
+            _patch_labels(dyn, workload, {**labels, km.IDENTIFIER: identifiers[rollout.key(workload)]})
 
         def carries_identifier(pod: dict, workload: dict) -> bool:
-            return _labels(pod).get(km.IDENTIFIER) == identifiers[_key(workload)]
+            return _labels(pod).get(km.IDENTIFIER) == identifiers[rollout.key(workload)]
 
-        rolled = _await_pods(dyn, workloads, carries_identifier, wait_timeout) if wait_timeout else {}
+        try:
+            rolled = rollout.await_pods(dyn, workloads, carries_identifier, wait_timeout) if wait_timeout else {}
+        except ActivityFailed as error:
+            raise ActivityFailed(f"{error} (the labels stay until unmarked)") from None
         # creationTimestamp counts whole seconds: the baseline is the next whole second, and the
         # action returns only once it has come, so that the pods of the rollout are stamped before
         # it and any pod created after this action returns is stamped at it or later
@@ -224,14 +220,14 @@ def mark_victims(
     return [
         {
             **_describe(workload),
-            "identifier": identifiers[_key(workload)],
+            "identifier": identifiers[rollout.key(workload)],
             "labels": {
                 key: value
-                for key, value in {**labels, km.IDENTIFIER: identifiers[_key(workload)]}.items()
+                for key, value in {**labels, km.IDENTIFIER: identifiers[rollout.key(workload)]}.items()
                 if value is not None
             },
             "previous_labels": _kube_monkey_labels(workload),
-            "rolled_out": rolled.get(_key(workload)),
+            "rolled_out": rolled.get(rollout.key(workload)),
             "marked_at": marked_at,
         }
         for workload in workloads
@@ -260,31 +256,23 @@ def unmark_victims(
     after `timeout` seconds. Returns each workload and the labels removed.
     """
     namespace, kind, selection = _selection(namespace, kind, name, label_selector)
-    wait_timeout = resources.seconds(timeout, "timeout") if boolean(wait, "wait") else None
+    wait_timeout = seconds(timeout, "timeout") if boolean(wait, "wait") else None
     removal = dict.fromkeys(km.VICTIM_LABELS)  # null in a merge patch: remove the label
     with resources.connect(configuration, secrets) as dyn:
         workloads = _workloads(dyn, kind, namespace, selection, missing_ok=True)
         for workload in workloads:
             _patch_labels(dyn, workload, removal, annotations={km.MARKED_AT: None})
         if wait_timeout:
-            _await_pods(dyn, workloads, lambda pod, _: not _kube_monkey_labels(pod), wait_timeout)
+            rollout.await_pods(dyn, workloads, lambda pod, _: not _kube_monkey_labels(pod), wait_timeout)
     return [{**_describe(w), "removed_labels": _kube_monkey_labels(w)} for w in workloads]
 
 
 # -- kube-monkey's own objects ----------------------------------------------------------------
 
 
-def _existing(dyn: DynamicClient, document: dict) -> dict | None:
-    """The object a document names, if it exists (listed by name: a missing one is no error)."""
-    where = resources.target(dyn, document, None)
-    collection = resources.Target(where.resource, where.namespace, None)
-    items = resources.get(dyn, collection, field_selector=f"metadata.name={where.name}")["items"]
-    return items[0] if items else None
-
-
 def _refuse_foreign(dyn: DynamicClient, document: dict, namespace: str) -> None:
     """Never take over (and later delete) a kube-monkey that someone else installed."""
-    existing = _existing(dyn, document)
+    existing = rollout.existing(dyn, document)
     if existing is None:
         return
     labels = existing["metadata"].get("labels") or {}
@@ -296,26 +284,11 @@ def _refuse_foreign(dyn: DynamicClient, document: dict, namespace: str) -> None:
         )
 
 
-def _ensure_namespace(dyn: DynamicClient, namespace: str) -> bool:
-    """Create the namespace if missing, marked so that remove_kube_monkey deletes it; True if created."""
-    document = km.namespace_object(namespace)
-    existing = _existing(dyn, document)
-    if existing is None:
-        resources.create(dyn, [document], None, exist_ok=True)
-        return True
-    if (existing.get("status") or {}).get("phase") == "Terminating":
-        raise ActivityFailed(
-            f"namespace {namespace!r} is being deleted: wait until it is gone (remove_kube_monkey with wait) "
-            "or deploy into another namespace"
-        )
-    return False
-
-
 # -- workloads ---------------------------------------------------------------------------------
 
 
 def _selection(namespace: str, kind: str, name: str | None, label_selector: str | None) -> tuple[str, str, dict]:
-    namespace = km.dns_label(namespace, "namespace")
+    namespace = dns_label(namespace, "namespace")
     kind = km.workload_kind(kind)
     if bool(name) == bool(label_selector):
         raise InvalidArgument(f"give either name or label_selector for the {kind}s to (un)mark, not both or none")
@@ -327,7 +300,7 @@ def _selection(namespace: str, kind: str, name: str | None, label_selector: str 
 
 
 def _workloads(dyn: DynamicClient, kind: str, namespace: str, selection: dict, missing_ok: bool) -> list[dict]:
-    where = resources.locate(dyn, kind, km.WORKLOAD_API, namespace)
+    where = resources.locate(dyn, kind, rollout.WORKLOAD_API, namespace)
     if "name" in selection:  # listed by field, not read by name: a missing one is an empty list, not a 404
         items = resources.get(dyn, where, field_selector=f"metadata.name={selection['name']}")["items"]
         what = f"{kind} {selection['name']!r}"
@@ -368,20 +341,11 @@ def _patch_labels(dyn: DynamicClient, workload: dict, labels: dict, annotations:
 
 def _patch(dyn: DynamicClient, workload: dict, body: dict) -> None:
     # a merge patch: null removes a label, and it needs no strategic-merge schema
-    resources.patch(dyn, _target(dyn, workload), body, "merge")
-
-
-def _target(dyn: DynamicClient, workload: dict) -> resources.Target:
-    kind, namespace, name = _key(workload)
-    return resources.locate(dyn, kind, km.WORKLOAD_API, namespace, name)
-
-
-def _key(workload: dict) -> tuple[str, str, str]:
-    return workload["kind"], workload["metadata"]["namespace"], workload["metadata"]["name"]
+    resources.patch(dyn, rollout.locate(dyn, workload), body, "merge")
 
 
 def _describe(workload: dict) -> dict:
-    return dict(zip(("kind", "namespace", "name"), _key(workload)))
+    return dict(zip(("kind", "namespace", "name"), rollout.key(workload)))
 
 
 def _labels(obj: dict) -> dict:
@@ -390,83 +354,3 @@ def _labels(obj: dict) -> dict:
 
 def _kube_monkey_labels(obj: dict) -> dict:
     return {key: value for key, value in _labels(obj).items() if key in km.VICTIM_LABELS}
-
-
-# -- rollouts ----------------------------------------------------------------------------------
-
-
-def _await_pods(
-    dyn: DynamicClient, workloads: list[dict], updated: Callable[[dict, dict], bool], timeout: float
-) -> dict[tuple, bool]:
-    """Wait until every live pod of each workload is ``updated`` and as many as it wants run.
-
-    Checked on the pods rather than on each kind's rollout status: the pods are what kube-monkey
-    lists. Returns, per workload, True, or False for one whose pods will not roll by themselves."""
-    rolled: dict[tuple, bool] = {}
-    pending = []
-    for workload in workloads:
-        if _rolls(workload):
-            pending.append(workload)
-        else:
-            rolled[_key(workload)] = False
-            logger.warning(
-                "chaosali: %s %s/%s does not roll its pods out by itself (paused, OnDelete or partitioned): "
-                "only pods created from now on carry the change", *_key(workload)
-            )
-    deadline = time.monotonic() + timeout
-    while pending:
-        states = {_key(w): _rollout_state(dyn, w, updated) for w in pending}
-        pending = [w for w in pending if states[_key(w)] is not None]
-        if not pending:
-            break
-        if time.monotonic() >= deadline:
-            late = "; ".join(f"{kind} {ns}/{name}: {states[(kind, ns, name)]}" for kind, ns, name in map(_key, pending))
-            raise ActivityFailed(f"pods not rolled out after {timeout:g} s (the labels stay until unmarked): {late}")
-        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-    rolled.update({_key(w): True for w in workloads if _key(w) not in rolled})
-    return rolled
-
-
-def _rollout_state(dyn: DynamicClient, workload: dict, updated: Callable[[dict, dict], bool]) -> str | None:
-    """None once rolled out, else what is still awaited."""
-    fresh = resources.get(dyn, _target(dyn, workload))
-    status = fresh.get("status") or {}
-    if status.get("observedGeneration", 0) < fresh["metadata"].get("generation", 0):
-        return "its controller has not seen the change yet"
-    if workload["kind"] == "DaemonSet":
-        desired = status.get("desiredNumberScheduled", 0)
-    else:
-        desired = fresh["spec"].get("replicas", 1)
-    pods = resources.locate(dyn, "Pod", "v1", fresh["metadata"]["namespace"])
-    live = [
-        pod
-        for pod in resources.get(dyn, pods, _selector_text(fresh["spec"]["selector"]))["items"]
-        if not pod["metadata"].get("deletionTimestamp") and _phase(pod) not in ("Succeeded", "Failed")
-    ]
-    stale = [pod for pod in live if not updated(pod, workload)]
-    running = [pod for pod in live if pod not in stale and _phase(pod) == "Running"]
-    if stale or len(running) < desired:
-        return f"{len(running)} of {desired} pods updated and running, {len(stale)} still to replace"
-    return None
-
-
-def _phase(pod: dict) -> str | None:
-    return (pod.get("status") or {}).get("phase")
-
-
-def _rolls(workload: dict) -> bool:
-    spec = workload.get("spec") or {}
-    if workload["kind"] == "Deployment":
-        return not spec.get("paused")
-    strategy = spec.get("updateStrategy") or {}
-    partition = (strategy.get("rollingUpdate") or {}).get("partition") or 0
-    return strategy.get("type", "RollingUpdate") != "OnDelete" and not partition
-
-
-def _selector_text(selector: dict) -> str:
-    """A workload's spec.selector as label selector text."""
-    parts = [f"{key}={value}" for key, value in (selector.get("matchLabels") or {}).items()]
-    for expression in selector.get("matchExpressions") or []:
-        form = _OPERATORS[expression["operator"]]
-        parts.append(form.format(key=expression["key"], values=",".join(expression.get("values") or [])))
-    return ",".join(parts)

@@ -31,8 +31,10 @@ import tomli_w
 from kubernetes.dynamic import DynamicClient
 
 from chaosali.cluster import resources
-from chaosali.config import boolean, number
-from chaosali.errors import InvalidArgument
+from chaosali.cluster.rollout import WORKLOAD_API
+from chaosali.core.args import boolean, dns_label, whole
+from chaosali.core.errors import InvalidArgument
+from chaosali.core.markers import CREATED_BY_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL
 
 # -- what kube-monkey reads --------------------------------------------------------------------
 
@@ -57,34 +59,20 @@ WORKLOAD_KINDS = {
     **dict.fromkeys(("statefulset", "statefulsets", "sts"), "StatefulSet"),
     **dict.fromkeys(("daemonset", "daemonsets", "ds"), "DaemonSet"),
 }
-WORKLOAD_API = "apps/v1"
 
 # -- chaosali's own marks ----------------------------------------------------------------------
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGER = "chaosali"
-# on a namespace that deploy_kube_monkey created (and so remove_kube_monkey may delete)
-CREATED_BY = "chaosali/created-by"
+# on a namespace that deploy_kube_monkey created (and so remove_kube_monkey may delete), the
+# value of the created-by annotation
 CREATED_BY_VALUE = "deploy_kube_monkey"
 # on a victim: when its pods first all carried the identifier (the baseline for deleted pods)
 MARKED_AT = "chaosali/kube-monkey-marked-at"
 CONFIG_DIGEST = "chaosali/kube-monkey-config-sha256"
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
 
 # -- argument checks ---------------------------------------------------------------------------
-
-
-def dns_label(value: Any, name: str) -> str:
-    """A namespace name: a DNS label (RFC 1123), as the API server requires."""
-    if not isinstance(value, str) or len(value) > 63 or not _DNS_LABEL.fullmatch(value):
-        raise InvalidArgument(
-            f"{name} must be a namespace name (lower-case letters, digits and '-', at most 63, "
-            f"starting and ending with a letter or digit), not {value!r}"
-        )
-    return value
 
 
 def label_value(value: Any, name: str) -> str:
@@ -154,7 +142,7 @@ class Settings:
     @classmethod
     def checked(cls, **arguments: Any) -> Settings:
         """Settings from activity arguments, or InvalidArgument naming the first wrong one."""
-        hours = {key: number(arguments[key], key, 0, 23, kind=int) for key in ("run_hour", "start_hour", "end_hour")}
+        hours = {key: whole(arguments[key], key, 0, 23) for key in ("run_hour", "start_hour", "end_hour")}
         # kube-monkey refuses to start otherwise: it schedules at run_hour for the window that follows
         if not hours["run_hour"] < hours["start_hour"] < hours["end_hour"]:
             raise InvalidArgument(
@@ -168,10 +156,10 @@ class Settings:
             time_zone=time_zone(arguments["time_zone"]),
             blacklisted_namespaces=namespaces(arguments["blacklisted_namespaces"], "blacklisted_namespaces"),
             whitelisted_namespaces=namespaces(arguments["whitelisted_namespaces"], "whitelisted_namespaces"),
-            graceperiod_sec=number(arguments["graceperiod_sec"], "graceperiod_sec", 0, kind=int),
+            graceperiod_sec=whole(arguments["graceperiod_sec"], "graceperiod_sec", 0),
             debug=boolean(arguments["debug"], "debug"),
             # 0 would make a debug kube-monkey re-list the whole cluster in a tight loop
-            schedule_delay=number(arguments["schedule_delay"], "schedule_delay", 1, kind=int),
+            schedule_delay=whole(arguments["schedule_delay"], "schedule_delay", 1),
             force_should_kill=boolean(arguments["force_should_kill"], "force_should_kill"),
             schedule_immediate_kill=boolean(arguments["schedule_immediate_kill"], "schedule_immediate_kill"),
         )
@@ -215,7 +203,7 @@ def config_toml(settings: Settings) -> str:
 
 def labels(namespace: str) -> dict[str, str]:
     """The labels of every object one deployment creates: how remove_kube_monkey finds them."""
-    return {"app.kubernetes.io/name": NAME, "app.kubernetes.io/instance": namespace, MANAGED_BY: MANAGER}
+    return {"app.kubernetes.io/name": NAME, "app.kubernetes.io/instance": namespace, MANAGED_BY_LABEL: MANAGED_BY}
 
 
 def selector(namespace: str) -> str:
@@ -231,7 +219,7 @@ def namespace_object(namespace: str) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": labels(namespace), "annotations": {CREATED_BY: CREATED_BY_VALUE}},
+        "metadata": {"name": namespace, "labels": labels(namespace), "annotations": {CREATED_BY_ANNOTATION: CREATED_BY_VALUE}},
     }
 
 
@@ -314,7 +302,7 @@ def objects(namespace: str, image: str, settings: Settings) -> list[dict]:
 def enrolment(mtbf: Any, kill_mode: Any, kill_value: Any) -> dict[str, str | None]:
     """The labels that enrol a workload, but its identifier, checked as kube-monkey reads them;
     a None value removes the label (in a merge patch)."""
-    mtbf = number(mtbf, "mtbf (mean weekdays between kills)", 1, kind=int)
+    mtbf = whole(mtbf, "mtbf (mean weekdays between kills)", 1)
     mode, value = kill(kill_mode, kill_value)
     return {
         ENABLED: ENABLED_VALUE,
@@ -335,8 +323,8 @@ def kill(kill_mode: Any, kill_value: Any) -> tuple[str, int | None]:
     if kill_value is None:
         raise InvalidArgument(f"kill_mode {kill_mode} needs a kill_value")
     if kill_mode in PERCENT_MODES:
-        return kill_mode, number(kill_value, f"kill_value (a percentage of running pods, for {kill_mode})", 1, 100, kind=int)
-    return kill_mode, number(kill_value, "kill_value (a number of pods, for fixed)", 1, kind=int)
+        return kill_mode, whole(kill_value, f"kill_value (a percentage of running pods, for {kill_mode})", 1, 100)
+    return kill_mode, whole(kill_value, "kill_value (a number of pods, for fixed)", 1)
 
 
 @dataclass
@@ -381,7 +369,7 @@ class Victim:
         if not self.identifier:
             self.problems.append(f"no {IDENTIFIER} label: kube-monkey skips it")
         for what, test in (
-            (f"{MTBF} label", lambda: number(found.get(MTBF), MTBF, 1, kind=int)),
+            (f"{MTBF} label", lambda: whole(found.get(MTBF), MTBF, 1)),
             (f"{KILL_MODE}/{KILL_VALUE} labels", lambda: kill(found.get(KILL_MODE), found.get(KILL_VALUE))),
         ):
             try:

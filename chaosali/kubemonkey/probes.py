@@ -8,7 +8,8 @@ import time
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.cluster import resources
-from chaosali.errors import InvalidArgument
+from chaosali.core.args import dns_label, seconds
+from chaosali.core.errors import InvalidArgument
 from chaosali.kubemonkey import manifests as km
 
 __all__ = ["kube_monkey_running", "marked_victims", "victim_pods_deleted"]
@@ -29,14 +30,8 @@ def kube_monkey_running(
     available in time, gives false (the reason is logged), so a tolerance can
     simply be true.
     """
-    namespace = km.dns_label(namespace, "namespace")
-    try:
-        wait = float(timeout)
-    except (TypeError, ValueError):
-        wait = -1.0
-    if wait < 0:
-        raise InvalidArgument(f"timeout must be a number of seconds, 0 or more, not {timeout!r}")
-    deadline = time.monotonic() + wait
+    namespace = dns_label(namespace, "namespace")
+    deadline = time.monotonic() + seconds(timeout, "timeout", zero=True)
     with resources.connect(configuration, secrets) as dyn:
         where = resources.locate(dyn, "Deployment", "apps/v1", namespace)
         while True:
@@ -67,7 +62,7 @@ def marked_victims(
     in kube-monkey's terms, whatever would stop it; `ok` is true when none.
     """
     if namespace is not None:
-        namespace = km.dns_label(namespace, "namespace")
+        namespace = dns_label(namespace, "namespace")
     with resources.connect(configuration, secrets) as dyn:
         return [victim.as_dict() for victim in km.victims(dyn, namespace)]
 
@@ -97,7 +92,7 @@ def victim_pods_deleted(
     """
     start = km.timestamp(since, "since").replace(microsecond=0) if since is not None else None
     if namespace is not None:
-        namespace = km.dns_label(namespace, "namespace")
+        namespace = dns_label(namespace, "namespace")
     with resources.connect(configuration, secrets) as dyn:
         found = km.victims(dyn, namespace, name)
     report = []

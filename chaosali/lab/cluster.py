@@ -1,7 +1,7 @@
 """The lab's Kubernetes cluster: real etcd, kube-apiserver, controller-manager and scheduler on the
 master hosts, and one kwok per host standing in for its kubelet.
 
-Each component is a service of its host (see ``hosts.Lab._init_script``), so cutting a master's
+Each component is a service of its host (see ``sh/init.sh``), so cutting a master's
 network really makes the API unreachable, and ``labctl restart kubelet`` on a host re-reads that
 host's private ``/etc/kubernetes/kubelet.conf``, as a kubelet restarted by systemd would.
 The API objects are laid out as kubeadm lays them out: control-plane node labels and taint, and
@@ -11,25 +11,21 @@ mirror pods ``<component>-<node>`` labelled ``component=…,tier=control-plane``
 from __future__ import annotations
 
 import base64
-import shutil
 import logging
+import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import yaml
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from chaosali.cluster.client import new_api_client
+from chaosali.cluster.api import new_api_client
 from chaosali.cluster.health import api_problem, nodes_problem
 from chaosali.lab import k8sbuild
+from chaosali.lab.hosts import Lab, LabError, LabHost
 from chaosali.lab.pki import make_pki
-
-from chaosali.lab.hosts import LabError
-
-if TYPE_CHECKING:
-    from chaosali.lab.hosts import Lab, LabHost
 
 __all__ = ["Cluster", "COMPONENTS"]
 
@@ -45,16 +41,43 @@ DEMO_NAMESPACE = "demo"
 
 
 class Cluster:
+    """A Kubernetes cluster on the hosts of ``lab``: masters, workers and, with 3 masters, a load balancer."""
+
     def __init__(self, lab: Lab, progress: Callable[[str], None] = logger.info) -> None:
         self.lab = lab
         self.progress = progress
         self.dir = lab.state_dir / "cluster"
         self.pki = self.dir / "pki"
-        self.masters = [h for h in lab.hosts if h.role == "master"]
-        self.nodes = [h for h in lab.hosts if h.role in ("master", "worker")]
-        # the highly available variant puts its API servers behind a load balancer host
-        self.balancer = next((h for h in lab.hosts if h.role == "lb"), None)
         self.binaries: dict[str, Path] = {}
+
+    @classmethod
+    def of(cls, lab: Lab) -> Cluster | None:
+        """The cluster of a lab that is up, or None for a lab of plain hosts."""
+        return cls(lab) if any(h.role == "master" for h in lab.hosts) else None
+
+    @property
+    def masters(self) -> list[LabHost]:
+        return [h for h in self.lab.hosts if h.role == "master"]
+
+    @property
+    def nodes(self) -> list[LabHost]:
+        return [h for h in self.lab.hosts if h.role in ("master", "worker")]
+
+    @property
+    def balancer(self) -> LabHost | None:
+        """The highly available variant puts its API servers behind a load balancer host."""
+        return next((h for h in self.lab.hosts if h.role == "lb"), None)
+
+    def up(self, masters: int = 1, workers: int = 2) -> None:
+        """Create (or complete) the lab's hosts and this cluster on them; safe to call again with the
+        same shape."""
+        if masters not in (1, 3):
+            raise LabError(f"{masters} masters: use 1, or 3 for the highly available variant")
+        self.lab.place([("master", masters), ("worker", workers), ("lb", 1 if masters > 1 else 0)])
+        self.prepare()
+        self.lab.start(self.services)
+        self.bootstrap()
+        self.lab.write_vars(self.variables())
 
     @property
     def endpoint(self) -> str:
@@ -210,18 +233,9 @@ class Cluster:
         }
 
     def status(self) -> dict:
-        """The API's health and, per host, each service as ``labctl status`` reports it."""
-        from chaosali.host.ssh import Host, SSHSettings, fan_out, run_script
-
+        """The API's health and, per host, each service as ``labctl`` reports it."""
         ready = api_problem(2, self._config, None) is None
-        settings = SSHSettings(key_path=str(self.lab.key_path), known_hosts=str(self.lab.known_hosts),
-                               connect_timeout=2, command_timeout=5)
-        script = f'for d in /run/lab/*/; do n="${{d%/}}"; n="${{n##*/}}"; echo "$n $({self.lab.labctl} status "$n")"; done'
-        hosts = {Host(h.address, name=h.name): h.name for h in self.lab.hosts}
-        results, errors = fan_out(list(hosts), lambda host: run_script(host, script, settings))
-        services = {hosts[h]: dict(line.split(" ", 1) for line in out.splitlines()) for h, out in results.items()}
-        services.update({hosts[h]: {"unreachable": reason} for h, reason in errors.items()})
-        return {"api": self.endpoint, "api_ready": ready, "services": services}
+        return {"api": self.endpoint, "api_ready": ready, "services": self.lab.services()}
 
     def _node(self, host: LabHost) -> dict:
         master = host.role == "master"

@@ -1,10 +1,12 @@
 """The hosts lab: Linux hosts as network namespaces on a bridge, each with a real sshd.
 
 Each host runs under ``unshare --mount --uts --pid`` inside its network namespace: its own
-hostname, process table (pid 1 is the host's init) and private copies of the files that faults
-edit, bind-mounted over the shared root filesystem. Everything the lab creates carries its name
-(namespaces ``<name>-<host>``, bridge ``<name>-br``, veths ``<name>-v<i>``) and lives in its
-address range, so ``down`` removes exactly that.
+hostname, process table (pid 1 is the host's init, ``sh/init.sh``) and private copies of the files
+that faults edit, bind-mounted over the shared root filesystem. Everything the lab creates carries
+its name (namespaces ``<name>-<host>``, bridge ``<name>-br``, veths ``<name>-v<i>``) and lives in
+its address range, so ``down`` removes exactly that.
+
+This module knows hosts and their services only; ``cluster.py`` builds a Kubernetes cluster on it.
 """
 
 from __future__ import annotations
@@ -21,19 +23,22 @@ import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
+from importlib.resources import files
 from pathlib import Path
+from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-__all__ = ["Lab", "LabError", "LabHost"]
+from chaosali.core.fanout import fan_out
+from chaosali.host.ssh import Host, SSHSettings, run_script
+
+__all__ = ["DEFAULT_STATE_DIR", "Lab", "LabError", "LabHost", "HostServices", "script"]
 
 logger = logging.getLogger("chaostoolkit")
 
 DEFAULT_STATE_DIR = Path("/var/lib/chaosali-lab")
 _NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
-# Files a host owns privately: its runtime state and what faults edit.
-PRIVATE_DIRS = ["/run", "/etc/kubernetes", "/var/lib/kubelet"]
 
 
 class LabError(RuntimeError):
@@ -49,6 +54,15 @@ class LabHost:
 
     def as_target(self) -> dict:
         return {"name": self.name, "address": self.address}
+
+
+# The services a host runs besides sshd, by name: the argv of each (see Lab.start).
+HostServices = Callable[[LabHost], dict[str, list[str]]]
+
+
+def script(name: str) -> str:
+    """One of the lab's shell scripts (package data under ``sh/``)."""
+    return (files(__package__) / "sh" / name).read_text(encoding="utf-8")
 
 
 @dataclass
@@ -92,6 +106,15 @@ class Lab:
         return self.state_dir / "known_hosts"
 
     @property
+    def tools(self) -> Path:
+        """The lab's shell tools: boot.sh and init.sh run its hosts, labctl runs on them."""
+        return self.state_dir / "bin"
+
+    @property
+    def labctl(self) -> Path:
+        return self.tools / "labctl"
+
+    @property
     def vars_path(self) -> Path:
         """Chaos Toolkit var file (``chaos run --var-file``) with the lab's configuration and secrets."""
         return self.state_dir / "vars.json"
@@ -112,25 +135,24 @@ class Lab:
             lab.hosts = [LabHost(**host) for host in data["hosts"]]
         return lab
 
-    def up(self, hosts: int = 0, masters: int = 0, workers: int = 0) -> None:
-        """Create (or complete) the lab; safe to call again with the same shape.
+    def up(self, hosts: int) -> None:
+        """Create (or complete) a lab of ``hosts`` plain hosts; safe to call again with the same number."""
+        self.place([("host", hosts)])
+        self.start()
+        self.write_vars()
 
-        ``hosts`` plain hosts, or a cluster of ``masters`` control-plane hosts and ``workers``.
-        """
+    def place(self, roles: list[tuple[str, int]]) -> None:
+        """Choose the hosts, ``number`` of each ``role`` (names ``<role><i>``, addresses, namespaces),
+        and install the lab's key and tools. A lab that is up keeps its hosts: another shape is refused."""
         _require_root()
-        shape = [("host", hosts), ("master", masters), ("worker", workers), ("lb", 1 if masters > 1 else 0)]
-        count = sum(number for _, number in shape)
+        count = sum(number for _, number in roles)
         network = ipaddress.ip_network(self.subnet)
         if count < 1 or count + 10 > network.num_addresses - 2:
             raise LabError(f"{count} hosts do not fit in {self.subnet}: use 1 to {network.num_addresses - 12}")
-        if hosts and (masters or workers):
-            raise LabError("a lab has either plain hosts or a cluster (masters and workers), not both")
-        if masters not in (0, 1, 3):
-            raise LabError(f"{masters} masters: use 1, or 3 for the highly available variant")
         addresses = iter(list(network.hosts())[10:])
         wanted = [
             LabHost(f"{role}{i}", str(next(addresses)), f"{self.name}-{role}{i}", role)
-            for role, number in shape
+            for role, number in roles
             for i in range(1, number + 1)
         ]
         if self.hosts and [h.name for h in self.hosts] != [h.name for h in wanted]:
@@ -143,32 +165,17 @@ class Lab:
         os.chmod(self.state_dir, 0o700)
         self._write_state()
         self._client_key()
-        self._labctl()
-        cluster = self.cluster()
-        if cluster:
-            cluster.prepare()
+        self._install_tools()
+
+    def start(self, services: HostServices = lambda host: {}) -> None:
+        """Boot every placed host that is not running, with sshd and its ``services``, and wait for sshd."""
         self._bridge()
         for index, host in enumerate(self.hosts, start=1):
-            self._host(index, host, cluster.services(host) if cluster else {})
+            self._host(index, host, services(host))
         self._wait_for_sshd()
         self.known_hosts.write_text(
             "".join(f"{h.address} {(self.host_dir(h) / 'ssh_host_ed25519_key.pub').read_text()}" for h in self.hosts)
         )
-        if cluster:
-            cluster.bootstrap()
-        self._write_vars(cluster.variables() if cluster else {})
-
-    def cluster(self):  # -> Cluster | None (import kept local: plain host labs need no Kubernetes)
-        """The lab's Kubernetes cluster, if it has master hosts."""
-        if not any(h.role == "master" for h in self.hosts):
-            return None
-        from chaosali.lab.cluster import Cluster
-
-        return Cluster(self)
-
-    @property
-    def labctl(self) -> Path:
-        return self.state_dir / "bin" / "labctl"
 
     def down(self) -> None:
         """Remove every namespace, process, link and file of this lab, and nothing else."""
@@ -187,9 +194,7 @@ class Lab:
 
     def status(self) -> dict:
         namespaces = set(_namespaces())
-        cluster = self.cluster()
         return {
-            **({"cluster": cluster.status()} if cluster and self.vars_path.exists() else {}),
             "name": self.name,
             "subnet": self.subnet,
             "bridge": self.bridge if _link_exists(self.bridge) else None,
@@ -204,13 +209,19 @@ class Lab:
             ],
         }
 
-    # -- pieces ------------------------------------------------------------------------------------
+    def services(self) -> dict[str, dict[str, str]]:
+        """Per host, each service and its state as ``labctl`` reports it (or why the host is unreachable)."""
+        settings = SSHSettings(key_path=str(self.key_path), known_hosts=str(self.known_hosts),
+                               connect_timeout=2, command_timeout=5)
+        hosts = {Host(h.address, name=h.name): h.name for h in self.hosts}
+        command = f"{shlex.quote(str(self.labctl))} services"
+        results, errors = fan_out(list(hosts), lambda host: run_script(host, command, settings))
+        services = {hosts[h]: dict(line.split(" ", 1) for line in out.splitlines()) for h, out in results.items()}
+        services.update({hosts[h]: {"unreachable": reason} for h, reason in errors.items()})
+        return services
 
-    def _write_state(self) -> None:
-        state = {"subnet": self.subnet, "hosts": [asdict(host) for host in self.hosts]}
-        (self.state_dir / "state.json").write_text(json.dumps(state, indent=2))
-
-    def _write_vars(self, configuration: dict) -> None:
+    def write_vars(self, configuration: dict | None = None) -> None:
+        """The var file of experiments run in the lab: its hosts and SSH access, and ``configuration``."""
         variables = {
             "configuration": {
                 "lab_hosts": [host.as_target() for host in self.hosts],
@@ -218,16 +229,24 @@ class Lab:
                 # lab hosts have no systemd: their services answer to labctl
                 "service_command": f"{self.labctl} {{action}} {{service}}",
                 "reboot_command": f"{self.labctl} reboot",
-                **configuration,
+                **(configuration or {}),
             },
             "secrets": {"ssh": {"user": "root", "key_path": str(self.key_path)}},
         }
         self.vars_path.write_text(json.dumps(variables, indent=2))
 
-    def _labctl(self) -> None:
-        self.labctl.parent.mkdir(exist_ok=True)
-        self.labctl.write_text(_LABCTL)
-        self.labctl.chmod(0o755)
+    # -- pieces ------------------------------------------------------------------------------------
+
+    def _write_state(self) -> None:
+        state = {"subnet": self.subnet, "hosts": [asdict(host) for host in self.hosts]}
+        (self.state_dir / "state.json").write_text(json.dumps(state, indent=2))
+
+    def _install_tools(self) -> None:
+        self.tools.mkdir(exist_ok=True)
+        for name, path in (("boot.sh", self.tools / "boot.sh"), ("init.sh", self.tools / "init.sh"),
+                           ("labctl.sh", self.labctl)):
+            path.write_text(script(name))
+            path.chmod(0o755)
 
     def _client_key(self) -> None:
         if not self.key_path.exists():
@@ -246,9 +265,7 @@ class Lab:
         if not (directory / "ssh_host_ed25519_key").exists():
             _write_keypair(directory / "ssh_host_ed25519_key")
         shutil.copyfile(self.key_path.with_suffix(".pub"), directory / "authorized_keys")
-        for private in PRIVATE_DIRS:
-            (directory / "fs" / private.strip("/")).mkdir(parents=True, exist_ok=True)
-        (directory / "fs" / "root").mkdir(exist_ok=True)
+        (directory / "fs" / "root").mkdir(parents=True, exist_ok=True)
         (directory / "passwd").write_text(_passwd(directory / "fs" / "root"))
         # the lab's names only, and no name server: lookups answer at once instead of timing out
         (directory / "hosts").write_text(
@@ -256,7 +273,6 @@ class Lab:
         )
         (directory / "resolv.conf").write_text("# a lab host: no name server\noptions timeout:1 attempts:1\n")
         (directory / "sshd_config").write_text(_sshd_config(directory))
-        (directory / "init.sh").write_text(self._init_script(host))
         services = {"sshd": ["/usr/sbin/sshd", "-D", "-f", str(directory / "sshd_config"), "-E",
                              str(directory / "sshd.log")], **services}
         shutil.rmtree(directory / "services", ignore_errors=True)
@@ -280,61 +296,17 @@ class Lab:
             self.boot(host)
 
     def boot(self, host: LabHost) -> None:
-        """Start the host's boot loop: an init in a fresh PID namespace, again after each reboot."""
+        """Start the host's boot loop (boot.sh): init.sh as pid 1 of the host, again after each reboot."""
         directory = self.host_dir(host)
-        unshare = "unshare --mount --uts --pid --fork --mount-proc"
-        log = open(directory / "init.log", "ab")
-        # nsenter, not `ip netns exec`: the latter gives the loop a mount namespace that is a
-        # slave of the root one, so every namespace made later would be pinned by it, and live on
-        # after its `ip netns del`
-        subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{host.namespace}", "sh", "-c",
-             f"while :; do {unshare} sh {directory / 'init.sh'}; echo reboot; sleep 0.5; done"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-        )
-        log.close()
-
-    def _init_script(self, host: LabHost) -> str:
-        """pid 1 of the host: private mounts, hostname, then every service under a restart loop.
-
-        ``labctl`` (``restart|stop|start|status SERVICE``, ``reboot``) drives the loops through
-        ``/run/lab/<service>/``; ``reboot`` makes pid 1 exit, so the kernel kills every process of
-        the host, and the boot loop outside the host's PID namespace starts a fresh init.
-        """
-        directory = self.host_dir(host)
-        mounts = [f"mount --bind {directory / 'fs' / p.strip('/')} {p}" for p in PRIVATE_DIRS]
-        return "\n".join(
-            [
-                "set -e",
-                f"hostname {host.name}",
-                # the copied mount table pins every lab's namespaces (nsfs mounts): drop them here,
-                # or a namespace deleted by `down` would live on, veth and all, inside this host
-                "grep -o ' /run/netns/[^ ]*' /proc/self/mounts | xargs -r -n 1 umount -l",
-                *(f"mkdir -p {p}" for p in PRIVATE_DIRS),
-                *mounts,
-                *(f"mount --bind {directory / name} /etc/{name}" for name in ("passwd", "hosts", "resolv.conf")),
-                "mkdir -p /run/sshd /run/lab",
-                "set +e",
-                "trap 'exit 0' USR1",
-                "supervise() {",
-                '  mkdir -p "/run/lab/$1"',
-                "  while :; do",
-                '    if [ -e "/run/lab/$1/down" ]; then sleep 0.2; continue; fi',
-                f'    sh "$2" >>"{directory}/$1.log" 2>&1 &',
-                '    echo $! > "/run/lab/$1/pid"',
-                "    wait $!",
-                '    rm -f "/run/lab/$1/pid"',
-                "    sleep 1",
-                "  done",
-                "}",
-                f"for service in {directory}/services/*.sh; do",
-                '  name="${service##*/}"; supervise "${name%.sh}" "$service" &',
-                "done",
-                # sleep in the background so that the USR1 trap runs at once
-                "while :; do sleep 3600 & wait $!; done",
-                "",
-            ]
-        )
+        environment = {**os.environ, "LAB_HOSTNAME": host.name, "LAB_HOST_DIR": str(directory)}
+        with open(directory / "init.log", "ab") as log:
+            # nsenter, not `ip netns exec`: the latter gives the loop a mount namespace that is a
+            # slave of the root one, so every namespace made later would be pinned by it, and live on
+            # after its `ip netns del`
+            subprocess.Popen(
+                ["nsenter", f"--net=/run/netns/{host.namespace}", "sh", str(self.tools / "boot.sh")],
+                env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )
 
     def _wait_for_sshd(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -348,22 +320,6 @@ class Lab:
                 "sshd did not start on " + ", ".join(h.name for h in pending)
                 + f"; see {self.state_dir}/hosts/<host>/init.log and sshd.log"
             )
-
-
-# Drives a host's services from inside it (over SSH): the lab's stand-in for systemctl.
-_LABCTL = """#!/bin/sh
-# usage: labctl restart|stop|start|status SERVICE, or labctl reboot
-d="/run/lab/$2"
-pid() { cat "$d/pid" 2>/dev/null; }
-case "$1" in
-  restart) [ -d "$d" ] || { echo "no service $2" >&2; exit 5; }; rm -f "$d/down"; kill "$(pid)" 2>/dev/null; true ;;
-  stop) [ -d "$d" ] || { echo "no service $2" >&2; exit 5; }; touch "$d/down"; kill "$(pid)" 2>/dev/null; true ;;
-  start) [ -d "$d" ] || { echo "no service $2" >&2; exit 5; }; rm -f "$d/down" ;;
-  status) kill -0 "$(pid)" 2>/dev/null && echo active || { echo inactive; exit 3; } ;;
-  reboot) kill -USR1 1 ;;
-  *) echo "usage: labctl restart|stop|start|status SERVICE | reboot" >&2; exit 2 ;;
-esac
-"""
 
 
 def _require_root() -> None:

@@ -7,8 +7,8 @@ another one runs, use the control ``chaosali.lock.controls``.
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.cluster.client import new_api_client
-from chaosali.errors import InvalidArgument
+from chaosali.cluster.api import connect
+from chaosali.core.args import boolean, whole
 from chaosali.lock import lease
 
 __all__ = ["lock_environment", "unlock_environment"]
@@ -31,10 +31,10 @@ def lock_environment(
     holds it. Returns held, holder, since, expires and the Lease's name.
     """
     lock = lease.Lock.of(name, namespace)
-    duration = lease.duration_of(duration)
+    duration = whole(duration, "duration (seconds)", 1)
     identity = lease.identity_of(holder)
-    with new_api_client(configuration, secrets, retries=1) as api:
-        holding, _ = lease.acquire(api, lock, identity, duration, lease.request_timeout(configuration, duration))
+    with connect(configuration, secrets, timeout=lease.request_timeout(configuration, duration)) as cluster:
+        holding, _ = lease.acquire(cluster, lock, identity, duration)
     return holding.as_dict(lock)
 
 
@@ -55,8 +55,7 @@ def unlock_environment(
     """
     lock = lease.Lock.of(name, namespace)
     identity = lease.identity_of(holder)
-    if not isinstance(force, bool):
-        raise InvalidArgument(f"force must be true or false, not {force!r}")
-    with new_api_client(configuration, secrets, retries=1) as api:
-        before, released = lease.release(api, lock, identity, force, lease.request_timeout(configuration))
+    force = boolean(force, "force")
+    with connect(configuration, secrets) as cluster:
+        before, released = lease.release(cluster, lock, identity, force)
     return {"released": released, "before": before.as_dict(lock)}

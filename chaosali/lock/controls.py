@@ -22,7 +22,6 @@ controls run in the order they are declared.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import signal
 import threading
@@ -32,10 +31,11 @@ from typing import Any
 from chaoslib.exceptions import ChaosException
 from chaoslib.exit import exit_gracefully
 from chaoslib.types import Configuration, Control, Experiment, Secrets
-from kubernetes import client
 
-from chaosali.cluster.client import new_api_client
-from chaosali.controls import check_arguments, fail_closed
+from chaosali.cluster.api import Connection, connect
+from chaosali.core import memory
+from chaosali.core.args import whole
+from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.lock import lease
 
 __all__ = ["validate_control", "before_experiment_control", "after_experiment_control", "cleanup_control"]
@@ -43,15 +43,15 @@ __all__ = ["validate_control", "before_experiment_control", "after_experiment_co
 logger = logging.getLogger("chaostoolkit")
 
 DEFAULT_DURATION = 60
+_MEMORY = "lock"  # the run memory's section: the locks this run took, by Lock
 
 
 class _Renewer(threading.Thread):
     """Renews the Lease every duration/3 seconds until stopped, or until someone else has it."""
 
-    def __init__(self, api: client.ApiClient, lock: lease.Lock, identity: str, duration: int, timeout: float) -> None:
+    def __init__(self, cluster: Connection, lock: lease.Lock, identity: str, duration: int) -> None:
         super().__init__(name=f"chaosali-lock-renewer-{lock.name}", daemon=True)
-        self._api, self._lock, self._identity = api, lock, identity
-        self._duration, self._timeout = duration, timeout
+        self._cluster, self._lock, self._identity, self._duration = cluster, lock, identity, duration
         self._stopping = threading.Event()
         self.lost: lease.Held | None = None
 
@@ -60,7 +60,7 @@ class _Renewer(threading.Thread):
         while not self._stopping.wait(interval):
             try:
                 # taking it again is renewing it: still ours, or expired with nobody else in it
-                lease.acquire(self._api, self._lock, self._identity, self._duration, self._timeout)
+                lease.acquire(self._cluster, self._lock, self._identity, self._duration)
             except lease.Held as error:
                 self.lost = error
                 logger.error("chaosali: this run lost the environment lock: %s; stopping the run", error)
@@ -85,15 +85,33 @@ def _stop_the_run() -> None:
 
 @dataclass
 class _Taken:
-    api: client.ApiClient  # one client for the whole run: the kubeconfig control may remove its file first
+    cluster: Connection  # one client for the whole run: the kubeconfig control may remove its file first
     lock: lease.Lock
     identity: str
-    timeout: float
     renewer: _Renewer
     release: bool  # False when this identity held the lock before the run: not the run's to free
+    given_back: bool = False
 
-
-_taken: dict[lease.Lock, _Taken] = {}
+    def give_back(self) -> None:
+        """Stop renewing; release the lock if it is still the run's. Once: later calls do nothing."""
+        if self.given_back:
+            return
+        self.given_back = True
+        self.renewer.stop()
+        try:
+            if self.renewer.lost:
+                logger.warning("chaosali: %s not released: someone else holds it now", self.lock)
+            elif self.release:
+                lease.release(self.cluster, self.lock, self.identity, False)
+            else:
+                logger.info("chaosali: %s stays held by %r, who held it before this run", self.lock, self.identity)
+        except ChaosException as error:
+            # raising would change nothing (chaoslib swallows after-control errors): tell the user
+            logger.warning(
+                "chaosali: could not release %s (%s); it frees itself when its lease expires", self.lock, error
+            )
+        finally:
+            self.cluster.close()
 
 
 def validate_control(control: Control) -> None:
@@ -119,20 +137,22 @@ def before_experiment_control(
     `duration` seconds and is renewed every duration/3 seconds.
     """
     lock = lease.Lock.of(name, namespace)
-    duration = lease.duration_of(duration)
+    duration = whole(duration, "duration (seconds)", 1)
     identity = lease.identity_of(holder, (context or {}).get("title"))
-    timeout = lease.request_timeout(configuration, duration)
-    if lock in _taken:  # declared twice: the first declaration holds it already
+    taken = memory.section(_MEMORY)
+    if lock in taken:  # declared twice: the first declaration holds it already
         return
-    api = new_api_client(configuration, secrets, retries=0)  # the renewer retries on its own schedule
+    # retries=0: the renewer retries on its own schedule
+    cluster = connect(configuration, secrets, retries=0, timeout=lease.request_timeout(configuration, duration))
     try:
-        _, already = lease.acquire(api, lock, identity, duration, timeout)
+        _, already = lease.acquire(cluster, lock, identity, duration)
     except BaseException:
-        api.close()
+        cluster.close()
         raise
-    renewer = _Renewer(api, lock, identity, duration, timeout)
+    renewer = _Renewer(cluster, lock, identity, duration)
     renewer.start()
-    _taken[lock] = _Taken(api, lock, identity, timeout, renewer, release=not already)
+    taken[lock] = _Taken(cluster, lock, identity, renewer, release=not already)
+    memory.on_forget(taken[lock].give_back)  # the last resort: a run that never reached its controls' end
     logger.info("chaosali: this run holds %s as %r, renewed every %g s", lock, identity, duration / 3)
 
 
@@ -140,31 +160,13 @@ def after_experiment_control(
     context: Experiment, name: str = lease.DEFAULT_NAME, namespace: str = lease.DEFAULT_NAMESPACE, **arguments: Any
 ) -> None:
     """Stop renewing the lock and release it if it is still this run's."""
-    taken = _taken.pop(lease.Lock(str(namespace), str(name)), None)
+    taken = memory.section(_MEMORY).pop(lease.Lock(str(namespace), str(name)), None)
     if taken:  # none when before_experiment_control did not take it (held elsewhere, or never ran)
-        _give_back(taken)
+        taken.give_back()
 
 
 def cleanup_control() -> None:
     """Last resort when the run ended without its after-control: release every lock still held."""
-    while _taken:
-        _give_back(_taken.popitem()[1])
-
-
-def _give_back(taken: _Taken) -> None:
-    taken.renewer.stop()
-    try:
-        if taken.renewer.lost:
-            logger.warning("chaosali: %s not released: someone else holds it now", taken.lock)
-        elif taken.release:
-            lease.release(taken.api, taken.lock, taken.identity, False, taken.timeout)
-        else:
-            logger.info("chaosali: %s stays held by %r, who held it before this run", taken.lock, taken.identity)
-    except ChaosException as error:
-        # raising would change nothing (chaoslib swallows after-control errors): tell the user
-        logger.warning("chaosali: could not release %s (%s); it frees itself when its lease expires", taken.lock, error)
-    finally:
-        taken.api.close()
-
-
-atexit.register(cleanup_control)  # chaoslib used as a library, and the run never reached its controls' end
+    taken = memory.section(_MEMORY)
+    while taken:
+        taken.popitem()[1].give_back()

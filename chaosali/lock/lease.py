@@ -25,14 +25,13 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import urllib3
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
-from chaosali.cluster.resources import explain, seconds
-from chaosali.errors import InvalidArgument
+from chaosali.cluster.api import ApiFailed, Connection, request_timeout as configured_timeout
+from chaosali.core.errors import InvalidArgument
+from chaosali.core.markers import MANAGED_BY, MANAGED_BY_LABEL
 
 __all__ = [
     "DEFAULT_NAME",
@@ -42,7 +41,6 @@ __all__ = [
     "Held",
     "NotYours",
     "identity_of",
-    "duration_of",
     "request_timeout",
     "read",
     "acquire",
@@ -53,7 +51,6 @@ logger = logging.getLogger("chaostoolkit")
 
 DEFAULT_NAME = "chaosali-drill-lock"
 DEFAULT_NAMESPACE = "default"
-DEFAULT_REQUEST_TIMEOUT = 10.0
 _ATTEMPTS = 3  # conflicting writes in a row before giving up: a contended lock, not a lost race
 _MICROTIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # metav1.MicroTime, which wants exactly six fraction digits
 
@@ -159,44 +156,29 @@ def identity_of(holder: Any = None, title: str | None = None) -> str:
     return "/".join(parts + [title] if title else parts)
 
 
-def duration_of(value: Any) -> int:
-    """Lease duration in whole seconds, 1 or more (the Lease field is an integer)."""
-    number = seconds(value, "duration")
-    if number != int(number):
-        raise InvalidArgument(f"duration must be a whole number of seconds, not {value!r}")
-    return int(number)
+def request_timeout(configuration: Configuration, duration: int) -> float:
+    """Seconds per API request that keeps a lease of ``duration``: the configured request
+    timeout, but never longer than a renewal interval, or one slow request would let it lapse."""
+    return min(configured_timeout(configuration), max(1.0, duration / 3))
 
 
-def request_timeout(configuration: Configuration, duration: int | None = None) -> float:
-    """Seconds per API request: configuration ``kubernetes_request_timeout`` (default 10), and,
-    for a lease of ``duration``, never longer than a renewal interval, or one slow request
-    would let the lease lapse."""
-    configured = seconds(
-        (configuration or {}).get("kubernetes_request_timeout", DEFAULT_REQUEST_TIMEOUT),
-        "configuration kubernetes_request_timeout",
-    )
-    return min(configured, max(1.0, duration / 3)) if duration else configured
-
-
-def read(api: client.ApiClient, lock: Lock, timeout: float) -> Holding:
+def read(cluster: Connection, lock: Lock) -> Holding:
     """The Lease as it is now (``raw`` None when there is none)."""
-    leases = client.CoordinationV1Api(api)
+    leases = client.CoordinationV1Api(cluster.client)
     return Holding.of(
-        _call(api, f"read {lock}", lambda: leases.read_namespaced_lease(
-            lock.name, lock.namespace, _request_timeout=timeout, _preload_content=False
-        ), absent_ok=True)
+        _call(cluster, f"read {lock}", leases.read_namespaced_lease, lock.name, lock.namespace, absent_ok=True)
     )
 
 
-def acquire(api: client.ApiClient, lock: Lock, identity: str, duration: int, timeout: float) -> tuple[Holding, bool]:
+def acquire(cluster: Connection, lock: Lock, identity: str, duration: int) -> tuple[Holding, bool]:
     """Take the lock, or renew it when ``identity`` holds it already.
 
     Returns the Lease now and whether ``identity`` held it (live) before this call. Raises
     :class:`Held` when another live holder has it.
     """
-    leases = client.CoordinationV1Api(api)
+    leases = client.CoordinationV1Api(cluster.client)
     for _ in range(_ATTEMPTS):
-        current = read(api, lock, timeout)
+        current = read(cluster, lock)
         now = _now()
         if current.live(now) and current.holder != identity:
             raise Held(lock, current)
@@ -207,7 +189,7 @@ def acquire(api: client.ApiClient, lock: Lock, identity: str, duration: int, tim
             "metadata": {
                 "name": lock.name,
                 "namespace": lock.namespace,
-                "labels": {"app.kubernetes.io/managed-by": "chaosali"},
+                "labels": {MANAGED_BY_LABEL: MANAGED_BY},
             },
         }
         body["spec"] = {
@@ -221,11 +203,10 @@ def acquire(api: client.ApiClient, lock: Lock, identity: str, duration: int, tim
         }
         try:
             if current.raw is None:
-                written = _call(api, f"create {lock}", lambda: leases.create_namespaced_lease(
-                    lock.namespace, body, _request_timeout=timeout, _preload_content=False))
+                written = _call(cluster, f"create {lock}", leases.create_namespaced_lease, lock.namespace, body)
             else:
-                written = _call(api, f"update {lock}", lambda: leases.replace_namespaced_lease(
-                    lock.name, lock.namespace, body, _request_timeout=timeout, _preload_content=False))
+                replace = leases.replace_namespaced_lease
+                written = _call(cluster, f"update {lock}", replace, lock.name, lock.namespace, body)
         except _Conflict:
             continue  # written by someone else since our read: read again, and see who
         if not already:
@@ -234,16 +215,16 @@ def acquire(api: client.ApiClient, lock: Lock, identity: str, duration: int, tim
     raise ActivityFailed(f"cannot take {lock}: it changed under every one of {_ATTEMPTS} attempts; try again")
 
 
-def release(api: client.ApiClient, lock: Lock, identity: str, force: bool, timeout: float) -> tuple[Holding, bool]:
+def release(cluster: Connection, lock: Lock, identity: str, force: bool) -> tuple[Holding, bool]:
     """Free the lock held by ``identity`` (by anyone with ``force``).
 
     Returns the Lease as it was and whether it was released. A free lock, or one whose other
     holder's lease has expired, is left as it is (without ``force``). Raises :class:`NotYours`
     when someone else holds it live and ``force`` is false.
     """
-    leases = client.CoordinationV1Api(api)
+    leases = client.CoordinationV1Api(cluster.client)
     for _ in range(_ATTEMPTS):
-        current = read(api, lock, timeout)
+        current = read(cluster, lock)
         if not current.holder or (current.holder != identity and not current.live() and not force):
             return current, False
         if current.holder != identity and not force:
@@ -257,8 +238,7 @@ def release(api: client.ApiClient, lock: Lock, identity: str, force: bool, timeo
             k: v for k, v in (body.get("spec") or {}).items() if k not in ("holderIdentity", "acquireTime", "renewTime")
         }
         try:
-            _call(api, f"release {lock}", lambda: leases.replace_namespaced_lease(
-                lock.name, lock.namespace, body, _request_timeout=timeout, _preload_content=False))
+            _call(cluster, f"release {lock}", leases.replace_namespaced_lease, lock.name, lock.namespace, body)
         except _Conflict:
             continue
         forced = " (forced)" if current.holder != identity else ""
@@ -271,17 +251,17 @@ class _Conflict(Exception):
     """409: the Lease changed (or appeared) since it was read."""
 
 
-def _call(api: client.ApiClient, what: str, request: Callable[[], Any], absent_ok: bool = False) -> dict[str, Any] | None:
+def _call(
+    cluster: Connection, what: str, request: Callable[..., Any], *args: Any, absent_ok: bool = False
+) -> dict[str, Any] | None:
     try:
-        response = request()
-    except ApiException as error:
+        response = cluster.call(what, request, *args, _preload_content=False)
+    except ApiFailed as error:
         if error.status == 409:
             raise _Conflict() from None
         if error.status == 404 and absent_ok:
             return None
-        raise ActivityFailed(f"cannot {what}: {explain(error, api.configuration.host)}") from None
-    except urllib3.exceptions.HTTPError as error:
-        raise ActivityFailed(f"cannot {what}: {explain(error, api.configuration.host)}") from None
+        raise
     return json.loads(response.data)
 
 

@@ -2,7 +2,7 @@
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.cluster.client import new_api_client
+from chaosali.cluster.api import connect
 from chaosali.lock import lease
 
 __all__ = ["environment_lock_holder"]
@@ -22,5 +22,5 @@ def environment_lock_holder(
     past. A missing Lease is a free lock.
     """
     lock = lease.Lock.of(name, namespace)
-    with new_api_client(configuration, secrets, retries=1) as api:
-        return lease.read(api, lock, lease.request_timeout(configuration)).as_dict(lock)
+    with connect(configuration, secrets) as cluster:
+        return lease.read(cluster, lock).as_dict(lock)

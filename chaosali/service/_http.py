@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import ssl
 from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from chaosali.errors import InvalidArgument
+from chaosali.core.args import boolean, cause, display_url
+from chaosali.core.errors import InvalidArgument
 
 DEFAULT_STATUS = range(200, 400)
 # A health answer is small; reading at most this much keeps a wrong URL (a large file) from
@@ -125,22 +125,6 @@ def check_url(url: Any, name: str = "url") -> str:
     return url
 
 
-def display_url(url: str) -> str:
-    """The URL without credentials or query string, which can both hold secrets: for logs and reasons."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<malformed URL>"
-    if not parts.netloc:  # not a URL at all: shown as given, unless it may hold credentials
-        return "<malformed URL>" if "@" in url else url.partition("?")[0]
-    if ":" in host:
-        host = f"[{host}]"
-    shown = f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
-    return shown + ("?…" if parts.query else "")
-
-
 def check_method(method: Any) -> str:
     if not isinstance(method, str) or not _METHOD.match(method):
         raise InvalidArgument(f"method {method!r} is not an HTTP method such as GET, HEAD or POST")
@@ -189,16 +173,6 @@ def check_path(path: Any, name: str) -> str:
     return path
 
 
-def check_positive(value: Any, name: str, zero: bool = False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not (number >= 0 if zero else number > 0):
-        raise InvalidArgument(f"{name} {value!r} must be a number {'>= 0' if zero else '> 0'}")
-    return number
-
-
 def check_json_path(path: Any, name: str = "json_path") -> str | None:
     if path is None:
         return None
@@ -209,8 +183,9 @@ def check_json_path(path: Any, name: str = "json_path") -> str | None:
 
 def verify_setting(verify_tls: bool, ca_bundle: str | None) -> bool | str:
     """What requests' ``verify`` gets: a CA bundle path, or whether to check certificates at all."""
+    verify_tls = boolean(verify_tls, "verify_tls")
     if ca_bundle is None:
-        return bool(verify_tls)
+        return verify_tls
     path = os.path.expanduser(str(ca_bundle))
     if not os.path.isfile(path):
         raise InvalidArgument(f"ca_bundle {ca_bundle!r} is not a file: give the path of a PEM CA bundle")
@@ -310,21 +285,3 @@ def _why(error: requests.RequestException, timeout: float) -> str:
     if isinstance(error, requests.exceptions.ConnectionError):
         return f"connection failed: {cause(error)}"
     return f"{type(error).__name__}: {cause(error)}"
-
-
-def cause(error: BaseException) -> str:
-    seen = set()
-    while id(error) not in seen:
-        seen.add(id(error))
-        inner = getattr(error, "reason", None)  # urllib3's MaxRetryError
-        if not isinstance(inner, BaseException):
-            first = error.args[0] if error.args else None
-            inner = first if isinstance(first, BaseException) else error.__cause__ or error.__context__
-        if inner is None:
-            break
-        error = inner
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {error.verify_message}"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror.lower() if error.strerror[:1].isupper() else error.strerror
-    return str(error) or type(error).__name__

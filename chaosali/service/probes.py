@@ -3,7 +3,7 @@ servers behind a VIP answer.
 
 Both return a small JSON object that a tolerance checks, and never raise because a service is
 down or answers wrongly: that is a finding (``"ok": false`` with a reason), not a probe failure.
-They raise ``chaosali.errors.InvalidArgument`` for a malformed argument, and
+They raise ``chaosali.core.errors.InvalidArgument`` for a malformed argument, and
 ``ActivityFailed`` when ``vip_members`` cannot learn the members at all.
 
 jsonpath tolerances need chaostoolkit-lib's ``jsonpath`` extra (the ``jsonpath2`` package);
@@ -17,8 +17,11 @@ from collections.abc import Callable, Container
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.errors import InvalidArgument
-from chaosali.host.ssh import Host, HostError, fan_out
+from chaosali.core.args import (
+    address as read_address, boolean, cause, display_url, port as read_port, seconds, whole,
+)
+from chaosali.core.errors import EndpointError, InvalidArgument
+from chaosali.core.fanout import Endpoint, fan_out
 from chaosali.service import _http, _members
 
 __all__ = ["service_available", "vip_members"]
@@ -38,7 +41,7 @@ def service_available(
     contains: str = None,
     pattern: str = None,
     json_path: str = None,
-    json_value: object = None,
+    json_value: str = None,
     timeout: float = 5.0,
     retries: int = 0,
     retry_delay: float = 1.0,
@@ -63,7 +66,9 @@ def service_available(
     code or a list of codes; default any of 200-399); the body contains the
     text `contains`; the body matches the regular expression `pattern`
     (re.search); the JSON body has a value at the dotted path `json_path`
-    (`status.ready`, `items.0.name`), equal to `json_value` if given.
+    (`status.ready`, `items.0.name`), equal to `json_value` if given
+    (compared as JSON: "UP" is a string; a number, true/false, an object
+    or a list are taken too, and "1" does not equal 1).
 
     A failed check or an unreachable service is tried again up to `retries`
     times, `retry_delay` seconds apart. Returns
@@ -82,12 +87,12 @@ def service_available(
     request = _http.Request(
         method=_http.check_method(method),
         url=_http.check_url(url),
-        timeout=_http.check_positive(timeout, "timeout"),
+        timeout=seconds(timeout, "timeout"),
         verify=_http.verify_setting(verify_tls, ca_bundle),
         headers=_http.check_headers(headers),
         body=_text(body, "body"),
         json=json,
-        follow_redirects=bool(follow_redirects),
+        follow_redirects=boolean(follow_redirects, "follow_redirects"),
     )
     expect = _http.Expectation(
         status=_http.check_status(status),
@@ -96,15 +101,15 @@ def service_available(
         json_path=_http.check_json_path(json_path),
         json_value=json_value,
     )
-    tries = _count(retries, "retries", 0) + 1
-    delay = _http.check_positive(retry_delay, "retry_delay", zero=True)
+    tries = whole(retries, "retries", 0, 100) + 1
+    delay = seconds(retry_delay, "retry_delay", zero=True)
 
     started = time.monotonic()
     for attempt in range(1, tries + 1):
         code, failure = _http.attempt(request, expect)
         if failure is None or attempt == tries:
             break
-        logger.debug("chaosali: %s %s: attempt %d failed: %s", request.method, _http.display_url(url), attempt, failure)
+        logger.debug("chaosali: %s %s: attempt %d failed: %s", request.method, display_url(url), attempt, failure)
         time.sleep(delay)
     result = {
         "ok": failure is None,
@@ -114,7 +119,7 @@ def service_available(
         "reason": failure or f"HTTP {code}",
     }
     log = logger.info if result["ok"] else logger.warning
-    log("chaosali: %s %s: %s after %d attempt(s)", request.method, _http.display_url(url), result["reason"], attempt)
+    log("chaosali: %s %s: %s after %d attempt(s)", request.method, display_url(url), result["reason"], attempt)
     return result
 
 
@@ -171,18 +176,18 @@ def vip_members(
     {"type": "jsonpath", "path": "$[?(@.answering >= @.total)]"}; the VIP
     answers: {"type": "jsonpath", "path": "$.vip.ok", "expect": true}.
     """
-    address = _members.check_address(vip, "vip")
-    port = _members.check_port(port, "vip")
+    address = read_address(vip, "vip")
+    port = read_port(port, "vip port")
     kind = check.lower() if isinstance(check, str) else check
     if kind not in _CHECKS:
         raise InvalidArgument(f"check {check!r} is unknown: use 'tcp', 'http' or 'https'")
-    wait = _http.check_positive(timeout, "timeout")
+    wait = seconds(timeout, "timeout")
     verify = _http.verify_setting(verify_tls, ca_bundle)
     connect = _tcp_check(wait) if kind == "tcp" else _http_check(
         kind, _http.check_path(path, "path"), _http.check_status(status), wait, verify
     )
-    tries = _count(vip_attempts, "vip_attempts", 1)
-    vip_tries = [Host(address, port, name=f"VIP attempt {n}") for n in range(1, tries + 1)]
+    tries = whole(vip_attempts, "vip_attempts", 1, 100)
+    vip_tries = [Endpoint(address, port, name=f"VIP attempt {n}") for n in range(1, tries + 1)]
 
     if sum(source is not None for source in (members, members_url, service)) != 1:
         raise InvalidArgument("give the members in exactly one way: members, members_url or service")
@@ -194,7 +199,7 @@ def vip_members(
     else:
         found = _members.from_service(service, namespace, port, wait, configuration, secrets)
 
-    servers = [Host(member["address"], member["port"]) for member in found]
+    servers = [Endpoint(member["address"], member["port"]) for member in found]
     _, errors = fan_out(servers + vip_tries, connect)
 
     checked = []
@@ -217,14 +222,14 @@ def vip_members(
     }
 
 
-def _tcp_check(timeout: float) -> Callable[[Host], bool]:
-    def connect(host: Host) -> bool:
+def _tcp_check(timeout: float) -> Callable[[Endpoint], bool]:
+    def connect(endpoint: Endpoint) -> bool:
         try:
-            socket.create_connection((host.address, host.port), timeout=timeout).close()
+            socket.create_connection((endpoint.address, endpoint.port), timeout=timeout).close()
         except TimeoutError:
-            raise HostError(f"no TCP connection within {timeout:g} s") from None
+            raise EndpointError(f"no TCP connection within {timeout:g} s") from None
         except OSError as error:
-            raise HostError(f"TCP connection failed: {_http.cause(error)}") from None
+            raise EndpointError(f"TCP connection failed: {cause(error)}") from None
         return True
 
     return connect
@@ -232,24 +237,18 @@ def _tcp_check(timeout: float) -> Callable[[Host], bool]:
 
 def _http_check(
     scheme: str, path: str, status: Container[int], timeout: float, verify: bool | str
-) -> Callable[[Host], bool]:
+) -> Callable[[Endpoint], bool]:
     expect = _http.Expectation(status=status)
 
-    def get(host: Host) -> bool:
-        netloc = f"[{host.address}]" if ":" in host.address else host.address
-        request = _http.Request("GET", f"{scheme}://{netloc}:{host.port}{path}", timeout, verify, direct=True)
+    def get(endpoint: Endpoint) -> bool:
+        netloc = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
+        request = _http.Request("GET", f"{scheme}://{netloc}:{endpoint.port}{path}", timeout, verify, direct=True)
         _, failure = _http.attempt(request, expect)
         if failure:
-            raise HostError(failure)
+            raise EndpointError(failure)
         return True
 
     return get
-
-
-def _count(value: object, name: str, least: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= 100:
-        raise InvalidArgument(f"{name} {value!r} must be a whole number from {least} to 100")
-    return value
 
 
 def _text(value: object, name: str) -> str | None:

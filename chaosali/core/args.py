@@ -1,0 +1,254 @@
+"""The argument vocabulary: how every activity and control reads what an experiment gives it.
+
+Experiments give JSON values, or the text a ``${var}`` substitution makes of them, so each reader
+takes both. Every reader refuses with :class:`InvalidArgument`, naming the argument, the value and
+what would be right. Numbers are strict: no booleans (``true`` is not 1 s), no NaN or infinity,
+no digits other than ASCII ones, and a text must be a number as a whole, not begin with one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import ssl
+from typing import Any, Callable, Iterable, TypeVar
+from urllib.parse import urlsplit
+
+from chaoslib.types import Configuration
+
+from chaosali.core.errors import InvalidArgument
+
+__all__ = [
+    "number",
+    "whole",
+    "seconds",
+    "duration",
+    "percent",
+    "port",
+    "ports",
+    "boolean",
+    "flag",
+    "choice",
+    "setting",
+    "address",
+    "ipv4_networks",
+    "dns_label",
+    "label_selector",
+    "display_url",
+    "cause",
+    "MAX_DURATION",
+]
+
+T = TypeVar("T")
+
+MAX_DURATION = 86400.0  # a fault that should outlive a day is a mistake, not a drill
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+_FLOAT_MAX = 1.7976931348623157e308
+_ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
+
+
+def number(value: Any, name: str, low: float, high: float | None = None, *, above: bool = False) -> float:
+    """A number from ``low`` (excluded when ``above``) to ``high`` (no upper bound if None)."""
+    converted = _real(value)
+    if converted is not None and _within(converted, low, high, above) and abs(converted) < _FLOAT_MAX:
+        return float(converted)
+    raise InvalidArgument(f"{name} {_shown(value)} must be a number {_span(low, high, above)}")
+
+
+def whole(value: Any, name: str, low: int, high: int | None = None) -> int:
+    """A whole number from ``low`` to ``high`` (no upper bound if None); ``2.0`` is 2."""
+    converted = _real(value)
+    if isinstance(converted, float):
+        converted = int(converted) if converted.is_integer() else None
+    if converted is None or not _within(converted, low, high, False):
+        raise InvalidArgument(f"{name} {_shown(value)} must be a whole number {_span(low, high, False)}")
+    return converted
+
+
+def seconds(value: Any, name: str, high: float | None = MAX_DURATION, *, zero: bool = False) -> float:
+    """A number of seconds above 0 (or 0 and above, with ``zero``), at most ``high``."""
+    return number(value, f"{name} (seconds)", 0, high, above=not zero)
+
+
+def duration(value: Any, name: str = "duration") -> float:
+    """How long a fault lasts: above 0 s and at most a day."""
+    return seconds(value, name)
+
+
+def percent(value: Any, name: str = "percent", *, zero: bool = False) -> float:
+    """A percentage above 0 (or 0 and above, with ``zero``) and at most 100."""
+    return number(value, name, 0, 100, above=not zero)
+
+
+def port(value: Any, name: str = "port") -> int:
+    """A TCP or UDP port, 1 to 65535."""
+    return whole(value, name, 1, 65535)
+
+
+def ports(value: Any, name: str = "ports", most: int | None = None) -> list[int]:
+    """One port or a list of them (None: none), at most ``most``."""
+    if value is None:
+        return []
+    listed = [port(one, f"{name}: port") for one in (value if isinstance(value, list) else [value])]
+    if most is not None and len(listed) > most:
+        raise InvalidArgument(f"{name}: at most {most} ports, not {len(listed)}; split the fault in two")
+    return listed
+
+
+def boolean(value: Any, name: str) -> bool:
+    """True or false, from a JSON boolean or the text a substitution gives."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, (str, int)) else None
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise InvalidArgument(f"{name} must be true or false, not {value!r}")
+
+
+def flag(configuration: Configuration, key: str) -> bool | None:
+    """A true/false configuration value, or None when it is not set."""
+    value = (configuration or {}).get(key)
+    return None if value is None else boolean(value, f"configuration {key}")
+
+
+def setting(configuration: Configuration, key: str, default: T, read: Callable[[Any, str], T]) -> T:
+    """A configuration value read by ``read`` (one of these readers), or ``default`` when unset."""
+    value = (configuration or {}).get(key)
+    return default if value is None else read(value, f"configuration {key}")
+
+
+def choice(value: Any, name: str, options: Iterable[str]) -> str:
+    """One of ``options``, as written (case-insensitive)."""
+    known = list(options)
+    text = value.lower() if isinstance(value, str) else None
+    if text not in known:
+        raise InvalidArgument(f"{name} {value!r} must be one of {', '.join(known)}")
+    return text
+
+
+def address(value: Any, name: str) -> str:
+    """A host name, an IPv4 address or an IPv6 address (brackets allowed): nothing that could carry
+    anything else into a command line or a URL."""
+    text = value.strip("[]") if isinstance(value, str) else ""
+    if _ADDRESS.fullmatch(text) or (":" in text and _is_ipv6(text)):
+        return text
+    raise InvalidArgument(f"{name} {value!r} is not a host name or an IP address")
+
+
+def ipv4_networks(value: Any, name: str) -> list[str]:
+    """IPv4 addresses or CIDRs (one or a list; None: none), normalised (``10.0.0.0/24``)."""
+    if value is None:
+        return []
+    networks = []
+    for one in value if isinstance(value, list) else [value]:
+        try:
+            network = ipaddress.ip_network(one if isinstance(one, str) else "", strict=False)
+        except ValueError:
+            network = None
+        if network is None or not one.isascii():
+            raise InvalidArgument(f"{name} {one!r} is not an IPv4 address or CIDR (e.g. '10.0.0.5' or '10.0.0.0/24')")
+        if network.version != 4:
+            raise InvalidArgument(f"{name} {one!r}: only IPv4 is supported (iptables, not ip6tables)")
+        networks.append(str(network))
+    return networks
+
+
+def dns_label(value: Any, name: str) -> str:
+    """A Kubernetes name that is a DNS label (Services, namespaces): lower-case letters, digits, '-'."""
+    if not isinstance(value, str) or not _DNS_LABEL.fullmatch(value):
+        raise InvalidArgument(f"{name} {value!r} is not a Kubernetes name (lower-case letters, digits, '-')")
+    return value
+
+
+def label_selector(value: Any, name: str = "label selector") -> str:
+    """A label selector as text (``app=web,tier!=db``), from text or a ``{"key": "value"}`` object."""
+    if isinstance(value, dict):
+        value = ",".join(f"{key}={val}" if val != "" else str(key) for key, val in value.items())
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument(f"{name} {value!r} must be a non-empty selector such as 'app=web'")
+    return value
+
+
+def display_url(url: Any) -> str:
+    """A URL as it may be shown: no userinfo, and no query string or fragment (they may hold
+    credentials); a query is shown as ``?…`` so that the reader knows there was one."""
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        port_ = parts.port
+    except ValueError:  # a port that is not a number: show nothing we cannot vouch for
+        return "<malformed URL>"
+    if not parts.netloc:
+        return "<malformed URL>" if "@" in text else text.partition("?")[0].partition("#")[0]
+    if ":" in host:
+        host = f"[{host}]"
+    shown = f"{parts.scheme}://{host}{f':{port_}' if port_ else ''}{parts.path}"
+    return shown + ("?…" if parts.query else "")
+
+
+def cause(error: BaseException) -> str:
+    """The innermost cause of an error, in a few words: urllib3 and requests wrap the real cause
+    (refused, timed out, certificate) in layers whose messages repeat URLs, queries included."""
+    seen = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        inner = getattr(error, "reason", None)  # urllib3's MaxRetryError
+        if not isinstance(inner, BaseException):
+            first = error.args[0] if error.args else None
+            inner = first if isinstance(first, BaseException) else error.__cause__ or error.__context__
+        if inner is None:
+            break
+        error = inner
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {error.verify_message}"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower() if error.strerror[:1].isupper() else error.strerror
+    text = re.sub(r"^<[^>]*>: ", "", str(error))  # urllib3: "<...Connection object at 0x...>: "
+    return text or type(error).__name__
+
+
+def _real(value: Any) -> int | float | None:
+    """The finite number a value stands for, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if _INTEGER.fullmatch(text):
+            return int(text)
+        if _DECIMAL.fullmatch(text):
+            converted = float(text)
+            return converted if math.isfinite(converted) else None
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _within(value: int | float, low: float, high: float | None, above: bool) -> bool:
+    # compared as they are: a huge int never becomes a float (10**400 would overflow)
+    return (value > low if above else value >= low) and (high is None or value <= high)
+
+
+def _span(low: float, high: float | None, above: bool) -> str:
+    if high is None:
+        return f"above {low:g}" if above else f"of {low:g} or more"
+    return f"above {low:g} and at most {high:g}" if above else f"from {low:g} to {high:g}"
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text.partition("%")[0]).version == 6
+    except ValueError:
+        return False

@@ -1,0 +1,41 @@
+#!/bin/sh
+# pid 1 of a lab host: private mounts and hostname, then every service under a restart loop.
+# Environment: LAB_HOSTNAME; LAB_HOST_DIR, the host's directory in the lab state (fs/ holds its
+# private files, services/<name>.sh its services, <name>.log their output).
+# labctl (labctl.sh) drives the loops through /run/lab/<service>/; `labctl reboot` sends USR1, and
+# pid 1 exiting makes the kernel kill every process of the host.
+: "${LAB_HOSTNAME:?the host name}" "${LAB_HOST_DIR:?the host directory}"
+set -e
+hostname "$LAB_HOSTNAME"
+# the copied mount table pins every lab's namespaces (nsfs mounts): drop them here, or a namespace
+# deleted by `down` would live on, veth and all, inside this host
+grep -o ' /run/netns/[^ ]*' /proc/self/mounts | xargs -r -n 1 umount -l
+# what a host owns privately: its runtime state and the files faults edit
+for dir in /run /etc/kubernetes /var/lib/kubelet; do
+    mkdir -p "$dir" "$LAB_HOST_DIR/fs$dir"
+    mount --bind "$LAB_HOST_DIR/fs$dir" "$dir"
+done
+for name in passwd hosts resolv.conf; do
+    mount --bind "$LAB_HOST_DIR/$name" "/etc/$name"
+done
+mkdir -p /run/sshd /run/lab
+set +e
+
+trap 'exit 0' USR1
+supervise() {
+    mkdir -p "/run/lab/$1"
+    while :; do
+        if [ -e "/run/lab/$1/down" ]; then sleep 0.2; continue; fi
+        sh "$2" >>"$LAB_HOST_DIR/$1.log" 2>&1 &
+        echo $! > "/run/lab/$1/pid"
+        wait $!
+        rm -f "/run/lab/$1/pid"
+        sleep 1
+    done
+}
+for service in "$LAB_HOST_DIR"/services/*.sh; do
+    name="${service##*/}"
+    supervise "${name%.sh}" "$service" &
+done
+# sleep in the background so that the USR1 trap runs at once
+while :; do sleep 3600 & wait $!; done

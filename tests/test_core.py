@@ -1,0 +1,165 @@
+"""The neutral core: the argument vocabulary refuses hostile values, the fan-out keeps failures
+apart, and the run memory is forgotten when a Chaos Toolkit run ends."""
+
+from __future__ import annotations
+
+import pytest
+from chaoslib.experiment import run_experiment
+
+from chaosali.core import args, memory
+from chaosali.core.errors import EndpointError, InvalidArgument
+from chaosali.core.fanout import Endpoint, fan_out
+
+
+@pytest.mark.parametrize("value", [True, False, "nan", "NaN", float("nan"), "inf", float("-inf"), "1e400",
+                                   10**400, "١", "٣٠", "5x", "0x10", "", None, [1], "1_000"])
+def test_a_number_refuses_what_is_no_finite_ascii_number(value) -> None:
+    with pytest.raises(InvalidArgument, match=r"^timeout .* must be a number"):
+        args.number(value, "timeout", 0, 3600)
+
+
+@pytest.mark.parametrize("value, expected", [(5, 5.0), ("5", 5.0), (" 2.5 ", 2.5), ("1e2", 100.0), (0.25, 0.25)])
+def test_a_number_takes_json_numbers_and_their_text(value, expected) -> None:
+    assert args.number(value, "timeout", 0, 3600) == expected
+
+
+def test_a_whole_number_takes_integral_floats_and_refuses_fractions() -> None:
+    assert args.whole(2.0, "count", 1) == 2
+    assert args.whole("7", "count", 1) == 7
+    with pytest.raises(InvalidArgument, match=r"count 2\.5 must be a whole number of 1 or more"):
+        args.whole(2.5, "count", 1)
+
+
+def test_a_huge_value_is_refused_with_a_short_message() -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        args.whole(10**400, "count", 1, 10)
+    assert "must be a whole number from 1 to 10" in str(refused.value)
+    assert len(str(refused.value)) < 120
+
+
+def test_a_boolean_is_no_duration_percent_or_port() -> None:
+    with pytest.raises(InvalidArgument, match="duration"):
+        args.duration(True)
+    with pytest.raises(InvalidArgument, match="percent"):
+        args.percent(True)
+    with pytest.raises(InvalidArgument, match="port"):
+        args.port(True)
+
+
+def test_durations_and_percents_have_their_bounds() -> None:
+    assert args.duration("30") == 30.0
+    with pytest.raises(InvalidArgument, match=r"above 0 and at most 86400"):
+        args.duration(0)
+    with pytest.raises(InvalidArgument, match=r"above 0 and at most 86400"):
+        args.duration(86401)
+    assert args.percent(0, zero=True) == 0.0
+    with pytest.raises(InvalidArgument, match="percent 101 must be a number above 0 and at most 100"):
+        args.percent(101)
+
+
+def test_ports_are_checked_one_by_one_and_capped() -> None:
+    assert args.ports("443") == [443]
+    assert args.ports([80, "8080"]) == [80, 8080]
+    with pytest.raises(InvalidArgument, match="port 70000 must be a whole number from 1 to 65535"):
+        args.ports([80, 70000])
+    with pytest.raises(InvalidArgument, match="at most 2 ports, not 3"):
+        args.ports([1, 2, 3], most=2)
+
+
+def test_a_setting_reads_configuration_with_the_same_rules() -> None:
+    assert args.setting({}, "ssh_connect_timeout", 5.0, args.seconds) == 5.0
+    assert args.setting({"ssh_connect_timeout": "2"}, "ssh_connect_timeout", 5.0, args.seconds) == 2.0
+    for bad in ("nan", -1, "inf", 0):
+        with pytest.raises(InvalidArgument, match="configuration ssh_connect_timeout"):
+            args.setting({"ssh_connect_timeout": bad}, "ssh_connect_timeout", 5.0, args.seconds)
+
+
+def test_booleans_from_json_and_text_only() -> None:
+    assert args.boolean("yes", "wait") is True
+    assert args.boolean(0, "wait") is False
+    for bad in ("maybe", 2.0, None, [True]):
+        with pytest.raises(InvalidArgument, match="wait must be true or false"):
+            args.boolean(bad, "wait")
+
+
+@pytest.mark.parametrize("value", ["10.0.0.1; reboot", "$(id)", "host name", "-oProxyCommand=x", "", "١٠.0.0.1"])
+def test_an_address_refuses_anything_a_shell_or_url_could_read_more_into(value) -> None:
+    with pytest.raises(InvalidArgument, match="is not a host name or an IP address"):
+        args.address(value, "target")
+
+
+def test_an_address_takes_names_and_both_ip_versions() -> None:
+    assert args.address("node-1.example", "target") == "node-1.example"
+    assert args.address("[fd00::1]", "target") == "fd00::1"
+
+
+def test_ipv4_networks_are_normalised_and_ipv6_refused_with_the_reason() -> None:
+    assert args.ipv4_networks(["10.0.0.5", "10.1.2.3/24"], "peer") == ["10.0.0.5/32", "10.1.2.0/24"]
+    with pytest.raises(InvalidArgument, match="only IPv4"):
+        args.ipv4_networks("fd00::1", "peer")
+
+
+def test_choice_and_selectors() -> None:
+    assert args.choice("Egress", "direction", ("both", "ingress", "egress")) == "egress"
+    with pytest.raises(InvalidArgument, match="direction 'up' must be one of both, ingress, egress"):
+        args.choice("up", "direction", ("both", "ingress", "egress"))
+    assert args.label_selector({"app": "web", "tier": ""}) == "app=web,tier"
+    with pytest.raises(InvalidArgument, match="non-empty selector"):
+        args.label_selector("  ")
+
+
+def test_a_url_is_shown_without_its_credentials_or_query() -> None:
+    shown = args.display_url("https://user:s3cret@ops.example:8443/kube/config?token=abc#frag")
+    assert shown == "https://ops.example:8443/kube/config?…"
+    assert args.display_url("https://h:notaport/") == "<malformed URL>"
+
+
+def test_a_fan_out_keeps_each_failure_to_its_endpoint() -> None:
+    def work(endpoint: Endpoint) -> str:
+        if endpoint.port == 2:
+            raise EndpointError("refused")
+        if endpoint.port == 3:
+            raise KeyError("bug")
+        return endpoint.address
+
+    endpoints = [Endpoint("a", 1), Endpoint("b", 2), Endpoint("c", 3, name="third")]
+    results, errors = fan_out(endpoints, work, quiet=True)
+    assert results == {endpoints[0]: "a"}
+    assert errors == {endpoints[1]: "refused", endpoints[2]: "KeyError: 'bug'"}
+    assert str(endpoints[2]) == "third (c:3)"
+
+
+# what the activities of the experiment below saw in the run's memory
+seen: list[dict] = []
+
+
+def remember(value: str) -> None:
+    memory.section("test")[value] = True
+
+
+def recall() -> list:
+    found = sorted(memory.section("test"))
+    seen.append({"found": found})
+    return found
+
+
+def test_the_run_memory_lasts_one_run_and_is_forgotten_when_it_ends() -> None:
+    experiment = {
+        "title": "memory", "description": "the memory lives as long as a run",
+        "method": [
+            {"type": "action", "name": "remember", "provider": {
+                "type": "python", "module": __name__, "func": "remember", "arguments": {"value": "x"}}},
+            {"type": "probe", "name": "recall", "provider": {"type": "python", "module": __name__, "func": "recall"}},
+        ],
+    }
+    forgotten: list[bool] = []
+    seen.clear()
+    journal = run_experiment(experiment)
+    assert journal["status"] == "completed"
+    assert seen == [{"found": ["x"]}]  # within the run, the action's memory reached the probe
+    memory.on_forget(lambda: forgotten.append(True))
+    assert memory.section("test") == {}  # the run's end forgot it
+    journal = run_experiment(experiment)
+    assert seen[-1] == {"found": ["x"]}
+    assert forgotten == [True]  # and called what was registered to run then
+    assert memory.section("test") == {}
