@@ -1,9 +1,14 @@
 """``chaosali report``: FMEA validation, the figures of a journal (recovery measured vs expected),
-the text / Markdown / JSON / HTML renderings, secret masking, and the page in a real browser.
+the text / Markdown / JSON / HTML / JUnit renderings, secret masking, and the page in a real browser.
 
 Hand-made journals under tests/data/ cover the edge cases (a deviated run that never recovers,
 a run interrupted before its method, a failed activity whose exception holds secrets and a
-recovery slower than expected); a real journal comes from ``chaos run`` on the lab cluster.
+recovery slower than expected). tests/data/process-failure.json is what a real ``chaos run`` of
+tests/data/process-failure.experiment.json wrote (a process action exiting 3 with "boom" and a
+secret on stderr, probes that raise); to record it again, in an empty directory:
+``echo '{}' > settings.json && chaos run --rollback-strategy=always --journal-path journal.json
+.../process-failure.experiment.json``. A real journal also comes from ``chaos run`` on the lab
+cluster. tests/data/junit-10.xsd is the JUnit schema as Jenkins reads it (see its header).
 """
 
 from __future__ import annotations
@@ -12,24 +17,30 @@ import datetime as dt
 import json
 import shutil
 import subprocess
+import sys
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import xmlschema
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.cli import main
-from chaosali.errors import InvalidArgument
+from chaosali.core.errors import InvalidArgument
 from chaosali.report.figures import NO_OUTAGE, NOT_MEASURED, NOT_RECOVERED, RECOVERED, read_run, seconds_text
 from chaosali.report.fmea import validate_fmea
 from chaosali.report.redact import MASK, redact
 from chaosali.report.render import FORMATS, render
+from chaosali.report.words import expectations
 from conftest import REPO, chaos_run, journal_of
 
 DATA = Path(__file__).resolve().parent / "data"
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
 SECRETS = ["hunter2-Sup3r-secret", "tok-abcdef123456", "drill-operator", "pg-pass-777", "AKIA123456",
            "env-secret-value-42"]
+CHAOS = Path(sys.executable).with_name("chaos")  # the real console script, not a pyenv shim needing HOME
+PROCESS_SECRET = "s3cr3t-boom-token-99"  # the inline secret of process-failure.experiment.json
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -187,6 +198,8 @@ def test_slow_recovery_is_measured_from_the_fault_end_and_flagged():
     assert recovery.measured == 44.95 and recovery.expected == 30 and recovery.exceeded is True
     assert recovery.healthy_by == "watch-api-through-the-cut: up"
     assert run.impact_seen == "the API down 64 s"
+    # the API down is a core impact, worse than the partial one the FMEA expects
+    assert run.impact_level == "core" and run.impact_exceeded is True
     assert "45.0 s measured" in render([run], "text") and "EXCEEDED" in render([run], "text")
 
 
@@ -214,6 +227,7 @@ def test_deviated_run_that_never_recovers():
     nodes, steady = run.outages
     assert nodes.label == "nodes NotReady" and nodes.end is None and nodes.seconds == pytest.approx(90.26)
     assert steady.label == "steady state not met after"
+    assert run.impact_level == "partial" and run.impact_exceeded is False  # as the FMEA expects
     text = render([run], "text")
     assert "deviated: True" in text and "not recovered" in text and "EXCEEDED" in text
 
@@ -223,7 +237,7 @@ def test_interrupted_run_without_method():
     run = read_run(journal)
     assert run.status == "interrupted" and run.faults == [] and run.outages == []
     assert run.recovery.state == NOT_MEASURED and run.recovery.exceeded is None
-    assert run.impact_seen == "none"
+    assert run.impact_seen == "none" and run.impact_level is None and run.impact_exceeded is None
     for fmt in FORMATS:
         assert render([run], fmt)
     check_page(render([run], "html"), [journal])
@@ -331,7 +345,8 @@ def test_markdown_has_a_campaign_table_and_inert_journal_text():
 def test_json_holds_the_figures():
     figures = json.loads(render([read_run(load("secret-failure.json"), "slow.json"),
                                  read_run(load("interrupted.json"), "interrupted.json")], "json"))
-    assert figures["summary"] == {"runs": 2, "completed": 1, "deviated": 0, "recovery_exceeded": 1}
+    assert figures["summary"] == {"runs": 2, "completed": 1, "deviated": 0, "recovery_exceeded": 1,
+                                  "impact_exceeded": 1}
     slow = figures["runs"][0]
     assert slow["journal"] == "slow.json" and slow["fmea"]["recovery_seconds"] == 30
     assert slow["recovery"] == {
@@ -340,6 +355,7 @@ def test_json_holds_the_figures():
         "to": "2026-01-10T10:01:05+00:00", "to_what": "watch-api-through-the-cut: up",
     }
     assert slow["outages"][0]["seconds"] == 64.0 and slow["impact_seen"] == "the API down 64 s"
+    assert slow["impact"] == {"level": "core", "expected": "partial", "exceeded": True}
     assert [a["status"] for a in slow["activities"]].count("failed") == 1
     assert slow["faults"][0]["seconds"] == 20.0
     assert figures["runs"][1]["recovery"]["state"] == "not measured"
@@ -355,10 +371,190 @@ def test_cli_report_formats_and_files(tmp_path, capsys):
     assert (tmp_path / "campaign.md").read_text().startswith("# Drill campaign: 2 runs")
     assert main(["report", journals[0], "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["runs"][0]["recovery"]["exceeded"] is True
+    assert main(["report", *journals, "-o", str(tmp_path / "drills.xml")]) == 0
+    assert len(ET.parse(tmp_path / "drills.xml").getroot().findall("testsuite")) == 2
+    assert main(["report", journals[0], "--format", "junit"]) == 0
+    assert ET.fromstring(capsys.readouterr().out).tag == "testsuites"
     (tmp_path / "broken.json").write_text("{not json")
     assert main(["report", str(tmp_path / "broken.json")]) == 1
     assert "broken.json: cannot read the journal" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "absent.json")]) == 1
+
+
+# -- foreign journals: tracebacks and process activities ------------------------------------------------
+
+
+def test_a_failed_probe_shows_its_last_line_in_text_and_its_traceback_in_html_and_json():
+    journal = load("process-failure.json")
+    [failed] = [r for r in journal["run"] if r["activity"]["name"] == "load-settings-plugin"]
+    traceback = "".join(failed["exception"]).strip()
+    last = traceback.splitlines()[-1]
+    assert last == "chaoslib.exceptions.ActivityFailed: ModuleNotFoundError: No module named 'chaosali_settings_plugin'"
+    run = read_run(journal, "process-failure.json")
+    text, markdown = render([run], "text"), render([run], "markdown")
+    assert f"error in method load-settings-plugin: {last}" in text
+    assert r"ModuleNotFoundError: No module named 'chaosali\_settings\_plugin'" in markdown
+    for out in (text, markdown):
+        assert "Traceback" not in out and "_find_and_load" not in out and "During handling" not in out
+    dom = check_page(render([run], "html"), [journal])
+    [row] = [tr for tr in dom.find_all("tr") if "load-settings-plugin" in tr.text()]
+    assert row.find("pre", cls="error").text() == last
+    assert row.find("details", cls="traceback").find("pre").text() == traceback
+    [figures] = [a for a in json.loads(render([run], "json"))["runs"][0]["activities"]
+                 if a["name"] == "load-settings-plugin"]
+    assert figures["error"] == traceback and figures["error_line"] == last
+
+
+def test_a_process_that_exited_non_zero_is_flagged_in_every_format():
+    journal = load("process-failure.json")
+    [script] = journal["run"][:1]
+    assert script["status"] == "succeeded" and script["output"]["status"] == 3  # chaoslib's own words
+    assert PROCESS_SECRET in script["output"]["stderr"]
+    run = read_run(journal, "process-failure.json")
+    [action] = [a for a in run.activities if a.name == "run-maintenance-script"]
+    assert action.unexpected_exit == 3 and action.status_text == "succeeded, EXIT STATUS 3"
+    # exit 0, or a hypothesis probe whose tolerance asks for the status: nothing to flag
+    assert not [a.name for a in run.activities if a.unexpected_exit and a is not action]
+    tail = ["stderr: … 5 lines before", "stderr: step 6", "stderr: step 7", "stderr: step 8",
+            f"stderr: calling the API with token {MASK}", "stderr: boom"]
+
+    text = render([run], "text")
+    lines = text.splitlines()
+    start = lines.index("method: run-maintenance-script: succeeded, EXIT STATUS 3 (0.0 s)")
+    assert lines[start + 1:start + 8] == ["    exit status 3", *(f"    {line}" for line in tail)]
+    assert "rollbacks: restore-settings: succeeded (0.0 s)" in lines
+    markdown = render([run], "markdown")
+    [row] = [md_cells(line) for line in markdown.splitlines() if "run-maintenance-script (action)" in line]
+    assert row[4] == "succeeded, EXIT STATUS 3" and row[5].endswith(r"token \*\*\*; stderr: boom")
+    dom = check_page(render([run], "html"), [journal])
+    [tr] = dom.find_all("tr", cls="unexpected-exit")
+    assert tr.find("td", **{"data-label": "status"}).text() == "succeeded, EXIT STATUS 3"
+    assert [div.text() for div in tr.find("td", cls="did").find_all("div")] == ["exit status 3", *tail]
+    assert len(dom.find("svg").find_all("rect", cls="unexpected-exit")) == 1
+    [figures] = [a for a in json.loads(render([run], "json"))["runs"][0]["activities"]
+                 if a["name"] == "run-maintenance-script"]
+    assert figures["exit_status"] == 3 and figures["unexpected_exit"] is True
+    assert figures["stderr_tail"][-2:] == [f"calling the API with token {MASK}", "boom"]
+    junit = ET.fromstring(render([run], "junit"))
+    [case] = [c for c in junit.iter("testcase") if c.get("name") == "run-maintenance-script"]
+    assert case.find("error").get("message") == "exit status 3" and "stderr: boom" in case.find("error").text
+    for fmt in FORMATS:
+        assert PROCESS_SECRET not in render([run], fmt), fmt
+
+
+def test_a_process_probe_whose_tolerance_asks_for_a_status_is_not_flagged():
+    journal = load("process-failure.json")
+    probe = journal["steady_states"]["before"]["probes"][0]
+    probe["activity"]["tolerance"], probe["output"]["status"] = 1, 1
+    [shell, *_] = read_run(journal).activities
+    assert shell.name == "shell-answers" and shell.unexpected_exit is None and shell.status_text == "succeeded"
+
+
+def test_a_fresh_chaos_run_of_the_process_experiment(tmp_path):
+    """The stored journal is what today's chaoslib writes: record one and report on it."""
+    (tmp_path / "settings.json").write_text("{}\n")  # 3 bytes: the probe's tolerance
+    result = subprocess.run([CHAOS, "run", "--rollback-strategy=always", "--journal-path", "journal.json",
+                             str(DATA / "process-failure.experiment.json")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert (tmp_path / "journal.json").exists(), result.stdout + result.stderr
+    run = read_run(json.loads((tmp_path / "journal.json").read_text()))
+    assert [(a.name, a.status_text) for a in run.activities if a.phase in ("method", "rollback")] == [
+        ("run-maintenance-script", "succeeded, EXIT STATUS 3"), ("load-settings-plugin", "failed"),
+        ("restore-settings", "succeeded")]
+    assert "stderr: boom" in render([run], "text") and PROCESS_SECRET not in render([run], "text")
+
+
+def test_stderr_is_made_printable_and_junit_stays_valid_xml():
+    journal = load("process-failure.json")
+    journal["run"][0]["output"]["stderr"] = "\x1b[31mboom\x1b[0m\x00\x07 ünïcode\n"
+    journal["run"][1]["exception"][-1] = "ActivityFailed: \x1b[1mno\x1b[0m plugin\x0c\n"
+    journal["experiment"]["title"] += " \x1b[1m"
+    run = read_run(journal)
+    assert "stderr: boom ünïcode" in render([run], "text")
+    out = render([run], "junit")
+    xmlschema.XMLSchema(str(DATA / "junit-10.xsd")).validate(out)
+    [case] = [c for c in ET.fromstring(out).iter("testcase") if c.get("name") == "load-settings-plugin"]
+    assert case.find("error").get("message") == "ActivityFailed: [1mno[0m plugin"
+
+
+# -- JUnit -----------------------------------------------------------------------------------------------
+
+JUNIT_JOURNALS = ["secret-failure.json", "deviated.json", "interrupted.json", "process-failure.json"]
+# (classname, test case): outcome, for every test case of every journal
+JUNIT_CASES = {
+    "secret-failure": {
+        ("steady-state.before", "service-available"): "passed",
+        ("steady-state.after", "service-available"): "passed",
+        ("fmea", "recovery within 30 s"): "failure",  # 45.0 s
+        ("fmea", "impact at most partial"): "failure",  # the API down: core
+        ("method", "login-as-operator"): "error",
+    },
+    "deviated": {
+        ("steady-state.before", "nodes-ready"): "passed",
+        ("steady-state.before", "workload-available"): "passed",
+        ("steady-state.after", "nodes-ready"): "failure",  # tolerance not met
+        ("fmea", "recovery within 60 s"): "failure",  # not recovered
+        ("fmea", "impact at most partial"): "passed",  # nodes NotReady: partial
+    },
+    "interrupted": {
+        ("steady-state.before", "api-ready"): "passed",
+        ("steady-state.before", "workload-available"): "passed",
+        ("steady-state.after", "api-ready"): "skipped",  # never checked
+        ("steady-state.after", "workload-available"): "skipped",
+        ("fmea", "recovery within 0 s"): "skipped",  # nothing injected: not measured
+        ("fmea", "impact at most none"): "skipped",
+    },
+    "process-failure": {
+        ("steady-state.before", "shell-answers"): "passed",
+        ("steady-state.before", "settings-present"): "passed",
+        ("steady-state.after", "shell-answers"): "passed",
+        ("steady-state.after", "settings-present"): "error",  # it raised
+        ("fmea", "recovery within 60 s"): "failure",
+        ("fmea", "impact at most none"): "failure",  # the steady state not met after: partial
+        ("method", "run-maintenance-script"): "error",  # exit status 3
+        ("method", "load-settings-plugin"): "error",  # it raised
+    },
+}
+
+
+def outcome(case: ET.Element) -> str:
+    found = [tag for tag in ("failure", "error", "skipped") if case.find(tag) is not None]
+    assert len(found) <= 1, ET.tostring(case)
+    return found[0] if found else "passed"
+
+
+def test_junit_is_valid_and_fails_exactly_where_expectations_were_missed(monkeypatch):
+    monkeypatch.setenv("CHAOSALI_TEST_SECRET_KEY", "env-secret-value-42")
+    runs = [read_run(load(name), name) for name in JUNIT_JOURNALS]
+    out = render(runs, "junit")
+    xmlschema.XMLSchema(str(DATA / "junit-10.xsd")).validate(out)
+    for secret in [*SECRETS, PROCESS_SECRET]:
+        assert secret not in out
+    root = ET.fromstring(out)
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == [run.title for run in runs]
+    for run, suite in zip(runs, suites):
+        stem = run.source.removesuffix(".json")
+        cases = suite.findall("testcase")
+        got = {(c.get("classname").removeprefix(f"{stem}."), c.get("name")): outcome(c) for c in cases}
+        assert got == JUNIT_CASES[stem], stem
+        assert len(cases) == len(got), "a test case named twice"
+        # the FMEA failures are exactly the expectations the figures say were missed
+        missed = {e.name for e in expectations(run) if e.met is False}
+        assert {name for (cls, name), result in got.items() if cls == "fmea" and result == "failure"} == missed
+        for count, result in (("tests", None), ("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
+            assert int(suite.get(count)) == sum(result in (None, r) for r in got.values()), (stem, count)
+        assert suite.find("properties/property[@name='fmea.impact']").get("value") == run.fmea["impact"]
+    for count in ("tests", "failures", "errors"):
+        assert int(root.get(count)) == sum(int(s.get(count)) for s in suites)
+    # what a CI system shows for a miss: what was measured against what
+    [slow] = [c for c in suites[0] if c.get("name") == "recovery within 30 s"]
+    assert slow.find("failure").get("message").startswith("45.0 s measured")
+    [probe] = [c for c in suites[1] if c.get("classname") == "deviated.steady-state.after"]
+    assert probe.find("failure").get("message") == "tolerance not met: expected true, got false"
+    [raised] = [c for c in suites[3] if c.get("name") == "load-settings-plugin"]
+    assert raised.find("error").get("type") == "chaoslib.exceptions.ActivityFailed"
+    assert "_find_and_load" in raised.find("error").text and "No module named" in raised.find("error").get("message")
 
 
 # -- a real journal, and the page in a real browser ------------------------------------------------------
@@ -418,7 +614,8 @@ def check_in_chromium(page: Path, journals: list[dict], tmp: Path) -> None:
 
 
 def test_report_renders_in_headless_chromium(tmp_path):
-    journals = [load("secret-failure.json"), load("deviated.json"), load("interrupted.json")]
+    journals = [load("secret-failure.json"), load("deviated.json"), load("interrupted.json"),
+                load("process-failure.json")]
     page = tmp_path / "campaign.html"
     page.write_text(render([read_run(j) for j in journals], "html"), encoding="utf-8")
     check_in_chromium(page, journals, tmp_path)

@@ -35,6 +35,13 @@ or nothing watched the system once the injection began: not measured.
 
 A run's outages ("impact seen") come from the same sightings: per subject, from a down
 sighting to the next healthy one, e.g. "the API down 10.1 s", "nodes NotReady 4.26 s".
+
+Impact level
+------------
+The FMEA ``impact`` (none, partial, core) is the most a run may show: **core** when the API
+itself was seen down (nothing in the cluster can change then), **partial** for any other outage
+(nodes, hosts, a probe, the steady state), **none** without one. When the recovery was not
+measured, nothing watched the drill and the level is unknown.
 """
 
 from __future__ import annotations
@@ -43,11 +50,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosali.errors import InvalidArgument
-from chaosali.report.fmea import validate_fmea
+from chaosali.core.errors import InvalidArgument
+from chaosali.report.fmea import CHOICES, validate_fmea
 from chaosali.report.redact import redact
+from chaosali.report.story import exit_status, status_words, stderr_tail, unexpected_exit
 
-__all__ = ["Activity", "Fault", "Outage", "Recovery", "Run", "SteadyCheck", "read_run", "seconds_text"]
+__all__ = ["Activity", "FaultWindow", "Outage", "Recovery", "Run", "SteadyCheck", "read_run", "seconds_text"]
 
 # Recovery states, in the words a report shows.
 RECOVERED, NO_OUTAGE, NOT_RECOVERED, NOT_MEASURED = "recovered", "no outage seen", "not recovered", "not measured"
@@ -55,6 +63,7 @@ STEADY = "steady state"
 
 # What a watch or a probe is about, by its provider function: (subject, how its outage reads).
 _SUBJECTS = {"watch_api": ("api", "the API down"), "watch_nodes": ("nodes", "nodes NotReady")}
+_CORE_SUBJECTS = {"api"}
 
 
 @dataclass(frozen=True)
@@ -71,10 +80,25 @@ class Activity:
     output: Any
     error: str  # the exception text, if it failed
     tolerance_met: bool | None  # steady-state probes only
+    tolerance: Any = None
+
+    @property
+    def error_line(self) -> str:
+        """The exception's last line: what a traceback says in one line."""
+        return next((line for line in reversed(self.error.splitlines()) if line.strip()), "")
+
+    @property
+    def unexpected_exit(self) -> int | None:
+        return unexpected_exit(self.output, self.tolerance)
+
+    @property
+    def status_text(self) -> str:
+        """chaoslib's status, flagged when a process exited non-zero (chaoslib says "succeeded")."""
+        return status_words(self.status, self.unexpected_exit)
 
 
 @dataclass(frozen=True)
-class Fault:
+class FaultWindow:
     """A fault window: from its injection to its restore, its timer, or its one shot."""
 
     kind: str
@@ -159,7 +183,7 @@ class Run:
     fmea_error: str | None
     steady: list[SteadyCheck]
     activities: list[Activity]
-    faults: list[Fault]
+    faults: list[FaultWindow]
     outages: list[Outage]
     recovery: Recovery
     journal: dict[str, Any] = field(repr=False)  # redacted
@@ -167,6 +191,23 @@ class Run:
     @property
     def impact_seen(self) -> str:
         return ", ".join(outage.text() for outage in self.outages) or "none"
+
+    @property
+    def impact_level(self) -> str | None:
+        """none, partial or core (see the module doc); None when nothing watched the drill."""
+        if self.recovery.state == NOT_MEASURED:
+            return None
+        if not self.outages:
+            return "none"
+        return "core" if any(o.subject in _CORE_SUBJECTS for o in self.outages) else "partial"
+
+    @property
+    def impact_exceeded(self) -> bool | None:
+        """True when the impact seen is worse than the FMEA's, None when either is unknown."""
+        if self.fmea is None or self.impact_level is None:
+            return None
+        levels = CHOICES["impact"]
+        return levels.index(self.impact_level) > levels.index(self.fmea["impact"])
 
     def offset(self, moment: dt.datetime | None) -> float | None:
         """Seconds since the journal started."""
@@ -194,7 +235,8 @@ class Run:
                 {"phase": a.phase, "name": a.name, "type": a.type, "status": a.status,
                  "start": _iso(a.start), "end": _iso(a.end),
                  "start_offset": self.offset(a.start), "end_offset": self.offset(a.end),
-                 "duration": _span(a.start, a.end), **({"error": a.error} if a.error else {})}
+                 "duration": _span(a.start, a.end),
+                 **({"error_line": a.error_line, "error": a.error} if a.error else {}), **_process_figures(a)}
                 for a in self.activities
             ],
             "faults": [
@@ -209,6 +251,8 @@ class Run:
                 for o in self.outages
             ],
             "impact_seen": self.impact_seen,
+            "impact": {"level": self.impact_level, "expected": self.fmea["impact"] if self.fmea else None,
+                       "exceeded": self.impact_exceeded},
             "recovery": {
                 "state": recovery.state,
                 "measured_seconds": recovery.measured,
@@ -292,6 +336,14 @@ def _span(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3) if start and end else None
 
 
+def _process_figures(activity: Activity) -> dict[str, Any]:
+    status = exit_status(activity.output)
+    if status is None:
+        return {}
+    return {"exit_status": status, "unexpected_exit": activity.unexpected_exit is not None,
+            "stderr_tail": stderr_tail(activity.output)[1]}
+
+
 def _activity(phase: str, run: dict[str, Any]) -> Activity:
     activity = run.get("activity") or {}
     provider = activity.get("provider") or {}
@@ -308,6 +360,7 @@ def _activity(phase: str, run: dict[str, Any]) -> Activity:
         # chaoslib keeps traceback.format_exception(): a list of lines
         error="".join(exception).strip() if isinstance(exception, list) else str(exception).strip(),
         tolerance_met=run.get("tolerance_met"),
+        tolerance=activity.get("tolerance"),
     )
 
 
@@ -325,7 +378,7 @@ def _steady_checks(states: dict[str, Any]) -> list[SteadyCheck]:
     return checks
 
 
-def _faults(activities: list[Activity]) -> list[Fault]:
+def _faults(activities: list[Activity]) -> list[FaultWindow]:
     restores = sorted(
         (a for a in activities if isinstance(a.output, dict) and isinstance(a.output.get("restored"), dict)
          and a.end),
@@ -345,11 +398,11 @@ def _faults(activities: list[Activity]) -> list[Fault]:
                 end, ended_by = restore.end, f"restored by {restore.name}"
             else:
                 end, ended_by = heals_at or started, "healed by its timer"
-            faults.append(Fault(str(output.get("kind") or "fault"), str(output["fault_id"]), hosts,
+            faults.append(FaultWindow(str(output.get("kind") or "fault"), str(output["fault_id"]), hosts,
                                 started, end, ended_by, heals_at, activity.name))
         elif output.get("action") and _time(output.get("at")):
             at = _time(output["at"])
-            faults.append(Fault(str(output["action"]), "", hosts, at, at, "one shot", None, activity.name))
+            faults.append(FaultWindow(str(output["action"]), "", hosts, at, at, "one shot", None, activity.name))
     return faults
 
 
@@ -412,7 +465,7 @@ def _outages(sightings: list[Sighting]) -> list[Outage]:
     return sorted(outages, key=lambda o: o.start)
 
 
-def _recovery(sightings: list[Sighting], faults: list[Fault], activities: list[Activity],
+def _recovery(sightings: list[Sighting], faults: list[FaultWindow], activities: list[Activity],
               fmea: dict[str, Any] | None) -> Recovery:
     expected = float(fmea["recovery_seconds"]) if fmea else None
     started, started_by = _clock_start(faults, activities)
@@ -439,7 +492,7 @@ def _recovery(sightings: list[Sighting], faults: list[Fault], activities: list[A
     return Recovery(RECOVERED, measured, expected, started, started_by, healthy.at, healthy.what)
 
 
-def _clock_start(faults: list[Fault], activities: list[Activity]) -> tuple[dt.datetime | None, str]:
+def _clock_start(faults: list[FaultWindow], activities: list[Activity]) -> tuple[dt.datetime | None, str]:
     if faults:
         last = max(faults, key=lambda f: f.end)
         what = f"{last.kind} {last.fault_id}".strip()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaosali.errors import InvalidArgument
+from chaosali.core.errors import InvalidArgument
 
 __all__ = ["CHOICES", "FIELDS", "validate_fmea"]
 

@@ -1,4 +1,5 @@
-"""``chaosali report``: journals as text (the story), Markdown, JSON figures or one HTML page.
+"""``chaosali report``: journals as text (the story), Markdown, JSON figures, one HTML page or JUnit
+XML (``junit``).
 
 One journal gives its report; several give a summary table of the drill campaign (one row per
 run) followed by each report. Everything shown comes from ``chaosali.report.figures``, which
@@ -11,19 +12,21 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from chaosali.errors import InvalidArgument
+from chaosali.core.errors import InvalidArgument
 from chaosali.report.figures import Activity, Run, read_run, seconds_text
+from chaosali.report.junit import junit_report
 from chaosali.report.render_html import html_report
 from chaosali.report.story import story
 from chaosali.report.words import (
-    activity_details, expected_text, fmea_sentence, offset_text, recovery_seen, recovery_sentence, steady_words,
-    summary_rows, verdict,
+    activity_details, expected_text, fmea_sentence, impact_sentence, offset_text, recovery_seen, recovery_sentence,
+    steady_words, summary_rows, verdict,
 )
 
 __all__ = ["FORMATS", "format_for", "load_runs", "render"]
 
-FORMATS = ("text", "html", "markdown", "json")
-_SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".json": "json"}
+FORMATS = ("text", "html", "markdown", "json", "junit")
+_SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".json": "json",
+             ".xml": "junit"}
 
 
 def load_runs(paths: list[Path]) -> list[Run]:
@@ -49,7 +52,7 @@ def render(runs: list[Run], fmt: str = "text") -> str:
     if not runs:
         raise InvalidArgument("no journal to report on")
     renderers: dict[str, Callable[[list[Run]], str]] = {
-        "text": _text, "markdown": _markdown, "json": _json, "html": html_report,
+        "text": _text, "markdown": _markdown, "json": _json, "html": html_report, "junit": junit_report,
     }
     if fmt not in renderers:
         raise InvalidArgument(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
@@ -77,13 +80,14 @@ def _text(runs: list[Run]) -> str:
 
 
 def _text_one(run: Run) -> str:
-    # the story leaves errors out; a report must say why an activity failed
-    errors = [f"error in {a.phase} {a.name}: {a.error}" for a in run.activities if a.error]
+    # the story leaves errors out; a report must say why an activity failed (in one line: the
+    # traceback is in the HTML and JSON reports)
+    errors = [f"error in {a.phase} {a.name}: {a.error_line}" for a in run.activities if a.error]
     return "\n".join([
         story(run.journal),
         *errors,
         f"FMEA: {fmea_sentence(run)}",
-        f"impact seen: {run.impact_seen}",
+        f"impact seen: {impact_sentence(run)}",
         f"recovery: {recovery_sentence(run.recovery)}",
     ])
 
@@ -128,7 +132,7 @@ def _markdown_one(run: Run, h: str) -> list[str]:
     ]
     lines += _md_table(
         ["recovery measured", "expected", "verdict", "impact seen"],
-        [[recovery_seen(recovery), expected_text(recovery), verdict(recovery), run.impact_seen]],
+        [[recovery_seen(recovery), expected_text(recovery), verdict(recovery), impact_sentence(run)]],
     )
     lines += [f"Recovery: {_md(recovery_sentence(recovery))}", ""]
     lines += [f"{h}# FMEA", ""]
@@ -157,7 +161,7 @@ def _markdown_one(run: Run, h: str) -> list[str]:
     lines += [f"{h}# Timeline", ""]
     lines += _md_table(
         ["start", "end", "phase", "activity", "status", "what it did"],
-        [[offset_text(run, a.start), offset_text(run, a.end), a.phase, f"{a.name} ({a.type})", a.status,
+        [[offset_text(run, a.start), offset_text(run, a.end), a.phase, f"{a.name} ({a.type})", a.status_text,
           "; ".join(activity_details(a))] for a in run.activities],
     ) if run.activities else ["No activity ran.", ""]
     return lines
@@ -177,5 +181,6 @@ def _json(runs: list[Run]) -> str:
         "completed": sum(run.status == "completed" for run in runs),
         "deviated": sum(run.deviated for run in runs),
         "recovery_exceeded": sum(run.recovery.exceeded is True for run in runs),
+        "impact_exceeded": sum(run.impact_exceeded is True for run in runs),
     }
     return json.dumps({"summary": summary, "runs": figures}, indent=2, ensure_ascii=False) + "\n"

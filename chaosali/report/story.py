@@ -3,9 +3,15 @@ whether the steady state held. Plain text, for a terminal (the demo prints it)."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["story", "output_lines"]
+__all__ = ["exit_status", "output_lines", "status_words", "stderr_tail", "story", "unexpected_exit"]
+
+_TAIL = 5  # stderr lines a report shows; the HTML report's output details hold the rest
+_LINE_MAX = 300
+# terminal colours and other control characters: a report is no terminal session
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def story(journal: dict[str, Any]) -> str:
@@ -19,7 +25,8 @@ def story(journal: dict[str, Any]) -> str:
     ]
     for section, runs in (("method", journal.get("run") or []), ("rollbacks", journal.get("rollbacks") or [])):
         for run in runs:
-            lines.append(f"{section}: {run['activity']['name']}: {run['status']} ({run.get('duration', 0):.1f} s)")
+            status = status_words(run["status"], unexpected_exit(run.get("output"), run["activity"].get("tolerance")))
+            lines.append(f"{section}: {run['activity']['name']}: {status} ({run.get('duration', 0):.1f} s)")
             lines += [f"    {line}" for line in output_lines(run.get("output"))]
     return "\n".join(lines)
 
@@ -34,6 +41,11 @@ def output_lines(output: Any) -> list[str]:
     """What an activity's output says, in a few lines (chaosali outputs; others as they are)."""
     if not isinstance(output, dict):
         return [] if output is None else [f"result: {output}"]
+    status = exit_status(output)
+    if status is not None:
+        omitted, tail = stderr_tail(output)
+        return ([f"exit status {status}"] + ([f"stderr: … {omitted} lines before"] if omitted else [])
+                + [f"stderr: {line}" for line in tail])
     lines = []
     if "fault_id" in output:
         hosts = ", ".join(h.get("host", "?") for h in output.get("hosts", []) if h.get("ok"))
@@ -53,3 +65,28 @@ def output_lines(output: Any) -> list[str]:
         restored = {host: ids for host, ids in output["restored"].items() if ids}
         lines.append(f"restored: {restored or 'nothing left to restore'}")
     return lines
+
+
+def exit_status(output: Any) -> int | None:
+    """The exit status of a process activity: chaoslib records ``{"status", "stdout", "stderr"}``."""
+    if isinstance(output, dict) and output.keys() == {"status", "stdout", "stderr"} and type(output["status"]) is int:
+        return output["status"]
+    return None
+
+
+def unexpected_exit(output: Any, tolerance: Any) -> int | None:
+    """A process's non-zero exit status that no tolerance asked for. chaoslib calls such an activity
+    "succeeded" and only logs a warning; a report must not let it pass for one."""
+    status = exit_status(output)
+    return status if status and tolerance is None else None
+
+
+def status_words(status: str, unexpected: int | None) -> str:
+    return f"{status}, EXIT STATUS {unexpected}" if unexpected else status
+
+
+def stderr_tail(output: dict[str, Any]) -> tuple[int, list[str]]:
+    """A process output's last stderr lines, made printable, and how many lines come before them."""
+    lines = [line[:_LINE_MAX] for line in (_CONTROL.sub("", raw).rstrip() for raw in str(output["stderr"]).splitlines())
+             if line]
+    return max(0, len(lines) - _TAIL), lines[-_TAIL:]
