@@ -26,10 +26,10 @@ _ACTION_MODULES = [
 ]
 _PROBE_MODULES = [
     "chaosali.host.probes", "chaosali.cluster.probes", "chaosali.service.probes", "chaosali.lock.probes",
-    "chaosali.kubemonkey.probes",
+    "chaosali.kubemonkey.probes", "chaosali.impact.probes",
 ]
 # Controls are not part of Chaos Toolkit's discovery; the reference lists them from here.
-CONTROL_MODULES = ["chaosali.cluster.controls", "chaosali.lock.controls"]
+CONTROL_MODULES = ["chaosali.cluster.controls", "chaosali.lock.controls", "chaosali.impact.controls"]
 
 
 def discover(discover_system: bool = True) -> Discovery:

@@ -1,0 +1,180 @@
+"""The ``impact`` control: record what the drill does to pods, workloads, nodes and the API.
+
+::
+
+    {"name": "impact", "provider": {"type": "python", "module": "chaosali.impact.controls",
+      "arguments": {"namespaces": ["demo"], "settle_seconds": 10}}}
+
+From just before the method's first activity until the rollbacks end, plus ``settle_seconds``,
+a recorder watches the scope in the background (see :mod:`chaosali.impact.recorder`). The
+``impact_within`` probe judges the recording so far; at the end of the run the recording and its
+measures land in the journal, under its ``extensions`` as ``{"name": "chaosali-impact", ...}``,
+where ``chaosali report`` reads them.
+
+An API that cannot be read when the recording starts stops the run (``fail_on_error``, the
+default); with ``fail_on_error`` false the run goes on, and the journal says the recording is
+missing and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from chaoslib import substitute
+from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
+
+from chaosali.cluster.api import new_api_client
+from chaosali.core import args, memory
+from chaosali.core.controls import check_arguments, fail_closed
+from chaosali.impact.measures import measure
+from chaosali.impact.recorder import Recorder, Scope
+
+__all__ = ["validate_control", "before_experiment_control", "before_method_control", "after_experiment_control",
+           "cleanup_control", "EXTENSION", "recording_state"]
+
+logger = logging.getLogger("chaostoolkit")
+
+EXTENSION = "chaosali-impact"
+_MEMORY = "impact"
+
+
+def validate_control(control: Control) -> None:
+    """Check the control's arguments when the experiment is validated."""
+    check_arguments(control, before_experiment_control)
+
+
+@fail_closed("impact")
+def before_experiment_control(
+    context: Experiment,
+    namespaces: list = None,
+    label_selector: str = None,
+    settle_seconds: float = 10,
+    max_entries: int = 5000,
+    fail_on_error: bool = True,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> None:
+    """
+    Get ready to record pods, workloads (Deployments, StatefulSets,
+    DaemonSets, bare ReplicaSets), nodes, Warning events and the API's
+    outages in `namespaces` (default: the namespaces the experiment names in
+    its configuration and its activities' arguments), for pods and
+    workloads matching `label_selector`. The recording starts just before
+    the method and goes on `settle_seconds` after the rollbacks; it keeps
+    at most `max_entries` entries (and counts the rest). A recording that
+    cannot start stops the run, unless `fail_on_error` is false.
+    """
+    section = memory.section(_MEMORY)
+    if "scope" in section:
+        return  # declared twice
+    section.update(
+        scope=Scope(
+            tuple(_namespaces(namespaces, context, configuration, secrets)),
+            None if label_selector is None else args.label_selector(label_selector),
+        ),
+        settle_seconds=args.seconds(settle_seconds, "settle_seconds", 3600, zero=True),
+        max_entries=args.whole(max_entries, "max_entries", 100, 1_000_000),
+        fail_on_error=args.boolean(fail_on_error, "fail_on_error"),
+    )
+
+
+@fail_closed("impact")
+def before_method_control(context: Experiment, configuration: Configuration = None, secrets: Secrets = None,
+                          **arguments: Any) -> None:
+    """Start recording, as prepared before the experiment."""
+    section = memory.section(_MEMORY)
+    if "scope" not in section or "recorder" in section or "missing" in section:
+        return
+    recorder = Recorder(lambda: new_api_client(configuration, secrets, retries=0), section["scope"],
+                        cap=section["max_entries"])
+    try:
+        recorder.start()
+    except Exception as error:
+        recorder.stop()
+        reason = f"the impact recording could not start: {args.cause(error)}"
+        if section["fail_on_error"]:
+            raise
+        logger.warning("chaosali: %s; the run goes on without it (fail_on_error is false)", reason)
+        section["missing"] = reason
+        return
+    section["recorder"] = recorder
+    memory.on_forget(recorder.stop)
+
+
+def after_experiment_control(context: Experiment, state: Journal = None, **arguments: Any) -> None:
+    """Stop recording after the settle time; put the recording and its measures in the journal."""
+    section = memory.section(_MEMORY)
+    recorder: Recorder | None = section.pop("recorder", None)
+    if recorder is not None:
+        time.sleep(section.get("settle_seconds", 0))
+        recorder.stop()
+    if state is None or (recorder is None and "missing" not in section):
+        return
+    if recorder is None:
+        entry = {"name": EXTENSION, "missing": section["missing"]}
+    else:
+        recording = recorder.recording()
+        entry = {"name": EXTENSION, "recording": recording,
+                 "measures": measure(recording, _fault_end(state, recording))}
+    state["extensions"] = [*(state.get("extensions") or []), entry]
+
+
+def cleanup_control() -> None:
+    """Stop a recorder the run left running (its end came without after_experiment_control)."""
+    recorder = memory.section(_MEMORY).pop("recorder", None)
+    if recorder is not None:
+        recorder.stop()
+
+
+def recording_state() -> tuple[bool, Recorder | None, str | None]:
+    """Whether this run declared the control, its recorder once it records, and why the
+    recording is missing if it could not start."""
+    section = memory.section(_MEMORY)
+    return "scope" in section, section.get("recorder"), section.get("missing")
+
+
+def _namespaces(given: Any, experiment: Experiment, configuration: Configuration, secrets: Secrets) -> list[str]:
+    if given is not None:
+        listed = given if isinstance(given, list) else [given]
+        return [args.dns_label(namespace, "namespaces") for namespace in listed]
+    named: list[str] = []
+    for key, value in (configuration or {}).items():
+        if key.endswith("namespace") and isinstance(value, str):
+            named.append(value)
+    for activity in _activities(experiment):
+        arguments = (activity.get("provider") or {}).get("arguments")
+        if not isinstance(arguments, dict):  # a process provider's arguments are a command line
+            continue
+        arguments = substitute(arguments, configuration, secrets)
+        for key in ("namespace", "namespaces", "whitelisted_namespaces"):
+            value = arguments.get(key)
+            named += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+    return sorted({namespace for namespace in named if namespace})
+
+
+def _activities(experiment: Experiment) -> list[dict]:
+    hypothesis = (experiment or {}).get("steady-state-hypothesis") or {}
+    return [*(hypothesis.get("probes") or []), *((experiment or {}).get("method") or []),
+            *((experiment or {}).get("rollbacks") or [])]
+
+
+def _fault_end(journal: Journal, recording: dict) -> float | None:
+    """When the faults ended, on the recording's clock: the end of the last rollback when
+    rollbacks ran, else the latest time a fault of the method healed by itself."""
+    ends = [run.get("end") for run in journal.get("rollbacks") or [] if run.get("end")]
+    if not ends:
+        ends = [run["output"]["heals_at"] for run in journal.get("run") or []
+                if isinstance(run.get("output"), dict) and run["output"].get("heals_at")]
+    if not ends or not recording.get("started_at"):
+        return None
+    started = dt.datetime.fromisoformat(recording["started_at"])
+    latest = max(_utc(end) for end in ends)
+    return round((latest - started).total_seconds(), 3)
+
+
+def _utc(stamp: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(stamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)

@@ -1,0 +1,231 @@
+"""Measures derived from a recording, and limits judged against them (pure: no API, no clock).
+
+Times are seconds on the recording's own clock (``t``: seconds since it started). The fault's
+end, when known, is given on that clock too; recoveries are measured from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from chaosali.core import args
+from chaosali.core.errors import InvalidArgument
+
+__all__ = ["measure", "judge", "LIMITS", "IMPACTS"]
+
+IMPACTS = ("none", "partial", "core")
+# limit name -> what it bounds (the FMEA may declare them too)
+LIMITS = {
+    "max_pods_lost": "pods deleted or evicted during the drill, in scope",
+    "max_unavailable_seconds": "seconds any workload ran below its desired ready replicas",
+    "max_recovery_seconds": "seconds from the fault's end until every workload and node recovered",
+    "min_availability": "per cent of HTTP samples that succeeded, for every HTTP target",
+    "max_api_down_seconds": "seconds the API server did not answer",
+}
+
+
+def measure(recording: dict[str, Any], fault_end: float | None = None) -> dict[str, Any]:
+    """Per workload, node and HTTP target: what broke, for how long, how fast it came back."""
+    end = float(recording.get("seconds") or 0.0)
+    timeline = recording.get("timeline") or []
+    workloads = _workloads(timeline, end, fault_end)
+    nodes = _nodes(timeline, end, fault_end)
+    http = {name: _http(target) for name, target in (recording.get("http") or {}).items()}
+    api_down = sum(_outage_seconds(outage) for outage in recording.get("api_outages") or [])
+    lost = [pod for workload in workloads.values() for pod in workload["lost"]]
+    measures = {
+        "pods_lost": len(lost),
+        "pods_deleted_by_mistake": sum(pod["reason"] == "deleted by mistake" for pod in lost),
+        "api_down_seconds": round(api_down, 3),
+        "workloads": workloads,
+        "nodes": nodes,
+        "http": http,
+        "recovery_seconds": _recovery(workloads, nodes),
+        "complete": not recording.get("dropped") and not recording.get("errors"),
+    }
+    measures["impact"] = _impact(measures)
+    return measures
+
+
+def judge(measures: dict[str, Any], limits: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each limit given, with what was measured and whether it was met."""
+    checks = []
+    for name, limit in limits.items():
+        if limit is None:
+            continue
+        if name not in LIMITS:
+            raise InvalidArgument(f"unknown impact limit {name!r}: use {', '.join(LIMITS)}")
+        bound = args.percent(limit, name, zero=True) if name == "min_availability" else args.number(limit, name, 0)
+        measured = _measured(measures, name)
+        if name == "min_availability":
+            met = all(value is not None and value >= bound for value in measured.values()) if measured else True
+        elif name == "max_recovery_seconds":
+            met = measured is not None and measured <= bound
+        elif name == "max_unavailable_seconds":
+            met = all(value <= bound for value in measured.values())
+        else:
+            met = measured <= bound
+        checks.append({"limit": name, "bound": bound, "measured": measured, "met": met, "means": LIMITS[name]})
+    return checks
+
+
+def _measured(measures: dict[str, Any], name: str) -> Any:
+    if name == "max_pods_lost":
+        return measures["pods_lost"]
+    if name == "max_api_down_seconds":
+        return measures["api_down_seconds"]
+    if name == "max_recovery_seconds":
+        return measures["recovery_seconds"]
+    if name == "max_unavailable_seconds":
+        return {name: w["seconds_below_desired"] for name, w in measures["workloads"].items()}
+    return {name: target["availability"] for name, target in measures["http"].items()}
+
+
+def _workloads(timeline: list[dict], end: float, fault_end: float | None) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for entry in timeline:
+        if entry["kind"] == "workload":
+            found.setdefault(entry["workload"], {"states": []})["states"].append(
+                (entry["t"], entry["desired"], entry["ready"]))
+    pods_by_workload: dict[str, list[dict]] = {}
+    for entry in timeline:
+        if entry["kind"] == "pod" and entry.get("workload"):
+            pods_by_workload.setdefault(entry["workload"], []).append(entry)
+    result = {}
+    for name in sorted(set(found) | set(pods_by_workload)):
+        states = found.get(name, {}).get("states", [])
+        below = _below(states, end)
+        result[name] = {
+            "desired": states[-1][1] if states else None,
+            "min_ready": min((ready for _, _, ready in states), default=None),
+            "seconds_below_desired": round(sum(stop - start for start, stop in below), 3),
+            "below_desired": [{"from": round(start, 3), "to": round(stop, 3)} for start, stop in below],
+            "recovered_after_fault_seconds": _after(below, end, fault_end),
+            "lost": _lost(pods_by_workload.get(name, [])),
+        }
+        result[name]["pods_lost"] = len(result[name]["lost"])
+    return result
+
+
+def _below(states: list[tuple[float, int, int]], end: float) -> list[tuple[float, float]]:
+    """The intervals during which a workload had fewer ready replicas than desired."""
+    intervals, since = [], None
+    for t, desired, ready in states:
+        if ready < desired and since is None:
+            since = t
+        elif ready >= desired and since is not None:
+            intervals.append((since, t))
+            since = None
+    if since is not None:
+        intervals.append((since, end))
+    return intervals
+
+
+def _after(bad: list[tuple[float, float]], end: float, fault_end: float | None) -> float | None:
+    """Seconds from the fault's end until the last bad interval ended (0: it was fine by then);
+    None when still bad at the end of the recording, or when the fault's end is unknown."""
+    if fault_end is None:
+        return None
+    if bad and bad[-1][1] >= end:
+        return None
+    last = bad[-1][1] if bad else fault_end
+    return round(max(0.0, last - fault_end), 3)
+
+
+def _lost(entries: list[dict]) -> list[dict]:
+    """Pods deleted, each with the time until a replacement of the same workload was Ready."""
+    created = [e for e in entries if e["what"] == "created"]
+    ready_at = {}
+    for entry in entries:
+        if entry["what"] == "ready":
+            ready_at.setdefault(entry["pod"], entry["t"])
+    used: set[str] = set()
+    lost = []
+    for deleted in (e for e in entries if e["what"] == "deleted"):
+        replacement = next((c for c in created if c["t"] >= deleted["t"] and c["pod"] not in used
+                            and c["pod"] != deleted["pod"]), None)
+        replaced_after = None
+        if replacement is not None:
+            used.add(replacement["pod"])
+            if replacement["pod"] in ready_at:
+                replaced_after = round(ready_at[replacement["pod"]] - deleted["t"], 3)
+        lost.append({"pod": deleted["pod"], "node": deleted.get("node"), "reason": deleted.get("reason"),
+                     "at": deleted["at"], "t": deleted["t"], "replacement": replacement and replacement["pod"],
+                     "replaced_after_seconds": replaced_after})
+    return lost
+
+
+def _nodes(timeline: list[dict], end: float, fault_end: float | None) -> dict[str, dict]:
+    states: dict[str, list[tuple[float, bool]]] = {}
+    taints: dict[str, set[str]] = {}
+    for entry in timeline:
+        if entry["kind"] != "node":
+            continue
+        name = entry["node"]
+        if entry["what"] == "initial":
+            states.setdefault(name, []).append((entry["t"], entry["ready"]))
+        elif entry["what"] in ("ready", "not-ready"):
+            states.setdefault(name, []).append((entry["t"], entry["what"] == "ready"))
+        elif entry["what"] == "tainted":
+            taints.setdefault(name, set()).add(entry["taint"])
+    result = {}
+    for name, changes in sorted(states.items()):
+        down = _below([(t, 1, int(ready)) for t, ready in changes], end)
+        result[name] = {
+            "seconds_not_ready": round(sum(stop - start for start, stop in down), 3),
+            "not_ready": [{"from": round(start, 3), "to": round(stop, 3)} for start, stop in down],
+            "ready_after_fault_seconds": _after(down, end, fault_end),
+            "taints_seen": sorted(taints.get(name, ())),
+        }
+    return result
+
+
+def _http(target: dict[str, Any]) -> dict[str, Any]:
+    latencies = sorted(target.get("latencies") or [])
+    samples, failures = target.get("samples") or 0, target.get("failures") or 0
+    return {
+        "samples": samples,
+        "availability": round(100 * (samples - failures) / samples, 2) if samples else None,
+        "p50": _percentile(latencies, 50),
+        "p95": _percentile(latencies, 95),
+        "p99": _percentile(latencies, 99),
+        "longest_failure_streak": target.get("longest_streak") or 0,
+        "error_windows": target.get("error_windows") or [],
+    }
+
+
+def _percentile(values: list[float], rank: float) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(round(rank / 100 * (len(values) - 1))))]
+
+
+def _outage_seconds(outage: dict) -> float:
+    start = dt.datetime.fromisoformat(outage["from"])
+    stop = dt.datetime.fromisoformat(outage["to"]) if outage.get("to") else dt.datetime.now(dt.timezone.utc)
+    return max(0.0, (stop - start).total_seconds())
+
+
+def _recovery(workloads: dict[str, dict], nodes: dict[str, dict]) -> float | None:
+    """The slowest recovery after the fault's end; None if something never recovered."""
+    after = [w["recovered_after_fault_seconds"] for w in workloads.values()]
+    after += [n["ready_after_fault_seconds"] for n in nodes.values()]
+    if not after or any(value is None for value in after):
+        return None
+    return max(after)
+
+
+def _impact(measures: dict[str, Any]) -> str:
+    """core: the API or a whole workload (or an HTTP target) was down; partial: something was
+    degraded (pods lost, replicas missing, a node NotReady, failed HTTP samples); none otherwise."""
+    workloads, http = measures["workloads"].values(), measures["http"].values()
+    if measures["api_down_seconds"] > 0 or any(w["desired"] and w["min_ready"] == 0 for w in workloads) or any(
+        t["availability"] is not None and t["longest_failure_streak"] >= max(1, t["samples"] // 2) for t in http
+    ):
+        return "core"
+    if measures["pods_lost"] or any(w["seconds_below_desired"] for w in workloads) or any(
+        n["seconds_not_ready"] for n in measures["nodes"].values()
+    ) or any(t["availability"] is not None and t["availability"] < 100 for t in http):
+        return "partial"
+    return "none"

@@ -1,0 +1,376 @@
+"""The run-long recording: pods, workloads, nodes, Warning events and the API itself, watched.
+
+One list per kind at the start, then watches that resume from their resourceVersion after an
+error or a cut API (a 410 Gone lists again). Watches end every ``WATCH_SECONDS`` on the server's
+side and a read that hears nothing for longer fails, so a silently cut API is noticed within
+seconds; the API's own outage is sampled apart, on ``/readyz``, so that its from/to are exact.
+
+Every change becomes one entry of the timeline, in arrival order, with ``at`` (ISO time) and
+``t`` (seconds since the recording started). The timeline is capped; what does not fit is counted.
+Only names, states and reasons are kept: never an object's spec, env, or a Secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import urllib3
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+from chaosali.cluster.api import failing
+
+__all__ = ["Scope", "Recorder", "WATCH_SECONDS"]
+
+logger = logging.getLogger("chaostoolkit")
+
+WATCH_SECONDS = 10  # the server ends each watch after this; resuming costs one small request
+_READ_TIMEOUT = WATCH_SECONDS + 5
+_RETRY_SECONDS = 1.0
+_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+# Why a pod was deleted, from the DisruptionTarget condition the control plane sets first
+_DISRUPTIONS = {
+    "EvictionByEvictionAPI": "eviction",
+    "DeletionByTaintManager": "taint-based eviction",
+    "DeletionByPodGC": "node lifecycle (pod GC)",
+    "TerminationByKubelet": "node lifecycle (kubelet)",
+    "PreemptionByScheduler": "preemption",
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What is recorded: pods and workloads in ``namespaces``, matching ``label_selector``."""
+
+    namespaces: tuple[str, ...]
+    label_selector: str | None = None
+
+
+@dataclass
+class _Pod:
+    workload: str | None
+    node: str | None
+    ready: bool
+    phase: str | None
+    restarts: int
+    deleting: bool = False
+
+
+@dataclass
+class Recorder:
+    """Records in background threads from :meth:`start` to :meth:`stop`; :meth:`recording` is
+    the JSON of what was seen so far (safe to call while it runs)."""
+
+    api_factory: Callable[[], client.ApiClient]
+    scope: Scope
+    cap: int = 5000
+    targeted_nodes: Callable[[], set[str]] = set
+    _timeline: list[dict] = field(default_factory=list)
+    _dropped: int = 0
+    _outages: list[dict] = field(default_factory=list)
+    _errors: list[str] = field(default_factory=list)
+    _pods: dict[str, _Pod] = field(default_factory=dict)
+    _owners: dict[str, str] = field(default_factory=dict)  # "ns/ReplicaSet" -> "Deployment ns/name"
+    _scale_downs: set[str] = field(default_factory=set)  # pods a ReplicaSet deleted on purpose
+    _nodes: dict[str, dict] = field(default_factory=dict)
+    _workloads: dict[str, tuple[int, int]] = field(default_factory=dict)  # workload -> (desired, ready)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _started: float = 0.0
+    _started_at: str = ""
+    _ended_at: str | None = None
+
+    # ---- life ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """List every kind once (failing here if the API cannot be read), then watch."""
+        self._started, self._started_at = time.monotonic(), _now()
+        api = self.api_factory()
+        try:
+            with failing("start the impact recording", api.configuration.host):
+                streams = self._initial_state(api)
+        finally:
+            api.close()
+        self._spawn("api", self._sample_api)
+        for name, (list_call, resource_version, on_change) in streams.items():
+            self._spawn(name, lambda l=list_call, rv=resource_version, c=on_change: self._watch(l, rv, c))
+        logger.info("chaosali: recording impact on %s", ", ".join(self.scope.namespaces) or "the nodes")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=_READ_TIMEOUT + 5)
+        self._ended_at = _now()
+        with self._lock:
+            if self._outages and self._outages[-1]["to"] is None:
+                self._outages[-1]["to"] = self._ended_at
+
+    def recording(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "scope": {"namespaces": list(self.scope.namespaces), "label_selector": self.scope.label_selector},
+                "started_at": self._started_at,
+                "ended_at": self._ended_at,
+                "seconds": round(time.monotonic() - self._started, 3),
+                "api_outages": [dict(outage) for outage in self._outages],
+                "timeline": list(self._timeline),
+                "dropped": self._dropped,
+                "errors": list(self._errors),
+            }
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"chaosali-impact-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # ---- the first list -------------------------------------------------------------------------
+
+    def _initial_state(self, api: client.ApiClient) -> dict[str, tuple]:
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        streams: dict[str, tuple] = {}
+        selector = self.scope.label_selector or ""
+
+        def listed(name: str, call: Callable[..., Any], on_change: Callable[[str, dict], None], **kwargs: Any) -> None:
+            bound = _bind(call, **kwargs)
+            listing = bound(_preload_content=False, _request_timeout=_READ_TIMEOUT)
+            document = _json(listing)
+            for item in document.get("items") or []:
+                on_change("LISTED", item)
+            streams[name] = (bound, document["metadata"].get("resourceVersion"), on_change)
+
+        listed("nodes", core.list_node, self._node)
+        for namespace in self.scope.namespaces:
+            listed(f"replicasets-{namespace}", apps.list_namespaced_replica_set, self._replica_set, namespace=namespace)
+            listed(f"pods-{namespace}", core.list_namespaced_pod, self._pod, namespace=namespace, label_selector=selector)
+            for kind, call in (("Deployment", apps.list_namespaced_deployment),
+                               ("StatefulSet", apps.list_namespaced_stateful_set),
+                               ("DaemonSet", apps.list_namespaced_daemon_set)):
+                listed(f"{kind.lower()}s-{namespace}", call, self._workload(kind), namespace=namespace,
+                       label_selector=selector)
+            listed(f"events-{namespace}", core.list_namespaced_event, self._event, namespace=namespace,
+                   field_selector="type=Warning")
+        return streams
+
+    # ---- watching -------------------------------------------------------------------------------
+
+    def _watch(self, list_call: Callable[..., Any], resource_version: str | None,
+               on_change: Callable[[str, dict], None]) -> None:
+        while not self._stopping.is_set():
+            try:
+                if resource_version is None:  # lost: list again, as a client-go informer does
+                    resource_version = self._relist(list_call, on_change)
+                for event in self._stream(list_call, resource_version):
+                    obj = event["object"]
+                    resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
+                    if event["type"] != "BOOKMARK":
+                        on_change(event["type"], obj)
+            except KeyError:  # watch.Watch(deserialize=False) trips on an ERROR event: 410 Gone, mostly
+                resource_version = None
+            except ApiException as error:
+                if error.status == 410:
+                    resource_version = None
+                else:
+                    self._stopping.wait(_RETRY_SECONDS)
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+                logger.debug("chaosali: impact watch interrupted: %s", error)
+                self._stopping.wait(_RETRY_SECONDS)
+
+    def _stream(self, list_call: Callable[..., Any], resource_version: str | None) -> Iterator[dict]:
+        stream = watch.Watch().stream(
+            list_call, resource_version=resource_version, timeout_seconds=WATCH_SECONDS,
+            allow_watch_bookmarks=True, deserialize=False, _request_timeout=(5, _READ_TIMEOUT),
+        )
+        for event in stream:
+            if self._stopping.is_set():
+                return
+            yield event
+
+    def _relist(self, list_call: Callable[..., Any], on_change: Callable[[str, dict], None]) -> str | None:
+        """The current state after a gap; pods gone meanwhile are recorded as deleted."""
+        document = _json(list_call(_preload_content=False, _request_timeout=_READ_TIMEOUT))
+        items = document.get("items") or []
+        for item in items:
+            on_change("LISTED", item)
+        if on_change == self._pod:
+            namespace = _bound_namespace(list_call)
+            listed = {f"{namespace}/{(item.get('metadata') or {}).get('name')}" for item in items}
+            with self._lock:
+                vanished = [key for key in self._pods if key.startswith(f"{namespace}/") and key not in listed]
+            for key in vanished:
+                on_change("DELETED", {"metadata": {"namespace": namespace, "name": key.partition("/")[2]}})
+        return document["metadata"].get("resourceVersion")
+
+    def _sample_api(self) -> None:
+        """The API's outages, from /readyz once a second: a watch cannot tell a quiet API from a
+        cut one until its read times out."""
+        while not self._stopping.wait(1.0):
+            api = self.api_factory()
+            try:
+                api.call_api("/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False,
+                             _request_timeout=(1, 1))
+                up = True
+            except (ApiException, urllib3.exceptions.HTTPError, OSError):
+                up = False
+            finally:
+                api.close()
+            with self._lock:
+                down = bool(self._outages) and self._outages[-1]["to"] is None
+                if not up and not down:
+                    self._outages.append({"from": _now(), "to": None})
+                    self._add({"kind": "api", "what": "down"})
+                elif up and down:
+                    self._outages[-1]["to"] = _now()
+                    self._add({"kind": "api", "what": "back"})
+
+    # ---- what each change means -----------------------------------------------------------------
+
+    def _add(self, entry: dict) -> None:
+        """Append to the timeline (the caller holds the lock)."""
+        if len(self._timeline) >= self.cap:
+            self._dropped += 1
+            return
+        self._timeline.append({"at": _now(), "t": round(time.monotonic() - self._started, 3), **entry})
+
+    def _pod(self, change: str, pod: dict) -> None:
+        metadata, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+        key = f"{metadata.get('namespace')}/{metadata.get('name')}"
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        restarts = sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or [])
+        with self._lock:
+            before = self._pods.get(key)
+            now = _Pod(self._owner(metadata) or (before.workload if before else None),
+                       spec.get("nodeName") or (before.node if before else None), ready, status.get("phase"), restarts,
+                       deleting=bool(metadata.get("deletionTimestamp")) or change == "DELETED")
+            self._pods[key] = now
+            if change == "DELETED":
+                del self._pods[key]
+            if change == "LISTED" and before is None:
+                return  # the state at the start, not a change
+            about = {"kind": "pod", "pod": key, "workload": now.workload, "node": now.node}
+            if before is None and change == "ADDED":
+                self._add({**about, "what": "created"})
+            if now.deleting and not (before and before.deleting):
+                self._add({**about, "what": "deleted", "reason": self._deletion_reason(key, metadata, status, now)})
+            if before is not None:
+                if now.ready != before.ready:
+                    self._add({**about, "what": "ready" if now.ready else "not-ready"})
+                if now.restarts > before.restarts:
+                    self._add({**about, "what": "restarted", "restarts": now.restarts})
+                if now.node and now.node != before.node:
+                    self._add({**about, "what": "scheduled"})
+            elif now.node and change == "ADDED":
+                self._add({**about, "what": "scheduled"})
+            if now.ready and (before is None or not before.ready) and change == "ADDED":
+                self._add({**about, "what": "ready"})
+
+    def _deletion_reason(self, key: str, metadata: dict, status: dict, pod: _Pod) -> str:
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True":
+                return _DISRUPTIONS.get(condition.get("reason"), str(condition.get("reason")))
+        if key in self._scale_downs:
+            return "scale-down"
+        if any(label.startswith("kube-monkey/") for label in metadata.get("labels") or {}):
+            return "kube-monkey"
+        if pod.node and pod.node in self.targeted_nodes():
+            return "deleted on a node the drill targeted"
+        return "deleted by mistake"
+
+    def _owner(self, metadata: dict) -> str | None:
+        namespace = metadata.get("namespace")
+        for reference in metadata.get("ownerReferences") or []:
+            if not reference.get("controller"):
+                continue
+            if reference.get("kind") == "ReplicaSet":
+                return self._owners.get(f"{namespace}/{reference.get('name')}", f"ReplicaSet {namespace}/{reference.get('name')}")
+            return f"{reference.get('kind')} {namespace}/{reference.get('name')}"
+        return None
+
+    def _replica_set(self, change: str, replica_set: dict) -> None:
+        metadata = replica_set.get("metadata") or {}
+        namespace, name = metadata.get("namespace"), metadata.get("name")
+        owner = next((f"{r.get('kind')} {namespace}/{r.get('name')}"
+                      for r in metadata.get("ownerReferences") or [] if r.get("controller")), None)
+        with self._lock:
+            self._owners[f"{namespace}/{name}"] = owner or f"ReplicaSet {namespace}/{name}"
+        if not owner and change != "DELETED":  # a bare ReplicaSet is a workload of its own
+            self._workload("ReplicaSet")(change, replica_set)
+
+    def _workload(self, kind: str) -> Callable[[str, dict], None]:
+        def changed(change: str, obj: dict) -> None:
+            metadata, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+            if kind == "DaemonSet":
+                desired, ready = status.get("desiredNumberScheduled") or 0, status.get("numberReady") or 0
+            else:
+                desired, ready = spec.get("replicas", 1), status.get("readyReplicas") or 0
+            entry = {"kind": "workload", "workload": f"{kind} {metadata.get('namespace')}/{metadata.get('name')}",
+                     "desired": 0 if change == "DELETED" else desired, "ready": 0 if change == "DELETED" else ready}
+            with self._lock:
+                state = (entry["desired"], entry["ready"])
+                if self._workloads.get(entry["workload"]) != state:
+                    first = entry["workload"] not in self._workloads
+                    self._workloads[entry["workload"]] = state
+                    self._add({**entry, "what": "initial" if first else "changed"})
+
+        return changed
+
+    def _node(self, change: str, node: dict) -> None:
+        metadata, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
+        name = metadata.get("name")
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        taints = sorted({t.get("key", "").rpartition("/")[2] for t in spec.get("taints") or []
+                         if t.get("key") in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")})
+        with self._lock:
+            before = self._nodes.get(name)
+            self._nodes[name] = {"ready": ready, "taints": taints}
+            if change == "LISTED" and before is None:
+                self._add({"kind": "node", "node": name, "what": "initial", "ready": ready, "taints": taints})
+                return
+            if before is None or before["ready"] != ready:
+                self._add({"kind": "node", "node": name, "what": "ready" if ready else "not-ready"})
+            for taint in sorted(set(taints) - set(before["taints"] if before else [])):
+                self._add({"kind": "node", "node": name, "what": "tainted", "taint": taint})
+            for taint in sorted(set(before["taints"] if before else []) - set(taints)):
+                self._add({"kind": "node", "node": name, "what": "untainted", "taint": taint})
+
+    def _event(self, change: str, event: dict) -> None:
+        if change not in ("ADDED", "MODIFIED"):
+            return
+        involved = event.get("involvedObject") or {}
+        reason, message = event.get("reason"), str(event.get("message") or "")
+        with self._lock:
+            # the ReplicaSet controller says which pods it deleted on purpose (a scale-down)
+            if reason == "SuccessfulDelete" and message.startswith("Deleted pod: "):
+                self._scale_downs.add(f"{involved.get('namespace')}/{message.removeprefix('Deleted pod: ')}")
+            if change == "ADDED":
+                self._add({"kind": "event", "what": reason, "object": f"{involved.get('kind')} "
+                           f"{involved.get('namespace')}/{involved.get('name')}", "message": message[:300]})
+
+def _bind(call: Callable[..., Any], **bound: Any) -> Callable[..., Any]:
+    """``call`` with some arguments fixed; keeps ``__name__``-free watch.stream working (it reads
+    the return type from the docstring of the function it is given)."""
+
+    def bound_call(*args: Any, **kwargs: Any) -> Any:
+        return call(*args, **bound, **kwargs)
+
+    bound_call.__doc__ = call.__doc__
+    bound_call.bound = bound  # type: ignore[attr-defined]
+    return bound_call
+
+
+def _bound_namespace(call: Callable[..., Any]) -> str | None:
+    return (getattr(call, "bound", None) or {}).get("namespace")
+
+
+def _json(response: Any) -> dict:
+    return json.loads(response.data)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()

@@ -1,0 +1,235 @@
+"""The impact recorder: what a drill did to pods, workloads, nodes and the API, measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from chaosali.cluster.api import new_api_client
+from chaosali.core.errors import InvalidArgument
+from chaosali.host.actions import cut_network, restore_network
+from chaosali.impact.measures import judge, measure
+from chaosali.impact.recorder import Recorder, Scope
+from conftest import REPO, wait_until
+
+DEMO = "demo"
+
+
+# ---- measures (no lab) ---------------------------------------------------------------------------
+
+
+def entry(t: float, **fields) -> dict:
+    return {"at": f"2026-01-01T00:00:{t:06.3f}+00:00", "t": t, **fields}
+
+
+RECORDING = {
+    "started_at": "2026-01-01T00:00:00+00:00",
+    "seconds": 60.0,
+    "api_outages": [{"from": "2026-01-01T00:00:10+00:00", "to": "2026-01-01T00:00:14.5+00:00"}],
+    "timeline": [
+        entry(0, kind="workload", workload="Deployment demo/web", what="initial", desired=2, ready=2),
+        entry(0, kind="node", node="worker1", what="initial", ready=True, taints=[]),
+        entry(20, kind="node", node="worker1", what="not-ready"),
+        entry(21, kind="node", node="worker1", what="tainted", taint="unreachable"),
+        entry(25, kind="pod", pod="demo/web-a", workload="Deployment demo/web", node="worker1", what="deleted",
+              reason="taint-based eviction"),
+        entry(25.5, kind="workload", workload="Deployment demo/web", what="changed", desired=2, ready=1),
+        entry(26, kind="pod", pod="demo/web-c", workload="Deployment demo/web", node=None, what="created"),
+        entry(29, kind="pod", pod="demo/web-c", workload="Deployment demo/web", node="worker2", what="ready"),
+        entry(29.5, kind="workload", workload="Deployment demo/web", what="changed", desired=2, ready=2),
+        entry(40, kind="node", node="worker1", what="ready"),
+    ],
+    "dropped": 0,
+    "errors": [],
+}
+
+
+def test_a_lost_pod_has_its_reason_and_the_time_to_a_ready_replacement() -> None:
+    measures = measure(RECORDING, fault_end=35.0)
+    web = measures["workloads"]["Deployment demo/web"]
+    assert web["pods_lost"] == 1
+    assert web["lost"][0] | {} == web["lost"][0] and web["lost"][0]["reason"] == "taint-based eviction"
+    assert web["lost"][0]["replacement"] == "demo/web-c"
+    assert web["lost"][0]["replaced_after_seconds"] == 4.0
+    assert web["seconds_below_desired"] == 4.0 and web["min_ready"] == 1
+    assert web["recovered_after_fault_seconds"] == 0.0  # back before the fault ended
+    node = measures["nodes"]["worker1"]
+    assert node["seconds_not_ready"] == 20.0 and node["taints_seen"] == ["unreachable"]
+    assert node["ready_after_fault_seconds"] == 5.0
+    assert measures["api_down_seconds"] == 4.5
+    assert measures["recovery_seconds"] == 5.0
+    assert measures["impact"] == "core"  # the API was down
+
+
+def test_impact_is_partial_without_an_api_outage_and_none_without_change() -> None:
+    quiet = dict(RECORDING, api_outages=[])
+    assert measure(quiet)["impact"] == "partial"
+    assert measure(dict(quiet, timeline=RECORDING["timeline"][:2]))["impact"] == "none"
+
+
+def test_a_workload_still_short_at_the_end_never_recovered() -> None:
+    short = dict(RECORDING, timeline=RECORDING["timeline"][:6])
+    measures = measure(short, fault_end=35.0)
+    assert measures["workloads"]["Deployment demo/web"]["recovered_after_fault_seconds"] is None
+    assert measures["recovery_seconds"] is None
+    checks = judge(measures, {"max_recovery_seconds": 60, "max_pods_lost": 1, "max_unavailable_seconds": 10})
+    assert [(c["limit"], c["met"]) for c in checks] == [
+        ("max_recovery_seconds", False), ("max_pods_lost", True), ("max_unavailable_seconds", False)]
+
+
+def test_limits_are_read_with_the_argument_rules() -> None:
+    with pytest.raises(InvalidArgument, match="max_pods_lost 'nan' must be a number"):
+        judge(measure(RECORDING), {"max_pods_lost": "nan"})
+    with pytest.raises(InvalidArgument, match="unknown impact limit 'max_pods'"):
+        judge(measure(RECORDING), {"max_pods": 1})
+
+
+# ---- the recorder against the lab's real API server -----------------------------------------------
+
+
+def configuration_of(kube) -> dict:
+    return {"kubeconfig_path": str(kube.admin_kubeconfig)}
+
+
+def web_available(kube) -> bool:
+    with new_api_client(configuration_of(kube)) as api:
+        status = client.AppsV1Api(api).read_namespaced_deployment("web", DEMO).status
+    return (status.available_replicas or 0) >= 2 and (status.ready_replicas or 0) >= 2
+
+
+def web_pods(kube) -> list[str]:
+    with new_api_client(configuration_of(kube)) as api:
+        pods = client.CoreV1Api(api).list_namespaced_pod(DEMO, label_selector="app=web").items
+    return sorted(p.metadata.name for p in pods if not p.metadata.deletion_timestamp)
+
+
+def recorder_for(kube) -> Recorder:
+    return Recorder(lambda: new_api_client(configuration_of(kube), retries=0), Scope((DEMO,)))
+
+
+def test_a_pod_deleted_during_the_recording_is_lost_by_mistake_and_replaced(kube) -> None:
+    assert wait_until(lambda: web_available(kube), 60)
+    recorder = recorder_for(kube)
+    recorder.start()
+    try:
+        victim = web_pods(kube)[0]
+        with new_api_client(configuration_of(kube)) as api:
+            client.CoreV1Api(api).delete_namespaced_pod(victim, DEMO, grace_period_seconds=0)
+        assert wait_until(lambda: victim not in web_pods(kube) and web_available(kube), 60)
+        wait_until(lambda: measure(recorder.recording())["workloads"]["Deployment demo/web"]["lost"]
+                   and measure(recorder.recording())["workloads"]["Deployment demo/web"]["lost"][0][
+                       "replaced_after_seconds"] is not None, 20)
+    finally:
+        recorder.stop()
+    measures = measure(recorder.recording())
+    web = measures["workloads"]["Deployment demo/web"]
+    assert [(pod["pod"], pod["reason"]) for pod in web["lost"]] == [(f"{DEMO}/{victim}", "deleted by mistake")]
+    assert web["lost"][0]["replaced_after_seconds"] is not None and web["lost"][0]["replaced_after_seconds"] > 0
+    assert measures["api_down_seconds"] == 0 and measures["impact"] in ("partial", "core")
+    assert "nginx" not in json.dumps(recorder.recording())  # names and states only, never a spec
+
+
+def test_a_master_cut_is_an_api_outage_and_the_watches_resume_after_it(kube) -> None:
+    variables = json.loads(Path(kube.lab.vars_path).read_text())
+    chaos = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
+    master = kube.lab.hosts[0].address
+    recorder = recorder_for(kube)
+    recorder.start()
+    try:
+        cut_network([master], duration=6, **chaos)
+        assert wait_until(lambda: recorder.recording()["api_outages"], 20), "no outage recorded"
+        assert wait_until(lambda: recorder.recording()["api_outages"][-1]["to"], 30), "the API never came back"
+        restore_network([master], **chaos)  # already healed by its timer: restoring nothing is harmless
+        with new_api_client(configuration_of(kube)) as api:
+            client.CoreV1Api(api).create_namespaced_config_map(DEMO, {"metadata": {"name": "after-the-cut"}})
+            client.CoreV1Api(api).create_namespaced_pod(DEMO, {
+                "metadata": {"name": "after-the-cut"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+        seen = wait_until(lambda: any(e.get("pod") == f"{DEMO}/after-the-cut" for e in recorder.recording()["timeline"]), 30)
+    finally:
+        recorder.stop()
+        with new_api_client(configuration_of(kube)) as api:
+            client.CoreV1Api(api).delete_namespaced_pod("after-the-cut", DEMO, grace_period_seconds=0)
+            client.CoreV1Api(api).delete_namespaced_config_map("after-the-cut", DEMO)
+    assert seen is not None, "the pod watch did not resume after the outage"
+    measures = measure(recorder.recording())
+    assert 3 <= measures["api_down_seconds"] <= 6 + 8
+    assert measures["pods_lost"] == 0
+    assert measures["impact"] == "core"
+
+
+# ---- the control and the probe in a real `chaos run` -------------------------------------------
+
+
+def experiment(tmp_path: Path, kubeconfig: Path, method: list, fail_on_error: bool = True) -> Path:
+    document = {
+        "title": "a pod deleted while the impact is recorded",
+        "description": "impact_within with max_pods_lost 0 must deviate the run",
+        "configuration": {"kubeconfig_path": str(kubeconfig), "workload_namespace": DEMO},
+        "controls": [{"name": "impact", "provider": {
+            "type": "python", "module": "chaosali.impact.controls",
+            "arguments": {"settle_seconds": 2, "fail_on_error": fail_on_error}}}],
+        "steady-state-hypothesis": {"title": "nothing lost", "probes": [
+            {"type": "probe", "name": "no-pod-lost", "tolerance": {"type": "jsonpath", "path": "$.within", "expect": True},
+             "provider": {"type": "python", "module": "chaosali.impact.probes", "func": "impact_within",
+                          "arguments": {"max_pods_lost": 0}}}]},
+        "method": method,
+    }
+    path = tmp_path / "experiment.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def run_chaos(tmp_path: Path, path: Path) -> dict:
+    import subprocess
+
+    journal = tmp_path / "journal.json"
+    done = subprocess.run(["chaos", "run", "--journal-path", str(journal), str(path)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert journal.exists(), done.stdout + done.stderr
+    return json.loads(journal.read_text()) | {"log": done.stdout + done.stderr}
+
+
+def impact_extension(journal: dict) -> dict:
+    return next(e for e in journal.get("extensions") or [] if e["name"] == "chaosali-impact")
+
+
+def test_impact_within_deviates_a_run_that_lost_a_pod_and_the_journal_keeps_the_recording(kube, tmp_path) -> None:
+    assert wait_until(lambda: web_available(kube), 60)
+    method = [
+        {"type": "action", "name": "delete-a-web-pod", "provider": {
+            "type": "python", "module": "chaosali.cluster.actions", "func": "delete",
+            "arguments": {"kind": "Pod", "namespace": DEMO, "label_selector": "app=web", "wait": True}}},
+        {"type": "action", "name": "let-it-be-replaced", "provider": {
+            "type": "process", "path": "sleep", "arguments": "5"}},
+    ]
+    journal = run_chaos(tmp_path, experiment(tmp_path, kube.admin_kubeconfig, method))
+    assert journal["deviated"] is True, journal["log"][-3000:]
+    after = journal["steady_states"]["after"]["probes"][0]["output"]
+    assert after["within"] is False and after["pods_lost"] == 2
+    impact = impact_extension(journal)
+    assert impact["measures"]["pods_lost"] == 2
+    assert impact["recording"]["scope"]["namespaces"] == [DEMO]
+    assert wait_until(lambda: web_available(kube), 60)
+
+
+def test_a_recorder_whose_api_is_unreachable_stops_the_run_or_says_the_recording_is_missing(kube, tmp_path) -> None:
+    unreachable = yaml.safe_load(Path(kube.admin_kubeconfig).read_text())
+    for cluster in unreachable["clusters"]:
+        cluster["cluster"]["server"] = "https://127.0.0.1:9"  # loopback, nothing listens
+    kubeconfig = tmp_path / "unreachable.yaml"
+    kubeconfig.write_text(yaml.safe_dump(unreachable))
+    method = [{"type": "action", "name": "wait", "provider": {"type": "process", "path": "true"}}]
+
+    journal = run_chaos(tmp_path, experiment(tmp_path, kubeconfig, method))
+    assert journal["status"] == "interrupted"
+    assert ("impact control: cannot start the impact recording: the Kubernetes API at https://127.0.0.1:9 "
+            "did not answer (connection refused)") in journal["log"]
+
+    journal = run_chaos(tmp_path, experiment(tmp_path, kubeconfig, method, fail_on_error=False))
+    assert journal["status"] != "interrupted"
+    assert "could not start" in impact_extension(journal)["missing"]
