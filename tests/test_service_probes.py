@@ -465,3 +465,28 @@ def test_vip_members_refuses_malformed_arguments(arguments, message):
 def test_vip_members_refuses_a_malformed_vip():
     with pytest.raises(InvalidArgument, match="vip 'a b' is not a host name"):
         vip_members("a b", 80, members=[])
+
+
+def test_the_impact_recorder_measures_the_availability_a_cut_member_leaves_behind_the_vip(
+    web: Web, vip: str, cuts: Cuts, kube
+):
+    from chaosali.cluster.api import new_api_client
+    from chaosali.impact.measures import measure
+    from chaosali.impact.recorder import HttpTarget, Recorder, Scope
+    from chaosali.service._http import check
+
+    request, expect = check(f"http://{vip}:{VIP_PORT}/health.json", timeout=0.5)
+    configuration = {"kubeconfig_path": str(kube.admin_kubeconfig)}
+    recorder = Recorder(lambda: new_api_client(configuration, retries=0), Scope(()),
+                        http_targets=(HttpTarget("vip", request, expect, rate=10),))
+    cuts.cut(web.first)
+    recorder.start()
+    try:
+        assert wait_until(lambda: recorder.recording()["http"]["vip"]["samples"] >= 12, 30)
+    finally:
+        recorder.stop()
+    vip_seen = measure(recorder.recording())["http"]["vip"]
+    # round-robin DNAT over two members, one cut: every other new connection fails
+    assert 30 <= vip_seen["availability"] <= 70, vip_seen
+    assert 0 < vip_seen["p50"] <= vip_seen["p95"] <= vip_seen["p99"] <= 1.0
+    assert vip_seen["longest_failure_streak"] <= 2 and vip_seen["error_windows"]

@@ -30,7 +30,9 @@ from chaosali.cluster.api import new_api_client
 from chaosali.core import args, memory
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.impact.measures import measure
-from chaosali.impact.recorder import Recorder, Scope
+from chaosali.core.errors import InvalidArgument
+from chaosali.impact.recorder import HttpTarget, Recorder, Scope
+from chaosali.service._http import check as check_http
 
 __all__ = ["validate_control", "before_experiment_control", "before_method_control", "after_experiment_control",
            "cleanup_control", "EXTENSION", "recording_state"]
@@ -54,6 +56,7 @@ def before_experiment_control(
     settle_seconds: float = 10,
     max_entries: int = 5000,
     fail_on_error: bool = True,
+    http: list = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> None:
@@ -65,7 +68,12 @@ def before_experiment_control(
     workloads matching `label_selector`. The recording starts just before
     the method and goes on `settle_seconds` after the rollbacks; it keeps
     at most `max_entries` entries (and counts the rest). A recording that
-    cannot start stops the run, unless `fail_on_error` is false.
+    cannot start stops the run, unless `fail_on_error` is false. `http`
+    lists services to sample during the recording, each an object with a
+    `url`, an optional `name`, a `rate` (samples per second, default 5) and
+    any check of chaosali.service.probes.service_available (`status`,
+    `contains`, `json_path`, `json_value`, `timeout`...): their availability
+    and latency are measured.
     """
     section = memory.section(_MEMORY)
     if "scope" in section:
@@ -78,6 +86,7 @@ def before_experiment_control(
         settle_seconds=args.seconds(settle_seconds, "settle_seconds", 3600, zero=True),
         max_entries=args.whole(max_entries, "max_entries", 100, 1_000_000),
         fail_on_error=args.boolean(fail_on_error, "fail_on_error"),
+        http=_http_targets(http),
     )
 
 
@@ -89,7 +98,7 @@ def before_method_control(context: Experiment, configuration: Configuration = No
     if "scope" not in section or "recorder" in section or "missing" in section:
         return
     recorder = Recorder(lambda: new_api_client(configuration, secrets, retries=0), section["scope"],
-                        cap=section["max_entries"])
+                        cap=section["max_entries"], http_targets=section["http"])
     try:
         recorder.start()
     except Exception as error:
@@ -153,6 +162,25 @@ def _namespaces(given: Any, experiment: Experiment, configuration: Configuration
             value = arguments.get(key)
             named += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
     return sorted({namespace for namespace in named if namespace})
+
+
+def _http_targets(given: Any) -> tuple[HttpTarget, ...]:
+    if given is None:
+        return ()
+    if not isinstance(given, list) or not all(isinstance(target, dict) and "url" in target for target in given):
+        raise InvalidArgument('http must be a list of objects with a "url", e.g. [{"url": "http://10.0.0.5/healthz"}]')
+    targets = []
+    for target in given:
+        checks = {key: value for key, value in target.items() if key not in ("name", "rate")}
+        try:
+            request, expect = check_http(**checks)
+        except TypeError as error:  # an unknown key: say which ones are known
+            raise InvalidArgument(f"http target {args.display_url(target['url'])}: {error}") from None
+        name = str(target.get("name") or args.display_url(request.url))
+        targets.append(HttpTarget(name, request, expect, args.number(target.get("rate", 5), "http rate", 0, 50, above=True)))
+    if len({target.name for target in targets}) != len(targets):
+        raise InvalidArgument("http targets need distinct names (or URLs): give each a name")
+    return tuple(targets)
 
 
 def _activities(experiment: Experiment) -> list[dict]:

@@ -1,4 +1,5 @@
-"""The run-long recording: pods, workloads, nodes, Warning events and the API itself, watched.
+"""The run-long recording: pods, workloads, nodes, Warning events and the API itself, watched;
+HTTP targets, sampled.
 
 One list per kind at the start, then watches that resume from their resourceVersion after an
 error or a cut API (a 410 Gone lists again). Watches end every ``WATCH_SECONDS`` on the server's
@@ -25,8 +26,10 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.api import failing
+from chaosali.core.args import display_url
+from chaosali.service import _http
 
-__all__ = ["Scope", "Recorder", "WATCH_SECONDS"]
+__all__ = ["Scope", "HttpTarget", "Recorder", "WATCH_SECONDS"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -52,6 +55,34 @@ class Scope:
     label_selector: str | None = None
 
 
+@dataclass(frozen=True)
+class HttpTarget:
+    """A service sampled ``rate`` times a second with the checks of ``service_available``."""
+
+    name: str
+    request: _http.Request
+    expect: _http.Expectation
+    rate: float
+
+
+@dataclass
+class _Sampled:
+    """What the samples of one HTTP target showed; latencies are kept up to the recorder's cap."""
+
+    url: str
+    samples: int = 0
+    failures: int = 0
+    streak: int = 0
+    longest_streak: int = 0
+    latencies: list[float] = field(default_factory=list)
+    error_windows: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "samples": self.samples, "failures": self.failures,
+                "longest_streak": self.longest_streak, "latencies": list(self.latencies),
+                "error_windows": [dict(window) for window in self.error_windows]}
+
+
 @dataclass
 class _Pod:
     workload: str | None
@@ -70,6 +101,7 @@ class Recorder:
     api_factory: Callable[[], client.ApiClient]
     scope: Scope
     cap: int = 5000
+    http_targets: tuple[HttpTarget, ...] = ()
     targeted_nodes: Callable[[], set[str]] = set
     _timeline: list[dict] = field(default_factory=list)
     _dropped: int = 0
@@ -79,6 +111,7 @@ class Recorder:
     _owners: dict[str, str] = field(default_factory=dict)  # "ns/ReplicaSet" -> "Deployment ns/name"
     _scale_downs: set[str] = field(default_factory=set)  # pods a ReplicaSet deleted on purpose
     _nodes: dict[str, dict] = field(default_factory=dict)
+    _http: dict[str, _Sampled] = field(default_factory=dict)
     _workloads: dict[str, tuple[int, int]] = field(default_factory=dict)  # workload -> (desired, ready)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -99,6 +132,9 @@ class Recorder:
         finally:
             api.close()
         self._spawn("api", self._sample_api)
+        for target in self.http_targets:
+            self._http[target.name] = _Sampled(display_url(target.request.url))
+            self._spawn(f"http-{target.name}", lambda t=target: self._sample_http(t))
         for name, (list_call, resource_version, on_change) in streams.items():
             self._spawn(name, lambda l=list_call, rv=resource_version, c=on_change: self._watch(l, rv, c))
         logger.info("chaosali: recording impact on %s", ", ".join(self.scope.namespaces) or "the nodes")
@@ -120,6 +156,7 @@ class Recorder:
                 "ended_at": self._ended_at,
                 "seconds": round(time.monotonic() - self._started, 3),
                 "api_outages": [dict(outage) for outage in self._outages],
+                "http": {name: sampled.as_dict() for name, sampled in self._http.items()},
                 "timeline": list(self._timeline),
                 "dropped": self._dropped,
                 "errors": list(self._errors),
@@ -228,6 +265,33 @@ class Recorder:
                 elif up and down:
                     self._outages[-1]["to"] = _now()
                     self._add({"kind": "api", "what": "back"})
+
+    def _sample_http(self, target: HttpTarget) -> None:
+        """One attempt every 1/rate s, as ``service_available`` makes it; a failing stretch is an
+        error window in the recording and two entries (failing, answering) in the timeline."""
+        interval = 1 / target.rate
+        while not self._stopping.is_set():
+            began = time.monotonic()
+            _, failure = _http.attempt(target.request, target.expect)
+            latency = round(time.monotonic() - began, 4)
+            with self._lock:
+                sampled = self._http[target.name]
+                sampled.samples += 1
+                if len(sampled.latencies) < self.cap:
+                    sampled.latencies.append(latency)
+                if failure is None:
+                    if sampled.streak:
+                        sampled.error_windows[-1]["to"] = _now()
+                        self._add({"kind": "http", "target": target.name, "what": "answering"})
+                    sampled.streak = 0
+                else:
+                    sampled.failures += 1
+                    sampled.streak += 1
+                    sampled.longest_streak = max(sampled.longest_streak, sampled.streak)
+                    if sampled.streak == 1:
+                        sampled.error_windows.append({"from": _now(), "to": None, "reason": failure})
+                        self._add({"kind": "http", "target": target.name, "what": "failing", "reason": failure})
+            self._stopping.wait(max(0.0, interval - (time.monotonic() - began)))
 
     # ---- what each change means -----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from chaosali.core.args import boolean, cause, display_url
+from chaosali.core.args import boolean, cause, display_url, seconds
 from chaosali.core.errors import InvalidArgument
 
 DEFAULT_STATUS = range(200, 400)
@@ -56,6 +56,52 @@ class Expectation:
     @property
     def reads_body(self) -> bool:
         return self.contains is not None or self.pattern is not None or self.json_path is not None
+
+
+def check(
+    url: Any,
+    method: Any = "GET",
+    headers: Any = None,
+    body: Any = None,
+    json: Any = None,
+    status: Any = None,
+    contains: Any = None,
+    pattern: Any = None,
+    json_path: Any = None,
+    json_value: Any = None,
+    timeout: Any = 5.0,
+    verify_tls: Any = True,
+    ca_bundle: Any = None,
+    follow_redirects: Any = False,
+) -> tuple[Request, Expectation]:
+    """An HTTP check as ``service_available`` takes it (and the impact recorder's HTTP targets):
+    the request to send and what its answer must show, every argument checked."""
+    if body is not None and json is not None:
+        raise InvalidArgument("give either body (text) or json (an object), not both")
+    request = Request(
+        method=check_method(method),
+        url=check_url(url),
+        timeout=seconds(timeout, "timeout"),
+        verify=verify_setting(verify_tls, ca_bundle),
+        headers=check_headers(headers),
+        body=_text(body, "body"),
+        json=json,
+        follow_redirects=boolean(follow_redirects, "follow_redirects"),
+    )
+    expect = Expectation(
+        status=check_status(status),
+        contains=_text(contains, "contains"),
+        pattern=check_pattern(pattern),
+        json_path=check_json_path(json_path),
+        json_value=json_value,
+    )
+    return request, expect
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidArgument(f"{name} must be text")
+    return value
 
 
 def attempt(request: Request, expect: Expectation) -> tuple[int | None, str | None]:

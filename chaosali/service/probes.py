@@ -18,7 +18,7 @@ from collections.abc import Callable, Container
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.core.args import (
-    address as read_address, boolean, cause, display_url, port as read_port, seconds, whole,
+    address as read_address, cause, display_url, port as read_port, seconds, whole,
 )
 from chaosali.core.errors import EndpointError, InvalidArgument
 from chaosali.core.fanout import Endpoint, fan_out
@@ -82,24 +82,9 @@ def service_available(
     200 or [200, 204] is compared with the "status" key, without the body
     checks.
     """
-    if body is not None and json is not None:
-        raise InvalidArgument("give either body (text) or json (an object), not both")
-    request = _http.Request(
-        method=_http.check_method(method),
-        url=_http.check_url(url),
-        timeout=seconds(timeout, "timeout"),
-        verify=_http.verify_setting(verify_tls, ca_bundle),
-        headers=_http.check_headers(headers),
-        body=_text(body, "body"),
-        json=json,
-        follow_redirects=boolean(follow_redirects, "follow_redirects"),
-    )
-    expect = _http.Expectation(
-        status=_http.check_status(status),
-        contains=_text(contains, "contains"),
-        pattern=_http.check_pattern(pattern),
-        json_path=_http.check_json_path(json_path),
-        json_value=json_value,
+    request, expect = _http.check(
+        url, method, headers, body, json, status, contains, pattern, json_path, json_value, timeout,
+        verify_tls, ca_bundle, follow_redirects,
     )
     tries = whole(retries, "retries", 0, 100) + 1
     delay = seconds(retry_delay, "retry_delay", zero=True)
@@ -249,9 +234,3 @@ def _http_check(
         return True
 
     return get
-
-
-def _text(value: object, name: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise InvalidArgument(f"{name} must be text")
-    return value
