@@ -18,9 +18,13 @@ import logging
 import threading
 from typing import Any, Callable
 
-__all__ = ["section", "on_forget", "forget", "cleanup_control"]
+__all__ = ["section", "on_forget", "forget", "cleanup_control", "FAULTED_HOSTS"]
 
 logger = logging.getLogger("chaostoolkit")
+
+# The hosts a fault was injected on in this run (address -> name): the host domain writes it, the
+# impact recorder reads it to tell a pod lost to the drill from one "deleted by mistake".
+FAULTED_HOSTS = "hosts a fault was injected on"
 
 _lock = threading.Lock()
 _sections: dict[str, dict[Any, Any]] = {}

@@ -24,6 +24,7 @@ from typing import Iterable
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosali.core import memory
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT
 from chaosali.host.ssh import Host, SSHSettings, run_script
@@ -126,6 +127,7 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
         ]
         + [{"host": str(host), "address": host.address, "ok": False, "error": errors[host]} for host in errors],
     }
+    memory.section(memory.FAULTED_HOSTS).update({host.address: host.name for host in results})
     logger.info("chaosali: %s %s on %s for %g s", fault.kind, fault.id, ", ".join(map(str, results)), fault.duration)
     return output
 

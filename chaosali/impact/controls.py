@@ -98,7 +98,7 @@ def before_method_control(context: Experiment, configuration: Configuration = No
     if "scope" not in section or "recorder" in section or "missing" in section:
         return
     recorder = Recorder(lambda: new_api_client(configuration, secrets, retries=0), section["scope"],
-                        cap=section["max_entries"], http_targets=section["http"])
+                        cap=section["max_entries"], http_targets=section["http"], targeted_nodes=_faulted)
     try:
         recorder.start()
     except Exception as error:
@@ -162,6 +162,11 @@ def _namespaces(given: Any, experiment: Experiment, configuration: Configuration
             value = arguments.get(key)
             named += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
     return sorted({namespace for namespace in named if namespace})
+
+
+def _faulted() -> set[str]:
+    faulted = memory.section(memory.FAULTED_HOSTS)
+    return {*faulted, *(name for name in faulted.values() if name)}
 
 
 def _http_targets(given: Any) -> tuple[HttpTarget, ...]:

@@ -102,7 +102,7 @@ class Recorder:
     scope: Scope
     cap: int = 5000
     http_targets: tuple[HttpTarget, ...] = ()
-    targeted_nodes: Callable[[], set[str]] = set
+    targeted_nodes: Callable[[], set[str]] = set  # names or addresses of the hosts the drill faulted
     _timeline: list[dict] = field(default_factory=list)
     _dropped: int = 0
     _outages: list[dict] = field(default_factory=list)
@@ -111,6 +111,7 @@ class Recorder:
     _owners: dict[str, str] = field(default_factory=dict)  # "ns/ReplicaSet" -> "Deployment ns/name"
     _scale_downs: set[str] = field(default_factory=set)  # pods a ReplicaSet deleted on purpose
     _nodes: dict[str, dict] = field(default_factory=dict)
+    _node_addresses: dict[str, set[str]] = field(default_factory=dict)
     _http: dict[str, _Sampled] = field(default_factory=dict)
     _workloads: dict[str, tuple[int, int]] = field(default_factory=dict)  # workload -> (desired, ready)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -342,7 +343,7 @@ class Recorder:
             return "scale-down"
         if any(label.startswith("kube-monkey/") for label in metadata.get("labels") or {}):
             return "kube-monkey"
-        if pod.node and pod.node in self.targeted_nodes():
+        if pod.node and ({pod.node} | self._node_addresses.get(pod.node, set())) & self.targeted_nodes():
             return "deleted on a node the drill targeted"
         return "deleted by mistake"
 
@@ -391,6 +392,7 @@ class Recorder:
         taints = sorted({t.get("key", "").rpartition("/")[2] for t in spec.get("taints") or []
                          if t.get("key") in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")})
         with self._lock:
+            self._node_addresses[name] = {a.get("address") for a in status.get("addresses") or []}
             before = self._nodes.get(name)
             self._nodes[name] = {"ready": ready, "taints": taints}
             if change == "LISTED" and before is None:
