@@ -18,13 +18,16 @@ import logging
 import threading
 from typing import Any, Callable
 
-__all__ = ["section", "on_forget", "forget", "cleanup_control", "FAULTED_HOSTS"]
+__all__ = ["section", "on_forget", "forget", "cleanup_control", "FAULTED_HOSTS", "FAULT_ENDS"]
 
 logger = logging.getLogger("chaostoolkit")
 
 # The hosts a fault was injected on in this run (address -> name): the host domain writes it, the
 # impact recorder reads it to tell a pod lost to the drill from one "deleted by mistake".
 FAULTED_HOSTS = "hosts a fault was injected on"
+# When each fault of this run ends (fault id -> ISO time: its timer's, or its restore's if sooner;
+# a one-shot fault ends when it is done): the impact recorder measures recovery from the last.
+FAULT_ENDS = "when the run's faults end"
 
 _lock = threading.Lock()
 _sections: dict[str, dict[Any, Any]] = {}

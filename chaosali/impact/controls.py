@@ -35,7 +35,7 @@ from chaosali.impact.recorder import HttpTarget, Recorder, Scope
 from chaosali.service._http import check as check_http
 
 __all__ = ["validate_control", "before_experiment_control", "before_method_control", "after_experiment_control",
-           "cleanup_control", "EXTENSION", "recording_state"]
+           "cleanup_control", "EXTENSION", "recording_state", "fault_end"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -127,7 +127,7 @@ def after_experiment_control(context: Experiment, state: Journal = None, **argum
     else:
         recording = recorder.recording()
         entry = {"name": EXTENSION, "recording": recording,
-                 "measures": measure(recording, _fault_end(state, recording))}
+                 "measures": measure(recording, fault_end(recording))}
     state["extensions"] = [*(state.get("extensions") or []), entry]
 
 
@@ -194,20 +194,13 @@ def _activities(experiment: Experiment) -> list[dict]:
             *((experiment or {}).get("rollbacks") or [])]
 
 
-def _fault_end(journal: Journal, recording: dict) -> float | None:
-    """When the faults ended, on the recording's clock: the end of the last rollback when
-    rollbacks ran, else the latest time a fault of the method healed by itself."""
-    ends = [run.get("end") for run in journal.get("rollbacks") or [] if run.get("end")]
-    if not ends:
-        ends = [run["output"]["heals_at"] for run in journal.get("run") or []
-                if isinstance(run.get("output"), dict) and run["output"].get("heals_at")]
+def fault_end(recording: dict) -> float | None:
+    """When the run's faults ended, on the recording's clock: the last fault's end (its timer, or
+    its restore if sooner; a one-shot's moment). None while a fault is still on, or without any."""
+    ends = memory.section(memory.FAULT_ENDS).values()
     if not ends or not recording.get("started_at"):
         return None
-    started = dt.datetime.fromisoformat(recording["started_at"])
-    latest = max(_utc(end) for end in ends)
-    return round((latest - started).total_seconds(), 3)
-
-
-def _utc(stamp: str) -> dt.datetime:
-    moment = dt.datetime.fromisoformat(stamp)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    latest = max(dt.datetime.fromisoformat(end) for end in ends)
+    if latest > dt.datetime.now(dt.timezone.utc):
+        return None
+    return round((latest - dt.datetime.fromisoformat(recording["started_at"])).total_seconds(), 3)

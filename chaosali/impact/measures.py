@@ -123,14 +123,13 @@ def _below(states: list[tuple[float, int, int]], end: float) -> list[tuple[float
 
 
 def _after(bad: list[tuple[float, float]], end: float, fault_end: float | None) -> float | None:
-    """Seconds from the fault's end until the last bad interval ended (0: it was fine by then);
-    None when still bad at the end of the recording, or when the fault's end is unknown."""
-    if fault_end is None:
+    """Seconds from the fault's end until the last bad interval ended (0: fine by then, or never
+    bad); None while still bad at the end of the recording, or when the fault's end is unknown."""
+    if not bad:
+        return 0.0
+    if bad[-1][1] >= end or fault_end is None:
         return None
-    if bad and bad[-1][1] >= end:
-        return None
-    last = bad[-1][1] if bad else fault_end
-    return round(max(0.0, last - fault_end), 3)
+    return round(max(0.0, bad[-1][1] - fault_end), 3)
 
 
 def _lost(entries: list[dict]) -> list[dict]:
@@ -208,12 +207,11 @@ def _outage_seconds(outage: dict) -> float:
 
 
 def _recovery(workloads: dict[str, dict], nodes: dict[str, dict]) -> float | None:
-    """The slowest recovery after the fault's end; None if something never recovered."""
+    """The slowest recovery after the fault's end (0 when nothing needed one); None if something
+    never recovered, or its recovery cannot be placed after the fault's end."""
     after = [w["recovered_after_fault_seconds"] for w in workloads.values()]
     after += [n["ready_after_fault_seconds"] for n in nodes.values()]
-    if not after or any(value is None for value in after):
-        return None
-    return max(after)
+    return None if None in after else max(after, default=0.0)
 
 
 def _impact(measures: dict[str, Any]) -> str:

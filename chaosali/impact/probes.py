@@ -5,7 +5,7 @@ from __future__ import annotations
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.impact.controls import recording_state
+from chaosali.impact.controls import fault_end, recording_state
 from chaosali.impact.measures import judge, measure
 
 __all__ = ["impact_within"]
@@ -41,7 +41,8 @@ def impact_within(
     if missing:
         raise ActivityFailed(f"{missing}: the impact cannot be judged")
     # before the method (the steady state's first check) nothing is recorded yet: nothing broke
-    measures = measure(recorder.recording() if recorder else {})
+    recording = recorder.recording() if recorder else {}
+    measures = measure(recording, fault_end(recording))
     checks = judge(measures, {
         "max_pods_lost": max_pods_lost,
         "max_unavailable_seconds": max_unavailable_seconds,
