@@ -44,6 +44,8 @@ def make_pki(directory: Path, server_addresses: list[str]) -> None:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, key_encipherment=False,
                                      **{**_USAGE, "crl_sign": True}), critical=True)
+        # Python 3.13's strict X.509 checks want the key identifiers that tie a leaf to its CA
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     _write(directory, "ca", ca, ca_key)
@@ -57,6 +59,7 @@ def make_pki(directory: Path, server_addresses: list[str]) -> None:
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, key_encipherment=True,
                                          **_USAGE), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
