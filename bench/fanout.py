@@ -5,7 +5,11 @@ ratio for a one-host-after-another loop as the baseline, and the floor: the same
 only `true` twice over SSH (here the 16 lab hosts' sshd share the controller's two cores, so
 their sessions alone cost that much). Needs root: it brings up its own lab.
 
-    python bench/fanout.py [--rounds 5]
+With --skew, it measures instead how far apart the 16 hosts' faults take effect (the last host's
+instant minus the first's, as each host records it): with `start_together` (aim: <= 50 ms) and,
+beside it, the plain fan-out (a lead of 0: each host applies as soon as its session gets there).
+
+    python bench/fanout.py [--rounds 5] [--skew]
 """
 
 import argparse
@@ -35,9 +39,19 @@ def ssh_only(targets: list, chaos: dict) -> float:
     return time.perf_counter() - started
 
 
+def skew(targets: list, chaos: dict, lead: float) -> float:
+    """Seconds between the first and the last host's fault taking effect, started ``lead`` s ahead."""
+    configuration = {**chaos["configuration"], "start_together_lead": lead}
+    output = cut_network(targets, duration=60, ports=[9], start_together=True, configuration=configuration,
+                         secrets=chaos["secrets"])
+    restore_network(targets, **chaos)
+    return output["skew_seconds"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--skew", action="store_true", help="measure the skew of faults that start together")
     args = parser.parse_args()
 
     lab = Lab(name="csbench", subnet="10.215.0.0/24")
@@ -46,6 +60,16 @@ def main() -> None:
         variables = json.loads(lab.vars_path.read_text())
         chaos = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
         addresses = [host.address for host in lab.hosts]
+        if args.skew:
+            skews = {"start_together": [], "plain fan-out": []}
+            for _ in range(args.rounds):
+                skews["start_together"].append(skew(addresses, chaos, 2.0))
+                skews["plain fan-out"].append(skew(addresses, chaos, 0))
+            for name, values in skews.items():
+                print(f"{name:>14}: skew across 16 hosts median {statistics.median(values) * 1000:6.1f} ms, "
+                      f"max {max(values) * 1000:6.1f} ms over {args.rounds} rounds"
+                      + ("  (aim <= 50 ms)" if name == "start_together" else ""))
+            return
         timings: dict[str, list[float]] = {
             "parallel 1": [], "parallel 16": [], "loop 1": [], "loop 16": [], "ssh only 1": [], "ssh only 16": [],
         }

@@ -18,64 +18,18 @@ import argparse
 import os
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from chaosk8s.pod.probes import count_pods
 from kubernetes import client
-from kubernetes.client import rest
 from kubernetes.config import kube_config
 
-from chaosali.cluster.client import new_api_client
+from chaosali.cluster.api import new_api_client
 from chaosali.cluster.nodes import master_hosts
 from chaosali.cluster.probes import get
+from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import Lab
 
-NAMESPACE = "scale"
-
-
-class Meter:
-    """Counts the API requests and response bytes of the kubernetes client (all of its calls
-    go through RESTClientObject.request)."""
-
-    def __init__(self) -> None:
-        self.requests = self.bytes = 0
-        self._request = rest.RESTClientObject.request
-
-    def __enter__(self) -> "Meter":
-        meter, original = self, self._request
-
-        def counted(rest_client, *args, **kwargs):
-            response = original(rest_client, *args, **kwargs)
-            meter.requests += 1
-            meter.bytes += len(response.data or b"") if kwargs.get("_preload_content", True) else 0
-            return response
-
-        rest.RESTClientObject.request = counted
-        return self
-
-    def __exit__(self, *_) -> None:
-        rest.RESTClientObject.request = self._request
-
-
-def fill(configuration: dict, nodes: int, pods: int) -> None:
-    with new_api_client(configuration) as api:
-        core = client.CoreV1Api(api)
-        core.create_namespace({"metadata": {"name": NAMESPACE}})
-        names = [f"fake-{i:05d}" for i in range(nodes)]
-
-        def node(name: str) -> None:
-            core.create_node({"metadata": {"name": name, "labels": {"type": "fake"}},
-                              "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.1"}]}})
-
-        def pod(i: int) -> None:
-            core.create_namespaced_pod(NAMESPACE, {
-                "metadata": {"name": f"p-{i:05d}", "labels": {"app": "bulk", "shard": str(i % 10)}},
-                "spec": {"nodeName": names[i % nodes], "containers": [{"name": "c", "image": "none"}]},
-            })
-
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(node, names))
-            list(pool.map(pod, range(pods)))
+from _cluster import NAMESPACE, Meter, fill  # bench/_cluster.py, shared with bench/impact.py
 
 
 def naive_master_hosts(configuration: dict) -> list[str]:
@@ -107,9 +61,10 @@ def main() -> None:
     args = parser.parse_args()
 
     lab = Lab(name="csscale", subnet="10.220.0.0/24")
-    lab.up(masters=1, workers=1)
+    cluster = Cluster(lab)
+    cluster.up(masters=1, workers=1)
     try:
-        configuration = {"kubeconfig_path": str(lab.cluster().admin_kubeconfig)}
+        configuration = {"kubeconfig_path": str(cluster.admin_kubeconfig)}
         started = time.perf_counter()
         fill(configuration, args.nodes, args.pods)
         print(f"filled {args.nodes} nodes and {args.pods} pods in {time.perf_counter() - started:.0f} s")

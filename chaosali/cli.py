@@ -15,6 +15,7 @@ from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX
 from chaosali.host import faults
 from chaosali.host.catalogue import CATALOGUE
+from chaosali.host.preflight import check_hosts, fault_names, table
 from chaosali.host.ssh import SSHSettings, parse_hosts, run_script
 from chaosali.report.render import FORMATS, format_for, load_runs, render
 
@@ -33,11 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--state-dir", type=Path, help="where labs keep their state (default: /var/lib/chaosali-lab)")
 
     cleanup = commands.add_parser(
-        "cleanup", help="remove every chaosali fault (markers, rules, qdiscs) from hosts, even after a crash"
+        "cleanup", help="remove every chaosali fault (markers, rules, qdiscs) from hosts, and the private "
+                        "kubeconfigs of runs that died, even after a crash"
     )
-    cleanup.add_argument("--var-file", type=Path, required=True,
+    cleanup.add_argument("--var-file", type=Path,
                          help="a chaos --var-file with ssh secrets (and lab_hosts when --hosts is not given)")
     cleanup.add_argument("--hosts", nargs="+", help="[user@]address[:port] of each host")
+
+    check = commands.add_parser(
+        "check", help="tell whether each host can take and heal each fault (run it before your first drill)"
+    )
+    check.add_argument("--var-file", type=Path, required=True,
+                       help="a chaos --var-file with ssh secrets and configuration (lab_hosts when --hosts is not given)")
+    check.add_argument("--hosts", nargs="+", help="[user@]address[:port] of each host")
+    check.add_argument("--faults", help="host actions or fault kinds, separated by commas (default: every one)")
+    check.add_argument("--secrets", default="ssh", help="the var file's secrets scope to log in with (default: ssh)")
+    check.add_argument("--format", choices=["text", "json"], default="text")
 
     report = commands.add_parser(
         "report", help="tell what chaos runs did, from their journals: story, FMEA, timeline, recovery time"
@@ -58,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             return _lab(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "check":
+            return _check(args)
         return _cleanup(args)
     except ActivityFailed as error:
         return _failed(error)
@@ -106,11 +120,32 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cleanup(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace) -> int:
     variables = json.loads(args.var_file.read_text())
     configuration = variables.get("configuration", {})
-    secrets = variables.get("secrets", {}).get("ssh", {})
+    secrets = variables.get("secrets", {})
+    if args.secrets not in secrets:
+        return _failed(ActivityFailed(f"{args.var_file} has no secrets scope {args.secrets!r}; it has: "
+                                      f"{', '.join(secrets) or 'none'}"))
     hosts = parse_hosts(args.hosts or configuration.get("lab_hosts") or [])
+    settings = SSHSettings.from_chaos(configuration, secrets[args.secrets])
+    report = check_hosts(hosts, fault_names(args.faults), configuration, settings)
+    print(json.dumps(report, indent=2) if args.format == "json" else table(report), end="" if args.format == "text" else "\n")
+    return 0 if report["ready"] else 1
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    # first, and on this machine only: no host's failure may keep a kubeconfig's credentials on disk
+    for directory in remove_orphans():
+        print(f"removed the private kubeconfig of a run that died: {directory}")
+    variables = json.loads(args.var_file.read_text()) if args.var_file else {}
+    configuration = variables.get("configuration", {})
+    secrets = variables.get("secrets", {}).get("ssh", {})
+    listed = args.hosts or configuration.get("lab_hosts")
+    if not listed:
+        print("no hosts given (--hosts, or lab_hosts in --var-file): no host was cleaned")
+        return 0
+    hosts = parse_hosts(listed)
     settings = SSHSettings.from_chaos(configuration, secrets)
     restored = faults.restore(hosts, settings)["restored"]
     # then what faults may leave without a marker (e.g. /run was lost), as the catalogue tells
@@ -121,8 +156,6 @@ def _cleanup(args: argparse.Namespace) -> int:
         leftovers = swept.get(host, "").split()
         print(f"{host}: restored {restored.get(str(host)) or 'nothing'}"
               + (f"; removed orphan chains {leftovers}" if leftovers else ""))
-    for directory in remove_orphans():
-        print(f"removed the private kubeconfig of a run that died: {directory}")
     return 1 if errors else 0
 
 

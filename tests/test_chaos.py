@@ -253,6 +253,19 @@ def test_the_random_chaos_experiment_runs_and_leaves_nothing_behind(kube, kube_c
     # a short fault may have healed by itself before the rollback; none it restores is another's
     assert restored_ids(rollback["output"]) <= {f["fault_id"] for f in drill["faults"]}
     assert no_markers(kube.lab)
+    # the evidence of each fault drawn: a cut outlasts the node grace period, so its node went
+    # NotReady in the recording; a load's samples come back with the rollback
+    impact = next(entry for entry in journal["extensions"] if entry["name"] == "chaosali-impact")
+    names = {host.address: host.name for host in kube.lab.hosts}
+    observed = {fault_id for loads in rollback["output"].get("observed", {}).values() for fault_id in loads}
+    after = {probe["activity"]["name"]: probe for probe in journal["steady_states"]["after"]["probes"]}
+    for fault in drill["faults"]:
+        for host in fault["hosts"]:
+            if fault["kind"] == "network-cut":
+                assert impact["measures"]["nodes"][names[host["address"]]]["seconds_not_ready"] > 0, impact["measures"]
+        if fault["kind"].startswith("stress-"):
+            assert fault["fault_id"] in observed
+            assert fault["fault_id"] in {load["fault_id"] for load in after["loads-observed"]["output"]["loads"]}
     # the next drill needs every node Ready again (a drawn kubelet fault takes its node down)
     config = {"kubeconfig_path": str(kube.admin_kubeconfig)}
     assert wait_until(lambda: nodes_ready(configuration=config), 120, step=1) is not None

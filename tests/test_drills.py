@@ -12,7 +12,7 @@ import pytest
 
 from chaosali.cluster.probes import nodes_ready
 from chaosali.host.ssh import Host, run_script
-from conftest import chaos_run, journal_of, settings, wait_until
+from conftest import REPO, chaos_run, journal_of, settings, wait_until
 
 
 @pytest.fixture
@@ -48,6 +48,10 @@ def test_master_netcut_the_api_stops_answering_and_comes_back(kube, tmp_path):
     assert 4 <= watched["down_seconds"] <= 6 + 4
     assert api_answers(master)
     assert journal["rollbacks"][0]["output"]["restored"] == {f"master1 ({master})": []}
+    # the recorder saw the outage too, lost no pod, and its watches resumed after it
+    impact = impact_of(journal)
+    assert impact["measures"]["api_down_seconds"] >= 3 and impact["measures"]["pods_lost"] == 0
+    assert hypothesis_after(journal)["impact-within-fmea"]["output"]["within"] is True
 
 
 def test_sigkill_during_master_netcut_the_master_heals_by_itself(kube, tmp_path):
@@ -63,11 +67,24 @@ def test_sigkill_during_master_netcut_the_master_heals_by_itself(kube, tmp_path)
     assert time.monotonic() - killed < 10
 
 
-def test_kubelet_misconfig_node_goes_not_ready_then_ready_again(kube, kube_config, tmp_path):
+def impact_of(journal: dict) -> dict:
+    """The impact recorder's entry in the journal (its control is declared by the drill)."""
+    return next(entry for entry in journal.get("extensions") or [] if entry.get("name") == "chaosali-impact")
+
+
+def hypothesis_after(journal: dict) -> dict:
+    return {probe["activity"]["name"]: probe for probe in journal["steady_states"]["after"]["probes"]}
+
+
+def passed(journal: dict) -> bool:
+    return journal["status"] == "completed" and journal["deviated"] is False
+
+
+def test_kubelet_misconfig_evicts_the_node_s_pods_and_replaces_them(kube, kube_config, tmp_path):
     run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path])
     journal = journal_of(run, tmp_path)
 
-    assert journal["status"] == "completed" and journal["deviated"] is False, json.dumps(journal["run"])[:2000]
+    assert passed(journal), json.dumps(journal["run"])[:2000]
     out = outputs(journal)
     chosen = out["point-kubelet-at-a-wrong-apiserver"]["targets"]["hosts"]
     assert len(chosen) == 1 and chosen[0]["name"].startswith("worker")
@@ -75,43 +92,121 @@ def test_kubelet_misconfig_node_goes_not_ready_then_ready_again(kube, kube_confi
     assert went_down["last"] is False and went_down["down_at"], "the node never went NotReady"
     assert came_back["last"] is True and came_back["back_at"]
     assert out["restore-kubelet-configuration"]["restored"]
+    # the consequence: every pod of the node evicted, each with a Ready replacement on another node
+    measures = impact_of(journal)["measures"]
+    lost = measures["workloads"]["Deployment demo/web"]["lost"]
+    assert lost and all(pod["node"] == chosen[0]["name"] for pod in lost), lost
+    assert all(pod["replacement"] and pod["replaced_after_seconds"] is not None for pod in lost), lost
+    assert measures["nodes"][chosen[0]["name"]]["seconds_not_ready"] > 0
+    assert hypothesis_after(journal)["impact-within-fmea"]["output"]["pods_lost"] == len(lost)
     assert nodes_ready(configuration=kube_config)
     kubelet_conf = run_script(Host(chosen[0]["address"]), "grep server: /etc/kubernetes/kubelet.conf", settings(kube.lab))
     assert kube.lab.hosts[0].address in kubelet_conf
 
 
+def test_kubelet_misconfig_with_no_pod_allowed_lost_deviates(kube, kube_config, tmp_path):
+    run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path], "--var", "max_pods_lost:int=0")
+    journal = journal_of(run, tmp_path)
+
+    assert journal["deviated"] is True, json.dumps(journal["steady_states"])[:2000]
+    judged = hypothesis_after(journal)["impact-within-fmea"]
+    assert judged["tolerance_met"] is False and judged["output"]["within"] is False
+    assert judged["output"]["pods_lost"] >= 1 and all(pod["reason"] for pod in judged["output"]["lost"])
+    assert wait_until(lambda: nodes_ready(configuration=kube_config), 60, 1) is not None
+
+
 def test_sigkill_during_kubelet_misconfig_the_kubelet_heals_by_itself(kube, kube_config, tmp_path):
-    worker = kube.lab.hosts[1]
-    run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path],
-                    "--var", "fault_seconds:int=8", "--var", f"node_selector=kubernetes.io/hostname={worker.name}",
+    run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path], "--var", "fault_seconds:int=8",
                     start_new_session=True)
-    conf = lambda: run_script(Host(worker.address), "grep server: /etc/kubernetes/kubelet.conf", settings(kube.lab))
-    assert wait_until(lambda: "127.0.0.1" in conf(), 60, step=0.3) is not None
+    conf = lambda worker: run_script(Host(worker.address), "grep server: /etc/kubernetes/kubelet.conf",
+                                     settings(kube.lab))
+    # the drill picks a worker that runs the workload
+    misconfigured = lambda: next((w for w in kube.lab.hosts[1:] if "127.0.0.1" in conf(w)), None)
+    assert wait_until(misconfigured, 60, step=0.3) is not None
+    worker = misconfigured()
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    assert wait_until(lambda: kube.lab.hosts[0].address in conf(), 8 + 5) is not None
+    assert wait_until(lambda: kube.lab.hosts[0].address in conf(worker), 8 + 5) is not None
     ready = wait_until(lambda: nodes_ready(f"kubernetes.io/hostname={worker.name}", configuration=kube_config), 60, 1)
     assert ready is not None, "the node did not come back Ready after the kubelet healed"
 
 
-def test_node_reboot_restarts_the_host_processes(kube, kube_config, tmp_path):
+def test_node_reboot_proves_a_new_boot(kube, kube_config, tmp_path):
     run = chaos_run(tmp_path, "node-reboot.json", [kube.lab.vars_path])
     journal = journal_of(run, tmp_path)
-    assert journal["status"] == "completed" and journal["deviated"] is False
-    out = outputs(journal)
-    rebooted = out["reboot-a-worker"]["targets"]["hosts"][0]
-    assert isinstance(out["worker-answers-again"], float)
+    assert passed(journal), json.dumps(journal["steady_states"])[:2000]
+    rebooted = outputs(journal)["reboot-a-worker"]["hosts"][0]
+    proof = hypothesis_after(journal)["host-rebooted"]["output"]
+    assert proof["proved"] is True
+    proof = proof["rebooted"]
+    assert [entry["address"] for entry in proof] == [rebooted["address"]]
+    assert proof[0]["boot_before"] == rebooted["boot_before"] != proof[0]["boot_after"]
+    assert 0 < proof[0]["answered_after_seconds"] < 30
     # every process of the host is younger than the drill: it really rebooted, and booted again
     ages = run_script(Host(rebooted["address"]), "ps -e -o etimes=,comm=", settings(kube.lab)).splitlines()
     assert ages and all(int(line.split()[0]) < 60 for line in ages)
     assert any(line.split()[1] == "kwok" for line in ages)
+    assert impact_of(journal)["measures"]["pods_lost"] == 0
 
 
-def test_node_high_load_keeps_the_api_ready(kube, tmp_path):
-    run = chaos_run(tmp_path, "node-high-load.json", [kube.lab.vars_path], "--var", "load_seconds:int=5")
+def test_node_reboot_that_does_not_reboot_fails(kube, tmp_path):
+    run = chaos_run(tmp_path, "node-reboot.json", [kube.lab.vars_path], "--var", "reboot_command=true",
+                    "--var", "reboot_timeout:int=8")
     journal = journal_of(run, tmp_path)
-    assert journal["status"] == "completed" and journal["deviated"] is False
+    assert not passed(journal) and journal["deviated"] is True
+    proof = hypothesis_after(journal)["host-rebooted"]
+    assert proof["tolerance_met"] is False and proof["output"]["proved"] is False
+    assert "no reboot seen" in proof["output"]["not_rebooted"][0]["why"]
+
+
+def test_node_high_load_measures_the_load_on_the_host(kube, tmp_path):
+    run = chaos_run(tmp_path, "node-high-load.json", [kube.lab.vars_path], "--var", "load_seconds:int=8")
+    journal = journal_of(run, tmp_path)
+    assert passed(journal), json.dumps(journal["steady_states"])[:2000]
     out = outputs(journal)
-    report = out["saturate-worker-cpu"]["hosts"][0]["report"]
-    assert report[0].startswith("load process group")
-    assert out["api-ready-under-load"] is True
+    assert out["saturate-worker-cpu"]["hosts"][0]["report"][0].startswith("load process group")
+    watched = out["watch-api-under-load"]
+    assert watched["last"] is True and watched["down_at"] is None  # sampled through the load, never down
+    load = hypothesis_after(journal)["load-observed"]["output"]["loads"][0]
+    assert load["took_effect"] and load["load_cpu_percent"] >= 20 and load["samples"] >= 6
+    assert load["host_cpu_busy_percent_max"] > 0 and load["host_load_average_max"] > 0
+    # the rollback read the samples back too, and removed them
+    observed = journal["rollbacks"][0]["output"]["observed"]
+    assert [fault["kind"] for host in observed.values() for fault in host.values()] == ["stress-cpu"]
+
+
+def test_node_high_load_whose_load_exits_at_once_fails(kube, tmp_path):
+    experiment = json.loads((REPO / "experiments" / "node-high-load.json").read_text())
+    experiment["method"][0]["provider"].update(module="sabotage", func="stress_cpu_that_exits")
+    (tmp_path / "sabotaged.json").write_text(json.dumps(experiment))
+    run = chaos_run(tmp_path, str(tmp_path / "sabotaged.json"), [kube.lab.vars_path], "--var", "load_seconds:int=5",
+                    env={**os.environ, "PYTHONPATH": str(REPO / "tests" / "data")})
+    journal = journal_of(run, tmp_path)
+    assert not passed(journal) and journal["deviated"] is True
+    assert outputs(journal)["saturate-worker-cpu"]["fault_id"]  # injected, as far as the action knows
+    proof = hypothesis_after(journal)["load-observed"]
+    assert proof["tolerance_met"] is False and "did not take effect" in proof["output"]["problems"][0]
+    # the run deviated but did not fail: the rollback still ran, and read the (empty) samples back
+    assert journal["rollbacks"][0]["output"]["observed"]
+
+
+def test_kube_monkey_passes_only_when_it_deleted_victim_pods(kube, tmp_path):
+    run = chaos_run(tmp_path, "kube-monkey.json", [kube.lab.vars_path], "--var", "kill_seconds:int=45")
+    journal = journal_of(run, tmp_path, timeout=400)
+    deleted = hypothesis_after(journal)["victim-pods-deleted"]
+    if passed(journal):
+        assert deleted["output"]["deleted"] >= 1
+        lost = impact_of(journal)["measures"]["workloads"]["Deployment demo/web"]["lost"]
+        assert any(pod["reason"] == "kube-monkey" for pod in lost), lost
+    else:  # no kube-monkey that really kills in this lab: the drill says so
+        assert journal["deviated"] is True and deleted["tolerance_met"] is False
+        assert deleted["output"]["deleted"] == 0 and deleted["output"]["victims"]
+
+
+def test_kube_monkey_in_dry_run_does_not_pass(kube, tmp_path):
+    run = chaos_run(tmp_path, "kube-monkey.json", [kube.lab.vars_path], "--var", "dry_run=true",
+                    "--var", "kill_seconds:int=15")
+    journal = journal_of(run, tmp_path, timeout=300)
+    assert not passed(journal) and journal["deviated"] is True
+    deleted = hypothesis_after(journal)["victim-pods-deleted"]
+    assert deleted["tolerance_met"] is False and deleted["output"]["deleted"] == 0

@@ -42,10 +42,26 @@ def test_host_netcut_journal_tells_the_cut_and_the_healing(lab, tmp_path):
     cut, during = journal["run"]
     assert cut["status"] == "succeeded" and cut["output"]["fault_id"].startswith("chaosali-")
     assert [h["address"] for h in cut["output"]["hosts"]] == [lab.hosts[0].address]
-    assert during["output"] is False, "the host still answered during the cut"
+    assert during["output"]["unreachable"] is True, "the host still answered during the cut"
     assert journal["steady_states"]["after"]["steady_state_met"] is True
+    seen = journal["steady_states"]["after"]["probes"][-1]["output"]
+    assert seen["all_seen"] is True and len(seen["observations"]) == 1
     assert journal["rollbacks"][0]["status"] == "succeeded"
     assert journal["rollbacks"][0]["output"] == {"restored": {str(lab.hosts[0].name) + f" ({lab.hosts[0].address})": []}}
+
+
+def test_host_netcut_that_cuts_nothing_deviates(lab, tmp_path):
+    # a cut of one port nobody uses: the fault is injected, but the host still answers
+    experiment = json.loads((REPO / "experiments" / "host-netcut.json").read_text())
+    experiment["method"][0]["provider"]["arguments"]["ports"] = [9]
+    (tmp_path / "sabotaged.json").write_text(json.dumps(experiment))
+    run = run_on_test_lab(lab, tmp_path, str(tmp_path / "sabotaged.json"))
+    run.communicate(timeout=120)
+    journal = json.loads((tmp_path / "journal.json").read_text())
+
+    assert journal["deviated"] is True and journal["run"][0]["status"] == "succeeded"
+    seen = journal["steady_states"]["after"]["probes"][-1]
+    assert seen["tolerance_met"] is False and "less than the 100 % expected" in seen["output"]["observations"][0]["detail"]
 
 
 def test_sigkill_of_chaos_run_mid_cut_the_host_still_heals_on_time(lab, tmp_path):

@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from chaosali.core.markers import FAULT_ID_PREFIX
-from chaosali.host import actions, faults
+from chaosali.host import actions, faults, preflight
 from chaosali.host.catalogue import CATALOGUE, ONE_SHOT, fault_kind
 from chaosali.host.faults import FaultScript, host_script
 from conftest import wait_until
@@ -28,6 +28,8 @@ EXAMPLES = {
     "service-stop": {"duration": 10, "configuration": {}, "service": "kubelet"},
     "stress-cpu": {"duration": 10, "workers": 1},
     "stress-memory": {"duration": 10, "megabytes": 64},
+    "process-pause": {"duration": 10, "process": "etcd"},
+    "disk-fill": {"duration": 10, "path": "/var/lib/kubelet", "percent": 90},
 }
 KINDS = [entry.kind for entry in CATALOGUE]
 
@@ -70,6 +72,7 @@ def _rendered() -> list[tuple[str, str]]:
                ("restore all", faults._restore_script(None, ""))]
     scripts += [(name, host_script(name, {"CHAOSALI_ID_PREFIX": FAULT_ID_PREFIX}))
                 for name in {entry.sweep for entry in CATALOGUE if entry.sweep}]
+    scripts.append(("preflight check", preflight.check_script(preflight.FAULTS, {"service_command": "labctl {action} {service}"})))
     for entry in CATALOGUE:
         fault = entry.build(**EXAMPLES[entry.kind])
         scripts += [(f"{entry.kind} injection", fault.render()), (f"{entry.kind} apply.sh", fault.apply_script()),

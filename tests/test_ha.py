@@ -40,3 +40,22 @@ def test_cutting_one_master_keeps_the_api_answering(ha_cluster, tmp_path):
     assert watched["down_at"] is None and watched["watched_seconds"] >= 8
     restored = journal["rollbacks"][0]["output"]["restored"]
     assert list(restored.values()) == [[cut["fault_id"]]]
+
+
+def test_etcd_partition_the_majority_serves_the_isolated_member_s_api_server_fails(ha_cluster, tmp_path):
+    run = chaos_run(tmp_path, "etcd-partition.json", [ha_cluster.lab.vars_path], "--var", "partition_seconds:int=10",
+                    "--var", "watch_seconds:int=20")
+    journal = journal_of(run, tmp_path)
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    out = {r["activity"]["name"]: r["output"] for r in journal["run"]}
+    cut = out["partition-one-etcd-member"]
+    (isolated,) = cut["targets"]["hosts"]
+    peers = {m.address for m in ha_cluster.masters}
+    rules = "\n".join(cut["hosts"][0]["report"])
+    assert all(f"-s {peer}/32" in rules for peer in peers) and "--ports 2380" in rules and "2379" not in rules
+    beside, balancer = out["watch-api-beside-the-isolated-member"], out["watch-api-through-the-balancer"]
+    assert beside["apiserver"] == isolated["address"]
+    assert beside["down_at"] and beside["back_at"] and beside["last"] is True, beside
+    print(f"\netcd partition of {isolated['name']} for 10 s: its API server down {beside['down_seconds']:.1f} s; "
+          f"through the balancer {balancer['down_seconds'] or 0:.1f} s down over {len(balancer['changes'])} changes")
+    assert balancer["last"] is True

@@ -65,6 +65,19 @@ def test_a_lost_pod_has_its_reason_and_the_time_to_a_ready_replacement() -> None
     assert measures["impact"] == "core"  # the API was down
 
 
+def test_what_was_already_degraded_when_the_recording_began_is_not_the_drill_s_impact() -> None:
+    degraded = dict(RECORDING, api_outages=[], timeline=[
+        entry(0, kind="workload", workload="Deployment demo/web", what="initial", desired=2, ready=0),
+        entry(0, kind="node", node="worker9", what="initial", ready=False, taints=["unreachable"]),
+        entry(30, kind="pod", pod="demo/bare", workload=None, node="worker1", what="deleted", reason="deleted by mistake"),
+    ])
+    measures = measure(degraded, fault_end=20.0)
+    assert measures["workloads"]["Deployment demo/web"]["seconds_below_desired"] == 0
+    assert measures["nodes"]["worker9"]["seconds_not_ready"] == 0
+    assert measures["pods_lost"] == 1 and measures["pods_deleted_by_mistake"] == 1  # a bare pod counts too
+    assert measures["impact"] == "partial"  # the lost pod, not the degraded start
+
+
 def test_impact_is_partial_without_an_api_outage_and_none_without_change() -> None:
     quiet = dict(RECORDING, api_outages=[])
     assert measure(quiet)["impact"] == "partial"

@@ -1,10 +1,10 @@
 """kube-monkey activities: the TOML writer and argument checks alone, then against the lab's real
 kube-apiserver (kwok nodes: pods become Running without containers).
 
-kube-monkey itself cannot run here: its Go module is named ``kube-monkey`` and the module proxy
-refuses it (403), and the lab has no container runtime. So the lab tests check what kube-monkey
-would read and do: its config.toml parsed back, its RBAC asked of the API server as its service
-account, and one pass of its kill loop replayed with that service account's own token.
+The lab tests check what kube-monkey reads (its config.toml parsed back, its RBAC asked of the API
+server as its service account, one pass of its kill loop replayed with that account's token), and,
+when the lab has the real binary (built from CHAOSALI_KUBE_MONKEY_SRC; the lab's pod runner then
+runs it for kube-monkey's pod on that pod's node), what the real kube-monkey does.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -25,7 +26,9 @@ from kubernetes import client as k8s
 from chaosali.cluster.api import new_api_client
 from chaosali.core.errors import InvalidArgument
 from chaosali.kubemonkey import actions, manifests, probes
-from conftest import REPO, wait_until
+from chaosali.lab import k8sbuild, podrunner
+from chaosali.lab.cluster import Cluster
+from conftest import REPO, KubeAccess, wait_until
 
 KM_LABELS = ("kube-monkey/enabled", "kube-monkey/identifier", "kube-monkey/mtbf", "kube-monkey/kill-mode",
              "kube-monkey/kill-value")
@@ -107,6 +110,42 @@ def test_kill_all_needs_no_value_and_drops_an_old_one():
         "kube-monkey/enabled": "enabled", "kube-monkey/mtbf": "3", "kube-monkey/kill-mode": "fixed-percent",
         "kube-monkey/kill-value": "50",
     }
+
+
+def test_the_lab_builds_kube_monkey_only_from_a_source_it_is_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAOSALI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(k8sbuild.KUBE_MONKEY_SRC_ENV, raising=False)
+    assert k8sbuild.kube_monkey() is None  # no source, nothing built: the lab runs without it
+
+    monkeypatch.setenv(k8sbuild.KUBE_MONKEY_SRC_ENV, str(tmp_path / "missing.tar.gz"))
+    with pytest.raises(RuntimeError, match="no such file or directory; point it at kube-monkey's source"):
+        k8sbuild.kube_monkey()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "README").write_text("not kube-monkey")
+    monkeypatch.setenv(k8sbuild.KUBE_MONKEY_SRC_ENV, str(tmp_path / "other"))
+    with pytest.raises(RuntimeError, match="holds no kube-monkey source"):
+        k8sbuild.kube_monkey()
+
+    # built once per source: a cached binary is reused, with the variable or without
+    built = tmp_path / "cache" / f"kube-monkey-{k8sbuild._source_digest(tmp_path / 'other')}" / "kube-monkey"
+    built.write_text("#!/bin/sh\n")
+    built.chmod(0o755)
+    assert k8sbuild.kube_monkey() == built
+    monkeypatch.delenv(k8sbuild.KUBE_MONKEY_SRC_ENV)
+    assert k8sbuild.kube_monkey() == built
+
+
+def test_kwok_leaves_deleting_kube_monkeys_pods_to_the_pod_runner():
+    delete = {"spec": {"selector": {"matchExpressions": [{"key": ".metadata.deletionTimestamp",
+                                                          "operator": "Exists"}]},
+                       "next": {"finalizers": {"empty": True}, "delete": True}}}
+    ready = {"spec": {"selector": {}, "next": {"statusTemplate": "..."}}}
+    changed_delete, same_ready = podrunner.kwok_stages([delete, ready])
+    assert same_ready == ready
+    assert changed_delete["spec"]["selector"]["matchExpressions"][0] == \
+        delete["spec"]["selector"]["matchExpressions"][0]
+    [ours] = changed_delete["spec"]["selector"]["matchExpressions"][1:]
+    assert ours["operator"] == "NotIn" and "kube-monkey" in ours["key"] and "chaosali" in ours["key"]
 
 
 def test_discovery_shows_every_activity_with_docs_and_types():
@@ -484,7 +523,7 @@ def test_statefulsets_and_daemonsets_roll_out_their_marks_too(admin, api, ns):
     assert not any(kube_monkey_labels(p.metadata.labels) for p in pods(api, ns, "app in (db,agent)"))
 
 
-def test_experiment_runs_in_the_lab_and_leaves_nothing(admin, api, kube, tmp_path):
+def test_experiment_too_short_for_a_kill_deviates_and_leaves_nothing(admin, api, kube, tmp_path):
     experiment = REPO / "experiments" / "kube-monkey.json"
     validated = subprocess.run(["chaos", "validate", str(experiment)], cwd=tmp_path, capture_output=True, text=True)
     assert validated.returncode == 0, validated.stdout + validated.stderr
@@ -498,8 +537,12 @@ def test_experiment_runs_in_the_lab_and_leaves_nothing(admin, api, kube, tmp_pat
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     journal = json.loads((tmp_path / "journal.json").read_text())
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert journal["status"] == "completed" and journal["deviated"] is False
+    # a second is too short for any kill (kube-monkey first schedules after schedule_delay, 10 s): the
+    # drill deviates, as it must without a kill (the drill that kills: test_drills.py), and leaves nothing
+    assert journal["deviated"] is True, run.stdout + run.stderr
+    after = {probe["activity"]["name"]: probe for probe in journal["steady_states"]["after"]["probes"]}
+    assert after["victim-pods-deleted"]["output"]["deleted"] == 0
+    assert after["victim-pods-deleted"]["output"]["victims"][0]["name"] == "web"
 
     activities = {entry["activity"]["name"]: entry for entry in journal["run"]}
     assert all(entry["status"] == "succeeded" for entry in journal["run"]), journal["run"]
@@ -510,7 +553,6 @@ def test_experiment_runs_in_the_lab_and_leaves_nothing(admin, api, kube, tmp_pat
     [marked] = activities["mark-victims"]["output"]
     assert (marked["namespace"], marked["name"], marked["identifier"]) == ("demo", "web", "web")
     assert marked["rolled_out"] is True
-    assert activities["victim-pods-deleted"]["output"]["victims"][0]["name"] == "web"
     assert [(r["activity"]["name"], r["status"]) for r in journal["rollbacks"]] == [
         ("unmark-victims", "succeeded"), ("remove-kube-monkey", "succeeded")]
     assert journal["rollbacks"][1]["output"]["namespace_deleted"] is True
@@ -520,3 +562,134 @@ def test_experiment_runs_in_the_lab_and_leaves_nothing(admin, api, kube, tmp_pat
     assert not kube_monkey_labels(web.metadata.labels) and not kube_monkey_labels(web.spec.template.metadata.labels)
     assert not any(kube_monkey_labels(p.metadata.labels) for p in pods(api, "demo", "app=web"))
     assert available(api, "demo", "web") >= 1
+    if kube.lab:
+        assert monkey_processes(kube) == []
+
+
+# -- the real kube-monkey, run by the lab as a kubelet would -----------------------------------
+
+
+@pytest.fixture
+def real(kube) -> KubeAccess:
+    """The lab cluster, its nodes running kube-monkey's pods with the real binary."""
+    if kube.lab is None:
+        pytest.skip("the real kube-monkey runs in the lab only: unset CHAOSALI_TEST_KUBECONFIG")
+    if not all((kube.lab.host_dir(host) / "services" / "pods.sh").exists() for host in kube.lab.hosts
+               if host.role in ("master", "worker")):
+        pytest.skip("the real kube-monkey is not built: set CHAOSALI_KUBE_MONKEY_SRC to its source tarball or "
+                    "directory (scripts/setup uses ../shared/third_party/kube-monkey-7dcb3ca.tar.gz when it "
+                    "exists) and run scripts/setup or python -m chaosali.lab.k8sbuild")
+    return kube
+
+
+def monkey_log(kube: KubeAccess, km_ns: str) -> str:
+    """What the real kube-monkey of km_ns wrote (-v=5), on whichever node its pods ran."""
+    return "".join(log for host in kube.lab.hosts
+                   for name, log in podrunner.pod_logs(kube.lab.host_dir(host)).items()
+                   if name.startswith(f"{km_ns}_"))
+
+
+def monkey_processes(kube: KubeAccess) -> list[int]:
+    """The real kube-monkey processes on the lab's hosts."""
+    found = []
+    for host in kube.lab.hosts:
+        pids = subprocess.run(["ip", "netns", "pids", host.namespace], capture_output=True, text=True).stdout
+        for pid in pids.split():
+            try:
+                argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+            except OSError:  # gone meanwhile
+                continue
+            if argv0.endswith(b"/kube-monkey"):
+                found.append(int(pid))
+    return found
+
+
+def executed(log: str, name: str) -> int:
+    """How many kills kube-monkey logged as done on Deployment ``name``."""
+    return log.count(f"Termination successfully executed for v1.Deployment {name}\n")
+
+
+def names(found: list) -> set[str]:
+    return {p.metadata.name for p in found}
+
+
+def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(admin, api, real, km_ns, ns):
+    for name in ("everything", "one", "bystander"):
+        deployment(api, ns, name)
+    actions.mark_victims(namespace=ns, name="everything", kill_mode="kill-all", configuration=admin)
+    actions.mark_victims(namespace=ns, name="one", kill_mode="fixed", kill_value=1, configuration=admin)
+    before = {name: names(pods(api, ns, f"app={name}")) for name in ("everything", "one", "bystander")}
+
+    started = time.monotonic()
+    actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5, configuration=admin)
+    assert wait_until(lambda: monkey_processes(real), 30) is not None, "the pod runner never started kube-monkey"
+    [pid] = monkey_processes(real)
+    # what its pod mounts, private to its process: the root namespace sees none of it
+    root = Path(f"/proc/{pid}/root")
+    config_map = k8s.CoreV1Api(api).read_namespaced_config_map("kube-monkey", km_ns)
+    assert (root / "etc/kube-monkey/config.toml").read_text() == config_map.data["config.toml"]
+    assert not Path("/etc/kube-monkey/config.toml").exists()
+    # /var/run is a symlink to /run, which the kernel would resolve in this process's root: follow it here
+    secrets = root / "run/secrets/kubernetes.io/serviceaccount"
+    assert (secrets / "namespace").read_text() == km_ns and (secrets / "ca.crt").read_text().startswith("-----BEGIN")
+    environment = dict(line.split("=", 1) for line in Path(f"/proc/{pid}/environ").read_text().split("\0") if line)
+    assert environment["KUBERNETES_SERVICE_PORT"] == "6443" and environment["KUBE_MONKEY_ID"] == f"chaosali-{km_ns}"
+    assert "Uid:\t65534" in Path(f"/proc/{pid}/status").read_text()  # its securityContext's user
+
+    def first_kill() -> bool:
+        return not before["everything"] <= names(pods(api, ns, "app=everything")) or \
+            not before["one"] <= names(pods(api, ns, "app=one"))
+
+    seconds = wait_until(first_kill, 120, step=0.5)
+    assert seconds is not None, monkey_log(real, km_ns)[-3000:]
+    print(f"\nthe real kube-monkey's first kill {time.monotonic() - started:.1f} s after deploy_kube_monkey")
+    assert wait_until(lambda: executed(monkey_log(real, km_ns), "everything") and
+                      executed(monkey_log(real, km_ns), "one"), 120) is not None, monkey_log(real, km_ns)[-3000:]
+    # the lab's status shows what it scheduled and killed
+    status_logs = Cluster(real.lab).status()["kube_monkey_logs"]
+    assert any("Termination successfully executed" in line for lines in status_logs.values() for line in lines)
+
+    removed = actions.remove_kube_monkey(namespace=km_ns, configuration=admin)
+    assert {d["kind"] for d in removed["deleted"]} >= {"Deployment", "Namespace"}
+    assert monkey_processes(real) == []  # its pod was deleted only once its process had stopped
+    log = monkey_log(real, km_ns)
+    assert "scheduled for termination" in log
+
+    # only the victims' pods, as many as it says it killed: one of `one` a kill; kill-all deletes each of
+    # the 2 pods of `everything` drawn at random, a pod possibly twice (kube-monkey's DeleteRandomPods)
+    for name in ("everything", "one"):
+        assert wait_until(lambda: available(api, ns, name) == 2, 60) is not None
+    report = probes.victim_pods_deleted(namespace=ns, configuration=admin)
+    deleted = {victim["name"]: victim["deleted"] for victim in report["victims"]}
+    assert deleted["one"] == executed(log, "one"), log[-3000:]
+    assert executed(log, "everything") <= deleted["everything"] <= 2 * executed(log, "everything"), log[-3000:]
+    assert names(pods(api, ns, "app=bystander")) == before["bystander"]
+
+
+def test_the_real_kube_monkey_in_dry_run_logs_kills_and_deletes_nothing(admin, api, real, km_ns, ns):
+    deployment(api, ns, "shop")
+    actions.mark_victims(namespace=ns, name="shop", kill_mode="kill-all", configuration=admin)
+    before = names(pods(api, ns, "app=shop"))
+    actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5, dry_run=True,
+                               configuration=admin)
+
+    assert wait_until(lambda: "[DryRun Mode] Terminated pod" in monkey_log(real, km_ns), 120) is not None, \
+        monkey_log(real, km_ns)[-3000:]
+    assert names(pods(api, ns, "app=shop")) == before
+    assert probes.victim_pods_deleted(namespace=ns, configuration=admin)["deleted"] == 0
+
+
+def test_after_unmark_victims_the_real_kube_monkeys_next_pass_kills_nothing(admin, api, real, km_ns, ns):
+    deployment(api, ns, "shop")
+    actions.mark_victims(namespace=ns, name="shop", configuration=admin)
+    actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5, configuration=admin)
+    assert wait_until(lambda: executed(monkey_log(real, km_ns), "shop"), 120) is not None, \
+        monkey_log(real, km_ns)[-3000:]
+
+    actions.unmark_victims(namespace=ns, name="shop", configuration=admin)
+    after = names(pods(api, ns, "app=shop"))
+    offset = len(monkey_log(real, km_ns))
+    assert wait_until(lambda: "0 terminations scheduled today" in monkey_log(real, km_ns)[offset:], 120) \
+        is not None, monkey_log(real, km_ns)[-3000:]
+    assert names(pods(api, ns, "app=shop")) == after
+    assert executed(monkey_log(real, km_ns)[offset:], "shop") == 0

@@ -9,10 +9,17 @@ secret on stderr, probes that raise); to record it again, in an empty directory:
 ``echo '{}' > settings.json && chaos run --rollback-strategy=always --journal-path journal.json
 .../process-failure.experiment.json``. A real journal also comes from ``chaos run`` on the lab
 cluster. tests/data/junit-10.xsd is the JUnit schema as Jenkins reads it (see its header).
+tests/data/impact.json is what a real ``chaos run`` of tests/data/impact.experiment.json wrote
+against a lab (``chaosali lab up --name rpt --subnet 10.219.0.0/24``): the impact recorder on,
+two web pods deleted, a worker cut past its node grace (NotReady, tainted), the master cut
+(the API down), a Secret read with ``show_secret_data``, a process echoing an env secret
+(``CHAOSALI_RPT_TOKEN='tok/en+value=42&x'``, unset here) that chaoslib also copied into the
+journal's configuration (a dynamic configuration's ``provider.secrets``).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import shutil
@@ -21,6 +28,7 @@ import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 import xmlschema
@@ -28,8 +36,11 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosali.cli import main
 from chaosali.core.errors import InvalidArgument
-from chaosali.report.figures import NO_OUTAGE, NOT_MEASURED, NOT_RECOVERED, RECOVERED, read_run, seconds_text
-from chaosali.report.fmea import validate_fmea
+from chaosali.impact.measures import LIMITS
+from chaosali.report.figures import (
+    NO_OUTAGE, NOT_MEASURED, NOT_RECOVERED, RECOVERED, campaign_score, read_run, seconds_text,
+)
+from chaosali.report.fmea import LIMIT_FIELDS, validate_fmea
 from chaosali.report.redact import MASK, redact
 from chaosali.report.render import FORMATS, render
 from chaosali.report.words import expectations
@@ -332,12 +343,13 @@ def test_markdown_has_a_campaign_table_and_inert_journal_text():
     slow["experiment"]["title"] = "cut | *bold* <b>x</b>"
     out = render([read_run(slow, "slow.json"), read_run(load("deviated.json"), "deviated.json")], "markdown")
     lines = out.splitlines()
-    header = lines.index("| # | scenario | journal | status | deviated | impact seen | recovery seen | expected | verdict |")
-    assert lines[header + 1] == "|---" * 9 + "|"
+    header = lines.index(
+        "| # | scenario | journal | status | deviated | impact seen | recovery seen | expected | verdict | score |")
+    assert lines[header + 1] == "|---" * 10 + "|"
     first, second = md_cells(lines[header + 2]), md_cells(lines[header + 3])
-    assert len(first) == len(second) == 9
+    assert len(first) == len(second) == 10
     assert first[1] == r"cut \| \*bold\* \<b\>x\</b\>"
-    assert first[6:] == ["45.0 s", "≤ 30 s", "EXCEEDED"] and second[6:] == ["not recovered", "≤ 60 s", "EXCEEDED"]
+    assert first[6:9] == ["45.0 s", "≤ 30 s", "EXCEEDED"] and second[6:9] == ["not recovered", "≤ 60 s", "EXCEEDED"]
     assert "## cut" in out and "### Timeline" in out and "### FMEA" in out
     assert "<b>" not in out
 
@@ -346,7 +358,8 @@ def test_json_holds_the_figures():
     figures = json.loads(render([read_run(load("secret-failure.json"), "slow.json"),
                                  read_run(load("interrupted.json"), "interrupted.json")], "json"))
     assert figures["summary"] == {"runs": 2, "completed": 1, "deviated": 0, "recovery_exceeded": 1,
-                                  "impact_exceeded": 1}
+                                  "impact_exceeded": 1, "fault_not_observed": 0,
+                                  "score": round((figures["runs"][0]["score"] + figures["runs"][1]["score"]) / 2, 1)}
     slow = figures["runs"][0]
     assert slow["journal"] == "slow.json" and slow["fmea"]["recovery_seconds"] == 30
     assert slow["recovery"] == {
@@ -355,7 +368,8 @@ def test_json_holds_the_figures():
         "to": "2026-01-10T10:01:05+00:00", "to_what": "watch-api-through-the-cut: up",
     }
     assert slow["outages"][0]["seconds"] == 64.0 and slow["impact_seen"] == "the API down 64 s"
-    assert slow["impact"] == {"level": "core", "expected": "partial", "exceeded": True}
+    assert slow["impact"] == {"level": "core", "expected": "partial", "exceeded": True, "fault_observed": True,
+                              "measured": False}
     assert [a["status"] for a in slow["activities"]].count("failed") == 1
     assert slow["faults"][0]["seconds"] == 20.0
     assert figures["runs"][1]["recovery"]["state"] == "not measured"
@@ -487,6 +501,7 @@ JUNIT_CASES = {
         ("steady-state.after", "service-available"): "passed",
         ("fmea", "recovery within 30 s"): "failure",  # 45.0 s
         ("fmea", "impact at most partial"): "failure",  # the API down: core
+        ("fmea", "fault observed (partial impact expected)"): "passed",
         ("method", "login-as-operator"): "error",
     },
     "deviated": {
@@ -495,6 +510,7 @@ JUNIT_CASES = {
         ("steady-state.after", "nodes-ready"): "failure",  # tolerance not met
         ("fmea", "recovery within 60 s"): "failure",  # not recovered
         ("fmea", "impact at most partial"): "passed",  # nodes NotReady: partial
+        ("fmea", "fault observed (partial impact expected)"): "passed",
     },
     "interrupted": {
         ("steady-state.before", "api-ready"): "passed",
@@ -615,7 +631,7 @@ def check_in_chromium(page: Path, journals: list[dict], tmp: Path) -> None:
 
 def test_report_renders_in_headless_chromium(tmp_path):
     journals = [load("secret-failure.json"), load("deviated.json"), load("interrupted.json"),
-                load("process-failure.json")]
+                load("process-failure.json"), load("impact.json")]
     page = tmp_path / "campaign.html"
     page.write_text(render([read_run(j) for j in journals], "html"), encoding="utf-8")
     check_in_chromium(page, journals, tmp_path)
@@ -626,3 +642,294 @@ def test_real_report_renders_in_headless_chromium(netcut_journal, tmp_path):
     page = tmp_path / "report.html"
     assert main(["report", str(netcut_journal), "-o", str(page)]) == 0
     check_in_chromium(page, [journal], tmp_path)
+
+
+# -- the impact recording (issue 10) --------------------------------------------------------------------
+
+ENV_TOKEN = "tok/en+value=42&x"  # CHAOSALI_RPT_TOKEN when impact.json was recorded
+DB_SECRETS = ["lab-db-pass-8812", "drill-db-user", "bGFiLWRiLXBhc3MtODgxMg==", "ZHJpbGwtZGItdXNlcg=="]
+
+
+def impact_measures(journal: dict) -> dict:
+    return next(e for e in journal["extensions"] if e["name"] == "chaosali-impact")["measures"]
+
+
+def test_fmea_limits_are_impact_withins_and_validated():
+    assert LIMIT_FIELDS.keys() == LIMITS.keys()
+    fmea = validate_fmea(experiment_with(max_pods_lost=0, max_unavailable_seconds=30.5, max_recovery_seconds=60,
+                                         min_availability=99.5, max_api_down_seconds=0))
+    assert fmea["min_availability"] == 99.5
+    for name, wrong in [("max_pods_lost", 1.5), ("max_pods_lost", -1), ("max_pods_lost", True),
+                        ("min_availability", 101), ("min_availability", "99"), ("max_unavailable_seconds", float("nan")),
+                        ("max_recovery_seconds", float("inf")), ("max_api_down_seconds", -0.1),
+                        ("max_api_down_seconds", None)]:
+        with pytest.raises(InvalidArgument, match=name):
+            validate_fmea(experiment_with(**{name: wrong}) if wrong is not None else
+                          {"title": "t", "extensions": [{"name": "chaosali", "fmea": {
+                              **experiment_with()["extensions"][1]["fmea"], name: None}}]})
+
+
+def test_a_real_impact_recording_is_shown_in_every_format():
+    journal = load("impact.json")
+    run = read_run(journal, "impact.json")
+    measures = impact_measures(journal)
+    # the measured impact wins over the journal's probes: the recorder saw the API down, so core
+    assert run.measures == measures and run.impact_level == measures["impact"] == "core"
+    assert run.impact_exceeded is True and run.fault_observed is True
+    lost = measures["workloads"]["Deployment demo/web"]["lost"]
+    assert [pod["reason"] for pod in lost] == ["deleted by mistake"] * 2
+    checks = {c.name: c.met for c in run.checks() if c.kind == "limit"}
+    assert checks == {"pods lost at most 1": False, "each workload below desired at most 30 s": True,
+                      "workloads and nodes recovered within 30 s": True, "API down at most 10 s": True}
+    # probes 4 x 3 met, impact 3 missed, observed 3 met, recovery 1 met, limits 3 of 4: 19 of 23
+    assert run.score == round(100 * 19 / 23, 1)
+
+    text = render([run], "text")
+    for needle in ["Workloads:", "2/2 at +0.06 s, 1/2 at +0.33 s, 0/2 at +0.33 s", "+22.32 s to +35.80 s",
+                   "Pods lost:", lost[0]["pod"], "deleted by mistake", lost[0]["replacement"], "worker1",
+                   "Nodes:", "unreachable", "API outages:", "+37.76 s  +40.79 s  3.03 s",
+                   "MISSED pods lost at most 1: max_pods_lost 1: measured 2 lost: EXCEEDED",
+                   "met    API down at most 10 s", f"resilience score: {run.score:g} / 100 (19 of 23"]:
+        assert needle in text, needle
+    markdown = render([run], "markdown")
+    assert "## Impact recorded" in markdown and "**Pods lost**" in markdown
+    [row] = [md_cells(line) for line in markdown.splitlines() if line.startswith(f"| {lost[0]['pod']}")]
+    assert row == [lost[0]["pod"], "Deployment demo/web", "worker1", "deleted by mistake", "+0.28 s",
+                   lost[0]["replacement"], "0.06 s"]
+    assert "| pods lost at most 1 | MISSED |" in markdown
+    figures = json.loads(render([run], "json"))["runs"][0]
+    assert figures["recording"]["measures"]["pods_lost"] == 2 and figures["score"] == run.score
+    assert {(c["limit"], c["met"]) for c in figures["limits"]} >= {("max_pods_lost", False)}
+    dom = check_page(render([run], "html"), [journal])
+    svg = dom.find("svg", id="timeline-1")
+    assert len(svg.find_all("rect", cls="below")) == 3 and len(svg.find_all("rect", cls="notready")) == 1
+    assert dom.find(id="score-1").find(cls="value").text() == f"{run.score:g}"
+    assert [h.text() for h in dom.find("section", cls="recorded").find_all("h4")] == [
+        "Workloads", "Pods lost", "Nodes", "API outages"]
+    junit = ET.fromstring(render([run], "junit"))
+    xmlschema.XMLSchema(str(DATA / "junit-10.xsd")).validate(render([run], "junit"))
+    assert junit.find("testsuite/properties/property[@name='resilience_score']").get("value") == f"{run.score:g}"
+    cases = {c.get("name"): outcome(c) for c in junit.iter("testcase") if c.get("classname") == "impact.fmea"}
+    assert cases == {"impact at most partial": "failure", "fault observed (partial impact expected)": "passed",
+                     "recovery within 30 s": "passed", **{n: "passed" if met else "failure" for n, met in checks.items()}}
+
+
+def test_http_targets_are_shown_with_availability_and_latency():
+    journal = load("impact.json")
+    recording = next(e for e in journal["extensions"] if e["name"] == "chaosali-impact")
+    started = dt.datetime.fromisoformat(recording["recording"]["started_at"])
+    window = {"from": (started + dt.timedelta(seconds=38)).isoformat(),
+              "to": (started + dt.timedelta(seconds=41)).isoformat(), "reason": "connection refused"}
+    recording["measures"]["http"] = {"web": {"samples": 200, "availability": 92.5, "p50": 0.004, "p95": 0.02,
+                                             "p99": 0.25, "longest_failure_streak": 15, "error_windows": [window]}}
+    journal["experiment"]["extensions"][0]["fmea"]["min_availability"] = 99
+    run = read_run(journal, "impact.json")
+    assert "web available 92.5 %" in run.impact_seen
+    text = render([run], "text")
+    assert "HTTP targets:" in text and "92.5 %" in text and "4 ms" in text and "250 ms" in text
+    assert "+38.03 s to +41.03 s (connection refused)" in text
+    assert "MISSED HTTP availability at least 99 %: min_availability 99: measured web 92.5 %" in text
+    dom = check_page(render([run], "html"), [journal])
+    assert len(dom.find("svg", id="timeline-1").find_all("rect", cls="http-error")) == 1
+
+
+def test_limits_without_a_recording_cannot_be_judged():
+    journal = load("deviated.json")
+    journal["experiment"]["extensions"][0]["fmea"]["max_pods_lost"] = 0
+    run = read_run(journal)
+    [limit] = run.limits
+    assert limit.met is None and "no impact recording" in limit.why
+    [case] = [c for c in ET.fromstring(render([run], "junit")).iter("testcase") if c.get("name") == "pods lost at most 0"]
+    assert outcome(case) == "skipped"
+    journal["extensions"] = [{"name": "chaosali-impact", "missing": "the impact recording could not start: refused"}]
+    run = read_run(journal)
+    assert run.limits[0].why == "the impact recording could not start: refused"
+    assert "impact recording missing: the impact recording could not start" in render([run], "text")
+
+
+def test_score_weighs_critical_checks_three_and_the_others_one():
+    runs = [read_run(load(name)) for name in JUNIT_JOURNALS]
+    for run in runs:
+        judged = [c for c in run.checks() if c.met is not None]
+        assert {c.weight for c in judged if c.kind in ("probe", "impact", "observed")} <= {3}
+        assert {c.weight for c in judged if c.kind in ("recovery", "limit")} <= {1}
+    secret, deviated, interrupted, process = runs
+    # 2 probes met (6), impact missed (3), observed (3), recovery missed (1): 9 of 13
+    assert secret.score == round(100 * 9 / 13, 1)
+    # interrupted: 2 probes met before, the 2 never checked after count as missed, nothing else judged
+    assert interrupted.score == 50.0
+    assert campaign_score(runs) == round(sum(r.score for r in runs) / 4, 1)
+    text = render(runs, "text")
+    assert f"resilience score {campaign_score(runs):g} / 100" in text
+    for fmt in ("markdown", "html"):
+        assert f"{campaign_score(runs):g} / 100" in render(runs, fmt)
+
+
+# -- a fault not observed (issue 15) ----------------------------------------------------------------------
+
+
+def test_a_fault_not_observed_is_flagged_in_every_format_and_fails_in_junit():
+    journal = load("impact.json")
+    measures = impact_measures(journal)
+    measures.update(impact="none", pods_lost=0, api_down_seconds=0, workloads={}, nodes={})
+    run = read_run(journal, "quiet.json")
+    assert run.impact_level == "none" and run.fault_observed is False and run.impact_exceeded is False
+    for fmt in ("text", "markdown", "html"):
+        out = render([run], fmt)
+        assert "FAULT NOT OBSERVED" in out, fmt
+        assert "expected at most partial: ok" not in out, fmt
+    assert json.loads(render([run], "json"))["runs"][0]["impact"]["fault_observed"] is False
+    dom = DOM(render([run], "html")).root
+    assert "bad" in dom.find("div", cls="impact").classes()
+    [case] = [c for c in ET.fromstring(render([run], "junit")).iter("testcase")
+              if c.get("name") == "fault observed (partial impact expected)"]
+    assert outcome(case) == "failure" and case.find("failure").get("message").startswith("FAULT NOT OBSERVED")
+    # without the recorder, the journal's own sightings decide: nothing seen down is no impact either
+    plain = load("secret-failure.json")
+    plain["run"][1]["output"]["changes"] = plain["run"][1]["output"]["changes"][:1]
+    plain["run"][2:4] = []
+    assert read_run(plain).fault_observed is False
+    # an FMEA that expects no impact has nothing to observe
+    assert read_run(load("process-failure.json")).fault_observed is None
+
+
+# -- secrets in reports (issue 11) -------------------------------------------------------------------------
+
+
+def assert_hidden(journal: dict, secrets: list[str], what: str) -> None:
+    run = read_run(journal, "leak.json")
+    for fmt in FORMATS:
+        out = render([run], fmt)
+        for secret in secrets:
+            assert secret not in out, f"{what}: {secret!r} shown in the {fmt} report"
+
+
+def test_an_env_secret_unset_where_the_report_runs_does_not_leak(monkeypatch):
+    """chaoslib copies every resolved secret into a dynamic configuration's provider.secrets,
+    and the process echoed it (as is, and URL-encoded in a query)."""
+    monkeypatch.delenv("CHAOSALI_RPT_TOKEN", raising=False)
+    journal = load("impact.json")
+    raw = json.dumps(journal)
+    assert ENV_TOKEN in raw and journal["experiment"]["configuration"]["probe_started"]["provider"]["secrets"]
+    journal["run"][2]["output"]["stderr"] += "retrying https://api.example/v1?token=tok%2Fen%2Bvalue%3D42%26x\n"
+    assert_hidden(journal, [ENV_TOKEN, "tok%2Fen%2Bvalue%3D42%26x", "value=42"], "env secret")
+
+
+def test_values_under_authorization_credentials_and_username_are_masked():
+    journal = load("secret-failure.json")
+    journal["run"][0]["output"]["request"] = {
+        "headers": {"Authorization": "Basic ZHJpbGw6aHVudGVyMg==", "Cookie": "session=c00kie-v4lue"},
+        "credentials": {"aws": "AKIAEXAMPLE99"}, "username": "operator-jane", "bearer": "b34rer-t0ken"}
+    journal["run"][0]["output"]["log"] = "sent Authorization: Bearer eyJhbGciOi.payload.sig to the API"
+    run = read_run(journal)
+    request = run.journal["run"][0]["output"]["request"]
+    assert request == {"headers": {"Authorization": MASK, "Cookie": MASK}, "credentials": MASK, "username": MASK,
+                       "bearer": MASK}
+    assert_hidden(journal, ["ZHJpbGw6aHVudGVyMg==", "c00kie-v4lue", "AKIAEXAMPLE99", "operator-jane", "b34rer-t0ken",
+                            "eyJhbGciOi.payload.sig"], "credential-like names")
+    # where a secret is kept, or which one, is no secret: paths and names stay
+    masked = redact({"experiment": {"configuration": {"kubeconfig_path": "/etc/kube/admin.conf"}},
+                     "run": [{"output": {"secret_name": "db-credentials", "tokenRef": "vault:x"}}]})
+    assert masked["experiment"]["configuration"]["kubeconfig_path"] == "/etc/kube/admin.conf"
+    assert masked["run"][0]["output"] == {"secret_name": "db-credentials", "tokenRef": "vault:x"}
+
+
+def test_a_kubernetes_secret_returned_by_get_is_masked_whole():
+    journal = load("impact.json")
+    [read] = [r for r in journal["run"] if r["activity"]["name"] == "read-db-secret"]
+    assert read["output"]["data"]["credentials"] == "bGFiLWRiLXBhc3MtODgxMg=="  # read with show_secret_data
+    docker = base64.b64encode(b'{"auths": {"registry.example": {"auth": "cm9ib3Q6cjNnLXBhc3M="}}}').decode()
+    listed = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": [
+        {"metadata": {"name": "pull", "namespace": "demo", "annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": json.dumps({"data": {".dockerconfigjson": docker}})}},
+         "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": docker}}]}
+    journal["run"].append({**read, "output": listed})
+    journal["run"][2]["output"]["stdout"] = "password is lab-db-pass-8812\n"  # the decoded value, elsewhere
+    run = read_run(journal)
+    [first, second] = [a.output for a in run.activities if a.name == "read-db-secret"]
+    assert first["data"] == MASK and first["metadata"]["name"] == "db-credentials" and first["type"] == "Opaque"
+    assert second["items"][0]["data"] == MASK
+    assert second["items"][0]["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] == MASK
+    assert_hidden(journal, [*DB_SECRETS, docker, docker[:40]], "Secret object")
+
+
+def test_an_inline_secret_is_masked_in_its_encoded_forms():
+    secret = "pa'ss\\wörd/+&=42"
+    journal = load("secret-failure.json")
+    journal["experiment"]["secrets"]["api"] = {"weird": secret}
+    journal["run"][0]["output"]["said"] = [
+        f"kwargs={{'password': {secret!r}}}",  # a Python repr, with escapes
+        f"GET /login?u=x&p={quote(secret, safe='')}",  # URL-encoded
+        f"form u=x&p={quote_plus(secret)}",
+        f"json {json.dumps(secret)}", f"b64 {base64.b64encode(secret.encode()).decode()}",
+    ]
+    assert_hidden(journal, [secret, repr(secret)[1:-1], quote(secret, safe=""), quote_plus(secret),
+                            json.dumps(secret)[1:-1], base64.b64encode(secret.encode()).decode()], "encoded forms")
+
+
+def test_get_masks_a_secrets_data_unless_asked(monkeypatch):
+    from chaosali.cluster import probes, resources
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "annotations": {
+        "kubectl.kubernetes.io/last-applied-configuration": '{"stringData": {"password": "pw-in-annotation"}}'}},
+              "type": "Opaque", "data": {"password": "cA=="}}
+    found: dict = {}
+
+    class Where:
+        class resource:
+            kind = found.setdefault("kind", "Secret")
+
+    class Connection:
+        def __enter__(self):
+            return None
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(resources, "connect", lambda *a: Connection())
+    monkeypatch.setattr(resources, "locate", lambda *a: Where)
+    monkeypatch.setattr(resources, "get", lambda dyn, where, *a: found["answer"])
+    found["answer"] = secret
+    masked = probes.get("Secret", "db", "demo")
+    assert masked["data"] == MASK and "pw-in-annotation" not in json.dumps(masked)
+    assert secret["data"] == {"password": "cA=="}, "the object read is left as it was"
+    assert probes.get("Secret", "db", "demo", show_secret_data=True) == secret
+    found["answer"] = {"kind": "List", "items": [{k: v for k, v in secret.items() if k != "kind"}]}
+    assert probes.get("secrets", namespace="demo", label_selector="app=db")["items"][0]["data"] == MASK
+    with pytest.raises(InvalidArgument, match="show_secret_data"):
+        probes.get("Secret", "db", show_secret_data="maybe")
+
+
+def test_get_of_a_secret_in_the_lab_returns_it_masked(kube):
+    from chaosali.cluster.actions import create, delete
+    from chaosali.cluster.probes import get
+
+    configuration = {"kubeconfig_path": str(kube.admin_kubeconfig)}
+    create(manifest={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "report-test"},
+                     "stringData": {".dockerconfigjson": '{"auths": {}}', "credentials": "lab-c4-value"}},
+           namespace="default", exist_ok=True, configuration=configuration)
+    try:
+        one = get("Secret", "report-test", "default", configuration=configuration)
+        listed = get("Secret", namespace="default", field_selector="metadata.name=report-test",
+                     configuration=configuration)
+        shown = get("Secret", "report-test", "default", show_secret_data=True, configuration=configuration)
+    finally:
+        delete("Secret", "report-test", namespace="default", configuration=configuration)
+    assert one["data"] == MASK and listed["items"][0]["data"] == MASK
+    assert "lab-c4-value" not in json.dumps([one, listed])
+    assert base64.b64decode(shown["data"]["credentials"]) == b"lab-c4-value"
+
+
+# -- terminal escapes (issue 11) ---------------------------------------------------------------------------
+
+
+def test_terminal_escapes_in_titles_and_exceptions_do_not_reach_text_or_markdown():
+    journal = load("process-failure.json")
+    journal["experiment"]["title"] = "drill\x1b[2J\x1b]0;pwned\x07 title\rFAKE: all ok\x9b1m"
+    journal["run"][1]["exception"][-1] = "ActivityFailed: \x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\\x07\x08\n"
+    run = read_run(journal)
+    for fmt in ("text", "markdown"):
+        out = render([run], fmt)
+        assert not set(out) & {"\x1b", "\x07", "\r", "\x08", "\x9b"}, fmt
+        assert "drill" in out and "FAKE: all ok" in out and "click" in out
+    assert "title\\x0dFAKE" in render([run], "text")

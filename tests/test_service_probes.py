@@ -433,7 +433,7 @@ def test_discovery_shows_both_probes_with_docs_and_types():
     ({"url": "http://h/", "retries": -1}, "retries -1 must be a whole number"),
     ({"url": "http://h/", "timeout": 0}, r"timeout \(seconds\) 0 must be a number above 0"),
     ({"url": "http://h/", "ca_bundle": "/nonexistent/ca.pem"}, "is not a file"),
-    ({"url": "http://h/", "headers": {"Authorization": "Bearer x\r\nX-Evil: 1"}}, "Authorization: a value must"),
+    ({"url": "http://h/", "headers": {"Authorization": "Bearer x\r\nX-Evil: 1"}}, "the value of Authorization must be"),
 ])
 def test_service_available_refuses_malformed_arguments(arguments, message):
     with pytest.raises(InvalidArgument, match=message) as refused:

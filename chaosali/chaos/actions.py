@@ -76,7 +76,9 @@ def inject_random_faults(
     anything is injected: at most `max_hosts` hosts, at most
     `max_node_percent` % of the cluster's nodes, never every master at once
     unless `allow_all_masters` (checked when the cluster tells its masters;
-    otherwise a warning is logged). The faults start "together" (`mode`), or
+    otherwise a warning is logged). The faults start "together" (`mode`:
+    each takes effect at one instant on all its hosts, see start_together,
+    and the output's `skew_seconds` says how far apart they all did), or
     "staggered" evenly over `window` seconds. If one fails, the faults this
     call injected are restored and the activity fails. The output records
     the seed, the entries drawn, their hosts and why, fault ids and start
@@ -91,7 +93,8 @@ def inject_random_faults(
     radius = caps.enforce(drill.steps, configuration, secrets)
     logger.info("chaosali: random faults, %s", drill.why)
     started = dt.datetime.now(dt.timezone.utc)
-    outputs = _inject(drill.steps, key, configuration, secrets)
+    outputs = _inject(drill.steps, key, configuration, secrets, together=drill.mode == "together")
+    instants = [entry["effective_at"] for output in outputs for entry in output["hosts"] if "effective_at" in entry]
     return {
         "seed": drill.seed,
         "why": drill.why,
@@ -100,6 +103,8 @@ def inject_random_faults(
         "started_at": started.isoformat(),
         "blast_radius": radius,
         "faults": [{**step.record(), **output} for step, output in zip(drill.steps, outputs)],
+        # together: how far apart the faults took effect, over every host of every fault
+        **({"skew_seconds": round(_epoch(max(instants)) - _epoch(min(instants)), 6)} if instants else {}),
     }
 
 
@@ -132,9 +137,16 @@ def _key(pool: list, configuration: Configuration) -> str:
     return json.dumps([pool, (configuration or {}).get("kubeconfig_path")], sort_keys=True, default=str)
 
 
-def _inject(steps: list[Step], key: str, configuration: Configuration, secrets: Secrets) -> list[dict]:
-    """Start each step at its offset through its host action. All or nothing: once one fails, the
-    steps still waiting never start and the ones that started are restored."""
+def _epoch(instant: str) -> float:
+    return dt.datetime.fromisoformat(instant).timestamp()
+
+
+def _inject(
+    steps: list[Step], key: str, configuration: Configuration, secrets: Secrets, together: bool = False
+) -> list[dict]:
+    """Start each step at its offset through its host action; ``together``, each to take effect at
+    one instant on all its hosts (start_together). All or nothing: once one fails, the steps still
+    waiting never start and the ones that started are restored."""
     injected: list[_Injected] = []  # by this call, unlike _injected()[key]
     abort = threading.Event()
     start = time.monotonic()
@@ -143,7 +155,8 @@ def _inject(steps: list[Step], key: str, configuration: Configuration, secrets: 
         if abort.wait(max(0.0, start + step.offset - time.monotonic())):
             return None
         # the hosts resolved for the caps, as literal targets: the action must not draw others
-        arguments = {**step.arguments, "targets": [_target(host) for host in step.hosts]}
+        arguments = {**step.arguments, "targets": [_target(host) for host in step.hosts],
+                     **({"start_together": True} if together else {})}
         try:
             output = getattr(host_actions, step.action)(**arguments, configuration=configuration, secrets=secrets)
         except BaseException:

@@ -6,11 +6,11 @@ The cluster comes from the configuration (``kubeconfig_path``, ``kubernetes_cont
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.cluster import kubeconfig, resources
+from chaosali.cluster import drain, kubeconfig, resources
 from chaosali.core.args import boolean, seconds, whole
 from chaosali.core.errors import InvalidArgument
 
-__all__ = ["apply", "create", "delete", "patch", "fetch_kubeconfig"]
+__all__ = ["apply", "create", "delete", "patch", "fetch_kubeconfig", "drain_node", "uncordon_node"]
 
 _CASCADES = {"background": "Background", "foreground": "Foreground", "orphan": "Orphan"}
 
@@ -147,6 +147,7 @@ def fetch_kubeconfig(
     max_bytes: int = kubeconfig.MAX_BYTES,
     timeout: float = kubeconfig.DEFAULT_TIMEOUT,
     headers: dict = None,
+    allow_exec: bool = False,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -156,7 +157,44 @@ def fetch_kubeconfig(
     and write it to `path` (mode 0600). For an explicit step; the kubeconfig
     control (chaosali.cluster.controls) does the same before a run and points
     every activity at it. Fails naming the URL and both digests on a
-    mismatch. The body is never logged nor returned.
+    mismatch. `timeout` bounds the whole download; redirects are followed
+    only within the same host and port, never from https to http; credential
+    plugins (exec, auth-provider) are refused unless `allow_exec` is true.
+    The body is never logged nor returned.
     """
-    source = kubeconfig.Source.of(url, md5, sha256, verify_tls, ca_bundle, max_bytes, timeout, headers)
+    source = kubeconfig.Source.of(url, md5, sha256, verify_tls, ca_bundle, max_bytes, timeout, headers, allow_exec)
     return kubeconfig.fetch_to_path(path, source, kubernetes_context)
+
+
+def drain_node(
+    targets: dict,
+    timeout: float = 120,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Migrate the pods off the nodes of a cluster query (`targets`:
+    {"nodes": "label selector"}, {"masters": [components]} or {"pods":
+    {"namespace", "label_selector"}}, optionally with "count" or "percent" and
+    "seed"): cordon each node, then evict its pods through the Eviction API,
+    which honours PodDisruptionBudgets, retrying refused evictions for up to
+    `timeout` seconds. DaemonSet and mirror pods are skipped, as by `kubectl
+    drain --ignore-daemonsets`. The output lists what was `evicted`, what a
+    budget still `blocked` at the timeout (with its reason) and what was
+    `skipped` (and why). `uncordon_node` is the rollback.
+    """
+    return drain.drain(targets, timeout, configuration, secrets)
+
+
+def uncordon_node(
+    targets: dict = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Make schedulable again the nodes `drain_node` cordoned: those of the
+    cluster query `targets` (every node it may choose, unsampled), or every
+    such node of the cluster when `targets` is not given. A node cordoned by
+    someone else is left as it is. Safe to call twice, or with nothing drained.
+    """
+    return drain.uncordon(targets, configuration, secrets)

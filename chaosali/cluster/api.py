@@ -266,7 +266,9 @@ def _load_kubeconfig(settings: client.Configuration, configuration: Configuratio
 def load_kubeconfig(settings: client.Configuration, files: list[tuple[str, dict]], context: str) -> None:
     """Fill ``settings`` from parsed kubeconfig files ``(path, document)`` merged as kubectl merges
     them (the first file to name a cluster, context or user wins), each entry's relative paths
-    resolved against its own file. Nothing is sent, and no kubeconfig is ever rewritten."""
+    resolved against its own file. Nothing is sent to the API server and no kubeconfig is ever
+    rewritten, but the kubernetes client runs the user's ``exec`` credential plugin (a command)
+    and refreshes an ``auth-provider``'s token here, if the context's user has one."""
     first_path, first = files[0]
     merged = ConfigNode(first_path, {**first, **{item: [] for item in _MERGED}}, first_path)
     for path, document in files:

@@ -61,6 +61,7 @@ def before_experiment_control(
     max_bytes: int = kubeconfig.MAX_BYTES,
     timeout: float = kubeconfig.DEFAULT_TIMEOUT,
     headers: dict = None,
+    allow_exec: bool = False,
     configuration: Configuration = None,
 ) -> None:
     """
@@ -69,10 +70,13 @@ def before_experiment_control(
     context other than its current-context. TLS is verified unless
     `verify_tls` is false; `ca_bundle` is a PEM file of CAs to trust.
     A body larger than `max_bytes` (default 1 MiB) or slower than `timeout`
-    seconds is refused. `headers` are sent with the request (e.g. an
-    Authorization header from a secret). Any failure interrupts the run.
+    seconds in all is refused. `headers` are sent with the request (e.g. an
+    Authorization header from a secret); redirects are followed only within
+    the same host and port, never from https to http. A kubeconfig with
+    credential plugins (exec, auth-provider), which run commands here, is
+    refused unless `allow_exec` is true. Any failure interrupts the run.
     """
-    source = kubeconfig.Source.of(url, md5, sha256, verify_tls, ca_bundle, max_bytes, timeout, headers)
+    source = kubeconfig.Source.of(url, md5, sha256, verify_tls, ca_bundle, max_bytes, timeout, headers, allow_exec)
     fetched = kubeconfig.fetch_private(source, kubernetes_context)
     _hand_back()  # declared twice: the second replaces the first, which must not leak
     undo = _hand_over(fetched, configuration)

@@ -4,6 +4,8 @@ Probes log what they find; watches and the lab, which poll, only log changes. Ea
 one attempt (urllib3's retries would multiply its timeout) and turns a failure into its answer.
 """
 
+from urllib.parse import urlsplit
+
 from chaoslib.types import Configuration, Secrets
 from kubernetes.client import CoreV1Api, V1Node
 
@@ -13,9 +15,17 @@ from chaosali.core.args import seconds
 __all__ = ["api_problem", "nodes_problem"]
 
 
-def api_problem(timeout: float, configuration: Configuration, secrets: Secrets) -> str | None:
+def api_problem(
+    timeout: float, configuration: Configuration, secrets: Secrets, address: str | None = None
+) -> str | None:
+    """Why the API server does not answer /readyz: the kubeconfig's, or the one at ``address`` (on the
+    kubeconfig's port, with its credentials and TLS checks: one member behind a load balancer)."""
     timeout = seconds(timeout, "timeout")
     with connect(configuration, secrets, retries=0, timeout=timeout) as cluster:
+        if address:
+            settings = cluster.client.configuration
+            port = urlsplit(settings.host).port or 443
+            settings.host = f"https://{f'[{address}]' if ':' in address else address}:{port}"
         try:
             cluster.call("read /readyz", cluster.client.call_api, "/readyz", "GET", auth_settings=["BearerToken"],
                          _preload_content=False)

@@ -6,6 +6,12 @@ and sha256 (optional) are compared with the expected ones, it is parsed as a kub
 0600 (a private file lives in its own 0700 directory) and loaded once as an API client
 configuration, so a broken certificate fails here and not in the middle of a drill.
 
+The download is not trusted: ``timeout`` bounds all of it (connect, TLS, headers, body, every
+redirect), however slowly the server trickles; a redirect is followed only to the same host and
+port, never from https to http (the request's headers may carry a token); and a kubeconfig whose
+users have credential plugins (``exec``, ``auth-provider``), which the kubernetes client runs
+when it loads them, is refused unless ``allow_exec`` is true.
+
 The body never reaches a log, a journal or an exception message: YAML errors give a position
 only, URLs are shown without userinfo and query string, and nothing returns the body.
 """
@@ -19,19 +25,22 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import yaml
 from chaoslib.exceptions import ActivityFailed
 from kubernetes import client
+from requests.adapters import HTTPAdapter
 
 from chaosali.cluster.api import load_kubeconfig
-from chaosali.core.args import boolean, cause, display_url, seconds, whole
+from chaosali.core.args import boolean, cause, display_url, http_headers, seconds, whole
 from chaosali.core.errors import InvalidArgument
 
 __all__ = [
@@ -51,6 +60,7 @@ MAX_BYTES = 1024 * 1024  # a kubeconfig is a few KiB; anything near 1 MiB is the
 DEFAULT_TIMEOUT = 30.0
 PRIVATE_PREFIX = "chaosali-kubeconfig-"
 _CHUNK = 64 * 1024
+_MAX_REDIRECTS = 5
 _DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
 
 
@@ -70,6 +80,7 @@ class Source:
     max_bytes: int
     timeout: float
     headers: dict[str, str]
+    allow_exec: bool = False
 
     @classmethod
     def of(
@@ -82,6 +93,7 @@ class Source:
         max_bytes: Any = MAX_BYTES,
         timeout: Any = DEFAULT_TIMEOUT,
         headers: Any = None,
+        allow_exec: Any = False,
     ) -> Source:
         """Check the arguments as an experiment gives them; refuse with a message naming the fix."""
         if not isinstance(url, str) or not url:
@@ -96,10 +108,6 @@ class Source:
             ca_bundle = os.path.expanduser(str(ca_bundle))
             if not os.path.isfile(ca_bundle):
                 raise InvalidArgument(f"ca_bundle {ca_bundle} is not a file (a PEM file of CA certificates)")
-        if headers is not None and not (
-            isinstance(headers, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
-        ):
-            raise InvalidArgument("headers must map header names to string values")
         return cls(
             url=url,
             md5=_digest(md5, "md5"),
@@ -108,7 +116,8 @@ class Source:
             ca_bundle=ca_bundle,
             max_bytes=whole(max_bytes, "max_bytes", 1),
             timeout=seconds(timeout, "timeout"),
-            headers=dict(headers or {}),
+            headers=http_headers(headers),
+            allow_exec=boolean(allow_exec, "allow_exec"),
         )
 
     @property
@@ -209,7 +218,7 @@ def _fetch(source: Source, context: str | None, directory: str) -> Fetched:
                 f"the kubeconfig from {source.public} does not match its {kind}: expected {expected}, "
                 f"got {got} ({len(body)} bytes); the file changed or the expected {kind} is stale"
             )
-    document, context = _check_kubeconfig(body, source.public, context)
+    document, context = _check_kubeconfig(body, source.public, context, source.allow_exec)
     fd, path = tempfile.mkstemp(dir=directory, prefix="kubeconfig-")  # 0600
     try:
         with os.fdopen(fd, "wb") as stream:
@@ -233,31 +242,18 @@ def _download(source: Source) -> bytes:
     if not source.verify_tls:
         logger.warning("chaosali: TLS verification of %s is OFF (verify_tls false): anyone on the path "
                        "could read the kubeconfig's credentials", where)
-    verify: bool | str = (source.ca_bundle or True) if source.verify_tls else False
-    # identity encoding: the digests are of the bytes as served, and no decompression can
-    # outgrow max_bytes in one chunk
-    headers = {**source.headers, "Accept-Encoding": "identity"}
-    deadline = time.monotonic() + source.timeout
-    too_large = FetchFailed(
-        f"the body at {where} is larger than max_bytes ({source.max_bytes} bytes): no kubeconfig is that big; "
-        "check the URL (or raise max_bytes)"
-    )
+    late = FetchFailed(f"fetching the kubeconfig from {where} took more than {source.timeout:g} s")
     try:
-        with requests.get(source.url, headers=headers, stream=True, timeout=source.timeout, verify=verify) as response:
-            if response.status_code != 200:
-                raise FetchFailed(
-                    f"cannot fetch the kubeconfig from {where}: HTTP {response.status_code} {response.reason}"
-                )
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > source.max_bytes:
-                raise too_large
-            body = bytearray()
-            for chunk in response.iter_content(_CHUNK):
-                body += chunk
-                if len(body) > source.max_bytes:
-                    raise too_large
-                if time.monotonic() > deadline:  # the per-read timeout alone lets a trickle go on forever
-                    raise FetchFailed(f"fetching the kubeconfig from {where} took more than {source.timeout:g} s")
+        with _Deadline(source.timeout) as deadline, requests.Session() as session:
+            session.mount("http://", _DeadlineAdapter(deadline))
+            session.mount("https://", _DeadlineAdapter(deadline))
+            try:
+                return _follow(session, source, deadline)
+            finally:
+                # the watchdog cut the connection: say why, not how it broke (a cut body may
+                # even end as if it were complete)
+                if deadline.expired:
+                    raise late from None
     except requests.exceptions.SSLError as error:
         raise FetchFailed(
             f"TLS with {where} failed ({_reason(error, source.url)}): give its CA certificate as ca_bundle, "
@@ -265,7 +261,148 @@ def _download(source: Source) -> bytes:
         ) from None
     except requests.RequestException as error:
         raise FetchFailed(f"cannot fetch the kubeconfig from {where}: {_reason(error, source.url)}") from None
+
+
+def _follow(session: requests.Session, source: Source, deadline: _Deadline) -> bytes:
+    """The body at ``source.url``, following redirects only within the same host and port and
+    never from https down to http: the headers (a token, say) must not reach another server."""
+    verify: bool | str = (source.ca_bundle or True) if source.verify_tls else False
+    # identity encoding: the digests are of the bytes as served, and no decompression can
+    # outgrow max_bytes in one chunk
+    headers = {**source.headers, "Accept-Encoding": "identity"}
+    url = source.url
+    for _ in range(_MAX_REDIRECTS + 1):
+        timeout = max(0.001, deadline.remaining)
+        with session.get(url, headers=headers, stream=True, timeout=timeout, verify=verify,
+                         allow_redirects=False) as response:
+            if not response.is_redirect:
+                return _body(response, source)
+            url = _redirect(url, response.headers["Location"], source.public)
+    raise FetchFailed(f"cannot fetch the kubeconfig from {source.public}: more than {_MAX_REDIRECTS} redirects")
+
+
+def _redirect(url: str, location: str, where: str) -> str:
+    target = urljoin(url, location)
+    before, after = urlsplit(url), urlsplit(target)
+    try:
+        same_place = (before.hostname, before.port) == (after.hostname, after.port)
+    except ValueError:  # a port that is no number
+        same_place = False
+    if after.scheme not in ("http", "https") or not same_place:
+        raise FetchFailed(
+            f"the kubeconfig URL {where} redirects to another server ({display_url(target)}); redirects are "
+            "followed only within the same host and port, so that its headers reach no one else: give the "
+            "final URL"
+        )
+    if before.scheme == "https" and after.scheme == "http":
+        raise FetchFailed(
+            f"the kubeconfig URL {where} redirects from https to plain http ({display_url(target)}); refused: "
+            "the kubeconfig and the request's headers would cross the network unencrypted"
+        )
+    return target
+
+
+def _body(response: requests.Response, source: Source) -> bytes:
+    where = source.public
+    if response.status_code != 200:
+        raise FetchFailed(f"cannot fetch the kubeconfig from {where}: HTTP {response.status_code} {response.reason}")
+    too_large = FetchFailed(
+        f"the body at {where} is larger than max_bytes ({source.max_bytes} bytes): no kubeconfig is that big; "
+        "check the URL (or raise max_bytes)"
+    )
+    declared = response.headers.get("Content-Length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > source.max_bytes:
+        raise too_large
+    body = bytearray()
+    for chunk in response.iter_content(_CHUNK):
+        body += chunk
+        if len(body) > source.max_bytes:
+            raise too_large
     return bytes(body)
+
+
+class _Deadline:
+    """A watchdog for one download: when ``seconds`` have passed it shuts down every socket the
+    download opened, so a blocked read returns at once. Per-read timeouts alone let a server
+    that sends one byte every half second (in its headers or its body) go on for ever."""
+
+    def __init__(self, seconds: float) -> None:
+        self._ends = time.monotonic() + seconds
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.expired = False
+
+    @property
+    def remaining(self) -> float:
+        return self._ends - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        # a duplicate: TLS detaches the socket it wraps, but a shutdown through any of its
+        # duplicates still ends the connection
+        duplicate = sock.dup()
+        with self._lock:
+            self._sockets.append(duplicate)
+            if self.expired:
+                _shut(duplicate)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed by the other end
+        pass
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An adapter whose connections (direct or through a proxy) hand their sockets to a
+    :class:`_Deadline` as soon as they exist."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        self._deadline = deadline  # before HTTPAdapter.__init__, which makes the pool manager
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self._watch(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        fresh = proxy not in self.proxy_manager
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if fresh:
+            self._watch(manager)
+        return manager
+
+    def _watch(self, manager: Any) -> None:
+        deadline = self._deadline
+
+        def watched(pool: type) -> type:
+            class Connection(pool.ConnectionCls):  # type: ignore[name-defined,misc]
+                def _new_conn(self) -> socket.socket:  # urllib3's one place that opens the socket
+                    sock = super()._new_conn()
+                    deadline.watch(sock)
+                    return sock
+
+            return type(pool.__name__, (pool,), {"ConnectionCls": Connection})
+
+        manager.pool_classes_by_scheme = {scheme: watched(pool) for scheme, pool in manager.pool_classes_by_scheme.items()}
 
 
 def _reason(error: requests.RequestException, url: str) -> str:
@@ -279,9 +416,11 @@ def _reason(error: requests.RequestException, url: str) -> str:
     return text
 
 
-def _check_kubeconfig(body: bytes, where: str, context: str | None) -> tuple[dict[str, Any], str]:
+def _check_kubeconfig(
+    body: bytes, where: str, context: str | None, allow_exec: bool = False
+) -> tuple[dict[str, Any], str]:
     """The kubeconfig parsed (the one parse of it) and the context to use, once the body proves to
-    be a kubeconfig that has it."""
+    be a kubeconfig that has it and, unless ``allow_exec``, no credential plugin."""
     try:
         document = yaml.safe_load(body)
     except yaml.YAMLError as error:
@@ -299,6 +438,18 @@ def _check_kubeconfig(body: bytes, where: str, context: str | None) -> tuple[dic
             f"the body at {where} matches its digests but is not a kubeconfig: it has no {', '.join(missing)} "
             "(is the expected md5 that of the right file?)"
         )
+    plugins = [
+        f"{user.get('name')!r} ({', '.join(k for k in ('exec', 'auth-provider') if k in user['user'])})"
+        for user in document["users"]
+        if isinstance(user, dict) and isinstance(user.get("user"), dict)
+        and ("exec" in user["user"] or "auth-provider" in user["user"])
+    ]
+    if plugins and not allow_exec:
+        raise FetchFailed(
+            f"the kubeconfig from {where} has credential plugins, which the kubernetes client runs on this "
+            f"machine when it loads them: user(s) {', '.join(plugins)}; refused, since a downloaded kubeconfig "
+            "is not trusted to run commands here. Set allow_exec to true if its source is"
+        )
     names = [str(c["name"]) for c in document["contexts"] if isinstance(c, dict) and c.get("name")]
     chosen = context or document.get("current-context")
     if not chosen or chosen not in names:
@@ -312,7 +463,8 @@ def _check_kubeconfig(body: bytes, where: str, context: str | None) -> tuple[dic
 
 def _load(path: str, document: dict[str, Any], context: str, where: str) -> str:
     """Load the kubeconfig written at ``path`` as every activity will (certificates decoded,
-    cluster and user resolved); the API server's address. Nothing is sent to the server."""
+    cluster and user resolved); the API server's address. Nothing is sent to the API server, but
+    loading runs the user's credential plugin, if any (hence ``allow_exec``)."""
     settings = client.Configuration()
     try:
         load_kubeconfig(settings, [(path, document)], context)

@@ -3,12 +3,20 @@
 Every lookup uses selectors or names, so the number of API requests does not grow with the
 cluster (no listing of all pods or all nodes). A node maps to its SSH address through its
 InternalIP, or through configuration ``node_ssh_addresses`` (``{"node-name": "address"}``).
+
+A node's addresses are the cluster API's data, which the drill does not trust: an address from the
+API must be an IP address, and loopback or link-local ones (which would aim SSH, and its
+credentials, at the controller itself or its link) are refused unless configuration
+``node_addresses_allow_local`` is true. Addresses given by ``node_ssh_addresses`` are the
+configuration's and are taken as they are.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
@@ -16,7 +24,7 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes import client
 
 from chaosali.cluster.api import ApiFailed, Connection, connect
-from chaosali.core.args import label_selector, percent as read_percent, whole
+from chaosali.core.args import flag, label_selector, percent as read_percent, whole
 from chaosali.core.errors import InvalidArgument
 
 __all__ = ["MASTER_COMPONENTS", "master_hosts", "select_hosts"]
@@ -35,7 +43,7 @@ def master_hosts(
     component pods (as kubeadm labels them) and the ``default/kubernetes`` endpoints; with
     ``components``, only the hosts that run one of them."""
     wanted = None if components is None else _components(components)
-    ssh_map = (configuration or {}).get("node_ssh_addresses") or {}
+    book = _address_book(configuration)
     with connect(configuration, secrets) as cluster:
         core = client.CoreV1Api(cluster.client)
         nodes: dict[str, client.V1Node] = {}
@@ -72,7 +80,7 @@ def master_hosts(
                 "node": name,
                 "addresses": addresses,
                 "components": sorted(found, key=MASTER_COMPONENTS.index),
-                "ssh_address": _ssh_address(name, addresses, ssh_map),
+                "ssh_address": _ssh_address(name, addresses, book),
             })
     return hosts
 
@@ -91,7 +99,7 @@ def select_hosts(
             f"host query {query!r}: give exactly one of 'masters' (components), 'nodes' (a label selector) "
             "or 'pods' ({'namespace', 'label_selector'}), optionally with 'count' or 'percent' and 'seed'"
         )
-    ssh_map = (configuration or {}).get("node_ssh_addresses") or {}
+    book = _address_book(configuration)
     if "masters" in query:
         found = master_hosts(configuration, secrets, query["masters"] or [])
         candidates = {h["node"]: h["ssh_address"] for h in found}
@@ -101,10 +109,10 @@ def select_hosts(
         with connect(configuration, secrets) as cluster:
             listing = client.CoreV1Api(cluster.client).list_node
             nodes = cluster.call(f"list the nodes matching {selector!r}", listing, label_selector=selector).items
-        candidates = {n.metadata.name: _node_address(n, ssh_map) for n in nodes}
+        candidates = {n.metadata.name: _node_address(n, book) for n in nodes}
         why = f"nodes matching {selector!r}"
     else:
-        candidates, why = _nodes_of_pods(query["pods"], ssh_map, configuration, secrets)
+        candidates, why = _nodes_of_pods(query["pods"], book, configuration, secrets)
     if not candidates:
         if empty_ok:
             return {"hosts": [], "why": f"no {why}"}
@@ -116,7 +124,7 @@ def select_hosts(
     return {"hosts": hosts, "why": reason}
 
 
-def _nodes_of_pods(spec: Any, ssh_map: dict, configuration: Configuration, secrets: Secrets) -> tuple[dict, str]:
+def _nodes_of_pods(spec: Any, book: _AddressBook, configuration: Configuration, secrets: Secrets) -> tuple[dict, str]:
     if not isinstance(spec, dict) or not spec.get("namespace") or not spec.get("label_selector"):
         raise InvalidArgument("host query 'pods' needs {'namespace': ..., 'label_selector': ...}")
     selector = label_selector(spec["label_selector"])
@@ -129,7 +137,7 @@ def _nodes_of_pods(spec: Any, ssh_map: dict, configuration: Configuration, secre
         ).items
         names = sorted({p.spec.node_name for p in pods if p.spec.node_name})
         nodes = [cluster.call(f"read node {name}", core.read_node, name) for name in names]
-    return {n.metadata.name: _node_address(n, ssh_map) for n in nodes}, why
+    return {n.metadata.name: _node_address(n, book) for n in nodes}, why
 
 
 def _sample(names: list[str], query: dict) -> list[str]:
@@ -167,15 +175,43 @@ def _apiserver_ips(cluster: Connection, core: client.CoreV1Api) -> set[str]:
     return {a.ip for subset in endpoints.subsets or [] for a in subset.addresses or []}
 
 
-def _node_address(node: client.V1Node, ssh_map: dict) -> str:
+def _node_address(node: client.V1Node, book: _AddressBook) -> str:
     addresses = {a.type: a.address for a in node.status.addresses or []}
-    return _ssh_address(node.metadata.name, addresses, ssh_map)
+    return _ssh_address(node.metadata.name, addresses, book)
 
 
-def _ssh_address(name: str, addresses: dict[str, str], ssh_map: dict) -> str:
-    address = ssh_map.get(name) or addresses.get("InternalIP") or addresses.get("ExternalIP")
+@dataclass(frozen=True)
+class _AddressBook:
+    """How nodes are reached: configuration's own addresses first, then the API's, checked."""
+
+    configured: dict[str, str]
+    allow_local: bool
+
+
+def _address_book(configuration: Configuration) -> _AddressBook:
+    return _AddressBook((configuration or {}).get("node_ssh_addresses") or {},
+                        flag(configuration, "node_addresses_allow_local") or False)
+
+
+def _ssh_address(name: str, addresses: dict[str, str], book: _AddressBook) -> str:
+    if book.configured.get(name):
+        return book.configured[name]
+    address = addresses.get("InternalIP") or addresses.get("ExternalIP")
     if not address:
         raise ActivityFailed(
             f"node {name} has no InternalIP: map it to an SSH address in configuration node_ssh_addresses"
+        )
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ActivityFailed(
+            f"node {name}: the cluster API gives it the address {address!r}, which is not an IP address; "
+            "map the node to its SSH address in configuration node_ssh_addresses"
+        ) from None
+    if (ip.is_loopback or ip.is_link_local or ip.is_unspecified) and not book.allow_local:
+        raise ActivityFailed(
+            f"node {name}: the cluster API gives it the address {address}, a loopback or link-local one, where "
+            "SSH would reach this machine or its link rather than the node; map the node in configuration "
+            "node_ssh_addresses, or set node_addresses_allow_local to true if that is really where it is"
         )
     return address

@@ -2,13 +2,16 @@
 readiness, and the hosts behind the cluster (its masters, nodes chosen by a query)."""
 
 import logging
+from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.cluster import nodes, resources
 from chaosali.cluster.health import api_problem, nodes_problem
 from chaosali.cluster.watch import watch
+from chaosali.core.args import address, boolean
 from chaosali.core.errors import InvalidArgument
+from chaosali.core.secrets import masked_secret
 
 __all__ = ["get", "api_ready", "watch_api", "nodes_ready", "watch_nodes", "master_hosts", "hosts_of"]
 
@@ -23,6 +26,7 @@ def get(
     field_selector: str = None,
     all_namespaces: bool = False,
     api_version: str = None,
+    show_secret_data: bool = False,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -34,12 +38,20 @@ def get(
     and `field_selector` (e.g. "status.phase=Running") in `namespace`
     (default "default") or in all namespaces with `all_namespaces`.
     A missing named object is an error (the probe fails).
+    Secrets come with their `data` and `stringData` masked ("***"): the
+    output lands in the journal. `show_secret_data` returns them as they are.
     """
     if name and (label_selector or field_selector):
         raise InvalidArgument(f"get {kind}: give either name or label_selector/field_selector, not both")
+    show_secret_data = boolean(show_secret_data, "show_secret_data")
     with resources.connect(configuration, secrets) as dyn:
         where = resources.locate(dyn, kind, api_version, namespace, name, all_namespaces)
-        return resources.get(dyn, where, label_selector, field_selector)
+        found = resources.get(dyn, where, label_selector, field_selector)
+    if show_secret_data or where.resource.kind != "Secret":
+        return found
+    if name:
+        return masked_secret(found)
+    return {**found, "items": [masked_secret(item) for item in found["items"]]}
 
 
 def api_ready(timeout: float = 3, configuration: Configuration = None, secrets: Secrets = None) -> bool:
@@ -60,6 +72,7 @@ def watch_api(
     interval: float = 1,
     stop: str = "never",
     timeout: float = 1,
+    apiserver: dict = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -68,8 +81,26 @@ def watch_api(
     `seconds`, through a fault: when it stopped answering (`down_at`), for how
     long (`down_seconds`), when it answered again (`back_at`). `stop` ends the
     watch early: "down" once it fails, "back" once it is back after failing.
+    `apiserver` watches one API server rather than the kubeconfig's endpoint
+    (a load balancer): its address, or a host query that chooses one host,
+    e.g. {"masters": ["etcd"], "count": 1, "seed": 7} (the query a fault
+    was given chooses the same host). The output names it as `apiserver`.
     """
-    return watch(lambda: api_problem(timeout, configuration, secrets) is None, seconds, interval, stop, "the API")
+    address = _one_address(apiserver, configuration, secrets)
+    watched = watch(lambda: api_problem(timeout, configuration, secrets, address) is None, seconds, interval, stop,
+                    f"the API server at {address}" if address else "the API")
+    return {**watched, "apiserver": address} if address else watched
+
+
+def _one_address(apiserver: Any, configuration: Configuration, secrets: Secrets) -> str | None:
+    if apiserver is None:
+        return None
+    if isinstance(apiserver, dict):
+        hosts = nodes.select_hosts(apiserver, configuration, secrets)["hosts"]
+        if len(hosts) != 1:
+            raise InvalidArgument(f"apiserver query {apiserver!r} chose {len(hosts)} hosts: add \"count\": 1")
+        return address(hosts[0]["address"], "apiserver")
+    return address(apiserver, "apiserver")
 
 
 def nodes_ready(

@@ -34,7 +34,9 @@ __all__ = [
     "address",
     "ipv4_networks",
     "dns_label",
+    "host_path",
     "label_selector",
+    "http_headers",
     "display_url",
     "cause",
     "MAX_DURATION",
@@ -47,7 +49,12 @@ _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII
 _INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 _FLOAT_MAX = 1.7976931348623157e308
 _ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
+_HOST_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,255}", re.ASCII)
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # an RFC 9110 token
+# visible ASCII, inner spaces and tabs: no line break to smuggle a header, nothing that
+# requests would refuse later with the value (a token) quoted in its message
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e\t]{0,8190}[\x21-\x7e])?)?")
 
 
 def number(value: Any, name: str, low: float, high: float | None = None, *, above: bool = False) -> float:
@@ -165,6 +172,15 @@ def dns_label(value: Any, name: str) -> str:
     return value
 
 
+def host_path(value: Any, name: str) -> str:
+    """An absolute path on a host, of letters, digits and '._/-', without '..': it reaches a remote
+    shell and must name the file it looks like."""
+    if not isinstance(value, str) or not _HOST_PATH.fullmatch(value) or "/../" in f"{value}/":
+        raise InvalidArgument(f"{name} {value!r} must be an absolute path of letters, digits and '._/-', "
+                              "without '..'")
+    return value
+
+
 def label_selector(value: Any, name: str = "label selector") -> str:
     """A label selector as text (``app=web,tier!=db``), from text or a ``{"key": "value"}`` object."""
     if isinstance(value, dict):
@@ -172,6 +188,29 @@ def label_selector(value: Any, name: str = "label selector") -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgument(f"{name} {value!r} must be a non-empty selector such as 'app=web'")
     return value
+
+
+def http_headers(value: Any, name: str = "headers") -> dict[str, str]:
+    """HTTP headers (None: none): names that are tokens, values of visible ASCII on one line
+    without surrounding blanks (numbers become text). Values may be credentials: a refusal
+    names the header, never its value."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f'{name} must be an object of header names to values, e.g. {{"Accept": "application/json"}}')
+    checked = {}
+    for position, (header, text) in enumerate(value.items(), 1):
+        if not isinstance(header, str) or not _HEADER_NAME.fullmatch(header):
+            raise InvalidArgument(f"{name}: header #{position} has no valid name (letters, digits and !#$%&'*+.^_`|~-)")
+        if isinstance(text, (int, float)) and not isinstance(text, bool) and math.isfinite(text):
+            text = str(text)
+        if not isinstance(text, str) or not _HEADER_VALUE.fullmatch(text):
+            raise InvalidArgument(
+                f"{name}: the value of {header} must be text of visible ASCII characters on one line, without "
+                "leading or trailing blanks (the value is not shown: it may be a credential)"
+            )
+        checked[header] = text
+    return checked
 
 
 def display_url(url: Any) -> str:

@@ -10,6 +10,7 @@ __all__ = [
     "MANAGED_BY_LABEL",
     "MANAGED_BY",
     "CREATED_BY_ANNOTATION",
+    "CORDONED_BY_ANNOTATION",
 ]
 
 # A host fault's id (``chaosali-1a2b3c4d``) names its marker directory, chains and comments.
@@ -23,3 +24,5 @@ FIELD_MANAGER = "chaosali"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "chaosali"
 CREATED_BY_ANNOTATION = "chaosali/created-by"
+# on a node a drain cordoned: its uncordon (the rollback) makes schedulable only what a drain cordoned
+CORDONED_BY_ANNOTATION = "chaosali/cordoned-by"

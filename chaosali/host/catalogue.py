@@ -11,10 +11,10 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chaosali.host import network, system
+from chaosali.host import disk, network, process, system
 from chaosali.host.faults import FaultScript
 
-__all__ = ["Need", "FaultKind", "CATALOGUE", "ONE_SHOT", "fault_kind"]
+__all__ = ["Need", "FaultKind", "ARMING", "CATALOGUE", "ONE_SHOT", "fault_kind"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,9 @@ class Need:
     """A command a fault runs on its hosts."""
 
     command: str  # looked up on the host's PATH
-    detail: str = ""  # what of it must work: a match, a qdisc, a kernel module
+    # what of it must work; the preflight (chaosali.host.preflight) tries "<kind> qdisc",
+    # "<name> match" and "default route", and shows any other words
+    detail: str = ""
     optional: bool = False  # without it the fault falls back to plain shell
     setting: str = ""  # a configuration key whose command (its first word) replaces ``command``
 
@@ -42,6 +44,9 @@ class FaultKind:
     builder: Callable[..., FaultScript]  # (kind, the action's fault arguments) -> its script
     needs: tuple[Need, ...]
     sweep: str | None = None  # a packaged script (sh/) that removes what it leaves without a marker
+    # the action's arguments that name a file the fault edits (one of them per fault): a preflight
+    # checks their defaults exist on the host
+    files: tuple[str, ...] = ()
 
     @property
     def family(self) -> str:
@@ -52,9 +57,14 @@ class FaultKind:
         return self.builder(self.kind, **arguments)
 
 
+# what every lasting fault runs besides its own needs: the fault shell (sh/fault.sh) arms its
+# dead-man timer with setsid, and detaches a fault that may cut the session with nohup
+ARMING = (Need("setsid"), Need("nohup"))
 _SERVICE = Need("systemctl", setting="service_command")
 _STRESS_NG = Need("stress-ng", optional=True)
-_ROUTE = Need("ip", "the default route's interface")
+_ROUTE = Need("ip", "default route")
+# a process fault finds its processes in /proc (sh/process.sh); a unit's main PID through systemctl
+_PROCESS = (Need("readlink"), Need("sed"), Need("systemctl", "unit main PID", optional=True))
 
 CATALOGUE: tuple[FaultKind, ...] = (
     FaultKind("network-cut", "cut_network", functools.partial(network.drop_fault, percent=100),
@@ -62,17 +72,21 @@ CATALOGUE: tuple[FaultKind, ...] = (
     FaultKind("network-loss", "lose_packets", network.drop_fault, (Need("iptables", "statistic match"),),
               sweep="sweep.sh"),
     FaultKind("network-bandwidth", "limit_bandwidth", network.bandwidth_fault, (Need("tc", "tbf qdisc"), _ROUTE)),
-    FaultKind("network-delay", "delay_network", network.delay_fault, (Need("tc", "netem qdisc: sch_netem"), _ROUTE)),
-    FaultKind("kubelet-config", "reconfigure_kubelet", system.kubelet_fault, (Need("sed"), _SERVICE)),
+    FaultKind("network-delay", "delay_network", network.delay_fault, (Need("tc", "netem qdisc"), _ROUTE)),
+    FaultKind("kubelet-config", "reconfigure_kubelet", system.kubelet_fault, (Need("sed"), _SERVICE),
+              files=("kubeconfig_path", "config_path")),
     FaultKind("service-stop", "stop_service", system.service_fault, (_SERVICE,)),
     FaultKind("stress-cpu", "stress_cpu", system.stress_cpu_fault, (_STRESS_NG,)),
     FaultKind("stress-memory", "stress_memory", system.stress_memory_fault, (_STRESS_NG,)),
+    FaultKind("process-pause", "pause_process", process.pause_fault, _PROCESS),
+    FaultKind("disk-fill", "fill_disk", disk.fill_fault, (Need("df"), Need("fallocate", optional=True))),
 )
 
 # Host actions that change a host once and leave no fault to restore, with what they run there.
 ONE_SHOT: dict[str, tuple[Need, ...]] = {
     "restart_service": (_SERVICE,),
-    "reboot_host": (Need("systemctl", setting="reboot_command"),),
+    "reboot_host": (Need("systemctl", setting="reboot_command"), *ARMING),
+    "kill_process": _PROCESS,
 }
 
 _BY_ACTION = {entry.action: entry for entry in CATALOGUE}

@@ -27,6 +27,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaosali.core import memory
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT
+from chaosali.host.evidence import summarise_loads
 from chaosali.host.ssh import Host, SSHSettings, run_script
 
 __all__ = ["FaultScript", "host_script", "inject", "restore", "run_everywhere"]
@@ -57,7 +58,9 @@ class FaultScript:
 
     ``detach`` runs ``apply`` outside the SSH session, for faults that cut the session itself; a
     detached fault cannot report, its output shows the commands it runs. Commands may use ``$d``,
-    the marker directory, and add ``NAME=value`` lines to ``$d/env`` for the undo and the report.
+    the marker directory, and add ``NAME='value'`` lines to ``$d/env`` for the undo and the report:
+    restore.sh sources that file, so a value found on the host is checked there and written
+    quoted, never re-parsed as shell (see network.tc_fault).
     """
 
     kind: str
@@ -67,14 +70,26 @@ class FaultScript:
     report: list[str] = field(default_factory=list)
     detach: bool = False
     id: str = field(default_factory=_new_fault_id)
+    # a packaged script (sh/) that the dead-man timer runs while the fault lasts, to sample its
+    # effect on the host into ``$d/samples``; a restore prints the samples (``restore``)
+    sampler: str | None = None
+    # when the fault takes effect, in epoch seconds (None: at once): faults that start together
+    at: float | None = None
+    # how many of ``apply``'s first commands only prepare the fault (chains, lookups): faults that
+    # start together run them before the instant, so that little is left to do at it
+    prepared: int = 0
 
     @property
     def directory(self) -> str:
         return f"{MARKER_ROOT}/{self.id}"
 
     def apply_script(self) -> str:
-        """The marker's ``apply.sh``."""
-        return host_script("apply.sh", {"d": self.directory}, self.apply)
+        """The marker's ``apply.sh``: with an instant ``at``, it waits for it once prepared."""
+        at = "" if self.at is None else f"{self.at:.6f}"
+        wait = ('[ -z "$CHAOSALI_AT" ] || sleep "$(date +%s.%N | '
+                'awk -v at="$CHAOSALI_AT" \'{ w = at - $1; print (w > 0 ? w : 0) }\')"')
+        lines = [*self.apply[:self.prepared], wait, *self.apply[self.prepared:]]
+        return host_script("apply.sh", {"d": self.directory, "CHAOSALI_AT": at}, lines)
 
     def restore_script(self) -> str:
         """The marker's ``restore.sh``."""
@@ -89,6 +104,8 @@ class FaultScript:
             "CHAOSALI_DETACH": "yes" if self.detach else "no",
             "CHAOSALI_RESTORE": self.restore_script(),
             "CHAOSALI_APPLY": self.apply_script(),
+            "CHAOSALI_SAMPLE": host_script(self.sampler, {"d": self.directory}) if self.sampler else "",
+            "CHAOSALI_AT": "" if self.at is None else f"{self.at:.6f}",
         }
         return host_script("fault.sh", values, [] if self.detach else self.report)
 
@@ -121,15 +138,42 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
         "heals_at": (started + dt.timedelta(seconds=fault.duration)).isoformat(),
         "commands": fault.apply,
         "hosts": [
-            {"host": str(host), "address": host.address, "ok": True, "report": results[host].splitlines()}
+            {"host": str(host), "address": host.address, "ok": True, **_effect(results[host])}
             for host in hosts
             if host in results
         ]
         + [{"host": str(host), "address": host.address, "ok": False, "error": errors[host]} for host in errors],
     }
+    if fault.at is not None:
+        output.update(_together(fault.at, output["hosts"]))
     memory.section(memory.FAULTED_HOSTS).update({host.address: host.name for host in results})
+    memory.section(memory.FAULT_ENDS)[fault.id] = output["heals_at"]
     logger.info("chaosali: %s %s on %s for %g s", fault.kind, fault.id, ", ".join(map(str, results)), fault.duration)
     return output
+
+
+_EFFECTIVE = "chaosali-effective-at "  # fault.sh's line for the instant a fault took effect
+
+
+def _effect(out: str) -> dict:
+    """A host's report, and the instant its fault took effect when it started together with others."""
+    lines = out.splitlines()
+    instants = [float(line[len(_EFFECTIVE):]) for line in lines if line.startswith(_EFFECTIVE)]
+    report = {"report": [line for line in lines if not line.startswith(_EFFECTIVE)]}
+    return {**report, "effective_at": _iso(instants[0])} if instants else report
+
+
+def _together(at: float, hosts: list[dict]) -> dict:
+    """The instant chosen for faults that start together, and how far apart they took effect."""
+    instants = [dt.datetime.fromisoformat(entry["effective_at"]).timestamp()
+                for entry in hosts if "effective_at" in entry]
+    skew = round(max(instants) - min(instants), 6) if instants else None
+    logger.info("chaosali: faults started together at %s, skew %s s", _iso(at), skew)
+    return {"start_at": _iso(at), "skew_seconds": skew}
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat()
 
 
 def _restore_script(fault_ids: list[str] | None, kind_prefix: str) -> str:
@@ -142,11 +186,18 @@ def _restore_script(fault_ids: list[str] | None, kind_prefix: str) -> str:
 def restore(
     hosts: list[Host], settings: SSHSettings, fault_ids: list[str] | None = None, kind_prefix: str = ""
 ) -> dict:
-    """Restore faults on every host at once: by id, or all of the kind (``""`` means every kind)."""
+    """Restore faults on every host at once: by id, or all of the kind (``""`` means every kind).
+    The output adds, under ``observed``, what each load restored made its host carry."""
     results = run_everywhere(hosts, _restore_script(fault_ids, kind_prefix), settings, "restore")
-    restored = {str(host): out.split() for host, out in results.items()}
+    restored = {str(host): [line for line in out.split("\n") if line and " " not in line]
+                for host, out in results.items()}
     logger.info("chaosali: restored %s", json.dumps(restored))
-    return {"restored": restored}
+    ends, now = memory.section(memory.FAULT_ENDS), dt.datetime.now(dt.timezone.utc).isoformat()
+    for fault_id in {fault_id for ids in restored.values() for fault_id in ids}:
+        ends[fault_id] = min(ends.get(fault_id, now), now)
+    observed = {str(host): summarise_loads(out.splitlines()) for host, out in results.items()}
+    observed = {host: loads for host, loads in observed.items() if loads}
+    return {"restored": restored, **({"observed": observed} if observed else {})}
 
 
 def run_everywhere(hosts: list[Host], script: str, settings: SSHSettings, what: str) -> dict[Host, str]:

@@ -24,7 +24,8 @@ DIRECTIONS = {"both": ("in", "out"), "ingress": ("in",), "egress": ("out",)}
 _HOOKS = {"in": ("INPUT", "-i lo", "-s", '-s "$CHAOSALI_SSH_PEER" --dport "$CHAOSALI_SSH_PORT"'),
           "out": ("OUTPUT", "-o lo", "-d", '-d "$CHAOSALI_SSH_PEER" --sport "$CHAOSALI_SSH_PORT"')}
 # full matches of ASCII only: a value that reaches tc or a shell must be exactly what it looks like
-_INTERFACE = re.compile(r"[A-Za-z0-9_.@-]{1,15}")
+# no leading "-": tc would read the name as an option
+_INTERFACE = re.compile(r"[A-Za-z0-9_.@][A-Za-z0-9_.@-]{0,14}")
 _RATE = re.compile(r"\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)", re.ASCII | re.IGNORECASE)
 _SIZE = re.compile(r"\d+(k|kb|m|mb|b)?", re.ASCII | re.IGNORECASE)
 _TIME = re.compile(r"\d+(\.\d+)?(us|ms|s)", re.ASCII)
@@ -62,6 +63,7 @@ def drop_fault(
             '[ -n "$CHAOSALI_SSH_PEER" ] || { echo "keep_ssh: the controller\'s address is unknown '
             '(SSH_CLIENT is not set by sshd); set keep_ssh to false to cut anyway" >&2; exit 2; }'
         )
+    jumps = []
     for side in sides:
         hook, loopback, peer_flag, ssh_match = _HOOKS[side]
         chain = f"{fault.id}-{side}"
@@ -76,14 +78,16 @@ def drop_fault(
             else:
                 rules.append(f"{where.strip()}{statistic} -j DROP".strip())
         fault.apply += [f"{IPTABLES} -N {chain}"] + [f"{IPTABLES} -A {chain} {rule}" for rule in rules]
-        # the jump goes in last, once the chain is complete, and first in the hook
-        fault.apply.append(f"{IPTABLES} -I {hook} 1 -m comment --comment {fault.id} -j {chain}")
+        # the jumps go in last, once the chains are complete, and first in the hook
+        jumps.append(f"{IPTABLES} -I {hook} 1 -m comment --comment {fault.id} -j {chain}")
         fault.undo += [
             f"{IPTABLES} -D {hook} -m comment --comment {fault.id} -j {chain}",
             f"{IPTABLES} -F {chain}",
             f"{IPTABLES} -X {chain}",
         ]
         fault.report.append(f"{IPTABLES} -S {chain} 2>/dev/null || true")
+    fault.prepared = len(fault.apply)  # only the jumps make the fault take effect
+    fault.apply += jumps
     return fault
 
 
@@ -92,10 +96,13 @@ _DEFAULT_DEV = "ip route show default | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p' | 
 
 def tc_fault(kind: str, duration: Any, interface: Any, qdisc: list[str]) -> FaultScript:
     """Replace the root qdisc of ``interface`` (default: the default route's) by ``qdisc``.
-    The interface is resolved on the host and kept in the marker's env for the undo."""
+    The interface is resolved on the host and kept in the marker's env for the undo; ``env`` is
+    sourced by restore.sh, so a name found on the host is checked there as ``interface`` is here
+    (Linux allows "$(...)" in a name) and written quoted."""
     if interface is not None and not (isinstance(interface, str) and _INTERFACE.fullmatch(interface)):
         raise InvalidArgument(
-            f"interface {interface!r} is not a network interface name (letters, digits, '_.@-', at most 15)"
+            f"interface {interface!r} is not a network interface name (letters, digits, '_.@-', at most 15, "
+            "not beginning with '-')"
         )
     dev = shlex.quote(interface) if interface else f'"$({_DEFAULT_DEV})"'
     missing = (
@@ -108,7 +115,9 @@ def tc_fault(kind: str, duration: Any, interface: Any, qdisc: list[str]) -> Faul
         apply=[
             f"DEV={dev}",
             '[ -n "$DEV" ] || { echo "no interface given and no default route to find one" >&2; exit 2; }',
-            'echo "DEV=$DEV" >> "$d/env"',
+            'case "$DEV" in -* | *[!A-Za-z0-9_.@-]*) echo "the default route\'s interface has a name other than '
+            'letters, digits and \'_.@-\' (not beginning with \'-\'): give interface explicitly" >&2; exit 2 ;; esac',
+            'printf "DEV=\'%s\'\\n" "$DEV" >> "$d/env"',
             f'tc qdisc add dev "$DEV" root {shlex.join(qdisc)} 2>"$d/tc.err" || {{ '
             f'if grep -q "kind is unknown" "$d/tc.err"; then echo "{missing}" >&2; '
             'else cat "$d/tc.err" >&2; fi; exit 2; }',

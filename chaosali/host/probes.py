@@ -1,18 +1,57 @@
-"""Host probes for steady-state hypotheses."""
+"""Host probes for steady-state hypotheses, and the evidence of host faults: a reboot, a load,
+a network fault seen from outside the host."""
 
+import logging
+import re
 import socket
 import time
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.core.args import port as read_port, seconds
+from chaosali.core.args import address, number, port as read_port, seconds, whole
 from chaosali.core.errors import EndpointError
 from chaosali.core.fanout import fan_out
-from chaosali.host.ssh import Host
+from chaosali.host import evidence, preflight
+from chaosali.host.ssh import Host, SSHSettings, parse_hosts, run_script
 from chaosali.host.targets import resolve_targets, takes_targets
 
-__all__ = ["hosts_reachable", "wait_for_hosts"]
+logger = logging.getLogger("chaostoolkit")
+
+__all__ = ["hosts_ready", "hosts_reachable", "wait_for_hosts", "wait_for_reboot", "load_observed", "network_effect",
+           "faults_observed"]
+
+
+@takes_targets
+def hosts_ready(
+    targets: list,
+    faults: list = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> bool | dict:
+    """
+    Tell whether every target host can take and heal each of `faults` (host
+    actions such as "cut_network", or fault kinds; default: every one), over
+    one SSH session per host that changes nothing: the login, root or
+    passwordless sudo, the tools each fault needs (iptables, tc and its
+    qdiscs, setsid, the service command...), the files it edits and a
+    writable marker root; it also reports the clock offset and free space.
+    Returns true when every host is ready, otherwise the report (each host's
+    checks, and why each fault is unavailable), so that `tolerance: true`
+    stops a run before any fault. `chaosali check` prints the same report.
+    """
+    names = preflight.fault_names(faults)
+    settings = SSHSettings.from_chaos(configuration, secrets)
+    hosts, _ = resolve_targets(targets, configuration, secrets, sample=False)
+    report = preflight.check_hosts(hosts, names, configuration, settings)
+    for host in report["hosts"]:
+        for row in host["checks"]:
+            if row["status"] in ("fail", "warn") and row["check"] in ("login", "privilege", "clock"):
+                logger.warning("chaosali: %s: %s: %s", host["host"], row["check"], row["detail"])
+        for verdict in host["faults"]:
+            if not verdict["ready"]:
+                logger.warning("chaosali: %s cannot take %s: %s", host["host"], verdict["fault"], verdict["reason"])
+    return True if report["ready"] else report
 
 
 @takes_targets
@@ -57,6 +96,182 @@ def wait_for_hosts(
             raise ActivityFailed(f"{', '.join(map(str, silent))} still silent on port {port} after {timeout:g} s")
         hosts = silent
         time.sleep(0.5)
+
+
+@takes_targets
+def wait_for_reboot(
+    targets: list,
+    timeout: float = 120,
+    port: int = 22,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Prove that the target hosts rebooted: wait until each answers over SSH
+    with a boot identity other than the one `reboot_host` read before the
+    reboot in this run (the kernel's boot id and PID 1's start time). Returns
+    `proved`, per host rebooted the identities, `down_seconds` (SSH port
+    closed until SSH answered again; null when the host was back before the
+    first look) and `answered_after_seconds` (since the reboot command), and
+    under `not_rebooted` each host whose identity had not changed after
+    `timeout` seconds, with why. Before any reboot in the run (the steady
+    state's first check) there is nothing to prove: `proved` is true.
+    Tolerance: {"type": "jsonpath", "path": "$.proved", "expect": true}.
+    """
+    timeout, port = seconds(timeout, "timeout"), read_port(port)
+    hosts, _ = resolve_targets(targets, configuration, secrets, sample=False)
+    before = evidence.boots_before(hosts)
+    if not before:
+        if evidence.boots_before_any():
+            raise ActivityFailed(
+                f"none of {', '.join(map(str, hosts))} was rebooted in this run: give wait_for_reboot the "
+                "targets of reboot_host"
+            )
+        return {"proved": True, "rebooted": [], "not_rebooted": [],
+                "note": "no host was rebooted in this run yet (reboot_host): nothing to prove"}
+    settings = SSHSettings.from_chaos(configuration, secrets)
+    started = time.monotonic()
+    deadline = started + timeout
+    open_ = lambda host: not _unreachable([host], port, 0.5, quiet=True)
+    results, errors = fan_out(list(before), lambda host: evidence.wait_for_new_boot(
+        host, before[host], settings, open_, deadline))
+    return {
+        "proved": not errors,
+        "rebooted": [results[host] for host in before if host in results],
+        "not_rebooted": [{"host": str(host), "why": why} for host, why in errors.items()],
+        "waited_seconds": round(time.monotonic() - started, 2),
+    }
+
+
+@takes_targets
+def load_observed(
+    targets: list,
+    min_cpu_percent: float = None,
+    min_megabytes: float = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Prove that the loads `stress_cpu` / `stress_memory` started in this run
+    on the target hosts took effect, from what each host sampled every second
+    while its load lasted: the load's CPU % (100 per busy CPU) and resident
+    memory, the host's CPU busy %, load average and available memory.
+    `proved` is false, and `problems` says why, when a load never took effect
+    (its command exited at once), used less than `min_cpu_percent` (CPU
+    loads), held less than `min_megabytes` (memory loads), or left no sample
+    (restored before this probe: read it in the steady state's last check,
+    which runs before the rollbacks). Before any load in the run there is
+    nothing to prove: `proved` is true. Tolerance:
+    {"type": "jsonpath", "path": "$.proved", "expect": true}.
+    """
+    least_cpu = None if min_cpu_percent is None else number(min_cpu_percent, "min_cpu_percent", 0)
+    least_mb = None if min_megabytes is None else number(min_megabytes, "min_megabytes", 0)
+    hosts, _ = resolve_targets(targets, configuration, secrets, sample=False)
+    injected = evidence.loads_injected(hosts)
+    if not injected:
+        return {"proved": True, "loads": [], "problems": [],
+                "note": "no load was started on these hosts in this run yet: nothing to prove"}
+    settings = SSHSettings.from_chaos(configuration, secrets)
+    results, errors = fan_out(list(injected), lambda host: run_script(
+        host, evidence.read_loads_script(injected[host]), settings))
+    loads, problems = [], [f"{host}: the samples could not be read: {reason}" for host, reason in errors.items()]
+    for host, out in results.items():
+        summaries = evidence.summarise_loads(out.splitlines())
+        for fault_id in injected[host]:
+            summary = summaries.get(fault_id)
+            if summary is None:
+                problems.append(f"{host}: load {fault_id} left no sample (restored before this probe, or the "
+                                "host rebooted): read it before the rollbacks")
+                continue
+            loads.append({"host": str(host), "fault_id": fault_id, **summary})
+            cpu_short = summary["kind"] == "stress-cpu" and least_cpu is not None and summary["load_cpu_percent"] < least_cpu
+            mb_short = summary["kind"] == "stress-memory" and least_mb is not None and summary["load_memory_mb"] < least_mb
+            if not summary["took_effect"] or cpu_short or mb_short:
+                problems.append(
+                    f"{host}: load {fault_id} ({summary['kind']}) did not take effect: it lived "
+                    f"{summary['seconds_live']} of {summary['samples']} s sampled, used {summary['load_cpu_percent']} % "
+                    f"CPU and held {summary['load_memory_mb']} MB; check that its command runs on the host"
+                )
+    for problem in problems:
+        logger.warning("chaosali: %s", problem)
+    return {"proved": not problems, "loads": loads, "problems": problems}
+
+
+@takes_targets
+def network_effect(
+    targets: list,
+    port: int = 22,
+    from_host: str = None,
+    attempts: int = 10,
+    interval: float = 0.2,
+    min_loss_percent: float = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Measure what a network fault does to the target hosts, seen from outside:
+    `attempts` TCP connections to `port` from the controller, or, with
+    `from_host` (a peer host reached over SSH), `attempts` pings from that
+    peer, `interval` seconds apart. Returns per host the answers and
+    `loss_percent`, the worst `loss_percent` and `unreachable` (nothing
+    answered on any host). Mind that `keep_ssh` exempts the controller's SSH
+    path from a cut: probe another port, or from a peer. With
+    `min_loss_percent`, every host must lose at least that much (100: a cut),
+    and `faults_observed`, in the steady state's last check, fails the drill
+    when one did not (chaoslib judges no tolerance in the method).
+    """
+    least = None if min_loss_percent is None else number(min_loss_percent, "min_loss_percent", 0, 100)
+    port, count = read_port(port), whole(attempts, "attempts", 1, 1000)
+    pause = number(interval, "interval", 0.01, 10)
+    hosts, _ = resolve_targets(targets, configuration, secrets, sample=False)
+    if from_host is None:
+        def answers(host: Host) -> int:
+            answered = 0
+            for attempt in range(count):
+                answered += not _unreachable([host], port, 1.0, quiet=True)
+                time.sleep(pause if attempt < count - 1 else 0)
+            return answered
+    else:
+        peer, settings = parse_hosts(from_host)[0], SSHSettings.from_chaos(configuration, secrets)
+
+        def answers(host: Host) -> int:
+            command = f"ping -n -q -c {count} -i {pause:g} -W 1 {address(host.address, 'target')} || true"
+            summary = re.search(r"(\d+) received", run_script(peer, command, settings))
+            if summary is None:
+                raise EndpointError(f"ping from {peer} printed no summary: is ping (iputils-ping) installed there?")
+            return int(summary.group(1))
+
+    results, errors = fan_out(hosts, answers)
+    if errors:
+        raise ActivityFailed("; ".join(f"{host}: {reason}" for host, reason in errors.items()))
+    measured = [{"host": str(host), "address": host.address, "attempts": count, "answered": results[host],
+                 "loss_percent": round(100 * (count - results[host]) / count, 1)} for host in hosts]
+    output = {
+        "from": str(parse_hosts(from_host)[0]) if from_host else "controller",
+        "how": "ping" if from_host else f"tcp port {port}",
+        "hosts": measured,
+        "loss_percent": max(entry["loss_percent"] for entry in measured),
+        "unreachable": all(entry["answered"] == 0 for entry in measured),
+    }
+    if least is not None:
+        short = [f"{entry['host']} lost {entry['loss_percent']:g} %" for entry in measured if entry["loss_percent"] < least]
+        evidence.record_observation(
+            f"network effect on {', '.join(map(str, hosts))} ({output['how']} from {output['from']})", not short,
+            "; ".join(short) + f", less than the {least:g} % expected" if short else f"at least {least:g} % lost")
+    return output
+
+
+def faults_observed(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """
+    Tell whether every effect that probes of this run expected during their
+    faults was seen (`network_effect` with `min_loss_percent`). For the
+    steady state's last check: chaoslib judges no tolerance in the method, so
+    a fault not seen deviates the run here. Before anything was expected,
+    `all_seen` is true. Tolerance: {"type": "jsonpath", "path": "$.all_seen",
+    "expect": true}.
+    """
+    seen = evidence.observations()
+    return {"all_seen": all(entry["seen"] for entry in seen), "observations": seen}
 
 
 def _unreachable(hosts: list[Host], port: int, timeout: float, quiet: bool = False) -> list[Host]:

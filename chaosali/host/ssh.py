@@ -20,12 +20,15 @@ from typing import Any
 
 import paramiko
 from chaoslib.types import Configuration, Secrets
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from chaosali.core.args import address, flag, port, seconds, setting
 from chaosali.core.errors import EndpointError, InvalidArgument
 from chaosali.core.fanout import Endpoint
 
-__all__ = ["Host", "SSHSettings", "parse_hosts", "run_script"]
+__all__ = ["Host", "SSHSettings", "SudoRefused", "parse_hosts", "run_script"]
 
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*", re.ASCII)
 
@@ -74,6 +77,10 @@ def _host(item: Any) -> Host:
     )
 
 
+class SudoRefused(EndpointError):
+    """The user logged in, but ``sudo -n`` would not run the script: nothing ran on the host."""
+
+
 class _UnknownHostKey(paramiko.SSHException):
     pass
 
@@ -119,17 +126,50 @@ class SSHSettings:
         )
 
     def _pkey(self) -> paramiko.PKey | None:
-        passphrase = self.passphrase.encode() if self.passphrase else None
         if self.key_path:
-            return paramiko.PKey.from_path(os.path.expanduser(self.key_path), passphrase)
-        if not self.key:
-            return None
-        for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-            try:
-                return kind.from_private_key(io.StringIO(self.key), self.passphrase)
-            except paramiko.SSHException:
-                continue
-        raise paramiko.SSHException("the key text is not an Ed25519, ECDSA or RSA private key")
+            path = os.path.expanduser(self.key_path)
+            with open(path, "rb") as stream:
+                key = _private_key(stream.read(), self.passphrase)
+            if os.path.exists(path + "-cert.pub"):  # as ssh(1) does: the key's certificate beside it
+                key.load_certificate(path + "-cert.pub")
+            return key
+        return _private_key(self.key.encode(), self.passphrase) if self.key else None
+
+
+_KEY_CLASSES = (
+    (ed25519.Ed25519PrivateKey, paramiko.Ed25519Key),
+    (ec.EllipticCurvePrivateKey, paramiko.ECDSAKey),
+    (rsa.RSAPrivateKey, paramiko.RSAKey),
+)
+
+
+def _private_key(data: bytes, passphrase: str | None) -> paramiko.PKey:
+    """A private key in any format OpenSSH or OpenSSL write (OpenSSH, PKCS#1, PKCS#8, SEC1),
+    telling "not a key", "encrypted, no passphrase" and "wrong passphrase" apart: paramiko's own
+    loaders read no PKCS#8 and fail every way with the same message."""
+    loader = (serialization.load_ssh_private_key if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data
+              else serialization.load_pem_private_key)
+    try:
+        loaded = loader(data, None)  # an unencrypted key ignores a passphrase, as ssh(1) does
+    except TypeError:  # the key is encrypted
+        if not passphrase:
+            raise paramiko.SSHException("the private key is encrypted and no passphrase was given") from None
+        try:
+            loaded = loader(data, passphrase.encode())
+        except (ValueError, TypeError):
+            raise paramiko.SSHException("the passphrase does not decrypt the private key (wrong passphrase)") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise paramiko.SSHException(
+            "the key is not a private key in OpenSSH or PEM (PKCS#1, PKCS#8, SEC1) format"
+        ) from None
+    for kind, key_class in _KEY_CLASSES:
+        if isinstance(loaded, kind):
+            # handed over in the one format paramiko reads for every kind; it stays in memory
+            text = loaded.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                        serialization.NoEncryption()).decode()
+            return key_class.from_private_key(io.StringIO(text))
+    raise paramiko.SSHException(f"the private key is of an unsupported kind ({type(loaded).__name__}): "
+                                "use an Ed25519, ECDSA or RSA key")
 
 
 def _connect(host: Host, settings: SSHSettings, sock: Any = None) -> paramiko.SSHClient:
@@ -229,6 +269,11 @@ def run_script(host: Host, script: str, settings: SSHSettings) -> str:
             jump.close()
     if status != 0:
         reason = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {status}"
+        if sudo and reason.startswith("sudo: "):  # sudo's own refusal: our scripts never call sudo
+            raise SudoRefused(
+                f"sudo refused user {user!r} ({reason[6:]}); nothing was run: allow {user} sudo without "
+                f"a password (NOPASSWD, e.g. '{user} ALL=(ALL) NOPASSWD: ALL' in /etc/sudoers.d/), or log in as root"
+            )
         raise EndpointError(reason)
     return stdout
 

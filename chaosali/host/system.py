@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from string import Formatter
 from typing import Any
 
 from chaoslib.types import Configuration
@@ -22,8 +23,9 @@ __all__ = [
 ]
 
 DEFAULT_SERVICE_COMMAND = "systemctl {action} {service}"
-# used with fullmatch: with match, "$" would let a trailing newline through into the host's shell
-_SERVICE = re.compile(r"[A-Za-z0-9@._:-]{1,128}")
+# used with fullmatch: with match, "$" would let a trailing newline through into the host's shell;
+# no leading "-": the name would reach systemctl as an option (--help, -H host)
+_SERVICE = re.compile(r"[A-Za-z0-9@._:][A-Za-z0-9@._:-]{0,127}")
 _PATH = re.compile(r"/[A-Za-z0-9._/-]{1,255}")
 _URL = re.compile(r"https?://[A-Za-z0-9.:\[\]-]{1,255}(/[A-Za-z0-9._/-]*)?")
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
@@ -38,15 +40,31 @@ def _check_path(name: str, path: Any) -> str:
 
 def service_command(configuration: Configuration, action: str, service: Any) -> str:
     """The host command that does ``action`` (start, stop, restart) to ``service``."""
-    template = (configuration or {}).get("service_command", DEFAULT_SERVICE_COMMAND)
-    if not isinstance(template, str) or "{action}" not in template or "{service}" not in template:
-        raise InvalidArgument(
-            f"configuration service_command {template!r} must contain {{action}} and {{service}}, "
-            "e.g. 'systemctl {action} {service}'"
-        )
+    template = _template((configuration or {}).get("service_command", DEFAULT_SERVICE_COMMAND))
     if not isinstance(service, str) or not _SERVICE.fullmatch(service):
-        raise InvalidArgument(f"service {service!r} is not a service name (letters, digits, '@._:-')")
+        raise InvalidArgument(
+            f"service {service!r} is not a service name (letters, digits, '@._:-', not beginning with '-')"
+        )
     return template.format(action=action, service=shlex.quote(service))
+
+
+def _template(template: Any) -> str:
+    """The service_command template, once it proves to hold {action} and {service} and no other
+    field: ``str.format`` would fail later with a bare IndexError or KeyError. The configuration is
+    trusted (it may run any command on the hosts); the template is checked to catch mistakes."""
+    problem = f"configuration service_command {template!r} must be a command with {{action}} and {{service}}, " \
+              "e.g. 'systemctl {action} {service}'"
+    if not isinstance(template, str):
+        raise InvalidArgument(problem)
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in Formatter().parse(template)
+                  if name is not None]
+    except ValueError:  # a lone "{" or "}"
+        raise InvalidArgument(f"{problem}; write a literal brace as {{{{ or }}}}") from None
+    names = {name for name, _, _ in fields}
+    if names != {"action", "service"} or any(spec or conversion for _, spec, conversion in fields):
+        raise InvalidArgument(f"{problem}, and no other field ({{0}}, {{x}}) nor format ({{service!r}}, {{action:10}})")
+    return template
 
 
 def kubelet_fault(
@@ -137,6 +155,7 @@ def _load_fault(kind: str, seconds: float, stress_ng: str, fallback: str) -> Fau
         apply=[f"setsid sh -c {shlex.quote(run)} </dev/null >/dev/null 2>&1 &", 'echo $! > "$d/load.pid"'],
         # no "--": dash's kill takes a negative pid (a process group) as it is
         undo=['kill -TERM "-$(cat "$d/load.pid")"', 'kill -KILL "-$(cat "$d/load.pid")"'],
+        sampler="load-sample.sh",  # what the host carried: the load's evidence
         report=['echo "load process group $(cat "$d/load.pid")"',
                 'command -v stress-ng >/dev/null && echo stress-ng || echo "shell fallback (no stress-ng)"'],
     )

@@ -12,9 +12,10 @@ from typing import Any
 from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
 
-__all__ = ["measure", "judge", "LIMITS", "IMPACTS"]
+__all__ = ["measure", "judge", "LIMITS", "IMPACTS", "BARE_PODS"]
 
 IMPACTS = ("none", "partial", "core")
+BARE_PODS = "pods without a controller"
 # limit name -> what it bounds (the FMEA may declare them too)
 LIMITS = {
     "max_pods_lost": "pods deleted or evicted during the drill, in scope",
@@ -83,22 +84,27 @@ def _measured(measures: dict[str, Any], name: str) -> Any:
 
 
 def _workloads(timeline: list[dict], end: float, fault_end: float | None) -> dict[str, dict]:
-    found: dict[str, dict] = {}
+    found: dict[str, list[tuple[float, int, int]]] = {}
+    short_at_start: set[str] = set()
     for entry in timeline:
         if entry["kind"] == "workload":
-            found.setdefault(entry["workload"], {"states": []})["states"].append(
-                (entry["t"], entry["desired"], entry["ready"]))
+            found.setdefault(entry["workload"], []).append((entry["t"], entry["desired"], entry["ready"]))
+            if entry["what"] == "initial" and entry["ready"] < entry["desired"]:
+                short_at_start.add(entry["workload"])
     pods_by_workload: dict[str, list[dict]] = {}
     for entry in timeline:
-        if entry["kind"] == "pod" and entry.get("workload"):
-            pods_by_workload.setdefault(entry["workload"], []).append(entry)
+        if entry["kind"] == "pod":
+            pods_by_workload.setdefault(entry.get("workload") or BARE_PODS, []).append(entry)
     result = {}
     for name in sorted(set(found) | set(pods_by_workload)):
-        states = found.get(name, {}).get("states", [])
+        states = found.get(name, [])
         below = _below(states, end)
+        if name in short_at_start and below:  # short before the drill began: not the drill's doing
+            below = below[1:]
         result[name] = {
             "desired": states[-1][1] if states else None,
             "min_ready": min((ready for _, _, ready in states), default=None),
+            "short_at_start": name in short_at_start,
             "seconds_below_desired": round(sum(stop - start for start, stop in below), 3),
             "below_desired": [{"from": round(start, 3), "to": round(stop, 3)} for start, stop in below],
             "recovered_after_fault_seconds": _after(below, end, fault_end),
@@ -158,12 +164,15 @@ def _lost(entries: list[dict]) -> list[dict]:
 def _nodes(timeline: list[dict], end: float, fault_end: float | None) -> dict[str, dict]:
     states: dict[str, list[tuple[float, bool]]] = {}
     taints: dict[str, set[str]] = {}
+    not_ready_at_start: set[str] = set()
     for entry in timeline:
         if entry["kind"] != "node":
             continue
         name = entry["node"]
-        if entry["what"] == "initial":
+        if entry["what"] == "initial":  # the recorder writes one for nodes not Ready at the start
             states.setdefault(name, []).append((entry["t"], entry["ready"]))
+            if not entry["ready"]:
+                not_ready_at_start.add(name)
         elif entry["what"] in ("ready", "not-ready"):
             states.setdefault(name, []).append((entry["t"], entry["what"] == "ready"))
         elif entry["what"] == "tainted":
@@ -171,7 +180,10 @@ def _nodes(timeline: list[dict], end: float, fault_end: float | None) -> dict[st
     result = {}
     for name, changes in sorted(states.items()):
         down = _below([(t, 1, int(ready)) for t, ready in changes], end)
+        if name in not_ready_at_start and down:  # NotReady before the drill began
+            down = down[1:]
         result[name] = {
+            "not_ready_at_start": name in not_ready_at_start,
             "seconds_not_ready": round(sum(stop - start for start, stop in down), 3),
             "not_ready": [{"from": round(start, 3), "to": round(stop, 3)} for start, stop in down],
             "ready_after_fault_seconds": _after(down, end, fault_end),
@@ -218,7 +230,8 @@ def _impact(measures: dict[str, Any]) -> str:
     """core: the API or a whole workload (or an HTTP target) was down; partial: something was
     degraded (pods lost, replicas missing, a node NotReady, failed HTTP samples); none otherwise."""
     workloads, http = measures["workloads"].values(), measures["http"].values()
-    if measures["api_down_seconds"] > 0 or any(w["desired"] and w["min_ready"] == 0 for w in workloads) or any(
+    if measures["api_down_seconds"] > 0 or any(
+        w["desired"] and w["min_ready"] == 0 and not w["short_at_start"] for w in workloads) or any(
         t["availability"] is not None and t["longest_failure_streak"] >= max(1, t["samples"] // 2) for t in http
     ):
         return "core"

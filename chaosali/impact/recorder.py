@@ -36,6 +36,7 @@ logger = logging.getLogger("chaostoolkit")
 WATCH_SECONDS = 10  # the server ends each watch after this; resuming costs one small request
 _READ_TIMEOUT = WATCH_SECONDS + 5
 _RETRY_SECONDS = 1.0
+_PAGE = 500  # objects per list request: the first list of a large cluster, a page at a time
 _WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 # Why a pod was deleted, from the DisruptionTarget condition the control plane sets first
 _DISRUPTIONS = {
@@ -177,11 +178,7 @@ class Recorder:
 
         def listed(name: str, call: Callable[..., Any], on_change: Callable[[str, dict], None], **kwargs: Any) -> None:
             bound = _bind(call, **kwargs)
-            listing = bound(_preload_content=False, _request_timeout=_READ_TIMEOUT)
-            document = _json(listing)
-            for item in document.get("items") or []:
-                on_change("LISTED", item)
-            streams[name] = (bound, document["metadata"].get("resourceVersion"), on_change)
+            streams[name] = (bound, self._list(bound, on_change), on_change)
 
         listed("nodes", core.list_node, self._node)
         for namespace in self.scope.namespaces:
@@ -203,7 +200,7 @@ class Recorder:
         while not self._stopping.is_set():
             try:
                 if resource_version is None:  # lost: list again, as a client-go informer does
-                    resource_version = self._relist(list_call, on_change)
+                    resource_version = self._list(list_call, on_change)
                 for event in self._stream(list_call, resource_version):
                     obj = event["object"]
                     resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
@@ -230,42 +227,53 @@ class Recorder:
                 return
             yield event
 
-    def _relist(self, list_call: Callable[..., Any], on_change: Callable[[str, dict], None]) -> str | None:
-        """The current state after a gap; pods gone meanwhile are recorded as deleted."""
-        document = _json(list_call(_preload_content=False, _request_timeout=_READ_TIMEOUT))
-        items = document.get("items") or []
-        for item in items:
-            on_change("LISTED", item)
+    def _list(self, list_call: Callable[..., Any], on_change: Callable[[str, dict], None]) -> str | None:
+        """Every object, a page at a time (memory bounded by the page, not the cluster); the
+        resourceVersion to watch from. Pods gone since the last look are recorded as deleted."""
+        listed: set[str] = set()
+        resource_version, page = None, None
+        while True:
+            document = _json(list_call(limit=_PAGE, _continue=page, _preload_content=False,
+                                       _request_timeout=_READ_TIMEOUT))
+            for item in document.get("items") or []:
+                on_change("LISTED", item)
+                listed.add((item.get("metadata") or {}).get("name"))
+            metadata = document.get("metadata") or {}
+            resource_version = resource_version or metadata.get("resourceVersion")
+            page = metadata.get("continue")
+            if not page:
+                break
         if on_change == self._pod:
             namespace = _bound_namespace(list_call)
-            listed = {f"{namespace}/{(item.get('metadata') or {}).get('name')}" for item in items}
             with self._lock:
-                vanished = [key for key in self._pods if key.startswith(f"{namespace}/") and key not in listed]
+                vanished = [key for key in self._pods
+                            if key.startswith(f"{namespace}/") and key.partition("/")[2] not in listed]
             for key in vanished:
                 on_change("DELETED", {"metadata": {"namespace": namespace, "name": key.partition("/")[2]}})
-        return document["metadata"].get("resourceVersion")
+        return resource_version
 
     def _sample_api(self) -> None:
         """The API's outages, from /readyz once a second: a watch cannot tell a quiet API from a
         cut one until its read times out."""
-        while not self._stopping.wait(1.0):
-            api = self.api_factory()
-            try:
-                api.call_api("/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False,
-                             _request_timeout=(1, 1))
-                up = True
-            except (ApiException, urllib3.exceptions.HTTPError, OSError):
-                up = False
-            finally:
-                api.close()
-            with self._lock:
-                down = bool(self._outages) and self._outages[-1]["to"] is None
-                if not up and not down:
-                    self._outages.append({"from": _now(), "to": None})
-                    self._add({"kind": "api", "what": "down"})
-                elif up and down:
-                    self._outages[-1]["to"] = _now()
-                    self._add({"kind": "api", "what": "back"})
+        api = self.api_factory()  # one client: its connection is reused, or made again after a cut
+        try:
+            while not self._stopping.wait(1.0):
+                try:
+                    api.call_api("/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False,
+                                 _request_timeout=(1, 1))
+                    up = True
+                except (ApiException, urllib3.exceptions.HTTPError, OSError):
+                    up = False
+                with self._lock:
+                    down = bool(self._outages) and self._outages[-1]["to"] is None
+                    if not up and not down:
+                        self._outages.append({"from": _now(), "to": None})
+                        self._add({"kind": "api", "what": "down"})
+                    elif up and down:
+                        self._outages[-1]["to"] = _now()
+                        self._add({"kind": "api", "what": "back"})
+        finally:
+            api.close()
 
     def _sample_http(self, target: HttpTarget) -> None:
         """One attempt every 1/rate s, as ``service_available`` makes it; a failing stretch is an
@@ -396,7 +404,8 @@ class Recorder:
             before = self._nodes.get(name)
             self._nodes[name] = {"ready": ready, "taints": taints}
             if change == "LISTED" and before is None:
-                self._add({"kind": "node", "node": name, "what": "initial", "ready": ready, "taints": taints})
+                if not ready:  # Ready is every node's baseline: only the exceptions take an entry
+                    self._add({"kind": "node", "node": name, "what": "initial", "ready": ready, "taints": taints})
                 return
             if before is None or before["ready"] != ready:
                 self._add({"kind": "node", "node": name, "what": "ready" if ready else "not-ready"})

@@ -175,7 +175,10 @@ def mark_victims(
     kube-monkey/kill-value: `kill_mode` "fixed" kills `kill_value` pods,
     "kill-all" all of them (no value), "random-max-percent" up to
     `kill_value` % of the running pods and "fixed-percent" exactly
-    `kill_value` % (1 to 100).
+    `kill_value` % (1 to 100). Those are the numbers of deletions: kube-monkey
+    draws each pod at random among the running ones, a pod possibly twice, so
+    a kill of more than one pod may delete fewer distinct pods (kill-all of 2
+    pods deletes both only about half the time).
 
     Labelling the pod template rolls the workload's pods out. With `wait`
     (the default) the action returns once every pod carries the identifier

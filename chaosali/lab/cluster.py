@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import logging
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -23,7 +24,7 @@ from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.api import new_api_client
 from chaosali.cluster.health import api_problem, nodes_problem
-from chaosali.lab import k8sbuild
+from chaosali.lab import k8sbuild, podrunner
 from chaosali.lab.hosts import Lab, LabError, LabHost
 from chaosali.lab.pki import make_pki
 
@@ -37,7 +38,13 @@ SERVICE_CIDR = "10.96.0.0/16"
 NODE_LEASE_SECONDS = 10
 # how long a silent kubelet keeps its node Ready: short, so drills see NotReady within seconds
 NODE_GRACE_SECONDS = 20
+# how long pods stay on a NotReady or unreachable node before they are evicted (300 s by default):
+# short, so a drill of about two minutes sees its pods evicted and replaced
+EVICTION_TOLERATION_SECONDS = 10
 DEMO_NAMESPACE = "demo"
+# workers spread over two zones (worker1 zone-a, worker2 zone-b, ...), as a zone outage drill needs
+ZONE_LABEL = "topology.kubernetes.io/zone"
+ZONES = ("zone-a", "zone-b")
 
 
 class Cluster:
@@ -62,6 +69,9 @@ class Cluster:
     @property
     def nodes(self) -> list[LabHost]:
         return [h for h in self.lab.hosts if h.role in ("master", "worker")]
+
+    def _workers(self) -> list[LabHost]:
+        return [h for h in self.lab.hosts if h.role == "worker"]
 
     @property
     def balancer(self) -> LabHost | None:
@@ -97,13 +107,17 @@ class Cluster:
     def prepare(self) -> None:
         """Binaries (built once into the cache), certificates and every kubeconfig."""
         self.binaries = k8sbuild.ensure_binaries(self.progress)
-        stages = [path.read_text() for path in k8sbuild.kwok_pod_stages()] + [yaml.safe_dump(_POD_READY_AGAIN)]
+        stages = [yaml.safe_load(path.read_text()) for path in k8sbuild.kwok_pod_stages()] + [_POD_READY_AGAIN]
+        kube_monkey = k8sbuild.kube_monkey(self.progress)
+        if kube_monkey:  # its pods run for real (podrunner.py); without it they only look Running
+            self.binaries["kube-monkey"] = kube_monkey
+            stages = podrunner.kwok_stages(stages)
         make_pki(self.pki, [h.address for h in self.masters + [self.balancer] if h])
         if self.balancer:
             if not shutil.which("haproxy"):
                 raise LabError("the highly available lab balances its API servers with haproxy: apt-get install haproxy")
             (self.dir / "haproxy.cfg").write_text(_haproxy_config(self.masters))
-        (self.dir / "kwok.yaml").write_text("\n---\n".join(stages))
+        (self.dir / "kwok.yaml").write_text(yaml.safe_dump_all(stages))
         self._kubeconfig(self.admin_kubeconfig, "admin")
         for component in ("controller-manager", "scheduler"):
             self._kubeconfig(self.dir / f"{component}.kubeconfig", component, "https://127.0.0.1:6443")
@@ -126,6 +140,14 @@ class Cluster:
                 f"--cidr=10.244.{index}.1/24", f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
             ]
         }
+        if "kube-monkey" in self.binaries:
+            endpoint = self.balancer or self.masters[0]
+            services["pods"] = [
+                sys.executable, "-m", "chaosali.lab.podrunner", f"--node={host.name}",
+                "--kubeconfig=/etc/kubernetes/kubelet.conf", f"--binary={self.binaries['kube-monkey']}",
+                f"--api-host={endpoint.address}", f"--api-port={API_PORT}", f"--ca={self.pki}/ca.crt",
+                f"--log-dir={self.lab.host_dir(host) / podrunner.LOG_DIR}",
+            ]
         if host.role == "master":
             services = {**self._control_plane(host), **services}
         return services
@@ -159,6 +181,8 @@ class Cluster:
                 "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--proxy-client-cert-file={pki}/front-proxy-client.crt",
                 f"--proxy-client-key-file={pki}/front-proxy-client.key", f"--cert-dir={data}/apiserver-certs", "--v=0",
+                f"--default-not-ready-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
+                f"--default-unreachable-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
             ],
             "kube-controller-manager": [
                 str(self.binaries["kube-controller-manager"]),
@@ -235,7 +259,11 @@ class Cluster:
     def status(self) -> dict:
         """The API's health and, per host, each service as ``labctl`` reports it."""
         ready = api_problem(2, self._config, None) is None
-        return {"api": self.endpoint, "api_ready": ready, "services": self.lab.services()}
+        # the last lines of each real kube-monkey the lab runs: what it scheduled and killed
+        pods = {f"{host.name}/{pod}": log.splitlines()[-10:]
+                for host in self.nodes for pod, log in podrunner.pod_logs(self.lab.host_dir(host)).items()}
+        return {"api": self.endpoint, "api_ready": ready, "services": self.lab.services(),
+                **({"kube_monkey_logs": pods} if pods else {})}
 
     def _node(self, host: LabHost) -> dict:
         master = host.role == "master"
@@ -245,7 +273,8 @@ class Cluster:
             "metadata": {
                 "name": host.name,
                 "labels": {"kubernetes.io/hostname": host.name, "kubernetes.io/os": "linux",
-                           f"node-role.kubernetes.io/{role}": "", "type": "kwok"},
+                           f"node-role.kubernetes.io/{role}": "", "type": "kwok",
+                           **({} if master else {ZONE_LABEL: ZONES[self._workers().index(host) % len(ZONES)]})},
                 "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
             },
             "spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}
@@ -280,7 +309,11 @@ class Cluster:
             "metadata": {"name": "web", "labels": labels},
             "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}],
+                         # one replica per zone where possible: a zone outage leaves the other
+                         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_LABEL,
+                                                        "whenUnsatisfiable": "ScheduleAnyway",
+                                                        "labelSelector": {"matchLabels": labels}}]}}},
         })
         _create(lambda body: core.create_namespaced_service(DEMO_NAMESPACE, body), {
             "metadata": {"name": "web"}, "spec": {"selector": labels, "ports": [{"port": 80}]},

@@ -33,12 +33,19 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from chaosali.core.fanout import fan_out
 from chaosali.host.ssh import Host, SSHSettings, run_script
 
-__all__ = ["DEFAULT_STATE_DIR", "Lab", "LabError", "LabHost", "HostServices", "script"]
+__all__ = ["DEFAULT_STATE_DIR", "Lab", "LabError", "LabHost", "HostServices", "script", "SUDO_USER",
+           "PASSWORD_SUDO_USER"]
 
 logger = logging.getLogger("chaostoolkit")
 
 DEFAULT_STATE_DIR = Path("/var/lib/chaosali-lab")
-_NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+_NAME = re.compile(r"[a-z][a-z0-9]{0,9}", re.ASCII)
+# The non-root users of every lab host, as real fleets have them: (name, uid, sudoers rule). Both
+# log in with the lab's key; the first has passwordless sudo, the second's sudo asks for a password
+# (it has none: /etc/shadow gives it "*"), so only a drill run as root or the first can act.
+SUDO_USER = "drill"
+PASSWORD_SUDO_USER = "drill-pw"
+_USERS = ((SUDO_USER, 2901, "ALL=(ALL:ALL) NOPASSWD: ALL"), (PASSWORD_SUDO_USER, 2902, "ALL=(ALL:ALL) ALL"))
 
 
 class LabError(RuntimeError):
@@ -73,7 +80,7 @@ class Lab:
     hosts: list[LabHost] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise LabError(f"lab name {self.name!r}: use 1-10 lower-case letters and digits, starting with a letter")
         try:
             network = ipaddress.ip_network(self.subnet)
@@ -231,7 +238,12 @@ class Lab:
                 "reboot_command": f"{self.labctl} reboot",
                 **(configuration or {}),
             },
-            "secrets": {"ssh": {"user": "root", "key_path": str(self.key_path)}},
+            # one scope per way of logging in, for an experiment (or a --var-file) to pick
+            "secrets": {
+                "ssh": {"user": "root", "key_path": str(self.key_path)},
+                "ssh_sudo": {"user": SUDO_USER, "key_path": str(self.key_path)},
+                "ssh_password_sudo": {"user": PASSWORD_SUDO_USER, "key_path": str(self.key_path)},
+            },
         }
         self.vars_path.write_text(json.dumps(variables, indent=2))
 
@@ -267,6 +279,19 @@ class Lab:
         shutil.copyfile(self.key_path.with_suffix(".pub"), directory / "authorized_keys")
         (directory / "fs" / "root").mkdir(parents=True, exist_ok=True)
         (directory / "passwd").write_text(_passwd(directory / "fs" / "root"))
+        (directory / "shadow").write_text("".join(f"{line.split(':')[0]}:*:19000:0:99999:7:::\n"
+                                                  for line in (directory / "passwd").read_text().splitlines()))
+        (directory / "shadow").chmod(0o600)
+        sudoers = directory / "sudoers.d"
+        sudoers.mkdir(mode=0o755, exist_ok=True)
+        for user, uid, rule in _USERS:  # /home is the host's own fs/home (init.sh)
+            ssh_dir = directory / "fs" / "home" / user / ".ssh"
+            ssh_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.key_path.with_suffix(".pub"), ssh_dir / "authorized_keys")
+            for path in (ssh_dir.parent, ssh_dir, ssh_dir / "authorized_keys"):
+                os.chown(path, uid, uid)
+            (sudoers / f"lab-{user}").write_text(f"{user} {rule}\n")
+            (sudoers / f"lab-{user}").chmod(0o440)
         # the lab's names only, and no name server: lookups answer at once instead of timing out
         (directory / "hosts").write_text(
             "127.0.0.1 localhost\n" + "".join(f"{h.address} {h.name}\n" for h in self.hosts)
@@ -325,11 +350,11 @@ class Lab:
 def _require_root() -> None:
     if os.geteuid() != 0:
         raise LabError("the lab needs root (network namespaces, bridges, mounts): run it as root or with sudo")
-    missing = [tool for tool in ("ip", "unshare", "iptables", "/usr/sbin/sshd") if not shutil.which(tool)]
+    missing = [tool for tool in ("ip", "unshare", "iptables", "/usr/sbin/sshd", "sudo") if not shutil.which(tool)]
     if missing:
         raise LabError(
             f"{', '.join(missing)} not found on PATH ({os.environ.get('PATH', '')}): install them with "
-            "apt-get install -y iproute2 util-linux iptables openssh-server, or add /usr/sbin to PATH"
+            "apt-get install -y iproute2 util-linux iptables openssh-server sudo, or add /usr/sbin to PATH"
         )
 
 
@@ -393,12 +418,15 @@ def _write_keypair(path: Path) -> None:
 
 def _passwd(home: Path) -> str:
     # root logs in to /bin/sh with its own home: no login profile (pyenv init) on every command
+    ours = {user for user, _, _ in _USERS}
     lines = []
     for line in Path("/etc/passwd").read_text().splitlines():
         fields = line.split(":")
         if fields[0] == "root":
             fields[5], fields[6] = str(home), "/bin/sh"
-        lines.append(":".join(fields))
+        if fields[0] not in ours:
+            lines.append(":".join(fields))
+    lines += [f"{user}:x:{uid}:{uid}:chaosali lab:/home/{user}:/bin/sh" for user, uid, _ in _USERS]
     return "\n".join(lines) + "\n"
 
 
@@ -408,7 +436,7 @@ def _sshd_config(directory: Path) -> str:
             "Port 22",
             f"HostKey {directory / 'ssh_host_ed25519_key'}",
             "PidFile /run/sshd.pid",
-            f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+            "AuthorizedKeysFile .ssh/authorized_keys",
             "StrictModes no",
             "PermitRootLogin prohibit-password",
             "PasswordAuthentication no",
@@ -417,6 +445,9 @@ def _sshd_config(directory: Path) -> str:
             "UseDNS no",
             "MaxStartups 100:30:200",
             "MaxSessions 50",
+            # root's key file lies in the lab's private state (mode 0700): only root can read it there
+            "Match User root",
+            f"    AuthorizedKeysFile {directory / 'authorized_keys'}",
             "",
         ]
     )

@@ -24,6 +24,12 @@ build never leaves a half-written binary behind. The Go module cache
 (``~/go/pkg/mod``) and build cache (``~/.cache/go-build``) are the ordinary
 defaults and are shared with every other Go build on the machine.
 
+kube-monkey is built too when its source is given (``CHAOSALI_KUBE_MONKEY_SRC``: a ``.tar.gz``
+or a directory): the module proxy refuses it (its go.mod names the module ``kube-monkey``), but
+its dependencies are ordinary modules. It lands in ``<cache>/kube-monkey-<digest of the
+source>/kube-monkey`` and, once built, is found there without the variable (see
+:func:`kube_monkey`). It is for the lab only, never part of the package.
+
 Run ``python -m chaosali.lab.k8sbuild`` to build everything (idempotent; a
 no-op taking well under a second when everything is cached).
 """
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -39,6 +46,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +63,8 @@ __all__ = [
     "cache_dir",
     "ensure_binaries",
     "build_all",
+    "kube_monkey",
+    "KUBE_MONKEY_SRC_ENV",
 ]
 
 #: Kubernetes release whose control-plane commands are built.
@@ -380,19 +391,20 @@ def _tmp_name(target: Path) -> Path:
     return target.with_name(f".{target.name}.tmp-{os.getpid()}")
 
 
-def _verify_and_install(tmp: Path, target: Path, step: str) -> None:
-    """Run ``TMP --version``; on success rename TMP to TARGET atomically."""
+def _verify_and_install(tmp: Path, target: Path, step: str, check: tuple[str, int] = ("--version", 0)) -> None:
+    """Run ``TMP <check flag>``, expecting its exit status; then rename TMP to TARGET atomically."""
+    flag, expected = check
     try:
         out = subprocess.run(
-            [str(tmp), "--version"], capture_output=True, text=True, timeout=60
+            [str(tmp), flag], capture_output=True, text=True, timeout=60
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"{step}: built binary does not run: {exc}") from exc
-    if out.returncode != 0:
+    if out.returncode != expected:
         tmp.unlink(missing_ok=True)
         raise RuntimeError(
-            f"{step}: built binary failed '--version' (exit {out.returncode}): "
+            f"{step}: built binary failed '{flag}' (exit {out.returncode}): "
             f"{(out.stdout + out.stderr).strip()[-2000:]}"
         )
     tmp.chmod(0o755)
@@ -555,6 +567,78 @@ def ensure_binaries(progress: Optional[Progress] = None) -> dict[str, Path]:
     return {r.name: r.path for r in build_all(progress)}
 
 
+#: Names the kube-monkey source: a tarball (``git archive`` of asobti/kube-monkey) or a directory.
+KUBE_MONKEY_SRC_ENV = "CHAOSALI_KUBE_MONKEY_SRC"
+
+
+def _source_digest(source: Path) -> str:
+    """A short digest of a kube-monkey source: the tarball's bytes, or a directory's Go files."""
+    digest = hashlib.sha256()
+    if source.is_file():
+        digest.update(source.read_bytes())
+    else:
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and (path.suffix == ".go" or path.name in ("go.mod", "go.sum")):
+                digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _module_root(tree: Path) -> Path:
+    """The directory of kube-monkey's go.mod: TREE itself or its single top directory (kube-monkey/)."""
+    for candidate in (tree, *sorted(p for p in tree.iterdir() if p.is_dir())):
+        if (candidate / "go.mod").is_file() and (candidate / "main.go").is_file():
+            return candidate
+    raise RuntimeError(f"{tree} holds no kube-monkey source (go.mod and main.go): set {KUBE_MONKEY_SRC_ENV} "
+                       "to asobti/kube-monkey's source tarball or checkout")
+
+
+def kube_monkey(progress: Optional[Progress] = None) -> Optional[Path]:
+    """The real kube-monkey binary for the lab, built from ``$CHAOSALI_KUBE_MONKEY_SRC`` if needed.
+
+    Without the variable, the binary of an earlier build is reused (the newest one); None when
+    there is none: the lab then runs without it. Raises RuntimeError when the source is unusable or
+    its build fails (the message quotes the go output's tail).
+    """
+    report: Progress = progress or (lambda msg: logger.info("%s", msg))
+    named = os.environ.get(KUBE_MONKEY_SRC_ENV)
+    if not named:
+        built = sorted(_cache_root().glob("kube-monkey-*/kube-monkey"), key=lambda p: p.stat().st_mtime)
+        return built[-1] if built and _is_ready(built[-1]) else None
+    source = Path(named).expanduser().resolve()
+    if not source.exists():
+        raise RuntimeError(f"{KUBE_MONKEY_SRC_ENV}={named}: no such file or directory; point it at "
+                           "kube-monkey's source tarball (e.g. ../shared/third_party/kube-monkey-7dcb3ca.tar.gz) "
+                           "or unset it to run the lab without the real kube-monkey")
+    directory = _cache_root() / f"kube-monkey-{_source_digest(source)}"
+    target = directory / "kube-monkey"
+    if _is_ready(target):
+        return target
+    with _locked(directory / ".build.lock"):
+        if _is_ready(target):  # built by a concurrent caller
+            return target
+        start = time.monotonic()
+        report(f"kube-monkey: building from {source}")
+        with tempfile.TemporaryDirectory(dir=directory, prefix="src-") as scratch:
+            tree = Path(scratch)
+            if source.is_file():
+                with tarfile.open(source) as archive:
+                    archive.extractall(tree, filter="data")
+            else:
+                shutil.copytree(source, tree / "kube-monkey", ignore=shutil.ignore_patterns(".git"))
+            module = _module_root(tree)
+            go = _find_go()
+            tmp = _tmp_name(target)
+            try:
+                _run_go(go, ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."],
+                        step="build kube-monkey", cwd=module, log=directory / "build.log", progress=report)
+                # no --version: glog's flag parsing answers -help with its usage and exit status 2
+                _verify_and_install(tmp, target, "build kube-monkey", ("-help", 2))
+            finally:
+                tmp.unlink(missing_ok=True)
+        report(f"kube-monkey: built in {time.monotonic() - start:.1f}s -> {target}")
+    return target
+
+
 def kwok_pod_stages() -> list[Path]:
     """kwok's own default pod stages (from its module source), kept beside the binaries.
 
@@ -584,6 +668,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
     try:
         results = build_all(progress)
         kwok_pod_stages()
+        monkey = kube_monkey(progress)
     except RuntimeError as exc:
         print(f"k8sbuild: error: {exc}", file=sys.stderr)
         return 1
@@ -594,6 +679,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
     for r in results:
         how = f"built in {r.seconds:.1f}s" if r.built else "cached"
         print(f"{r.name:24} {r.path}  ({how})")
+    print(f"{'kube-monkey':24} {monkey or f'not built: set {KUBE_MONKEY_SRC_ENV} to its source to build it'}")
     print(f"total {time.monotonic() - start:.1f}s")
     return 0
 

@@ -24,14 +24,14 @@ def lock_environment(
 ) -> dict:
     """
     Take the environment lock, the Lease `name` in `namespace`, for
-    `duration` seconds (nothing renews it: give the length of the whole
-    drill). `holder` names who holds it (default "user@host/pid", which only
+    `duration` seconds, at most a day (86400; nothing renews it: give the
+    length of the whole drill). `holder` names who holds it (default "user@host/pid", which only
     this chaos run can unlock). Taking a lock this holder already has
     renews it. Fails, naming the holder and since when, if someone else
     holds it. Returns held, holder, since, expires and the Lease's name.
     """
     lock = lease.Lock.of(name, namespace)
-    duration = whole(duration, "duration (seconds)", 1)
+    duration = whole(duration, "duration (seconds)", 1, lease.MAX_DURATION)
     identity = lease.identity_of(holder)
     with connect(configuration, secrets, timeout=lease.request_timeout(configuration, duration)) as cluster:
         holding, _ = lease.acquire(cluster, lock, identity, duration)

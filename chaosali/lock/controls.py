@@ -134,10 +134,11 @@ def before_experiment_control(
     whole run, or interrupt the run naming who holds it. `holder` names this
     run (default "user@host/pid/experiment title"); a lock this holder
     already has is kept and left held after the run. The lease lasts
-    `duration` seconds and is renewed every duration/3 seconds.
+    `duration` seconds (at most a day, 86400) and is renewed every
+    duration/3 seconds.
     """
     lock = lease.Lock.of(name, namespace)
-    duration = whole(duration, "duration (seconds)", 1)
+    duration = whole(duration, "duration (seconds)", 1, lease.MAX_DURATION)
     identity = lease.identity_of(holder, (context or {}).get("title"))
     taken = memory.section(_MEMORY)
     if lock in taken:  # declared twice: the first declaration holds it already

@@ -35,6 +35,7 @@ from chaosali.core.markers import MANAGED_BY, MANAGED_BY_LABEL
 
 __all__ = [
     "DEFAULT_NAME",
+    "MAX_DURATION",
     "DEFAULT_NAMESPACE",
     "Lock",
     "Holding",
@@ -51,6 +52,9 @@ logger = logging.getLogger("chaostoolkit")
 
 DEFAULT_NAME = "chaosali-drill-lock"
 DEFAULT_NAMESPACE = "default"
+# A crashed run's lock is free after its duration: a day at most, so that a typo (1e9 s, 31
+# years) cannot take the environment away for good.
+MAX_DURATION = 86400
 _ATTEMPTS = 3  # conflicting writes in a row before giving up: a contended lock, not a lost race
 _MICROTIME = "%Y-%m-%dT%H:%M:%S.%fZ"  # metav1.MicroTime, which wants exactly six fraction digits
 

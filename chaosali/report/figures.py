@@ -38,10 +38,21 @@ sighting to the next healthy one, e.g. "the API down 10.1 s", "nodes NotReady 4.
 
 Impact level
 ------------
-The FMEA ``impact`` (none, partial, core) is the most a run may show: **core** when the API
-itself was seen down (nothing in the cluster can change then), **partial** for any other outage
-(nodes, hosts, a probe, the steady state), **none** without one. When the recovery was not
-measured, nothing watched the drill and the level is unknown.
+The FMEA ``impact`` (none, partial, core) is the most a run may show. When the journal holds an
+impact recording (``chaosali.impact.controls``), the level is the one measured from it
+(``chaosali.impact.measures``). Otherwise: **core** when the API itself was seen down (nothing
+in the cluster can change then), **partial** for any other outage (nodes, hosts, a probe, the
+steady state), **none** without one; when the recovery was not measured, nothing watched the
+drill and the level is unknown. An FMEA that expects partial or core impact, in a run that
+shows none, is a **fault not observed**: the drill proved nothing, it is no success.
+
+Checks and the resilience score
+-------------------------------
+A run's checks: each steady-state probe (not met, raised, or never checked because the run
+stopped: missed), the impact expectation, the fault observed (FMEA impact partial or core), the
+expected recovery, and each FMEA limit judged against the recording. Critical checks (probes,
+impact, fault observed) weigh 3, the others 1; a check that cannot be judged counts for
+nothing. Score = 100 x weight met / weight judged (see docs/report.md).
 """
 
 from __future__ import annotations
@@ -51,11 +62,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.report.fmea import CHOICES, validate_fmea
+from chaosali.impact.measures import judge
+from chaosali.report.fmea import CHOICES, LIMIT_FIELDS, validate_fmea
 from chaosali.report.redact import redact
 from chaosali.report.story import exit_status, status_words, stderr_tail, unexpected_exit
 
-__all__ = ["Activity", "FaultWindow", "Outage", "Recovery", "Run", "SteadyCheck", "read_run", "seconds_text"]
+__all__ = ["Activity", "Check", "FaultWindow", "LimitCheck", "Outage", "Recording", "Recovery", "Run", "SteadyCheck",
+           "campaign_score", "read_run", "seconds_text"]
 
 # Recovery states, in the words a report shows.
 RECOVERED, NO_OUTAGE, NOT_RECOVERED, NOT_MEASURED = "recovered", "no outage seen", "not recovered", "not measured"
@@ -64,6 +77,8 @@ STEADY = "steady state"
 # What a watch or a probe is about, by its provider function: (subject, how its outage reads).
 _SUBJECTS = {"watch_api": ("api", "the API down"), "watch_nodes": ("nodes", "nodes NotReady")}
 _CORE_SUBJECTS = {"api"}
+IMPACT_EXTENSION = "chaosali-impact"  # chaosali.impact.controls.EXTENSION (report reads journals only)
+CRITICAL, MINOR = 3, 1  # check weights, as krkn weighs critical checks and warnings
 
 
 @dataclass(frozen=True)
@@ -168,6 +183,63 @@ class SteadyCheck:
     probes: list[Activity]
 
 
+@dataclass(frozen=True)
+class Recording:
+    """The impact recording of a run (``chaosali.impact.controls``): its measures as the control
+    computed them, and its timeline on its own clock (``t``: seconds since ``started``)."""
+
+    started: dt.datetime | None
+    seconds: float
+    scope: dict[str, Any]
+    timeline: list[dict[str, Any]]
+    api_outages: list[dict[str, Any]]
+    dropped: int
+    errors: list[str]
+    measures: dict[str, Any] | None
+    missing: str | None  # why there is no recording
+
+    def at(self, t: Any) -> dt.datetime | None:
+        """A moment of the recording's clock, as a time."""
+        if self.started is None or isinstance(t, bool) or not isinstance(t, (int, float)):
+            return None
+        return self.started + dt.timedelta(seconds=t)
+
+    @staticmethod
+    def moment(stamp: Any) -> dt.datetime | None:
+        """A time the recording wrote as ISO 8601 (outages, HTTP error windows)."""
+        return _time(stamp)
+
+    def readiness(self) -> dict[str, list[tuple[dt.datetime, int, int]]]:
+        """Per workload, each (moment, ready, desired) the recording saw."""
+        series: dict[str, list[tuple[dt.datetime, int, int]]] = {}
+        for entry in self.timeline:
+            at = self.at(entry.get("t"))
+            if entry.get("kind") == "workload" and at and isinstance(entry.get("workload"), str):
+                series.setdefault(entry["workload"], []).append((at, entry.get("ready"), entry.get("desired")))
+        return series
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    """One FMEA limit judged against the recording's measures (``chaosali.impact.measures.judge``)."""
+
+    limit: str
+    bound: float
+    measured: Any  # a number, or per workload / HTTP target
+    met: bool | None  # None: no recording to judge it by
+    why: str = ""  # why it cannot be judged
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing a run is judged on, with its weight in the resilience score."""
+
+    kind: str  # probe, impact, observed, recovery, limit
+    name: str
+    met: bool | None  # None: cannot be judged
+    weight: int
+
+
 @dataclass
 class Run:
     """The figures of one journal."""
@@ -186,20 +258,37 @@ class Run:
     faults: list[FaultWindow]
     outages: list[Outage]
     recovery: Recovery
+    recording: Recording | None
+    limits: list[LimitCheck]
     journal: dict[str, Any] = field(repr=False)  # redacted
 
     @property
+    def measures(self) -> dict[str, Any] | None:
+        return self.recording.measures if self.recording else None
+
+    @property
     def impact_seen(self) -> str:
-        return ", ".join(outage.text() for outage in self.outages) or "none"
+        seen = _measured_phrases(self.measures) if self.measures else []
+        return ", ".join(seen + [outage.text() for outage in self.outages]) or "none"
 
     @property
     def impact_level(self) -> str | None:
         """none, partial or core (see the module doc); None when nothing watched the drill."""
+        if self.measures and self.measures.get("impact") in CHOICES["impact"]:
+            return self.measures["impact"]
         if self.recovery.state == NOT_MEASURED:
             return None
         if not self.outages:
             return "none"
         return "core" if any(o.subject in _CORE_SUBJECTS for o in self.outages) else "partial"
+
+    @property
+    def fault_observed(self) -> bool | None:
+        """False when the FMEA expects an impact and the run shows none; None when the FMEA
+        expects none (nothing to observe) or the level is unknown."""
+        if self.fmea is None or self.fmea["impact"] == "none" or self.impact_level is None:
+            return None
+        return self.impact_level != "none"
 
     @property
     def impact_exceeded(self) -> bool | None:
@@ -208,6 +297,42 @@ class Run:
             return None
         levels = CHOICES["impact"]
         return levels.index(self.impact_level) > levels.index(self.fmea["impact"])
+
+    def checks(self) -> list[Check]:
+        """What the run is judged on (see the module doc), in the order reports list them."""
+        checks = [Check("probe", f"{check.phase} {probe.name}", probe.tolerance_met is True and not probe.error,
+                        CRITICAL) for check in self.steady for probe in check.probes]
+        checks += [Check("probe", f"{phase} {name}", False, CRITICAL) for phase, name in self.unchecked_probes()]
+        fmea = self.fmea
+        checks.append(Check("impact", f"impact at most {fmea['impact']}" if fmea else "impact",
+                            None if self.impact_exceeded is None else not self.impact_exceeded, CRITICAL))
+        if fmea and fmea["impact"] != "none":
+            checks.append(Check("observed", f"fault observed ({fmea['impact']} impact expected)",
+                                self.fault_observed, CRITICAL))
+        recovery = self.recovery
+        checks.append(Check("recovery", f"recovery within {seconds_text(recovery.expected)}" if fmea else "recovery",
+                            None if recovery.exceeded is None else not recovery.exceeded, MINOR))
+        checks += [Check("limit", _LIMIT_NAMES[check.limit](check.bound), check.met, MINOR) for check in self.limits]
+        return checks
+
+    def unchecked_probes(self) -> list[tuple[str, str]]:
+        """(phase, name) of the hypothesis probes never checked before or after: the run stopped."""
+        ran = {check.phase for check in self.steady}
+        probes = (self.journal["experiment"].get("steady-state-hypothesis") or {}).get("probes") or []
+        names = [(p.get("name") or p.get("ref") or "?") if isinstance(p, dict) else "?" for p in probes]
+        return [(phase, str(name)) for phase in ("before", "after") if phase not in ran for name in names]
+
+    @property
+    def points(self) -> tuple[int, int]:
+        """The weight of the checks met, and of those judged."""
+        judged = [check for check in self.checks() if check.met is not None]
+        return sum(check.weight for check in judged if check.met), sum(check.weight for check in judged)
+
+    @property
+    def score(self) -> float | None:
+        """100 x the weight of the checks met / the weight of those judged; None: nothing judged."""
+        met, judged = self.points
+        return round(100 * met / judged, 1) if judged else None
 
     def offset(self, moment: dt.datetime | None) -> float | None:
         """Seconds since the journal started."""
@@ -252,7 +377,18 @@ class Run:
             ],
             "impact_seen": self.impact_seen,
             "impact": {"level": self.impact_level, "expected": self.fmea["impact"] if self.fmea else None,
-                       "exceeded": self.impact_exceeded},
+                       "exceeded": self.impact_exceeded, "fault_observed": self.fault_observed,
+                       "measured": self.measures is not None},
+            "recording": None if self.recording is None else {
+                "missing": self.recording.missing, "start": _iso(self.recording.started),
+                "seconds": self.recording.seconds, "scope": self.recording.scope,
+                "api_outages": self.recording.api_outages, "dropped": self.recording.dropped,
+                "errors": self.recording.errors, "measures": self.measures,
+            },
+            "limits": [{"limit": c.limit, "bound": c.bound, "measured": c.measured, "met": c.met,
+                        **({"why": c.why} if c.why else {})} for c in self.limits],
+            "checks": [{"kind": c.kind, "name": c.name, "weight": c.weight, "met": c.met} for c in self.checks()],
+            "score": self.score,
             "recovery": {
                 "state": recovery.state,
                 "measured_seconds": recovery.measured,
@@ -284,6 +420,7 @@ def read_run(journal: Any, source: str = "journal") -> Run:
     faults = _faults(activities)
     sightings = _sightings(activities, steady)
     start, end = _time(journal.get("start")), _time(journal.get("end"))
+    recording = _recording(journal.get("extensions"))
     return Run(
         source=source,
         title=str(experiment.get("title") or "experiment"),
@@ -299,8 +436,16 @@ def read_run(journal: Any, source: str = "journal") -> Run:
         faults=faults,
         outages=_outages(sightings),
         recovery=_recovery(sightings, faults, activities, fmea),
+        recording=recording,
+        limits=_limits(fmea, recording),
         journal=journal,
     )
+
+
+def campaign_score(runs: list[Run]) -> float | None:
+    """The mean of the runs' scores: each drill counts once, however many probes it has."""
+    scores = [run.score for run in runs if run.score is not None]
+    return round(sum(scores) / len(scores), 1) if scores else None
 
 
 def seconds_text(seconds: float | None) -> str:
@@ -315,6 +460,64 @@ def seconds_text(seconds: float | None) -> str:
 
 
 # -- reading the journal --------------------------------------------------------------------------
+
+# a limit's check, as reports name it (stable from run to run of one experiment)
+_LIMIT_NAMES = {
+    "max_pods_lost": lambda n: f"pods lost at most {n:g}",
+    "max_unavailable_seconds": lambda s: f"each workload below desired at most {seconds_text(s)}",
+    "max_recovery_seconds": lambda s: f"workloads and nodes recovered within {seconds_text(s)}",
+    "min_availability": lambda p: f"HTTP availability at least {p:g} %",
+    "max_api_down_seconds": lambda s: f"API down at most {seconds_text(s)}",
+}
+
+
+def _recording(extensions: Any) -> Recording | None:
+    entry = next((e for e in extensions or [] if isinstance(e, dict) and e.get("name") == IMPACT_EXTENSION), None)
+    if entry is None:
+        return None
+    recording = entry.get("recording") if isinstance(entry.get("recording"), dict) else {}
+    measures = entry.get("measures") if isinstance(entry.get("measures"), dict) else None
+    missing = None if measures else str(entry.get("missing") or "the journal holds no measures")
+    return Recording(
+        started=_time(recording.get("started_at")),
+        seconds=float(recording.get("seconds") or 0.0),
+        scope=recording.get("scope") or {},
+        timeline=[e for e in recording.get("timeline") or [] if isinstance(e, dict)],
+        api_outages=[o for o in recording.get("api_outages") or [] if isinstance(o, dict)],
+        dropped=int(recording.get("dropped") or 0),
+        errors=[str(error) for error in recording.get("errors") or []],
+        measures=measures,
+        missing=missing,
+    )
+
+
+def _limits(fmea: dict[str, Any] | None, recording: Recording | None) -> list[LimitCheck]:
+    limits = {name: float(fmea[name]) for name in LIMIT_FIELDS if fmea and name in fmea}
+    if not limits:
+        return []
+    if recording is None or recording.measures is None:
+        why = recording.missing if recording else "no impact recording in the journal (chaosali.impact.controls)"
+        return [LimitCheck(name, bound, None, None, why) for name, bound in limits.items()]
+    try:
+        judged = judge(recording.measures, limits)
+    except (KeyError, TypeError, InvalidArgument) as error:  # measures of another version
+        return [LimitCheck(name, bound, None, None, f"the measures cannot be read: {error}")
+                for name, bound in limits.items()]
+    return [LimitCheck(c["limit"], c["bound"], c["measured"], c["met"]) for c in judged]
+
+
+def _measured_phrases(measures: dict[str, Any]) -> list[str]:
+    """The recorded impact in a few words: "2 pods lost", "Deployment demo/web below desired 13.1 s"."""
+    phrases = [f"{measures['pods_lost']} pods lost"] if measures.get("pods_lost") else []
+    phrases += [f"{name} below desired {seconds_text(w['seconds_below_desired'])}"
+                for name, w in (measures.get("workloads") or {}).items() if w.get("seconds_below_desired")]
+    phrases += [f"{name} NotReady {seconds_text(n['seconds_not_ready'])}"
+                for name, n in (measures.get("nodes") or {}).items() if n.get("seconds_not_ready")]
+    if measures.get("api_down_seconds"):
+        phrases.append(f"the API down {seconds_text(measures['api_down_seconds'])} (recorded)")
+    phrases += [f"{name} available {t['availability']:g} %" for name, t in (measures.get("http") or {}).items()
+                if t.get("availability") is not None and t["availability"] < 100]
+    return phrases
 
 
 def _time(value: Any) -> dt.datetime | None:

@@ -5,8 +5,9 @@ One ``<testsuite>`` per journal, all inside one ``<testsuites>``; its test cases
 - each steady-state probe of each hypothesis check (before, during, after): a failure when its
   tolerance was not met, an error when it raised. The probes of a check that never ran (the run
   stopped first) are skipped, so one experiment always gives the same tests;
-- each FMEA expectation (``words.expectations``: recovery time, impact): a failure when missed,
-  skipped when the journal cannot tell;
+- each FMEA expectation (``words.expectations``: impact, fault observed, recovery time, the
+  limits judged against the impact recording): a failure when missed, skipped when the journal
+  cannot tell;
 - each method or rollback activity that failed, or whose process exited non-zero where no
   tolerance asked for it: an error. The others are the drill's steps, not tests.
 
@@ -51,7 +52,8 @@ def _suite(run: Run, number: int) -> ET.Element:
     if run.duration is not None:
         suite.set("time", _seconds(run.duration))
     properties = ET.SubElement(suite, "properties")
-    shown = {"journal": run.source, "status": run.status, "deviated": str(run.deviated).lower()}
+    shown = {"journal": run.source, "status": run.status, "deviated": str(run.deviated).lower(),
+             "resilience_score": "-" if run.score is None else f"{run.score:g}"}
     shown |= {f"fmea.{name}": value for name, value in (run.fmea or {}).items()}
     for name, value in shown.items():
         ET.SubElement(properties, "property", name=name, value=_text(value))
@@ -80,16 +82,10 @@ def _steady_cases(run: Run, root: str) -> list[ET.Element]:
                          f"{_json(probe.output)}", "tolerance")
             _output(case, probe)
             cases.append(case)
-    ran = {check.phase for check in run.steady}
-    hypothesis = run.journal["experiment"].get("steady-state-hypothesis") or {}
-    for phase in ("before", "after"):
-        if phase in ran:
-            continue
-        for probe in hypothesis.get("probes") or []:
-            name = (probe.get("name") or probe.get("ref") or "?") if isinstance(probe, dict) else "?"
-            case = ET.Element("testcase", name=_text(name), classname=_text(f"{root}.steady-state.{phase}"))
-            _outcome(case, "skipped", f"not checked: the run stopped before it ({run.status})")
-            cases.append(case)
+    for phase, name in run.unchecked_probes():
+        case = ET.Element("testcase", name=_text(name), classname=_text(f"{root}.steady-state.{phase}"))
+        _outcome(case, "skipped", f"not checked: the run stopped before it ({run.status})")
+        cases.append(case)
     return cases
 
 

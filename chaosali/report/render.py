@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.report.figures import Activity, Run, read_run, seconds_text
+from chaosali.report.figures import Activity, Run, campaign_score, read_run, seconds_text
 from chaosali.report.junit import junit_report
 from chaosali.report.render_html import html_report
-from chaosali.report.story import story
+from chaosali.report.story import printable, story
 from chaosali.report.words import (
-    activity_details, expected_text, fmea_sentence, impact_sentence, offset_text, recovery_seen, recovery_sentence,
-    steady_words, summary_rows, verdict,
+    activity_details, campaign_score_text, expectations, expected_text, fmea_sentence, impact_sentence,
+    impact_tables, offset_text, recording_sentence, recovery_seen, recovery_sentence, run_verdict, score_text,
+    steady_words, summary_rows,
 )
 
 __all__ = ["FORMATS", "format_for", "load_runs", "render"]
@@ -56,7 +57,9 @@ def render(runs: list[Run], fmt: str = "text") -> str:
     }
     if fmt not in renderers:
         raise InvalidArgument(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-    return renderers[fmt](runs)
+    out = renderers[fmt](runs)
+    # journal text reaches a terminal as it is: no escape sequence of a title or an exception may act on it
+    return printable(out) if fmt in ("text", "markdown") else out
 
 
 # -- text -------------------------------------------------------------------------------------------------
@@ -70,10 +73,8 @@ def _text(runs: list[Run]) -> str:
     for row in rows:  # the reports below give the titles in full; the table must fit a terminal
         row["scenario"] = row["scenario"] if len(row["scenario"]) <= 48 else row["scenario"][:47] + "…"
     columns = [c for c in rows[0] if c != "journal"]
-    widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in columns}
-    table = ["  ".join(c.ljust(widths[c]) for c in columns).rstrip()]
-    table += ["  ".join(row[c].ljust(widths[c]) for c in columns).rstrip() for row in rows]
-    parts = [f"Drill campaign: {len(runs)} runs", "\n".join(table)]
+    parts = [f"Drill campaign: {len(runs)} runs, resilience score {campaign_score_text(runs)}",
+             "\n".join(_text_table(columns, [[row[c] for c in columns] for row in rows]))]
     for number, (run, report) in enumerate(zip(runs, reports), 1):
         parts.append(f"{'=' * 72}\n#{number} {run.source}\n{report}")
     return "\n\n".join(parts) + "\n"
@@ -83,13 +84,30 @@ def _text_one(run: Run) -> str:
     # the story leaves errors out; a report must say why an activity failed (in one line: the
     # traceback is in the HTML and JSON reports)
     errors = [f"error in {a.phase} {a.name}: {a.error_line}" for a in run.activities if a.error]
-    return "\n".join([
+    recorded = recording_sentence(run)
+    lines = [
         story(run.journal),
         *errors,
         f"FMEA: {fmea_sentence(run)}",
         f"impact seen: {impact_sentence(run)}",
         f"recovery: {recovery_sentence(run.recovery)}",
-    ])
+        *([recorded] if recorded else []),
+    ]
+    for table in impact_tables(run):
+        lines += ["", f"{table.title}:", *("  " + line for line in _text_table(table.header, table.rows))]
+    lines += ["", f"expectations: {run_verdict(run)}"]
+    lines += [f"  {_mark(e.met)} {e.name}: {e.sentence}" for e in expectations(run)]
+    lines.append(f"resilience score: {score_text(run)}")
+    return "\n".join(lines)
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+
+
+def _mark(met: bool | None) -> str:
+    return {True: "met   ", False: "MISSED", None: "-     "}[met]
 
 
 # -- Markdown (GitHub / GitLab flavoured: tables, no raw HTML) -------------------------------------------
@@ -113,7 +131,7 @@ def _markdown(runs: list[Run]) -> str:
         return "\n".join(_markdown_one(runs[0], "#")).rstrip("\n") + "\n"
     rows = summary_rows(runs)
     columns = [c for c in rows[0]]
-    lines = [f"# Drill campaign: {len(runs)} runs", ""]
+    lines = [f"# Drill campaign: {len(runs)} runs", "", f"Resilience score: {campaign_score_text(runs)}", ""]
     lines += _md_table(columns, [[row[c] for c in columns] for row in rows])
     for run in runs:
         lines += _markdown_one(run, "##")
@@ -131,10 +149,19 @@ def _markdown_one(run: Run, h: str) -> list[str]:
         "",
     ]
     lines += _md_table(
-        ["recovery measured", "expected", "verdict", "impact seen"],
-        [[recovery_seen(recovery), expected_text(recovery), verdict(recovery), impact_sentence(run)]],
+        ["recovery measured", "expected", "verdict", "impact seen", "score"],
+        [[recovery_seen(recovery), expected_text(recovery), run_verdict(run), impact_sentence(run),
+          score_text(run)]],
     )
     lines += [f"Recovery: {_md(recovery_sentence(recovery))}", ""]
+    lines += [f"{h}# Expectations", ""]
+    lines += _md_table(["expectation", "result", "measured"],
+                       [[e.name, _mark(e.met).strip(), e.sentence] for e in expectations(run)])
+    recorded = recording_sentence(run)
+    if recorded:
+        lines += [f"{h}# Impact recorded", "", _md(recorded), ""]
+        for table in impact_tables(run):
+            lines += [f"**{table.title}**", "", *_md_table(table.header, table.rows)]
     lines += [f"{h}# FMEA", ""]
     if run.fmea:
         fmea = run.fmea
@@ -182,5 +209,7 @@ def _json(runs: list[Run]) -> str:
         "deviated": sum(run.deviated for run in runs),
         "recovery_exceeded": sum(run.recovery.exceeded is True for run in runs),
         "impact_exceeded": sum(run.impact_exceeded is True for run in runs),
+        "fault_not_observed": sum(run.fault_observed is False for run in runs),
+        "score": campaign_score(runs),
     }
     return json.dumps({"summary": summary, "runs": figures}, indent=2, ensure_ascii=False) + "\n"

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["exit_status", "output_lines", "status_words", "stderr_tail", "story", "unexpected_exit"]
+__all__ = ["exit_status", "output_lines", "printable", "status_words", "stderr_tail", "story", "unexpected_exit"]
 
 _TAIL = 5  # stderr lines a report shows; the HTML report's output details hold the rest
 _LINE_MAX = 300
-# terminal colours and other control characters: a report is no terminal session
-_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+# what a terminal acts on: CSI (colours, cursor moves) and OSC (window title, hyperlinks) sequences,
+# then any other C0 or C1 control character but the newline and the tab
+_SEQUENCES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9b[0-9;?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def story(journal: dict[str, Any]) -> str:
@@ -29,6 +31,12 @@ def story(journal: dict[str, Any]) -> str:
             lines.append(f"{section}: {run['activity']['name']}: {status} ({run.get('duration', 0):.1f} s)")
             lines += [f"    {line}" for line in output_lines(run.get("output"))]
     return "\n".join(lines)
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal: escape sequences dropped, other control characters shown as
+    ``\\xNN`` (a carriage return would let a line overwrite the one before it)."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m[0]):02x}", _SEQUENCES.sub("", text))
 
 
 def _met(state: dict | None) -> str:
@@ -87,6 +95,6 @@ def status_words(status: str, unexpected: int | None) -> str:
 
 def stderr_tail(output: dict[str, Any]) -> tuple[int, list[str]]:
     """A process output's last stderr lines, made printable, and how many lines come before them."""
-    lines = [line[:_LINE_MAX] for line in (_CONTROL.sub("", raw).rstrip() for raw in str(output["stderr"]).splitlines())
+    lines = [line[:_LINE_MAX] for line in (_CONTROLS.sub("", _SEQUENCES.sub("", raw)).rstrip() for raw in str(output["stderr"]).splitlines())
              if line]
     return max(0, len(lines) - _TAIL), lines[-_TAIL:]

@@ -1,5 +1,5 @@
 """The words every report format shares: a recovery, a verdict, an FMEA line, the expectations,
-a campaign row."""
+the score, the recorded impact's tables, a campaign row."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from chaosali.report.figures import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Activity, Recovery, Run, seconds_text
+from chaosali.report.figures import (
+    NO_OUTAGE, NOT_RECOVERED, RECOVERED, Activity, LimitCheck, Recovery, Run, campaign_score, seconds_text,
+)
 from chaosali.report.story import output_lines
 
 __all__ = [
-    "Expectation", "activity_details", "expectations", "expected_text", "fmea_sentence", "impact_sentence",
-    "impact_verdict", "offset_text", "output_text", "recovery_seen", "recovery_sentence", "steady_words",
+    "Expectation", "Table", "activity_details", "campaign_score_text", "expectations", "expected_text",
+    "fmea_sentence", "impact_sentence", "impact_tables", "impact_verdict", "offset_text", "output_text",
+    "recording_sentence", "recovery_seen", "recovery_sentence", "run_verdict", "score_text", "steady_words",
     "summary_rows", "verdict",
 ]
 
@@ -27,6 +30,22 @@ class Expectation:
     name: str  # stable from run to run of one experiment, e.g. "recovery within 30 s"
     met: bool | None
     sentence: str  # what was measured against what, or why it cannot be
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the recorded impact, as every format shows it."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+
+    def __post_init__(self) -> None:
+        # cells come from the journal: a null or a number is shown as text
+        self.rows[:] = [[str(cell) for cell in row] for row in self.rows]
+
+
+NOT_OBSERVED = "FAULT NOT OBSERVED"
 
 
 def recovery_seen(recovery: Recovery) -> str:
@@ -67,7 +86,9 @@ def impact_verdict(run: Run) -> str:
     level = run.impact_level or f"not measured ({recovery.healthy_by or recovery.started_by})"
     if run.fmea is None:
         return f"{level}, no expected impact (no valid FMEA)"
-    return f"{level}, expected at most {run.fmea['impact']}: {_flag(run.impact_exceeded)}"
+    flag = NOT_OBSERVED if run.fault_observed is False else _flag(run.impact_exceeded)
+    measured = " (recorded)" if run.measures else ""
+    return f"{level}{measured}, expected at most {run.fmea['impact']}: {flag}"
 
 
 def impact_sentence(run: Run) -> str:
@@ -79,16 +100,67 @@ def _flag(exceeded: bool | None) -> str:
 
 
 def expectations(run: Run) -> list[Expectation]:
-    """What the FMEA expects of the run (recovery time, impact), each met or missed."""
-    recovery, fmea = run.recovery, run.fmea
-    recovery_name = f"recovery within {seconds_text(recovery.expected)}" if fmea else "recovery"
-    impact_name = f"impact at most {fmea['impact']}" if fmea else "impact"
-    return [
-        Expectation(recovery_name, None if recovery.exceeded is None else not recovery.exceeded,
-                    recovery_sentence(recovery)),
-        Expectation(impact_name, None if run.impact_exceeded is None else not run.impact_exceeded,
-                    impact_sentence(run)),
-    ]
+    """What the FMEA expects of the run (impact, the fault seen, recovery time, limits), each met
+    or missed: the run's checks (``figures``) but its steady-state probes."""
+    limits = iter(run.limits)
+    sentences = {
+        "impact": lambda: impact_sentence(run),
+        "observed": lambda: observed_sentence(run),
+        "recovery": lambda: recovery_sentence(run.recovery),
+        "limit": lambda: limit_sentence(next(limits)),
+    }
+    return [Expectation(check.name, check.met, sentences[check.kind]()) for check in run.checks()
+            if check.kind != "probe"]
+
+
+def observed_sentence(run: Run) -> str:
+    expected = run.fmea["impact"] if run.fmea else "?"
+    if run.fault_observed is None:
+        return f"cannot tell: the impact was not measured; the FMEA expects {expected}"
+    source = "the impact recording" if run.measures else "the journal's probes and watches"
+    if run.fault_observed:
+        return f"{run.impact_level} impact seen by {source}; the FMEA expects {expected}: ok"
+    return (f"{NOT_OBSERVED}: {source} show no impact, the FMEA expects {expected}; the drill proved nothing "
+            "(see the fault's evidence and the observation windows)")
+
+
+def limit_sentence(check: LimitCheck) -> str:
+    if check.met is None:
+        return f"{check.limit} {check.bound:g}: not judged: {check.why}"
+    return f"{check.limit} {check.bound:g}: measured {_measured(check)}: {'ok' if check.met else 'EXCEEDED'}"
+
+
+def _measured(check: LimitCheck) -> str:
+    value = check.measured
+    if check.limit == "min_availability":
+        return ", ".join(f"{name} {'-' if v is None else f'{v:g} %'}" for name, v in value.items()) or "no HTTP target"
+    if isinstance(value, dict):
+        return ", ".join(f"{name} {seconds_text(v)}" for name, v in value.items()) or "no workload"
+    if check.limit == "max_pods_lost":
+        return f"{value} lost"
+    return "not recovered" if value is None else seconds_text(value)
+
+
+def run_verdict(run: Run) -> str:
+    """The run in a word: FAULT NOT OBSERVED, EXCEEDED (an expectation missed), ok, or "-"."""
+    met = [e.met for e in expectations(run)]
+    if run.fault_observed is False:
+        return NOT_OBSERVED
+    if False in met:
+        return "EXCEEDED"
+    return "ok" if True in met else "-"
+
+
+def score_text(run: Run) -> str:
+    if run.score is None:
+        return "- (nothing judged)"
+    met, judged = run.points
+    return f"{run.score:g} / 100 ({met} of {judged} weighted points met)"
+
+
+def campaign_score_text(runs: list[Run]) -> str:
+    score = campaign_score(runs)
+    return "-" if score is None else f"{score:g} / 100 (the mean of the runs' scores)"
 
 
 def fmea_sentence(run: Run) -> str:
@@ -129,7 +201,8 @@ def summary_rows(runs: list[Run]) -> list[dict[str, str]]:
             "impact seen": run.impact_seen,
             "recovery seen": recovery_seen(run.recovery),
             "expected": expected_text(run.recovery),
-            "verdict": verdict(run.recovery),
+            "verdict": run_verdict(run),
+            "score": "-" if run.score is None else f"{run.score:g}",
         }
         for number, run in enumerate(runs, 1)
     ]
@@ -138,3 +211,90 @@ def summary_rows(runs: list[Run]) -> list[dict[str, str]]:
 def offset_text(run: Run, moment: dt.datetime | None) -> str:
     offset = run.offset(moment)
     return "-" if offset is None else f"+{offset:.2f} s"
+
+
+def recording_sentence(run: Run) -> str | None:
+    """What the impact recording covers, or why it is missing; None without the recorder."""
+    recording = run.recording
+    if recording is None:
+        return None
+    if recording.missing:
+        return f"impact recording missing: {recording.missing}"
+    scope = ", ".join(recording.scope.get("namespaces") or []) or "the nodes"
+    if recording.scope.get("label_selector"):
+        scope += f" ({recording.scope['label_selector']})"
+    parts = [f"impact recorded in {scope} from {offset_text(run, recording.started)} for "
+             f"{seconds_text(recording.seconds)}: {len(recording.timeline)} entries"]
+    if recording.dropped:
+        parts.append(f"{recording.dropped} more dropped (the cap): the measures are incomplete")
+    if recording.errors:
+        parts.append(f"errors: {'; '.join(recording.errors[:3])}")
+    return ", ".join(parts)
+
+
+def impact_tables(run: Run) -> list[Table]:
+    """The recorded impact, aligned with the run's clock: workloads' readiness, pods lost, nodes,
+    API outages, HTTP targets (each table only when the recording has something for it)."""
+    measures, recording = run.measures, run.recording
+    if not measures or not recording:
+        return []
+
+    def at(t: Any) -> str:  # a time of the recording's clock, on the run's
+        return offset_text(run, recording.at(t))
+
+    def windows(spans: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{at(w.get('from'))} to {at(w.get('to'))}" for w in spans) or "-"
+
+    def stamped(spans: list[dict[str, Any]]) -> list[tuple[str, str, float | None]]:  # ISO times: from, to, for
+        out = []
+        for span in spans:
+            start, end = recording.moment(span.get("from")), recording.moment(span.get("to"))
+            out.append((offset_text(run, start), offset_text(run, end) if end else "not back",
+                        round((end - start).total_seconds(), 3) if start and end else None))
+        return out
+    readiness = recording.readiness()
+    tables = []
+    workloads = measures.get("workloads") or {}
+    if workloads:
+        tables.append(Table("Workloads", ["workload", "ready / desired over time", "below desired", "for",
+                                          "back after the fault"], [
+            [name, ", ".join(f"{ready}/{desired} at {offset_text(run, moment)}"
+                             for moment, ready, desired in readiness.get(name, [])) or "-",
+             windows(w.get("below_desired") or []), seconds_text(w.get("seconds_below_desired")),
+             _after(w.get("recovered_after_fault_seconds"))]
+            for name, w in workloads.items()]))
+    lost = [(name, pod) for name, w in workloads.items() for pod in w.get("lost") or []]
+    if lost:
+        tables.append(Table("Pods lost", ["pod", "workload", "node", "reason", "at", "replacement", "Ready after"], [
+            [pod.get("pod"), name, pod.get("node") or "-", pod.get("reason") or "-", at(pod.get("t")),
+             pod.get("replacement") or "none", seconds_text(pod.get("replaced_after_seconds"))
+             if pod.get("replaced_after_seconds") is not None else "not Ready"]
+            for name, pod in lost]))
+    nodes = measures.get("nodes") or {}
+    if nodes:
+        tables.append(Table("Nodes", ["node", "NotReady", "for", "taints seen", "Ready after the fault"], [
+            [name, windows(n.get("not_ready") or []), seconds_text(n.get("seconds_not_ready")),
+             ", ".join(n.get("taints_seen") or []) or "-", _after(n.get("ready_after_fault_seconds"))]
+            for name, n in nodes.items()]))
+    if recording.api_outages:
+        tables.append(Table("API outages", ["from", "to", "for"], [
+            [start, end, seconds_text(seconds)] for start, end, seconds in stamped(recording.api_outages)]))
+    http = measures.get("http") or {}
+    if http:
+        tables.append(Table("HTTP targets", ["target", "samples", "availability", "p50", "p95", "p99",
+                                             "longest failure streak", "error windows"], [
+            [name, str(t.get("samples")), "-" if t.get("availability") is None else f"{t['availability']:g} %",
+             *(_ms(t.get(p)) for p in ("p50", "p95", "p99")), str(t.get("longest_failure_streak")),
+             ", ".join(f"{start} to {end}" + (f" ({w['reason']})" if w.get("reason") else "")
+                       for (start, end, _), w in zip(stamped(t.get("error_windows") or []),
+                                                      t.get("error_windows") or [])) or "-"]
+            for name, t in http.items()]))
+    return tables
+
+
+def _after(seconds: Any) -> str:
+    return "not recovered" if seconds is None else seconds_text(seconds)
+
+
+def _ms(seconds: Any) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"

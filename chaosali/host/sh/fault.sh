@@ -8,9 +8,17 @@ echo "$CHAOSALI_KIND" > "$d/kind"
 : > "$d/env"
 printf '%s\n' "$CHAOSALI_RESTORE" > "$d/restore.sh"
 printf '%s\n' "$CHAOSALI_APPLY" > "$d/apply.sh"
-# the dead-man timer: from here on the host heals without us
-CHAOSALI_TIMER=1 setsid sh -c 'sleep "$1"; exec sh "$0"' "$d/restore.sh" "$CHAOSALI_DURATION" \
-    </dev/null >/dev/null 2>&1 &
+[ -z "$CHAOSALI_SAMPLE" ] || printf '%s\n' "$CHAOSALI_SAMPLE" > "$d/sample.sh"
+# faults that start together take effect at the controller's instant, CHAOSALI_AT (epoch seconds;
+# empty: at once; apply.sh waits for it): the timer counts the wait, so the fault lasts its duration
+lasts=$CHAOSALI_DURATION
+if [ -n "$CHAOSALI_AT" ]; then
+    lasts=$(date +%s.%N | awk -v at="$CHAOSALI_AT" -v t="$CHAOSALI_DURATION" '{ w = at - $1; print (w > 0 ? w : 0) + t }')
+fi
+# the dead-man timer: from here on the host heals without us; while it waits, it runs the fault's
+# sampler (the evidence of a load), in its process group so that a restore stops both
+CHAOSALI_TIMER=1 setsid sh -c '[ ! -f "$2" ] || sh "$2" & sleep "$1"; exec sh "$0"' \
+    "$d/restore.sh" "$lasts" "$d/sample.sh" </dev/null >/dev/null 2>&1 &
 echo $! > "$d/timer.pid"
 if [ "$CHAOSALI_DETACH" = yes ]; then
     # the pause lets this session return before the fault may cut it
@@ -20,5 +28,7 @@ elif ! sh "$d/apply.sh"; then
     sh "$d/restore.sh" || true  # an undo may fail where the fault never took effect
     exit 3
 fi
+# the instant the fault took effect here, for the skew of faults that start together
+[ -z "$CHAOSALI_AT" ] || [ "$CHAOSALI_DETACH" = yes ] || echo "chaosali-effective-at $(date +%s.%N)"
 # shellcheck source=/dev/null # what the fault resolved on the host, for the report
 . "$d/env"

@@ -10,12 +10,15 @@ hostname "$LAB_HOSTNAME"
 # the copied mount table pins every lab's namespaces (nsfs mounts): drop them here, or a namespace
 # deleted by `down` would live on, veth and all, inside this host
 grep -o ' /run/netns/[^ ]*' /proc/self/mounts | xargs -r -n 1 umount -l
-# what a host owns privately: its runtime state and the files faults edit
-for dir in /run /etc/kubernetes /var/lib/kubelet; do
+# what a host owns privately: its runtime state, its users' homes and the files faults edit
+for dir in /run /home /etc/kubernetes /var/lib/kubelet; do
     mkdir -p "$dir" "$LAB_HOST_DIR/fs$dir"
     mount --bind "$LAB_HOST_DIR/fs$dir" "$dir"
 done
-for name in passwd hosts resolv.conf; do
+# the kubelet's directory is a small disk of the host's own (over its bind mount), so that a disk
+# fill is real and contained: full at 64 MiB, gone at the host's reboot
+mount -t tmpfs -o size=64m,mode=0755 lab-kubelet /var/lib/kubelet
+for name in passwd shadow hosts resolv.conf sudoers.d; do
     mount --bind "$LAB_HOST_DIR/$name" "/etc/$name"
 done
 mkdir -p /run/sshd /run/lab

@@ -1,0 +1,144 @@
+"""Pod migration: drain nodes as ``kubectl drain`` does (cordon, then evict through the Eviction API,
+which honours PodDisruptionBudgets), and uncordon what a drain cordoned.
+
+A drained node carries ``chaosali/cordoned-by`` (the drain's id), so the rollback makes schedulable
+again only the nodes a drain cordoned, never one an operator cordoned on purpose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from typing import Any
+
+from chaoslib.types import Configuration, Secrets
+from kubernetes import client
+
+from chaosali.cluster.api import ApiFailed, Connection, connect
+from chaosali.cluster.nodes import select_hosts
+from chaosali.core.args import seconds
+from chaosali.core.errors import InvalidArgument
+from chaosali.core.markers import CORDONED_BY_ANNOTATION, FAULT_ID_PREFIX
+
+__all__ = ["drain", "uncordon"]
+
+logger = logging.getLogger("chaostoolkit")
+
+_MIRROR = "kubernetes.io/config.mirror"
+_RETRY = 1.0  # seconds between evictions a budget refused: the budget may allow them once pods are back
+
+
+def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Secrets) -> dict:
+    """Cordon the query's nodes, then evict their pods until none is left to evict or ``timeout``."""
+    deadline = time.monotonic() + seconds(timeout, "timeout")
+    drain_id = FAULT_ID_PREFIX + uuid.uuid4().hex[:8]
+    nodes = [host["name"] for host in select_hosts(_query(targets), configuration, secrets)["hosts"]]
+    output: dict[str, Any] = {"drain_id": drain_id, "nodes": nodes, "started_at": _now(), "evicted": [],
+                              "blocked": [], "skipped": []}
+    with connect(configuration, secrets) as cluster:
+        core = client.CoreV1Api(cluster.client)
+        waiting: dict[str, client.V1Pod] = {}
+        for node in nodes:
+            cordon = {"spec": {"unschedulable": True}, "metadata": {"annotations": {CORDONED_BY_ANNOTATION: drain_id}}}
+            cluster.call(f"cordon node {node}", core.patch_node, node, cordon)
+            listing = cluster.call(f"list the pods of node {node}", core.list_pod_for_all_namespaces,
+                                   field_selector=f"spec.nodeName={node}").items
+            for pod in listing:
+                why = _skipped(pod)
+                if why:
+                    output["skipped"].append({"pod": _name(pod), "node": node, "why": why})
+                else:
+                    waiting[_name(pod)] = pod
+        refusals: dict[str, str] = {}
+        while waiting:
+            for name, pod in list(waiting.items()):
+                outcome, why = _evict(cluster, core, pod)
+                if outcome == "blocked":
+                    refusals[name] = why
+                    continue
+                entry = {"pod": name, "node": pod.spec.node_name}
+                output[outcome].append({**entry, "why": why} if why else entry)
+                del waiting[name]
+            if not waiting or time.monotonic() + _RETRY > deadline:
+                break
+            time.sleep(_RETRY)
+        output["blocked"] = [{"pod": name, "node": pod.spec.node_name, "why": refusals[name]}
+                             for name, pod in waiting.items()]
+    output["finished_at"] = _now()
+    logger.info("chaosali: drained %s: %d evicted, %d blocked by a budget, %d skipped", ", ".join(nodes),
+                len(output["evicted"]), len(output["blocked"]), len(output["skipped"]))
+    return output
+
+
+def uncordon(targets: Any, configuration: Configuration, secrets: Secrets) -> dict:
+    """Make schedulable again the nodes a drain cordoned: among the query's nodes (every one it may
+    choose, unsampled), or in the whole cluster when ``targets`` is None."""
+    with connect(configuration, secrets) as cluster:
+        core = client.CoreV1Api(cluster.client)
+        if targets is None:
+            names = [node.metadata.name for node in cluster.call("list the nodes", core.list_node).items]
+        else:
+            query = {key: value for key, value in _query(targets).items() if key not in ("count", "percent", "seed")}
+            names = [host["name"] for host in select_hosts(query, configuration, secrets, empty_ok=True)["hosts"]]
+        uncordoned = []
+        for name in names:
+            node = cluster.call(f"read node {name}", core.read_node, name)
+            if CORDONED_BY_ANNOTATION in (node.metadata.annotations or {}):
+                uncordon = {"spec": {"unschedulable": False},
+                            "metadata": {"annotations": {CORDONED_BY_ANNOTATION: None}}}
+                cluster.call(f"uncordon node {name}", core.patch_node, name, uncordon)
+                uncordoned.append(name)
+    logger.info("chaosali: uncordoned %s", ", ".join(uncordoned) or "nothing (no node cordoned by a drain)")
+    return {"uncordoned": uncordoned}
+
+
+def _query(targets: Any) -> dict:
+    if not isinstance(targets, dict):
+        raise InvalidArgument(f"targets {targets!r} must be a cluster query such as "
+                              '{"nodes": "node-role.kubernetes.io/worker"} or '
+                              '{"pods": {"namespace", "label_selector"}}')
+    return targets
+
+
+def _skipped(pod: client.V1Pod) -> str | None:
+    """Why a drain leaves a pod alone, as kubectl drain --ignore-daemonsets does, or None."""
+    if _MIRROR in (pod.metadata.annotations or {}):
+        return "mirror pod (a static pod of the node's kubelet: eviction cannot remove it)"
+    if any(owner.kind == "DaemonSet" for owner in pod.metadata.owner_references or []):
+        return "DaemonSet pod (its controller would put it back on the node)"
+    if pod.metadata.deletion_timestamp:
+        return "already terminating"
+    return None
+
+
+def _evict(cluster: Connection, core: client.CoreV1Api, pod: client.V1Pod) -> tuple[str, str | None]:
+    """Evict one pod: ("evicted", None), ("blocked", the budget's refusal) or ("skipped", why)."""
+    name, namespace = pod.metadata.name, pod.metadata.namespace
+    body = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace=namespace))
+    try:
+        cluster.call(f"evict pod {namespace}/{name}", core.create_namespaced_pod_eviction, name, namespace, body)
+    except ApiFailed as error:
+        if error.status == 404:
+            return "skipped", "gone already"
+        if error.status == 429:  # a PodDisruptionBudget allows no disruption now
+            return "blocked", error.reason
+        # an eviction is refused in a namespace being deleted: its pods go with it anyway
+        if error.status == 403 and _terminating(cluster, core, namespace):
+            return "skipped", "its namespace is being deleted"
+        raise
+    return "evicted", None
+
+
+def _terminating(cluster: Connection, core: client.CoreV1Api, namespace: str) -> bool:
+    found = cluster.call(f"read namespace {namespace}", core.read_namespace, namespace)
+    return found.status.phase == "Terminating"
+
+
+def _name(pod: client.V1Pod) -> str:
+    return f"{pod.metadata.namespace}/{pod.metadata.name}"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()

@@ -1,0 +1,100 @@
+"""Pod migration (drain_node, uncordon_node): refusals before the cluster is asked, and a real drain
+of a lab worker with a PodDisruptionBudget that blocks one eviction."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+from kubernetes import client
+
+from chaosali.cluster.actions import drain_node, uncordon_node
+from chaosali.cluster.api import connect
+from chaosali.core.errors import InvalidArgument
+from chaosali.core.markers import CORDONED_BY_ANNOTATION
+from conftest import chaos_run, journal_of, wait_until
+
+NAMESPACE = "drain-test"
+WORKER = {"nodes": "kubernetes.io/hostname=worker1"}
+
+
+@pytest.mark.parametrize("targets, timeout, problem", [
+    (["10.0.0.5"], 5, "must be a cluster query"),
+    (WORKER, "nan", "timeout"),
+    (WORKER, 0, "timeout"),
+])
+def test_drain_refuses_bad_input_before_the_cluster(targets, timeout, problem):
+    # no kubeconfig is configured: reaching the cluster would fail otherwise
+    with pytest.raises(InvalidArgument, match=problem):
+        drain_node(targets, timeout=timeout, configuration={"kubeconfig_path": "/nonexistent"})
+
+
+@pytest.fixture
+def cluster(kube) -> Iterator[tuple[dict, client.CoreV1Api]]:
+    configuration = {"kubeconfig_path": str(kube.admin_kubeconfig)}
+    with connect(configuration) as connection:
+        core = client.CoreV1Api(connection.client)
+        yield configuration, core, connection
+        core.delete_namespace(NAMESPACE)
+        assert wait_until(lambda: NAMESPACE not in [n.metadata.name for n in core.list_namespace().items], 60), \
+            f"namespace {NAMESPACE} was not deleted"
+        for name in ("worker1", "worker2"):
+            core.patch_node(name, {"spec": {"unschedulable": False},
+                                   "metadata": {"annotations": {CORDONED_BY_ANNOTATION: None}}})
+
+
+def pod(name: str, app: str) -> dict:
+    return {"metadata": {"name": name, "labels": {"app": app}},
+            "spec": {"nodeName": "worker1", "containers": [{"name": "c", "image": "example/none"}]}}
+
+
+def test_drain_evicts_honours_a_budget_skips_daemonsets_then_uncordon_rolls_back(cluster):
+    configuration, core, connection = cluster
+    policy, apps = client.PolicyV1Api(connection.client), client.AppsV1Api(connection.client)
+    core.create_namespace({"metadata": {"name": NAMESPACE}})
+    for name, app in (("free", "free"), ("guarded-1", "guarded"), ("guarded-2", "guarded")):
+        core.create_namespaced_pod(NAMESPACE, pod(name, app))
+    policy.create_namespaced_pod_disruption_budget(NAMESPACE, {
+        "metadata": {"name": "guarded"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}})
+    apps.create_namespaced_daemon_set(NAMESPACE, {
+        "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {
+            "metadata": {"labels": {"app": "agent"}},
+            "spec": {"nodeSelector": {"kubernetes.io/hostname": "worker1"},
+                     "containers": [{"name": "c", "image": "example/none"}]}}}})
+
+    def ready() -> bool:
+        pods = core.list_namespaced_pod(NAMESPACE).items
+        budget = policy.read_namespaced_pod_disruption_budget("guarded", NAMESPACE)
+        return len(pods) == 4 and all(p.status.phase == "Running" for p in pods) and \
+            (budget.status.disruptions_allowed or 0) == 1
+    assert wait_until(ready, 60, step=0.5) is not None, "the test pods or the budget did not settle"
+
+    drained = drain_node(WORKER, timeout=4, configuration=configuration)
+    assert drained["nodes"] == ["worker1"] and drained["drain_id"].startswith("chaosali-")
+    ours = lambda entries: sorted(e["pod"] for e in entries if e["pod"].startswith(f"{NAMESPACE}/"))  # noqa: E731
+    evicted, blocked = ours(drained["evicted"]), ours(drained["blocked"])
+    assert f"{NAMESPACE}/free" in evicted and len(evicted) == 2 and len(blocked) == 1, drained
+    assert blocked[0].startswith(f"{NAMESPACE}/guarded-") and evicted[1].startswith(f"{NAMESPACE}/guarded-")
+    assert "disruption budget" in drained["blocked"][0]["why"].lower(), drained["blocked"]
+    (skipped,) = [e for e in drained["skipped"] if e["pod"].startswith(f"{NAMESPACE}/agent-")]
+    assert skipped["why"].startswith("DaemonSet pod")
+    assert core.read_node("worker1").spec.unschedulable is True
+
+    # an operator's cordon is not ours to lift
+    core.patch_node("worker2", {"spec": {"unschedulable": True}})
+    assert uncordon_node(WORKER, configuration=configuration) == {"uncordoned": ["worker1"]}
+    node = core.read_node("worker1")
+    assert not node.spec.unschedulable and CORDONED_BY_ANNOTATION not in (node.metadata.annotations or {})
+    assert uncordon_node(WORKER, configuration=configuration) == {"uncordoned": []}
+    assert uncordon_node(configuration=configuration) == {"uncordoned": []}
+    assert core.read_node("worker2").spec.unschedulable is True
+
+
+def test_node_drain_drill_migrates_the_workload_and_uncordons(kube, tmp_path):
+    run = chaos_run(tmp_path, "node-drain.json", [kube.lab.vars_path], "--var", "drain_timeout:int=10")
+    journal = journal_of(run, tmp_path)
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    drained = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "drain-a-node")
+    assert len(drained["nodes"]) == 1 and drained["blocked"] == []
+    assert journal["rollbacks"][0]["output"] == {"uncordoned": drained["nodes"]}
