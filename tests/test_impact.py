@@ -246,3 +246,21 @@ def test_a_recorder_whose_api_is_unreachable_stops_the_run_or_says_the_recording
     journal = run_chaos(tmp_path, experiment(tmp_path, kubeconfig, method, fail_on_error=False))
     assert journal["status"] != "interrupted"
     assert "could not start" in impact_extension(journal)["missing"]
+
+
+def test_a_pod_its_replicaset_deleted_is_a_scale_down_even_when_the_event_comes_after_the_deletion() -> None:
+    from chaosali.impact.recorder import SCALE_DOWN
+
+    recorder = Recorder(lambda: None, Scope((DEMO,)))
+    pod = {"metadata": {"namespace": DEMO, "name": "web-1", "labels": {"kube-monkey/enabled": "enabled"},
+                        "ownerReferences": [{"kind": "ReplicaSet", "name": "web-5d4", "controller": True}]},
+           "spec": {"nodeName": "worker1"}, "status": {"phase": "Running"}}
+    recorder._pod("LISTED", pod)
+    pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    recorder._pod("MODIFIED", pod)
+    deleted = [e for e in recorder.recording()["timeline"] if e["what"] == "deleted"]
+    assert [e["reason"] for e in deleted] == ["kube-monkey"]  # a guess from its labels, until...
+    recorder._event("ADDED", {"involvedObject": {"kind": "ReplicaSet", "namespace": DEMO, "name": "web-5d4"},
+                              "reason": "SuccessfulDelete", "message": "Deleted pod: web-1"})
+    deleted = [e for e in recorder.recording()["timeline"] if e["what"] == "deleted"]
+    assert [e["reason"] for e in deleted] == [SCALE_DOWN]  # ...the ReplicaSet controller says why

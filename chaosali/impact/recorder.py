@@ -48,6 +48,11 @@ _DISRUPTIONS = {
 }
 
 
+SCALE_DOWN = "scale-down (a rollout or fewer replicas)"
+# reasons told from labels and targets, which the ReplicaSet controller's own word overrides
+_GUESSES = ("kube-monkey", "deleted on a node the drill targeted", "deleted by mistake")
+
+
 @dataclass(frozen=True)
 class Scope:
     """What is recorded: pods and workloads in ``namespaces``, matching ``label_selector``."""
@@ -111,6 +116,7 @@ class Recorder:
     _pods: dict[str, _Pod] = field(default_factory=dict)
     _owners: dict[str, str] = field(default_factory=dict)  # "ns/ReplicaSet" -> "Deployment ns/name"
     _scale_downs: set[str] = field(default_factory=set)  # pods a ReplicaSet deleted on purpose
+    _deletions: dict[str, dict] = field(default_factory=dict)  # pod -> its "deleted" entry
     _nodes: dict[str, dict] = field(default_factory=dict)
     _node_addresses: dict[str, set[str]] = field(default_factory=dict)
     _http: dict[str, _Sampled] = field(default_factory=dict)
@@ -304,12 +310,14 @@ class Recorder:
 
     # ---- what each change means -----------------------------------------------------------------
 
-    def _add(self, entry: dict) -> None:
-        """Append to the timeline (the caller holds the lock)."""
+    def _add(self, entry: dict) -> dict | None:
+        """Append to the timeline (the caller holds the lock); the entry as kept, None if dropped."""
         if len(self._timeline) >= self.cap:
             self._dropped += 1
-            return
-        self._timeline.append({"at": _now(), "t": round(time.monotonic() - self._started, 3), **entry})
+            return None
+        kept = {"at": _now(), "t": round(time.monotonic() - self._started, 3), **entry}
+        self._timeline.append(kept)
+        return kept
 
     def _pod(self, change: str, pod: dict) -> None:
         metadata, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
@@ -330,7 +338,10 @@ class Recorder:
             if before is None and change == "ADDED":
                 self._add({**about, "what": "created"})
             if now.deleting and not (before and before.deleting):
-                self._add({**about, "what": "deleted", "reason": self._deletion_reason(key, metadata, status, now)})
+                deleted = self._add({**about, "what": "deleted",
+                                     "reason": self._deletion_reason(key, metadata, status, now)})
+                if deleted is not None:
+                    self._deletions[key] = deleted
             if before is not None:
                 if now.ready != before.ready:
                     self._add({**about, "what": "ready" if now.ready else "not-ready"})
@@ -348,7 +359,7 @@ class Recorder:
             if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True":
                 return _DISRUPTIONS.get(condition.get("reason"), str(condition.get("reason")))
         if key in self._scale_downs:
-            return "scale-down"
+            return SCALE_DOWN
         if any(label.startswith("kube-monkey/") for label in metadata.get("labels") or {}):
             return "kube-monkey"
         if pod.node and ({pod.node} | self._node_addresses.get(pod.node, set())) & self.targeted_nodes():
@@ -422,7 +433,11 @@ class Recorder:
         with self._lock:
             # the ReplicaSet controller says which pods it deleted on purpose (a scale-down)
             if reason == "SuccessfulDelete" and message.startswith("Deleted pod: "):
-                self._scale_downs.add(f"{involved.get('namespace')}/{message.removeprefix('Deleted pod: ')}")
+                pod = f"{involved.get('namespace')}/{message.removeprefix('Deleted pod: ')}"
+                self._scale_downs.add(pod)
+                # the event often comes after the pod's deletion was seen: correct its reason then
+                if pod in self._deletions and self._deletions[pod]["reason"] in _GUESSES:
+                    self._deletions[pod]["reason"] = SCALE_DOWN
             if change == "ADDED":
                 self._add({"kind": "event", "what": reason, "object": f"{involved.get('kind')} "
                            f"{involved.get('namespace')}/{involved.get('name')}", "message": message[:300]})
