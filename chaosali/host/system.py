@@ -14,7 +14,7 @@ from typing import Any
 
 from chaoslib.types import Configuration
 
-from chaosali.core.args import duration as read_duration, whole
+from chaosali.core.args import duration as read_duration, host_path, whole
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.faults import FaultScript
 
@@ -26,16 +26,9 @@ DEFAULT_SERVICE_COMMAND = "systemctl {action} {service}"
 # used with fullmatch: with match, "$" would let a trailing newline through into the host's shell;
 # no leading "-": the name would reach systemctl as an option (--help, -H host)
 _SERVICE = re.compile(r"[A-Za-z0-9@._:][A-Za-z0-9@._:-]{0,127}")
-_PATH = re.compile(r"/[A-Za-z0-9._/-]{1,255}")
 _URL = re.compile(r"https?://[A-Za-z0-9.:\[\]-]{1,255}(/[A-Za-z0-9._/-]*)?")
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 _VALUE = re.compile(r"[A-Za-z0-9._:/-]{0,255}")
-
-
-def _check_path(name: str, path: Any) -> str:
-    if not isinstance(path, str) or not _PATH.fullmatch(path) or "/../" in f"{path}/":
-        raise InvalidArgument(f"{name} {path!r} must be an absolute path of letters, digits and '._/-'")
-    return path
 
 
 def service_command(configuration: Configuration, action: str, service: Any) -> str:
@@ -88,10 +81,10 @@ def kubelet_fault(
     if apiserver:
         if not isinstance(apiserver, str) or not _URL.fullmatch(apiserver):
             raise InvalidArgument(f"apiserver {apiserver!r} must be a URL such as 'https://10.0.0.99:6443'")
-        path = _check_path("kubeconfig_path", kubeconfig_path)
+        path = host_path(kubeconfig_path, "kubeconfig_path")
         edits = [f"sed -i 's#^\\([[:space:]]*server:[[:space:]]*\\).*$#\\1{apiserver}#' {path}"]
     else:
-        path = _check_path("config_path", config_path)
+        path = host_path(config_path, "config_path")
         edits = []
         for key, value in (config_changes or {}).items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
