@@ -163,3 +163,14 @@ def journal_of(run: subprocess.Popen, tmp_path: Path, timeout: float = 300) -> d
     journal = tmp_path / "journal.json"
     assert journal.exists(), output
     return json.loads(journal.read_text())
+
+
+@pytest.fixture
+def no_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail a test that reaches a host: its arguments must be refused before any SSH session."""
+    from chaosali.host import faults
+
+    def refuse(*_: object) -> str:
+        raise AssertionError("a host was reached before the arguments were checked")
+
+    monkeypatch.setattr(faults, "run_script", refuse)

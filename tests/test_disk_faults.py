@@ -20,13 +20,6 @@ from conftest import chaos_run, journal_of, markers, settings, wait_until
 TARGET = ["10.0.0.5"]
 
 
-@pytest.fixture
-def no_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_: object) -> str:
-        raise AssertionError("a host was reached before the arguments were checked")
-    monkeypatch.setattr(faults, "run_script", refuse)
-
-
 @pytest.mark.parametrize("arguments, problem", [
     ({"percent": 0}, "percent 0 must be a number above 0 and at most 100"),
     ({"percent": 101}, "percent 101 must be a number above 0 and at most 100"),

@@ -29,13 +29,6 @@ from conftest import chaos_run, journal_of, settings, wait_until
 TARGET = ["10.0.0.5"]
 
 
-@pytest.fixture
-def no_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_: object) -> str:
-        raise AssertionError("a host was reached before the arguments were checked")
-    monkeypatch.setattr(faults, "run_script", refuse)
-
-
 @pytest.mark.parametrize("arguments, problem", [
     ({"process": "etcd", "signal": "SIGNOPE"}, "signal 'SIGNOPE' is not one of"),
     ({"process": "etcd", "signal": 19}, "use pause_process, which resumes it"),
