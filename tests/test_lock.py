@@ -154,7 +154,7 @@ def test_control_keeps_a_lock_its_holder_had_before_the_run(lock_name, config):
 
 
 def test_control_arguments_are_checked(lock_name, config):
-    with pytest.raises(InterruptExecution, match=r"duration \(seconds\) 0 must be a whole number of 1 or more"):
+    with pytest.raises(InterruptExecution, match=r"duration \(seconds\) 0 must be a whole number from 1 to 86400"):
         controls.before_experiment_control(context={}, name=lock_name, duration=0, configuration=config)
     with pytest.raises(InvalidControl, match="unknown argument.*durration"):
         controls.validate_control({"name": "lock", "provider": {"arguments": {"durration": 5}}})
