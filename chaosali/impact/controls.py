@@ -29,8 +29,8 @@ from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
 from chaosali.cluster.api import new_api_client
 from chaosali.core import args, memory
 from chaosali.core.controls import check_arguments, fail_closed
-from chaosali.impact.measures import measure
 from chaosali.core.errors import InvalidArgument
+from chaosali.impact.measures import measure
 from chaosali.impact.recorder import HttpTarget, Recorder, Scope
 from chaosali.service._http import check as check_http
 
