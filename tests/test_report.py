@@ -42,7 +42,7 @@ from chaosali.report.figures import (
 )
 from chaosali.report.fmea import LIMIT_FIELDS, validate_fmea
 from chaosali.report.redact import MASK, redact
-from chaosali.report.render import FORMATS, render
+from chaosali.report.render import FORMATS, load_runs, render
 from chaosali.report.words import expectations
 from conftest import REPO, chaos_run, journal_of
 
@@ -933,3 +933,18 @@ def test_terminal_escapes_in_titles_and_exceptions_do_not_reach_text_or_markdown
         assert not set(out) & {"\x1b", "\x07", "\r", "\x08", "\x9b"}, fmt
         assert "drill" in out and "FAKE: all ok" in out and "click" in out
     assert "title\\x0dFAKE" in render([run], "text")
+
+
+def test_faults_that_started_together_show_their_skew_in_every_format(tmp_path):
+    journal = json.loads((DATA / "deviated.json").read_text())
+    fault = journal["run"][0]["output"]
+    fault.update(start_at=fault["started_at"], skew_seconds=0.0033)
+    path = tmp_path / "together.json"
+    path.write_text(json.dumps(journal))
+    runs = load_runs([path])
+    assert runs[0].faults[0].skew_seconds == 0.0033
+    for fmt in ("text", "markdown", "html"):
+        assert "skew 3.3 ms" in render(runs, fmt), fmt
+    assert json.loads(render(runs, "json"))["runs"][0]["faults"][0]["skew_seconds"] == 0.0033
+    plain = load_runs([DATA / "deviated.json"])
+    assert plain[0].faults[0].skew_seconds is None and "skew" not in render(plain, "markdown")

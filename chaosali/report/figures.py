@@ -124,6 +124,7 @@ class FaultWindow:
     ended_by: str
     heals_at: dt.datetime | None
     activity: str
+    skew_seconds: float | None = None  # faults that started together: last host minus first
 
     @property
     def seconds(self) -> float:
@@ -367,7 +368,7 @@ class Run:
             "faults": [
                 {"kind": f.kind, "fault_id": f.fault_id or None, "hosts": f.hosts, "activity": f.activity,
                  "start": _iso(f.start), "end": _iso(f.end), "seconds": f.seconds,
-                 "ended_by": f.ended_by, "heals_at": _iso(f.heals_at)}
+                 "ended_by": f.ended_by, "heals_at": _iso(f.heals_at), "skew_seconds": f.skew_seconds}
                 for f in self.faults
             ],
             "outages": [
@@ -601,8 +602,10 @@ def _faults(activities: list[Activity]) -> list[FaultWindow]:
                 end, ended_by = restore.end, f"restored by {restore.name}"
             else:
                 end, ended_by = heals_at or started, "healed by its timer"
+            skew = output.get("skew_seconds")
             faults.append(FaultWindow(str(output.get("kind") or "fault"), str(output["fault_id"]), hosts,
-                                started, end, ended_by, heals_at, activity.name))
+                                      started, end, ended_by, heals_at, activity.name,
+                                      skew if isinstance(skew, (int, float)) else None))
         elif output.get("action") and _time(output.get("at")):
             at = _time(output["at"])
             faults.append(FaultWindow(str(output["action"]), "", hosts, at, at, "one shot", None, activity.name))

@@ -20,7 +20,7 @@ from chaosali.report.story import printable, story
 from chaosali.report.words import (
     activity_details, campaign_score_text, expectations, expected_text, fmea_sentence, impact_sentence,
     impact_tables, offset_text, recording_sentence, recovery_seen, recovery_sentence, run_verdict, score_text,
-    steady_words, summary_rows,
+    steady_words, summary_rows, together_text,
 )
 
 __all__ = ["FORMATS", "format_for", "load_runs", "render"]
@@ -181,9 +181,9 @@ def _markdown_one(run: Run, h: str) -> list[str]:
     if run.faults:
         lines += [f"{h}# Faults", ""]
         lines += _md_table(
-            ["fault", "hosts", "from", "to", "for", "ended"],
+            ["fault", "hosts", "from", "to", "for", "ended", "started together"],
             [[f"{f.kind} {f.fault_id}".strip(), ", ".join(f.hosts), offset_text(run, f.start), offset_text(run, f.end),
-              seconds_text(f.seconds), f.ended_by] for f in run.faults],
+              seconds_text(f.seconds), f.ended_by, together_text(f)] for f in run.faults],
         )
     lines += [f"{h}# Timeline", ""]
     lines += _md_table(

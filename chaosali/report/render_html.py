@@ -15,7 +15,7 @@ from chaosali.report.figures import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Run, se
 from chaosali.report.words import (
     NOT_OBSERVED, Table, activity_details, campaign_score_text, expectations, expected_text, fmea_sentence,
     impact_tables, impact_verdict, offset_text, output_text, recording_sentence, recovery_seen, recovery_sentence,
-    run_verdict, score_text, steady_words, summary_rows, verdict,
+    run_verdict, score_text, steady_words, summary_rows, together_text, verdict,
 )
 
 __all__ = ["html_report"]
@@ -214,9 +214,11 @@ def _faults(run: Run) -> str:
             "to": offset_text(run, fault.end),
             "for": seconds_text(fault.seconds),
             "ended": fault.ended_by,
+            "started together": together_text(fault),
         }
         rows.append("<tr>" + "".join(f'<td data-label="{k}">{e(v)}</td>' for k, v in cells.items()) + "</tr>")
-    head = "".join(f'<th scope="col">{k}</th>' for k in ("fault", "hosts", "from", "to", "for", "ended"))
+    head = "".join(f'<th scope="col">{k}</th>' for k in ("fault", "hosts", "from", "to", "for", "ended",
+                                                         "started together"))
     return f'<table class="stack"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 

@@ -59,6 +59,9 @@ def output_lines(output: Any) -> list[str]:
         hosts = ", ".join(h.get("host", "?") for h in output.get("hosts", []) if h.get("ok"))
         lines.append(f"{output.get('kind', 'fault')} {output['fault_id']} on {hosts} at {output.get('started_at')}, "
                      f"heals by itself at {output.get('heals_at')}")
+    if isinstance(output.get("skew_seconds"), (int, float)):  # faults that started together
+        lines.append(f"started together at {output.get('start_at')}: {skew_text(output['skew_seconds'])} "
+                     "between the first host and the last")
     if isinstance(output.get("targets"), dict) and output["targets"].get("why"):
         lines.append(f"targets: {output['targets']['why']}")
     if "down_seconds" in output:  # a watch
@@ -73,6 +76,11 @@ def output_lines(output: Any) -> list[str]:
         restored = {host: ids for host, ids in output["restored"].items() if ids}
         lines.append(f"restored: {restored or 'nothing left to restore'}")
     return lines
+
+
+def skew_text(seconds: float) -> str:
+    """How far apart hosts started a fault, in milliseconds: the figure ``start_together`` is about."""
+    return f"skew {seconds * 1000:.1f} ms"
 
 
 def exit_status(output: Any) -> int | None:

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaosali.report.figures import (
-    NO_OUTAGE, NOT_RECOVERED, RECOVERED, Activity, LimitCheck, Recovery, Run, campaign_score, seconds_text,
+    NO_OUTAGE, NOT_RECOVERED, RECOVERED, Activity, FaultWindow, LimitCheck, Recovery, Run, campaign_score,
+    seconds_text,
 )
-from chaosali.report.story import output_lines
+from chaosali.report.story import output_lines, skew_text
 
 __all__ = [
     "Expectation", "Table", "activity_details", "campaign_score_text", "expectations", "expected_text",
     "fmea_sentence", "impact_sentence", "impact_tables", "impact_verdict", "offset_text", "output_text",
     "recording_sentence", "recovery_seen", "recovery_sentence", "run_verdict", "score_text", "steady_words",
-    "summary_rows", "verdict",
+    "summary_rows", "together_text", "verdict",
 ]
 
 _OUTPUT_MAX = 6000  # characters of an activity's output shown
@@ -298,3 +299,8 @@ def _after(seconds: Any) -> str:
 
 def _ms(seconds: Any) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def together_text(fault: FaultWindow) -> str:
+    """Whether a fault's hosts started it at one instant, and how far apart they really did."""
+    return "-" if fault.skew_seconds is None else skew_text(fault.skew_seconds)
