@@ -174,3 +174,18 @@ def no_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a host was reached before the arguments were checked")
 
     monkeypatch.setattr(faults, "run_script", refuse)
+
+
+def sh(script: str) -> subprocess.CompletedProcess:
+    """Run a host script here (``sh -s``), as a host runs what chaosali sends it over SSH."""
+    return subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=10)
+
+
+@pytest.fixture
+def marker_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Faults rendered by the test run here with markers of their own; no timer outlives the test."""
+    from chaosali.host import faults
+
+    monkeypatch.setattr(faults, "MARKER_ROOT", str(tmp_path / "markers"))
+    yield tmp_path / "markers"
+    sh(faults._restore_script(None, ""))

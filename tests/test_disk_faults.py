@@ -3,10 +3,6 @@ own, and a real fill of a lab host's private 64 MiB /var/lib/kubelet, seen by df
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-from typing import Iterator
-
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
@@ -15,7 +11,7 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.host import actions, faults
 from chaosali.host.catalogue import fault_kind
 from chaosali.host.ssh import Host, run_script
-from conftest import chaos_run, journal_of, markers, settings, wait_until
+from conftest import chaos_run, journal_of, markers, settings, sh, wait_until
 
 TARGET = ["10.0.0.5"]
 
@@ -37,17 +33,6 @@ TARGET = ["10.0.0.5"]
 def test_fill_refuses_bad_input_before_any_host(no_ssh, arguments, problem):
     with pytest.raises(InvalidArgument, match=problem.replace("(", r"\(").replace("$", r"\$")):
         actions.fill_disk(TARGET, **arguments)
-
-
-def sh(script: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=10)
-
-
-@pytest.fixture
-def marker_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setattr(faults, "MARKER_ROOT", str(tmp_path / "markers"))
-    yield tmp_path / "markers"
-    sh(faults._restore_script(None, ""))
 
 
 def test_fill_writes_one_file_that_the_restore_removes(marker_root, tmp_path):

@@ -14,7 +14,7 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network, restore_network
 from chaosali.impact.measures import judge, measure
 from chaosali.impact.recorder import Recorder, Scope
-from conftest import REPO, wait_until
+from conftest import wait_until
 
 DEMO = "demo"
 

@@ -24,7 +24,7 @@ from chaosali.host import actions, faults
 from chaosali.host.catalogue import fault_kind
 from chaosali.host.process import kill_script
 from chaosali.host.ssh import Host, run_script
-from conftest import chaos_run, journal_of, settings, wait_until
+from conftest import chaos_run, journal_of, settings, sh, wait_until
 
 TARGET = ["10.0.0.5"]
 
@@ -72,10 +72,6 @@ def test_shellcheck_finds_nothing_in_the_kill_script(arguments, tmp_path):
 
 
 # The scripts run here, on processes of the test's own: a sleeper under a name nobody else uses.
-def sh(script: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=10)
-
-
 @pytest.fixture
 def sleeper(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     name = f"chaosali-sleeper-{uuid.uuid4().hex[:8]}"
@@ -109,13 +105,6 @@ def test_kill_by_name_and_refusals_of_what_runs_the_session(sleeper, tmp_path):
     assert sh(kill_script(pid_file=str(tmp_path / "one.pid"), signal="CONT", allow_critical=True)).returncode == 0
     missing = sh(kill_script(pid_file=str(tmp_path / "none.pid")))
     assert missing.returncode == 2 and "does not exist on this host" in missing.stderr
-
-
-@pytest.fixture
-def marker_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setattr(faults, "MARKER_ROOT", str(tmp_path / "markers"))
-    yield tmp_path / "markers"
-    sh(faults._restore_script(None, ""))
 
 
 def test_pause_stops_then_the_restore_resumes_and_twice_is_quiet(sleeper, marker_root):
