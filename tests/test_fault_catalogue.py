@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -16,7 +15,7 @@ from chaosali.core.markers import FAULT_ID_PREFIX
 from chaosali.host import actions, faults, preflight
 from chaosali.host.catalogue import CATALOGUE, ONE_SHOT, fault_kind
 from chaosali.host.faults import FaultScript, host_script
-from conftest import wait_until
+from conftest import sh as run, wait_until
 
 # One example of each kind's arguments: a new kind adds its line here.
 EXAMPLES = {
@@ -106,14 +105,9 @@ needs_setsid = pytest.mark.skipif(not shutil.which("setsid"), reason="setsid (ut
 
 
 @pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setattr(faults, "MARKER_ROOT", str(tmp_path / "markers"))
-    yield tmp_path
-    run(faults._restore_script(None, ""))  # no timer outlives its test
-
-
-def run(script: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=10)
+def root(marker_root: Path) -> Path:
+    """Where the probe faults leave their traces, beside their markers."""
+    return marker_root.parent
 
 
 def probe(root: Path, duration: float = 60, apply: str = "true", detach: bool = False) -> FaultScript:

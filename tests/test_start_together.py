@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import time
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -17,18 +15,11 @@ from chaosali.host.faults import FaultScript
 from conftest import wait_until
 
 
-@pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setattr(faults, "MARKER_ROOT", str(tmp_path / "markers"))
-    yield tmp_path / "markers"
-    subprocess.run(["sh", "-s"], input=faults._restore_script(None, ""), text=True, capture_output=True)
-
-
 def together(at: float, duration: float = 60) -> FaultScript:
     return FaultScript(kind="probe-together", duration=duration, apply=["true"], undo=["true"], report=["echo ok"], at=at)
 
 
-def test_hosts_wait_for_the_instant_and_record_it(root):
+def test_hosts_wait_for_the_instant_and_record_it(marker_root):
     at = time.time() + 1
     runs = [subprocess.Popen(["sh", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(3)]
     for run in runs:
@@ -43,14 +34,14 @@ def test_hosts_wait_for_the_instant_and_record_it(root):
     assert summary["skew_seconds"] == round(max(instants) - min(instants), 6) and summary["skew_seconds"] < 0.05
 
 
-def test_the_dead_man_timer_counts_the_wait(root):
+def test_the_dead_man_timer_counts_the_wait(marker_root):
     fault = together(time.time() + 1.5, duration=0.5)
     assert subprocess.run(["sh", "-s"], input=fault.render(), text=True, capture_output=True).returncode == 0
-    assert (root / fault.id).exists(), "healed before the fault's own duration had passed"
-    assert wait_until(lambda: not (root / fault.id).exists(), 5) is not None
+    assert (marker_root / fault.id).exists(), "healed before the fault's own duration had passed"
+    assert wait_until(lambda: not (marker_root / fault.id).exists(), 5) is not None
 
 
-def test_a_fault_without_an_instant_reports_no_instant(root):
+def test_a_fault_without_an_instant_reports_no_instant(marker_root):
     out = subprocess.run(["sh", "-s"], input=together(None).render(), text=True, capture_output=True).stdout
     assert faults._effect(out) == {"report": ["ok"]}
 
