@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 from chaoslib.types import Configuration, Secrets
 from kubernetes.client import CoreV1Api, V1Node
 
-from chaosali.cluster.api import ApiFailed, connect
+from chaosali.cluster.api import ApiFailed, Connection, connect
 from chaosali.core.args import seconds
 
-__all__ = ["api_problem", "nodes_problem"]
+__all__ = ["api_problem", "readiness_problem", "nodes_problem"]
 
 
 def api_problem(
@@ -26,11 +26,16 @@ def api_problem(
             settings = cluster.client.configuration
             port = urlsplit(settings.host).port or 443
             settings.host = f"https://{f'[{address}]' if ':' in address else address}:{port}"
-        try:
-            cluster.call("read /readyz", cluster.client.call_api, "/readyz", "GET", auth_settings=["BearerToken"],
-                         _preload_content=False)
-        except ApiFailed as error:
-            return f"Kubernetes API at {cluster.host} is not ready: {error.reason}"
+        return readiness_problem(cluster)
+
+
+def readiness_problem(cluster: Connection) -> str | None:
+    """Why the API server of ``cluster`` does not answer /readyz (None: it does), in one attempt."""
+    try:
+        cluster.call("read /readyz", cluster.client.call_api, "/readyz", "GET", auth_settings=["BearerToken"],
+                     _preload_content=False)
+    except ApiFailed as error:
+        return f"Kubernetes API at {cluster.host} is not ready: {error.reason}"
     return None
 
 

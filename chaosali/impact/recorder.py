@@ -25,7 +25,8 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from chaosali.cluster.api import failing
+from chaosali.cluster.api import Connection, failing
+from chaosali.cluster.health import readiness_problem
 from chaosali.core.args import display_url
 from chaosali.service import _http
 
@@ -261,15 +262,10 @@ class Recorder:
     def _sample_api(self) -> None:
         """The API's outages, from /readyz once a second: a watch cannot tell a quiet API from a
         cut one until its read times out."""
-        api = self.api_factory()  # one client: its connection is reused, or made again after a cut
-        try:
+        # one client: its connection is reused, or made again after a cut
+        with Connection(self.api_factory(), timeout=1.0) as cluster:
             while not self._stopping.wait(1.0):
-                try:
-                    api.call_api("/readyz", "GET", auth_settings=["BearerToken"], _preload_content=False,
-                                 _request_timeout=(1, 1))
-                    up = True
-                except (ApiException, urllib3.exceptions.HTTPError, OSError):
-                    up = False
+                up = readiness_problem(cluster) is None
                 with self._lock:
                     down = bool(self._outages) and self._outages[-1]["to"] is None
                     if not up and not down:
@@ -278,8 +274,6 @@ class Recorder:
                     elif up and down:
                         self._outages[-1]["to"] = _now()
                         self._add({"kind": "api", "what": "back"})
-        finally:
-            api.close()
 
     def _sample_http(self, target: HttpTarget) -> None:
         """One attempt every 1/rate s, as ``service_available`` makes it; a failing stretch is an
