@@ -20,6 +20,8 @@ import pytest
 from chaosali.host.ssh import Host, SSHSettings, run_script
 from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabHost
+from chaosali.report.figures import read_run
+from chaosali.report.words import run_verdict
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_LAB = {"name": "cstest", "subnet": "10.214.0.0/24"}
@@ -162,7 +164,35 @@ def journal_of(run: subprocess.Popen, tmp_path: Path, timeout: float = 300) -> d
     output = run.communicate(timeout=timeout)[0].decode()
     journal = tmp_path / "journal.json"
     assert journal.exists(), output
-    return json.loads(journal.read_text())
+    journal = json.loads(journal.read_text())
+    assert_report_agrees(journal)
+    return journal
+
+
+# the report's verdicts that mean a failed drill: chaos run must have deviated (or failed) then
+FAILED_VERDICTS = ("FAULT NOT OBSERVED", "EXCEEDED", "DEVIATED")
+
+
+def assert_report_agrees(journal: dict) -> None:
+    """Every drill a test runs: the report's verdict and chaos run's own must tell the same story."""
+    if journal.get("status") != "completed":
+        return  # interrupted, aborted or failed: chaos run said so itself
+    verdict = run_verdict(read_run(journal))
+    assert (verdict in FAILED_VERDICTS) == journal["deviated"], (
+        f"the report says {verdict!r} but chaos run's journal says deviated={journal['deviated']}")
+
+
+def passed(journal: dict) -> bool:
+    """A drill that passed: completed, not deviated, and its faults proven by its own faults_observed."""
+    return (journal["status"] == "completed" and journal["deviated"] is False
+            and fault_proven(journal)["proven"] is True)
+
+
+def fault_proven(journal: dict) -> dict:
+    """The run's own judgement of its faults (the steady state's last faults_observed)."""
+    after = journal["steady_states"]["after"]["probes"]
+    [judged] = [p["output"] for p in after if p["activity"]["provider"].get("func") == "faults_observed"]
+    return judged
 
 
 @pytest.fixture

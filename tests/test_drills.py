@@ -12,7 +12,7 @@ import pytest
 
 from chaosali.cluster.probes import nodes_ready
 from chaosali.host.ssh import Host, run_script
-from conftest import REPO, chaos_run, journal_of, settings, wait_until
+from conftest import REPO, chaos_run, journal_of, passed, settings, wait_until
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_master_netcut_the_api_stops_answering_and_comes_back(kube, tmp_path):
     assert down_seen is not None, "the API kept answering during the cut"
     journal = journal_of(run, tmp_path)
 
-    assert journal["status"] == "completed" and journal["deviated"] is False
+    assert passed(journal)
     out = outputs(journal)
     cut = out["cut-master-network"]
     assert cut["targets"]["hosts"] == [{"name": "master1", "address": master}]
@@ -74,10 +74,6 @@ def impact_of(journal: dict) -> dict:
 
 def hypothesis_after(journal: dict) -> dict:
     return {probe["activity"]["name"]: probe for probe in journal["steady_states"]["after"]["probes"]}
-
-
-def passed(journal: dict) -> bool:
-    return journal["status"] == "completed" and journal["deviated"] is False
 
 
 def test_kubelet_misconfig_evicts_the_node_s_pods_and_replaces_them(kube, kube_config, tmp_path):

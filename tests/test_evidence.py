@@ -15,7 +15,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaosali.core import memory
 from chaosali.host import evidence, faults, system
 from chaosali.host.actions import cut_network, lose_packets, reboot_host, restore_network, stress_cpu, stress_memory
-from chaosali.host.probes import faults_observed, load_observed, network_effect, wait_for_reboot
+from chaosali.host.probes import load_observed, network_effect, wait_for_reboot
+from chaosali.impact.probes import faults_observed
 from chaosali.host.ssh import Host, SSHSettings
 from conftest import markers, wait_until
 
@@ -77,9 +78,8 @@ def test_the_boot_identity_is_the_kernel_s_boot_and_pid_1_s_start(tmp_path):
 def test_before_any_fault_the_evidence_probes_have_nothing_to_prove():
     assert wait_for_reboot(["10.0.0.5"])["proved"] is True
     assert load_observed(["10.0.0.5"])["proved"] is True
-    assert faults_observed() == {"all_seen": True, "observations": []}
-    evidence.record_observation("network effect on 10.0.0.5", False, "10.0.0.5 lost 0 %")
-    assert faults_observed()["all_seen"] is False
+    nothing = faults_observed()
+    assert nothing["all_seen"] is True and nothing["proven"] is None and nothing["faults"] == []
 
 
 # -- against the lab: real sshd, real PID namespaces ----------------------------------------------
@@ -133,7 +133,10 @@ def test_network_effect_sees_a_cut_and_a_loss_from_a_peer(lab, chaos_args):
         from_peer = network_effect([target.address], from_host=peer.address, attempts=5, min_loss_percent=100,
                                    **chaos_args)
         assert from_peer["unreachable"] is True and from_peer["loss_percent"] == 100
-        assert faults_observed(**chaos_args)["all_seen"] is True
+        judged = faults_observed(**chaos_args)
+        assert judged["all_seen"] is True and judged["proven"] is True, judged
+        assert [entry["what"] for entry in judged["evidence"]] == [
+            f"network effect on {target.address} (ping from {peer.address})"]
         from_controller = network_effect([target.address], port=22, attempts=3, **chaos_args)
         assert from_controller["unreachable"] is False  # the SSH path kept open
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from chaosali.report.fmea import validate_fmea
-from conftest import REPO, chaos_run, ping, tcp_answers, wait_until
+from conftest import REPO, chaos_run, fault_proven, journal_of, passed, ping, tcp_answers, wait_until
 
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
 
@@ -32,20 +32,44 @@ def test_every_experiment_passes_chaos_validate(tmp_path):
         validate_fmea(json.loads(experiment.read_text()))  # raises naming what is wrong
 
 
+def verdict_probes(experiment: dict) -> list[dict]:
+    return [p for p in experiment["steady-state-hypothesis"]["probes"]
+            if p["provider"].get("func") in ("faults_observed", "impact_within")]
+
+
+def test_every_experiment_s_own_verdict_judges_the_fault_and_the_fmea():
+    """chaos run's verdict carries both judgements: the steady state ends with faults_observed and,
+    where a cluster is recorded, impact_within bounded by the FMEA itself (impact and limits)."""
+    for path in EXPERIMENTS:
+        experiment = json.loads(path.read_text())
+        fmea, probes = validate_fmea(experiment), verdict_probes(experiment)
+        names = [p["provider"]["func"] for p in probes]
+        last = [p["provider"]["func"] for p in experiment["steady-state-hypothesis"]["probes"][-len(probes):]]
+        assert last == names and names[0] == "faults_observed", f"{path.name}: ends with {last}"
+        assert probes[0]["tolerance"] == {"type": "jsonpath", "path": "$.all_seen", "expect": True}, path.name
+        recorded = any(c["provider"]["module"] == "chaosali.impact.controls" for c in experiment.get("controls", []))
+        limits = {key: value for key, value in fmea.items() if key.startswith(("max_", "min_"))}
+        if not recorded:  # a drill of hosts alone: nothing to record, no limit to judge
+            assert names == ["faults_observed"] and not limits, path.name
+            continue
+        assert names == ["faults_observed", "impact_within"], path.name
+        arguments = {key: experiment["configuration"][value[2:-1]] if str(value).startswith("${") else value
+                     for key, value in probes[1]["provider"]["arguments"].items()}
+        assert arguments == {**limits, "max_impact": fmea["impact"]}, path.name
+
+
 def test_host_netcut_journal_tells_the_cut_and_the_healing(lab, tmp_path):
     run = run_on_test_lab(lab, tmp_path, "host-netcut.json")
-    output = run.communicate(timeout=120)[0].decode()
-    journal = json.loads((tmp_path / "journal.json").read_text())
+    journal = journal_of(run, tmp_path, timeout=120)
 
-    assert run.returncode == 0, output
-    assert journal["status"] == "completed" and journal["deviated"] is False
+    assert run.returncode == 0 and passed(journal)
     cut, during = journal["run"]
     assert cut["status"] == "succeeded" and cut["output"]["fault_id"].startswith("chaosali-")
     assert [h["address"] for h in cut["output"]["hosts"]] == [lab.hosts[0].address]
     assert during["output"]["unreachable"] is True, "the host still answered during the cut"
     assert journal["steady_states"]["after"]["steady_state_met"] is True
-    seen = journal["steady_states"]["after"]["probes"][-1]["output"]
-    assert seen["all_seen"] is True and len(seen["observations"]) == 1
+    seen = fault_proven(journal)
+    assert seen["all_seen"] is True and [entry["seen"] for entry in seen["evidence"]] == [True]
     assert journal["rollbacks"][0]["status"] == "succeeded"
     assert journal["rollbacks"][0]["output"] == {"restored": {str(lab.hosts[0].name) + f" ({lab.hosts[0].address})": []}}
 
@@ -56,12 +80,11 @@ def test_host_netcut_that_cuts_nothing_deviates(lab, tmp_path):
     experiment["method"][0]["provider"]["arguments"]["ports"] = [9]
     (tmp_path / "sabotaged.json").write_text(json.dumps(experiment))
     run = run_on_test_lab(lab, tmp_path, str(tmp_path / "sabotaged.json"))
-    run.communicate(timeout=120)
-    journal = json.loads((tmp_path / "journal.json").read_text())
+    journal = journal_of(run, tmp_path, timeout=120)  # the report says FAULT NOT OBSERVED too
 
     assert journal["deviated"] is True and journal["run"][0]["status"] == "succeeded"
     seen = journal["steady_states"]["after"]["probes"][-1]
-    assert seen["tolerance_met"] is False and "less than the 100 % expected" in seen["output"]["observations"][0]["detail"]
+    assert seen["tolerance_met"] is False and "less than the 100 % expected" in seen["output"]["why"]
 
 
 def test_sigkill_of_chaos_run_mid_cut_the_host_still_heals_on_time(lab, tmp_path):

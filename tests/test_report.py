@@ -43,7 +43,7 @@ from chaosali.report.figures import (
 from chaosali.report.fmea import LIMIT_FIELDS, validate_fmea
 from chaosali.report.redact import MASK, redact
 from chaosali.report.render import FORMATS, load_runs, render
-from chaosali.report.words import expectations
+from chaosali.report.words import expectations, run_verdict
 from conftest import REPO, chaos_run, journal_of
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -368,8 +368,9 @@ def test_json_holds_the_figures():
         "to": "2026-01-10T10:01:05+00:00", "to_what": "watch-api-through-the-cut: up",
     }
     assert slow["outages"][0]["seconds"] == 64.0 and slow["impact_seen"] == "the API down 64 s"
-    assert slow["impact"] == {"level": "core", "expected": "partial", "exceeded": True, "fault_observed": True,
+    assert slow["impact"] == {"level": "core", "expected": "partial", "exceeded": True, "lower": False,
                               "measured": False}
+    assert slow["fault"] == {"proven": True, "judged_by": "impact seen", "evidence": None, "why": None}
     assert [a["status"] for a in slow["activities"]].count("failed") == 1
     assert slow["faults"][0]["seconds"] == 20.0
     assert figures["runs"][1]["recovery"]["state"] == "not measured"
@@ -501,7 +502,7 @@ JUNIT_CASES = {
         ("steady-state.after", "service-available"): "passed",
         ("fmea", "recovery within 30 s"): "failure",  # 45.0 s
         ("fmea", "impact at most partial"): "failure",  # the API down: core
-        ("fmea", "fault observed (partial impact expected)"): "passed",
+        ("fmea", "fault proven"): "passed",
         ("method", "login-as-operator"): "error",
     },
     "deviated": {
@@ -510,7 +511,7 @@ JUNIT_CASES = {
         ("steady-state.after", "nodes-ready"): "failure",  # tolerance not met
         ("fmea", "recovery within 60 s"): "failure",  # not recovered
         ("fmea", "impact at most partial"): "passed",  # nodes NotReady: partial
-        ("fmea", "fault observed (partial impact expected)"): "passed",
+        ("fmea", "fault proven"): "passed",
     },
     "interrupted": {
         ("steady-state.before", "api-ready"): "passed",
@@ -519,6 +520,7 @@ JUNIT_CASES = {
         ("steady-state.after", "workload-available"): "skipped",
         ("fmea", "recovery within 0 s"): "skipped",  # nothing injected: not measured
         ("fmea", "impact at most none"): "skipped",
+        ("fmea", "fault proven"): "skipped",  # nothing judged it, and no impact is expected
     },
     "process-failure": {
         ("steady-state.before", "shell-answers"): "passed",
@@ -527,6 +529,7 @@ JUNIT_CASES = {
         ("steady-state.after", "settings-present"): "error",  # it raised
         ("fmea", "recovery within 60 s"): "failure",
         ("fmea", "impact at most none"): "failure",  # the steady state not met after: partial
+        ("fmea", "fault proven"): "skipped",
         ("method", "run-maintenance-script"): "error",  # exit status 3
         ("method", "load-settings-plugin"): "error",  # it raised
     },
@@ -675,7 +678,7 @@ def test_a_real_impact_recording_is_shown_in_every_format():
     measures = impact_measures(journal)
     # the measured impact wins over the journal's probes: the recorder saw the API down, so core
     assert run.measures == measures and run.impact_level == measures["impact"] == "core"
-    assert run.impact_exceeded is True and run.fault_observed is True
+    assert run.impact_exceeded is True and run.fault_proven is True
     lost = measures["workloads"]["Deployment demo/web"]["lost"]
     assert [pod["reason"] for pod in lost] == ["deleted by mistake"] * 2
     checks = {c.name: c.met for c in run.checks() if c.kind == "limit"}
@@ -710,7 +713,7 @@ def test_a_real_impact_recording_is_shown_in_every_format():
     xmlschema.XMLSchema(str(DATA / "junit-10.xsd")).validate(render([run], "junit"))
     assert junit.find("testsuite/properties/property[@name='resilience_score']").get("value") == f"{run.score:g}"
     cases = {c.get("name"): outcome(c) for c in junit.iter("testcase") if c.get("classname") == "impact.fmea"}
-    assert cases == {"impact at most partial": "failure", "fault observed (partial impact expected)": "passed",
+    assert cases == {"impact at most partial": "failure", "fault proven": "passed",
                      "recovery within 30 s": "passed", **{n: "passed" if met else "failure" for n, met in checks.items()}}
 
 
@@ -773,24 +776,24 @@ def test_a_fault_not_observed_is_flagged_in_every_format_and_fails_in_junit():
     measures = impact_measures(journal)
     measures.update(impact="none", pods_lost=0, api_down_seconds=0, workloads={}, nodes={})
     run = read_run(journal, "quiet.json")
-    assert run.impact_level == "none" and run.fault_observed is False and run.impact_exceeded is False
+    assert run.impact_level == "none" and run.fault_proven is False and run.impact_exceeded is False
     for fmt in ("text", "markdown", "html"):
         out = render([run], fmt)
         assert "FAULT NOT OBSERVED" in out, fmt
         assert "expected at most partial: ok" not in out, fmt
-    assert json.loads(render([run], "json"))["runs"][0]["impact"]["fault_observed"] is False
+    assert json.loads(render([run], "json"))["runs"][0]["fault"]["proven"] is False
     dom = DOM(render([run], "html")).root
     assert "bad" in dom.find("div", cls="impact").classes()
     [case] = [c for c in ET.fromstring(render([run], "junit")).iter("testcase")
-              if c.get("name") == "fault observed (partial impact expected)"]
+              if c.get("name") == "fault proven"]
     assert outcome(case) == "failure" and case.find("failure").get("message").startswith("FAULT NOT OBSERVED")
     # without the recorder, the journal's own sightings decide: nothing seen down is no impact either
     plain = load("secret-failure.json")
     plain["run"][1]["output"]["changes"] = plain["run"][1]["output"]["changes"][:1]
     plain["run"][2:4] = []
-    assert read_run(plain).fault_observed is False
+    assert read_run(plain).fault_proven is False
     # an FMEA that expects no impact has nothing to observe
-    assert read_run(load("process-failure.json")).fault_observed is None
+    assert read_run(load("process-failure.json")).fault_proven is None
 
 
 # -- secrets in reports (issue 11) -------------------------------------------------------------------------
@@ -948,3 +951,85 @@ def test_faults_that_started_together_show_their_skew_in_every_format(tmp_path):
     assert json.loads(render(runs, "json"))["runs"][0]["faults"][0]["skew_seconds"] == 0.0033
     plain = load_runs([DATA / "deviated.json"])
     assert plain[0].faults[0].skew_seconds is None and "skew" not in render(plain, "markdown")
+
+
+# -- two judgements: fault proven, impact against the FMEA (issue 19) ------------------------------------
+
+
+def with_proof(journal: dict, proven: bool, evidence: list[dict], why: str | None = None) -> dict:
+    """The journal as if its steady state's last check ran faults_observed and judged the faults so."""
+    after = journal["steady_states"]["after"]
+    at = after["probes"][-1]["end"]
+    after["probes"].append({
+        "activity": {"type": "probe", "name": "faults-proven",
+                     "provider": {"type": "python", "module": "chaosali.impact.probes", "func": "faults_observed"},
+                     "tolerance": {"type": "jsonpath", "path": "$.all_seen", "expect": True}},
+        "output": {"all_seen": proven, "proven": proven, "faults": [{"kind": "reboot", "detail": "worker1"}],
+                   "evidence": evidence, **({"why": why} if why else {})},
+        "start": at, "end": at, "duration": 0.0, "status": "succeeded", "tolerance_met": proven})
+    if not proven:
+        after["steady_state_met"], journal["deviated"] = False, True
+    return journal
+
+
+def quiet_recording(journal: dict) -> dict:
+    impact_measures(journal).update(impact="none", pods_lost=0, api_down_seconds=0, workloads={}, nodes={})
+    return journal
+
+
+REBOOTED = {"what": "reboot of worker1 (10.217.0.12)", "seen": True, "expected": True,
+            "detail": "worker1: new boot identity, SSH down 1.1 s"}
+
+
+def test_a_proven_fault_with_less_impact_than_expected_is_a_finding_not_a_failure():
+    run = read_run(with_proof(quiet_recording(load("impact.json")), True, [REBOOTED]), "reboot.json")
+    assert run.fault_proven is True and run.impact_level == "none" and run.impact_lower is True
+    assert run_verdict(run) == "ok, impact lower than expected" and run.deviated is False
+    proven = next(e for e in expectations(run) if e.name == "fault proven")
+    assert proven.met is True and "reboot of worker1 (10.217.0.12): worker1: new boot identity" in proven.sentence
+    for fmt in ("text", "markdown", "html", "junit"):
+        out = render([run], fmt)
+        assert "FAULT NOT OBSERVED" not in out and "proved nothing" not in out, fmt
+        assert "lower than expected" in out, fmt
+    figures = json.loads(render([run], "json"))["runs"][0]
+    assert figures["fault"]["proven"] is True and figures["fault"]["judged_by"] == "faults_observed"
+    assert figures["impact"]["lower"] is True and figures["impact"]["exceeded"] is False
+
+
+def test_evidence_probes_prove_a_fault_that_no_watch_saw():
+    # host-netcut: no recording, no watch; network_effect saw every connection lost
+    cut = {"what": "network effect on host1 (tcp port 22 from controller)", "seen": True, "expected": True,
+           "detail": "at least 100 % lost"}
+    plain = load("secret-failure.json")
+    plain["run"][1]["output"]["changes"] = plain["run"][1]["output"]["changes"][:1]
+    plain["run"][2:4] = []
+    assert read_run(plain).fault_proven is False  # judged by the impact seen alone: nothing
+    run = read_run(with_proof(plain, True, [cut]))
+    assert run.fault_proven is True and run_verdict(run) != "FAULT NOT OBSERVED"
+
+
+def test_a_fault_the_run_could_not_prove_is_not_observed_whatever_the_impact():
+    drain = {"what": "drain of worker1", "seen": False, "expected": True,
+             "detail": "0 pods evicted, 0 blocked by a budget, 1 skipped"}
+    run = read_run(with_proof(load("impact.json"), False, [drain], why=f"{drain['what']}: {drain['detail']}"))
+    assert run.fault_proven is False and run_verdict(run) == "FAULT NOT OBSERVED" and run.deviated is True
+    assert "FAULT NOT OBSERVED: drain of worker1: 0 pods evicted" in render([run], "text")
+    [case] = [c for c in ET.fromstring(render([run], "junit")).iter("testcase") if c.get("name") == "fault proven"]
+    assert outcome(case) == "failure"
+
+
+def test_a_steady_state_probe_not_met_is_never_ok():
+    journal = with_proof(quiet_recording(load("impact.json")), True, [REBOOTED])
+    journal["steady_states"]["after"]["probes"][0]["tolerance_met"] = False
+    assert run_verdict(read_run(journal)) == "DEVIATED"  # the probe alone
+    journal["steady_states"]["after"]["steady_state_met"], journal["deviated"] = False, True
+    assert run_verdict(read_run(journal)) == "EXCEEDED"  # and so not recovered at the last sighting
+
+
+def test_a_watch_that_ended_down_says_what_it_saw():
+    journal = load("secret-failure.json")
+    watch = journal["run"][1]["output"]
+    watch.update(changes=watch["changes"][:2], last=False, back_at=None)
+    text = render([read_run(journal)], "text")
+    assert f"first down at {watch['down_at']}, still down when the watch ended after" in text
+    assert "not back when the watch ended" not in text

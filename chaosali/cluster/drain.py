@@ -18,6 +18,7 @@ from kubernetes import client
 
 from chaosali.cluster.api import ApiFailed, Connection, connect
 from chaosali.cluster.nodes import select_hosts
+from chaosali.core import evidence
 from chaosali.core.args import seconds
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.markers import CORDONED_BY_ANNOTATION, FAULT_ID_PREFIX
@@ -43,6 +44,7 @@ def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Sec
         for node in nodes:
             cordon = {"spec": {"unschedulable": True}, "metadata": {"annotations": {CORDONED_BY_ANNOTATION: drain_id}}}
             cluster.call(f"cordon node {node}", core.patch_node, node, cordon)
+            evidence.injected("drain", f"{drain_id} of node {node}")
             listing = cluster.call(f"list the pods of node {node}", core.list_pod_for_all_namespaces,
                                    field_selector=f"spec.nodeName={node}").items
             for pod in listing:
@@ -69,6 +71,10 @@ def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Sec
     output["finished_at"] = _now()
     logger.info("chaosali: drained %s: %d evicted, %d blocked by a budget, %d skipped", ", ".join(nodes),
                 len(output["evicted"]), len(output["blocked"]), len(output["skipped"]))
+    # a drain that evicted nothing moved no workload: the drill did not happen
+    evidence.observed(f"drain of {', '.join(nodes)}", bool(output["evicted"]),
+                      f"{len(output['evicted'])} pods evicted, {len(output['blocked'])} blocked by a budget, "
+                      f"{len(output['skipped'])} skipped")
     return output
 
 

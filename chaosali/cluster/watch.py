@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Callable
 
+from chaosali.core import evidence
 from chaosali.core.args import choice, number, seconds as read_seconds
 
 __all__ = ["watch"]
@@ -57,6 +58,11 @@ def watch(sample: Callable[[], bool], seconds: float, interval: float, stop: str
         time.sleep(max(0.0, interval - (time.monotonic() - at)))
     if down_since is not None:
         down_total += time.monotonic() - down_since
+    if down_at:
+        ended = (f"back at {back_at}" if previous else
+                 f"still down when the watch ended after {time.monotonic() - started:.1f} s")
+        evidence.observed(f"{what} down", True, f"first down at {down_at}, {ended}; down {down_total:.2f} s in all",
+                          expected=False)
     return {
         "samples": samples,
         "first": changes[0]["up"],

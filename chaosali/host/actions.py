@@ -10,9 +10,9 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.core import memory
+from chaosali.core import evidence as run_evidence, memory
 from chaosali.core.args import boolean, seconds, setting
-from chaosali.host import evidence, faults
+from chaosali.host import disk, evidence, faults
 from chaosali.host import process as process_faults
 from chaosali.host.catalogue import CATALOGUE, fault_kind
 from chaosali.host.network import check_fault_ids
@@ -387,10 +387,12 @@ def fill_disk(
     A fill that would leave less than `keep_free_megabytes` free is refused
     unless `allow_full` is true. The output shows df during the fill.
     """
-    return _inject("fill_disk", targets, all_or_nothing, configuration, secrets,
-                   start_together=start_together, duration=duration, path=path,
-                   percent=percent, megabytes=megabytes, keep_free_megabytes=keep_free_megabytes,
-                   allow_full=allow_full)
+    output = _inject("fill_disk", targets, all_or_nothing, configuration, secrets,
+                     start_together=start_together, duration=duration, path=path,
+                     percent=percent, megabytes=megabytes, keep_free_megabytes=keep_free_megabytes,
+                     allow_full=allow_full)
+    disk.record_fill(output)
+    return output
 
 
 @takes_targets
@@ -458,6 +460,7 @@ def _once(
     output = {"action": what, "at": dt.datetime.now(dt.timezone.utc).isoformat(),
               "hosts": [{"host": str(h), "address": h.address, "report": results[h].splitlines()} for h in hosts]}
     memory.section(memory.FAULT_ENDS)[f"{what} at {output['at']}"] = output["at"]
+    run_evidence.injected(what, ", ".join(map(str, hosts)))
     return ({**output, "targets": selection} if selection else output), results
 
 

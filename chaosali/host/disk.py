@@ -9,13 +9,14 @@ logging the drill itself relies on.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from chaosali.core import args
+from chaosali.core import args, evidence
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.faults import FaultScript
 
-__all__ = ["fill_fault"]
+__all__ = ["fill_fault", "record_fill"]
 
 # kernel views, not storage: there is nothing to fill there
 _PSEUDO = ("/proc", "/sys", "/dev")
@@ -65,3 +66,11 @@ def fill_fault(kind: str, duration: Any, path: Any, percent: Any = None, megabyt
     )
     fault.prepared = len(fault.apply) - 1  # the fill is sized before the instant, written at it
     return fault
+
+
+def record_fill(output: dict) -> None:
+    """Keep what each host reported of its fill (``filled N MiB in F`` and df) as the fault's evidence."""
+    hosts = [entry for entry in output["hosts"] if entry.get("ok")]
+    filled = [entry for entry in hosts if re.match(r"filled [1-9]", (entry.get("report") or [""])[0])]
+    evidence.observed(f"disk filled on {', '.join(entry['host'] for entry in hosts)}", len(filled) == len(hosts),
+                      "; ".join(f"{entry['host']}: {', '.join(entry.get('report') or ['no report'])}" for entry in hosts))

@@ -18,7 +18,7 @@ from chaosali.host.ssh import Host, SSHSettings, run_script
 
 __all__ = [
     "BOOT_IDENTITY", "remember_boots", "boots_before", "boots_before_any", "wait_for_new_boot",
-    "record_observation", "observations", "remember_loads", "loads_injected", "read_loads_script",
+"remember_loads", "loads_injected", "read_loads_script",
     "summarise_loads",
 ]
 
@@ -29,7 +29,6 @@ BOOT_IDENTITY = ('echo "$(cat /proc/sys/kernel/random/boot_id) '
                  '$(sed "s/.*) //" /proc/1/stat | cut -d " " -f 20)"')
 _BOOTS = "boot identities before reboot"
 _LOADS = "load faults injected"
-_OBSERVED = "fault effects observed"
 # one line per second from the load's sampler (sh/load-sample.sh), after the fault id and kind
 _SAMPLE_FIELDS = ("t", "cpu_busy_percent", "load_average", "memory_available_mb", "load_cpu_percent",
                   "load_memory_mb", "load_processes")
@@ -95,16 +94,6 @@ def wait_for_new_boot(
         "down_seconds": None if closed_at is None else round(answered_at - closed_at, 2),
         "answered_after_seconds": round(answered_at - before["at"], 2),
     }
-
-
-def record_observation(what: str, seen: bool, detail: str) -> None:
-    """Keep what a probe during the fault saw, for ``faults_observed`` after the method."""
-    memory.section(_OBSERVED)[what] = {"what": what, "seen": seen, "detail": detail}
-
-
-def observations() -> list[dict]:
-    """What the probes of this run saw during its faults."""
-    return list(memory.section(_OBSERVED).values())
 
 
 def remember_loads(output: dict) -> None:

@@ -24,7 +24,7 @@ from typing import Iterable
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosali.core import memory
+from chaosali.core import evidence, memory
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT
 from chaosali.host.evidence import summarise_loads
@@ -148,6 +148,7 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
         output.update(_together(fault.at, output["hosts"]))
     memory.section(memory.FAULTED_HOSTS).update({host.address: host.name for host in results})
     memory.section(memory.FAULT_ENDS)[fault.id] = output["heals_at"]
+    evidence.injected(fault.kind, f"{fault.id} on {', '.join(map(str, results))}")
     logger.info("chaosali: %s %s on %s for %g s", fault.kind, fault.id, ", ".join(map(str, results)), fault.duration)
     return output
 

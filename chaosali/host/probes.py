@@ -9,6 +9,7 @@ import time
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from chaosali.core import evidence as run_evidence
 from chaosali.core.args import address, number, port as read_port, seconds, whole
 from chaosali.core.errors import EndpointError
 from chaosali.core.fanout import fan_out
@@ -18,8 +19,7 @@ from chaosali.host.targets import resolve_targets, takes_targets
 
 logger = logging.getLogger("chaostoolkit")
 
-__all__ = ["hosts_ready", "hosts_reachable", "wait_for_hosts", "wait_for_reboot", "load_observed", "network_effect",
-           "faults_observed"]
+__all__ = ["hosts_ready", "hosts_reachable", "wait_for_hosts", "wait_for_reboot", "load_observed", "network_effect"]
 
 
 @takes_targets
@@ -135,6 +135,10 @@ def wait_for_reboot(
     open_ = lambda host: not _unreachable([host], port, 0.5, quiet=True)
     results, errors = fan_out(list(before), lambda host: evidence.wait_for_new_boot(
         host, before[host], settings, open_, deadline))
+    run_evidence.observed(
+        f"reboot of {', '.join(map(str, before))}", not errors,
+        "; ".join(f"{host}: {why}" for host, why in errors.items()) or "; ".join(
+            f"{entry['host']}: new boot identity, SSH down {entry['down_seconds']} s" for entry in results.values()))
     return {
         "proved": not errors,
         "rebooted": [results[host] for host in before if host in results],
@@ -194,6 +198,10 @@ def load_observed(
                 )
     for problem in problems:
         logger.warning("chaosali: %s", problem)
+    run_evidence.observed(
+        f"load on {', '.join(map(str, injected))}", not problems, "; ".join(problems) or "; ".join(
+            f"{load['host']}: {load['kind']} {load['load_cpu_percent']} % CPU, {load['load_memory_mb']} MB held"
+            for load in loads))
     return {"proved": not problems, "loads": loads, "problems": problems}
 
 
@@ -217,8 +225,9 @@ def network_effect(
     answered on any host). Mind that `keep_ssh` exempts the controller's SSH
     path from a cut: probe another port, or from a peer. With
     `min_loss_percent`, every host must lose at least that much (100: a cut),
-    and `faults_observed`, in the steady state's last check, fails the drill
-    when one did not (chaoslib judges no tolerance in the method).
+    and `chaosali.impact.probes.faults_observed`, in the steady state's last
+    check, fails the drill when one did not (chaoslib judges no tolerance in
+    the method).
     """
     least = None if min_loss_percent is None else number(min_loss_percent, "min_loss_percent", 0, 100)
     port, count = read_port(port), whole(attempts, "attempts", 1, 1000)
@@ -255,23 +264,10 @@ def network_effect(
     }
     if least is not None:
         short = [f"{entry['host']} lost {entry['loss_percent']:g} %" for entry in measured if entry["loss_percent"] < least]
-        evidence.record_observation(
+        run_evidence.observed(
             f"network effect on {', '.join(map(str, hosts))} ({output['how']} from {output['from']})", not short,
             "; ".join(short) + f", less than the {least:g} % expected" if short else f"at least {least:g} % lost")
     return output
-
-
-def faults_observed(configuration: Configuration = None, secrets: Secrets = None) -> dict:
-    """
-    Tell whether every effect that probes of this run expected during their
-    faults was seen (`network_effect` with `min_loss_percent`). For the
-    steady state's last check: chaoslib judges no tolerance in the method, so
-    a fault not seen deviates the run here. Before anything was expected,
-    `all_seen` is true. Tolerance: {"type": "jsonpath", "path": "$.all_seen",
-    "expect": true}.
-    """
-    seen = evidence.observations()
-    return {"all_seen": all(entry["seen"] for entry in seen), "observations": seen}
 
 
 def _unreachable(hosts: list[Host], port: int, timeout: float, quiet: bool = False) -> list[Host]:

@@ -27,7 +27,7 @@ from chaoslib import substitute
 from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
 
 from chaosali.cluster.api import new_api_client
-from chaosali.core import args, memory
+from chaosali.core import args, evidence, memory
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import measure
@@ -111,6 +111,19 @@ def before_method_control(context: Experiment, configuration: Configuration = No
         return
     section["recorder"] = recorder
     memory.on_forget(recorder.stop)
+    evidence.add_source("impact recording", lambda: _sightings(recorder))
+
+
+def _sightings(recorder: Recorder) -> list[dict]:
+    """The recording so far as evidence of the faults: any impact it measured is a sighting."""
+    recording = recorder.recording()
+    measures = measure(recording, fault_end(recording))
+    if measures["impact"] == "none":
+        return []
+    not_ready = [name for name, node in measures["nodes"].items() if node["seconds_not_ready"]]
+    return [{"what": "the impact recording", "seen": True, "expected": False,
+             "detail": f"{measures['impact']} impact recorded: {measures['pods_lost']} pods lost, the API down "
+                       f"{measures['api_down_seconds']:g} s, nodes NotReady: {', '.join(not_ready) or 'none'}"}]
 
 
 def after_experiment_control(context: Experiment, state: Journal = None, **arguments: Any) -> None:

@@ -1,14 +1,34 @@
-"""Judging a drill by what it did: the impact recorded so far, against limits."""
+"""Judging a drill by what it did, in the steady state's last check (chaoslib judges no tolerance
+in the method): whether its faults took effect (``faults_observed``), and the impact recorded so
+far against the FMEA's limits (``impact_within``). A shipped experiment ends with both, so that
+``chaos run``'s own verdict carries the two judgements a report shows."""
 
 from __future__ import annotations
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from chaosali.core import args, evidence
 from chaosali.impact.controls import fault_end, recording_state
-from chaosali.impact.measures import judge, measure
+from chaosali.impact.measures import IMPACTS, judge, measure
 
-__all__ = ["impact_within"]
+__all__ = ["faults_observed", "impact_within"]
+
+
+def faults_observed(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """
+    Tell whether every fault injected so far in this run is proven to have
+    taken effect: something saw it (an evidence probe such as
+    `network_effect`, `wait_for_reboot` or `load_observed`, the fault's own
+    measurement such as the pods a drain evicted, a watch that saw the API
+    or nodes go down, or the impact recording), and no effect a probe
+    expected was missed. Returns `all_seen` (true while nothing was injected
+    yet: the steady state's first check), `proven` (null before any fault),
+    the `faults`, the `evidence` and, when not proven, `why`.
+    Tolerance: {"type": "jsonpath", "path": "$.all_seen", "expect": true}.
+    """
+    judged = evidence.judgement()
+    return {"all_seen": judged["proven"] is not False, **judged}
 
 
 def impact_within(
@@ -17,6 +37,7 @@ def impact_within(
     max_recovery_seconds: float = None,
     min_availability: float = None,
     max_api_down_seconds: float = None,
+    max_impact: str = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -27,7 +48,9 @@ def impact_within(
     `max_pods_lost` pods deleted or evicted in scope, `max_unavailable_seconds`
     below desired ready replicas for any workload, `max_recovery_seconds`
     after the fault ended for workloads and nodes, `min_availability` per
-    cent of successful samples per HTTP target, `max_api_down_seconds`.
+    cent of successful samples per HTTP target, `max_api_down_seconds`, and
+    `max_impact` ("none", "partial" or "core": the most the FMEA expects; a
+    lower impact is met, and reported as lower than expected).
     Returns {"within": bool, "impact": "none"|"partial"|"core",
     "checks": [{"limit", "bound", "measured", "met"}], "pods_lost": n}.
     Tolerance: {"type": "jsonpath", "path": "$.within", "expect": true}.
@@ -50,6 +73,11 @@ def impact_within(
         "min_availability": min_availability,
         "max_api_down_seconds": max_api_down_seconds,
     })
+    if max_impact is not None:
+        most = args.choice(max_impact, "max_impact", IMPACTS)
+        checks.append({"limit": "max_impact", "bound": most, "measured": measures["impact"],
+                       "met": IMPACTS.index(measures["impact"]) <= IMPACTS.index(most),
+                       "means": "the most impact the FMEA expects: none, partial or core"})
     lost = [pod for workload in measures["workloads"].values() for pod in workload["lost"]]
     return {
         "within": all(check["met"] for check in checks),

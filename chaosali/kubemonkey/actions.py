@@ -14,6 +14,7 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes.dynamic import DynamicClient
 
 from chaosali.cluster import resources, rollout
+from chaosali.core import evidence
 from chaosali.core.args import boolean, dns_label, seconds
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.markers import CREATED_BY_ANNOTATION
@@ -220,6 +221,7 @@ def mark_victims(
         marked_at = km.iso(marked)
         for workload in workloads:
             _patch(dyn, workload, {"metadata": {"annotations": {km.MARKED_AT: marked_at}}})
+    evidence.injected("kube-monkey victims", ", ".join("{} {}/{}".format(*rollout.key(w)) for w in workloads))
     return [
         {
             **_describe(workload),

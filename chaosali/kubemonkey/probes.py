@@ -8,6 +8,7 @@ import time
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.cluster import resources
+from chaosali.core import evidence
 from chaosali.core.args import dns_label, seconds
 from chaosali.core.errors import InvalidArgument
 from chaosali.kubemonkey import manifests as km
@@ -119,4 +120,8 @@ def victim_pods_deleted(
             "deleted": len(replacements),
             "replacements": replacements,
         })
-    return {"deleted": sum(entry["deleted"] for entry in report), "victims": report}
+    deleted = sum(entry["deleted"] for entry in report)
+    evidence.observed("victim pods deleted by kube-monkey", deleted > 0,
+                      "; ".join(f"{v['kind']} {v['namespace']}/{v['name']}: {v['deleted']} since {v['since']}"
+                                for v in report) or "no victim marked")
+    return {"deleted": deleted, "victims": report}

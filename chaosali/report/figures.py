@@ -43,16 +43,26 @@ impact recording (``chaosali.impact.controls``), the level is the one measured f
 (``chaosali.impact.measures``). Otherwise: **core** when the API itself was seen down (nothing
 in the cluster can change then), **partial** for any other outage (nodes, hosts, a probe, the
 steady state), **none** without one; when the recovery was not measured, nothing watched the
-drill and the level is unknown. An FMEA that expects partial or core impact, in a run that
-shows none, is a **fault not observed**: the drill proved nothing, it is no success.
+drill and the level is unknown. More than the FMEA expects is **exceeded**; less, in a run whose
+fault is proven, is **lower than expected**: a finding about the system, not a failed drill.
+
+Fault proven
+------------
+A separate judgement: did the faults take effect at all? The run's own ``faults_observed``
+(``chaosali.impact.probes``, the steady state's last check) judged it from the run's evidence:
+evidence probes, the faults' own measurements, watches that saw an outage, the impact
+recording. Its last judgement is the report's, so ``chaos run`` and the report cannot disagree.
+A journal without it is judged by the impact seen: none where the FMEA expects partial or core
+is a **fault not observed**. A fault not observed means no evidence at all: the drill proved
+nothing, it is no success.
 
 Checks and the resilience score
 -------------------------------
 A run's checks: each steady-state probe (not met, raised, or never checked because the run
-stopped: missed), the impact expectation, the fault observed (FMEA impact partial or core), the
-expected recovery, and each FMEA limit judged against the recording. Critical checks (probes,
-impact, fault observed) weigh 3, the others 1; a check that cannot be judged counts for
-nothing. Score = 100 x weight met / weight judged (see docs/report.md).
+stopped: missed), the impact expectation, the fault proven, the expected recovery, and each
+FMEA limit judged against the recording. Critical checks (probes, impact, fault proven) weigh
+3, the others 1; a check that cannot be judged counts for nothing. An impact lower than
+expected meets the impact check. Score = 100 x weight met / weight judged (see docs/report.md).
 """
 
 from __future__ import annotations
@@ -235,7 +245,7 @@ class LimitCheck:
 class Check:
     """One thing a run is judged on, with its weight in the resilience score."""
 
-    kind: str  # probe, impact, observed, recovery, limit
+    kind: str  # probe, impact, proven, recovery, limit
     name: str
     met: bool | None  # None: cannot be judged
     weight: int
@@ -284,12 +294,31 @@ class Run:
         return "core" if any(o.subject in _CORE_SUBJECTS for o in self.outages) else "partial"
 
     @property
-    def fault_observed(self) -> bool | None:
-        """False when the FMEA expects an impact and the run shows none; None when the FMEA
-        expects none (nothing to observe) or the level is unknown."""
+    def proof(self) -> dict[str, Any] | None:
+        """The run's own judgement of its faults: the last ``faults_observed`` output that judged
+        any (the steady state's last check), with its evidence."""
+        judged = [a.output for a in self.activities if a.func == "faults_observed" and isinstance(a.output, dict)
+                  and a.output.get("proven") in (True, False)]
+        return judged[-1] if judged else None
+
+    @property
+    def fault_proven(self) -> bool | None:
+        """Whether the faults took effect: the run's own judgement when the journal has one
+        (``faults_observed``); otherwise impact seen proves them, and none where the FMEA expects
+        some does not. None: nothing to judge by."""
+        if self.proof is not None:
+            return self.proof["proven"]
         if self.fmea is None or self.fmea["impact"] == "none" or self.impact_level is None:
             return None
         return self.impact_level != "none"
+
+    @property
+    def impact_lower(self) -> bool:
+        """The fault is proven, and hurt less than the FMEA expects: a finding about the system."""
+        if self.fault_proven is not True or self.fmea is None or self.impact_level is None:
+            return False
+        levels = CHOICES["impact"]
+        return levels.index(self.impact_level) < levels.index(self.fmea["impact"])
 
     @property
     def impact_exceeded(self) -> bool | None:
@@ -307,9 +336,8 @@ class Run:
         fmea = self.fmea
         checks.append(Check("impact", f"impact at most {fmea['impact']}" if fmea else "impact",
                             None if self.impact_exceeded is None else not self.impact_exceeded, CRITICAL))
-        if fmea and fmea["impact"] != "none":
-            checks.append(Check("observed", f"fault observed ({fmea['impact']} impact expected)",
-                                self.fault_observed, CRITICAL))
+        if fmea or self.proof is not None:
+            checks.append(Check("proven", "fault proven", self.fault_proven, CRITICAL))
         recovery = self.recovery
         checks.append(Check("recovery", f"recovery within {seconds_text(recovery.expected)}" if fmea else "recovery",
                             None if recovery.exceeded is None else not recovery.exceeded, MINOR))
@@ -378,8 +406,10 @@ class Run:
             ],
             "impact_seen": self.impact_seen,
             "impact": {"level": self.impact_level, "expected": self.fmea["impact"] if self.fmea else None,
-                       "exceeded": self.impact_exceeded, "fault_observed": self.fault_observed,
+                       "exceeded": self.impact_exceeded, "lower": self.impact_lower,
                        "measured": self.measures is not None},
+            "fault": {"proven": self.fault_proven, "judged_by": "faults_observed" if self.proof else "impact seen",
+                      "evidence": (self.proof or {}).get("evidence"), "why": (self.proof or {}).get("why")},
             "recording": None if self.recording is None else {
                 "missing": self.recording.missing, "start": _iso(self.recording.started),
                 "seconds": self.recording.seconds, "scope": self.recording.scope,

@@ -5,7 +5,7 @@ One ``<testsuite>`` per journal, all inside one ``<testsuites>``; its test cases
 - each steady-state probe of each hypothesis check (before, during, after): a failure when its
   tolerance was not met, an error when it raised. The probes of a check that never ran (the run
   stopped first) are skipped, so one experiment always gives the same tests;
-- each FMEA expectation (``words.expectations``: impact, fault observed, recovery time, the
+- each FMEA expectation (``words.expectations``: impact, fault proven, recovery time, the
   limits judged against the impact recording): a failure when missed, skipped when the journal
   cannot tell;
 - each method or rollback activity that failed, or whose process exited non-zero where no

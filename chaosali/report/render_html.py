@@ -13,7 +13,7 @@ from typing import Any
 
 from chaosali.report.figures import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Run, seconds_text
 from chaosali.report.words import (
-    NOT_OBSERVED, Table, activity_details, campaign_score_text, expectations, expected_text, fmea_sentence,
+    DEVIATED, NOT_OBSERVED, Table, activity_details, campaign_score_text, expectations, expected_text, fmea_sentence,
     impact_tables, impact_verdict, offset_text, output_text, recording_sentence, recovery_seen, recovery_sentence,
     run_verdict, score_text, steady_words, summary_rows, together_text, verdict,
 )
@@ -54,7 +54,7 @@ def html_report(runs: list[Run]) -> str:
         "the first moment the system was seen healthy for good. Impact is the one the impact recording measured; "
         "without it, core when the API was seen down, partial for any other outage. The resilience score is "
         "100 × the weight of the checks met / the weight of those judged (steady-state probes, the impact and "
-        "the fault observed weigh 3; the recovery and the limits 1).</p></footer>",
+        "the fault proven weigh 3; the recovery and the limits 1).</p></footer>",
         "</main>",
         "</body>",
         "</html>",
@@ -88,7 +88,8 @@ def _campaign(runs: list[Run]) -> str:
 
 
 def _verdict_class(run: Run) -> str:
-    return {"EXCEEDED": "bad", NOT_OBSERVED: "bad", "ok": "good"}.get(run_verdict(run), "unknown")
+    verdict = run_verdict(run)
+    return "good" if verdict.startswith("ok") else "bad" if verdict in ("EXCEEDED", NOT_OBSERVED, DEVIATED) else "unknown"
 
 
 def _flag_class(exceeded: bool | None) -> str:
@@ -148,7 +149,7 @@ def _figures(run: Run, number: int) -> str:
 
 
 def _impact_class(run: Run) -> str:
-    return "bad" if run.fault_observed is False else _flag_class(run.impact_exceeded)
+    return "bad" if run.fault_proven is False else _flag_class(run.impact_exceeded)
 
 
 def _expectations(run: Run) -> str:

@@ -66,8 +66,9 @@ def output_lines(output: Any) -> list[str]:
         lines.append(f"targets: {output['targets']['why']}")
     if "down_seconds" in output:  # a watch
         if output.get("down_at"):
-            back = f"back at {output['back_at']}" if output.get("back_at") else "not back when the watch ended"
-            lines.append(f"down at {output['down_at']} for {output['down_seconds']} s, {back}")
+            ended = (f"back at {output['back_at']}" if output.get("last") is not False else
+                     f"still down when the watch ended after {output.get('watched_seconds')} s")
+            lines.append(f"first down at {output['down_at']}, {ended}; down {output['down_seconds']} s in all")
         else:
             lines.append(f"never down in {output['watched_seconds']} s")
     for fault in output.get("faults") or []:  # a random drill: each fault as its host action told it

@@ -17,7 +17,7 @@ from chaosali.report.story import output_lines, skew_text
 __all__ = [
     "Expectation", "Table", "activity_details", "campaign_score_text", "expectations", "expected_text",
     "fmea_sentence", "impact_sentence", "impact_tables", "impact_verdict", "offset_text", "output_text",
-    "recording_sentence", "recovery_seen", "recovery_sentence", "run_verdict", "score_text", "steady_words",
+    "proof_sentence", "recording_sentence", "recovery_seen", "recovery_sentence", "run_verdict", "score_text", "steady_words",
     "summary_rows", "together_text", "verdict",
 ]
 
@@ -47,6 +47,8 @@ class Table:
 
 
 NOT_OBSERVED = "FAULT NOT OBSERVED"
+DEVIATED = "DEVIATED"  # a steady-state probe not met, whatever the FMEA says
+LOWER = "lower than expected (the fault is proven: a finding about the system, not a failed drill)"
 
 
 def recovery_seen(recovery: Recovery) -> str:
@@ -87,7 +89,8 @@ def impact_verdict(run: Run) -> str:
     level = run.impact_level or f"not measured ({recovery.healthy_by or recovery.started_by})"
     if run.fmea is None:
         return f"{level}, no expected impact (no valid FMEA)"
-    flag = NOT_OBSERVED if run.fault_observed is False else _flag(run.impact_exceeded)
+    flag = (LOWER if run.impact_lower else "- (the fault is not proven)" if run.fault_proven is False
+            else _flag(run.impact_exceeded))
     measured = " (recorded)" if run.measures else ""
     return f"{level}{measured}, expected at most {run.fmea['impact']}: {flag}"
 
@@ -101,12 +104,12 @@ def _flag(exceeded: bool | None) -> str:
 
 
 def expectations(run: Run) -> list[Expectation]:
-    """What the FMEA expects of the run (impact, the fault seen, recovery time, limits), each met
+    """What the FMEA expects of the run (impact, the fault proven, recovery time, limits), each met
     or missed: the run's checks (``figures``) but its steady-state probes."""
     limits = iter(run.limits)
     sentences = {
         "impact": lambda: impact_sentence(run),
-        "observed": lambda: observed_sentence(run),
+        "proven": lambda: proof_sentence(run),
         "recovery": lambda: recovery_sentence(run.recovery),
         "limit": lambda: limit_sentence(next(limits)),
     }
@@ -114,15 +117,21 @@ def expectations(run: Run) -> list[Expectation]:
             if check.kind != "probe"]
 
 
-def observed_sentence(run: Run) -> str:
+def proof_sentence(run: Run) -> str:
+    """Whether the faults took effect, and the evidence (or the lack of it)."""
     expected = run.fmea["impact"] if run.fmea else "?"
-    if run.fault_observed is None:
-        return f"cannot tell: the impact was not measured; the FMEA expects {expected}"
+    if run.proof is not None:
+        seen = [entry for entry in run.proof.get("evidence") or [] if isinstance(entry, dict) and entry.get("seen")]
+        if run.fault_proven:
+            return "proven by " + "; ".join(f"{entry.get('what')}: {entry.get('detail')}" for entry in seen)
+        return f"{NOT_OBSERVED}: {run.proof.get('why') or 'no evidence'}; the drill proved nothing"
+    if run.fault_proven is None:
+        return f"cannot tell: no faults_observed in the journal and the impact was not measured; the FMEA expects {expected}"
     source = "the impact recording" if run.measures else "the journal's probes and watches"
-    if run.fault_observed:
-        return f"{run.impact_level} impact seen by {source}; the FMEA expects {expected}: ok"
-    return (f"{NOT_OBSERVED}: {source} show no impact, the FMEA expects {expected}; the drill proved nothing "
-            "(see the fault's evidence and the observation windows)")
+    if run.fault_proven:
+        return f"{run.impact_level} impact seen by {source} (no faults_observed in the journal)"
+    return (f"{NOT_OBSERVED}: {source} shows no impact, the FMEA expects {expected}, and no faults_observed "
+            "judged the faults; the drill proved nothing (see the fault's evidence and the observation windows)")
 
 
 def limit_sentence(check: LimitCheck) -> str:
@@ -143,13 +152,19 @@ def _measured(check: LimitCheck) -> str:
 
 
 def run_verdict(run: Run) -> str:
-    """The run in a word: FAULT NOT OBSERVED, EXCEEDED (an expectation missed), ok, or "-"."""
-    met = [e.met for e in expectations(run)]
-    if run.fault_observed is False:
+    """The run in a word, as ``chaos run`` judged it: FAULT NOT OBSERVED, EXCEEDED (an FMEA
+    expectation missed), DEVIATED (a steady-state probe not met), ok (with the finding when the
+    impact was lower than expected), or "-"."""
+    if run.fault_proven is False:
         return NOT_OBSERVED
-    if False in met:
+    if False in [e.met for e in expectations(run)]:
         return "EXCEEDED"
-    return "ok" if True in met else "-"
+    checks = run.checks()
+    if any(check.met is False for check in checks if check.kind == "probe"):
+        return DEVIATED
+    if not any(check.met for check in checks):
+        return "-"
+    return "ok, impact lower than expected" if run.impact_lower else "ok"
 
 
 def score_text(run: Run) -> str:
