@@ -1,9 +1,10 @@
-"""Generated documentation: the activity reference (from what `chaos discover` sees) and the
-FMEA catalogue (from the experiments' classification).
+"""Generated files: the activities `chaos discover` shows (chaosali/activities.json, found by
+importing the activity modules as chaoslib does), the activity reference (from the same data) and
+the FMEA catalogue (from the experiments' classification).
 
-    python -m chaosali.docs          # rewrites docs/reference.md and docs/fmea.md
+    python -m chaosali.docs          # rewrites chaosali/activities.json, docs/reference.md and docs/fmea.md
 
-A test regenerates both and fails when the files in docs/ are out of date.
+Tests regenerate each and fail when a file is out of date.
 """
 
 import importlib
@@ -11,11 +12,26 @@ import inspect
 import json
 from pathlib import Path
 
-from chaosali import CONTROL_MODULES, discover
+from chaoslib.discovery.discover import discover_actions, discover_probes
+
+from chaosali import ACTIVITIES, discover
 from chaosali.impact.measures import LIMITS
 from chaosali.host.catalogue import CATALOGUE, ONE_SHOT
 
-__all__ = ["reference", "fmea_catalogue", "write_all"]
+__all__ = ["ACTION_MODULES", "PROBE_MODULES", "CONTROL_MODULES", "activities_json", "reference", "fmea_catalogue",
+           "write_all"]
+
+# Every module whose public functions experiments may call, by kind, in the order discovery lists them.
+ACTION_MODULES = [
+    "chaosali.host.actions", "chaosali.cluster.actions", "chaosali.lock.actions", "chaosali.kubemonkey.actions",
+    "chaosali.chaos.actions",
+]
+PROBE_MODULES = [
+    "chaosali.host.probes", "chaosali.cluster.probes", "chaosali.service.probes", "chaosali.lock.probes",
+    "chaosali.kubemonkey.probes", "chaosali.impact.probes",
+]
+# Controls are not part of Chaos Toolkit's discovery; the reference lists them from here.
+CONTROL_MODULES = ["chaosali.cluster.controls", "chaosali.lock.controls", "chaosali.impact.controls"]
 
 # What a scenario needs on its targets, by the host actions it calls (the fault catalogue's needs).
 _NEEDS = {
@@ -26,8 +42,17 @@ _CATEGORIES = ["host", "network", "kubernetes", "chaos"]
 
 
 def write_all(docs: Path = Path(__file__).resolve().parent.parent / "docs") -> None:
+    ACTIVITIES.write_text(activities_json())  # first: the reference reads it
     (docs / "reference.md").write_text(reference())
     (docs / "fmea.md").write_text(fmea_catalogue(docs.parent / "experiments"))
+
+
+def activities_json() -> str:
+    """The activities of the modules above as chaoslib's discovery describes them, as JSON; a default
+    that is not JSON fails here, as it would in `chaos discover`."""
+    activities = [activity for module in ACTION_MODULES for activity in discover_actions(module)]
+    activities += [activity for module in PROBE_MODULES for activity in discover_probes(module)]
+    return json.dumps(activities, indent=2) + "\n"
 
 
 def reference() -> str:

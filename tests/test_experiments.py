@@ -131,18 +131,3 @@ def test_journal_and_log_hold_no_private_key_password_or_passphrase(lab, tmp_pat
         for secret in (passphrase, password, body, lab_key_body):
             assert secret not in text
 
-
-def test_chaos_discover_lists_actions_and_probes_with_docs(tmp_path):
-    result = subprocess.run(
-        ["chaos", "discover", "chaostoolkit-ali", "--no-install", "--discovery-path", str(tmp_path / "d.json")],
-        cwd=tmp_path, capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    activities = {a["name"]: a for a in json.loads((tmp_path / "d.json").read_text())["activities"]}
-    assert activities["cut_network"]["type"] == "action"
-    assert activities["hosts_reachable"]["type"] == "probe"
-    assert "dead-man" in activities["cut_network"]["doc"] or "heals by itself" in activities["cut_network"]["doc"]
-    arguments = {a["name"]: a for a in activities["cut_network"]["arguments"]}
-    assert arguments["duration"]["default"] == 60 and arguments["keep_ssh"]["default"] is True
-    assert arguments["duration"]["type"] == "number"
-    assert arguments["keep_ssh"]["type"] == "boolean" and arguments["direction"]["type"] == "string"
