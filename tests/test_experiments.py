@@ -58,6 +58,15 @@ def test_every_experiment_s_own_verdict_judges_the_fault_and_the_fmea():
         assert arguments == {**limits, "max_impact": fmea["impact"]}, path.name
 
 
+def test_every_experiment_is_run_to_its_verdict_by_a_lab_test():
+    """Each shipped experiment is run by some lab test that requires passed(): completed, not
+    deviated, its fault proven (and, through journal_of, the report agreeing with chaos run)."""
+    tests = {path.name: path.read_text() for path in (REPO / "tests").glob("test_*.py")}
+    for path in EXPERIMENTS:
+        runners = [name for name, text in tests.items() if f'"{path.name}"' in text and "passed(journal)" in text]
+        assert runners, f"{path.name}: no lab test runs it and requires passed(journal)"
+
+
 def test_host_netcut_journal_tells_the_cut_and_the_healing(lab, tmp_path):
     run = run_on_test_lab(lab, tmp_path, "host-netcut.json")
     journal = journal_of(run, tmp_path, timeout=120)
