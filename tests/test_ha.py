@@ -35,7 +35,9 @@ def test_cutting_one_master_keeps_the_api_answering(ha_cluster, tmp_path):
     run = chaos_run(tmp_path, "master-netcut-ha.json", [ha_cluster.lab.vars_path], "--var", "watch_seconds:int=8")
     journal = journal_of(run, tmp_path)
     assert passed(journal)
-    cut, watched = (r["output"] for r in journal["run"])
+    out = {r["activity"]["name"]: r["output"] for r in journal["run"]}
+    cut, watched = out["cut-one-master"], out["watch-api-while-one-master-is-cut"]
+    assert out["cut-master-stops-answering"]["unreachable"] is True
     assert len(cut["targets"]["hosts"]) == 1 and cut["targets"]["hosts"][0]["name"].startswith("master")
     assert watched["down_at"] is None and watched["watched_seconds"] >= 8
     restored = journal["rollbacks"][0]["output"]["restored"]
@@ -56,6 +58,8 @@ def test_etcd_partition_the_majority_serves_the_isolated_member_s_api_server_fai
     beside, balancer = out["watch-api-beside-the-isolated-member"], out["watch-api-through-the-balancer"]
     assert beside["apiserver"] == isolated["address"]
     assert beside["down_at"] and beside["back_at"] and beside["last"] is True, beside
+    # the balancer checks /readyz: the failing API server leaves its rotation within about a second
+    assert balancer["down_seconds"] <= 5 and balancer["last"] is True, balancer
     print(f"\netcd partition of {isolated['name']} for 10 s: its API server down {beside['down_seconds']:.1f} s; "
           f"through the balancer {balancer['down_seconds'] or 0:.1f} s down over {len(balancer['changes'])} changes")
     assert balancer["last"] is True

@@ -12,6 +12,7 @@ from kubernetes import client
 from chaosali.cluster.api import new_api_client
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network, restore_network
+from chaosali.impact.controls import _judge_to_the_end
 from chaosali.impact.measures import judge, measure
 from chaosali.impact.recorder import Recorder, Scope
 from conftest import wait_until
@@ -99,6 +100,28 @@ def test_limits_are_read_with_the_argument_rules() -> None:
         judge(measure(RECORDING), {"max_pods_lost": "nan"})
     with pytest.raises(InvalidArgument, match="unknown impact limit 'max_pods'"):
         judge(measure(RECORDING), {"max_pods": 1})
+
+
+def test_max_impact_bounds_the_level_and_a_lower_one_is_met() -> None:
+    partial, core = measure(dict(RECORDING, api_outages=[])), measure(RECORDING)
+    assert [c["met"] for c in judge(partial, {}, "partial")] == [True]
+    assert [c["met"] for c in judge(partial, {}, "core")] == [True]  # lower than expected: met
+    [check] = judge(core, {}, "partial")
+    assert check == {"limit": "max_impact", "bound": "partial", "measured": "core", "met": False,
+                     "means": "the most impact the FMEA expects: none, partial or core"}
+    with pytest.raises(InvalidArgument, match="max_impact 'severe' must be one of none, partial, core"):
+        judge(partial, {}, "severe")
+
+
+def test_impact_after_the_last_check_still_deviates_a_run_that_had_passed() -> None:
+    # the steady state's last check saw nothing; the API went down during the rollbacks
+    journal = {"status": "completed", "deviated": False}
+    judged = _judge_to_the_end(journal, measure(RECORDING), {"max_pods_lost": 1}, "partial")
+    assert journal["deviated"] is True and judged["within"] is False
+    assert [(c["limit"], c["met"]) for c in judged["checks"]] == [("max_pods_lost", True), ("max_impact", False)]
+    interrupted = {"status": "interrupted", "deviated": False}  # chaos run said so itself already
+    _judge_to_the_end(interrupted, measure(RECORDING), {}, "none")
+    assert interrupted["deviated"] is False
 
 
 # ---- the recorder against the lab's real API server -----------------------------------------------

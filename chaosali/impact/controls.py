@@ -30,12 +30,12 @@ from chaosali.cluster.api import new_api_client
 from chaosali.core import args, evidence, memory
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import measure
+from chaosali.impact.measures import judge, measure
 from chaosali.impact.recorder import HttpTarget, Recorder, Scope
 from chaosali.service._http import check as check_http
 
 __all__ = ["validate_control", "before_experiment_control", "before_method_control", "after_experiment_control",
-           "cleanup_control", "EXTENSION", "recording_state", "fault_end"]
+           "cleanup_control", "EXTENSION", "recording_state", "fault_end", "judge_again_at_the_end"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -141,7 +141,28 @@ def after_experiment_control(context: Experiment, state: Journal = None, **argum
         recording = recorder.recording()
         entry = {"name": EXTENSION, "recording": recording,
                  "measures": measure(recording, fault_end(recording))}
+        if "limits" in section:
+            entry["final_judgement"] = _judge_to_the_end(state, entry["measures"], *section["limits"])
     state["extensions"] = [*(state.get("extensions") or []), entry]
+
+
+def judge_again_at_the_end(limits: dict[str, Any], max_impact: str | None) -> None:
+    """Keep the limits ``impact_within`` judged, to judge the whole recording by them at the end."""
+    memory.section(_MEMORY)["limits"] = (limits, max_impact)
+
+
+def _judge_to_the_end(journal: Journal, measures: dict[str, Any], limits: dict[str, Any],
+                      max_impact: str | None) -> dict[str, Any]:
+    """The limits judged on the whole recording: impact that came after the steady state's last
+    check (during the rollbacks or the settle time) deviates a run that had passed, as that check
+    would have, so that ``chaos run``'s verdict and the report's stay one."""
+    checks = judge(measures, limits, max_impact)
+    missed = [check for check in checks if not check["met"]]
+    if missed and journal.get("status") == "completed" and not journal.get("deviated"):
+        journal["deviated"] = True
+        logger.warning("chaosali: the run deviated after its steady state's last check: the whole recording "
+                       "misses %s", "; ".join(f"{c['limit']} {c['bound']} (measured {c['measured']})" for c in missed))
+    return {"within": not missed, "checks": checks}
 
 
 def cleanup_control() -> None:

@@ -49,8 +49,9 @@ def measure(recording: dict[str, Any], fault_end: float | None = None) -> dict[s
     return measures
 
 
-def judge(measures: dict[str, Any], limits: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each limit given, with what was measured and whether it was met."""
+def judge(measures: dict[str, Any], limits: dict[str, Any], max_impact: str | None = None) -> list[dict[str, Any]]:
+    """Each limit given, with what was measured and whether it was met; ``max_impact``: the most
+    impact (none, partial, core) the FMEA expects, a lower one is met."""
     checks = []
     for name, limit in limits.items():
         if limit is None:
@@ -68,6 +69,11 @@ def judge(measures: dict[str, Any], limits: dict[str, Any]) -> list[dict[str, An
         else:
             met = measured <= bound
         checks.append({"limit": name, "bound": bound, "measured": measured, "met": met, "means": LIMITS[name]})
+    if max_impact is not None:
+        most = args.choice(max_impact, "max_impact", IMPACTS)
+        checks.append({"limit": "max_impact", "bound": most, "measured": measures["impact"],
+                       "met": IMPACTS.index(measures["impact"]) <= IMPACTS.index(most),
+                       "means": "the most impact the FMEA expects: none, partial or core"})
     return checks
 
 

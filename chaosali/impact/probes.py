@@ -8,9 +8,9 @@ from __future__ import annotations
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.core import args, evidence
-from chaosali.impact.controls import fault_end, recording_state
-from chaosali.impact.measures import IMPACTS, judge, measure
+from chaosali.core import evidence
+from chaosali.impact.controls import fault_end, judge_again_at_the_end, recording_state
+from chaosali.impact.measures import judge, measure
 
 __all__ = ["faults_observed", "impact_within"]
 
@@ -50,7 +50,10 @@ def impact_within(
     after the fault ended for workloads and nodes, `min_availability` per
     cent of successful samples per HTTP target, `max_api_down_seconds`, and
     `max_impact` ("none", "partial" or "core": the most the FMEA expects; a
-    lower impact is met, and reported as lower than expected).
+    lower impact is met, and reported as lower than expected). The control
+    judges the same limits again on the whole recording when the run ends
+    (after the rollbacks and the settle time): impact that came after this
+    check still deviates the run, and the journal says which limit and why.
     Returns {"within": bool, "impact": "none"|"partial"|"core",
     "checks": [{"limit", "bound", "measured", "met"}], "pods_lost": n}.
     Tolerance: {"type": "jsonpath", "path": "$.within", "expect": true}.
@@ -66,18 +69,15 @@ def impact_within(
     # before the method (the steady state's first check) nothing is recorded yet: nothing broke
     recording = recorder.recording() if recorder else {}
     measures = measure(recording, fault_end(recording))
-    checks = judge(measures, {
+    limits = {
         "max_pods_lost": max_pods_lost,
         "max_unavailable_seconds": max_unavailable_seconds,
         "max_recovery_seconds": max_recovery_seconds,
         "min_availability": min_availability,
         "max_api_down_seconds": max_api_down_seconds,
-    })
-    if max_impact is not None:
-        most = args.choice(max_impact, "max_impact", IMPACTS)
-        checks.append({"limit": "max_impact", "bound": most, "measured": measures["impact"],
-                       "met": IMPACTS.index(measures["impact"]) <= IMPACTS.index(most),
-                       "means": "the most impact the FMEA expects: none, partial or core"})
+    }
+    checks = judge(measures, limits, max_impact)
+    judge_again_at_the_end(limits, max_impact)
     lost = [pod for workload in measures["workloads"].values() for pod in workload["lost"]]
     return {
         "within": all(check["met"] for check in checks),

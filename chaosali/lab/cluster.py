@@ -360,15 +360,18 @@ _POD_READY_AGAIN = {
 
 
 def _haproxy_config(masters: list[LabHost]) -> str:
-    """TCP balancing over the API servers; a master that stops answering leaves within ~2 s and
-    a connection that fails on it is dispatched to another."""
+    """TCP balancing over the API servers, checked as a production balancer checks them: an API
+    server leaves once its /readyz fails (an etcd member cut from its quorum) or it stops
+    answering, within ~1 s, its open connections (watches) closed so that clients reconnect to
+    another; a connection that fails on it is dispatched to another."""
     return "\n".join([
         "global", "    maxconn 4096",
         # a connect to a cut master fails fast and is retried on another one at once
         "defaults", "    mode tcp", "    timeout connect 300ms", "    timeout client 1h", "    timeout server 1h",
         "    option redispatch 1", "    retries 2",
         "frontend apiserver", f"    bind *:{API_PORT}", "    default_backend masters",
-        "backend masters", "    balance roundrobin", "    default-server check inter 500ms fall 2 rise 2",
+        "backend masters", "    balance roundrobin", "    option httpchk GET /readyz",
+        "    default-server check check-ssl verify none inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions",
         *(f"    server {m.name} {m.address}:{API_PORT}" for m in masters),
         "",
     ])
