@@ -232,8 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server():
+def _serve():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
     httpd.routes, httpd.seen = {}, []
@@ -242,6 +241,10 @@ def server():
     yield httpd
     httpd.shutdown()
     httpd.server_close()
+
+
+server = pytest.fixture(_serve)
+other_server = pytest.fixture(_serve)  # another port of the same host: another server all the same
 
 
 def _source(url: str, body: bytes = KUBECONFIG, **options) -> kubeconfig.Source:
@@ -273,6 +276,22 @@ def test_a_redirect_to_another_host_is_refused_and_the_headers_stay_home(server)
         kubeconfig.fetch_private(_source(server.url("/k"), headers={"X-Auth-Token": "s3cret"}))
     assert "s3cret" not in str(refused.value)
     assert [path for path, _ in server.seen] == ["/k"]
+
+
+@pytest.mark.parametrize("location", ["http://127.0.0.1:{other}\\@127.0.0.1:{home}/k2",
+                                      "http://127.0.0.1:{other}@127.0.0.1:{home}/k2",
+                                      "http://user:pass@127.0.0.1:{home}/k2",
+                                      "/k2\\..\\k2", "\\\\127.0.0.1:{other}/k2"])
+def test_a_redirect_location_with_a_backslash_or_userinfo_is_refused_and_the_token_stays_home(
+        server, other_server, location):
+    """urlsplit reads the host after the '@', urllib3 connects to the one before the backslash:
+    the token went to the other port. Now such a Location is refused before any request."""
+    home, other = server.server_address[1], other_server.server_address[1]
+    server.routes.update({"/k": ("redirect", location.format(home=home, other=other)), "/k2": ("body", KUBECONFIG)})
+    other_server.routes.update({path: ("body", KUBECONFIG) for path in ("/k2", f"/%5C@127.0.0.1:{home}/k2")})
+    with pytest.raises(kubeconfig.FetchFailed, match="a Location with a backslash, userinfo or no valid host"):
+        kubeconfig.fetch_private(_source(server.url("/k"), headers={"Authorization": "Bearer s3cret"}))
+    assert other_server.seen == [] and [path for path, _ in server.seen] == ["/k"]
 
 
 def test_a_redirect_from_https_to_http_is_refused():

@@ -40,7 +40,7 @@ from kubernetes import client
 from requests.adapters import HTTPAdapter
 
 from chaosali.cluster.api import load_kubeconfig
-from chaosali.core.args import boolean, cause, display_url, http_headers, seconds, whole
+from chaosali.core.args import boolean, cause, display_url, http_headers, origin, seconds, whole
 from chaosali.core.errors import InvalidArgument
 
 __all__ = [
@@ -282,22 +282,31 @@ def _follow(session: requests.Session, source: Source, deadline: _Deadline) -> b
 
 
 def _redirect(url: str, location: str, where: str) -> str:
+    """The URL a redirect leads to, once it proves to stay on the same host and port as the HTTP
+    library itself reads both (https on the same host, from http, too), never from https to
+    http. A Location with a backslash or userinfo is refused outright: parsers disagree on where
+    such a URL goes (``http://a:1\\@b:2/``: urlsplit says b, urllib3 connects to a)."""
     target = urljoin(url, location)
-    before, after = urlsplit(url), urlsplit(target)
     try:
-        same_place = (before.hostname, before.port) == (after.hostname, after.port)
-    except ValueError:  # a port that is no number
-        same_place = False
-    if after.scheme not in ("http", "https") or not same_place:
+        before, after = origin(url), origin(target)
+    except ValueError:
+        before = after = None
+    if "\\" in location or after is None or after[3]:
+        raise FetchFailed(
+            f"the kubeconfig URL {where} redirects to a Location with a backslash, userinfo or no valid host, "
+            "which HTTP clients read differently; refused, so that its headers reach no one else: give the final URL"
+        )
+    if before[0] == "https" and after[0] == "http":
+        raise FetchFailed(
+            f"the kubeconfig URL {where} redirects from https to plain http ({display_url(target)}); refused: "
+            "the kubeconfig and the request's headers would cross the network unencrypted"
+        )
+    upgrade = before[:3] == ("http", after[1], 80) and (after[0], after[2]) == ("https", 443)
+    if after[0] not in ("http", "https") or (before[1:3] != after[1:3] and not upgrade):
         raise FetchFailed(
             f"the kubeconfig URL {where} redirects to another server ({display_url(target)}); redirects are "
             "followed only within the same host and port, so that its headers reach no one else: give the "
             "final URL"
-        )
-    if before.scheme == "https" and after.scheme == "http":
-        raise FetchFailed(
-            f"the kubeconfig URL {where} redirects from https to plain http ({display_url(target)}); refused: "
-            "the kubeconfig and the request's headers would cross the network unencrypted"
         )
     return target
 

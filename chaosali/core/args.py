@@ -15,7 +15,9 @@ import ssl
 from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import urlsplit
 
+import requests
 from chaoslib.types import Configuration
+from urllib3.util import parse_url
 
 from chaosali.core.errors import InvalidArgument
 
@@ -39,6 +41,7 @@ __all__ = [
     "label_selector",
     "http_headers",
     "display_url",
+    "origin",
     "cause",
     "MAX_DURATION",
 ]
@@ -246,6 +249,19 @@ def display_url(url: Any) -> str:
         host = f"[{host}]"
     shown = f"{parts.scheme}://{host}{f':{port_}' if port_ else ''}{parts.path}"
     return shown + ("?…" if parts.query else "")
+
+
+def origin(url: str) -> tuple[str, str, int, bool]:
+    """Where a request for ``url`` really goes, read as requests and urllib3 read it when they
+    connect (``urlsplit`` reads ``http://a:1\\@b:2/`` as host b, urllib3 connects to a): scheme,
+    host, port (the scheme's default when none) and whether the URL carries userinfo. ValueError
+    when they cannot read it."""
+    try:
+        parts = parse_url(requests.Request("GET", url).prepare().url)
+    except (requests.RequestException, ValueError) as error:
+        raise ValueError(f"not a URL requests can send: {type(error).__name__}") from None
+    scheme = parts.scheme or ""
+    return scheme, (parts.host or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme, 0), bool(parts.auth)
 
 
 def cause(error: BaseException) -> str:
