@@ -3,6 +3,7 @@ message naming the argument, before anything reaches a host, a cluster or a serv
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -294,6 +295,24 @@ def test_a_redirect_location_with_a_backslash_or_userinfo_is_refused_and_the_tok
     assert other_server.seen == [] and [path for path, _ in server.seen] == ["/k"]
 
 
+def test_a_followed_redirect_to_another_port_gets_no_credential_header(server, other_server):
+    from chaosali.service.probes import service_available
+
+    sent = {"Authorization": "Bearer s3cret", "X-Api-Key": "s3cret", "Cookie": "id=s3cret", "X-Auth-Token": "s3cret",
+            "X-Marked": "s3cret", "Accept": "text/plain"}
+    server.routes.update({"/here": ("redirect", "/ok"), "/away": ("redirect", other_server.url("/ok")),
+                          "/ok": ("body", b"ok")})
+    other_server.routes["/ok"] = ("body", b"ok")
+    for path in ("/here", "/away"):
+        result = service_available(server.url(path), headers=sent, follow_redirects=True,
+                                   credential_headers=["x-marked"], contains="ok")
+        assert result["ok"], result
+    kept = {path: {k for k in headers if k in sent} for path, headers in server.seen}
+    # same origin: every header goes on, but Cookie, which requests rebuilds from its jar on any redirect
+    assert kept == {"/here": set(sent), "/ok": set(sent) - {"Cookie"}, "/away": set(sent)}
+    assert [(path, {k for k in headers if k in sent}) for path, headers in other_server.seen] == [("/ok", {"Accept"})]
+
+
 def test_a_redirect_from_https_to_http_is_refused():
     with pytest.raises(kubeconfig.FetchFailed, match="redirects from https to plain http"):
         kubeconfig._redirect("https://ops.example/k", "http://ops.example/k", "https://ops.example/k")
@@ -355,6 +374,48 @@ def test_cleanup_removes_orphans_even_when_no_host_answers(tmp_path, monkeypatch
         port = closed.getsockname()[1]
     assert main(["cleanup", "--var-file", str(variables), "--hosts", f"127.0.0.1:{port}"]) == 1
     assert not orphan.exists()
+
+
+def test_cleanup_never_says_removed_for_a_symbolic_link_it_left(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "data").write_text("keep me")
+    link = tmp_path / f"chaosali-kubeconfig-{dead.pid}-link"
+    link.symlink_to(victim)
+    assert main(["cleanup"]) == 0
+    out = capsys.readouterr().out
+    assert f"left {link}: a symbolic link, not a directory a chaosali run of this user made" in out
+    assert "removed" not in out
+    assert (victim / "data").read_text() == "keep me"
+
+
+def test_the_keys_the_kubernetes_client_decodes_stay_in_the_private_directory(tmp_path, monkeypatch):
+    """client-key-data becomes a file for the TLS library: never loose in the temp directory,
+    where neither the run's end nor `chaosali cleanup` after a SIGKILL would find it."""
+    from kubernetes import client
+
+    from chaosali.cluster.api import load_kubeconfig
+    from chaosali.core import private
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr(private, "_made", {})
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    document = yaml.safe_load(KUBECONFIG)
+    document["users"][0]["user"] = {"client-key-data": base64.b64encode(pem).decode(),
+                                    "client-certificate-data": base64.b64encode(b"not checked here").decode()}
+    settings = client.Configuration()
+    load_kubeconfig(settings, [(str(tmp_path / "kubeconfig"), document)], "c")
+    directory = private.process_directory()
+    assert os.path.dirname(settings.key_file) == directory
+    assert os.path.basename(directory).startswith(f"chaosali-kubeconfig-{os.getpid()}-")
+    assert oct(os.stat(directory).st_mode & 0o777) == "0o700"
+    assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(directory)]
+    private.remove(directory)
 
 
 @pytest.mark.parametrize("path", ["items.-1", "items.١", "items. 1", "items.2"])

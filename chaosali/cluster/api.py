@@ -35,6 +35,7 @@ from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import ConfigNode, KubeConfigLoader
 
+from chaosali.core import private
 from chaosali.core.args import cause, flag, seconds, setting
 from chaosali.core.errors import InvalidArgument
 
@@ -278,7 +279,10 @@ def load_kubeconfig(settings: client.Configuration, files: list[tuple[str, dict]
             merged.value[item] += [ConfigNode(path, entry, path) for entry in entries]
     where = ", ".join(path for path, _ in files)
     try:
-        KubeConfigLoader(merged, active_context=context, config_base_path=None).load_and_set(settings)
+        # the client writes the certificates and keys it decodes (client-key-data) to files: in a
+        # private directory that `chaosali cleanup` finds should this process die unheard
+        KubeConfigLoader(merged, active_context=context, config_base_path=None,
+                         temp_file_path=private.process_directory()).load_and_set(settings)
     except (ConfigException, OSError, ValueError) as error:
         raise InvalidArgument(f"cannot use context {context!r} of kubeconfig {where}: {error}") from None
 

@@ -18,13 +18,11 @@ only, URLs are shown without userinfo and query string, and nothing returns the 
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import hmac
 import logging
 import os
 import re
-import shutil
 import socket
 import tempfile
 import threading
@@ -40,6 +38,7 @@ from kubernetes import client
 from requests.adapters import HTTPAdapter
 
 from chaosali.cluster.api import load_kubeconfig
+from chaosali.core import private
 from chaosali.core.args import boolean, cause, display_url, http_headers, origin, seconds, whole
 from chaosali.core.errors import InvalidArgument
 
@@ -58,7 +57,6 @@ logger = logging.getLogger("chaostoolkit")
 
 MAX_BYTES = 1024 * 1024  # a kubeconfig is a few KiB; anything near 1 MiB is the wrong URL
 DEFAULT_TIMEOUT = 30.0
-PRIVATE_PREFIX = "chaosali-kubeconfig-"
 _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 5
 _DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
@@ -161,32 +159,18 @@ class Fetched:
 
 def fetch_private(source: Source, context: str | None = None) -> Fetched:
     """Fetch and check the kubeconfig into a new private file (0600 in a 0700 directory of its
-    own); remove it with :func:`remove_private`."""
-    # mkdtemp makes it 0700; the pid in its name tells `chaosali cleanup` when its run died
-    directory = tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-")
+    own, which ``chaosali cleanup`` finds if the run dies); remove it with :func:`remove_private`."""
+    directory = private.make()
     try:
         return _fetch(source, context, directory)
     except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
+        private.remove(directory)
         raise
-
-
-def remove_orphans() -> list[str]:
-    """Remove the private kubeconfigs of runs that died without removing theirs (SIGKILL)."""
-    removed = []
-    for directory in glob.glob(os.path.join(tempfile.gettempdir(), f"{PRIVATE_PREFIX}*")):
-        pid = os.path.basename(directory)[len(PRIVATE_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            shutil.rmtree(directory, ignore_errors=True)
-            removed.append(directory)
-    return removed
 
 
 def remove_private(fetched: Fetched) -> None:
     """Remove a file made by :func:`fetch_private`, and its directory; quietly if already gone."""
-    directory = os.path.dirname(fetched.path)
-    if os.path.basename(directory).startswith(PRIVATE_PREFIX):  # never a directory we did not make
-        shutil.rmtree(directory, ignore_errors=True)
+    private.remove(os.path.dirname(fetched.path))
 
 
 def fetch_to_path(path: str, source: Source, context: str | None = None) -> dict[str, Any]:
