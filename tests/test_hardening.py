@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import socket
@@ -345,6 +346,87 @@ def test_a_kubeconfig_with_a_credential_plugin_is_refused_unless_allowed(server,
     with pytest.raises(kubeconfig.FetchFailed, match=r"has credential plugins, .* user\(s\) 'u' .* allow_exec"):
         kubeconfig.fetch_private(_source(server.url("/k"), body))
     assert kubeconfig._check_kubeconfig(body, "here", None, allow_exec=True)[1] == "c"
+
+
+# ---- credentials in a kubeconfig never reach a log, a message or a journal (issue 20, item 3) ----
+
+
+def _closed_port() -> int:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return closed.getsockname()[1]
+
+
+def _kubeconfig(tmp_path, token: str, server: str) -> str:
+    document = yaml.safe_load(KUBECONFIG)
+    document["clusters"][0]["cluster"] = {"server": server, "insecure-skip-tls-verify": True}
+    document["users"][0]["user"] = {"token": token}
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+def test_a_token_ending_in_a_line_break_is_cleaned_and_one_with_a_control_character_inside_refused(tmp_path):
+    from chaosali.cluster.api import new_api_client
+
+    server = f"https://127.0.0.1:{_closed_port()}"
+    with new_api_client({"kubeconfig_path": _kubeconfig(tmp_path, "tok-s3cret\n", server)}) as api:
+        assert api.configuration.api_key["BearerToken"] == "Bearer tok-s3cret"
+    for hostile in ("tok-s3cret\r\nX-Evil: 1", "tok-s3cret\x00", "tok s3cret", "\n"):
+        with pytest.raises(InvalidArgument, match="the kubeconfig's token .* cannot go into an HTTP header") as refused:
+            new_api_client({"kubeconfig_path": _kubeconfig(tmp_path, hostile, server)})
+        assert "s3cret" not in str(refused.value)
+
+
+def test_the_clients_refusal_of_a_header_never_shows_its_value():
+    from chaosali.cluster.api import ApiFailed, failing
+
+    with pytest.raises(ApiFailed, match="a request header holds a character HTTP does not allow") as failed:
+        with failing("list nodes", "https://admin:PASS@10.0.0.1:6443"):
+            raise ValueError("Invalid header value b'Bearer tok-s3cret\\n'")
+    assert "s3cret" not in str(failed.value) and failed.value.__suppress_context__
+
+
+def test_a_server_url_with_userinfo_is_shown_without_it_in_logs_warnings_and_errors(tmp_path, caplog):
+    from kubernetes import client
+
+    from chaosali.cluster.api import ApiFailed, connect
+
+    caplog.set_level("DEBUG", logger="chaostoolkit")
+    path = _kubeconfig(tmp_path, "t0k3n", f"https://admin:PASS@127.0.0.1:{_closed_port()}")
+    with connect({"kubeconfig_path": path}, retries=0, timeout=2) as cluster:
+        with pytest.raises(ApiFailed, match=r"the Kubernetes API at https://127\.0\.0\.1:\d+ did not answer") as failed:
+            cluster.call("list nodes", client.CoreV1Api(cluster.client).list_node)
+    assert "TLS verification of the Kubernetes API at https://127.0.0.1:" in caplog.text
+    assert "PASS" not in caplog.text + str(failed.value) and "admin" not in caplog.text + str(failed.value)
+
+
+def test_a_fetched_kubeconfig_shows_its_server_without_userinfo(server, caplog):
+    caplog.set_level("DEBUG", logger="chaostoolkit")
+    document = yaml.safe_load(KUBECONFIG)
+    document["clusters"][0]["cluster"]["server"] = "https://admin:PASS@10.0.0.1:6443"
+    body = yaml.safe_dump(document).encode()
+    server.routes["/k"] = ("body", body)
+    fetched = kubeconfig.fetch_private(_source(server.url("/k"), body))
+    kubeconfig.remove_private(fetched)
+    assert fetched.summary()["server"] == "https://10.0.0.1:6443"
+    assert "PASS" not in caplog.text and "admin" not in caplog.text
+
+
+def test_a_chaos_run_with_such_a_kubeconfig_keeps_token_and_password_out_of_journal_and_log(tmp_path):
+    from test_kubeconfig_fetch import probe, start_chaos
+
+    path = _kubeconfig(tmp_path, "tok-s3cret\n", f"https://admin:PASS@127.0.0.1:{_closed_port()}")
+    run = start_chaos(tmp_path / "run", {
+        "title": "a kubeconfig with a token ending in a line break, and userinfo in its server URL",
+        "description": "Its activity fails: the API is not there; nothing secret may be shown.",
+        "configuration": {"kubeconfig_path": path, "kubernetes_request_timeout": 2},
+        "method": [probe("get", "chaosali.cluster.probes", "get", {"kind": "Namespace", "name": "default"})]})
+    journal = run.finish(timeout=60)
+    failure = journal["run"][0]
+    assert failure["status"] == "failed" and "did not answer" in failure["exception"][-1], failure
+    shown = json.dumps({k: v for k, v in journal.items() if k != "experiment"}) + run.log + run.output
+    assert "s3cret" not in shown and "PASS" not in shown
 
 
 def test_cleanup_removes_orphaned_kubeconfigs_without_any_host(tmp_path, monkeypatch, capsys):

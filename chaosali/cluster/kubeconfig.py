@@ -456,11 +456,12 @@ def _check_kubeconfig(
 
 def _load(path: str, document: dict[str, Any], context: str, where: str) -> str:
     """Load the kubeconfig written at ``path`` as every activity will (certificates decoded,
-    cluster and user resolved); the API server's address. Nothing is sent to the API server, but
-    loading runs the user's credential plugin, if any (hence ``allow_exec``)."""
+    cluster and user resolved); the API server's address, as it may be shown (no userinfo).
+    Nothing is sent to the API server, but loading runs the user's credential plugin, if any
+    (hence ``allow_exec``)."""
     settings = client.Configuration()
     try:
         load_kubeconfig(settings, [(path, document)], context)
     except InvalidArgument as error:
         raise FetchFailed(f"the kubeconfig from {where} cannot be used: {error}") from None
-    return str(settings.host)
+    return display_url(settings.host)
