@@ -429,6 +429,26 @@ def test_a_chaos_run_with_such_a_kubeconfig_keeps_token_and_password_out_of_jour
     assert "s3cret" not in shown and "PASS" not in shown
 
 
+@pytest.mark.parametrize("where, entry", [
+    ("user", {"tokenFile": "../../victim-secret"}),
+    ("user", {"client-certificate": "/etc/ssl/x.crt", "client-key": "/root/.ssh/id_rsa"}),
+    ("cluster", {"server": "https://10.0.0.1:6443", "certificate-authority": "/etc/shadow"}),
+])
+def test_a_downloaded_kubeconfig_naming_local_files_is_refused_unless_allowed(server, tmp_path, where, entry):
+    """A tokenFile made the controller send one of its files as a Bearer token."""
+    victim = tmp_path / "victim-secret"
+    victim.write_text("the victim's secret")
+    document = yaml.safe_load(KUBECONFIG)
+    document[f"{where}s"][0][where] = entry
+    body = yaml.safe_dump(document).encode()
+    server.routes["/k"] = ("body", body)
+    with pytest.raises(kubeconfig.FetchFailed, match=rf"names files of this machine.*{where} '\w' \(.*"
+                                                     r"allow_local_files") as refused:
+        kubeconfig.fetch_private(_source(server.url("/k"), body))
+    assert all(value not in str(refused.value) for value in entry.values())
+    assert kubeconfig._check_kubeconfig(body, "here", None, allow_local_files=True)[1] == "c"
+
+
 def test_cleanup_removes_orphaned_kubeconfigs_without_any_host(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     dead = subprocess.Popen(["true"])

@@ -10,7 +10,9 @@ The download is not trusted: ``timeout`` bounds all of it (connect, TLS, headers
 redirect), however slowly the server trickles; a redirect is followed only to the same host and
 port, never from https to http (the request's headers may carry a token); and a kubeconfig whose
 users have credential plugins (``exec``, ``auth-provider``), which the kubernetes client runs
-when it loads them, is refused unless ``allow_exec`` is true.
+when it loads them, is refused unless ``allow_exec`` is true; one that names files of this machine
+(``tokenFile``, ``client-certificate``, ``client-key``, ``certificate-authority``), which the client
+would read and send, unless ``allow_local_files`` is true.
 
 The body never reaches a log, a journal or an exception message: YAML errors give a position
 only, URLs are shown without userinfo and query string, and nothing returns the body.
@@ -60,6 +62,8 @@ DEFAULT_TIMEOUT = 30.0
 _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 5
 _DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
+# what a kubeconfig's users and clusters may name on the local disk, which the client reads
+_LOCAL_FILES = {"user": ("tokenFile", "client-certificate", "client-key"), "cluster": ("certificate-authority",)}
 
 
 class FetchFailed(ActivityFailed):
@@ -79,6 +83,7 @@ class Source:
     timeout: float
     headers: dict[str, str]
     allow_exec: bool = False
+    allow_local_files: bool = False
 
     @classmethod
     def of(
@@ -92,6 +97,7 @@ class Source:
         timeout: Any = DEFAULT_TIMEOUT,
         headers: Any = None,
         allow_exec: Any = False,
+        allow_local_files: Any = False,
     ) -> Source:
         """Check the arguments as an experiment gives them; refuse with a message naming the fix."""
         if not isinstance(url, str) or not url:
@@ -116,6 +122,7 @@ class Source:
             timeout=seconds(timeout, "timeout"),
             headers=http_headers(headers),
             allow_exec=boolean(allow_exec, "allow_exec"),
+            allow_local_files=boolean(allow_local_files, "allow_local_files"),
         )
 
     @property
@@ -202,7 +209,7 @@ def _fetch(source: Source, context: str | None, directory: str) -> Fetched:
                 f"the kubeconfig from {source.public} does not match its {kind}: expected {expected}, "
                 f"got {got} ({len(body)} bytes); the file changed or the expected {kind} is stale"
             )
-    document, context = _check_kubeconfig(body, source.public, context, source.allow_exec)
+    document, context = _check_kubeconfig(body, source.public, context, source.allow_exec, source.allow_local_files)
     fd, path = tempfile.mkstemp(dir=directory, prefix="kubeconfig-")  # 0600
     try:
         with os.fdopen(fd, "wb") as stream:
@@ -410,10 +417,11 @@ def _reason(error: requests.RequestException, url: str) -> str:
 
 
 def _check_kubeconfig(
-    body: bytes, where: str, context: str | None, allow_exec: bool = False
+    body: bytes, where: str, context: str | None, allow_exec: bool = False, allow_local_files: bool = False
 ) -> tuple[dict[str, Any], str]:
     """The kubeconfig parsed (the one parse of it) and the context to use, once the body proves to
-    be a kubeconfig that has it and, unless ``allow_exec``, no credential plugin."""
+    be a kubeconfig that has it and, unless allowed, no credential plugin (``allow_exec``) and
+    no reference to a file of this machine (``allow_local_files``)."""
     try:
         document = yaml.safe_load(body)
     except yaml.YAMLError as error:
@@ -442,6 +450,20 @@ def _check_kubeconfig(
             f"the kubeconfig from {where} has credential plugins, which the kubernetes client runs on this "
             f"machine when it loads them: user(s) {', '.join(plugins)}; refused, since a downloaded kubeconfig "
             "is not trusted to run commands here. Set allow_exec to true if its source is"
+        )
+    files = [
+        f"{kind} {entry.get('name')!r} ({', '.join(found)})"
+        for kind, keys in _LOCAL_FILES.items()
+        for entry in document[f"{kind}s"]
+        if isinstance(entry, dict) and isinstance(entry.get(kind), dict)
+        and (found := [key for key in keys if key in entry[kind]])
+    ]
+    if files and not allow_local_files:
+        raise FetchFailed(
+            f"the kubeconfig from {where} names files of this machine, which the kubernetes client would read "
+            f"and send (a tokenFile as the Bearer token) or use: {', '.join(files)}; refused, since a downloaded "
+            "kubeconfig is not trusted to pick files here. Embed them (token, client-certificate-data, "
+            "client-key-data, certificate-authority-data), or set allow_local_files to true if its source is trusted"
         )
     names = [str(c["name"]) for c in document["contexts"] if isinstance(c, dict) and c.get("name")]
     chosen = context or document.get("current-context")
