@@ -4,6 +4,7 @@ message naming the argument, before anything reaches a host, a cluster or a serv
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import os
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -208,6 +210,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", answer[1])
             self.end_headers()
+        elif answer[0] == "encoded":  # whatever the request's Accept-Encoding says
+            self.send_response(200)
+            self.send_header("Content-Encoding", answer[1])
+            self.send_header("Content-Length", str(len(answer[2])))
+            self.end_headers()
+            self.wfile.write(answer[2])
         elif answer[0] == "trickle-body":
             self.send_response(200)
             self.end_headers()
@@ -312,6 +320,28 @@ def test_a_followed_redirect_to_another_port_gets_no_credential_header(server, o
     # same origin: every header goes on, but Cookie, which requests rebuilds from its jar on any redirect
     assert kept == {"/here": set(sent), "/ok": set(sent) - {"Cookie"}, "/away": set(sent)}
     assert [(path, {k for k in headers if k in sent}) for path, headers in other_server.seen] == [("/ok", {"Accept"})]
+
+
+def _gzip_of_zeros(megabytes: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip format
+    zeros = bytes(1024 * 1024)
+    return b"".join(packer.compress(zeros) for _ in range(megabytes)) + packer.flush()
+
+
+def test_a_body_the_server_encodes_anyway_is_refused_undecoded(server):
+    """Its digests were checked against the decoded bytes, not the bytes as served; and a small
+    "gzip, gzip" body decodes into gigabytes."""
+    server.routes["/k"] = ("encoded", "gzip", gzip.compress(KUBECONFIG))
+    with pytest.raises(kubeconfig.FetchFailed, match=r"sent the kubeconfig encoded \(gzip\) although the request "
+                                                     r"asked for it as it is.*Serve it without Content-Encoding"):
+        kubeconfig.fetch_private(_source(server.url("/k")))  # the md5 of the kubeconfig, decoded
+    assert server.seen[0][1]["Accept-Encoding"] == "identity"
+
+    bomb = gzip.compress(_gzip_of_zeros(256))
+    assert len(bomb) < 2048
+    server.routes["/bomb"] = ("encoded", "gzip, gzip", bomb)
+    with pytest.raises(kubeconfig.FetchFailed, match=r"encoded \(gzip, gzip\)"):
+        kubeconfig.fetch_private(_source(server.url("/bomb"), bomb))
 
 
 def test_a_redirect_from_https_to_http_is_refused():

@@ -258,8 +258,8 @@ def _follow(session: requests.Session, source: Source, deadline: _Deadline) -> b
     """The body at ``source.url``, following redirects only within the same host and port and
     never from https down to http: the headers (a token, say) must not reach another server."""
     verify: bool | str = (source.ca_bundle or True) if source.verify_tls else False
-    # identity encoding: the digests are of the bytes as served, and no decompression can
-    # outgrow max_bytes in one chunk
+    # identity encoding: the digests are of the bytes as served, and nothing is decompressed
+    # (a server that encodes anyway is refused, in _body)
     headers = {**source.headers, "Accept-Encoding": "identity"}
     url = source.url
     for _ in range(_MAX_REDIRECTS + 1):
@@ -310,11 +310,18 @@ def _body(response: requests.Response, source: Source) -> bytes:
         f"the body at {where} is larger than max_bytes ({source.max_bytes} bytes): no kubeconfig is that big; "
         "check the URL (or raise max_bytes)"
     )
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise FetchFailed(
+            f"the server at {where} sent the kubeconfig encoded ({encoding[:40]}) although the request asked for "
+            "it as it is (Accept-Encoding: identity); refused: its digests are of the bytes as served, and a "
+            "decoded body could be far larger than what was sent. Serve it without Content-Encoding"
+        )
     declared = response.headers.get("Content-Length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > source.max_bytes:
         raise too_large
     body = bytearray()
-    for chunk in response.iter_content(_CHUNK):
+    for chunk in response.raw.stream(_CHUNK, decode_content=False):  # the bytes as served, never decoded
         body += chunk
         if len(body) > source.max_bytes:
             raise too_large
