@@ -21,8 +21,9 @@ from kubernetes import client, config
 from chaosali.cluster import nodes
 from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
-from chaosali.host import actions, disk, network, probes, process, system
+from chaosali.host import actions, disk, faults, network, probes, process, system
 from chaosali.host.ssh import Host, SSHSettings, parse_hosts, run_script
+from conftest import sh
 
 PWNED = "pwned-by-a-node-address"
 HOSTILE_SCOPES = [f"$(touch${{IFS}}{PWNED})", f"`touch {PWNED}`", f"eth0;touch {PWNED}", "eth0 x", "eth0\n",
@@ -118,6 +119,17 @@ def test_paths_and_kubelet_edits_reach_the_host_quoted():
     assert "printf '%s\\n' 'maxPods: 30' >> /var/lib/kubelet/config.yaml" in fault.apply[2]
     fault = system.kubelet_fault("kubelet-config", 10, {}, apiserver="https://[fd00::9]:6443")
     assert fault.apply[2].startswith("sed -i 's#^") and "#\\1https://[fd00::9]:6443#' " in fault.apply[2]
+
+
+def test_the_quoted_kubelet_edits_change_the_file_as_before_and_the_restore_puts_it_back(marker_root, tmp_path):
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text("kind: KubeletConfiguration\nmaxPods: 110\n")
+    fault = system.kubelet_fault("kubelet-config", 60, {"service_command": "true {action} {service}"},
+                                 config_changes={"maxPods": 30, "failSwapOn": False}, config_path=str(config_path))
+    assert sh(fault.render()).returncode == 0
+    assert config_path.read_text() == "kind: KubeletConfiguration\nmaxPods: 30\nfailSwapOn: false\n"
+    assert sh(faults._restore_script([fault.id], "")).returncode == 0
+    assert config_path.read_text() == "kind: KubeletConfiguration\nmaxPods: 110\n"
 
 
 # ---- against the lab's real API server ------------------------------------------------------------

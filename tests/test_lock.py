@@ -197,19 +197,19 @@ class _Forwarder:
                 sink.sendall(data)
         except OSError:
             pass
-        for end in (source, sink):
+        _Forwarder._drop([source, sink])
+
+    @staticmethod
+    def _drop(sockets: list[socket.socket]) -> None:
+        for sock in sockets:
             try:
-                end.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
     def cut(self) -> None:
         self.through = False
-        for sock in self._sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self._drop(self._sockets)
 
     def heal(self) -> None:
         self.through = True
