@@ -12,10 +12,11 @@ seconds. After the experiment it releases the Lease, if it is still this run's.
 
 A run killed outright stops renewing: the lock is free ``duration`` seconds after its last
 renewal. A run whose renewals fail (its drill cut the API, say) keeps the lock as long as
-nobody else takes it; if someone does, two drills now share the environment and the run is
+nobody else takes it; if someone does, two drills now share the environment, and the run is
 stopped as soon as a renewal gets through, even if the other has released the lock by then
-(any change of hands since the last renewal counts), as ``chaoslib.exit.exit_gracefully`` does (status "interrupted"; rollbacks are
-played if the rollback strategy says so, e.g. ``chaos run --rollback-strategy always``).
+(any change of hands since the last renewal counts), as ``chaoslib.exit.exit_gracefully``
+does (status "interrupted"; rollbacks are played if the rollback strategy says so, e.g.
+``chaos run --rollback-strategy always``).
 
 Declare it after the ``kubeconfig`` control (``chaosali.cluster.controls``) when both are used:
 controls run in the order they are declared.
