@@ -15,9 +15,7 @@ import ssl
 from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import urlsplit
 
-import requests
 from chaoslib.types import Configuration
-from urllib3.util import parse_url
 
 from chaosali.core.errors import InvalidArgument
 
@@ -256,6 +254,9 @@ def origin(url: str) -> tuple[str, str, int, bool]:
     connect (``urlsplit`` reads ``http://a:1\\@b:2/`` as host b, urllib3 connects to a): scheme,
     host, port (the scheme's default when none) and whether the URL carries userinfo. ValueError
     when they cannot read it."""
+    import requests  # here: the report reads this vocabulary too, and needs no HTTP client
+    from urllib3.util import parse_url
+
     try:
         parts = parse_url(requests.Request("GET", url).prepare().url)
     except (requests.RequestException, ValueError) as error:
