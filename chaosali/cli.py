@@ -10,7 +10,7 @@ from pathlib import Path
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosali.cluster.kubeconfig import remove_orphans
+from chaosali.core import private
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX
 from chaosali.host import faults
@@ -136,8 +136,11 @@ def _check(args: argparse.Namespace) -> int:
 
 def _cleanup(args: argparse.Namespace) -> int:
     # first, and on this machine only: no host's failure may keep a kubeconfig's credentials on disk
-    for directory in remove_orphans():
+    removed, left = private.remove_orphans()
+    for directory in removed:
         print(f"removed the private kubeconfig of a run that died: {directory}")
+    for why in left:
+        print(f"left {why}")
     variables = json.loads(args.var_file.read_text()) if args.var_file else {}
     configuration = variables.get("configuration", {})
     secrets = variables.get("secrets", {}).get("ssh", {})

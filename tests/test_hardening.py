@@ -3,13 +3,17 @@ message naming the argument, before anything reaches a host, a cluster or a serv
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
+import json
 import os
 import re
 import socket
 import subprocess
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -206,6 +210,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", answer[1])
             self.end_headers()
+        elif answer[0] == "encoded":  # whatever the request's Accept-Encoding says
+            self.send_response(200)
+            self.send_header("Content-Encoding", answer[1])
+            self.send_header("Content-Length", str(len(answer[2])))
+            self.end_headers()
+            self.wfile.write(answer[2])
         elif answer[0] == "trickle-body":
             self.send_response(200)
             self.end_headers()
@@ -232,8 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server():
+def _serve():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
     httpd.routes, httpd.seen = {}, []
@@ -242,6 +251,10 @@ def server():
     yield httpd
     httpd.shutdown()
     httpd.server_close()
+
+
+server = pytest.fixture(_serve)
+other_server = pytest.fixture(_serve)  # another port of the same host: another server all the same
 
 
 def _source(url: str, body: bytes = KUBECONFIG, **options) -> kubeconfig.Source:
@@ -273,6 +286,62 @@ def test_a_redirect_to_another_host_is_refused_and_the_headers_stay_home(server)
         kubeconfig.fetch_private(_source(server.url("/k"), headers={"X-Auth-Token": "s3cret"}))
     assert "s3cret" not in str(refused.value)
     assert [path for path, _ in server.seen] == ["/k"]
+
+
+@pytest.mark.parametrize("location", ["http://127.0.0.1:{other}\\@127.0.0.1:{home}/k2",
+                                      "http://127.0.0.1:{other}@127.0.0.1:{home}/k2",
+                                      "http://user:pass@127.0.0.1:{home}/k2",
+                                      "/k2\\..\\k2", "\\\\127.0.0.1:{other}/k2"])
+def test_a_redirect_location_with_a_backslash_or_userinfo_is_refused_and_the_token_stays_home(
+        server, other_server, location):
+    """urlsplit reads the host after the '@', urllib3 connects to the one before the backslash:
+    the token went to the other port. Now such a Location is refused before any request."""
+    home, other = server.server_address[1], other_server.server_address[1]
+    server.routes.update({"/k": ("redirect", location.format(home=home, other=other)), "/k2": ("body", KUBECONFIG)})
+    other_server.routes.update({path: ("body", KUBECONFIG) for path in ("/k2", f"/%5C@127.0.0.1:{home}/k2")})
+    with pytest.raises(kubeconfig.FetchFailed, match="a Location with a backslash, userinfo or no valid host"):
+        kubeconfig.fetch_private(_source(server.url("/k"), headers={"Authorization": "Bearer s3cret"}))
+    assert other_server.seen == [] and [path for path, _ in server.seen] == ["/k"]
+
+
+def test_a_followed_redirect_to_another_port_gets_no_credential_header(server, other_server):
+    from chaosali.service.probes import service_available
+
+    sent = {"Authorization": "Bearer s3cret", "X-Api-Key": "s3cret", "Cookie": "id=s3cret", "X-Auth-Token": "s3cret",
+            "X-Marked": "s3cret", "Accept": "text/plain"}
+    server.routes.update({"/here": ("redirect", "/ok"), "/away": ("redirect", other_server.url("/ok")),
+                          "/ok": ("body", b"ok")})
+    other_server.routes["/ok"] = ("body", b"ok")
+    for path in ("/here", "/away"):
+        result = service_available(server.url(path), headers=sent, follow_redirects=True,
+                                   credential_headers=["x-marked"], contains="ok")
+        assert result["ok"], result
+    kept = {path: {k for k in headers if k in sent} for path, headers in server.seen}
+    # same origin: every header goes on, but Cookie, which requests rebuilds from its jar on any redirect
+    assert kept == {"/here": set(sent), "/ok": set(sent) - {"Cookie"}, "/away": set(sent)}
+    assert [(path, {k for k in headers if k in sent}) for path, headers in other_server.seen] == [("/ok", {"Accept"})]
+
+
+def _gzip_of_zeros(megabytes: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip format
+    zeros = bytes(1024 * 1024)
+    return b"".join(packer.compress(zeros) for _ in range(megabytes)) + packer.flush()
+
+
+def test_a_body_the_server_encodes_anyway_is_refused_undecoded(server):
+    """Its digests were checked against the decoded bytes, not the bytes as served; and a small
+    "gzip, gzip" body decodes into gigabytes."""
+    server.routes["/k"] = ("encoded", "gzip", gzip.compress(KUBECONFIG))
+    with pytest.raises(kubeconfig.FetchFailed, match=r"sent the kubeconfig encoded \(gzip\) although the request "
+                                                     r"asked for it as it is.*Serve it without Content-Encoding"):
+        kubeconfig.fetch_private(_source(server.url("/k")))  # the md5 of the kubeconfig, decoded
+    assert server.seen[0][1]["Accept-Encoding"] == "identity"
+
+    bomb = gzip.compress(_gzip_of_zeros(256))
+    assert len(bomb) < 2048
+    server.routes["/bomb"] = ("encoded", "gzip, gzip", bomb)
+    with pytest.raises(kubeconfig.FetchFailed, match=r"encoded \(gzip, gzip\)"):
+        kubeconfig.fetch_private(_source(server.url("/bomb"), bomb))
 
 
 def test_a_redirect_from_https_to_http_is_refused():
@@ -309,6 +378,107 @@ def test_a_kubeconfig_with_a_credential_plugin_is_refused_unless_allowed(server,
     assert kubeconfig._check_kubeconfig(body, "here", None, allow_exec=True)[1] == "c"
 
 
+# ---- credentials in a kubeconfig never reach a log, a message or a journal (issue 20, item 3) ----
+
+
+def _closed_port() -> int:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return closed.getsockname()[1]
+
+
+def _kubeconfig(tmp_path, token: str, server: str) -> str:
+    document = yaml.safe_load(KUBECONFIG)
+    document["clusters"][0]["cluster"] = {"server": server, "insecure-skip-tls-verify": True}
+    document["users"][0]["user"] = {"token": token}
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+def test_a_token_ending_in_a_line_break_is_cleaned_and_one_with_a_control_character_inside_refused(tmp_path):
+    from chaosali.cluster.api import new_api_client
+
+    server = f"https://127.0.0.1:{_closed_port()}"
+    with new_api_client({"kubeconfig_path": _kubeconfig(tmp_path, "tok-s3cret\n", server)}) as api:
+        assert api.configuration.api_key["BearerToken"] == "Bearer tok-s3cret"
+    for hostile in ("tok-s3cret\r\nX-Evil: 1", "tok-s3cret\x00", "tok s3cret", "\n"):
+        with pytest.raises(InvalidArgument, match="the kubeconfig's token .* cannot go into an HTTP header") as refused:
+            new_api_client({"kubeconfig_path": _kubeconfig(tmp_path, hostile, server)})
+        assert "s3cret" not in str(refused.value)
+
+
+def test_the_clients_refusal_of_a_header_never_shows_its_value():
+    from chaosali.cluster.api import ApiFailed, failing
+
+    with pytest.raises(ApiFailed, match="a request header holds a character HTTP does not allow") as failed:
+        with failing("list nodes", "https://admin:PASS@10.0.0.1:6443"):
+            raise ValueError("Invalid header value b'Bearer tok-s3cret\\n'")
+    assert "s3cret" not in str(failed.value) and failed.value.__suppress_context__
+
+
+def test_a_server_url_with_userinfo_is_shown_without_it_in_logs_warnings_and_errors(tmp_path, caplog):
+    from kubernetes import client
+
+    from chaosali.cluster.api import ApiFailed, connect
+
+    caplog.set_level("DEBUG", logger="chaostoolkit")
+    path = _kubeconfig(tmp_path, "t0k3n", f"https://admin:PASS@127.0.0.1:{_closed_port()}")
+    with connect({"kubeconfig_path": path}, retries=0, timeout=2) as cluster:
+        with pytest.raises(ApiFailed, match=r"the Kubernetes API at https://127\.0\.0\.1:\d+ did not answer") as failed:
+            cluster.call("list nodes", client.CoreV1Api(cluster.client).list_node)
+    assert "TLS verification of the Kubernetes API at https://127.0.0.1:" in caplog.text
+    assert "PASS" not in caplog.text + str(failed.value) and "admin" not in caplog.text + str(failed.value)
+
+
+def test_a_fetched_kubeconfig_shows_its_server_without_userinfo(server, caplog):
+    caplog.set_level("DEBUG", logger="chaostoolkit")
+    document = yaml.safe_load(KUBECONFIG)
+    document["clusters"][0]["cluster"]["server"] = "https://admin:PASS@10.0.0.1:6443"
+    body = yaml.safe_dump(document).encode()
+    server.routes["/k"] = ("body", body)
+    fetched = kubeconfig.fetch_private(_source(server.url("/k"), body))
+    kubeconfig.remove_private(fetched)
+    assert fetched.summary()["server"] == "https://10.0.0.1:6443"
+    assert "PASS" not in caplog.text and "admin" not in caplog.text
+
+
+def test_a_chaos_run_with_such_a_kubeconfig_keeps_token_and_password_out_of_journal_and_log(tmp_path):
+    from test_kubeconfig_fetch import probe, start_chaos
+
+    path = _kubeconfig(tmp_path, "tok-s3cret\n", f"https://admin:PASS@127.0.0.1:{_closed_port()}")
+    run = start_chaos(tmp_path / "run", {
+        "title": "a kubeconfig with a token ending in a line break, and userinfo in its server URL",
+        "description": "Its activity fails: the API is not there; nothing secret may be shown.",
+        "configuration": {"kubeconfig_path": path, "kubernetes_request_timeout": 2},
+        "method": [probe("get", "chaosali.cluster.probes", "get", {"kind": "Namespace", "name": "default"})]})
+    journal = run.finish(timeout=60)
+    failure = journal["run"][0]
+    assert failure["status"] == "failed" and "did not answer" in failure["exception"][-1], failure
+    shown = json.dumps({k: v for k, v in journal.items() if k != "experiment"}) + run.log + run.output
+    assert "s3cret" not in shown and "PASS" not in shown
+
+
+@pytest.mark.parametrize("where, entry", [
+    ("user", {"tokenFile": "../../victim-secret"}),
+    ("user", {"client-certificate": "/etc/ssl/x.crt", "client-key": "/root/.ssh/id_rsa"}),
+    ("cluster", {"server": "https://10.0.0.1:6443", "certificate-authority": "/etc/shadow"}),
+])
+def test_a_downloaded_kubeconfig_naming_local_files_is_refused_unless_allowed(server, tmp_path, where, entry):
+    """A tokenFile made the controller send one of its files as a Bearer token."""
+    victim = tmp_path / "victim-secret"
+    victim.write_text("the victim's secret")
+    document = yaml.safe_load(KUBECONFIG)
+    document[f"{where}s"][0][where] = entry
+    body = yaml.safe_dump(document).encode()
+    server.routes["/k"] = ("body", body)
+    with pytest.raises(kubeconfig.FetchFailed, match=rf"names files of this machine.*{where} '\w' \(.*"
+                                                     r"allow_local_files") as refused:
+        kubeconfig.fetch_private(_source(server.url("/k"), body))
+    assert all(value not in str(refused.value) for value in entry.values())
+    assert kubeconfig._check_kubeconfig(body, "here", None, allow_local_files=True)[1] == "c"
+
+
 def test_cleanup_removes_orphaned_kubeconfigs_without_any_host(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     dead = subprocess.Popen(["true"])
@@ -336,6 +506,48 @@ def test_cleanup_removes_orphans_even_when_no_host_answers(tmp_path, monkeypatch
         port = closed.getsockname()[1]
     assert main(["cleanup", "--var-file", str(variables), "--hosts", f"127.0.0.1:{port}"]) == 1
     assert not orphan.exists()
+
+
+def test_cleanup_never_says_removed_for_a_symbolic_link_it_left(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "data").write_text("keep me")
+    link = tmp_path / f"chaosali-kubeconfig-{dead.pid}-link"
+    link.symlink_to(victim)
+    assert main(["cleanup"]) == 0
+    out = capsys.readouterr().out
+    assert f"left {link}: a symbolic link, not a directory a chaosali run of this user made" in out
+    assert "removed" not in out
+    assert (victim / "data").read_text() == "keep me"
+
+
+def test_the_keys_the_kubernetes_client_decodes_stay_in_the_private_directory(tmp_path, monkeypatch):
+    """client-key-data becomes a file for the TLS library: never loose in the temp directory,
+    where neither the run's end nor `chaosali cleanup` after a SIGKILL would find it."""
+    from kubernetes import client
+
+    from chaosali.cluster.api import load_kubeconfig
+    from chaosali.core import private
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr(private, "_made", {})
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    document = yaml.safe_load(KUBECONFIG)
+    document["users"][0]["user"] = {"client-key-data": base64.b64encode(pem).decode(),
+                                    "client-certificate-data": base64.b64encode(b"not checked here").decode()}
+    settings = client.Configuration()
+    load_kubeconfig(settings, [(str(tmp_path / "kubeconfig"), document)], "c")
+    directory = private.process_directory()
+    assert os.path.dirname(settings.key_file) == directory
+    assert os.path.basename(directory).startswith(f"chaosali-kubeconfig-{os.getpid()}-")
+    assert oct(os.stat(directory).st_mode & 0o777) == "0o700"
+    assert [p.name for p in tmp_path.iterdir()] == [os.path.basename(directory)]
+    private.remove(directory)
 
 
 @pytest.mark.parametrize("path", ["items.-1", "items.١", "items. 1", "items.2"])

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from kubernetes.config import kube_config
 
 from chaosali.cluster import controls
 from chaosali.lab.pki import make_pki
+from conftest import wait_until
 
 CHAOS = Path(sys.executable).with_name("chaos")  # the real console script, not a pyenv shim needing HOME
 WRONG_MD5 = "0123456789abcdef0123456789abcdef"
@@ -235,6 +237,33 @@ def test_fetched_kubeconfig_serves_chaosali_and_chaostoolkit_kubernetes_then_is_
     assert not os.path.exists(seen["env"]) and not os.path.exists(os.path.dirname(seen["env"])), "the file was left"
     assert not list((tmp_path / "tmp").glob("chaosali-kubeconfig-*"))
     assert_nothing_leaked(run, body)
+
+
+def test_after_a_sigkill_no_decoded_key_is_left_where_cleanup_cannot_find_it(kube, http, tmp_path):
+    """The kubernetes client writes client-key-data, decoded, to a file for the TLS library; it
+    used to go loose into the temp directory, where neither the fetched kubeconfig's removal
+    nor `chaosali cleanup` after a SIGKILL found it."""
+    body = kube.admin_kubeconfig.read_bytes()
+    key = base64.b64decode(yaml.safe_load(body)["users"][0]["user"]["client-key-data"])
+    url = http.serve("/killed.kubeconfig", body)
+    method = [probe("kube-system", "chaosali.cluster.probes", "get", {"kind": "Namespace", "name": "kube-system"}),
+              {"type": "action", "name": "long", "provider": {"type": "process", "path": "sleep", "arguments": "60"}}]
+    run = start_chaos(tmp_path, fetch_experiment({"url": url, "md5": md5(body)}, method), start_new_session=True)
+    temp = tmp_path / "tmp"
+    written = lambda: [p for p in temp.rglob("*") if p.is_file() and key in p.read_bytes()]
+    log = tmp_path / "chaostoolkit.log"
+    assert wait_until(lambda: log.exists() and "Action: long" in log.read_text(), 60), run.process.poll()
+    os.killpg(run.process.pid, signal.SIGKILL)
+    run.process.wait()
+
+    private = [p.name for p in temp.iterdir()]
+    assert private and all(name.startswith(f"chaosali-kubeconfig-{run.process.pid}-") for name in private), private
+    assert written(), "the client wrote no key file: this test proves nothing"
+    assert all(p.relative_to(temp).parts[0] in private for p in written())
+    cleanup = subprocess.run([sys.executable, "-m", "chaosali.cli", "cleanup"], env={**os.environ, "TMPDIR": str(temp)},
+                             capture_output=True, text=True, timeout=60)
+    assert cleanup.returncode == 0, cleanup.stderr
+    assert list(temp.iterdir()) == [], cleanup.stdout
 
 
 def test_wrong_md5_interrupts_before_any_activity_naming_url_and_both_digests(kube, http, tmp_path):

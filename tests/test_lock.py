@@ -7,15 +7,19 @@ import datetime as dt
 import os
 import re
 import signal
+import socket
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from chaoslib.exceptions import ActivityFailed, InterruptExecution, InvalidControl
 from kubernetes import client as k8s
 
 from chaosali.cluster.api import connect, new_api_client
+from chaosali.core import memory
 from chaosali.lock import actions, controls, lease, probes
 from conftest import wait_until
 from test_kubeconfig_fetch import http, md5, start_chaos  # noqa: F401 - http is a fixture
@@ -158,6 +162,95 @@ def test_control_arguments_are_checked(lock_name, config):
         controls.before_experiment_control(context={}, name=lock_name, duration=0, configuration=config)
     with pytest.raises(InvalidControl, match="unknown argument.*durration"):
         controls.validate_control({"name": "lock", "provider": {"arguments": {"durration": 5}}})
+
+
+class _Forwarder:
+    """A TCP forwarder on 127.0.0.1 to the API server, which ``cut`` stops (every connection
+    dropped, new ones closed at once) and ``heal`` lets through again: a run that loses the API
+    while others still reach it (the API server's certificate names 127.0.0.1)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target, self.through = target, True
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                near, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.through:
+                near.close()
+                continue
+            far = socket.create_connection(self.target)
+            self._sockets += [near, far]
+            for source, sink in ((near, far), (far, near)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        _Forwarder._drop([source, sink])
+
+    @staticmethod
+    def _drop(sockets: list[socket.socket]) -> None:
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        self.through = False
+        self._drop(self._sockets)
+
+    def heal(self) -> None:
+        self.through = True
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+def test_a_run_that_lost_the_api_while_another_took_and_released_the_lock_is_stopped(kube, lock_name, config, tmp_path):
+    """A holds the lock and loses the API; B takes the lock (A's lease expired) and releases it;
+    A's access comes back. A's renewer used to take the lock again (leaseTransitions 0 -> 2) and
+    the run went on; any change of hands since the last renewal now stops it."""
+    document = yaml.safe_load(kube.admin_kubeconfig.read_text())
+    server = urlsplit(document["clusters"][0]["cluster"]["server"])
+    forwarder = _Forwarder((server.hostname, server.port))
+    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{forwarder.port}"
+    (tmp_path / "a.kubeconfig").write_text(yaml.safe_dump(document))
+    stops = []
+    previous = signal.signal(signal.SIGUSR1, lambda *_: stops.append(time.monotonic()))  # as `chaos run` does
+    try:
+        a_config = {"kubeconfig_path": str(tmp_path / "a.kubeconfig")}
+        controls.before_experiment_control(context={"title": "A"}, name=lock_name, duration=3, configuration=a_config)
+        renewer = memory.section(controls._MEMORY)[lease.Lock("default", lock_name)].renewer
+        assert holder_of(lock_name, config)["transitions"] == 0
+        forwarder.cut()
+        assert wait_until(lambda: not holder_of(lock_name, config)["held"], 10) is not None, "A's lease never expired"
+        with connect(config, timeout=5) as cluster:  # B, which reaches the API
+            where = lease.Lock("default", lock_name)
+            assert lease.acquire(cluster, where, "B", 30)[0].holder == "B"
+            assert lease.release(cluster, where, "B", False)[1]
+        assert renewer.lost is None and not stops
+        forwarder.heal()
+        assert wait_until(lambda: renewer.lost is not None, 10) is not None, "A's run went on"
+        assert isinstance(renewer.lost, lease.Lost) and "changed hands" in str(renewer.lost)
+        assert wait_until(lambda: stops, 2) is not None, "A's run was not asked to stop"
+        after = holder_of(lock_name, config)
+        assert after["holder"] is None and after["transitions"] == 1, "A took the lock again"
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        forwarder.close()
 
 
 # ---- real chaos runs --------------------------------------------------------------------------

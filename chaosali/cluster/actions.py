@@ -148,6 +148,7 @@ def fetch_kubeconfig(
     timeout: float = kubeconfig.DEFAULT_TIMEOUT,
     headers: dict = None,
     allow_exec: bool = False,
+    allow_local_files: bool = False,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -159,10 +160,13 @@ def fetch_kubeconfig(
     every activity at it. Fails naming the URL and both digests on a
     mismatch. `timeout` bounds the whole download; redirects are followed
     only within the same host and port, never from https to http; credential
-    plugins (exec, auth-provider) are refused unless `allow_exec` is true.
+    plugins (exec, auth-provider) are refused unless `allow_exec` is true,
+    and references to files of this machine (tokenFile, client-certificate,
+    client-key, certificate-authority) unless `allow_local_files` is true.
     The body is never logged nor returned.
     """
-    source = kubeconfig.Source.of(url, md5, sha256, verify_tls, ca_bundle, max_bytes, timeout, headers, allow_exec)
+    source = kubeconfig.Source.of(url, md5, sha256, verify_tls, ca_bundle, max_bytes, timeout, headers, allow_exec,
+                                  allow_local_files)
     return kubeconfig.fetch_to_path(path, source, kubernetes_context)
 
 

@@ -35,7 +35,8 @@ from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import ConfigNode, KubeConfigLoader
 
-from chaosali.core.args import cause, flag, seconds, setting
+from chaosali.core import private
+from chaosali.core.args import cause, display_url, flag, seconds, setting
 from chaosali.core.errors import InvalidArgument
 
 __all__ = [
@@ -96,7 +97,8 @@ class Connection:
 
     @property
     def host(self) -> str:
-        return str(self.client.configuration.host)
+        """The API server's URL as it may be shown: without userinfo (``https://admin:PASS@…``)."""
+        return display_url(self.client.configuration.host)
 
     def call(self, action: str, request: Callable[..., T], *args: Any, **params: Any) -> T:
         """``request(*args, **params)`` within the timeout; a failure is an :class:`ApiFailed`
@@ -149,20 +151,27 @@ def new_api_client(
         settings.verify_ssl = verify
     if not settings.verify_ssl:
         why = "configuration kubernetes_verify_tls is false" if verify is False else "the kubeconfig skips it"
-        logger.warning("TLS verification of the Kubernetes API at %s is OFF (%s)", settings.host, why)
+        logger.warning("TLS verification of the Kubernetes API at %s is OFF (%s)", display_url(settings.host), why)
     settings.retries = retries
-    logger.debug("Kubernetes API %s from %s", settings.host, source)
+    logger.debug("Kubernetes API %s from %s", display_url(settings.host), source)
     return client.ApiClient(settings)
 
 
 @contextmanager
 def failing(action: str, host: str) -> Iterator[None]:
-    """Turn a failed request in the block into an :class:`ApiFailed` naming ``action``."""
+    """Turn a failed request in the block into an :class:`ApiFailed` naming ``action``; ``host``
+    is shown without userinfo."""
     try:
         yield
     except (ApiException, urllib3.exceptions.HTTPError) as error:
         status = error.status if isinstance(error, ApiException) and error.status else None
-        raise ApiFailed(action, _explain(error, host), status) from None
+        raise ApiFailed(action, _explain(error, display_url(host)), status) from None
+    except ValueError as error:
+        if not str(error).startswith("Invalid header"):  # the client's own checks of a model: no credential
+            raise
+        # http.client's refusal quotes the header's value: a token, with its stray line break
+        raise ApiFailed(action, "a request header holds a character HTTP does not allow (a line break or "
+                        "another control character in the kubeconfig's token?); the value is not shown", None) from None
 
 
 def _explain(error: Exception, host: str) -> str:
@@ -278,9 +287,32 @@ def load_kubeconfig(settings: client.Configuration, files: list[tuple[str, dict]
             merged.value[item] += [ConfigNode(path, entry, path) for entry in entries]
     where = ", ".join(path for path, _ in files)
     try:
-        KubeConfigLoader(merged, active_context=context, config_base_path=None).load_and_set(settings)
+        # the client writes the certificates and keys it decodes (client-key-data) to files: in a
+        # private directory that `chaosali cleanup` finds should this process die unheard
+        _Loader(merged, active_context=context, config_base_path=None,
+                temp_file_path=private.process_directory()).load_and_set(settings)
     except (ConfigException, OSError, ValueError) as error:
         raise InvalidArgument(f"cannot use context {context!r} of kubeconfig {where}: {error}") from None
+
+
+class _Loader(KubeConfigLoader):
+    """The client's loader, with the user's token cleaned each time it is set (loaded, or
+    refreshed by an exec plugin): surrounding blanks dropped, as kubectl drops a token file's
+    final newline; any other control character refused. http.client would refuse the header
+    later with the token quoted in its message."""
+
+    def _set_config(self, client_configuration: client.Configuration) -> None:
+        if "token" in self.__dict__:
+            scheme, _, value = str(self.token).partition(" ")
+            value = value.strip(" \t\r\n")
+            if not value or not all("\x21" <= char <= "\x7e" for char in value):
+                raise InvalidArgument(
+                    "the kubeconfig's token (token or tokenFile of the context's user) holds a character that "
+                    "cannot go into an HTTP header (a control character, a blank inside it, non-ASCII) or is "
+                    "empty; the token is not shown: fix it in the kubeconfig"
+                )
+            self.token = f"{scheme} {value}"
+        super()._set_config(client_configuration)
 
 
 def _read_yaml(path: str) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def before_experiment_control(
     timeout: float = kubeconfig.DEFAULT_TIMEOUT,
     headers: dict = None,
     allow_exec: bool = False,
+    allow_local_files: bool = False,
     configuration: Configuration = None,
 ) -> None:
     """
@@ -74,9 +75,13 @@ def before_experiment_control(
     Authorization header from a secret); redirects are followed only within
     the same host and port, never from https to http. A kubeconfig with
     credential plugins (exec, auth-provider), which run commands here, is
-    refused unless `allow_exec` is true. Any failure interrupts the run.
+    refused unless `allow_exec` is true; one that names files of this
+    machine (tokenFile, client-certificate, client-key,
+    certificate-authority), which the client would read and send, unless
+    `allow_local_files` is true. Any failure interrupts the run.
     """
-    source = kubeconfig.Source.of(url, md5, sha256, verify_tls, ca_bundle, max_bytes, timeout, headers, allow_exec)
+    source = kubeconfig.Source.of(url, md5, sha256, verify_tls, ca_bundle, max_bytes, timeout, headers, allow_exec,
+                                  allow_local_files)
     fetched = kubeconfig.fetch_private(source, kubernetes_context)
     _hand_back()  # declared twice: the second replaces the first, which must not leak
     undo = _hand_over(fetched, configuration)

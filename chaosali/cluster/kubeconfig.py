@@ -10,7 +10,9 @@ The download is not trusted: ``timeout`` bounds all of it (connect, TLS, headers
 redirect), however slowly the server trickles; a redirect is followed only to the same host and
 port, never from https to http (the request's headers may carry a token); and a kubeconfig whose
 users have credential plugins (``exec``, ``auth-provider``), which the kubernetes client runs
-when it loads them, is refused unless ``allow_exec`` is true.
+when it loads them, is refused unless ``allow_exec`` is true; one that names files of this machine
+(``tokenFile``, ``client-certificate``, ``client-key``, ``certificate-authority``), which the client
+would read and send, unless ``allow_local_files`` is true.
 
 The body never reaches a log, a journal or an exception message: YAML errors give a position
 only, URLs are shown without userinfo and query string, and nothing returns the body.
@@ -18,13 +20,11 @@ only, URLs are shown without userinfo and query string, and nothing returns the 
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import hmac
 import logging
 import os
 import re
-import shutil
 import socket
 import tempfile
 import threading
@@ -40,7 +40,8 @@ from kubernetes import client
 from requests.adapters import HTTPAdapter
 
 from chaosali.cluster.api import load_kubeconfig
-from chaosali.core.args import boolean, cause, display_url, http_headers, seconds, whole
+from chaosali.core import private
+from chaosali.core.args import boolean, cause, display_url, http_headers, origin, seconds, whole
 from chaosali.core.errors import InvalidArgument
 
 __all__ = [
@@ -58,10 +59,11 @@ logger = logging.getLogger("chaostoolkit")
 
 MAX_BYTES = 1024 * 1024  # a kubeconfig is a few KiB; anything near 1 MiB is the wrong URL
 DEFAULT_TIMEOUT = 30.0
-PRIVATE_PREFIX = "chaosali-kubeconfig-"
 _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 5
 _DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
+# what a kubeconfig's users and clusters may name on the local disk, which the client reads
+_LOCAL_FILES = {"user": ("tokenFile", "client-certificate", "client-key"), "cluster": ("certificate-authority",)}
 
 
 class FetchFailed(ActivityFailed):
@@ -81,6 +83,7 @@ class Source:
     timeout: float
     headers: dict[str, str]
     allow_exec: bool = False
+    allow_local_files: bool = False
 
     @classmethod
     def of(
@@ -94,6 +97,7 @@ class Source:
         timeout: Any = DEFAULT_TIMEOUT,
         headers: Any = None,
         allow_exec: Any = False,
+        allow_local_files: Any = False,
     ) -> Source:
         """Check the arguments as an experiment gives them; refuse with a message naming the fix."""
         if not isinstance(url, str) or not url:
@@ -118,6 +122,7 @@ class Source:
             timeout=seconds(timeout, "timeout"),
             headers=http_headers(headers),
             allow_exec=boolean(allow_exec, "allow_exec"),
+            allow_local_files=boolean(allow_local_files, "allow_local_files"),
         )
 
     @property
@@ -161,32 +166,18 @@ class Fetched:
 
 def fetch_private(source: Source, context: str | None = None) -> Fetched:
     """Fetch and check the kubeconfig into a new private file (0600 in a 0700 directory of its
-    own); remove it with :func:`remove_private`."""
-    # mkdtemp makes it 0700; the pid in its name tells `chaosali cleanup` when its run died
-    directory = tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-")
+    own, which ``chaosali cleanup`` finds if the run dies); remove it with :func:`remove_private`."""
+    directory = private.make()
     try:
         return _fetch(source, context, directory)
     except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
+        private.remove(directory)
         raise
-
-
-def remove_orphans() -> list[str]:
-    """Remove the private kubeconfigs of runs that died without removing theirs (SIGKILL)."""
-    removed = []
-    for directory in glob.glob(os.path.join(tempfile.gettempdir(), f"{PRIVATE_PREFIX}*")):
-        pid = os.path.basename(directory)[len(PRIVATE_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            shutil.rmtree(directory, ignore_errors=True)
-            removed.append(directory)
-    return removed
 
 
 def remove_private(fetched: Fetched) -> None:
     """Remove a file made by :func:`fetch_private`, and its directory; quietly if already gone."""
-    directory = os.path.dirname(fetched.path)
-    if os.path.basename(directory).startswith(PRIVATE_PREFIX):  # never a directory we did not make
-        shutil.rmtree(directory, ignore_errors=True)
+    private.remove(os.path.dirname(fetched.path))
 
 
 def fetch_to_path(path: str, source: Source, context: str | None = None) -> dict[str, Any]:
@@ -218,7 +209,7 @@ def _fetch(source: Source, context: str | None, directory: str) -> Fetched:
                 f"the kubeconfig from {source.public} does not match its {kind}: expected {expected}, "
                 f"got {got} ({len(body)} bytes); the file changed or the expected {kind} is stale"
             )
-    document, context = _check_kubeconfig(body, source.public, context, source.allow_exec)
+    document, context = _check_kubeconfig(body, source.public, context, source.allow_exec, source.allow_local_files)
     fd, path = tempfile.mkstemp(dir=directory, prefix="kubeconfig-")  # 0600
     try:
         with os.fdopen(fd, "wb") as stream:
@@ -267,8 +258,8 @@ def _follow(session: requests.Session, source: Source, deadline: _Deadline) -> b
     """The body at ``source.url``, following redirects only within the same host and port and
     never from https down to http: the headers (a token, say) must not reach another server."""
     verify: bool | str = (source.ca_bundle or True) if source.verify_tls else False
-    # identity encoding: the digests are of the bytes as served, and no decompression can
-    # outgrow max_bytes in one chunk
+    # identity encoding: the digests are of the bytes as served, and nothing is decompressed
+    # (a server that encodes anyway is refused, in _body)
     headers = {**source.headers, "Accept-Encoding": "identity"}
     url = source.url
     for _ in range(_MAX_REDIRECTS + 1):
@@ -282,22 +273,31 @@ def _follow(session: requests.Session, source: Source, deadline: _Deadline) -> b
 
 
 def _redirect(url: str, location: str, where: str) -> str:
+    """The URL a redirect leads to, once it proves to stay on the same host and port as the HTTP
+    library itself reads both (https on the same host, from http, too), never from https to
+    http. A Location with a backslash or userinfo is refused outright: parsers disagree on where
+    such a URL goes (``http://a:1\\@b:2/``: urlsplit says b, urllib3 connects to a)."""
     target = urljoin(url, location)
-    before, after = urlsplit(url), urlsplit(target)
     try:
-        same_place = (before.hostname, before.port) == (after.hostname, after.port)
-    except ValueError:  # a port that is no number
-        same_place = False
-    if after.scheme not in ("http", "https") or not same_place:
+        before, after = origin(url), origin(target)
+    except ValueError:
+        before = after = None
+    if "\\" in location or after is None or after[3]:
+        raise FetchFailed(
+            f"the kubeconfig URL {where} redirects to a Location with a backslash, userinfo or no valid host, "
+            "which HTTP clients read differently; refused, so that its headers reach no one else: give the final URL"
+        )
+    if before[0] == "https" and after[0] == "http":
+        raise FetchFailed(
+            f"the kubeconfig URL {where} redirects from https to plain http ({display_url(target)}); refused: "
+            "the kubeconfig and the request's headers would cross the network unencrypted"
+        )
+    upgrade = before[:3] == ("http", after[1], 80) and (after[0], after[2]) == ("https", 443)
+    if after[0] not in ("http", "https") or (before[1:3] != after[1:3] and not upgrade):
         raise FetchFailed(
             f"the kubeconfig URL {where} redirects to another server ({display_url(target)}); redirects are "
             "followed only within the same host and port, so that its headers reach no one else: give the "
             "final URL"
-        )
-    if before.scheme == "https" and after.scheme == "http":
-        raise FetchFailed(
-            f"the kubeconfig URL {where} redirects from https to plain http ({display_url(target)}); refused: "
-            "the kubeconfig and the request's headers would cross the network unencrypted"
         )
     return target
 
@@ -310,11 +310,18 @@ def _body(response: requests.Response, source: Source) -> bytes:
         f"the body at {where} is larger than max_bytes ({source.max_bytes} bytes): no kubeconfig is that big; "
         "check the URL (or raise max_bytes)"
     )
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise FetchFailed(
+            f"the server at {where} sent the kubeconfig encoded ({encoding[:40]}) although the request asked for "
+            "it as it is (Accept-Encoding: identity); refused: its digests are of the bytes as served, and a "
+            "decoded body could be far larger than what was sent. Serve it without Content-Encoding"
+        )
     declared = response.headers.get("Content-Length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > source.max_bytes:
         raise too_large
     body = bytearray()
-    for chunk in response.iter_content(_CHUNK):
+    for chunk in response.raw.stream(_CHUNK, decode_content=False):  # the bytes as served, never decoded
         body += chunk
         if len(body) > source.max_bytes:
             raise too_large
@@ -417,10 +424,11 @@ def _reason(error: requests.RequestException, url: str) -> str:
 
 
 def _check_kubeconfig(
-    body: bytes, where: str, context: str | None, allow_exec: bool = False
+    body: bytes, where: str, context: str | None, allow_exec: bool = False, allow_local_files: bool = False
 ) -> tuple[dict[str, Any], str]:
     """The kubeconfig parsed (the one parse of it) and the context to use, once the body proves to
-    be a kubeconfig that has it and, unless ``allow_exec``, no credential plugin."""
+    be a kubeconfig that has it and, unless allowed, no credential plugin (``allow_exec``) and
+    no reference to a file of this machine (``allow_local_files``)."""
     try:
         document = yaml.safe_load(body)
     except yaml.YAMLError as error:
@@ -450,6 +458,20 @@ def _check_kubeconfig(
             f"machine when it loads them: user(s) {', '.join(plugins)}; refused, since a downloaded kubeconfig "
             "is not trusted to run commands here. Set allow_exec to true if its source is"
         )
+    files = [
+        f"{kind} {entry.get('name')!r} ({', '.join(found)})"
+        for kind, keys in _LOCAL_FILES.items()
+        for entry in document[f"{kind}s"]
+        if isinstance(entry, dict) and isinstance(entry.get(kind), dict)
+        and (found := [key for key in keys if key in entry[kind]])
+    ]
+    if files and not allow_local_files:
+        raise FetchFailed(
+            f"the kubeconfig from {where} names files of this machine, which the kubernetes client would read "
+            f"and send (a tokenFile as the Bearer token) or use: {', '.join(files)}; refused, since a downloaded "
+            "kubeconfig is not trusted to pick files here. Embed them (token, client-certificate-data, "
+            "client-key-data, certificate-authority-data), or set allow_local_files to true if its source is trusted"
+        )
     names = [str(c["name"]) for c in document["contexts"] if isinstance(c, dict) and c.get("name")]
     chosen = context or document.get("current-context")
     if not chosen or chosen not in names:
@@ -463,11 +485,12 @@ def _check_kubeconfig(
 
 def _load(path: str, document: dict[str, Any], context: str, where: str) -> str:
     """Load the kubeconfig written at ``path`` as every activity will (certificates decoded,
-    cluster and user resolved); the API server's address. Nothing is sent to the API server, but
-    loading runs the user's credential plugin, if any (hence ``allow_exec``)."""
+    cluster and user resolved); the API server's address, as it may be shown (no userinfo).
+    Nothing is sent to the API server, but loading runs the user's credential plugin, if any
+    (hence ``allow_exec``)."""
     settings = client.Configuration()
     try:
         load_kubeconfig(settings, [(path, document)], context)
     except InvalidArgument as error:
         raise FetchFailed(f"the kubeconfig from {where} cannot be used: {error}") from None
-    return str(settings.host)
+    return display_url(settings.host)

@@ -24,7 +24,7 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes import client
 
 from chaosali.cluster.api import ApiFailed, Connection, connect
-from chaosali.core.args import flag, label_selector, percent as read_percent, whole
+from chaosali.core.args import address as read_address, flag, label_selector, percent as read_percent, whole
 from chaosali.core.errors import InvalidArgument
 
 __all__ = ["MASTER_COMPONENTS", "master_hosts", "select_hosts"]
@@ -208,6 +208,10 @@ def _ssh_address(name: str, addresses: dict[str, str], book: _AddressBook) -> st
             f"node {name}: the cluster API gives it the address {address!r}, which is not an IP address; "
             "map the node to its SSH address in configuration node_ssh_addresses"
         ) from None
+    try:  # ipaddress takes any scope ("%$(...)"): the address must be one a command may carry
+        address = read_address(address, f"node {name}: the cluster API's address")
+    except InvalidArgument as error:
+        raise ActivityFailed(f"{error}; map the node to its SSH address in configuration node_ssh_addresses") from None
     if (ip.is_loopback or ip.is_link_local or ip.is_unspecified) and not book.allow_local:
         raise ActivityFailed(
             f"node {name}: the cluster API gives it the address {address}, a loopback or link-local one, where "

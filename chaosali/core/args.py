@@ -32,12 +32,14 @@ __all__ = [
     "choice",
     "setting",
     "address",
+    "interface",
     "ipv4_networks",
     "dns_label",
     "host_path",
     "label_selector",
     "http_headers",
     "display_url",
+    "origin",
     "cause",
     "MAX_DURATION",
 ]
@@ -49,6 +51,9 @@ _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII
 _INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 _FLOAT_MAX = 1.7976931348623157e308
 _ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
+# a network interface name (Linux: at most 15 characters); no leading "-": tc or ping would read
+# it as an option. Linux itself allows "$(...)" in a name, so nothing wider is taken.
+_INTERFACE = re.compile(r"[A-Za-z0-9_.@][A-Za-z0-9_.@-]{0,14}", re.ASCII)
 _HOST_PATH = re.compile(r"/[A-Za-z0-9._/-]{0,255}", re.ASCII)
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")  # an RFC 9110 token
@@ -139,12 +144,25 @@ def choice(value: Any, name: str, options: Iterable[str]) -> str:
 
 
 def address(value: Any, name: str) -> str:
-    """A host name, an IPv4 address or an IPv6 address (brackets allowed): nothing that could carry
-    anything else into a command line or a URL."""
+    """A host name, an IPv4 address or an IPv6 address (brackets allowed), whose scope, if any
+    (``fe80::1%eth0``), is an interface name: nothing that could carry anything else into a
+    command line or a URL. Python's ``ipaddress`` takes any text as a scope, ``$(...)`` included."""
     text = value.strip("[]") if isinstance(value, str) else ""
-    if _ADDRESS.fullmatch(text) or (":" in text and _is_ipv6(text)):
+    ip, percent, scope = text.partition("%")
+    if _ADDRESS.fullmatch(text) or (":" in ip and _is_ipv6(ip) and (not percent or _INTERFACE.fullmatch(scope))):
         return text
-    raise InvalidArgument(f"{name} {value!r} is not a host name or an IP address")
+    raise InvalidArgument(f"{name} {value!r} is not a host name or an IP address (an IPv6 scope, after '%', "
+                          "is an interface name: letters, digits, '_.@-')")
+
+
+def interface(value: Any, name: str = "interface") -> str:
+    """A network interface name: letters, digits and '_.@-', at most 15, not beginning with '-'."""
+    if not (isinstance(value, str) and _INTERFACE.fullmatch(value)):
+        raise InvalidArgument(
+            f"{name} {value!r} is not a network interface name (letters, digits, '_.@-', at most 15, "
+            "not beginning with '-')"
+        )
+    return value
 
 
 def ipv4_networks(value: Any, name: str) -> list[str]:
@@ -231,6 +249,22 @@ def display_url(url: Any) -> str:
     return shown + ("?…" if parts.query else "")
 
 
+def origin(url: str) -> tuple[str, str, int, bool]:
+    """Where a request for ``url`` really goes, read as requests and urllib3 read it when they
+    connect (``urlsplit`` reads ``http://a:1\\@b:2/`` as host b, urllib3 connects to a): scheme,
+    host, port (the scheme's default when none) and whether the URL carries userinfo. ValueError
+    when they cannot read it."""
+    import requests  # here: the report reads this vocabulary too, and needs no HTTP client
+    from urllib3.util import parse_url
+
+    try:
+        parts = parse_url(requests.Request("GET", url).prepare().url)
+    except (requests.RequestException, ValueError) as error:
+        raise ValueError(f"not a URL requests can send: {type(error).__name__}") from None
+    scheme = parts.scheme or ""
+    return scheme, (parts.host or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme, 0), bool(parts.auth)
+
+
 def cause(error: BaseException) -> str:
     """The innermost cause of an error, in a few words: urllib3 and requests wrap the real cause
     (refused, timed out, certificate) in layers whose messages repeat URLs, queries included."""
@@ -288,6 +322,6 @@ def _span(low: float, high: float | None, above: bool) -> str:
 
 def _is_ipv6(text: str) -> bool:
     try:
-        return ipaddress.ip_address(text.partition("%")[0]).version == 6
+        return ipaddress.ip_address(text).version == 6
     except ValueError:
         return False

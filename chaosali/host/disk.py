@@ -10,6 +10,7 @@ logging the drill itself relies on.
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 from chaosali.core import args, evidence
@@ -43,7 +44,7 @@ def fill_fault(kind: str, duration: Any, path: Any, percent: Any = None, megabyt
         duration=args.duration(duration),
         apply=[
             'refuse() { echo "$1" >&2; exit 2; }',
-            f"P={where} FULL={full}",
+            f"P={shlex.quote(where)} FULL={full}",
             '[ -d "$P" ] || refuse "path $P is not a directory on this host: give one on the filesystem to fill"',
             # df -P: one line per filesystem, sizes in KiB; FS TYPE is not in -P, the mount point is field 6
             '# shellcheck disable=SC2046 # the fields of df\'s line',

@@ -24,8 +24,6 @@ DIRECTIONS = {"both": ("in", "out"), "ingress": ("in",), "egress": ("out",)}
 _HOOKS = {"in": ("INPUT", "-i lo", "-s", '-s "$CHAOSALI_SSH_PEER" --dport "$CHAOSALI_SSH_PORT"'),
           "out": ("OUTPUT", "-o lo", "-d", '-d "$CHAOSALI_SSH_PEER" --sport "$CHAOSALI_SSH_PORT"')}
 # full matches of ASCII only: a value that reaches tc or a shell must be exactly what it looks like
-# no leading "-": tc would read the name as an option
-_INTERFACE = re.compile(r"[A-Za-z0-9_.@][A-Za-z0-9_.@-]{0,14}")
 _RATE = re.compile(r"\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)", re.ASCII | re.IGNORECASE)
 _SIZE = re.compile(r"\d+(k|kb|m|mb|b)?", re.ASCII | re.IGNORECASE)
 _TIME = re.compile(r"\d+(\.\d+)?(us|ms|s)", re.ASCII)
@@ -99,12 +97,7 @@ def tc_fault(kind: str, duration: Any, interface: Any, qdisc: list[str]) -> Faul
     The interface is resolved on the host and kept in the marker's env for the undo; ``env`` is
     sourced by restore.sh, so a name found on the host is checked there as ``interface`` is here
     (Linux allows "$(...)" in a name) and written quoted."""
-    if interface is not None and not (isinstance(interface, str) and _INTERFACE.fullmatch(interface)):
-        raise InvalidArgument(
-            f"interface {interface!r} is not a network interface name (letters, digits, '_.@-', at most 15, "
-            "not beginning with '-')"
-        )
-    dev = shlex.quote(interface) if interface else f'"$({_DEFAULT_DEV})"'
+    dev = shlex.quote(args.interface(interface)) if interface is not None else f'"$({_DEFAULT_DEV})"'
     missing = (
         f"the kernel of this host has no sch_{qdisc[0]} module (tc {qdisc[0]}): "
         f"load it with modprobe sch_{qdisc[0]}, or use another fault"

@@ -3,6 +3,7 @@ a network fault seen from outside the host."""
 
 import logging
 import re
+import shlex
 import socket
 import time
 
@@ -244,7 +245,8 @@ def network_effect(
         peer, settings = parse_hosts(from_host)[0], SSHSettings.from_chaos(configuration, secrets)
 
         def answers(host: Host) -> int:
-            command = f"ping -n -q -c {count} -i {pause:g} -W 1 {address(host.address, 'target')} || true"
+            target = shlex.quote(address(host.address, "target"))  # checked again, and quoted: it reaches sh
+            command = f"ping -n -q -c {count} -i {pause:g} -W 1 {target} || true"
             summary = re.search(r"(\d+) received", run_script(peer, command, settings))
             if summary is None:
                 raise EndpointError(f"ping from {peer} printed no summary: is ping (iputils-ping) installed there?")

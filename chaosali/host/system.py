@@ -81,10 +81,11 @@ def kubelet_fault(
     if apiserver:
         if not isinstance(apiserver, str) or not _URL.fullmatch(apiserver):
             raise InvalidArgument(f"apiserver {apiserver!r} must be a URL such as 'https://10.0.0.99:6443'")
-        path = host_path(kubeconfig_path, "kubeconfig_path")
-        edits = [f"sed -i 's#^\\([[:space:]]*server:[[:space:]]*\\).*$#\\1{apiserver}#' {path}"]
+        path = shlex.quote(host_path(kubeconfig_path, "kubeconfig_path"))
+        server = shlex.quote(rf"s#^\([[:space:]]*server:[[:space:]]*\).*$#\1{apiserver}#")
+        edits = [f"sed -i {server} {path}"]
     else:
-        path = host_path(config_path, "config_path")
+        path = shlex.quote(host_path(config_path, "config_path"))
         edits = []
         for key, value in (config_changes or {}).items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
@@ -93,14 +94,14 @@ def kubelet_fault(
                     f"config change {key!r}: {value!r}: keys are top-level camelCase names and values plain "
                     "scalars (letters, digits, '._:/-')"
                 )
-            edits.append(
-                f"if grep -q '^{key}:' {path}; then sed -i 's#^{key}:.*$#{key}: {text}#' {path}; "
-                f"else echo '{key}: {text}' >> {path}; fi"
-            )
+            found, line = shlex.quote(f"^{key}:"), shlex.quote(f"{key}: {text}")
+            change = shlex.quote(f"s#^{key}:.*$#{key}: {text}#")
+            edits.append(f"if grep -q {found} {path}; then sed -i {change} {path}; "
+                         f"else printf '%s\\n' {line} >> {path}; fi")
     return FaultScript(
         kind=kind,
         duration=read_duration(duration),
-        apply=[f'[ -f {path} ] || {{ echo "{path} does not exist on this host" >&2; exit 2; }}',
+        apply=[f"[ -f {path} ] || {{ printf '%s does not exist on this host\\n' {path} >&2; exit 2; }}",
                f'cp -p {path} "$d/backup"', *edits, restart],
         undo=[f'cp -p "$d/backup" {path}', restart],
         report=[f"echo changed {path}", f"grep -n 'server:' {path} || true" if apiserver else "true"],

@@ -12,9 +12,11 @@ seconds. After the experiment it releases the Lease, if it is still this run's.
 
 A run killed outright stops renewing: the lock is free ``duration`` seconds after its last
 renewal. A run whose renewals fail (its drill cut the API, say) keeps the lock as long as
-nobody else takes it; if someone does, two drills now share the environment and the run is
-stopped at once, as ``chaoslib.exit.exit_gracefully`` does (status "interrupted"; rollbacks are
-played if the rollback strategy says so, e.g. ``chaos run --rollback-strategy always``).
+nobody else takes it; if someone does, two drills now share the environment, and the run is
+stopped as soon as a renewal gets through, even if the other has released the lock by then
+(any change of hands since the last renewal counts), as ``chaoslib.exit.exit_gracefully``
+does (status "interrupted"; rollbacks are played if the rollback strategy says so, e.g.
+``chaos run --rollback-strategy always``).
 
 Declare it after the ``kubeconfig`` control (``chaosali.cluster.controls``) when both are used:
 controls run in the order they are declared.
@@ -47,28 +49,32 @@ _MEMORY = "lock"  # the run memory's section: the locks this run took, by Lock
 
 
 class _Renewer(threading.Thread):
-    """Renews the Lease every duration/3 seconds until stopped, or until someone else has it."""
+    """Renews the Lease every duration/3 seconds until stopped, or until it changed hands since
+    the last renewal (someone else has it, or had it while the renewals failed)."""
 
-    def __init__(self, cluster: Connection, lock: lease.Lock, identity: str, duration: int) -> None:
+    def __init__(self, cluster: Connection, lock: lease.Lock, identity: str, duration: int,
+                 holding: lease.Holding) -> None:
         super().__init__(name=f"chaosali-lock-renewer-{lock.name}", daemon=True)
         self._cluster, self._lock, self._identity, self._duration = cluster, lock, identity, duration
+        self._holding = holding  # the Lease as this run last wrote it
         self._stopping = threading.Event()
-        self.lost: lease.Held | None = None
+        self.lost: lease.Held | lease.Lost | None = None
 
     def run(self) -> None:
         interval = self._duration / 3
         while not self._stopping.wait(interval):
             try:
-                # taking it again is renewing it: still ours, or expired with nobody else in it
-                lease.acquire(self._cluster, self._lock, self._identity, self._duration)
-            except lease.Held as error:
+                # taking it again is renewing it: still ours, or expired with nobody else in it since
+                self._holding, _ = lease.acquire(self._cluster, self._lock, self._identity, self._duration,
+                                                 renewing=self._holding)
+            except (lease.Held, lease.Lost) as error:
                 self.lost = error
                 logger.error("chaosali: this run lost the environment lock: %s; stopping the run", error)
                 _stop_the_run()
                 return
             except Exception as error:  # noqa: BLE001 - the thread must go on renewing whatever happened
-                # the API may be unreachable (a drill on the masters): nobody else can take the lock
-                # meanwhile, and the next renewal keeps it if nobody did
+                # the API may be unreachable (a drill on the masters): another may take the lock once
+                # it expires; the next renewal that gets through tells (Lost), or keeps it if nobody did
                 logger.warning("chaosali: could not renew %s (%s); trying again in %g s", self._lock, error, interval)
 
     def stop(self) -> None:
@@ -100,7 +106,7 @@ class _Taken:
         self.renewer.stop()
         try:
             if self.renewer.lost:
-                logger.warning("chaosali: %s not released: someone else holds it now", self.lock)
+                logger.warning("chaosali: %s not released: it changed hands during the run", self.lock)
             elif self.release:
                 lease.release(self.cluster, self.lock, self.identity, False)
             else:
@@ -146,11 +152,11 @@ def before_experiment_control(
     # retries=0: the renewer retries on its own schedule
     cluster = connect(configuration, secrets, retries=0, timeout=lease.request_timeout(configuration, duration))
     try:
-        _, already = lease.acquire(cluster, lock, identity, duration)
+        holding, already = lease.acquire(cluster, lock, identity, duration)
     except BaseException:
         cluster.close()
         raise
-    renewer = _Renewer(cluster, lock, identity, duration)
+    renewer = _Renewer(cluster, lock, identity, duration, holding)
     renewer.start()
     taken[lock] = _Taken(cluster, lock, identity, renewer, release=not already)
     memory.on_forget(taken[lock].give_back)  # the last resort: a run that never reached its controls' end

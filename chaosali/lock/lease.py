@@ -40,6 +40,7 @@ __all__ = [
     "Lock",
     "Holding",
     "Held",
+    "Lost",
     "NotYours",
     "identity_of",
     "request_timeout",
@@ -141,6 +142,20 @@ class Held(ActivityFailed):
         )
 
 
+class Lost(ActivityFailed):
+    """The lock changed hands since this holder last renewed it (its renewals failed meanwhile):
+    another drill may have run on the environment, even if the lock is free again now."""
+
+    def __init__(self, lock: Lock, identity: str, before: Holding, now: Holding) -> None:
+        self.holding = now
+        state = f"is held by {now.describe()}" if now.holder else "is free"
+        super().__init__(
+            f"{lock} changed hands while {identity!r} could not renew it: at its last renewal "
+            f"({_show(before.renewed)}) it had changed hands {before.transitions} time(s), now {now.transitions} "
+            f"time(s), and it {state}; another drill may have run on the environment meanwhile"
+        )
+
+
 class NotYours(ActivityFailed):
     """The lock is held by someone else: it was left as it is."""
 
@@ -174,15 +189,21 @@ def read(cluster: Connection, lock: Lock) -> Holding:
     )
 
 
-def acquire(cluster: Connection, lock: Lock, identity: str, duration: int) -> tuple[Holding, bool]:
+def acquire(
+    cluster: Connection, lock: Lock, identity: str, duration: int, renewing: Holding | None = None
+) -> tuple[Holding, bool]:
     """Take the lock, or renew it when ``identity`` holds it already.
 
     Returns the Lease now and whether ``identity`` held it (live) before this call. Raises
-    :class:`Held` when another live holder has it.
+    :class:`Held` when another live holder has it. ``renewing``: the Lease as this holder last
+    wrote it; if it changed hands since (another holder, a release, any transition), even if
+    it is free again now, :class:`Lost` is raised instead of taking it again.
     """
     leases = client.CoordinationV1Api(cluster.client)
     for _ in range(_ATTEMPTS):
         current = read(cluster, lock)
+        if renewing is not None and (current.holder != identity or current.transitions != renewing.transitions):
+            raise Lost(lock, identity, renewing, current)
         now = _now()
         if current.live(now) and current.holder != identity:
             raise Held(lock, current)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from chaosali.core.args import boolean, cause, display_url, http_headers, seconds
+from chaosali.core.args import boolean, cause, display_url, http_headers, origin, seconds
 from chaosali.core.errors import InvalidArgument
 
 DEFAULT_STATUS = range(200, 400)
@@ -29,6 +29,10 @@ MAX_BODY = 4 * 1024 * 1024
 # the environment (requests drops proxy keys whose value is None).
 NO_PROXY = {"http": None, "https": None, "all": None}
 _METHOD = re.compile(r"[A-Za-z]{1,32}")
+# Request headers that carry credentials by their name (Authorization, Cookie, X-Api-Key,
+# X-Auth-Token...): never sent on past a redirect to another origin. requests itself drops only
+# Authorization, and only when the host changes, not the port.
+_CREDENTIAL_HEADER = re.compile(r".*(auth|cookie|token|key|secret|passw|session|signature).*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Request:
     json: Any = field(default=None, repr=False)
     follow_redirects: bool = False
     direct: bool = False  # bypass environment proxies
+    # more headers that carry credentials (lower case), dropped as _CREDENTIAL_HEADER's are
+    credential_headers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ def check(
     verify_tls: Any = True,
     ca_bundle: Any = None,
     follow_redirects: Any = False,
+    credential_headers: Any = None,
 ) -> tuple[Request, Expectation]:
     """An HTTP check as ``service_available`` takes it (and the impact recorder's HTTP targets):
     the request to send and what its answer must show, every argument checked."""
@@ -87,6 +94,7 @@ def check(
         body=_text(body, "body"),
         json=json,
         follow_redirects=boolean(follow_redirects, "follow_redirects"),
+        credential_headers=check_header_names(credential_headers, "credential_headers"),
     )
     expect = Expectation(
         status=check_status(status),
@@ -171,6 +179,14 @@ def check_url(url: Any, name: str = "url") -> str:
     return url
 
 
+def check_header_names(names: Any, name: str) -> frozenset[str]:
+    """Header names (None: none), lower-cased for comparison."""
+    listed = names if isinstance(names, list) else [] if names is None else None
+    if listed is None or not all(isinstance(one, str) and one for one in listed):
+        raise InvalidArgument(f'{name} must be a list of header names, e.g. ["X-Session"]')
+    return frozenset(one.lower() for one in listed)
+
+
 def check_method(method: Any) -> str:
     if not isinstance(method, str) or not _METHOD.fullmatch(method):
         raise InvalidArgument(f"method {method!r} is not an HTTP method such as GET, HEAD or POST")
@@ -229,7 +245,7 @@ def verify_setting(verify_tls: bool, ca_bundle: str | None) -> bool | str:
 def _response(request: Request) -> Iterator[requests.Response]:
     # A fresh session per attempt: a new connection each time, so that a retry or a VIP attempt
     # is never answered over a kept-alive connection to the server that answered before.
-    with requests.Session() as session:
+    with _Session(request.credential_headers) as session:
         response = session.request(
             request.method,
             request.url,
@@ -246,6 +262,26 @@ def _response(request: Request) -> Iterator[requests.Response]:
             yield response
         finally:
             response.close()
+
+
+class _Session(requests.Session):
+    """A session that, on a redirect to another origin (scheme, host or port, as urllib3 reads
+    them), drops every header that carries credentials: by its name, or marked by the user."""
+
+    def __init__(self, marked: frozenset[str]) -> None:
+        super().__init__()
+        self._marked = marked
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        super().rebuild_auth(prepared_request, response)
+        try:
+            moved = origin(prepared_request.url)[:3] != origin(response.request.url)[:3]
+        except ValueError:
+            moved = True
+        if moved:
+            for header in [h for h in prepared_request.headers
+                           if h.lower() in self._marked or _CREDENTIAL_HEADER.fullmatch(h)]:
+                del prepared_request.headers[header]
 
 
 def _verdict(response: requests.Response, expect: Expectation) -> str | None:

@@ -48,6 +48,7 @@ def service_available(
     verify_tls: bool = True,
     ca_bundle: str = None,
     follow_redirects: bool = False,
+    credential_headers: list = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -58,7 +59,11 @@ def service_available(
     `json` (an object, sent as JSON). `timeout` seconds to connect and to
     wait for data. TLS certificates are verified unless `verify_tls` is
     false; `ca_bundle` is the path of a PEM file of CAs to trust instead of
-    the default ones. Redirects are not followed unless `follow_redirects`.
+    the default ones. Redirects are not followed unless `follow_redirects`;
+    a redirect to another scheme, host or port gets no header that carries
+    credentials: Authorization, Cookie, any whose name holds auth, token,
+    key, secret, password, session or signature, and those named in
+    `credential_headers` (a list).
     Proxies and CA bundle from the environment (HTTPS_PROXY,
     REQUESTS_CA_BUNDLE) apply as for any requests-based client.
 
@@ -84,7 +89,7 @@ def service_available(
     """
     request, expect = _http.check(
         url, method, headers, body, json, status, contains, pattern, json_path, json_value, timeout,
-        verify_tls, ca_bundle, follow_redirects,
+        verify_tls, ca_bundle, follow_redirects, credential_headers,
     )
     tries = whole(retries, "retries", 0, 100) + 1
     delay = seconds(retry_delay, "retry_delay", zero=True)
