@@ -135,17 +135,22 @@ def test_the_lab_builds_kube_monkey_only_from_a_source_it_is_given(tmp_path, mon
     assert k8sbuild.kube_monkey() == built
 
 
-def test_kwok_leaves_deleting_kube_monkeys_pods_to_the_pod_runner():
+def test_kwok_leaves_deleting_the_pods_the_runner_runs_to_it():
     delete = {"spec": {"selector": {"matchExpressions": [{"key": ".metadata.deletionTimestamp",
                                                           "operator": "Exists"}]},
                        "next": {"finalizers": {"empty": True}, "delete": True}}}
     ready = {"spec": {"selector": {}, "next": {"statusTemplate": "..."}}}
-    changed_delete, same_ready = podrunner.kwok_stages([delete, ready])
+    changed_delete, same_ready = podrunner.kwok_stages([delete, ready], ["kube-monkey", "coredns"])
     assert same_ready == ready
     assert changed_delete["spec"]["selector"]["matchExpressions"][0] == \
         delete["spec"]["selector"]["matchExpressions"][0]
     [ours] = changed_delete["spec"]["selector"]["matchExpressions"][1:]
-    assert ours["operator"] == "NotIn" and "kube-monkey" in ours["key"] and "chaosali" in ours["key"]
+    assert ours["operator"] == "NotIn" and ours["values"] == ["true"]
+    assert ours["key"] == ('(.metadata.labels["app.kubernetes.io/name"] == "kube-monkey" and '
+                           '.metadata.labels["app.kubernetes.io/managed-by"] == "chaosali") or '
+                           '(.metadata.labels["k8s-app"] == "kube-dns")')
+    [only_dns] = podrunner.kwok_stages([delete], ["coredns"])[0]["spec"]["selector"]["matchExpressions"][1:]
+    assert only_dns["key"] == '(.metadata.labels["k8s-app"] == "kube-dns")'
 
 
 def test_discovery_shows_every_activity_with_docs_and_types():
