@@ -651,7 +651,7 @@ def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(
     assert wait_until(lambda: executed(monkey_log(real, km_ns), "everything") and
                       executed(monkey_log(real, km_ns), "one"), 120) is not None, monkey_log(real, km_ns)[-3000:]
     # the lab's status shows what it scheduled and killed
-    status_logs = Cluster(real.lab).status()["kube_monkey_logs"]
+    status_logs = Cluster(real.lab).status()["pod_logs"]
     assert any("Termination successfully executed" in line for lines in status_logs.values() for line in lines)
 
     removed = actions.remove_kube_monkey(namespace=km_ns, configuration=admin)

@@ -270,11 +270,12 @@ class Cluster:
     def status(self) -> dict:
         """The API's health and, per host, each service as ``labctl`` reports it."""
         ready = api_problem(2, self._config, None) is None
-        # the last lines of each real kube-monkey the lab runs: what it scheduled and killed
+        # the last lines of each pod the nodes run for real: what kube-monkey scheduled and killed,
+        # what the cluster DNS was asked
         pods = {f"{host.name}/{pod}": log.splitlines()[-10:]
                 for host in self.nodes for pod, log in podrunner.pod_logs(self.lab.host_dir(host)).items()}
         return {"api": self.endpoint, "api_ready": ready, "services": self.lab.services(),
-                **({"kube_monkey_logs": pods} if pods else {})}
+                **({"pod_logs": pods} if pods else {})}
 
     def _node(self, host: LabHost) -> dict:
         master = host.role == "master"
