@@ -13,8 +13,9 @@ from kubernetes import client as k8s
 
 from chaosali.cluster.api import new_api_client
 from chaosali.core import memory
+from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network
-from chaosali.host.probes import names_resolve
+from chaosali.host.probes import faults_observed, names_resolve
 from chaosali.lab import dns
 from chaosali.lab.hosts import Lab, LabHost
 from conftest import chaos_run, journal_of, tcp_answers, wait_until
@@ -80,8 +81,26 @@ def test_the_lab_runs_coredns_as_kube_dns_on_each_worker(kube, lab):
         assert answers(master, server) == ANSWERING
     # nothing outside the cluster's domain: no upstream, so it is refused at once, never forwarded
     outside = names_resolve([servers[0].address], ["example.org"], expect="failing")
+    assert outside["proved"] and "answered REFUSED" in outside["hosts"][0]["names"]["example.org."]["error"]
+    # a DNS that answers is no outage: "failing" is not proved, and faults_observed is told so
+    answering = names_resolve([h.address for h in servers], expect="failing", tcp=True)
+    assert answering["proved"] is False and answering["how"] == "tcp port 53 from the controller"
+    assert faults_observed()["all_seen"] is False
     memory.forget()
-    assert outside["proved"] and "NoNameservers" in outside["hosts"][0]["names"]["example.org."]["error"]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"names": []}, "names is empty"),
+    ({"names": ["bad..name"]}, "is not a DNS name"),
+    ({"names": [7]}, "is not a DNS name"),
+    ({"expect": "down"}, "expect 'down' must be one of resolving, failing"),
+    ({"port": 0}, "port"),
+    ({"timeout": 0}, "timeout"),
+    ({"wait": -1}, "wait"),
+])
+def test_names_resolve_refuses_bad_arguments_before_asking_anyone(arguments, message):
+    with pytest.raises(InvalidArgument, match=message):
+        names_resolve(["127.0.0.1"], **arguments)
 
 
 def test_cut_of_port_53_drops_udp_and_tcp_alike_and_heals(kube, lab):

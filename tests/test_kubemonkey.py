@@ -28,7 +28,7 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.kubemonkey import actions, manifests, probes
 from chaosali.lab import k8sbuild, podrunner
 from chaosali.lab.cluster import Cluster
-from conftest import REPO, KubeAccess, wait_until
+from conftest import REPO, KubeAccess, runs_real_kube_monkey, wait_until
 
 KM_LABELS = ("kube-monkey/enabled", "kube-monkey/identifier", "kube-monkey/mtbf", "kube-monkey/kill-mode",
              "kube-monkey/kill-value")
@@ -579,8 +579,7 @@ def real(kube) -> KubeAccess:
     """The lab cluster, its nodes running kube-monkey's pods with the real binary."""
     if kube.lab is None:
         pytest.skip("the real kube-monkey runs in the lab only: unset CHAOSALI_TEST_KUBECONFIG")
-    if not all((kube.lab.host_dir(host) / "services" / "pods.sh").exists() for host in kube.lab.hosts
-               if host.role in ("master", "worker")):
+    if not runs_real_kube_monkey(kube.lab):
         pytest.skip("the real kube-monkey is not built: set CHAOSALI_KUBE_MONKEY_SRC to its source tarball or "
                     "directory (scripts/setup uses ../shared/third_party/kube-monkey-7dcb3ca.tar.gz when it "
                     "exists) and run scripts/setup or python -m chaosali.lab.k8sbuild")
