@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Iterator
 
 import pytest
 from kubernetes import client as k8s
@@ -18,7 +19,7 @@ from chaosali.host.actions import cut_network
 from chaosali.host.probes import faults_observed, names_resolve
 from chaosali.lab import dns
 from chaosali.lab.hosts import Lab, LabHost
-from conftest import chaos_run, journal_of, tcp_answers, wait_until
+from conftest import chaos_run, chaosali_chains, journal_of, markers, tcp_answers, wait_until
 
 API_SERVICE_IP = "10.96.0.1"  # the first address of the lab's service range: kubernetes.default
 RESOLVED = [API_SERVICE_IP]
@@ -46,12 +47,14 @@ CUT = {"udp": None, "tcp": None, "ssh": True}
 
 
 @pytest.fixture
-def lab(kube) -> Lab:
-    """The cluster lab of `lab up` (one master, two workers) in place of the plain hosts lab: so
-    conftest's no_fault_left checks that every test here leaves its hosts clean."""
+def cluster_lab(kube) -> Iterator[Lab]:
+    """The cluster lab of `lab up` (one master, two workers), left clean by every test here."""
     if kube.lab is None:
         pytest.skip("the cluster DNS drill runs in the lab: unset CHAOSALI_TEST_KUBECONFIG")
-    return kube.lab
+    yield kube.lab
+    for host in kube.lab.hosts:
+        assert markers(kube.lab, host) == [], f"{host.name} still has fault markers"
+        assert chaosali_chains(host) == [], f"{host.name} still has chaosali chains"
 
 
 def dns_hosts(kube) -> list[LabHost]:
@@ -70,13 +73,13 @@ def answers(client: LabHost, server: LabHost) -> dict:
     return json.loads(out.stdout)
 
 
-def test_the_lab_runs_coredns_as_kube_dns_on_each_worker(kube, lab):
+def test_the_lab_runs_coredns_as_kube_dns_on_each_worker(kube, cluster_lab):
     servers = dns_hosts(kube)
     assert sorted(h.name for h in servers) == ["worker1", "worker2"]
     with new_api_client({"kubeconfig_path": str(kube.admin_kubeconfig)}) as api:
         service = k8s.CoreV1Api(api).read_namespaced_service("kube-dns", dns.NAMESPACE)
     assert service.spec.cluster_ip == dns.CLUSTER_IP
-    master = lab.hosts[0]
+    master = cluster_lab.hosts[0]
     for server in servers:
         assert answers(master, server) == ANSWERING
     # nothing outside the cluster's domain: no upstream, so it is refused at once, never forwarded
@@ -103,9 +106,9 @@ def test_names_resolve_refuses_bad_arguments_before_asking_anyone(arguments, mes
         names_resolve(["127.0.0.1"], **arguments)
 
 
-def test_cut_of_port_53_drops_udp_and_tcp_alike_and_heals(kube, lab):
-    server, client = dns_hosts(kube)[0], lab.hosts[0]
-    variables = json.loads(lab.vars_path.read_text())
+def test_cut_of_port_53_drops_udp_and_tcp_alike_and_heals(kube, cluster_lab):
+    server, client = dns_hosts(kube)[0], cluster_lab.hosts[0]
+    variables = json.loads(cluster_lab.vars_path.read_text())
     assert answers(client, server) == ANSWERING
     cut = cut_network([server.address], ports=[53], duration=4, configuration=variables["configuration"],
                       secrets=variables["secrets"]["ssh"])
@@ -116,9 +119,9 @@ def test_cut_of_port_53_drops_udp_and_tcp_alike_and_heals(kube, lab):
     assert wait_until(lambda: answers(client, server) == ANSWERING, 15) is not None
 
 
-def test_dns_outage_drill_names_stop_resolving_during_the_cut_and_resolve_after(kube, lab, tmp_path):
+def test_dns_outage_drill_names_stop_resolving_during_the_cut_and_resolve_after(kube, cluster_lab, tmp_path):
     servers = sorted(h.address for h in dns_hosts(kube))
-    journal = journal_of(chaos_run(tmp_path, "dns-outage.json", [lab.vars_path], "--var", "cut_seconds:int=6"),
+    journal = journal_of(chaos_run(tmp_path, "dns-outage.json", [cluster_lab.vars_path], "--var", "cut_seconds:int=6"),
                          tmp_path)
     assert journal["status"] == "completed" and journal["deviated"] is False
     out = {run["activity"]["name"]: run for run in journal["run"]}
@@ -138,4 +141,4 @@ def test_dns_outage_drill_names_stop_resolving_during_the_cut_and_resolve_after(
     assert steady["dns-answers"]["proved"] is True
     assert steady["dns-cut-was-seen"]["all_seen"] is True
     for server in dns_hosts(kube):
-        assert answers(lab.hosts[0], server) == ANSWERING
+        assert answers(cluster_lab.hosts[0], server) == ANSWERING
