@@ -175,10 +175,12 @@ class Runner:
     def start(self, running: _Running) -> None:
         pod = running.pod
         container = pod.spec.containers[0]
+        binary = Path(self.binaries[running.binary])
+        image = running.directory / "image"
         if not running.mounts:
-            running.mounts = self.volumes(running, container)
-            # the image's binary, where the container's user can reach it (the cache is root's)
-            shutil.copy2(self.binaries[running.binary], running.directory / running.binary)
+            # the image's binary, mounted where the container's user can reach it (the cache is
+            # root's); not copied: the host's /var/lib/kubelet is a small disk of its own
+            running.mounts = [(str(binary.parent), str(image), "ro"), *self.volumes(running, container)]
         security = container.security_context or k8s.V1SecurityContext()
         pod_security = pod.spec.security_context or k8s.V1PodSecurityContext()
         uid = security.run_as_user if security.run_as_user is not None else (pod_security.run_as_user or 0)
@@ -190,7 +192,7 @@ class Runner:
                 *(part for mount in running.mounts for part in mount), "--",
                 # --pdeathsig: the process dies with this runner, even if the runner is killed
                 "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--pdeathsig=KILL", "--",
-                str(running.directory / running.binary), *(container.args or [])]
+                str(image / binary.name), *(container.args or [])]
         log = Path(self.args.log_dir) / f"{pod.metadata.namespace}_{pod.metadata.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as output:
