@@ -150,6 +150,12 @@ def kube(one_test_session_at_a_time: None) -> Iterator[KubeAccess]:
     lab.down()
 
 
+def runs_real_kube_monkey(lab: Lab) -> bool:
+    """Whether the lab's nodes run kube-monkey's pods with the real binary (built from its source)."""
+    return all("--binary=kube-monkey=" in (lab.host_dir(host) / "services" / "pods.sh").read_text()
+               for host in lab.hosts if host.role in ("master", "worker"))
+
+
 def chaos_run(tmp_path: Path, experiment: str, var_files: list[Path], *extra: str, **popen) -> subprocess.Popen:
     """Start the real ``chaos run`` on a shipped experiment; the journal goes to tmp_path/journal.json."""
     command = ["chaos", "run", "--journal-path", str(tmp_path / "journal.json")]

@@ -1,5 +1,6 @@
-"""DNS outage: cut_network with ports [53] drops UDP and TCP alike, proved against a UDP and TCP
-service on port 53 in a peer lab host; and the shipped drill, experiments/dns-outage.json."""
+"""DNS outage against the lab's real cluster DNS (CoreDNS, as `chaosali lab up` makes it): cut_network
+with ports [53] drops UDP and TCP alike, and the shipped drill experiments/dns-outage.json proves
+that the cluster's names stop resolving during the cut and resolve again after it."""
 
 from __future__ import annotations
 
@@ -9,88 +10,141 @@ import sys
 from typing import Iterator
 
 import pytest
+from kubernetes import client as k8s
 
+from chaosali.cluster.api import new_api_client
+from chaosali.core import evidence, memory
+from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network
-from conftest import chaos_run, journal_of, passed, tcp_answers, wait_until
+from chaosali.host.probes import names_resolve
+from chaosali.impact.probes import faults_observed
+from chaosali.lab import dns
+from chaosali.lab.hosts import Lab, LabHost
+from conftest import (chaos_run, chaosali_chains, fault_proven, journal_of, markers, passed, tcp_answers,
+                      wait_until)
 
-# a port-53 server of the test's own: it answers each UDP datagram and each TCP message with the
-# same bytes, as a DNS server answers a query with its id
-SERVER = """
-import socket, sys, threading
-address = sys.argv[1]
-udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind((address, 53))
-tcp = socket.create_server((address, 53))
-def serve_tcp():
-    while True:
-        connection, _ = tcp.accept()
-        with connection:
-            connection.sendall(connection.recv(512))
-threading.Thread(target=serve_tcp, daemon=True).start()
-print("ready", flush=True)
-while True:
-    data, peer = udp.recvfrom(512)
-    udp.sendto(data, peer)
-"""
-# asked from a lab host's network namespace: does the server answer by UDP, by TCP? and its sshd?
+API_SERVICE_IP = "10.96.0.1"  # the first address of the lab's service range: kubernetes.default
+RESOLVED = [API_SERVICE_IP]
+# asked from a lab host's network namespace: does the DNS server resolve the name by UDP, by TCP? and
+# does the server's sshd answer (only port 53 may be cut)?
 CLIENT = """
 import json, socket, sys
-address, answers = sys.argv[1], {}
-udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.settimeout(1)
+import dns.exception, dns.resolver
+address, name, answers = sys.argv[1], sys.argv[2], {}
+for how in ("udp", "tcp"):
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [address]
+    try:
+        answers[how] = sorted(a.address for a in resolver.resolve(name, "A", tcp=how == "tcp", lifetime=1, search=False))
+    except dns.exception.DNSException:
+        answers[how] = None
 try:
-    udp.sendto(b"\\x12\\x34query", (address, 53)); answers["udp"] = udp.recv(512) == b"\\x12\\x34query"
-except OSError:
-    answers["udp"] = False
-try:
-    with socket.create_connection((address, 53), timeout=1) as tcp:
-        tcp.settimeout(1); tcp.sendall(b"\\x00\\x05query"); answers["tcp"] = tcp.recv(512) == b"\\x00\\x05query"
-except OSError:
-    answers["tcp"] = False
-try:  # another port of the same peer: only port 53 may be cut
     socket.create_connection((address, 22), timeout=1).close(); answers["ssh"] = True
 except OSError:
     answers["ssh"] = False
 print(json.dumps(answers))
 """
-
-
-def in_host(host, *argv: str) -> list[str]:
-    """argv in the host's network namespace (nsenter: ``ip netns exec`` would pin later namespaces)."""
-    return ["nsenter", f"--net=/run/netns/{host.namespace}", *argv]
+ANSWERING = {"udp": RESOLVED, "tcp": RESOLVED, "ssh": True}
+CUT = {"udp": None, "tcp": None, "ssh": True}
 
 
 @pytest.fixture
-def dns_server(lab) -> Iterator:
-    server_host = lab.hosts[1]
-    server = subprocess.Popen(in_host(server_host, sys.executable, "-c", SERVER, server_host.address),
-                              stdout=subprocess.PIPE, text=True)
-    assert server.stdout.readline().strip() == "ready"
-    yield server_host
-    server.kill()
-    server.wait()
+def cluster_lab(kube) -> Iterator[Lab]:
+    """The cluster lab of `lab up` (one master, two workers), left clean by every test here."""
+    if kube.lab is None:
+        pytest.skip("the cluster DNS drill runs in the lab: unset CHAOSALI_TEST_KUBECONFIG")
+    yield kube.lab
+    for host in kube.lab.hosts:
+        assert markers(kube.lab, host) == [], f"{host.name} still has fault markers"
+        assert chaosali_chains(host) == [], f"{host.name} still has chaosali chains"
 
 
-def answers(client, server) -> dict:
-    out = subprocess.run(in_host(client, sys.executable, "-c", CLIENT, server.address),
-                         capture_output=True, text=True, timeout=10)
+def dns_hosts(kube) -> list[LabHost]:
+    """The lab hosts of the kube-dns pods, as the API says."""
+    with new_api_client({"kubeconfig_path": str(kube.admin_kubeconfig)}) as api:
+        pods = k8s.CoreV1Api(api).list_namespaced_pod(dns.NAMESPACE, label_selector=dns.SELECTOR).items
+    nodes = {pod.spec.node_name for pod in pods}
+    return [host for host in kube.lab.hosts if host.name in nodes]
+
+
+def answers(client: LabHost, server: LabHost) -> dict:
+    """What ``client`` gets from the DNS server of ``server`` (nsenter: ``ip netns exec`` would pin
+    later namespaces)."""
+    out = subprocess.run(["nsenter", f"--net=/run/netns/{client.namespace}", sys.executable, "-c", CLIENT,
+                          server.address, dns.CHECK_NAME], capture_output=True, text=True, timeout=20)
     return json.loads(out.stdout)
 
 
-def test_cut_of_port_53_drops_udp_and_tcp_alike(lab, chaos_args, dns_server):
-    client = lab.hosts[0]
-    assert answers(client, dns_server) == {"udp": True, "tcp": True, "ssh": True}
-    cut = cut_network([client.address], ports=[53], duration=4, **chaos_args)
+def test_the_lab_runs_coredns_as_kube_dns_on_each_worker(kube, cluster_lab):
+    servers = dns_hosts(kube)
+    assert sorted(h.name for h in servers) == ["worker1", "worker2"]
+    with new_api_client({"kubeconfig_path": str(kube.admin_kubeconfig)}) as api:
+        service = k8s.CoreV1Api(api).read_namespaced_service("kube-dns", dns.NAMESPACE)
+    assert service.spec.cluster_ip == dns.CLUSTER_IP
+    master = cluster_lab.hosts[0]
+    for server in servers:
+        assert answers(master, server) == ANSWERING
+    # nothing outside the cluster's domain: no upstream, so it is refused at once, never forwarded
+    outside = names_resolve([servers[0].address], ["example.org"], expect="failing")
+    assert outside["proved"] and "answered REFUSED" in outside["hosts"][0]["names"]["example.org."]["error"]
+    # a DNS that answers is no outage: "failing" is not proved, and once a fault was injected,
+    # faults_observed is told that its expected effect was missed
+    evidence.injected("network-cut", "a test's stand-in for a cut that did not take")
+    answering = names_resolve([h.address for h in servers], expect="failing", tcp=True)
+    assert answering["proved"] is False and answering["how"] == "tcp port 53 from the controller"
+    judged = faults_observed()
+    memory.forget()
+    assert judged["all_seen"] is False and "names still resolved" in judged["why"]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"names": []}, "names is empty"),
+    ({"names": ["bad..name"]}, "is not a DNS name"),
+    ({"names": [7]}, "is not a DNS name"),
+    ({"expect": "down"}, "expect 'down' must be one of resolving, failing"),
+    ({"port": 0}, "port"),
+    ({"timeout": 0}, "timeout"),
+    ({"wait": -1}, "wait"),
+])
+def test_names_resolve_refuses_bad_arguments_before_asking_anyone(arguments, message):
+    with pytest.raises(InvalidArgument, match=message):
+        names_resolve(["127.0.0.1"], **arguments)
+
+
+def test_cut_of_port_53_drops_udp_and_tcp_alike_and_heals(kube, cluster_lab):
+    server, client = dns_hosts(kube)[0], cluster_lab.hosts[0]
+    variables = json.loads(cluster_lab.vars_path.read_text())
+    assert answers(client, server) == ANSWERING
+    cut = cut_network([server.address], ports=[53], duration=4, configuration=variables["configuration"],
+                      secrets=variables["secrets"]["ssh"])
     rules = "\n".join(cut["hosts"][0]["report"])
     assert "-p udp -m multiport --ports 53 -j DROP" in rules and "-p tcp -m multiport --ports 53 -j DROP" in rules
-    assert answers(client, dns_server) == {"udp": False, "tcp": False, "ssh": True}
-    assert tcp_answers(client.address, 22), "the cut reached more than port 53"
-    assert wait_until(lambda: answers(client, dns_server) == {"udp": True, "tcp": True, "ssh": True}, 10) is not None
+    assert answers(client, server) == CUT
+    assert tcp_answers(server.address, 22), "the cut reached more than port 53"
+    assert wait_until(lambda: answers(client, server) == ANSWERING, 15) is not None
 
 
-def test_dns_outage_drill_cuts_the_dns_hosts_and_they_heal(lab, dns_server, tmp_path):
-    target = tmp_path / "target.json"
-    target.write_text(json.dumps({"configuration": {"dns_hosts": [dns_server.as_target()], "cut_seconds": 4}}))
-    journal = journal_of(chaos_run(tmp_path, "dns-outage.json", [lab.vars_path, target]), tmp_path)
+def test_dns_outage_drill_names_stop_resolving_during_the_cut_and_resolve_after(kube, cluster_lab, tmp_path):
+    servers = sorted(h.address for h in dns_hosts(kube))
+    journal = journal_of(chaos_run(tmp_path, "dns-outage.json", [cluster_lab.vars_path], "--var", "cut_seconds:int=6"),
+                         tmp_path)
     assert passed(journal)
-    during = next(r for r in journal["run"] if r["activity"]["name"] == "dns-answers-during-the-outage")
-    assert during["output"] is False
-    assert answers(lab.hosts[0], dns_server) == {"udp": True, "tcp": True, "ssh": True}
+    out = {run["activity"]["name"]: run for run in journal["run"]}
+    assert sorted(h["address"] for h in out["cut-dns"]["output"]["hosts"]) == servers
+
+    during = out["names-fail-during-the-outage"]["output"]
+    assert during["proved"] is True and sorted(h["address"] for h in during["hosts"]) == servers
+    for host in during["hosts"]:
+        assert "Timeout" in host["names"][dns.CHECK_NAME + "."]["error"], host
+    after = out["names-resolve-after-the-outage"]["output"]
+    assert after["proved"] is True
+    assert all(host["names"][dns.CHECK_NAME + "."] == {"addresses": RESOLVED} for host in after["hosts"])
+    # back when the hosts healed on their own timer (6 s), not at once: resolution really stopped
+    assert 1 <= after["seconds"] <= 6 + 10
+
+    steady = {probe["activity"]["name"]: probe["output"] for probe in journal["steady_states"]["after"]["probes"]}
+    assert steady["dns-answers"]["proved"] is True
+    [names_failed] = [e for e in fault_proven(journal)["evidence"] if e["what"].startswith("names failing")]
+    assert names_failed["seen"] is True and names_failed["expected"] is True
+    for server in dns_hosts(kube):
+        assert answers(cluster_lab.hosts[0], server) == ANSWERING

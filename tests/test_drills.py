@@ -12,7 +12,7 @@ import pytest
 
 from chaosali.cluster.probes import nodes_ready
 from chaosali.host.ssh import Host, run_script
-from conftest import REPO, chaos_run, journal_of, passed, settings, wait_until
+from conftest import REPO, chaos_run, journal_of, passed, runs_real_kube_monkey, settings, wait_until
 
 
 @pytest.fixture
@@ -188,8 +188,7 @@ def test_node_high_load_whose_load_exits_at_once_fails(kube, tmp_path):
 
 def test_kube_monkey_passes_only_when_it_deleted_victim_pods(kube, tmp_path):
     # the lab runs the real binary on the node of kube-monkey's pod when it was built (issue 13)
-    real = all((kube.lab.host_dir(host) / "services" / "pods.sh").exists()
-               for host in kube.lab.hosts if host.role in ("master", "worker"))
+    real = runs_real_kube_monkey(kube.lab)
     # kube-monkey schedules schedule_delay s after it starts and kills within the next minute
     run = chaos_run(tmp_path, "kube-monkey.json", [kube.lab.vars_path], "--var", "kill_seconds:int=80")
     journal = journal_of(run, tmp_path, timeout=400)

@@ -28,7 +28,7 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.kubemonkey import actions, manifests, probes
 from chaosali.lab import k8sbuild, podrunner
 from chaosali.lab.cluster import Cluster
-from conftest import REPO, KubeAccess, wait_until
+from conftest import REPO, KubeAccess, runs_real_kube_monkey, wait_until
 
 KM_LABELS = ("kube-monkey/enabled", "kube-monkey/identifier", "kube-monkey/mtbf", "kube-monkey/kill-mode",
              "kube-monkey/kill-value")
@@ -135,17 +135,22 @@ def test_the_lab_builds_kube_monkey_only_from_a_source_it_is_given(tmp_path, mon
     assert k8sbuild.kube_monkey() == built
 
 
-def test_kwok_leaves_deleting_kube_monkeys_pods_to_the_pod_runner():
+def test_kwok_leaves_deleting_the_pods_the_runner_runs_to_it():
     delete = {"spec": {"selector": {"matchExpressions": [{"key": ".metadata.deletionTimestamp",
                                                           "operator": "Exists"}]},
                        "next": {"finalizers": {"empty": True}, "delete": True}}}
     ready = {"spec": {"selector": {}, "next": {"statusTemplate": "..."}}}
-    changed_delete, same_ready = podrunner.kwok_stages([delete, ready])
+    changed_delete, same_ready = podrunner.kwok_stages([delete, ready], ["kube-monkey", "coredns"])
     assert same_ready == ready
     assert changed_delete["spec"]["selector"]["matchExpressions"][0] == \
         delete["spec"]["selector"]["matchExpressions"][0]
     [ours] = changed_delete["spec"]["selector"]["matchExpressions"][1:]
-    assert ours["operator"] == "NotIn" and "kube-monkey" in ours["key"] and "chaosali" in ours["key"]
+    assert ours["operator"] == "NotIn" and ours["values"] == ["true"]
+    assert ours["key"] == ('(.metadata.labels["app.kubernetes.io/name"] == "kube-monkey" and '
+                           '.metadata.labels["app.kubernetes.io/managed-by"] == "chaosali") or '
+                           '(.metadata.labels["k8s-app"] == "kube-dns")')
+    [only_dns] = podrunner.kwok_stages([delete], ["coredns"])[0]["spec"]["selector"]["matchExpressions"][1:]
+    assert only_dns["key"] == '(.metadata.labels["k8s-app"] == "kube-dns")'
 
 
 def test_discovery_shows_every_activity_with_docs_and_types():
@@ -574,8 +579,7 @@ def real(kube) -> KubeAccess:
     """The lab cluster, its nodes running kube-monkey's pods with the real binary."""
     if kube.lab is None:
         pytest.skip("the real kube-monkey runs in the lab only: unset CHAOSALI_TEST_KUBECONFIG")
-    if not all((kube.lab.host_dir(host) / "services" / "pods.sh").exists() for host in kube.lab.hosts
-               if host.role in ("master", "worker")):
+    if not runs_real_kube_monkey(kube.lab):
         pytest.skip("the real kube-monkey is not built: set CHAOSALI_KUBE_MONKEY_SRC to its source tarball or "
                     "directory (scripts/setup uses ../shared/third_party/kube-monkey-7dcb3ca.tar.gz when it "
                     "exists) and run scripts/setup or python -m chaosali.lab.k8sbuild")
@@ -646,7 +650,7 @@ def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(
     assert wait_until(lambda: executed(monkey_log(real, km_ns), "everything") and
                       executed(monkey_log(real, km_ns), "one"), 120) is not None, monkey_log(real, km_ns)[-3000:]
     # the lab's status shows what it scheduled and killed
-    status_logs = Cluster(real.lab).status()["kube_monkey_logs"]
+    status_logs = Cluster(real.lab).status()["pod_logs"]
     assert any("Termination successfully executed" in line for lines in status_logs.values() for line in lines)
 
     removed = actions.remove_kube_monkey(namespace=km_ns, configuration=admin)

@@ -1,5 +1,5 @@
 """Host probes for steady-state hypotheses, and the evidence of host faults: a reboot, a load,
-a network fault seen from outside the host."""
+a network fault seen from outside the host, names that a DNS server stopped resolving."""
 
 import logging
 import re
@@ -7,11 +7,15 @@ import shlex
 import socket
 import time
 
+import dns.exception
+import dns.name
+import dns.resolver
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.core import evidence as run_evidence
-from chaosali.core.args import address, number, port as read_port, seconds, whole
+from chaosali.core.args import address, boolean, choice, number, port as read_port, seconds, whole
+from chaosali.core.errors import InvalidArgument
 from chaosali.core.errors import EndpointError
 from chaosali.core.fanout import fan_out
 from chaosali.host import evidence, preflight
@@ -20,7 +24,11 @@ from chaosali.host.targets import resolve_targets, takes_targets
 
 logger = logging.getLogger("chaostoolkit")
 
-__all__ = ["hosts_ready", "hosts_reachable", "wait_for_hosts", "wait_for_reboot", "load_observed", "network_effect"]
+__all__ = ["hosts_ready", "hosts_reachable", "wait_for_hosts", "wait_for_reboot", "load_observed", "network_effect",
+           "names_resolve"]
+
+#: A name every Kubernetes cluster's DNS knows: the API's own Service.
+CLUSTER_NAME = "kubernetes.default.svc.cluster.local"
 
 
 @takes_targets
@@ -270,6 +278,85 @@ def network_effect(
             f"network effect on {', '.join(map(str, hosts))} ({output['how']} from {output['from']})", not short,
             "; ".join(short) + f", less than the {least:g} % expected" if short else f"at least {least:g} % lost")
     return output
+
+
+@takes_targets
+def names_resolve(
+    targets: list,
+    names: list = None,
+    expect: str = "resolving",
+    port: int = 53,
+    tcp: bool = False,
+    timeout: float = 1.0,
+    wait: float = 0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """
+    Ask the DNS server of each target host (on `port`, by UDP, or by TCP
+    with `tcp`, from the controller) for the addresses of each of `names`
+    (default: kubernetes.default.svc.cluster.local, which every cluster's
+    DNS knows), `timeout` seconds a query, and prove what `expect` says:
+    "resolving", every name resolves on every host; "failing", none
+    resolves on any host (the DNS is cut). With `wait`, asks again every
+    half second until that is so or `wait` seconds have passed. Returns
+    `proved`, `seconds` (until proved, or until the last answer), and per
+    host each name's addresses or why it did not resolve (timed out,
+    NXDOMAIN...). "failing" during a fault is an expected effect for
+    `chaosali.impact.probes.faults_observed`: a DNS that kept answering
+    during its outage leaves the fault not proven. Tolerance:
+    {"type": "jsonpath", "path": "$.proved", "expect": true}.
+    """
+    wanted = [_dns_name(name) for name in (names if names is not None else [CLUSTER_NAME])]
+    if not wanted:
+        raise InvalidArgument("names is empty: give at least one name to resolve, e.g. " + CLUSTER_NAME)
+    expected = choice(expect, "expect", ("resolving", "failing"))
+    port, over_tcp = read_port(port), boolean(tcp, "tcp")
+    timeout, patience = seconds(timeout, "timeout", 60), seconds(wait, "wait", 3600, zero=True)
+    hosts, _ = resolve_targets(targets, configuration, secrets, sample=False)
+    started = time.monotonic()
+    while True:
+        answers, errors = fan_out(hosts, lambda host: {str(name): _lookup(host.address, name, port, over_tcp, timeout)
+                                                       for name in wanted})
+        answers.update({host: {str(name): {"error": why} for name in wanted} for host, why in errors.items()})
+        resolved = [("addresses" in answer) for per_host in answers.values() for answer in per_host.values()]
+        proved = all(resolved) if expected == "resolving" else not any(resolved)
+        if proved or time.monotonic() - started >= patience:
+            break
+        time.sleep(0.5)
+    output = {
+        "proved": proved, "expect": expected, "how": f"{'tcp' if over_tcp else 'udp'} port {port} from the controller",
+        "seconds": round(time.monotonic() - started, 2),
+        "hosts": [{"host": str(host), "address": host.address, "names": answers[host]} for host in hosts],
+    }
+    if expected == "failing":
+        run_evidence.observed(
+            f"names failing on the DNS of {', '.join(map(str, hosts))}", proved,
+            "no name resolved" if proved else "names still resolved: "
+            + "; ".join(f"{entry['host']} {name}" for entry in output["hosts"]
+                        for name, answer in entry["names"].items() if "addresses" in answer))
+    return output
+
+
+def _dns_name(value: object) -> dns.name.Name:
+    """A fully qualified name to ask for (a relative one is taken as absolute: no search list)."""
+    try:
+        if not isinstance(value, str) or not value.strip("."):
+            raise ValueError("not a name")
+        return dns.name.from_text(value)
+    except (ValueError, dns.exception.DNSException) as error:
+        raise InvalidArgument(f"name {value!r} is not a DNS name such as {CLUSTER_NAME}: {error}") from None
+
+
+def _lookup(server: str, name: dns.name.Name, port: int, tcp: bool, timeout: float) -> dict:
+    """The A records of ``name`` on the DNS server at ``server``, or why there are none."""
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port = [server], port
+    try:
+        answer = resolver.resolve(name, "A", tcp=tcp, lifetime=timeout, search=False)
+    except dns.exception.DNSException as error:
+        return {"error": f"{type(error).__name__}: {error}"}
+    return {"addresses": sorted(record.address for record in answer)}
 
 
 def _unreachable(hosts: list[Host], port: int, timeout: float, quiet: bool = False) -> list[Host]:

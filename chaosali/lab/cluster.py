@@ -1,5 +1,6 @@
 """The lab's Kubernetes cluster: real etcd, kube-apiserver, controller-manager and scheduler on the
-master hosts, and one kwok per host standing in for its kubelet.
+master hosts, one kwok per host standing in for its kubelet, and the real CoreDNS as the cluster
+DNS (``dns.py``), run with the real kube-monkey by each node's ``pods`` service (``podrunner.py``).
 
 Each component is a service of its host (see ``sh/init.sh``), so cutting a master's
 network really makes the API unreachable, and ``labctl restart kubelet`` on a host re-reads that
@@ -19,12 +20,14 @@ from pathlib import Path
 from typing import Callable
 
 import yaml
+from chaoslib.exceptions import ActivityFailed
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.api import new_api_client
 from chaosali.cluster.health import api_problem, nodes_problem
-from chaosali.lab import k8sbuild, podrunner
+from chaosali.host.probes import names_resolve
+from chaosali.lab import dns, k8sbuild, podrunner
 from chaosali.lab.hosts import Lab, LabError, LabHost
 from chaosali.lab.pki import make_pki
 
@@ -108,10 +111,11 @@ class Cluster:
         """Binaries (built once into the cache), certificates and every kubeconfig."""
         self.binaries = k8sbuild.ensure_binaries(self.progress)
         stages = [yaml.safe_load(path.read_text()) for path in k8sbuild.kwok_pod_stages()] + [_POD_READY_AGAIN]
+        self.binaries["coredns"] = k8sbuild.coredns(self.progress)
         kube_monkey = k8sbuild.kube_monkey(self.progress)
         if kube_monkey:  # its pods run for real (podrunner.py); without it they only look Running
             self.binaries["kube-monkey"] = kube_monkey
-            stages = podrunner.kwok_stages(stages)
+        stages = podrunner.kwok_stages(stages, self._workloads())
         make_pki(self.pki, [h.address for h in self.masters + [self.balancer] if h])
         if self.balancer:
             if not shutil.which("haproxy"):
@@ -140,17 +144,21 @@ class Cluster:
                 f"--cidr=10.244.{index}.1/24", f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
             ]
         }
-        if "kube-monkey" in self.binaries:
-            endpoint = self.balancer or self.masters[0]
-            services["pods"] = [
-                sys.executable, "-m", "chaosali.lab.podrunner", f"--node={host.name}",
-                "--kubeconfig=/etc/kubernetes/kubelet.conf", f"--binary={self.binaries['kube-monkey']}",
-                f"--api-host={endpoint.address}", f"--api-port={API_PORT}", f"--ca={self.pki}/ca.crt",
-                f"--log-dir={self.lab.host_dir(host) / podrunner.LOG_DIR}",
-            ]
+        endpoint = self.balancer or self.masters[0]
+        services["pods"] = [
+            sys.executable, "-m", "chaosali.lab.podrunner", f"--node={host.name}",
+            "--kubeconfig=/etc/kubernetes/kubelet.conf",
+            *(f"--binary={name}={self.binaries[name]}" for name in self._workloads()),
+            f"--api-host={endpoint.address}", f"--api-port={API_PORT}", f"--ca={self.pki}/ca.crt",
+            f"--log-dir={self.lab.host_dir(host) / podrunner.LOG_DIR}",
+        ]
         if host.role == "master":
             services = {**self._control_plane(host), **services}
         return services
+
+    def _workloads(self) -> list[str]:
+        """The workloads whose pods the nodes run for real: those whose binary was built."""
+        return [name for name in podrunner.WORKLOADS if name in self.binaries]
 
     def _control_plane(self, host: LabHost) -> dict[str, list[str]]:
         pki, data = self.pki, self.lab.host_dir(host) / "data"
@@ -234,9 +242,12 @@ class Cluster:
                 for component in COMPONENTS:
                     _create(lambda body: core.create_namespaced_pod("kube-system", body), _mirror_pod(component, host))
             self._readonly(api)
+            dns.deploy(api, _create, self._dns_replicas)
             self._demo(api)
             self._wait("every node Ready", lambda: nodes_problem("type=kwok", self._config, None) is None, 60)
             self._wait("the demo workload available", lambda: self._demo_available(api), 90)
+            if self._dns_replicas:
+                self._wait(f"the cluster DNS to resolve {dns.CHECK_NAME}", self._dns_resolves, 60)
             self.progress(f"cluster ready after {time.monotonic() - started:.1f} s")
         finally:
             api.close()
@@ -259,11 +270,12 @@ class Cluster:
     def status(self) -> dict:
         """The API's health and, per host, each service as ``labctl`` reports it."""
         ready = api_problem(2, self._config, None) is None
-        # the last lines of each real kube-monkey the lab runs: what it scheduled and killed
+        # the last lines of each pod the nodes run for real: what kube-monkey scheduled and killed,
+        # what the cluster DNS was asked
         pods = {f"{host.name}/{pod}": log.splitlines()[-10:]
                 for host in self.nodes for pod, log in podrunner.pod_logs(self.lab.host_dir(host)).items()}
         return {"api": self.endpoint, "api_ready": ready, "services": self.lab.services(),
-                **({"kube_monkey_logs": pods} if pods else {})}
+                **({"pod_logs": pods} if pods else {})}
 
     def _node(self, host: LabHost) -> dict:
         master = host.role == "master"
@@ -318,6 +330,19 @@ class Cluster:
         _create(lambda body: core.create_namespaced_service(DEMO_NAMESPACE, body), {
             "metadata": {"name": "web"}, "spec": {"selector": labels, "ports": [{"port": 80}]},
         })
+
+    @property
+    def _dns_replicas(self) -> int:
+        """CoreDNS pods: kubeadm's two, one a worker (each takes its node's port 53)."""
+        return min(dns.REPLICAS, len(self._workers()))
+
+    def _dns_resolves(self) -> bool:
+        """Whether every CoreDNS pod resolves the cluster's name on its node (the pods may be unbound yet)."""
+        try:
+            found = names_resolve(dns.TARGETS, [dns.CHECK_NAME], configuration=self._config)
+        except ActivityFailed:
+            return False
+        return found["proved"] and len(found["hosts"]) == self._dns_replicas
 
     @staticmethod
     def _demo_available(api: k8s.ApiClient) -> bool:

@@ -1,19 +1,22 @@
-"""The lab's kubelet for kube-monkey: the real binary runs for each kube-monkey pod bound to a host.
+"""The lab's kubelet for the pods that run for real: the built binary runs for each such pod bound to a host.
 
 kwok stands in for every lab node's kubelet but runs no container. This service runs on each node
-host beside it (supervised by the host's init, ``sh/init.sh``) and does, for the pods of the
-Deployment that ``deploy_kube_monkey`` creates, what a kubelet does:
+host beside it (supervised by the host's init, ``sh/init.sh``) and does, for the pods of
+:data:`WORKLOADS` (the Deployment that ``deploy_kube_monkey`` creates, the cluster DNS of
+``dns.py``), what a kubelet does:
 
 - it mounts the pod's volumes (its ConfigMaps, emptyDirs) and the service account's token (a
   TokenRequest bound to the pod), the cluster's CA and namespace under
   ``/var/run/secrets/kubernetes.io/serviceaccount``, in a private mount namespace of the process,
   so nothing of it is seen elsewhere on the host;
-- it runs the container's args with the built binary in place of the image, as the container's
+- it runs the container's args with the workload's built binary in place of the image, as the container's
   user, with ``KUBERNETES_SERVICE_HOST``/``_PORT`` and the container's env, and restarts it when
   it exits (restartPolicy Always, with a back-off);
 - when the pod is deleted it stops the process within the pod's grace period and only then
   deletes the pod for good (the lab's kwok leaves such pods to it), so the pod is gone only once
   its process is: ``remove_kube_monkey`` returns with nothing left running.
+
+A pod runs in its host's network namespace: the lab has no pod network.
 
 The process's output goes to ``<lab>/hosts/<host>/pods/<namespace>_<pod>.log`` (see
 :func:`pod_logs`). Run as ``python -m chaosali.lab.podrunner`` by :class:`chaosali.lab.cluster.Cluster`.
@@ -39,13 +42,17 @@ from urllib3.exceptions import HTTPError
 from chaosali.cluster.api import new_api_client
 from chaosali.core.markers import MANAGED_BY, MANAGED_BY_LABEL
 from chaosali.kubemonkey import manifests as km
+from chaosali.lab import dns
 
-__all__ = ["SELECTOR", "LOG_DIR", "pod_logs", "kwok_stages"]
+__all__ = ["WORKLOADS", "LOG_DIR", "pod_logs", "kwok_stages"]
 
 logger = logging.getLogger("chaosali.lab.podrunner")
 
-#: The pods this runner runs: those of the kube-monkey Deployments chaosali deploys.
-SELECTOR = f"app.kubernetes.io/name={km.NAME},{MANAGED_BY_LABEL}={MANAGED_BY}"
+#: The pods this runner runs, by the binary that stands in for their image: each its pods' labels.
+WORKLOADS = {
+    km.NAME: {"app.kubernetes.io/name": km.NAME, MANAGED_BY_LABEL: MANAGED_BY},  # chaosali's kube-monkeys
+    "coredns": dns.LABELS,  # the cluster DNS
+}
 #: Under a host's directory: one log per pod.
 LOG_DIR = "pods"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -69,11 +76,12 @@ exec "$@"
 """
 
 
-def kwok_stages(stages: list[dict]) -> list[dict]:
-    """kwok's pod stages with the final deletion of kube-monkey's pods left to the runner: kwok
-    would delete such a pod at once, before its process stopped."""
-    ours = (f'.metadata.labels["app.kubernetes.io/name"] == "{km.NAME}" and '
-            f'.metadata.labels["{MANAGED_BY_LABEL}"] == "{MANAGED_BY}"')
+def kwok_stages(stages: list[dict], binaries: list[str]) -> list[dict]:
+    """kwok's pod stages with the final deletion of the pods the runner runs (those of
+    ``binaries``) left to it: kwok would delete such a pod at once, before its process stopped."""
+    ours = " or ".join(
+        "(" + " and ".join(f'.metadata.labels["{key}"] == "{value}"' for key, value in WORKLOADS[name].items()) + ")"
+        for name in binaries)
     changed = []
     for stage in stages:
         if stage["spec"]["next"].get("delete"):
@@ -86,7 +94,7 @@ def kwok_stages(stages: list[dict]) -> list[dict]:
 
 
 def pod_logs(host_dir: Path) -> dict[str, str]:
-    """The output of each kube-monkey pod this host has run, by ``<namespace>_<pod>``."""
+    """The output of each pod this host has run, by ``<namespace>_<pod>``."""
     return {path.stem: path.read_text(errors="replace") for path in sorted((host_dir / LOG_DIR).glob("*.log"))}
 
 
@@ -95,6 +103,7 @@ class _Running:
     """One pod's process, and when to (re)start it and renew its token."""
 
     pod: k8s.V1Pod
+    binary: str
     directory: Path
     process: subprocess.Popen | None = None
     failures: int = 0
@@ -108,6 +117,7 @@ class Runner:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        self.binaries = dict(item.split("=", 1) for item in args.binary)
         self.api = new_api_client({"kubeconfig_path": args.kubeconfig}, retries=0)
         self.core = k8s.CoreV1Api(self.api)
         self.pods: dict[str, _Running] = {}
@@ -115,7 +125,7 @@ class Runner:
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
-        logger.info("running kube-monkey pods bound to node %s with %s", self.args.node, self.args.binary)
+        logger.info("running the pods bound to node %s with %s", self.args.node, self.binaries)
         try:
             while not self.stopping:
                 try:
@@ -130,18 +140,24 @@ class Runner:
 
     def sync(self) -> None:
         found = self.core.list_pod_for_all_namespaces(
-            field_selector=f"spec.nodeName={self.args.node}", label_selector=SELECTOR, _request_timeout=5).items
-        current = {pod.metadata.uid: pod for pod in found}
+            field_selector=f"spec.nodeName={self.args.node}", _request_timeout=5).items
+        current = {pod.metadata.uid: (pod, binary) for pod in found if (binary := self.binary_of(pod))}
         for uid in list(self.pods):
             if uid not in current:
                 self.stop(uid)
-        for uid, pod in current.items():
+        for uid, (pod, binary) in current.items():
             if pod.metadata.deletion_timestamp:
                 if uid in self.pods:
                     self.stop(uid, pod.metadata.deletion_grace_period_seconds)
                 self.finish_deletion(pod)
             else:
-                self.keep_running(self.pods.setdefault(uid, _Running(pod, Path(self.args.pods_dir) / uid)))
+                self.keep_running(self.pods.setdefault(uid, _Running(pod, binary, Path(self.args.pods_dir) / uid)))
+
+    def binary_of(self, pod: k8s.V1Pod) -> str | None:
+        """The workload a pod belongs to, if this runner has its binary."""
+        labels = pod.metadata.labels or {}
+        return next((name for name in self.binaries
+                     if all(labels.get(key) == value for key, value in WORKLOADS[name].items())), None)
 
     def keep_running(self, running: _Running) -> None:
         now = time.monotonic()
@@ -159,10 +175,12 @@ class Runner:
     def start(self, running: _Running) -> None:
         pod = running.pod
         container = pod.spec.containers[0]
+        binary = Path(self.binaries[running.binary])
+        image = running.directory / "image"
         if not running.mounts:
-            running.mounts = self.volumes(running, container)
-            # the image's binary, where the container's user can reach it (the cache is root's)
-            shutil.copy2(self.args.binary, running.directory / "kube-monkey")
+            # the image's binary, mounted where the container's user can reach it (the cache is
+            # root's); not copied: the host's /var/lib/kubelet is a small disk of its own
+            running.mounts = [(str(binary.parent), str(image), "ro"), *self.volumes(running, container)]
         security = container.security_context or k8s.V1SecurityContext()
         pod_security = pod.spec.security_context or k8s.V1PodSecurityContext()
         uid = security.run_as_user if security.run_as_user is not None else (pod_security.run_as_user or 0)
@@ -174,12 +192,12 @@ class Runner:
                 *(part for mount in running.mounts for part in mount), "--",
                 # --pdeathsig: the process dies with this runner, even if the runner is killed
                 "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--pdeathsig=KILL", "--",
-                str(running.directory / "kube-monkey"), *(container.args or [])]
+                str(image / binary.name), *(container.args or [])]
         log = Path(self.args.log_dir) / f"{pod.metadata.namespace}_{pod.metadata.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as output:
             output.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} runner: starting "
-                         f"kube-monkey {' '.join(container.args or [])}\n".encode())
+                         f"{running.binary} {' '.join(container.args or [])}\n".encode())
             output.flush()
             running.process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=output,
                                                stderr=subprocess.STDOUT)
@@ -200,7 +218,7 @@ class Runner:
             elif volume.empty_dir:
                 path.chmod(0o777)  # as a kubelet makes it: writable by the container's user
             else:
-                continue  # a volume kube-monkey's Deployment does not use: a lab kubelet need not know it
+                continue  # a volume none of the workloads uses: a lab kubelet need not know it
             sources[volume.name] = path
         mounts = [(str(sources[m.name]), m.mount_path, "ro" if m.read_only else "rw")
                   for m in container.volume_mounts or [] if m.name in sources]
@@ -257,11 +275,19 @@ class Runner:
         return f"pod {pod.metadata.namespace}/{pod.metadata.name}"
 
 
+def _binary(value: str) -> str:
+    name, _, path = value.partition("=")
+    if name not in WORKLOADS or not path:
+        raise argparse.ArgumentTypeError(f"{value!r}: give NAME=PATH with NAME one of {', '.join(WORKLOADS)}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chaosali.lab.podrunner", description=__doc__.split("\n")[0])
     parser.add_argument("--node", required=True, help="the node whose pods to run")
     parser.add_argument("--kubeconfig", required=True, help="the node's kubelet kubeconfig")
-    parser.add_argument("--binary", required=True, help="the built kube-monkey")
+    parser.add_argument("--binary", action="append", required=True, type=_binary, metavar="NAME=PATH",
+                        help=f"a workload's built binary ({', '.join(WORKLOADS)}); repeat for each")
     parser.add_argument("--api-host", required=True, help="KUBERNETES_SERVICE_HOST for the pods")
     parser.add_argument("--api-port", type=int, required=True, help="KUBERNETES_SERVICE_PORT for the pods")
     parser.add_argument("--ca", required=True, help="the cluster CA, the pods' ca.crt")
