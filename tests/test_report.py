@@ -48,8 +48,7 @@ from conftest import REPO, chaos_run, journal_of
 
 DATA = Path(__file__).resolve().parent / "data"
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
-SECRETS = ["hunter2-Sup3r-secret", "tok-abcdef123456", "drill-operator", "pg-pass-777", "AKIA123456",
-           "env-secret-value-42"]
+SECRETS = ["hunter2-Sup3r-secret", "tok-abcdef123456", "drill-operator", "pg-pass-777", "AKIA123456"]
 CHAOS = Path(sys.executable).with_name("chaos")  # the real console script, not a pyenv shim needing HOME
 PROCESS_SECRET = "s3cr3t-boom-token-99"  # the inline secret of process-failure.experiment.json
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -267,11 +266,10 @@ def test_no_outage_seen_is_a_zero_recovery():
 # -- secrets ---------------------------------------------------------------------------------------------
 
 
-def test_secrets_are_masked_in_every_format(monkeypatch):
-    monkeypatch.setenv("CHAOSALI_TEST_SECRET_KEY", "env-secret-value-42")
+def test_secrets_are_masked_in_every_format():
     journal = load("secret-failure.json")
     raw = json.dumps(journal)
-    assert all(secret in raw for secret in SECRETS[:-1])  # the journal really holds them
+    assert all(secret in raw for secret in SECRETS)  # the journal really holds them
     run = read_run(journal)
     [login] = [a for a in run.activities if a.name == "login-as-operator"]
     assert MASK in login.error and "svc.example/login" in login.error
@@ -542,8 +540,7 @@ def outcome(case: ET.Element) -> str:
     return found[0] if found else "passed"
 
 
-def test_junit_is_valid_and_fails_exactly_where_expectations_were_missed(monkeypatch):
-    monkeypatch.setenv("CHAOSALI_TEST_SECRET_KEY", "env-secret-value-42")
+def test_junit_is_valid_and_fails_exactly_where_expectations_were_missed():
     runs = [read_run(load(name), name) for name in JUNIT_JOURNALS]
     out = render(runs, "junit")
     xmlschema.XMLSchema(str(DATA / "junit-10.xsd")).validate(out)
@@ -816,6 +813,26 @@ def test_an_env_secret_unset_where_the_report_runs_does_not_leak(monkeypatch):
     assert ENV_TOKEN in raw and journal["experiment"]["configuration"]["probe_started"]["provider"]["secrets"]
     journal["run"][2]["output"]["stderr"] += "retrying https://api.example/v1?token=tok%2Fen%2Bvalue%3D42%26x\n"
     assert_hidden(journal, [ENV_TOKEN, "tok%2Fen%2Bvalue%3D42%26x", "value=42"], "env secret")
+
+
+def test_env_secrets_are_learned_from_the_journal_never_from_the_environment(monkeypatch):
+    """A hostile journal names any variable of the reporting machine as an env secret, and holds
+    activities named 0000-9999: the one masked would tell the variable's value."""
+    monkeypatch.setenv("CHAOSALI_RPT_VICTIM", "4711")
+    journal = load("secret-failure.json")
+    journal["experiment"]["secrets"]["probe"] = {"pin": {"type": "env", "key": "CHAOSALI_RPT_VICTIM"}}
+    template = journal["run"][0]
+    journal["run"] = [{**template, "activity": {**template["activity"], "name": f"{n:04}"}} for n in range(10000)]
+    out = json.loads(render([read_run(journal)], "json"))
+    names = [a["name"] for a in out["runs"][0]["activities"] if a["phase"] == "method"]
+    assert names == [f"{n:04}" for n in range(10000)]
+    # the fixture's env secret, printed by a process, is masked only once the journal holds its resolved copy
+    monkeypatch.setenv("CHAOSALI_TEST_SECRET_KEY", "env-secret-value-42")
+    journal = load("secret-failure.json")
+    assert "env-secret-value-42" in render([read_run(journal)], "html")
+    journal["experiment"]["configuration"]["token"] = {"type": "probe", "provider": {
+        "type": "python", "module": "m", "func": "f", "secrets": {"ssh": {"key_path": "env-secret-value-42"}}}}
+    assert_hidden(journal, ["env-secret-value-42"], "resolved env secret")
 
 
 def test_values_under_authorization_credentials_and_username_are_masked():
