@@ -43,6 +43,7 @@ import base64
 import binascii
 import json
 import re
+from functools import lru_cache
 from typing import Any, Iterator
 from urllib.parse import quote, quote_plus
 
@@ -170,8 +171,11 @@ def _words(name: str) -> set[str]:
 
 
 def _secret_name(name: Any) -> bool:
-    if not isinstance(name, str):
-        return False
+    return isinstance(name, str) and _secret_text(name)
+
+
+@lru_cache(maxsize=1 << 16)  # a journal repeats its key names thousands of times
+def _secret_text(name: str) -> bool:
     words = _words(name)
     secret = any(word in _SECRET_WORDS or word.endswith(_SECRET_ENDINGS) for word in words)
     return secret and not words & _POINTER_WORDS
