@@ -174,7 +174,7 @@ def test_fmea_errors_name_the_field_and_what_is_allowed():
         validate_fmea(experiment_with(detection=None))
     with pytest.raises(InvalidArgument, match=r"unknown field 'owner' \(fields: failure_mode, category"):
         validate_fmea(experiment_with(owner="sre"))
-    for wrong in (-1, "30", True, None):
+    for wrong in (-1, "30", True, None, float("inf"), float("nan"), 1e308, 86401):
         with pytest.raises(InvalidArgument, match=r"recovery_seconds"):
             validate_fmea(experiment_with(recovery_seconds=wrong))
     with pytest.raises(InvalidArgument, match=r"no FMEA; add to extensions"):
@@ -1050,3 +1050,56 @@ def test_a_watch_that_ended_down_says_what_it_saw():
     text = render([read_run(journal)], "text")
     assert f"first down at {watch['down_at']}, still down when the watch ended after" in text
     assert "not back when the watch ended" not in text
+
+
+# -- journals of the wrong shape (issue 20) --------------------------------------------------------------
+
+
+def nested(levels: int) -> object:
+    value: object = "bottom"
+    for _ in range(levels):
+        value = {"n": [value]}
+    return value
+
+
+def test_parts_of_the_wrong_type_are_each_one_line_and_the_rest_renders(tmp_path, capsys):
+    journal = load("impact.json")
+    [fmea] = [e["fmea"] for e in journal["experiment"]["extensions"] if e.get("name") == "chaosali"]
+    fmea["recovery_seconds"] = float("inf")
+    journal["duration"] = "12.5"
+    journal["run"][0] = "a string"
+    journal["run"][1]["duration"] = 1e308
+    journal["steady_states"]["before"]["steady_state_met"] = "true"
+    journal["run"][2]["output"] = nested(1000)
+    run = read_run(journal, "bad.json")
+    assert run.problems == [
+        "journal.run[2].output: nested deeper than 100 levels: cut there",
+        "journal.duration: a string, not a number of seconds: left out",
+        "journal.run[0]: a string, not an object: left out",
+        "journal.run[1].duration: a number out of range, not a number of seconds: left out",
+        "journal.steady_states.before.steady_state_met: a string, not true or false: left out",
+    ]
+    assert "recovery_seconds inf must be a number from 0 to 86400" in run.fmea_error
+    assert len(run.activities) == activity_count(load("impact.json")) - 1  # only the string left out
+    for fmt in FORMATS:
+        out = render([run], fmt)
+        for problem in run.problems:
+            assert (problem.replace("_", r"\_").replace("[", r"\[").replace("]", r"\]") if fmt == "markdown"
+                    else problem) in out, (fmt, problem)
+    junit = ET.fromstring(render([run], "junit"))
+    [case] = junit.findall(".//testcase[@classname='bad.journal']")
+    assert case.find("error").get("message") == "5 problems: parts of the journal left out"
+    # a campaign survives a journal that cannot be read at all: not JSON, or nested past the parser
+    bad = tmp_path / "truncated.json"
+    bad.write_text('{"experiment": {')
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(load("deviated.json")))
+    assert main(["report", str(bad), str(deep), str(good), "--format", "json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert "cannot read the journal: Expecting" in runs[0]["problems"][0]
+    assert runs[1]["problems"] == [f"{deep}: cannot read the journal: nested too deep"]
+    assert runs[2]["problems"] == [] and runs[2]["title"] == load("deviated.json")["experiment"]["title"]
+    with pytest.raises(InvalidArgument, match="truncated.json: cannot read the journal"):
+        load_runs([bad])

@@ -75,6 +75,7 @@ from typing import Any
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import judge
 from chaosali.report.fmea import CHOICES, LIMIT_FIELDS, validate_fmea
+from chaosali.report.journal import IMPACT_EXTENSION, read_journal
 from chaosali.report.redact import redact
 from chaosali.report.story import exit_status, status_words, stderr_tail, unexpected_exit
 
@@ -88,7 +89,6 @@ STEADY = "steady state"
 # What a watch or a probe is about, by its provider function: (subject, how its outage reads).
 _SUBJECTS = {"watch_api": ("api", "the API down"), "watch_nodes": ("nodes", "nodes NotReady")}
 _CORE_SUBJECTS = {"api"}
-IMPACT_EXTENSION = "chaosali-impact"  # chaosali.impact.controls.EXTENSION (report reads journals only)
 CRITICAL, MINOR = 3, 1  # check weights, as krkn weighs critical checks and warnings
 
 
@@ -273,6 +273,7 @@ class Run:
     recording: Recording | None
     limits: list[LimitCheck]
     journal: dict[str, Any] = field(repr=False)  # redacted
+    problems: list[str] = field(default_factory=list)  # the journal's parts left out, and why
 
     @property
     def measures(self) -> dict[str, Any] | None:
@@ -381,6 +382,7 @@ class Run:
             "duration": self.duration,
             "fmea": self.fmea,
             "fmea_error": self.fmea_error,
+            "problems": self.problems,
             "steady_states": [
                 {"phase": check.phase, "met": check.met,
                  "probes": [{"name": p.name, "met": p.tolerance_met, "status": p.status} for p in check.probes]}
@@ -436,7 +438,10 @@ def read_run(journal: Any, source: str = "journal") -> Run:
     """The figures of a Chaos Toolkit journal (a ``chaos run --journal-path`` file's content)."""
     if not isinstance(journal, dict) or not isinstance(journal.get("experiment"), dict):
         raise InvalidArgument(f"{source}: not a Chaos Toolkit journal (no experiment in it)")
-    journal = redact(journal)
+    reading = read_journal(journal)
+    # the problem lines are masked with the journal: they name where its parts are
+    masked = redact({"journal": reading.journal, "problems": reading.problems})
+    journal, problems = masked["journal"], masked["problems"]
     experiment = journal["experiment"]
     try:
         fmea, fmea_error = validate_fmea(experiment), None
@@ -471,6 +476,7 @@ def read_run(journal: Any, source: str = "journal") -> Run:
         recording=recording,
         limits=_limits(fmea, recording),
         journal=journal,
+        problems=problems,
     )
 
 

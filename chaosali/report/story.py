@@ -17,18 +17,21 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def story(journal: dict[str, Any]) -> str:
+    """The story of a journal read by ``chaosali.report.journal`` (its parts have the types it checks)."""
     experiment = journal.get("experiment", {})
     steady = journal.get("steady_states") or {}
     lines = [
         f"{experiment.get('title', 'experiment')}",
         f"status: {journal.get('status')}, deviated: {journal.get('deviated')}, "
-        f"took {journal.get('duration', 0):.1f} s",
+        f"took {_took(journal.get('duration'))}",
         f"steady state before: {_met(steady.get('before'))}, after: {_met(steady.get('after'))}",
     ]
     for section, runs in (("method", journal.get("run") or []), ("rollbacks", journal.get("rollbacks") or [])):
         for run in runs:
-            status = status_words(run["status"], unexpected_exit(run.get("output"), run["activity"].get("tolerance")))
-            lines.append(f"{section}: {run['activity']['name']}: {status} ({run.get('duration', 0):.1f} s)")
+            activity = run["activity"]
+            status = status_words(run.get("status", "not finished"),
+                                  unexpected_exit(run.get("output"), activity.get("tolerance")))
+            lines.append(f"{section}: {activity.get('name', '?')}: {status} ({_took(run.get('duration'))})")
             lines += [f"    {line}" for line in output_lines(run.get("output"))]
     return "\n".join(lines)
 
@@ -37,6 +40,10 @@ def printable(text: str) -> str:
     """Text safe for a terminal: escape sequences dropped, other control characters shown as
     ``\\xNN`` (a carriage return would let a line overwrite the one before it)."""
     return _CONTROLS.sub(lambda m: f"\\x{ord(m[0]):02x}", _SEQUENCES.sub("", text))
+
+
+def _took(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f} s"
 
 
 def _met(state: dict | None) -> str:
