@@ -1103,3 +1103,56 @@ def test_parts_of_the_wrong_type_are_each_one_line_and_the_rest_renders(tmp_path
     assert runs[2]["problems"] == [] and runs[2]["title"] == load("deviated.json")["experiment"]["title"]
     with pytest.raises(InvalidArgument, match="truncated.json: cannot read the journal"):
         load_runs([bad])
+
+
+# (said in free text, secret, masked in every format)
+LEAKS = [
+    ("DB_PASSWORD=db-pw-0001", "db-pw-0001"), ("PGPASSWORD=pg-pw-0002 psql", "pg-pw-0002"),
+    ("GITHUB_TOKEN=ghp_0003abcdef", "ghp_0003abcdef"), ("export API_TOKEN=api-tok-0004", "api-tok-0004"),
+    ("x_api_key: xak-0005", "xak-0005"), ("privatekey=pk-0006", "pk-0006"), ("authtoken: at-0007", "at-0007"),
+    ("cloning https://deploy:url-pw-0008@git.lab/repo.git", "url-pw-0008"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA0009\n-----END OPENSSH PRIVATE KEY-----\n",
+     "b3BlbnNzaC1rZXktdjEAAAA0009"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEcut-short-0010", "MIIEcut-short-0010"),
+    ("    client-key-data: LS0tLS1CRUdJTi0011", "LS0tLS1CRUdJTi0011"),
+    ("mysqldump -u root -pmy-pw-0012 app", "my-pw-0012"), ("vault login --password cli-pw-0013", "cli-pw-0013"),
+    ("headers={'Authorization': 'Token drf-0014'}", "drf-0014"), ("Authorization: Bearer ab15", "ab15"),
+    ('{"auths": {"reg.lab": {"auth": "ZG9ja2VyOjAwMTY="}}}', "ZG9ja2VyOjAwMTY="),
+    ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMDE3In0.c2lnMDAxNw", "eyJzdWIiOiIwMDE3In0"),
+]
+# what only looks like a credential stays
+LOOKALIKES = ["kube_monkey_namespace: chaos", "author: Jane", "secret_name: db-credentials",
+              "--token-file /var/run/token", "ssh -p 2222 host", "mkdir -p /tmp/x", "Basic checks passed",
+              "https://git.lab/repo.git", "tokens: 12 of 40", "PASSWORD_FILE=/etc/pw"]
+
+
+def test_credentials_said_in_free_text_are_masked_and_lookalikes_stay():
+    journal = load("process-failure.json")
+    [process] = [r for r in journal["run"] if isinstance(r.get("output"), dict) and "stderr" in r["output"]][:1]
+    process["output"]["stdout"] = "\n".join(text for text, _ in LEAKS) + "\n" + "\n".join(LOOKALIKES)
+    process["output"]["stderr"] = "\n".join(text for text, _ in LEAKS)
+    assert_hidden(journal, [secret for _, secret in LEAKS], "free text")
+    shown = read_run(journal).journal["run"][journal["run"].index(process)]["output"]["stdout"]
+    assert all(text in shown for text in LOOKALIKES), shown
+
+
+def test_credentials_in_structures_are_masked():
+    """A Kubernetes env entry, an argv list, a Secret a process printed as YAML or JSON."""
+    manifest = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\n"
+                "data:\n  password: c3RkLXB3LTAwMjE=\nstringData:\n  token: std-tok-0022\n")
+    listed = json.dumps({"kind": "List", "items": [{"kind": "Secret", "metadata": {"name": "x"}, "type": "Opaque",
+                                                    "data": {"k": "anNvbi0wMDIz"}}]}, indent=2)
+    journal = load("process-failure.json")
+    journal["run"][0]["output"] = {
+        "env": [{"name": "DB_PASSWORD", "value": "env-pw-0020"}, {"name": "LOG_LEVEL", "value": "debug"}],
+        "argv": ["mysql", "-u", "root", "-pargv-pw-0024", "--password", "argv-pw-0025", "-p", "3306"],
+        "printed": {"status": 0, "stdout": manifest, "stderr": listed},
+        "echoed": "connected with env-pw-0020 and std-tok-0022 (decoded std-pw-0021, json-0023)",
+    }
+    run = read_run(journal)
+    output = run.journal["run"][0]["output"]
+    assert output["env"] == [{"name": "DB_PASSWORD", "value": MASK}, {"name": "LOG_LEVEL", "value": "debug"}]
+    assert output["argv"] == ["mysql", "-u", "root", f"-p{MASK}", "--password", MASK, "-p", "3306"]
+    assert "kind: Secret" in output["printed"]["stdout"]  # the text stays, its values go
+    assert_hidden(journal, ["env-pw-0020", "argv-pw-0024", "argv-pw-0025", "c3RkLXB3LTAwMjE=", "std-pw-0021",
+                            "std-tok-0022", "anNvbi0wMDIz", "json-0023"], "structures")

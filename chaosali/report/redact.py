@@ -84,7 +84,9 @@ _IN_TEXT = re.compile(
     rf"|(?P<name>(?<![A-Za-z0-9_.-]){_NAME}[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}}]+"
     rf"|(?P<option>(?<![\w-])--{_NAME}(?:=|\s+)[\"']?)[^\s\"',;]+"
     r"|(?P<userinfo>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"'<>]*:)[^\s/@\"'<>]+(?=@)"
-    r"|(?P<pem>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)"
+    # a PEM private key: to its END line (a key is a few KiB), or its lines of base64 when cut short
+    r"|(?P<pem>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)(?:(?s:.{0,16384}?)-----END [A-Z0-9 ]*PRIVATE KEY-----"
+    r"|(?:(?:\r?\n|\\n)[A-Za-z0-9+/=]+)+)"
     r"|(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"  # a JWT
 )
 _HEADS = ("head", "scheme", "basic", "name", "option", "userinfo", "pem")
