@@ -945,14 +945,14 @@ def test_get_of_a_secret_in_the_lab_returns_it_masked(kube):
 
 def test_terminal_escapes_in_titles_and_exceptions_do_not_reach_text_or_markdown():
     journal = load("process-failure.json")
-    journal["experiment"]["title"] = "drill\x1b[2J\x1b]0;pwned\x07 title\rFAKE: all ok\x9b1m"
+    journal["experiment"]["title"] = "drill\x1b[2J\x1b]0;pwned\x07 title\rFAKE: all ok\x9b1m \u202egnp.exe\u2028line"
     journal["run"][1]["exception"][-1] = "ActivityFailed: \x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\\x07\x08\n"
     run = read_run(journal)
     for fmt in ("text", "markdown"):
         out = render([run], fmt)
-        assert not set(out) & {"\x1b", "\x07", "\r", "\x08", "\x9b"}, fmt
+        assert not set(out) & {"\x1b", "\x07", "\r", "\x08", "\x9b", "\u202e", "\u2028", "\u2029"}, fmt
         assert "drill" in out and "FAKE: all ok" in out and "click" in out
-    assert "title\\x0dFAKE" in render([run], "text")
+    assert "title\\x0dFAKE" in render([run], "text") and "\\u202egnp.exe\\u2028line" in render([run], "text")
 
 
 def test_faults_that_started_together_show_their_skew_in_every_format(tmp_path):

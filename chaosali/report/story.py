@@ -11,9 +11,11 @@ __all__ = ["exit_status", "output_lines", "printable", "status_words", "stderr_t
 _TAIL = 5  # stderr lines a report shows; the HTML report's output details hold the rest
 _LINE_MAX = 300
 # what a terminal acts on: CSI (colours, cursor moves) and OSC (window title, hyperlinks) sequences,
-# then any other C0 or C1 control character but the newline and the tab
+# then any other C0 or C1 control character but the newline and the tab, the bidirectional
+# overrides, embeddings, isolates and marks (text shown in another order than it is: "Trojan
+# Source") and the line and paragraph separators (a line break where a terminal shows none)
 _SEQUENCES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9b[0-9;?]*[ -/]*[@-~]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 def story(journal: dict[str, Any]) -> str:
@@ -38,8 +40,14 @@ def story(journal: dict[str, Any]) -> str:
 
 def printable(text: str) -> str:
     """Text safe for a terminal: escape sequences dropped, other control characters shown as
-    ``\\xNN`` (a carriage return would let a line overwrite the one before it)."""
-    return _CONTROLS.sub(lambda m: f"\\x{ord(m[0]):02x}", _SEQUENCES.sub("", text))
+    ``\\xNN`` (a carriage return would let a line overwrite the one before it), bidirectional
+    controls and line separators as ``\\uNNNN``."""
+    return _CONTROLS.sub(_escaped, _SEQUENCES.sub("", text))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def _took(seconds: float | None) -> str:
