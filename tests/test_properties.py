@@ -242,6 +242,25 @@ JOURNALS = {name: json.loads((DATA / name).read_text()) for name in
             ("impact.json", "secret-failure.json", "deviated.json", "interrupted.json", "process-failure.json")}
 
 
+def _everything() -> dict:
+    """A journal with every part a report reads: random faults started together, HTTP targets, limits."""
+    journal = copy.deepcopy(JOURNALS["impact.json"])
+    cut = next(r["output"] for r in journal["run"] if isinstance(r["output"], dict) and "fault_id" in r["output"])
+    journal["run"][0]["output"] = {"seed": 7, "why": "drawn", "faults": [
+        {"entry": 0, "action": "cut_network", **cut, "start_at": cut["started_at"], "skew_seconds": 0.003}]}
+    impact = next(e for e in journal["extensions"] if e["name"] == "chaosali-impact")
+    impact["measures"]["http"] = {"web": {"samples": 200, "availability": 92.5, "p50": 0.004, "p95": 0.02, "p99": 0.25,
+                                          "longest_failure_streak": 15, "error_windows": [
+                                              {"from": impact["recording"]["started_at"],
+                                               "to": impact["recording"]["started_at"], "reason": "refused"}]}}
+    journal["experiment"]["extensions"][0]["fmea"].update(min_availability=99, max_pods_lost=1,
+                                                            max_unavailable_seconds=5, max_api_down_seconds=2)
+    return journal
+
+
+JOURNALS["everything"] = _everything()
+
+
 def _paths(node: object, path: tuple = ()) -> list[tuple]:
     """Every place in a journal where a value sits."""
     paths = [path] if path else []
