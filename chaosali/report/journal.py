@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["MAX_DEPTH", "Reading", "read_journal"]
+__all__ = ["MAX_DEPTH", "Reading", "kept", "read_journal"]
 
 MAX_DEPTH = 100  # levels of nesting kept: a Kubernetes object in an output needs about 15
 _LARGEST = 1e9  # seconds (31 years), counts, offsets: larger is no measurement
@@ -134,8 +134,8 @@ def LIST(item: Shape) -> Shape:
     def read(value: Any, where: str, problems: _Problems) -> Any:
         if not isinstance(value, list):
             return problems.add(where, value, "a list")
-        items = (item(element, f"{where}[{index}]", problems) for index, element in enumerate(value))
-        return [element for element in items if element is not _OUT]
+        items = [item(element, f"{where}[{index}]", problems) for index, element in enumerate(value)]
+        return kept(value, [element for element in items if element is not _OUT])
     return read
 
 
@@ -145,7 +145,7 @@ def MAP(item: Shape) -> Shape:
         if not isinstance(value, dict):
             return problems.add(where, value, "an object")
         items = ((name, item(element, f"{where}.{name}", problems)) for name, element in value.items())
-        return {name: element for name, element in items if element is not _OUT}
+        return kept(value, {name: element for name, element in items if element is not _OUT})
     return read
 
 
@@ -162,8 +162,19 @@ def OBJ(fields: dict[str, Shape], required: tuple[str, ...] = ()) -> Shape:
                 if out[name] is _OUT:
                     del out[name]
         missing = [name for name in required if name not in out]
-        return problems.note(f"{where}: no usable {missing[0]}: left out") if missing else out
+        return problems.note(f"{where}: no usable {missing[0]}: left out") if missing else kept(value, out)
     return read
+
+
+def kept(value: dict[Any, Any] | list[Any], read: dict[Any, Any] | list[Any]) -> Any:
+    """``value`` itself when ``read`` (its copy, read or masked) holds the very same keys and items:
+    a large journal is then not held twice. Shared by the masking (``chaosali.report.redact``)."""
+    if len(read) != len(value):
+        return read
+    if isinstance(value, dict):
+        pairs = zip(value.items(), read.items())  # type: ignore[union-attr]
+        return value if all(a is b and x is y for (a, x), (b, y) in pairs) else read
+    return value if all(a is b for a, b in zip(value, read)) else read
 
 
 # -- what reports read ------------------------------------------------------------------------------------

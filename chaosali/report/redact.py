@@ -51,6 +51,7 @@ import ahocorasick
 import yaml
 
 from chaosali.core.secrets import MASK, is_secret_object, masked_secret
+from chaosali.report.journal import kept
 
 __all__ = ["MASK", "redact"]
 
@@ -120,10 +121,11 @@ class _Masker:
             node = masked_secret(node)
         if isinstance(node, dict):
             env = _secret_env_entry(node)
-            return {self.mask(name): MASK if env and name == "value" else self._under(name, value)
-                    for name, value in node.items()}
+            masked = {self.mask(name): MASK if env and name == "value" else self._under(name, value)
+                      for name, value in node.items()}
+            return kept(node, masked)
         if isinstance(node, list):
-            return self._argv([self.mask(value) for value in node], node)
+            return kept(node, self._argv([self.mask(value) for value in node], node))
         if isinstance(node, str):
             return MASK if node in self.values else self.text(node)
         if isinstance(node, (int, float)) and not isinstance(node, bool) and str(node) in self.values:
