@@ -243,7 +243,8 @@ JOURNALS = {name: json.loads((DATA / name).read_text()) for name in
 
 
 def _everything() -> dict:
-    """A journal with every part a report reads: random faults started together, HTTP targets, limits."""
+    """A journal with every part a report reads: random faults started together, HTTP targets, limits,
+    the run's own judgement of its faults."""
     journal = copy.deepcopy(JOURNALS["impact.json"])
     cut = next(r["output"] for r in journal["run"] if isinstance(r["output"], dict) and "fault_id" in r["output"])
     journal["run"][0]["output"] = {"seed": 7, "why": "drawn", "faults": [
@@ -253,6 +254,11 @@ def _everything() -> dict:
                                           "longest_failure_streak": 15, "error_windows": [
                                               {"from": impact["recording"]["started_at"],
                                                "to": impact["recording"]["started_at"], "reason": "refused"}]}}
+    after = journal["steady_states"]["after"]
+    after["probes"].append({**after["probes"][-1], "activity": {
+        "type": "probe", "name": "faults-proven", "provider": {"type": "python", "func": "faults_observed"}},
+        "output": {"all_seen": True, "proven": True, "faults": [{"kind": "reboot", "detail": "worker1"}],
+                   "evidence": [{"what": "watch-nodes", "seen": True, "detail": "NotReady 13 s"}], "why": None}})
     journal["experiment"]["extensions"][0]["fmea"].update(min_availability=99, max_pods_lost=1,
                                                             max_unavailable_seconds=5, max_api_down_seconds=2)
     return journal
