@@ -320,7 +320,7 @@ def broken(journal: dict, changes: list[tuple[int, object]], paths: list[tuple])
     return journal
 
 
-@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(name=st.sampled_from(sorted(JOURNALS)), data=st.data())
 def test_any_journal_renders_in_every_format(name, data):
     """Values of the wrong type anywhere (Infinity, 1e308, "12.5", a run entry that is a string,

@@ -69,6 +69,8 @@ _POINTER_WORDS = frozenset({"path", "file", "name", "names", "ref", "namespace",
 # Values shorter than this are masked as whole values only: masking "1" or "a" inside every
 # string would hide the whole report, not the secret.
 _MIN_SUBSTRING = 3
+# short strings (key names, statuses, kinds) repeat thousands of times in a journal: masked once
+_CACHED, _CACHE_MAX = 64, 1 << 17
 # a process's output parsed for Secret objects up to this size (kubectl get secret -o yaml)
 _PARSED_MAX = 1 << 20
 # Credentials introduced in free text (an exception, a process's output): the value that follows
@@ -108,6 +110,7 @@ class _Masker:
 
     def __init__(self, values: set[str]) -> None:
         self.values = values
+        self.cache: dict[str, str] = {}
         self.automaton: Any = None
         forms = {form for value in values if len(value) >= _MIN_SUBSTRING for form in _encoded(value)}
         if forms:
@@ -134,6 +137,16 @@ class _Masker:
 
     def text(self, text: str) -> str:
         """Free text with every known value (longest first where two overlap) and credential masked."""
+        if len(text) > _CACHED:
+            return self._text(text)
+        masked = self.cache.get(text)
+        if masked is None:
+            masked = self._text(text)
+            if len(self.cache) < _CACHE_MAX:
+                self.cache[text] = masked
+        return masked
+
+    def _text(self, text: str) -> str:
         if self.automaton is not None:
             pieces, at = [], 0
             for end, length in self.automaton.iter_long(text):
@@ -212,23 +225,22 @@ def _block_values(block: Any) -> set[str]:
     return values
 
 
-def _found_values(node: Any) -> set[str]:
+def _found_values(node: Any, values: set[str] | None = None) -> set[str]:
     """Values the journal itself marks as secret, to be masked inside other strings as well:
     under credential-like names, in a resolved ``secrets`` object (chaoslib writes every secret,
     resolved, into a dynamic configuration's ``provider.secrets``; an activity's own
     ``secrets`` is a list of scope names), in Kubernetes env entries, and in Secret objects,
-    decoded, also those a process printed as YAML or JSON.
+    decoded, also those a process printed as YAML or JSON. Gathered into one set (``values``).
 
     A bare ``"key"`` is left out here (masked where it stands only): Kubernetes objects use it
     for label and taint keys ("app"), which would otherwise be masked in every string.
     """
-    values: set[str] = set()
+    values = set() if values is None else values
     if is_secret_object(node):
         for name in ("data", "stringData"):
             for value in _scalars(node.get(name)):
                 values |= {value, *_decoded(value)} if name == "data" else {value}
-        return values
-    if isinstance(node, dict):
+    elif isinstance(node, dict):
         if _secret_env_entry(node):
             values |= _scalars(node["value"])
         for name, value in node.items():
@@ -237,13 +249,13 @@ def _found_values(node: Any) -> set[str]:
             elif _secret_name(name) and not (isinstance(name, str) and name.lower() == "key"):
                 values |= _scalars(value)
             else:
-                values |= _found_values(value)
+                _found_values(value, values)
     elif isinstance(node, list):
         for value in node:
-            values |= _found_values(value)
+            _found_values(value, values)
     elif isinstance(node, str) and "Secret" in node and "data" in node.lower() and len(node) <= _PARSED_MAX:
         for secret in _printed_secrets(node):
-            values |= _found_values(secret)
+            _found_values(secret, values)
     return values
 
 
