@@ -4,10 +4,11 @@ For each size N, a journal of N activities and N secret values: failing probes e
 name (N subjects of outages), faults and the restores that end them, processes echoing the
 secrets (masked in every string). Each size is reported in a process of its own, which reads the
 journal file (``load_runs``: JSON, masking, figures) and renders every format; it prints the
-journal's size, the read and render times, and the process's peak memory (its maximum resident
-set, the interpreter included: the baseline line gives that of an empty report). Then the ratio
-of the largest size to the smallest, side by side with the ratio of their sizes: equal ratios
-are linear growth, a square would be that ratio squared.
+journal's size, the read and render times (wall clock), the CPU time of the whole (steadier on a
+shared machine), and the process's peak memory (its maximum resident set, the interpreter
+included: the baseline line gives that of an empty report). Then the ratio of the largest size
+to the smallest, in CPU time, side by side with the ratio of their sizes: equal ratios are
+linear growth, a square would be that ratio squared.
 
     python bench/report.py                  # 10k and 100k activities and secrets
     python bench/report.py --quick          # 1k and 10k: well under a minute
@@ -62,12 +63,15 @@ _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from chaosali.report.render import FORMATS, load_runs, render
-started = time.perf_counter()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+started, cpu_started = time.perf_counter(), cpu()
 runs = load_runs([Path(sys.argv[1])]) if sys.argv[1] != "-" else []
 read = time.perf_counter() - started
 sizes = [len(render(runs, fmt)) for fmt in FORMATS] if runs else []
-rendered = time.perf_counter() - started - read
-print(json.dumps({"read": read, "render": rendered, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+print(json.dumps({"read": read, "render": time.perf_counter() - started - read, "cpu": cpu() - cpu_started,
+                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
 
@@ -84,7 +88,7 @@ def main() -> None:
     sizes = [1000, 10000] if args.quick else [int(size) for size in args.sizes.split(",")]
     baseline = measure("-")
     print(f"baseline (interpreter and imports): peak {baseline['peak'] / 1024:.0f} MiB")
-    print(f"{'activities':>10} {'secrets':>8} {'journal':>10} {'read':>8} {'render':>8} {'total':>8} {'peak':>9}")
+    print(f"{'activities':>10} {'secrets':>8} {'journal':>10} {'read':>8} {'render':>8} {'total':>8} {'CPU':>8} {'peak':>9}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -93,13 +97,13 @@ def main() -> None:
             megabytes = path.stat().st_size / 1e6
             result = measure(str(path))
             total = result["read"] + result["render"]
-            results.append((size, total, result["peak"]))
+            results.append((size, result["cpu"], result["peak"]))
             print(f"{size:>10} {size:>8} {megabytes:>7.1f} MB {result['read']:>7.2f}s {result['render']:>7.2f}s "
-                  f"{total:>7.2f}s {result['peak'] / 1024:>5.0f} MiB")
+                  f"{total:>7.2f}s {result['cpu']:>7.2f}s {result['peak'] / 1024:>5.0f} MiB")
             path.unlink()
     if len(results) > 1:
         (small, small_time, small_peak), (large, large_time, large_peak) = results[0], results[-1]
-        print(f"{large}/{small}: size x{large / small:.1f}, time x{large_time / small_time:.1f}, "
+        print(f"{large}/{small}: size x{large / small:.1f}, CPU time x{large_time / small_time:.1f}, "
               f"peak memory above the baseline x{(large_peak - baseline['peak']) / max(1, small_peak - baseline['peak']):.1f}")
     print(f"(this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, generating)")
 
