@@ -12,7 +12,10 @@ linear growth, a square would be that ratio squared.
 
     python bench/report.py                  # 10k and 100k activities and secrets
     python bench/report.py --quick          # 1k and 10k: well under a minute
-    python bench/report.py --sizes 400000   # e.g. a ~100 MB journal
+    python bench/report.py --sizes 400000   # e.g. a ~180 MB journal
+
+Last, the masking of hostile free text (runs that a credential pattern could start in), at one
+size and ten times that.
 """
 
 import argparse
@@ -75,6 +78,26 @@ print(json.dumps({"read": read, "render": time.perf_counter() - started - read, 
 """
 
 
+# texts made to make a regular expression backtrack: runs that a credential's name, an option, a
+# URL, a PEM block or a JWT could start in, repeated
+_HOSTILE = {"letters": "a", "dashes": "-", "dots": "a.", "JWT starts": "eyJ", "PEM starts": "-----BEGIN RSA PRIVATE KEY-----x",
+            "URL schemes": "a://b:", "header names": "authorization ", "names": "x_password ", "options": "--a-"}
+
+
+def hostile(megabytes: float) -> None:
+    """Masking time of hostile free text, at one size and ten times that: the ratio shows linearity."""
+    from chaosali.report.redact import redact
+    print(f"hostile text, {megabytes:g} MB and {10 * megabytes:g} MB in one output:")
+    for name, unit in _HOSTILE.items():
+        times = []
+        for size in (megabytes, 10 * megabytes):
+            text = unit * int(size * 1e6 / len(unit))
+            started = time.process_time()
+            redact({"experiment": {}, "run": [{"output": text}]})
+            times.append(time.process_time() - started)
+        print(f"  {name:>13}: {times[0]:.2f}s, {times[1]:.2f}s: x{times[1] / max(times[0], 1e-3):.1f}")
+
+
 def measure(path: str) -> dict:
     done = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
@@ -106,6 +129,7 @@ def main() -> None:
         print(f"{large}/{small}: size x{large / small:.1f}, CPU time x{large_time / small_time:.1f}, "
               f"peak memory above the baseline x{(large_peak - baseline['peak']) / max(1, small_peak - baseline['peak']):.1f}")
     print(f"(this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, generating)")
+    hostile(0.02 if args.quick else 0.1)
 
 
 if __name__ == "__main__":

@@ -74,21 +74,22 @@ _CACHED, _CACHE_MAX = 64, 1 << 17
 # a process's output parsed for Secret objects up to this size (kubectl get secret -o yaml)
 _PARSED_MAX = 1 << 20
 # Credentials introduced in free text (an exception, a process's output): the value that follows
-# a head group is masked, a match without one is masked whole. Each name starts where a run of
-# name characters starts (the look-behinds), so that a long run costs one attempt, not one per
-# character.
-_NAME = (r"[A-Za-z0-9_.-]*?(?:password|passwd|passphrase|token|secret|credentials?|username|auth"
-         r"|(?:api|private|secret|access|client)[-_]?key(?:[-_]?data)?)")
+# a head group is masked, a match without one is masked whole. A credential's name may have any
+# prefix (DB_PASSWORD, PGPASSWORD, x_api_key): the text matches from its last word on. Every
+# part is bounded or stops at a character it cannot cross, so a long run of one character
+# costs one pass, not one pass per character.
+_KEYWORD = (r"(?:password|passwd|passphrase|token|secret|credentials?|username|auth"
+            r"|(?:api|private|secret|access|client)[-_]?key(?:[-_]?data)?)")
 _IN_TEXT = re.compile(
     r"(?i)(?P<head>(?<![A-Za-z0-9-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
     r"|(?<![A-Za-z0-9-])(?:set-)?cookie[\"']?\s*[:=]\s*[\"']?)[^\r\n\"']+"
     r"|(?P<scheme>(?<![A-Za-z0-9])(?-i:Bearer|bearer)\s+)[A-Za-z0-9._~+/=-]+"
     r"|(?P<basic>(?<![A-Za-z0-9])(?-i:Basic)\s+)[A-Za-z0-9+/=]{8,}"  # as in a header, not "basic checks"
-    rf"|(?P<name>(?<![A-Za-z0-9_.-]){_NAME}[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}}]+"
-    rf"|(?P<option>(?<![\w-])--{_NAME}(?:=|\s+)[\"']?)[^\s\"',;]+"
+    rf"|(?P<name>{_KEYWORD}[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}}]+"
+    rf"|(?P<option>(?<![\w-])--(?:[A-Za-z0-9]+-)*{_KEYWORD}(?:=|\s+)[\"']?)[^\s\"',;]+"
     r"|(?P<userinfo>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"'<>]*:)[^\s/@\"'<>]+(?=@)"
     # a PEM private key: to its END line (a key is a few KiB), or its lines of base64 when cut short
-    r"|(?P<pem>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)(?:(?s:.{0,16384}?)-----END [A-Z0-9 ]*PRIVATE KEY-----"
+    r"|(?P<pem>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)(?:(?:[^-]|-(?!----)){0,16384}?-----END [A-Z0-9 ]*PRIVATE KEY-----"
     r"|(?:(?:\r?\n|\\n)[A-Za-z0-9+/=]+)+)"
     r"|(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"  # a JWT
 )
@@ -96,7 +97,7 @@ _HEADS = ("head", "scheme", "basic", "name", "option", "userinfo", "pem")
 # `-pSECRET`: mysql's, mariadb's and sshpass's password option (elsewhere -p is a port, a path...)
 _P_COMMANDS = re.compile(r"(?<![\w-])(?:mysql\w*|mariadb\w*|sshpass)\b")
 _P_OPTION = re.compile(r"(?<=\s)-p(?=[^\s\"'])[^\s\"',;]+|^-p[^\s\"',;]+$")
-_OPTIONS = re.compile(rf"(?i)--{_NAME}")  # an argv item whose next item is the secret
+_OPTIONS = re.compile(rf"(?i)--(?:[A-Za-z0-9]+-)*{_KEYWORD}")  # an argv item whose next item is the secret
 
 
 def redact(journal: dict[str, Any]) -> dict[str, Any]:
