@@ -1086,6 +1086,7 @@ def test_parts_of_the_wrong_type_are_each_one_line_and_the_rest_renders(tmp_path
         for problem in run.problems:
             assert (problem.replace("_", r"\_").replace("[", r"\[").replace("]", r"\]") if fmt == "markdown"
                     else problem) in out, (fmt, problem)
+    xmlschema.XMLSchema(str(DATA / "junit-10.xsd")).validate(render([run], "junit"))
     junit = ET.fromstring(render([run], "junit"))
     [case] = junit.findall(".//testcase[@classname='bad.journal']")
     assert case.find("error").get("message") == "5 problems: parts of the journal left out"
