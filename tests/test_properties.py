@@ -6,10 +6,13 @@ as NaN, infinity, a boolean or out of range. Unit tests: no lab, no connection a
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 import re
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -19,7 +22,10 @@ from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
 from chaosali.host import faults, network, system
 from chaosali.host.ssh import parse_hosts
+from chaosali.report.figures import read_run
+from chaosali.report.render import FORMATS, render
 
+DATA = Path(__file__).resolve().parent / "data"
 # no example database: the repository stays clean, and a failure prints its falsifying example
 FAST = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 # what a hostile user would try: shell syntax, options, line breaks, other digits, braces
@@ -228,3 +234,110 @@ def test_no_whole_number_port_duration_or_percent_gets_past_out_of_range(value):
 def test_the_number_reader_refuses_the_known_bad_values(value):
     with pytest.raises(InvalidArgument):
         args.number(value, "x", 0, 10)
+
+
+# -- reports: any journal renders in every format ---------------------------------------------------------
+
+JOURNALS = {name: json.loads((DATA / name).read_text()) for name in
+            ("impact.json", "secret-failure.json", "deviated.json", "interrupted.json", "process-failure.json")}
+
+
+def _everything() -> dict:
+    """A journal with every part a report reads: random faults started together, HTTP targets, limits,
+    the run's own judgement of its faults."""
+    journal = copy.deepcopy(JOURNALS["impact.json"])
+    cut = next(r["output"] for r in journal["run"] if isinstance(r["output"], dict) and "fault_id" in r["output"])
+    journal["run"][0]["output"] = {"seed": 7, "why": "drawn", "faults": [
+        {"entry": 0, "action": "cut_network", **cut, "start_at": cut["started_at"], "skew_seconds": 0.003}]}
+    impact = next(e for e in journal["extensions"] if e["name"] == "chaosali-impact")
+    impact["measures"]["http"] = {"web": {"samples": 200, "availability": 92.5, "p50": 0.004, "p95": 0.02, "p99": 0.25,
+                                          "longest_failure_streak": 15, "error_windows": [
+                                              {"from": impact["recording"]["started_at"],
+                                               "to": impact["recording"]["started_at"], "reason": "refused"}]}}
+    after = journal["steady_states"]["after"]
+    after["probes"].append({**after["probes"][-1], "activity": {
+        "type": "probe", "name": "faults-proven", "provider": {"type": "python", "func": "faults_observed"}},
+        "output": {"all_seen": True, "proven": True, "faults": [{"kind": "reboot", "detail": "worker1"}],
+                   "evidence": [{"what": "watch-nodes", "seen": True, "detail": "NotReady 13 s"}], "why": None}})
+    journal["experiment"]["extensions"][0]["fmea"].update(min_availability=99, max_pods_lost=1,
+                                                            max_unavailable_seconds=5, max_api_down_seconds=2)
+    return journal
+
+
+JOURNALS["everything"] = _everything()
+
+
+def _paths(node: object, path: tuple = ()) -> list[tuple]:
+    """Every place in a journal where a value sits."""
+    paths = [path] if path else []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        paths += _paths(child, (*path, key))
+    return paths
+
+
+# the keys a report reads: where a wrong type is most likely to break it
+READ = set("""experiment title extensions name fmea failure_mode category severity impact recovery recovery_seconds
+detection max_pods_lost max_unavailable_seconds max_recovery_seconds min_availability max_api_down_seconds
+steady-state-hypothesis probes status deviated start end duration run rollbacks steady_states before after during
+steady_state_met activity type provider func path url tolerance output exception tolerance_met fault_id kind
+action started_at heals_at at start_at hosts host ok skew_seconds targets why faults restored changes up last
+down_seconds watched_seconds down_at back_at stdout stderr recording measures missing started_at seconds scope
+namespaces label_selector timeline t workload ready desired api_outages from to dropped errors pods_lost
+api_down_seconds workloads nodes http seconds_below_desired below_desired recovered_after_fault_seconds lost pod
+node reason replacement replaced_after_seconds seconds_not_ready not_ready ready_after_fault_seconds taints_seen
+samples availability p50 p95 p99 longest_failure_streak error_windows""".split())
+PATHS = {name: sorted(_paths(journal), key=lambda path: (path[-1] not in READ, len(path)))
+         for name, journal in JOURNALS.items()}
+READ_PATHS = {name: sum(path[-1] in READ for path in paths) for name, paths in PATHS.items()}
+# what a hostile or broken journal holds where a report expects something else
+WRONG = st.recursive(
+    st.one_of(ANY_JSON, st.sampled_from(["12.5", "true", "", "2026-01-10T10:00:00", "x" * 300, "\u202e\u2028"]),
+              st.sampled_from([1e308, -1e308, 10 ** 400, -1, 2 ** 63])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+def nested(levels: int) -> object:
+    value: object = "bottom"
+    for level in range(levels):
+        value = [value] if level % 2 else {"n": value}
+    return value
+
+
+def broken(journal: dict, changes: list[tuple[int, object]], paths: list[tuple]) -> dict:
+    journal = copy.deepcopy(journal)
+    for index, value in changes:
+        *parents, last = paths[index]
+        node = journal
+        try:
+            for key in parents:
+                node = node[key]
+            node[last] = value
+        except (KeyError, IndexError, TypeError):  # an earlier change replaced a parent
+            continue
+    return journal
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(name=st.sampled_from(sorted(JOURNALS)), data=st.data())
+def test_any_journal_renders_in_every_format(name, data):
+    """Values of the wrong type anywhere (Infinity, 1e308, "12.5", a run entry that is a string,
+    nesting 2000 levels deep): every format renders, each part left out says so, and a campaign
+    with a good journal shows the good one whole."""
+    where = st.one_of(st.integers(0, READ_PATHS[name] - 1), st.integers(0, len(PATHS[name]) - 1))
+    changes = data.draw(st.lists(st.tuples(where,
+                                           st.one_of(WRONG, st.integers(900, 2500).map(nested))), min_size=1,
+                                 max_size=4))
+    journal = broken(JOURNALS[name], changes, PATHS[name])
+    try:
+        run = read_run(journal, "broken.json")
+    except InvalidArgument:  # no experiment object left: not a journal, said so
+        assert not isinstance(journal, dict) or not isinstance(journal.get("experiment"), dict)
+        return
+    good = read_run(JOURNALS["deviated.json"], "good.json")
+    for fmt in FORMATS:
+        render([run], fmt)
+        assert good.title in render([run, good], fmt)
+    assert json.loads(render([run], "json"))["runs"][0]["problems"] == run.problems

@@ -48,8 +48,7 @@ from conftest import REPO, chaos_run, journal_of
 
 DATA = Path(__file__).resolve().parent / "data"
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
-SECRETS = ["hunter2-Sup3r-secret", "tok-abcdef123456", "drill-operator", "pg-pass-777", "AKIA123456",
-           "env-secret-value-42"]
+SECRETS = ["hunter2-Sup3r-secret", "tok-abcdef123456", "drill-operator", "pg-pass-777", "AKIA123456"]
 CHAOS = Path(sys.executable).with_name("chaos")  # the real console script, not a pyenv shim needing HOME
 PROCESS_SECRET = "s3cr3t-boom-token-99"  # the inline secret of process-failure.experiment.json
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -175,7 +174,7 @@ def test_fmea_errors_name_the_field_and_what_is_allowed():
         validate_fmea(experiment_with(detection=None))
     with pytest.raises(InvalidArgument, match=r"unknown field 'owner' \(fields: failure_mode, category"):
         validate_fmea(experiment_with(owner="sre"))
-    for wrong in (-1, "30", True, None):
+    for wrong in (-1, "30", True, None, float("inf"), float("nan"), 1e308, 86401):
         with pytest.raises(InvalidArgument, match=r"recovery_seconds"):
             validate_fmea(experiment_with(recovery_seconds=wrong))
     with pytest.raises(InvalidArgument, match=r"no FMEA; add to extensions"):
@@ -267,11 +266,10 @@ def test_no_outage_seen_is_a_zero_recovery():
 # -- secrets ---------------------------------------------------------------------------------------------
 
 
-def test_secrets_are_masked_in_every_format(monkeypatch):
-    monkeypatch.setenv("CHAOSALI_TEST_SECRET_KEY", "env-secret-value-42")
+def test_secrets_are_masked_in_every_format():
     journal = load("secret-failure.json")
     raw = json.dumps(journal)
-    assert all(secret in raw for secret in SECRETS[:-1])  # the journal really holds them
+    assert all(secret in raw for secret in SECRETS)  # the journal really holds them
     run = read_run(journal)
     [login] = [a for a in run.activities if a.name == "login-as-operator"]
     assert MASK in login.error and "svc.example/login" in login.error
@@ -542,8 +540,7 @@ def outcome(case: ET.Element) -> str:
     return found[0] if found else "passed"
 
 
-def test_junit_is_valid_and_fails_exactly_where_expectations_were_missed(monkeypatch):
-    monkeypatch.setenv("CHAOSALI_TEST_SECRET_KEY", "env-secret-value-42")
+def test_junit_is_valid_and_fails_exactly_where_expectations_were_missed():
     runs = [read_run(load(name), name) for name in JUNIT_JOURNALS]
     out = render(runs, "junit")
     xmlschema.XMLSchema(str(DATA / "junit-10.xsd")).validate(out)
@@ -818,6 +815,26 @@ def test_an_env_secret_unset_where_the_report_runs_does_not_leak(monkeypatch):
     assert_hidden(journal, [ENV_TOKEN, "tok%2Fen%2Bvalue%3D42%26x", "value=42"], "env secret")
 
 
+def test_env_secrets_are_learned_from_the_journal_never_from_the_environment(monkeypatch):
+    """A hostile journal names any variable of the reporting machine as an env secret, and holds
+    activities named 0000-9999: the one masked would tell the variable's value."""
+    monkeypatch.setenv("CHAOSALI_RPT_VICTIM", "4711")
+    journal = load("secret-failure.json")
+    journal["experiment"]["secrets"]["probe"] = {"pin": {"type": "env", "key": "CHAOSALI_RPT_VICTIM"}}
+    template = journal["run"][0]
+    journal["run"] = [{**template, "activity": {**template["activity"], "name": f"{n:04}"}} for n in range(10000)]
+    out = json.loads(render([read_run(journal)], "json"))
+    names = [a["name"] for a in out["runs"][0]["activities"] if a["phase"] == "method"]
+    assert names == [f"{n:04}" for n in range(10000)]
+    # the fixture's env secret, printed by a process, is masked only once the journal holds its resolved copy
+    monkeypatch.setenv("CHAOSALI_TEST_SECRET_KEY", "env-secret-value-42")
+    journal = load("secret-failure.json")
+    assert "env-secret-value-42" in render([read_run(journal)], "html")
+    journal["experiment"]["configuration"]["token"] = {"type": "probe", "provider": {
+        "type": "python", "module": "m", "func": "f", "secrets": {"ssh": {"key_path": "env-secret-value-42"}}}}
+    assert_hidden(journal, ["env-secret-value-42"], "resolved env secret")
+
+
 def test_values_under_authorization_credentials_and_username_are_masked():
     journal = load("secret-failure.json")
     journal["run"][0]["output"]["request"] = {
@@ -928,14 +945,14 @@ def test_get_of_a_secret_in_the_lab_returns_it_masked(kube):
 
 def test_terminal_escapes_in_titles_and_exceptions_do_not_reach_text_or_markdown():
     journal = load("process-failure.json")
-    journal["experiment"]["title"] = "drill\x1b[2J\x1b]0;pwned\x07 title\rFAKE: all ok\x9b1m"
+    journal["experiment"]["title"] = "drill\x1b[2J\x1b]0;pwned\x07 title\rFAKE: all ok\x9b1m \u202egnp.exe\u2028line"
     journal["run"][1]["exception"][-1] = "ActivityFailed: \x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\\x07\x08\n"
     run = read_run(journal)
     for fmt in ("text", "markdown"):
         out = render([run], fmt)
-        assert not set(out) & {"\x1b", "\x07", "\r", "\x08", "\x9b"}, fmt
+        assert not set(out) & {"\x1b", "\x07", "\r", "\x08", "\x9b", "\u202e", "\u2028", "\u2029"}, fmt
         assert "drill" in out and "FAKE: all ok" in out and "click" in out
-    assert "title\\x0dFAKE" in render([run], "text")
+    assert "title\\x0dFAKE" in render([run], "text") and "\\u202egnp.exe\\u2028line" in render([run], "text")
 
 
 def test_faults_that_started_together_show_their_skew_in_every_format(tmp_path):
@@ -1033,3 +1050,110 @@ def test_a_watch_that_ended_down_says_what_it_saw():
     text = render([read_run(journal)], "text")
     assert f"first down at {watch['down_at']}, still down when the watch ended after" in text
     assert "not back when the watch ended" not in text
+
+
+# -- journals of the wrong shape (issue 20) --------------------------------------------------------------
+
+
+def nested(levels: int) -> object:
+    value: object = "bottom"
+    for _ in range(levels):
+        value = {"n": [value]}
+    return value
+
+
+def test_parts_of_the_wrong_type_are_each_one_line_and_the_rest_renders(tmp_path, capsys):
+    journal = load("impact.json")
+    [fmea] = [e["fmea"] for e in journal["experiment"]["extensions"] if e.get("name") == "chaosali"]
+    fmea["recovery_seconds"] = float("inf")
+    journal["duration"] = "12.5"
+    journal["run"][0] = "a string"
+    journal["run"][1]["duration"] = 1e308
+    journal["steady_states"]["before"]["steady_state_met"] = "true"
+    journal["run"][2]["output"] = nested(1000)
+    run = read_run(journal, "bad.json")
+    assert run.problems == [
+        "journal.run[2].output: nested deeper than 100 levels: cut there",
+        "journal.duration: a string, not a number of seconds: left out",
+        "journal.run[0]: a string, not an object: left out",
+        "journal.run[1].duration: a number out of range, not a number of seconds: left out",
+        "journal.steady_states.before.steady_state_met: a string, not true or false: left out",
+    ]
+    assert "recovery_seconds inf must be a number from 0 to 86400" in run.fmea_error
+    assert len(run.activities) == activity_count(load("impact.json")) - 1  # only the string left out
+    for fmt in FORMATS:
+        out = render([run], fmt)
+        for problem in run.problems:
+            assert (problem.replace("_", r"\_").replace("[", r"\[").replace("]", r"\]") if fmt == "markdown"
+                    else problem) in out, (fmt, problem)
+    xmlschema.XMLSchema(str(DATA / "junit-10.xsd")).validate(render([run], "junit"))
+    junit = ET.fromstring(render([run], "junit"))
+    [case] = junit.findall(".//testcase[@classname='bad.journal']")
+    assert case.find("error").get("message") == "5 problems: parts of the journal left out"
+    # a campaign survives a journal that cannot be read at all: not JSON, or nested past the parser
+    bad = tmp_path / "truncated.json"
+    bad.write_text('{"experiment": {')
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(load("deviated.json")))
+    assert main(["report", str(bad), str(deep), str(good), "--format", "json"]) == 0
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert "cannot read the journal: Expecting" in runs[0]["problems"][0]
+    assert runs[1]["problems"] == [f"{deep}: cannot read the journal: nested too deep"]
+    assert runs[2]["problems"] == [] and runs[2]["title"] == load("deviated.json")["experiment"]["title"]
+    with pytest.raises(InvalidArgument, match="truncated.json: cannot read the journal"):
+        load_runs([bad])
+
+
+# (said in free text, secret, masked in every format)
+LEAKS = [
+    ("DB_PASSWORD=db-pw-0001", "db-pw-0001"), ("PGPASSWORD=pg-pw-0002 psql", "pg-pw-0002"),
+    ("GITHUB_TOKEN=ghp_0003abcdef", "ghp_0003abcdef"), ("export API_TOKEN=api-tok-0004", "api-tok-0004"),
+    ("x_api_key: xak-0005", "xak-0005"), ("privatekey=pk-0006", "pk-0006"), ("authtoken: at-0007", "at-0007"),
+    ("cloning https://deploy:url-pw-0008@git.lab/repo.git", "url-pw-0008"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA0009\n-----END OPENSSH PRIVATE KEY-----\n",
+     "b3BlbnNzaC1rZXktdjEAAAA0009"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEcut-short-0010", "MIIEcut-short-0010"),
+    ("    client-key-data: LS0tLS1CRUdJTi0011", "LS0tLS1CRUdJTi0011"),
+    ("mysqldump -u root -pmy-pw-0012 app", "my-pw-0012"), ("vault login --password cli-pw-0013", "cli-pw-0013"),
+    ("headers={'Authorization': 'Token drf-0014'}", "drf-0014"), ("Authorization: Bearer ab15", "ab15"),
+    ('{"auths": {"reg.lab": {"auth": "ZG9ja2VyOjAwMTY="}}}', "ZG9ja2VyOjAwMTY="),
+    ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMDE3In0.c2lnMDAxNw", "eyJzdWIiOiIwMDE3In0"),
+]
+# what only looks like a credential stays
+LOOKALIKES = ["kube_monkey_namespace: chaos", "author: Jane", "secret_name: db-credentials",
+              "--token-file /var/run/token", "ssh -p 2222 host", "mkdir -p /tmp/x", "Basic checks passed",
+              "https://git.lab/repo.git", "tokens: 12 of 40", "PASSWORD_FILE=/etc/pw"]
+
+
+def test_credentials_said_in_free_text_are_masked_and_lookalikes_stay():
+    journal = load("process-failure.json")
+    [process] = [r for r in journal["run"] if isinstance(r.get("output"), dict) and "stderr" in r["output"]][:1]
+    process["output"]["stdout"] = "\n".join(text for text, _ in LEAKS) + "\n" + "\n".join(LOOKALIKES)
+    process["output"]["stderr"] = "\n".join(text for text, _ in LEAKS)
+    assert_hidden(journal, [secret for _, secret in LEAKS], "free text")
+    shown = read_run(journal).journal["run"][journal["run"].index(process)]["output"]["stdout"]
+    assert all(text in shown for text in LOOKALIKES), shown
+
+
+def test_credentials_in_structures_are_masked():
+    """A Kubernetes env entry, an argv list, a Secret a process printed as YAML or JSON."""
+    manifest = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\n"
+                "data:\n  password: c3RkLXB3LTAwMjE=\nstringData:\n  token: std-tok-0022\n")
+    listed = json.dumps({"kind": "List", "items": [{"kind": "Secret", "metadata": {"name": "x"}, "type": "Opaque",
+                                                    "data": {"k": "anNvbi0wMDIz"}}]}, indent=2)
+    journal = load("process-failure.json")
+    journal["run"][0]["output"] = {
+        "env": [{"name": "DB_PASSWORD", "value": "env-pw-0020"}, {"name": "LOG_LEVEL", "value": "debug"}],
+        "argv": ["mysql", "-u", "root", "-pargv-pw-0024", "--password", "argv-pw-0025", "-p", "3306"],
+        "printed": {"status": 0, "stdout": manifest, "stderr": listed},
+        "echoed": "connected with env-pw-0020 and std-tok-0022 (decoded std-pw-0021, json-0023)",
+    }
+    run = read_run(journal)
+    output = run.journal["run"][0]["output"]
+    assert output["env"] == [{"name": "DB_PASSWORD", "value": MASK}, {"name": "LOG_LEVEL", "value": "debug"}]
+    assert output["argv"] == ["mysql", "-u", "root", f"-p{MASK}", "--password", MASK, "-p", "3306"]
+    assert "kind: Secret" in output["printed"]["stdout"]  # the text stays, its values go
+    assert_hidden(journal, ["env-pw-0020", "argv-pw-0024", "argv-pw-0025", "c3RkLXB3LTAwMjE=", "std-pw-0021",
+                            "std-tok-0022", "anNvbi0wMDIz", "json-0023"], "structures")

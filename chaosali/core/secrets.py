@@ -26,7 +26,8 @@ def masked_secret(secret: dict[str, Any]) -> dict[str, Any]:
     """A copy of a Secret whose ``data`` / ``stringData`` are masked whole (their keys too:
     ``.dockerconfigjson`` says what kind of credential it is, nothing more is needed)."""
     masked = {name: MASK if name in _VALUES and value else value for name, value in secret.items()}
-    annotations = (secret.get("metadata") or {}).get("annotations")
+    metadata = secret.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
     if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
-        masked["metadata"] = {**secret["metadata"], "annotations": {**annotations, _LAST_APPLIED: MASK}}
+        masked["metadata"] = {**metadata, "annotations": {**annotations, _LAST_APPLIED: MASK}}
     return masked

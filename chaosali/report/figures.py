@@ -67,6 +67,7 @@ expected meets the impact check. Score = 100 x weight met / weight judged (see d
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,7 @@ from typing import Any
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import judge
 from chaosali.report.fmea import CHOICES, LIMIT_FIELDS, validate_fmea
+from chaosali.report.journal import IMPACT_EXTENSION, read_journal
 from chaosali.report.redact import redact
 from chaosali.report.story import exit_status, status_words, stderr_tail, unexpected_exit
 
@@ -87,7 +89,6 @@ STEADY = "steady state"
 # What a watch or a probe is about, by its provider function: (subject, how its outage reads).
 _SUBJECTS = {"watch_api": ("api", "the API down"), "watch_nodes": ("nodes", "nodes NotReady")}
 _CORE_SUBJECTS = {"api"}
-IMPACT_EXTENSION = "chaosali-impact"  # chaosali.impact.controls.EXTENSION (report reads journals only)
 CRITICAL, MINOR = 3, 1  # check weights, as krkn weighs critical checks and warnings
 
 
@@ -272,6 +273,7 @@ class Run:
     recording: Recording | None
     limits: list[LimitCheck]
     journal: dict[str, Any] = field(repr=False)  # redacted
+    problems: list[str] = field(default_factory=list)  # the journal's parts left out, and why
 
     @property
     def measures(self) -> dict[str, Any] | None:
@@ -380,6 +382,7 @@ class Run:
             "duration": self.duration,
             "fmea": self.fmea,
             "fmea_error": self.fmea_error,
+            "problems": self.problems,
             "steady_states": [
                 {"phase": check.phase, "met": check.met,
                  "probes": [{"name": p.name, "met": p.tolerance_met, "status": p.status} for p in check.probes]}
@@ -435,7 +438,10 @@ def read_run(journal: Any, source: str = "journal") -> Run:
     """The figures of a Chaos Toolkit journal (a ``chaos run --journal-path`` file's content)."""
     if not isinstance(journal, dict) or not isinstance(journal.get("experiment"), dict):
         raise InvalidArgument(f"{source}: not a Chaos Toolkit journal (no experiment in it)")
-    journal = redact(journal)
+    reading = read_journal(journal)
+    # the problem lines are masked with the journal: they name where its parts are
+    masked = redact({"journal": reading.journal, "problems": reading.problems})
+    journal, problems = masked["journal"], masked["problems"]
     experiment = journal["experiment"]
     try:
         fmea, fmea_error = validate_fmea(experiment), None
@@ -470,6 +476,7 @@ def read_run(journal: Any, source: str = "journal") -> Run:
         recording=recording,
         limits=_limits(fmea, recording),
         journal=journal,
+        problems=problems,
     )
 
 
@@ -613,21 +620,15 @@ def _steady_checks(states: dict[str, Any]) -> list[SteadyCheck]:
 
 
 def _faults(activities: list[Activity]) -> list[FaultWindow]:
-    restores = sorted(
-        (a for a in activities if isinstance(a.output, dict) and isinstance(a.output.get("restored"), dict)
-         and a.end),
-        key=lambda a: a.end,
-    )
+    restores = _restores(activities)
     faults = []
     for activity, output in ((a, o) for a in activities for o in _fault_outputs(a.output)):
         hosts = [str(h.get("host")) for h in output.get("hosts") or [] if isinstance(h, dict) and h.get("ok", True)]
         if output.get("fault_id") and _time(output.get("started_at")):
             started, heals_at = _time(output["started_at"]), _time(output.get("heals_at"))
-            restore = next(
-                (r for r in restores if r.end >= started
-                 and any(output["fault_id"] in (ids or []) for ids in r.output["restored"].values())),
-                None,
-            )
+            listing = restores.get(str(output["fault_id"]), [])
+            first = bisect.bisect_left(listing, started, key=lambda r: r.end)  # the first ended after the start
+            restore = listing[first] if first < len(listing) else None
             if restore:
                 end, ended_by = restore.end, f"restored by {restore.name}"
             else:
@@ -640,6 +641,17 @@ def _faults(activities: list[Activity]) -> list[FaultWindow]:
             at = _time(output["at"])
             faults.append(FaultWindow(str(output["action"]), "", hosts, at, at, "one shot", None, activity.name))
     return faults
+
+
+def _restores(activities: list[Activity]) -> dict[str, list[Activity]]:
+    """Per fault id, the restores that list it (``{"restored": {host: [ids]}}``), first ended first."""
+    restores: dict[str, list[Activity]] = {}
+    ended = (a for a in activities if isinstance(a.output, dict) and isinstance(a.output.get("restored"), dict) and a.end)
+    for restore in sorted(ended, key=lambda a: a.end):
+        listed = {str(i) for ids in restore.output["restored"].values() if isinstance(ids, list) for i in ids}
+        for fault_id in listed:
+            restores.setdefault(fault_id, []).append(restore)
+    return restores
 
 
 def _fault_outputs(output: Any) -> list[dict[str, Any]]:
@@ -679,24 +691,45 @@ def _sightings(activities: list[Activity], steady: list[SteadyCheck]) -> list[Si
     return sorted(sightings, key=lambda s: s.at)
 
 
-def _relevant(sightings: list[Sighting], subject: str) -> list[Sighting]:
-    """A subject's own sightings, and the steady state met: that is healthy for everything."""
-    return [s for s in sightings if s.subject == subject or (s.subject == STEADY and s.up)]
+def _relevant(sightings: list[Sighting]) -> dict[str, list[Sighting]]:
+    """Per subject seen down, its own sightings and the steady state met (healthy for
+    everything), in order. Of the steady states met between two of its own sightings only the
+    first can change anything, so each subject's list is as long as its own: one pass in all."""
+    following: list[int | None] = [None] * len(sightings)  # the index of the next steady state met
+    upcoming = None
+    for index in range(len(sightings) - 1, -1, -1):
+        following[index] = upcoming
+        if sightings[index].subject == STEADY and sightings[index].up:
+            upcoming = index
+    own: dict[str, list[int]] = {}
+    for index, sighting in enumerate(sightings):
+        own.setdefault(sighting.subject, []).append(index)
+    relevant = {}
+    for subject in dict.fromkeys(s.subject for s in sightings if not s.up):
+        indexes = own[subject]
+        seen = []
+        for at, index in enumerate(indexes):
+            seen.append(sightings[index])
+            steady, after = following[index], indexes[at + 1] if at + 1 < len(indexes) else len(sightings)
+            if steady is not None and steady < after:
+                seen.append(sightings[steady])
+        relevant[subject] = seen
+    return relevant
 
 
 def _outages(sightings: list[Sighting]) -> list[Outage]:
     """Per subject, from a down sighting of its own to the next healthy one."""
     outages = []
-    for subject in dict.fromkeys(s.subject for s in sightings if not s.up):
+    for subject, seen in _relevant(sightings).items():
         down: Sighting | None = None
-        for sighting in _relevant(sightings, subject):
+        for sighting in seen:
             if not sighting.up and down is None:
                 down = sighting
             elif sighting.up and down is not None:
                 outages.append(Outage(subject, down.outage, down.at, sighting.at, _span(down.at, sighting.at)))
                 down = None
         if down is not None:
-            last = max(s.at for s in sightings if s.subject == subject)
+            last = max(s.at for s in seen if s.subject == subject)
             outages.append(Outage(subject, down.outage, down.at, None, _span(down.at, last)))
     return sorted(outages, key=lambda o: o.start)
 
@@ -715,8 +748,7 @@ def _recovery(sightings: list[Sighting], faults: list[FaultWindow], activities: 
     if all(s.up for s in sightings):
         return Recovery(NO_OUTAGE, 0.0, expected, started, started_by, None, "never seen down")
     healthy: Sighting | None = None
-    for subject in dict.fromkeys(s.subject for s in sightings if not s.up):
-        seen = _relevant(sightings, subject)
+    for seen in _relevant(sightings).values():
         last_down = max(i for i, s in enumerate(seen) if not s.up)
         if last_down == len(seen) - 1:
             return Recovery(NOT_RECOVERED, None, expected, started, started_by, None,

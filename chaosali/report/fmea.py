@@ -43,7 +43,7 @@ FIELDS: dict[str, str] = {
     "severity": "one of " + ", ".join(CHOICES["severity"]),
     "impact": "one of " + ", ".join(CHOICES["impact"]),
     "recovery": "one of " + ", ".join(CHOICES["recovery"]),
-    "recovery_seconds": "the expected recovery time, a number >= 0",
+    "recovery_seconds": "the expected recovery time, a number of seconds from 0 to 86400",
     "detection": "the probe or alert that detects it",
 }
 _DAY = 86400.0
@@ -82,9 +82,14 @@ def validate_fmea(experiment: dict[str, Any]) -> dict[str, Any]:
             if value not in CHOICES[name]:
                 problems.append(f"{name} {value!r} is not one of {', '.join(CHOICES[name])}")
         elif name == "recovery_seconds":
-            # bool is an int to Python, but `true` seconds is a mistake
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                problems.append(f"recovery_seconds {value!r} must be a number >= 0")
+            # bool is an int to Python, but `true` seconds is a mistake; Infinity is no expectation
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                problems.append(f"recovery_seconds {value!r} must be a number from 0 to {_DAY:g}")
+                continue
+            try:
+                args.number(value, "recovery_seconds", 0, _DAY)
+            except InvalidArgument as error:
+                problems.append(str(error))
         elif not isinstance(value, str) or not value.strip():
             problems.append(f"{name} {value!r} must be a non-empty string: {meaning}")
     if problems:

@@ -8,6 +8,7 @@ One ``<testsuite>`` per journal, all inside one ``<testsuites>``; its test cases
 - each FMEA expectation (``words.expectations``: impact, fault proven, recovery time, the
   limits judged against the impact recording): a failure when missed, skipped when the journal
   cannot tell;
+- a journal with parts left out as unusable (``chaosali.report.journal``): an error;
 - each method or rollback activity that failed, or whose process exited non-zero where no
   tolerance asked for it: an error. The others are the drill's steps, not tests.
 
@@ -59,12 +60,22 @@ def _suite(run: Run, number: int) -> ET.Element:
         ET.SubElement(properties, "property", name=name, value=_text(value))
     # a journal named like a Java class would split into packages at its dots
     root = Path(run.source).stem.replace(".", "-")
-    cases = _steady_cases(run, root) + _expectation_cases(run, root) + _activity_cases(run, root)
+    cases = _problem_cases(run, root) + _steady_cases(run, root) + _expectation_cases(run, root) + _activity_cases(run, root)
     suite.extend(cases)
     suite.set("tests", str(len(cases)))
     for count, tag in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
         suite.set(count, str(sum(case.find(tag) is not None for case in cases)))
     return suite
+
+
+def _problem_cases(run: Run, root: str) -> list[ET.Element]:
+    """A journal with parts left out (``chaosali.report.journal``): an error, as the report is incomplete."""
+    if not run.problems:
+        return []
+    case = ET.Element("testcase", name="journal readable", classname=_text(f"{root}.journal"))
+    _outcome(case, "error", f"{len(run.problems)} problems: parts of the journal left out", "journal",
+             "\n".join(run.problems))
+    return [case]
 
 
 def _steady_cases(run: Run, root: str) -> list[ET.Element]:

@@ -6,24 +6,33 @@ exception, a Kubernetes Secret read by a probe. ``redact`` returns a copy where
 
 - the ``data`` / ``stringData`` of every Kubernetes Secret object (and kubectl's
   last-applied annotation on it, which repeats them) is ``***``;
-- any value under a credential-like key name (authorization, credential(s), token, password,
-  passphrase, secret, cookie, bearer, private key, kubeconfig, username, api key...) is ``***``,
-  whatever its shape; names of paths, files and references (``kubeconfig_path``,
-  ``secret_name``) are not credentials;
+- any value under a credential-like key name (authorization, auth, credential(s), token,
+  password, passphrase, secret, cookie, bearer, private key, kubeconfig, username, api key, and
+  names ending in one: ``PGPASSWORD``, ``authtoken``...) is ``***``, whatever its shape, and so
+  is the ``value`` of a Kubernetes env entry whose ``name`` is one; names of paths, files and
+  references (``kubeconfig_path``, ``secret_name``) are not credentials;
 - every known secret value is ``***`` as a whole value and inside any string (keys included),
   also in its encoded forms (URL-encoded, JSON and Python escapes, base64). Known values are the
   inline values of the experiment's ``secrets`` block; the values of ``{"type": "env"}``
-  secrets, from the journal itself where chaoslib copied them (a dynamic configuration entry's
-  ``provider.secrets``: every resolved secret, env ones included), else from the variable if it
-  is set where the report runs; the values found under credential-like names and in Secret
-  objects (decoded from base64 too);
-- in free text, what follows ``Authorization:``, ``Cookie:``, ``Bearer``/``Basic`` and
-  ``password=``-like assignments is ``***``, so that a value no one told the report about is
-  still hidden where it is introduced as a credential.
+  secrets *from the journal only*, where chaoslib copied them resolved (a dynamic configuration
+  entry's ``provider.secrets``), never from the environment where the report runs (a hostile
+  journal naming any variable would read it out); the values found under credential-like names
+  and in Secret objects (decoded from base64 too), those printed by a process as a Secret's YAML
+  or JSON included;
+- in free text (an exception, a process's output), a value introduced as a credential, even one
+  no one told the report about (``_IN_TEXT``): ``Authorization:``/``Cookie:`` headers (also in a
+  dict repr), ``Bearer`` tokens, ``password=``-like assignments (``DB_PASSWORD=``,
+  ``export API_TOKEN=``, ``x_api_key:``, ``client-key-data:``, docker's ``"auth":``),
+  ``--password X`` options, ``-pX`` after mysql/mariadb/sshpass, the password of a URL's
+  userinfo, PEM private-key blocks and JWTs.
 
-What cannot be masked: a value the journal holds nowhere as a secret (an env secret whose
-variable is unset where the report runs, echoed by a process in a form none of the above
-catches). Vault and ``--var-file`` secrets never reach the journal's experiment copy.
+What cannot be masked: a value the journal holds nowhere as a secret, echoed in a form none of
+the above catches (e.g. an env secret no dynamic configuration copied, printed bare); a known
+value shorter than 3 characters inside other text. Vault and ``--var-file`` secrets never reach
+the journal's experiment copy.
+
+Many secret values are masked in one pass over each string (an Aho-Corasick automaton), so
+masking grows with the journal's size, not with its size times the number of secrets.
 
 Reports compute their figures from the redacted copy only, so no renderer can leak.
 """
@@ -33,12 +42,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
-from typing import Any
+from functools import lru_cache
+from typing import Any, Iterator
 from urllib.parse import quote, quote_plus
 
+import ahocorasick
+import yaml
+
 from chaosali.core.secrets import MASK, is_secret_object, masked_secret
+from chaosali.report.journal import kept
 
 __all__ = ["MASK", "redact"]
 
@@ -46,30 +59,129 @@ __all__ = ["MASK", "redact"]
 # "kube_monkey_namespace" or "tolerance" are not taken for secrets.
 _SECRET_WORDS = frozenset({
     "password", "passwords", "passwd", "passphrase", "token", "tokens", "secret", "key", "apikey", "authorization",
-    "credential", "credentials", "cookie", "cookies", "bearer", "kubeconfig", "username",
+    "credential", "credentials", "cookie", "cookies", "bearer", "kubeconfig", "username", "auth", "auths",
 })
+# one-word names ending in one of these are credentials too ("pgpassword", "authtoken", "privatekey"),
+# not those ending in "key" ("monkey")
+_SECRET_ENDINGS = ("password", "passwd", "passphrase", "token", "secret", "apikey", "privatekey", "credentials")
 # ...unless the name says it is where a secret is, or which one: not the secret itself
 _POINTER_WORDS = frozenset({"path", "file", "name", "names", "ref", "namespace", "url", "type"})
 # Values shorter than this are masked as whole values only: masking "1" or "a" inside every
 # string would hide the whole report, not the secret.
 _MIN_SUBSTRING = 3
-# Credentials introduced in free text (an exception, a process's stderr): the value that follows
+# short strings (key names, statuses, kinds) repeat thousands of times in a journal: masked once
+_CACHED, _CACHE_MAX = 64, 1 << 17
+# a process's output parsed for Secret objects up to this size (kubectl get secret -o yaml)
+_PARSED_MAX = 1 << 20
+# Credentials introduced in free text (an exception, a process's output): the value that follows
+# a head group is masked, a match without one is masked whole. A credential's name may have any
+# prefix (DB_PASSWORD, PGPASSWORD, x_api_key): the text matches from its last word on. Every
+# part is bounded or stops at a character it cannot cross, so a long run of one character
+# costs one pass, not one pass per character.
+_KEYWORD = (r"(?:password|passwd|passphrase|token|secret|credentials?|username|auth"
+            r"|(?:api|private|secret|access|client)[-_]?key(?:[-_]?data)?)")
 _IN_TEXT = re.compile(
-    r"(?i)(?P<head>\b(?:proxy-)?authorization\b[\"']?\s*[:=]\s*|\b(?:set-)?cookie\b[\"']?\s*[:=]\s*)[^\r\n\"']+"
-    r"|(?P<scheme>\b(?-i:Bearer|bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}"  # as in a header, not "basic checks"
-    r"|(?P<name>\b(?:password|passwd|passphrase|token|secret|credentials?|username|api[-_]?key|private[-_]?key)\b"
-    r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"
+    r"(?i)(?P<head>(?<![A-Za-z0-9-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+    r"|(?<![A-Za-z0-9-])(?:set-)?cookie[\"']?\s*[:=]\s*[\"']?)[^\r\n\"']+"
+    r"|(?P<scheme>(?<![A-Za-z0-9])(?-i:Bearer|bearer)\s+)[A-Za-z0-9._~+/=-]+"
+    r"|(?P<basic>(?<![A-Za-z0-9])(?-i:Basic)\s+)[A-Za-z0-9+/=]{8,}"  # as in a header, not "basic checks"
+    rf"|(?P<name>{_KEYWORD}[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}}]+"
+    rf"|(?P<option>(?<![\w-])--(?:[A-Za-z0-9]+-)*{_KEYWORD}(?:=|\s+)[\"']?)[^\s\"',;]+"
+    r"|(?P<userinfo>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"'<>]*:)[^\s/@\"'<>]+(?=@)"
+    # a PEM private key: to its END line (a key is a few KiB), or its lines of base64 when cut short
+    r"|(?P<pem>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)(?:(?:[^-]|-(?!----)){0,16384}?-----END [A-Z0-9 ]*PRIVATE KEY-----"
+    r"|(?:(?:\r?\n|\\n)[A-Za-z0-9+/=]+)+)"
+    r"|(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"  # a JWT
 )
+_HEADS = ("head", "scheme", "basic", "name", "option", "userinfo", "pem")
+# `-pSECRET`: mysql's, mariadb's and sshpass's password option (elsewhere -p is a port, a path...)
+_P_COMMANDS = re.compile(r"(?<![\w-])(?:mysql\w*|mariadb\w*|sshpass)\b")
+_P_OPTION = re.compile(r"(?<=\s)-p(?=[^\s\"'])[^\s\"',;]+|^-p[^\s\"',;]+$")
+_OPTIONS = re.compile(rf"(?i)--(?:[A-Za-z0-9]+-)*{_KEYWORD}")  # an argv item whose next item is the secret
 
 
 def redact(journal: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``journal`` with every secret replaced by ``***`` (see the module doc)."""
     values = _found_values(journal)
-    forms = sorted({form for value in values if len(value) >= _MIN_SUBSTRING for form in _encoded(value)},
-                   key=len, reverse=True)
-    # longest first, so a secret that contains another is masked whole
-    pattern = re.compile("|".join(map(re.escape, forms))) if forms else None
-    return _mask(journal, values, pattern)
+    return _Masker(values).mask(journal)
+
+
+class _Masker:
+    """Masks the known values (whole, and inside strings in one pass) and the credentials in text."""
+
+    def __init__(self, values: set[str]) -> None:
+        self.values = values
+        self.cache: dict[str, str] = {}
+        self.automaton: Any = None
+        forms = {form for value in values if len(value) >= _MIN_SUBSTRING for form in _encoded(value)}
+        if forms:
+            self.automaton = ahocorasick.Automaton()
+            for form in forms:
+                self.automaton.add_word(form, len(form))
+            self.automaton.make_automaton()
+
+    def mask(self, node: Any) -> Any:
+        if is_secret_object(node):
+            node = masked_secret(node)
+        if isinstance(node, dict):
+            env = _secret_env_entry(node)
+            masked = {self.mask(name): MASK if env and name == "value" else self._under(name, value)
+                      for name, value in node.items()}
+            return kept(node, masked)
+        if isinstance(node, list):
+            return kept(node, self._argv([self.mask(value) for value in node], node))
+        if isinstance(node, str):
+            return MASK if node in self.values else self.text(node)
+        if isinstance(node, (int, float)) and not isinstance(node, bool) and str(node) in self.values:
+            return MASK
+        return node
+
+    def text(self, text: str) -> str:
+        """Free text with every known value (longest first where two overlap) and credential masked."""
+        if len(text) > _CACHED:
+            return self._text(text)
+        masked = self.cache.get(text)
+        if masked is None:
+            masked = self._text(text)
+            if len(self.cache) < _CACHE_MAX:
+                self.cache[text] = masked
+        return masked
+
+    def _text(self, text: str) -> str:
+        if self.automaton is not None:
+            pieces, at = [], 0
+            for end, length in self.automaton.iter_long(text):
+                pieces += [text[at:end + 1 - length], MASK]
+                at = end + 1
+            text = "".join(pieces) + text[at:] if pieces else text
+        text = _IN_TEXT.sub(_keep_head, text)
+        if _P_COMMANDS.search(text):
+            text = _P_OPTION.sub(lambda m: m[0][:2] + MASK, text)
+        return text
+
+    def _under(self, name: Any, value: Any) -> Any:
+        if _secret_name(name) and value not in (None, "", [], {}, MASK):
+            return MASK  # whatever its shape: a nested secret is still a secret
+        return self.mask(value)
+
+    @staticmethod
+    def _argv(masked: list[Any], raw: list[Any]) -> list[Any]:
+        """A command line as a list: the item after ``--password`` (and ``-pX`` of mysql) is a secret."""
+        if not any(isinstance(item, str) and item.startswith("-") for item in raw):
+            return masked
+        command = any(isinstance(item, str) and _P_COMMANDS.search(item) for item in raw)
+        for index, item in enumerate(raw):
+            if not isinstance(item, str):
+                continue
+            if _OPTIONS.fullmatch(item) and index + 1 < len(masked):
+                masked[index + 1] = MASK
+            elif command and _P_OPTION.fullmatch(item):
+                masked[index] = "-p" + MASK
+        return masked
+
+
+def _keep_head(match: re.Match[str]) -> str:
+    return next((match[head] for head in _HEADS if match[head] is not None), "") + MASK
 
 
 def _words(name: str) -> set[str]:
@@ -77,10 +189,19 @@ def _words(name: str) -> set[str]:
 
 
 def _secret_name(name: Any) -> bool:
-    if not isinstance(name, str):
-        return False
+    return isinstance(name, str) and _secret_text(name)
+
+
+@lru_cache(maxsize=1 << 16)  # a journal repeats its key names thousands of times
+def _secret_text(name: str) -> bool:
     words = _words(name)
-    return bool(words & _SECRET_WORDS) and not words & _POINTER_WORDS
+    secret = any(word in _SECRET_WORDS or word.endswith(_SECRET_ENDINGS) for word in words)
+    return secret and not words & _POINTER_WORDS
+
+
+def _secret_env_entry(node: dict[str, Any]) -> bool:
+    """A Kubernetes env entry (``{"name": "DB_PASSWORD", "value": ...}``) of a credential."""
+    return "value" in node and _secret_name(node.get("name"))
 
 
 def _scalars(value: Any) -> set[str]:
@@ -95,48 +216,64 @@ def _scalars(value: Any) -> set[str]:
 
 
 def _block_values(block: Any) -> set[str]:
-    """The values of a ``secrets`` block, walked as chaoslib loads it: ``{"type": "env"}`` is the
-    variable's value (if set here), other references (vault) hold none, other objects nest."""
+    """The values of a ``secrets`` block, walked as chaoslib loads it. A reference (``{"type":
+    "env"}``, vault) holds none: the journal's resolved copy holds its value, if anything does."""
     values: set[str] = set()
     for value in block.values() if isinstance(block, dict) else ():
-        if isinstance(value, dict) and value.get("type") == "env":
-            values |= _scalars(os.environ.get(str(value.get("key")), ""))
-        elif isinstance(value, dict) and value.get("type") == "vault":
+        if isinstance(value, dict) and value.get("type") in ("env", "vault"):
             continue
-        elif isinstance(value, dict):
-            values |= _block_values(value)
-        else:
-            values |= _scalars(value)
+        values |= _block_values(value) if isinstance(value, dict) else _scalars(value)
     return values
 
 
-def _found_values(node: Any) -> set[str]:
+def _found_values(node: Any, values: set[str] | None = None) -> set[str]:
     """Values the journal itself marks as secret, to be masked inside other strings as well:
     under credential-like names, in a resolved ``secrets`` object (chaoslib writes every secret,
     resolved, into a dynamic configuration's ``provider.secrets``; an activity's own
-    ``secrets`` is a list of scope names), and in Secret objects, decoded.
+    ``secrets`` is a list of scope names), in Kubernetes env entries, and in Secret objects,
+    decoded, also those a process printed as YAML or JSON. Gathered into one set (``values``).
 
     A bare ``"key"`` is left out here (masked where it stands only): Kubernetes objects use it
     for label and taint keys ("app"), which would otherwise be masked in every string.
     """
-    values: set[str] = set()
+    values = set() if values is None else values
     if is_secret_object(node):
         for name in ("data", "stringData"):
             for value in _scalars(node.get(name)):
                 values |= {value, *_decoded(value)} if name == "data" else {value}
-        return values
-    if isinstance(node, dict):
+    elif isinstance(node, dict):
+        if _secret_env_entry(node):
+            values |= _scalars(node["value"])
         for name, value in node.items():
             if name == "secrets" and isinstance(value, dict):
                 values |= _block_values(value)
             elif _secret_name(name) and not (isinstance(name, str) and name.lower() == "key"):
                 values |= _scalars(value)
             else:
-                values |= _found_values(value)
+                _found_values(value, values)
     elif isinstance(node, list):
         for value in node:
-            values |= _found_values(value)
+            _found_values(value, values)
+    elif isinstance(node, str) and "Secret" in node and "data" in node.lower() and len(node) <= _PARSED_MAX:
+        for secret in _printed_secrets(node):
+            _found_values(secret, values)
     return values
+
+
+def _printed_secrets(text: str) -> Iterator[dict[str, Any]]:
+    """The Secret objects of a process's output that is a YAML or JSON document (or a stream of
+    them): ``kubectl get secret -o yaml``. Only their string values are taken, so an alias bomb
+    costs nothing."""
+    try:
+        documents = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return
+    for document in documents:
+        items = document.get("items") if isinstance(document, dict) else None
+        for node in [document, *(items if isinstance(items, list) else [])]:
+            if is_secret_object(node):
+                yield {"kind": "Secret", **{name: {k: v for k, v in node[name].items() if isinstance(v, str)}
+                                            for name in ("data", "stringData") if isinstance(node.get(name), dict)}}
 
 
 def _decoded(value: str) -> set[str]:
@@ -149,37 +286,11 @@ def _decoded(value: str) -> set[str]:
 
 def _encoded(value: str) -> set[str]:
     """The forms a secret takes once it went through a URL, a JSON or Python string, or base64."""
-    raw = value.encode("utf-8")
-    forms = {value, quote(value, safe=""), quote(value), quote_plus(value), json.dumps(value)[1:-1],
+    raw = value.encode("utf-8", "surrogatepass")
+    forms = {value, quote(raw, safe=""), quote(raw), quote_plus(raw), json.dumps(value)[1:-1],
              json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1],
              value.encode("unicode_escape").decode("ascii")}
     if len(value) >= 4:  # a few bytes of base64 are a common word
         for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
             forms |= {encoded.decode("ascii"), encoded.decode("ascii").rstrip("=")}
     return forms
-
-
-def _mask(node: Any, values: set[str], pattern: re.Pattern[str] | None) -> Any:
-    if is_secret_object(node):
-        node = masked_secret(node)
-    if isinstance(node, dict):
-        return {_mask(name, values, pattern): _mask_under(name, value, values, pattern) for name, value in node.items()}
-    if isinstance(node, list):
-        return [_mask(value, values, pattern) for value in node]
-    if isinstance(node, str):
-        if node in values:
-            return MASK
-        return _IN_TEXT.sub(_keep_head, pattern.sub(MASK, node) if pattern else node)
-    if isinstance(node, (int, float)) and not isinstance(node, bool) and str(node) in values:
-        return MASK
-    return node
-
-
-def _keep_head(match: re.Match[str]) -> str:
-    return (match["head"] or match["scheme"] or match["name"]) + MASK
-
-
-def _mask_under(name: Any, value: Any, values: set[str], pattern: re.Pattern[str] | None) -> Any:
-    if _secret_name(name) and value not in (None, "", [], {}, MASK):
-        return MASK  # whatever its shape: a nested secret is still a secret
-    return _mask(value, values, pattern)

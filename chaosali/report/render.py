@@ -31,15 +31,29 @@ _SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "m
 
 
 def load_runs(paths: list[Path]) -> list[Run]:
-    """Read journal files; an unreadable one fails naming the file."""
+    """Read journal files. One that cannot be read fails naming the file; among several, it
+    becomes a run that says why, so that one bad journal does not hide the campaign."""
     runs = []
     for path in paths:
         try:
-            journal = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise InvalidArgument(f"{path}: cannot read the journal: {error}") from None
-        runs.append(read_run(journal, Path(path).name))
+            runs.append(_load(Path(path)))
+        except InvalidArgument as error:
+            if len(paths) == 1:
+                raise
+            unreadable = read_run({"experiment": {"title": Path(path).name}}, Path(path).name)
+            unreadable.problems.append(str(error))
+            runs.append(unreadable)
     return runs
+
+
+def _load(path: Path) -> Run:
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InvalidArgument(f"{path}: cannot read the journal: {error}") from None
+    except RecursionError:  # the JSON parser's own limit
+        raise InvalidArgument(f"{path}: cannot read the journal: nested too deep") from None
+    return read_run(journal, path.name)
 
 
 def format_for(output: Path | None, requested: str | None) -> str:
@@ -87,6 +101,7 @@ def _text_one(run: Run) -> str:
     recorded = recording_sentence(run)
     lines = [
         story(run.journal),
+        *(f"journal problem: {problem}" for problem in run.problems),
         *errors,
         f"FMEA: {fmea_sentence(run)}",
         f"impact seen: {impact_sentence(run)}",
@@ -148,6 +163,8 @@ def _markdown_one(run: Run, h: str) -> list[str]:
         f"took {seconds_text(run.duration)}, started {run.start.strftime('%Y-%m-%d %H:%M:%S UTC') if run.start else '-'}.",
         "",
     ]
+    if run.problems:
+        lines += [f"{h}# Journal problems", "", *(f"- {_md(problem)}" for problem in run.problems), ""]
     lines += _md_table(
         ["recovery measured", "expected", "verdict", "impact seen", "score"],
         [[recovery_seen(recovery), expected_text(recovery), run_verdict(run), impact_sentence(run),

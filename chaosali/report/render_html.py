@@ -112,6 +112,7 @@ def _run(run: Run, number: int, campaign: bool) -> str:
         f'<span class="badge {"bad" if run.deviated else "good"}">{"deviated" if run.deviated else "not deviated"}</span> '
         f"took {e(seconds_text(run.duration))} · started {e(started)}</p>",
         "</header>",
+        _problems(run, h2),
         _figures(run, number),
         f'<p class="explain">{e(recovery_sentence(run.recovery))}</p>',
         f"<section><{h2}>Timeline</{h2}>{_timeline(run, number)}{_legend()}</section>",
@@ -123,6 +124,14 @@ def _run(run: Run, number: int, campaign: bool) -> str:
         f"<section><{h2}>Activities</{h2}>{_activities(run)}</section>",
         "</article>",
     ])
+
+
+def _problems(run: Run, h2: str) -> str:
+    """The journal's parts left out (``chaosali.report.journal``), one line each."""
+    if not run.problems:
+        return ""
+    items = "".join(f"<li>{e(problem)}</li>" for problem in run.problems)
+    return f'<section class="problems"><{h2}>Journal problems</{h2}><ul>{items}</ul></section>'
 
 
 def _figures(run: Run, number: int) -> str:

@@ -11,32 +11,47 @@ __all__ = ["exit_status", "output_lines", "printable", "status_words", "stderr_t
 _TAIL = 5  # stderr lines a report shows; the HTML report's output details hold the rest
 _LINE_MAX = 300
 # what a terminal acts on: CSI (colours, cursor moves) and OSC (window title, hyperlinks) sequences,
-# then any other C0 or C1 control character but the newline and the tab
+# then any other C0 or C1 control character but the newline and the tab, the bidirectional
+# overrides, embeddings, isolates and marks (text shown in another order than it is: "Trojan
+# Source") and the line and paragraph separators (a line break where a terminal shows none)
 _SEQUENCES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9b[0-9;?]*[ -/]*[@-~]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 def story(journal: dict[str, Any]) -> str:
+    """The story of a journal read by ``chaosali.report.journal`` (its parts have the types it checks)."""
     experiment = journal.get("experiment", {})
     steady = journal.get("steady_states") or {}
     lines = [
         f"{experiment.get('title', 'experiment')}",
         f"status: {journal.get('status')}, deviated: {journal.get('deviated')}, "
-        f"took {journal.get('duration', 0):.1f} s",
+        f"took {_took(journal.get('duration'))}",
         f"steady state before: {_met(steady.get('before'))}, after: {_met(steady.get('after'))}",
     ]
     for section, runs in (("method", journal.get("run") or []), ("rollbacks", journal.get("rollbacks") or [])):
         for run in runs:
-            status = status_words(run["status"], unexpected_exit(run.get("output"), run["activity"].get("tolerance")))
-            lines.append(f"{section}: {run['activity']['name']}: {status} ({run.get('duration', 0):.1f} s)")
+            activity = run["activity"]
+            status = status_words(run.get("status", "not finished"),
+                                  unexpected_exit(run.get("output"), activity.get("tolerance")))
+            lines.append(f"{section}: {activity.get('name', '?')}: {status} ({_took(run.get('duration'))})")
             lines += [f"    {line}" for line in output_lines(run.get("output"))]
     return "\n".join(lines)
 
 
 def printable(text: str) -> str:
     """Text safe for a terminal: escape sequences dropped, other control characters shown as
-    ``\\xNN`` (a carriage return would let a line overwrite the one before it)."""
-    return _CONTROLS.sub(lambda m: f"\\x{ord(m[0]):02x}", _SEQUENCES.sub("", text))
+    ``\\xNN`` (a carriage return would let a line overwrite the one before it), bidirectional
+    controls and line separators as ``\\uNNNN``."""
+    return _CONTROLS.sub(_escaped, _SEQUENCES.sub("", text))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def _took(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f} s"
 
 
 def _met(state: dict | None) -> str:
@@ -66,11 +81,11 @@ def output_lines(output: Any) -> list[str]:
         lines.append(f"targets: {output['targets']['why']}")
     if "down_seconds" in output:  # a watch
         if output.get("down_at"):
-            ended = (f"back at {output['back_at']}" if output.get("last") is not False else
+            ended = (f"back at {output.get('back_at')}" if output.get("last") is not False else
                      f"still down when the watch ended after {output.get('watched_seconds')} s")
             lines.append(f"first down at {output['down_at']}, {ended}; down {output['down_seconds']} s in all")
         else:
-            lines.append(f"never down in {output['watched_seconds']} s")
+            lines.append(f"never down in {output.get('watched_seconds')} s")
     for fault in output.get("faults") or []:  # a random drill: each fault as its host action told it
         lines += output_lines(fault)
     if "restored" in output:

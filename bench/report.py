@@ -1,0 +1,136 @@
+"""Benchmark: reporting a journal stays near linear in its size, in time and in memory.
+
+For each size N, a journal of N activities and N secret values: failing probes each of their own
+name (N subjects of outages), faults and the restores that end them, processes echoing the
+secrets (masked in every string). Each size is reported in a process of its own, which reads the
+journal file (``load_runs``: JSON, masking, figures) and renders every format; it prints the
+journal's size, the read and render times (wall clock), the CPU time of the whole (steadier on a
+shared machine), and the process's peak memory (its maximum resident set, the interpreter
+included: the baseline line gives that of an empty report). Then the ratio of the largest size
+to the smallest, in CPU time, side by side with the ratio of their sizes: equal ratios are
+linear growth, a square would be that ratio squared.
+
+    python bench/report.py                  # 10k and 100k activities and secrets
+    python bench/report.py --quick          # 1k and 10k: well under a minute
+    python bench/report.py --sizes 400000   # e.g. a ~180 MB journal
+
+Last, the masking of hostile free text (runs that a credential pattern could start in), at one
+size and ten times that.
+"""
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_START = dt.datetime(2026, 1, 10, 10, 0, tzinfo=dt.timezone.utc)
+
+
+def journal(size: int) -> dict:
+    """N activities (a third failing probes, a third faults, a third processes) and N secrets."""
+    # as random as real secrets: no common prefix that a regular expression could factor out
+    secrets = {f"key{n}": hashlib.blake2b(str(n).encode(), digest_size=12).hexdigest() for n in range(size)}
+
+    def at(seconds: float) -> str:
+        return (_START + dt.timedelta(seconds=seconds)).isoformat()
+
+    def entry(n: int, kind: str, output: object, name: str) -> dict:
+        return {"activity": {"type": kind, "name": name, "provider": {"type": "python", "func": "f"}},
+                "output": output, "status": "succeeded", "start": at(n), "end": at(n + 0.5), "duration": 0.5}
+
+    run, rollbacks = [], []
+    for n in range(size):
+        if n % 3 == 0:
+            run.append(entry(n, "probe", False, f"probe-{n}"))  # each a subject seen down, never back
+        elif n % 3 == 1:
+            run.append(entry(n, "action", {"fault_id": f"f{n}", "kind": "netem", "started_at": at(n),
+                                           "heals_at": at(n + 60), "hosts": [{"host": "h1", "ok": True}]},
+                             f"inject-{n}"))
+            rollbacks.append(entry(size + n, "action", {"restored": {"h1": [f"f{n}"]}}, f"restore-{n}"))
+        else:
+            run.append(entry(n, "action", {"status": 0, "stdout": f"logged in with {secrets[f'key{n}']}\n",
+                                           "stderr": ""}, f"process-{n}"))
+    return {"chaoslib-version": "1.44.0", "status": "completed", "deviated": False, "start": at(0),
+            "end": at(2 * size + 1), "duration": 2.0 * size + 1,
+            "experiment": {"title": "report bench", "secrets": {"api": secrets}, "method": []},
+            "steady_states": {"before": None, "after": None, "during": []}, "run": run, "rollbacks": rollbacks}
+
+
+_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from chaosali.report.render import FORMATS, load_runs, render
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+started, cpu_started = time.perf_counter(), cpu()
+runs = load_runs([Path(sys.argv[1])]) if sys.argv[1] != "-" else []
+read = time.perf_counter() - started
+sizes = [len(render(runs, fmt)) for fmt in FORMATS] if runs else []
+print(json.dumps({"read": read, "render": time.perf_counter() - started - read, "cpu": cpu() - cpu_started,
+                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+# texts made to make a regular expression backtrack: runs that a credential's name, an option, a
+# URL, a PEM block or a JWT could start in, repeated
+_HOSTILE = {"letters": "a", "dashes": "-", "dots": "a.", "JWT starts": "eyJ", "PEM starts": "-----BEGIN RSA PRIVATE KEY-----x",
+            "URL schemes": "a://b:", "header names": "authorization ", "names": "x_password ", "options": "--a-"}
+
+
+def hostile(megabytes: float) -> None:
+    """Masking time of hostile free text, at one size and ten times that: the ratio shows linearity."""
+    from chaosali.report.redact import redact
+    print(f"hostile text, {megabytes:g} MB and {10 * megabytes:g} MB in one output:")
+    for name, unit in _HOSTILE.items():
+        times = []
+        for size in (megabytes, 10 * megabytes):
+            text = unit * int(size * 1e6 / len(unit))
+            started = time.process_time()
+            redact({"experiment": {}, "run": [{"output": text}]})
+            times.append(time.process_time() - started)
+        print(f"  {name:>13}: {times[0]:.2f}s, {times[1]:.2f}s: x{times[1] / max(times[0], 1e-3):.1f}")
+
+
+def measure(path: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1k and 10k activities and secrets")
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated activity / secret counts")
+    args = parser.parse_args()
+    sizes = [1000, 10000] if args.quick else [int(size) for size in args.sizes.split(",")]
+    baseline = measure("-")
+    print(f"baseline (interpreter and imports): peak {baseline['peak'] / 1024:.0f} MiB")
+    print(f"{'activities':>10} {'secrets':>8} {'journal':>10} {'read':>8} {'render':>8} {'total':>8} {'CPU':>8} {'peak':>9}")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            path = Path(tmp) / f"journal-{size}.json"
+            path.write_text(json.dumps(journal(size)))
+            megabytes = path.stat().st_size / 1e6
+            result = measure(str(path))
+            total = result["read"] + result["render"]
+            results.append((size, result["cpu"], result["peak"]))
+            print(f"{size:>10} {size:>8} {megabytes:>7.1f} MB {result['read']:>7.2f}s {result['render']:>7.2f}s "
+                  f"{total:>7.2f}s {result['cpu']:>7.2f}s {result['peak'] / 1024:>5.0f} MiB")
+            path.unlink()
+    if len(results) > 1:
+        (small, small_time, small_peak), (large, large_time, large_peak) = results[0], results[-1]
+        print(f"{large}/{small}: size x{large / small:.1f}, CPU time x{large_time / small_time:.1f}, "
+              f"peak memory above the baseline x{(large_peak - baseline['peak']) / max(1, small_peak - baseline['peak']):.1f}")
+    print(f"(this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, generating)")
+    hostile(0.02 if args.quick else 0.1)
+
+
+if __name__ == "__main__":
+    main()
