@@ -4,12 +4,15 @@ importing the activity modules says, and must not import them."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from chaoslib.discovery.discover import discover_activities
 
 import chaosali
 from chaosali import docs
 from conftest import REPO
+
+PACKAGE = Path(chaosali.__file__).parent
 
 
 def imported_activities() -> list[dict]:
@@ -30,8 +33,9 @@ def test_every_activity_module_is_discovered():
     # the core's controls.py holds the controls' shared rule, not a control; the lab has no activities
     kinds = {"actions": docs.ACTION_MODULES, "probes": docs.PROBE_MODULES, "controls": docs.CONTROL_MODULES}
     for kind, listed in kinds.items():
-        found = {".".join(path.relative_to(REPO).with_suffix("").parts)
-                 for path in (REPO / "chaosali").rglob(f"{kind}.py") if not {"core", "lab"} & set(path.parts)}
+        # the package imported, not the checkout: CI also runs these tests against the installed wheel
+        found = {".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+                 for path in PACKAGE.rglob(f"{kind}.py") if not {"core", "lab"} & set(path.relative_to(PACKAGE).parts)}
         assert found == set(listed), f"chaosali.docs.{kind.upper()[:-1]}_MODULES must list exactly {sorted(found)}"
 
 
