@@ -150,6 +150,35 @@ def kube(one_test_session_at_a_time: None) -> Iterator[KubeAccess]:
     lab.down()
 
 
+def spread_over_both_zones(kube: KubeAccess) -> None:
+    """Have the demo's pods made again, so that the scheduler spreads them anew, until they run in both
+    zones (one per worker): a drill that expects partial impact needs it, and a drain or an eviction
+    before may have gathered them on one node."""
+    from kubernetes import client
+
+    from chaosali.cluster.api import connect
+
+    with connect({"kubeconfig_path": str(kube.admin_kubeconfig)}) as cluster:
+        core = client.CoreV1Api(cluster.client)
+        zones = {n.metadata.name: n.metadata.labels.get("topology.kubernetes.io/zone") for n in core.list_node().items}
+
+        def running() -> list:
+            return [p for p in core.list_namespaced_pod("demo", label_selector="app=web").items
+                    if not p.metadata.deletion_timestamp and p.status.phase == "Running"]
+        for _ in range(3):  # the spread is a preference (ScheduleAnyway): ask again if it was not met
+            if len(running()) == 2 and {zones.get(p.spec.node_name) for p in running()} == {"zone-a", "zone-b"}:
+                return
+            core.delete_collection_namespaced_pod("demo", label_selector="app=web")
+            wait_until(lambda: len(running()) == 2, 60, step=1)
+    pytest.fail("the demo did not spread over both zones")
+
+
+@pytest.fixture
+def web_spread(kube: KubeAccess) -> None:
+    """The demo workload with one replica per worker before the drill."""
+    spread_over_both_zones(kube)
+
+
 def runs_real_kube_monkey(lab: Lab) -> bool:
     """Whether the lab's nodes run kube-monkey's pods with the real binary (built from its source)."""
     return all("--binary=kube-monkey=" in (lab.host_dir(host) / "services" / "pods.sh").read_text()
@@ -188,10 +217,30 @@ def assert_report_agrees(journal: dict) -> None:
         f"the report says {verdict!r} but chaos run's journal says deviated={journal['deviated']}")
 
 
-def passed(journal: dict) -> bool:
+class Passed:
+    """Whether a drill passed, falsy with the reasons when not: pytest prints them under a failed assert."""
+
+    def __init__(self, journal: dict) -> None:
+        self.reasons = [f"{key} {journal[key]!r}" for key, good in (("status", "completed"), ("deviated", False))
+                        if journal[key] != good]
+        for phase, state in journal.get("steady_states", {}).items():
+            for probe in (state or {}).get("probes", []):
+                if probe.get("tolerance_met") is False:
+                    output = json.dumps(probe.get("output"), default=str)[:600]
+                    self.reasons.append(f"{phase}: {probe['activity']['name']} missed its tolerance: {output}")
+        if journal["status"] == "completed" and not fault_proven(journal)["proven"]:
+            self.reasons.append(f"faults not proven: {fault_proven(journal).get('why')}")
+
+    def __bool__(self) -> bool:
+        return not self.reasons
+
+    def __repr__(self) -> str:
+        return "passed" if not self.reasons else "not passed:\n  " + "\n  ".join(self.reasons)
+
+
+def passed(journal: dict) -> Passed:
     """A drill that passed: completed, not deviated, and its faults proven by its own faults_observed."""
-    return (journal["status"] == "completed" and journal["deviated"] is False
-            and fault_proven(journal)["proven"] is True)
+    return Passed(journal)
 
 
 def fault_proven(journal: dict) -> dict:

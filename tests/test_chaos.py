@@ -233,7 +233,7 @@ def test_a_fault_failing_midway_restores_what_the_drill_had_injected(kube, kube_
     assert restored_ids(restore_random_faults(pool, **kube_chaos)) == set()
 
 
-def test_the_random_chaos_experiment_runs_and_leaves_nothing_behind(kube, kube_chaos, tmp_path):
+def test_the_random_chaos_experiment_runs_and_leaves_nothing_behind(kube, kube_chaos, web_spread, tmp_path):
     run = chaos_run(tmp_path, "random-chaos.json", [kube.lab.vars_path])
     journal = journal_of(run, tmp_path)
 

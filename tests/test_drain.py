@@ -91,7 +91,7 @@ def test_drain_evicts_honours_a_budget_skips_daemonsets_then_uncordon_rolls_back
     assert core.read_node("worker2").spec.unschedulable is True
 
 
-def test_node_drain_drill_migrates_the_workload_and_uncordons(kube, tmp_path):
+def test_node_drain_drill_migrates_the_workload_and_uncordons(kube, web_spread, tmp_path):
     run = chaos_run(tmp_path, "node-drain.json", [kube.lab.vars_path], "--var", "drain_timeout:int=10")
     journal = journal_of(run, tmp_path)
     assert passed(journal)

@@ -76,7 +76,7 @@ def hypothesis_after(journal: dict) -> dict:
     return {probe["activity"]["name"]: probe for probe in journal["steady_states"]["after"]["probes"]}
 
 
-def test_kubelet_misconfig_evicts_the_node_s_pods_and_replaces_them(kube, kube_config, tmp_path):
+def test_kubelet_misconfig_evicts_the_node_s_pods_and_replaces_them(kube, kube_config, web_spread, tmp_path):
     run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path])
     journal = journal_of(run, tmp_path)
 

@@ -3,11 +3,10 @@ node of one and the workload stays available from the other."""
 
 from __future__ import annotations
 
-import pytest
 from kubernetes import client
 
 from chaosali.cluster.api import connect
-from conftest import chaos_run, journal_of, passed, wait_until
+from conftest import chaos_run, journal_of, passed, spread_over_both_zones
 
 
 def test_lab_workers_and_the_demo_are_spread_over_two_zones(kube):
@@ -20,24 +19,6 @@ def test_lab_workers_and_the_demo_are_spread_over_two_zones(kube):
     assert zones["worker1"] == "zone-a" and zones["worker2"] == "zone-b" and zones["master1"] is None
     # where the pods are now depends on the drills before (a drain moves them): the spread is asked
     assert [c.topology_key for c in spread] == ["topology.kubernetes.io/zone"]
-
-
-def spread_over_both_zones(kube) -> None:
-    """Have the demo's pods made again, so that the scheduler spreads them anew (a drain before may
-    have gathered them in one zone), until they run in both zones."""
-    with connect({"kubeconfig_path": str(kube.admin_kubeconfig)}) as cluster:
-        core = client.CoreV1Api(cluster.client)
-        zones = {n.metadata.name: n.metadata.labels.get("topology.kubernetes.io/zone") for n in core.list_node().items}
-
-        def running() -> list:
-            return [p for p in core.list_namespaced_pod("demo", label_selector="app=web").items
-                    if not p.metadata.deletion_timestamp and p.status.phase == "Running"]
-        for _ in range(3):  # the spread is a preference (ScheduleAnyway): ask again if it was not met
-            if len(running()) == 2 and {zones.get(p.spec.node_name) for p in running()} == {"zone-a", "zone-b"}:
-                return
-            core.delete_collection_namespaced_pod("demo", label_selector="app=web")
-            wait_until(lambda: len(running()) == 2, 60, step=1)
-    pytest.fail("the demo did not spread over both zones")
 
 
 def test_zone_outage_drill_keeps_the_workload_available_from_the_other_zone(kube, tmp_path):

@@ -262,18 +262,27 @@ class Recorder:
     def _sample_api(self) -> None:
         """The API's outages, from /readyz once a second: a watch cannot tell a quiet API from a
         cut one until its read times out."""
-        # one client: its connection is reused, or made again after a cut
-        with Connection(self.api_factory(), timeout=1.0) as cluster:
+        cluster = Connection(self.api_factory(), timeout=1.0)
+        try:
             while not self._stopping.wait(1.0):
+                began = _now()
                 up = readiness_problem(cluster) is None
+                if not up:
+                    # the reused connection may lead to a server that is gone while the API is not (an HA
+                    # balancer's member cut): down means a new client fails too, as watch_api sees it
+                    cluster.close()
+                    cluster = Connection(self.api_factory(), timeout=1.0)
+                    up = readiness_problem(cluster) is None
                 with self._lock:
                     down = bool(self._outages) and self._outages[-1]["to"] is None
                     if not up and not down:
-                        self._outages.append({"from": _now(), "to": None})
+                        self._outages.append({"from": began, "to": None})
                         self._add({"kind": "api", "what": "down"})
                     elif up and down:
                         self._outages[-1]["to"] = _now()
                         self._add({"kind": "api", "what": "back"})
+        finally:
+            cluster.close()
 
     def _sample_http(self, target: HttpTarget) -> None:
         """One attempt every 1/rate s, as ``service_available`` makes it; a failing stretch is an
