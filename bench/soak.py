@@ -9,10 +9,11 @@ moment the dead-man timer was armed (its timer.pid's mtime on the host) minus DU
 
 Two faults: a network cut (iptables chains) and a kubelet misconfiguration (kubelet.conf pointed
 at a wrong API server, the kubelet restarted). Prints, per fault, how many healed within
-DURATION + 2 s and the worst lateness. Not in CI: needs root, brings up its own lab cluster
-(cssoak, 10.231.0.0/24) and brings it down at the end.
+DURATION + 2 s and the worst lateness. Needs root: brings up its own lab cluster (cssoak,
+10.231.0.0/24) and brings it down at the end.
 
     python bench/soak.py [--trials 20] [--duration 5] [--keep]
+    python bench/soak.py --quick        # 1 trial per fault, 3 s faults
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from chaosali.host import faults
 from chaosali.host.ssh import Host, SSHSettings
 from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import Lab, LabHost
+
+from _cli import parse  # bench/_cli.py
 
 CHAOS = Path(sys.executable).with_name("chaos")
 GRACE = 2.0  # the aim: healed within duration + 2 s
@@ -117,12 +120,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20, help="trials per fault (default 20)")
     parser.add_argument("--duration", type=float, default=5.0, help="each fault's duration in seconds (default 5)")
     parser.add_argument("--keep", action="store_true", help="leave the lab up at the end")
-    args = parser.parse_args()
+    args = parse(parser, {"trials": 1, "duration": 3})
 
     lab = Lab(name="cssoak", subnet="10.231.0.0/24")
     lab.down()  # a soak killed earlier may have left it behind
-    Cluster(lab).up(masters=1, workers=1)
     try:
+        Cluster(lab).up(masters=1, workers=1)
         variables = json.loads(lab.vars_path.read_text())
         host = next(h for h in lab.hosts if "worker" in h.name)
         settings = SSHSettings.from_chaos(variables["configuration"], variables["secrets"]["ssh"])
