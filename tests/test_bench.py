@@ -100,3 +100,22 @@ def test_benchmark_labs_meet_no_other_lab() -> None:
             overlaps = [str(path) for other, path in ranges if other.overlaps(network) and path != script]
             assert not overlaps, f"{subnet} of bench/{script.name} is also used in {overlaps}"
             ranges.append((network, script))
+
+
+def test_benchmarks_use_only_public_names() -> None:
+    """No ``x._name`` and no ``from chaosali… import _name`` in bench/ (its own ``self._…`` aside):
+    a rename inside the code measured must not break a benchmark silently."""
+    found = []
+    for script in sorted(BENCH.glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.Attribute) and _private(node.attr):
+                if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                    found.append(f"bench/{script.name}:{node.lineno} .{node.attr}")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("chaosali"):
+                names = node.module.split(".") + [alias.name for alias in node.names]
+                found += [f"bench/{script.name}:{node.lineno} {name}" for name in names if _private(name)]
+    assert not found, f"private names used (give the code a public hook, or measure from the outside): {found}"
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
