@@ -27,6 +27,8 @@ QUICK_SECONDS = 300  # a quick run takes well under a minute alone; the machine 
 # The lines each benchmark prints its figures in (quick sizes: 4 hosts, 1 trial). A benchmark not
 # named here must print at least one ratio (the team's rule: ratios measured side by side).
 FIGURES = {
+    "discover.py": [r"^chaostoolkit-ali / chaostoolkit-kubernetes: time [\d.]+ \(aim <= [\d.]+\), cpu [\d.]+, "
+                    r"peak memory [\d.]+"],
     "fanout.py": [r"^parallel fan-out +t\(4\)/t\(1\) = [\d.]+", r"^sequential loop +t\(4\)/t\(1\) = [\d.]+",
                   r"^ssh sessions only t\(4\)/t\(1\) = [\d.]+",
                   r"start_together: skew across 4 hosts median +[\d.]+ ms", r"plain fan-out: skew across 4 hosts"],
@@ -36,7 +38,7 @@ FIGURES = {
     "scale.py": [r"^naive / chaosali: time x[\d.]+, bytes x\d+", r"count_pods: +[\d.]+ ms; ratio x[\d.]+"],
     "soak.py": [r"^network cut: \d/1 healed within duration", r"^kubelet fault: \d/1 healed within duration"],
 }
-RATIO = r"\bx\d|\bratio\b|\d\s*/\s*\d|t\(\d+\)/t\(1\)"
+RATIO = r"\bx\d|\bratio\b|\d\s*/\s*\d|\S / \S.*\d"
 _LAB = re.compile(r"""name["']?\s*[:=]\s*"(\w+)",\s*["']?subnet["']?\s*[:=]\s*"([\d./]+)\"""")
 
 
