@@ -8,7 +8,8 @@
    as each host records it): with `start_together` (aim: <= 50 ms) and, beside it, the plain
    fan-out (a lead of 0: each host applies as soon as its session gets there).
 
-Needs root: it brings up its own lab (csbench, 10.215.0.0/24).
+Needs root: it brings up its own lab (csbench, 10.215.0.0/24; with --quick
+csqfanout, 10.232.0.0/24).
 
     python bench/fanout.py [--hosts 16] [--rounds 5]
     python bench/fanout.py --quick      # 4 hosts, 1 round
@@ -87,9 +88,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
-    args = parse(parser, {"hosts": 4, "rounds": 1})
+    args = parse(parser, {"hosts": 4, "rounds": 1},
+                 labs=({"name": "csbench", "subnet": "10.215.0.0/24"},
+                       {"name": "csqfanout", "subnet": "10.232.0.0/24"}))
 
-    lab = Lab(name="csbench", subnet="10.215.0.0/24")
+    lab = Lab(**args.lab)
     lab.down()  # whatever a killed run left behind
     lab.up(hosts=args.hosts)
     try:

@@ -18,7 +18,8 @@ metered), measures side by side:
 4. whether the recording holds every deletion and re-creation the churn made, its errors, and
    measures.measure() on it.
 
-Needs root: brings up its own lab (csimpact, 10.221.0.0/24) and brings it down at the end.
+Needs root: brings up its own lab (csimpact, 10.221.0.0/24; with --quick csqimpact, 10.235.0.0/24)
+and brings it down at the end.
 
     python bench/impact.py [--nodes 1000] [--pods 10000] [--seconds 300] [--churn 2] [--memory-churn 1 4]
     python bench/impact.py --quick      # 20 nodes, 200 pods, 5 s windows, one memory window
@@ -399,14 +400,16 @@ def main() -> None:
                         help="seconds without change after the fill that count as settled (default 10)")
     parser.add_argument("--out", type=Path, help="a directory to keep each window's raw figures and recording in")
     parser.add_argument("--record", help=argparse.SUPPRESS)  # the child process
-    args = parse(parser, {"nodes": 20, "pods": 200, "seconds": 5, "memory_churn": [2.0], "settle": 2.0})
+    args = parse(parser, {"nodes": 20, "pods": 200, "seconds": 5, "memory_churn": [2.0], "settle": 2.0},
+                 labs=({"name": "csimpact", "subnet": "10.221.0.0/24"},
+                       {"name": "csqimpact", "subnet": "10.235.0.0/24"}))
     if args.record:
         record(args.record)
         return
 
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # fill's 16 threads, a pool of 10
     with (tempfile.TemporaryDirectory(prefix="impact-bench-") as work,
-          lab_cluster(name="csimpact", subnet="10.221.0.0/24") as configuration):
+          lab_cluster(**args.lab) as configuration):
         started = time.perf_counter()
         fill(configuration, args.nodes, args.pods, NAMESPACE, steady=True)
         print(f"filled {args.nodes} nodes and {args.pods} pods in {time.perf_counter() - started:.0f} s", flush=True)

@@ -6,7 +6,7 @@
    API is down; time from the end of DURATION to the API answering again.
 
 Prints the median and max of each over --runs runs. Needs root: brings up its own lab cluster
-(csrecover, 10.222.0.0/24).
+(csrecover, 10.222.0.0/24; with --quick csqrecover, 10.233.0.0/24).
 
     python bench/recovery.py [--runs 5] [--duration 4]
     python bench/recovery.py --quick    # 1 run, a 2 s cut
@@ -51,9 +51,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", type=float, default=4)
-    args = parse(parser, {"runs": 1, "duration": 2})
+    args = parse(parser, {"runs": 1, "duration": 2},
+                 labs=({"name": "csrecover", "subnet": "10.222.0.0/24"},
+                       {"name": "csqrecover", "subnet": "10.233.0.0/24"}))
 
-    lab = Lab(name="csrecover", subnet="10.222.0.0/24")
+    lab = Lab(**args.lab)
     lab.down()  # whatever a killed run left behind
     try:
         Cluster(lab).up(masters=1, workers=1)

@@ -9,7 +9,8 @@ those nodes), then measures, side by side in one run:
 2. reading 1,000 pods by label selector: chaosali's `get` against chaostoolkit-kubernetes'
    `count_pods` (its pod probes list the same pods), median time over --rounds rounds, and the ratio.
 
-Needs root: brings up its own lab cluster (csscale, 10.220.0.0/24; about a minute to fill it).
+Needs root: brings up its own lab cluster (csscale, 10.220.0.0/24; with --quick
+csqscale, 10.234.0.0/24; about a minute to fill it at full size).
 
     python bench/scale.py [--nodes 1000] [--pods 10000] [--rounds 5]
     python bench/scale.py --quick       # 20 nodes, 200 pods, 1 round
@@ -58,9 +59,11 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--pods", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=5)
-    args = parse(parser, {"nodes": 20, "pods": 200, "rounds": 1})
+    args = parse(parser, {"nodes": 20, "pods": 200, "rounds": 1},
+                 labs=({"name": "csscale", "subnet": "10.220.0.0/24"},
+                       {"name": "csqscale", "subnet": "10.234.0.0/24"}))
 
-    with lab_cluster(name="csscale", subnet="10.220.0.0/24") as configuration:
+    with lab_cluster(**args.lab) as configuration:
         started = time.perf_counter()
         fill(configuration, args.nodes, args.pods)
         print(f"filled {args.nodes} nodes and {args.pods} pods in {time.perf_counter() - started:.0f} s")
