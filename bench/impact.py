@@ -51,7 +51,7 @@ from chaosali.cluster.api import new_api_client
 from chaosali.impact.measures import measure
 from chaosali.impact.recorder import Recorder, Scope
 
-from _cli import parse
+from _cli import parse  # bench/_cli.py
 from _cluster import Meter, fill, lab_cluster, pod_body
 
 NAMESPACE = "impact"
@@ -115,10 +115,9 @@ def record(spec_path: str) -> None:
     point("stopped")
     by = meter.split()
     out = {
-        "points": points, "by": by, "relists": {key: by[key][0] - count for key, count in listed.items()
-                                                if by[key][0] > count},
-        "logs": logs.summary(),
-        "crashes": crashes, "alive": [t.name for t in threading.enumerate() if t not in threads_before],
+        "points": points, "by": by, "logs": logs.summary(), "crashes": crashes,
+        "relists": {key: by[key][0] - count for key, count in listed.items() if by[key][0] > count},
+        "alive": [t.name for t in threading.enumerate() if t not in threads_before],
         "recording": recorder.recording(),
     }
     Path(spec_path + ".out").write_text(json.dumps(out))
