@@ -35,6 +35,8 @@ FIGURES = {
     "impact.py": [r"polling / recorder: requests x[\d.]+, bytes x[\d,]+", r"recorder CPU \(child process",
                   r"recorder memory \(RSS", r"recorder memory vs churn", r"measure\(\): pods_lost \d+"],
     "recovery.py": [r"^restore -> API answers +: median +[\d.]+ s", r"^end of duration -> API answers +: median +-?[\d.]+ s"],
+    "report.py": [r"^\d+/\d+: size x[\d.]+, CPU time x[\d.]+, peak memory above the baseline x[\d.]+",
+                  r"^ +options: [\d.]+s, [\d.]+s: x[\d.]+"],
     "scale.py": [r"^naive / chaosali: time x[\d.]+, bytes x\d+", r"count_pods: +[\d.]+ ms; ratio x[\d.]+"],
     "soak.py": [r"^network cut: \d/1 healed within duration", r"^kubelet fault: \d/1 healed within duration"],
 }
