@@ -45,7 +45,7 @@ class Meter:
     are counted as they are read, so streamed responses (``_preload_content=False``: watches,
     raw lists) count too, and so do error responses. Requests are HTTP requests sent, retries
     included; connections are those opened (each one a TLS handshake). ``by`` splits requests and
-    bytes by method, path and ``watch``.
+    bytes by method, path and kind: ``watch``, or ``page`` for a list's pages after its first.
 
     Two ways to meter: ``with Meter() as meter:`` counts every client of the process while the
     block runs (new connections only); ``meter.attach(api)`` counts one ApiClient, whatever the
@@ -71,6 +71,11 @@ class Meter:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return {"requests": self.requests, "connections": self.connections, "bytes": self.bytes}
+
+    def split(self) -> dict[str, list[int]]:
+        """A copy of ``by``, safe to take while requests go on."""
+        with self._lock:
+            return {key: list(counts) for key, counts in self.by.items()}
 
     def attach(self, api: client.ApiClient) -> client.ApiClient:
         """Meter this client's connections (its pool manager opens pools of metered connections)."""
@@ -132,8 +137,9 @@ _sent = threading.local()
 
 def _key(method: str, url: str) -> str:
     parts = urlsplit(url)
-    watch = parse_qs(parts.query).get("watch", [""])[0].lower() in ("true", "1")
-    return f"{method} {parts.path}{' watch' if watch else ''}"
+    query = parse_qs(parts.query)
+    watch = query.get("watch", [""])[0].lower() in ("true", "1")
+    return f"{method} {parts.path}{' watch' if watch else ' page' if query.get('continue') else ''}"
 
 
 def _metered(base: type[HTTPConnection], meter: Meter) -> type[HTTPConnection]:

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _cli import parse  # bench/_cli.py
+
 PACKAGES = ["chaostoolkit-ali", "chaostoolkit-kubernetes"]
 FLOOR = "chaos alone (--help)"
 AIM = 0.6
@@ -59,9 +61,7 @@ def discovered(cwd: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10, help="fresh processes per command (default 10)")
-    parser.add_argument("--quick", action="store_true", help="a small run of the whole path: --runs 3")
-    args = parser.parse_args()
-    runs = 3 if args.quick else args.runs
+    args = parse(parser, {"runs": 3})
 
     chaos = str(chaos_command())
     commands = {package: [chaos, "--no-log-file", "discover", "--no-install", package] for package in PACKAGES}
@@ -72,7 +72,7 @@ def main() -> None:
         cwd = Path(directory)
         for command in commands.values():  # warm-up: page cache, bytecode caches
             measure(command, cwd)
-        for _ in range(runs):  # interleaved, so that the machine's noise hits every command alike
+        for _ in range(args.runs):  # interleaved, so that the machine's noise hits every command alike
             for name, command in commands.items():
                 figures[name].append(measure(command, cwd))
                 if name in PACKAGES:
@@ -80,7 +80,7 @@ def main() -> None:
 
     medians = {name: {key: statistics.median(sample[key] for sample in samples) for key in ("wall", "cpu", "rss")}
                for name, samples in figures.items()}
-    print(f"median of {runs} fresh processes each, interleaved after a warm-up:")
+    print(f"median of {args.runs} fresh processes each, interleaved after a warm-up:")
     print(f"  {'':24} {'wall s':>7} {'cpu s':>7} {'peak MiB':>9} {'activities':>11}")
     for name, median in medians.items():
         print(f"  {name:24} {median['wall']:7.3f} {median['cpu']:7.3f} {median['rss']:9.1f} "

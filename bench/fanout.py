@@ -1,15 +1,18 @@
 """Benchmark: inject then restore a network cut on 1 host and on 16 hosts, in one run.
 
-Prints t(16)/t(1) for chaosali's parallel fan-out (aim: <= 1.5) and, side by side, the same
-ratio for a one-host-after-another loop as the baseline, and the floor: the same fan-out running
-only `true` twice over SSH (here the 16 lab hosts' sshd share the controller's two cores, so
-their sessions alone cost that much). Needs root: it brings up its own lab.
+1. Prints t(16)/t(1) for chaosali's parallel fan-out (aim: <= 1.5) and, side by side, the same
+   ratio for a one-host-after-another loop as the baseline, and the floor: the same fan-out
+   running only `true` twice over SSH (here the 16 lab hosts' sshd share the controller's two
+   cores, so their sessions alone cost that much).
+2. Then how far apart the 16 hosts' faults take effect (the last host's instant minus the first's,
+   as each host records it): with `start_together` (aim: <= 50 ms) and, beside it, the plain
+   fan-out (a lead of 0: each host applies as soon as its session gets there).
 
-With --skew, it measures instead how far apart the 16 hosts' faults take effect (the last host's
-instant minus the first's, as each host records it): with `start_together` (aim: <= 50 ms) and,
-beside it, the plain fan-out (a lead of 0: each host applies as soon as its session gets there).
+Needs root: it brings up its own lab (csbench, 10.215.0.0/24; with --quick
+csqfanout, 10.232.0.0/24).
 
-    python bench/fanout.py [--rounds 5] [--skew]
+    python bench/fanout.py [--hosts 16] [--rounds 5]
+    python bench/fanout.py --quick      # 4 hosts, 1 round
 """
 
 import argparse
@@ -21,6 +24,8 @@ from chaosali.core.fanout import fan_out
 from chaosali.host.actions import cut_network, restore_network
 from chaosali.host.ssh import SSHSettings, parse_hosts, run_script
 from chaosali.lab.hosts import Lab
+
+from _cli import parse  # bench/_cli.py
 
 
 def inject_and_restore(targets: list, chaos: dict) -> float:
@@ -48,47 +53,56 @@ def skew(targets: list, chaos: dict, lead: float) -> float:
     return output["skew_seconds"]
 
 
+def timings(addresses: list[str], chaos: dict, rounds: int) -> None:
+    n = len(addresses)
+    times: dict[str, list[float]] = {
+        name: [] for name in ("parallel 1", f"parallel {n}", "loop 1", f"loop {n}", "ssh only 1", f"ssh only {n}")
+    }
+    for _ in range(rounds):  # interleaved, so that machine noise hits every variant alike
+        times["parallel 1"].append(inject_and_restore(addresses[:1], chaos))
+        times[f"parallel {n}"].append(inject_and_restore(addresses, chaos))
+        times["loop 1"].append(inject_and_restore(addresses[:1], chaos))
+        times[f"loop {n}"].append(sum(inject_and_restore([a], chaos) for a in addresses))
+        times["ssh only 1"].append(ssh_only(addresses[:1], chaos))
+        times[f"ssh only {n}"].append(ssh_only(addresses, chaos))
+    median = {name: statistics.median(values) for name, values in times.items()}
+    for name, value in median.items():
+        print(f"{name:>12}: median {value * 1000:7.0f} ms over {rounds} rounds")
+    print(f"parallel fan-out  t({n})/t(1) = {median[f'parallel {n}'] / median['parallel 1']:.2f}  (aim <= 1.5)")
+    print(f"sequential loop   t({n})/t(1) = {median[f'loop {n}'] / median['loop 1']:.2f}  (baseline)")
+    print(f"ssh sessions only t({n})/t(1) = {median[f'ssh only {n}'] / median['ssh only 1']:.2f}  (floor in this lab)")
+
+
+def skews(addresses: list[str], chaos: dict, rounds: int) -> None:
+    values: dict[str, list[float]] = {"start_together": [], "plain fan-out": []}
+    for _ in range(rounds):
+        values["start_together"].append(skew(addresses, chaos, 2.0))
+        values["plain fan-out"].append(skew(addresses, chaos, 0))
+    for name, seconds in values.items():
+        print(f"{name:>14}: skew across {len(addresses)} hosts median {statistics.median(seconds) * 1000:6.1f} ms, "
+              f"max {max(seconds) * 1000:6.1f} ms over {rounds} rounds"
+              + ("  (aim <= 50 ms)" if name == "start_together" else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--skew", action="store_true", help="measure the skew of faults that start together")
-    args = parser.parse_args()
+    args = parse(parser, {"hosts": 4, "rounds": 1},
+                 labs=({"name": "csbench", "subnet": "10.215.0.0/24"},
+                       {"name": "csqfanout", "subnet": "10.232.0.0/24"}))
 
-    lab = Lab(name="csbench", subnet="10.215.0.0/24")
-    lab.up(hosts=16)
+    lab = Lab(**args.lab)
+    lab.down()  # whatever a killed run left behind
+    lab.up(hosts=args.hosts)
     try:
         variables = json.loads(lab.vars_path.read_text())
         chaos = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
         addresses = [host.address for host in lab.hosts]
-        if args.skew:
-            skews = {"start_together": [], "plain fan-out": []}
-            for _ in range(args.rounds):
-                skews["start_together"].append(skew(addresses, chaos, 2.0))
-                skews["plain fan-out"].append(skew(addresses, chaos, 0))
-            for name, values in skews.items():
-                print(f"{name:>14}: skew across 16 hosts median {statistics.median(values) * 1000:6.1f} ms, "
-                      f"max {max(values) * 1000:6.1f} ms over {args.rounds} rounds"
-                      + ("  (aim <= 50 ms)" if name == "start_together" else ""))
-            return
-        timings: dict[str, list[float]] = {
-            "parallel 1": [], "parallel 16": [], "loop 1": [], "loop 16": [], "ssh only 1": [], "ssh only 16": [],
-        }
-        for _ in range(args.rounds):  # interleaved, so that machine noise hits every variant alike
-            timings["parallel 1"].append(inject_and_restore(addresses[:1], chaos))
-            timings["parallel 16"].append(inject_and_restore(addresses, chaos))
-            timings["loop 1"].append(inject_and_restore(addresses[:1], chaos))
-            timings["loop 16"].append(sum(inject_and_restore([a], chaos) for a in addresses))
-            timings["ssh only 1"].append(ssh_only(addresses[:1], chaos))
-            timings["ssh only 16"].append(ssh_only(addresses, chaos))
-        median = {name: statistics.median(values) for name, values in timings.items()}
-        for name, value in median.items():
-            print(f"{name:>12}: median {value * 1000:7.0f} ms over {args.rounds} rounds")
-        print(f"parallel fan-out  t(16)/t(1) = {median['parallel 16'] / median['parallel 1']:.2f}  (aim <= 1.5)")
-        print(f"sequential loop   t(16)/t(1) = {median['loop 16'] / median['loop 1']:.2f}  (baseline)")
-        print(f"ssh sessions only t(16)/t(1) = {median['ssh only 16'] / median['ssh only 1']:.2f}  (floor in this lab)")
+        timings(addresses, chaos, args.rounds)
+        skews(addresses, chaos, args.rounds)
     finally:
         lab.down()
-
 
 if __name__ == "__main__":
     main()

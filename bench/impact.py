@@ -18,9 +18,11 @@ metered), measures side by side:
 4. whether the recording holds every deletion and re-creation the churn made, its errors, and
    measures.measure() on it.
 
-Needs root: brings up its own lab (csimpact, 10.221.0.0/24) and brings it down at the end.
+Needs root: brings up its own lab (csimpact, 10.221.0.0/24; with --quick csqimpact, 10.235.0.0/24)
+and brings it down at the end.
 
     python bench/impact.py [--nodes 1000] [--pods 10000] [--seconds 300] [--churn 2] [--memory-churn 1 4]
+    python bench/impact.py --quick      # 20 nodes, 200 pods, 5 s windows, one memory window
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ import json
 import logging
 import resource
 import select
-import signal
 import statistics
 import subprocess
 import sys
@@ -50,9 +51,9 @@ from chaosali.cluster.api import new_api_client
 from chaosali.impact.measures import measure
 from chaosali.impact.recorder import Recorder, Scope
 
+from _cli import parse  # bench/_cli.py
 from _cluster import Meter, fill, lab_cluster, pod_body
 
-LAB, SUBNET = "csimpact", "10.221.0.0/24"
 NAMESPACE = "impact"
 _LAG_SECONDS = 3.0  # after the churn stops, for the recorder's watches to deliver the last events
 _MiB = 1024 * 1024
@@ -86,14 +87,9 @@ def record(spec_path: str) -> None:
     configuration = {"kubeconfig_path": spec["kubeconfig"]}
     recorder = Recorder(lambda: meter.attach(new_api_client(configuration, retries=0)),
                         Scope((spec["namespace"],)), cap=spec["cap"])
-    relists: Counter[str] = Counter()
-    relist = recorder._relist
-
-    def counted_relist(list_call: Any, on_change: Any) -> Any:  # observed, not changed
-        relists[getattr(on_change, "__name__", "?")] += 1
-        return relist(list_call, on_change)
-
-    recorder._relist = counted_relist  # type: ignore[method-assign]
+    # measured from the outside (the recorder's public interface and its HTTP traffic), so that
+    # no change inside the recorder can break this benchmark silently
+    threads_before = set(threading.enumerate())
     points: dict[str, dict] = {}
 
     def point(name: str) -> None:
@@ -108,6 +104,8 @@ def record(spec_path: str) -> None:
     point("before")
     recorder.start()
     point("started")
+    # the initial lists' first pages, by path; a list that starts again after this is a relist
+    listed = {key: count for key, (count, _) in meter.split().items() if not key.endswith((" watch", " page"))}
     if spec["trace"]:
         tracemalloc.reset_peak()  # from here on, the peak is the window's
     print("started", flush=True)
@@ -115,9 +113,11 @@ def record(spec_path: str) -> None:
     point("window")
     recorder.stop()
     point("stopped")
+    by = meter.split()
     out = {
-        "points": points, "by": dict(meter.by), "relists": dict(relists), "logs": logs.summary(),
-        "crashes": crashes, "alive": [t.name for t in recorder._threads if t.is_alive()],
+        "points": points, "by": by, "logs": logs.summary(), "crashes": crashes,
+        "relists": {key: by[key][0] - count for key, count in listed.items() if by[key][0] > count},
+        "alive": [t.name for t in threading.enumerate() if t not in threads_before],
         "recording": recorder.recording(),
     }
     Path(spec_path + ".out").write_text(json.dumps(out))
@@ -395,20 +395,24 @@ def main() -> None:
                         help="churn rates of the recorder-alone memory windows (none: skip them)")
     parser.add_argument("--interval", type=float, default=1.0, help="the poller's period")
     parser.add_argument("--cap", type=int, default=5000, help="the recorder's timeline cap")
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="seconds without change after the fill that count as settled (default 10)")
     parser.add_argument("--out", type=Path, help="a directory to keep each window's raw figures and recording in")
     parser.add_argument("--record", help=argparse.SUPPRESS)  # the child process
-    args = parser.parse_args()
+    args = parse(parser, {"nodes": 20, "pods": 200, "seconds": 5, "memory_churn": [2.0], "settle": 2.0},
+                 labs=({"name": "csimpact", "subnet": "10.221.0.0/24"},
+                       {"name": "csqimpact", "subnet": "10.235.0.0/24"}))
     if args.record:
         record(args.record)
         return
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the lab comes down
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # fill's 16 threads, a pool of 10
-    with tempfile.TemporaryDirectory(prefix="impact-bench-") as work, lab_cluster(LAB, SUBNET) as configuration:
+    with (tempfile.TemporaryDirectory(prefix="impact-bench-") as work,
+          lab_cluster(**args.lab) as configuration):
         started = time.perf_counter()
         fill(configuration, args.nodes, args.pods, NAMESPACE, steady=True)
         print(f"filled {args.nodes} nodes and {args.pods} pods in {time.perf_counter() - started:.0f} s", flush=True)
-        print(f"settled in {settle(configuration):.0f} s", flush=True)
+        print(f"settled in {settle(configuration, args.settle):.0f} s", flush=True)
         runs, first = [], 0
         for churn, poll, trace in [(args.churn, True, False), *((rate, False, True) for rate in args.memory_churn)]:
             print(f"window: churn {churn:g}/s, {'recorder and poller' if poll else 'recorder alone'}, "

@@ -5,9 +5,11 @@
 2. self-heal: a controller process cuts the master for DURATION seconds and is SIGKILLed once the
    API is down; time from the end of DURATION to the API answering again.
 
-Prints the median and max of each over --runs runs. Needs root: brings up its own lab cluster.
+Prints the median and max of each over --runs runs. Needs root: brings up its own lab cluster
+(csrecover, 10.222.0.0/24; with --quick csqrecover, 10.233.0.0/24).
 
     python bench/recovery.py [--runs 5] [--duration 4]
+    python bench/recovery.py --quick    # 1 run, a 2 s cut
 """
 
 import argparse
@@ -23,6 +25,8 @@ from chaosali.cluster.health import api_problem
 from chaosali.host.actions import cut_network, restore_network
 from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import Lab
+
+from _cli import parse  # bench/_cli.py
 
 _CONTROLLER = """
 import json, sys, time
@@ -47,11 +51,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", type=float, default=4)
-    args = parser.parse_args()
+    args = parse(parser, {"runs": 1, "duration": 2},
+                 labs=({"name": "csrecover", "subnet": "10.222.0.0/24"},
+                       {"name": "csqrecover", "subnet": "10.233.0.0/24"}))
 
-    lab = Lab(name="csbench", subnet="10.219.0.0/24")
-    Cluster(lab).up(masters=1, workers=1)
+    lab = Lab(**args.lab)
+    lab.down()  # whatever a killed run left behind
     try:
+        Cluster(lab).up(masters=1, workers=1)
         variables = json.loads(lab.vars_path.read_text())
         chaos = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
         api_up = lambda: api_problem(0.3, chaos["configuration"], None) is None  # noqa: E731

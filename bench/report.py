@@ -11,7 +11,7 @@ to the smallest, in CPU time, side by side with the ratio of their sizes: equal 
 linear growth, a square would be that ratio squared.
 
     python bench/report.py                  # 10k and 100k activities and secrets
-    python bench/report.py --quick          # 1k and 10k: well under a minute
+    python bench/report.py --quick          # 1k and 10k, 0.02 MB of hostile text: well under a minute
     python bench/report.py --sizes 400000   # e.g. a ~180 MB journal
 
 Last, the masking of hostile free text (runs that a credential pattern could start in), at one
@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _cli import parse  # bench/_cli.py
 
 _START = dt.datetime(2026, 1, 10, 10, 0, tzinfo=dt.timezone.utc)
 
@@ -105,10 +107,11 @@ def measure(path: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1k and 10k activities and secrets")
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated activity / secret counts")
-    args = parser.parse_args()
-    sizes = [1000, 10000] if args.quick else [int(size) for size in args.sizes.split(",")]
+    parser.add_argument("--hostile-mb", type=float, default=0.1,
+                        help="hostile text masked at this size and ten times it (default 0.1 MB)")
+    args = parse(parser, {"sizes": "1000,10000", "hostile_mb": 0.02})
+    sizes = [int(size) for size in args.sizes.split(",")]
     baseline = measure("-")
     print(f"baseline (interpreter and imports): peak {baseline['peak'] / 1024:.0f} MiB")
     print(f"{'activities':>10} {'secrets':>8} {'journal':>10} {'read':>8} {'render':>8} {'total':>8} {'CPU':>8} {'peak':>9}")
@@ -129,7 +132,7 @@ def main() -> None:
         print(f"{large}/{small}: size x{large / small:.1f}, CPU time x{large_time / small_time:.1f}, "
               f"peak memory above the baseline x{(large_peak - baseline['peak']) / max(1, small_peak - baseline['peak']):.1f}")
     print(f"(this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, generating)")
-    hostile(0.02 if args.quick else 0.1)
+    hostile(args.hostile_mb)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@ those nodes), then measures, side by side in one run:
 2. reading 1,000 pods by label selector: chaosali's `get` against chaostoolkit-kubernetes'
    `count_pods` (its pod probes list the same pods), median time over --rounds rounds, and the ratio.
 
-Needs root: brings up its own lab cluster (about a minute to fill it).
+Needs root: brings up its own lab cluster (csscale, 10.220.0.0/24; with --quick
+csqscale, 10.234.0.0/24; about a minute to fill it at full size).
 
     python bench/scale.py [--nodes 1000] [--pods 10000] [--rounds 5]
+    python bench/scale.py --quick       # 20 nodes, 200 pods, 1 round
 """
 
 import argparse
@@ -26,10 +28,9 @@ from kubernetes.config import kube_config
 from chaosali.cluster.api import new_api_client
 from chaosali.cluster.nodes import master_hosts
 from chaosali.cluster.probes import get
-from chaosali.lab.cluster import Cluster
-from chaosali.lab.hosts import Lab
 
-from _cluster import NAMESPACE, Meter, fill  # bench/_cluster.py, shared with bench/impact.py
+from _cluster import NAMESPACE, Meter, fill, lab_cluster  # bench/_cluster.py, shared with bench/impact.py
+from _cli import parse  # bench/_cli.py
 
 
 def naive_master_hosts(configuration: dict) -> list[str]:
@@ -58,13 +59,11 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--pods", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = parse(parser, {"nodes": 20, "pods": 200, "rounds": 1},
+                 labs=({"name": "csscale", "subnet": "10.220.0.0/24"},
+                       {"name": "csqscale", "subnet": "10.234.0.0/24"}))
 
-    lab = Lab(name="csscale", subnet="10.220.0.0/24")
-    cluster = Cluster(lab)
-    cluster.up(masters=1, workers=1)
-    try:
-        configuration = {"kubeconfig_path": str(cluster.admin_kubeconfig)}
+    with lab_cluster(**args.lab) as configuration:
         started = time.perf_counter()
         fill(configuration, args.nodes, args.pods)
         print(f"filled {args.nodes} nodes and {args.pods} pods in {time.perf_counter() - started:.0f} s")
@@ -90,8 +89,6 @@ def main() -> None:
         theirs, _ = measure(lambda: count_pods(label_selector=selector, ns=NAMESPACE), args.rounds)
         print(f"get {listed} pods by selector, chaosali get: {ours_get * 1000:8.1f} ms; "
               f"chaostoolkit-kubernetes count_pods: {theirs * 1000:8.1f} ms; ratio x{theirs / ours_get:.2f}")
-    finally:
-        lab.down()
 
 
 if __name__ == "__main__":

@@ -9,15 +9,17 @@ moment the dead-man timer was armed (its timer.pid's mtime on the host) minus DU
 
 Two faults: a network cut (iptables chains) and a kubelet misconfiguration (kubelet.conf pointed
 at a wrong API server, the kubelet restarted). Prints, per fault, how many healed within
-DURATION + 2 s and the worst lateness. Not in CI: needs root, brings up its own lab cluster
-(cssoak, 10.231.0.0/24) and brings it down at the end.
+DURATION + 2 s and the worst lateness. Needs root: brings up its own lab cluster (cssoak,
+10.231.0.0/24; with --quick csqsoak, 10.236.0.0/24) and brings it down at the end.
 
     python bench/soak.py [--trials 20] [--duration 5] [--keep]
+    python bench/soak.py --quick        # 1 trial per fault, 3 s faults
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
@@ -35,16 +37,17 @@ from chaosali.host.ssh import Host, SSHSettings
 from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import Lab, LabHost
 
+from _cli import parse  # bench/_cli.py
+
 CHAOS = Path(sys.executable).with_name("chaos")
 GRACE = 2.0  # the aim: healed within duration + 2 s
-WRONG_API = "https://10.231.0.250:6443"  # in the lab's range, answered by nobody
 
 
 @dataclass
 class Fault:
     name: str
     action: str
-    arguments: dict
+    arguments: Callable[[Lab], dict]
     in_effect: Callable[[Lab, LabHost], bool]
 
 
@@ -54,13 +57,18 @@ def _iptables_cut(lab: Lab, host: LabHost) -> bool:
     return "chaosali-" in rules
 
 
+def _wrong_api(lab: Lab) -> str:
+    """An API server address in the lab's range that nobody answers."""
+    return f"https://{ipaddress.ip_network(lab.subnet)[250]}:6443"
+
+
 def _kubelet_misconfigured(lab: Lab, host: LabHost) -> bool:
-    return WRONG_API in (lab.host_dir(host) / "fs/etc/kubernetes/kubelet.conf").read_text()
+    return _wrong_api(lab) in (lab.host_dir(host) / "fs/etc/kubernetes/kubelet.conf").read_text()
 
 
 FAULTS = [
-    Fault("network cut", "cut_network", {}, _iptables_cut),
-    Fault("kubelet fault", "reconfigure_kubelet", {"apiserver": WRONG_API}, _kubelet_misconfigured),
+    Fault("network cut", "cut_network", lambda lab: {}, _iptables_cut),
+    Fault("kubelet fault", "reconfigure_kubelet", lambda lab: {"apiserver": _wrong_api(lab)}, _kubelet_misconfigured),
 ]
 
 
@@ -89,7 +97,7 @@ def trial(lab: Lab, host: LabHost, fault: Fault, duration: float, variables: dic
             "type": "action", "name": fault.action,
             "provider": {"type": "python", "module": "chaosali.host.actions", "func": fault.action,
                          "secrets": ["ssh"],
-                         "arguments": {"targets": [host.address], "duration": duration, **fault.arguments}},
+                         "arguments": {"targets": [host.address], "duration": duration, **fault.arguments(lab)}},
             "pauses": {"after": duration + 60},  # the run is still going when it is killed
         }],
         "rollbacks": [],
@@ -117,12 +125,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20, help="trials per fault (default 20)")
     parser.add_argument("--duration", type=float, default=5.0, help="each fault's duration in seconds (default 5)")
     parser.add_argument("--keep", action="store_true", help="leave the lab up at the end")
-    args = parser.parse_args()
+    args = parse(parser, {"trials": 1, "duration": 3},
+                 labs=({"name": "cssoak", "subnet": "10.231.0.0/24"},
+                       {"name": "csqsoak", "subnet": "10.236.0.0/24"}))
 
-    lab = Lab(name="cssoak", subnet="10.231.0.0/24")
+    lab = Lab(**args.lab)
     lab.down()  # a soak killed earlier may have left it behind
-    Cluster(lab).up(masters=1, workers=1)
     try:
+        Cluster(lab).up(masters=1, workers=1)
         variables = json.loads(lab.vars_path.read_text())
         host = next(h for h in lab.hosts if "worker" in h.name)
         settings = SSHSettings.from_chaos(variables["configuration"], variables["secrets"]["ssh"])
