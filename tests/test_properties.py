@@ -180,6 +180,14 @@ def test_ssh_targets_are_refused_or_plain(target):
     assert 1 <= host.port <= 65535 and not isinstance(host.port, bool)
 
 
+def refusal_of(headers: dict) -> str:
+    try:
+        args.http_headers(headers)
+    except InvalidArgument as refusal:
+        return str(refusal)
+    return ""
+
+
 @FAST
 @given(headers=st.dictionaries(hostile(r"X-[A-Za-z]{1,8}"), st.one_of(hostile(r"[A-Za-z0-9]{1,12}"), ANY_JSON),
                                max_size=3))
@@ -187,9 +195,11 @@ def test_http_headers_are_refused_or_valid_without_showing_values(headers):
     try:
         checked = args.http_headers(headers)
     except InvalidArgument as refusal:
+        # what a refusal says whatever the values are: a value may happen to be a word of it (" and")
+        wording = refusal_of({name: "\n" for name in headers}) + " ".join(map(str, headers))
         for value in headers.values():
-            if isinstance(value, str) and len(value) >= 4 and value not in "headers: the value of":
-                assert value not in str(refusal).replace("headers: the value of", "")
+            if isinstance(value, str) and len(value) >= 4 and value not in wording:
+                assert value not in str(refusal)
         return
     for name, value in checked.items():
         check_header_validity((name, value))  # requests' own check: would raise with the value in it
