@@ -10,6 +10,7 @@ from pathlib import Path
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosali import __version__
 from chaosali.core import private
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX
@@ -22,6 +23,8 @@ from chaosali.report.render import FORMATS, format_for, load_runs, render
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chaosali", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"chaosali {__version__}",
+                        help="print the installed chaostoolkit-ali version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
     lab = commands.add_parser("lab", help="the local lab of SSH hosts (network namespaces)")
