@@ -34,13 +34,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-import yaml
 from chaoslib.exceptions import ActivityFailed
 from kubernetes import client
 from requests.adapters import HTTPAdapter
 
 from chaosali.cluster.api import load_kubeconfig
-from chaosali.core import private
+from chaosali.core import private, yamltext
 from chaosali.core.args import boolean, cause, display_url, http_headers, origin, seconds, whole
 from chaosali.core.errors import InvalidArgument
 
@@ -429,13 +428,8 @@ def _check_kubeconfig(
     """The kubeconfig parsed (the one parse of it) and the context to use, once the body proves to
     be a kubeconfig that has it and, unless allowed, no credential plugin (``allow_exec``) and
     no reference to a file of this machine (``allow_local_files``)."""
-    try:
-        document = yaml.safe_load(body)
-    except yaml.YAMLError as error:
-        # the position only: YAML's own message quotes the text, which may hold a key or a token
-        mark = getattr(error, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise FetchFailed(f"the body at {where} matches its digests but is not a kubeconfig: invalid YAML{at}") from None
+    document = yamltext.load(body, f"the body at {where} matches its digests but is not a kubeconfig: invalid YAML",
+                             error=FetchFailed)
     missing = [
         key
         for key in ("clusters", "contexts", "users")

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from kubernetes.client.rest import ApiException
@@ -28,6 +27,7 @@ from kubernetes.dynamic import DynamicClient, Resource, ResourceList
 from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
 from chaosali.cluster import api
+from chaosali.core import yamltext
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.markers import FIELD_MANAGER
 
@@ -136,10 +136,7 @@ def parse(text: str, source: str, many: bool = False) -> Any:
         return json.loads(text)  # JSON first: YAML refuses JSON indented with tabs
     except ValueError:
         pass
-    try:
-        return list(yaml.safe_load_all(text)) if many else yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise InvalidArgument(f"{source} is neither JSON nor YAML: {error}") from None
+    return yamltext.load(text, f"{source} is neither JSON nor YAML", many=many)
 
 
 # ---- kinds and targets ----------------------------------------------------------------------
