@@ -163,3 +163,28 @@ def test_the_run_memory_lasts_one_run_and_is_forgotten_when_it_ends() -> None:
     assert seen[-1] == {"found": ["x"]}
     assert forgotten == [True]  # and called what was registered to run then
     assert memory.section("test") == {}
+
+
+@pytest.mark.parametrize("text, parts", [
+    ("10.0.0.5", (None, "10.0.0.5", None)),
+    ("ops@node-1.lab:2222", ("ops", "node-1.lab", "2222")),
+    ("fe80::1", (None, "fe80::1", None)),
+    ("[fd00::5]:2222", (None, "fd00::5", "2222")),
+    ("root@[fd00::5]", ("root", "fd00::5", None)),
+    ("fe80::1%veth0@if5", (None, "fe80::1%veth0@if5", None)),
+    ("[fd00::5]x", (None, "fd00::5", "x")),
+])
+def test_an_endpoint_splits_into_user_host_and_port_with_ipv6(text, parts) -> None:
+    assert args.split_endpoint(text) == parts
+
+
+def test_ssh_targets_and_vip_members_read_ipv6_alike() -> None:
+    from chaosali.host.ssh import parse_hosts
+    from chaosali.service._members import from_list
+
+    assert [(h.user, h.address, h.port) for h in parse_hosts(["fe80::1", "ops@[fd00::5]:2222"])] == [
+        (None, "fe80::1", 22), ("ops", "fd00::5", 2222)]
+    assert from_list(["fe80::1", "[fd00::5]:2222"], 80) == [
+        {"address": "fe80::1", "port": 80}, {"address": "fd00::5", "port": 2222}]
+    with pytest.raises(InvalidArgument, match="port"):
+        parse_hosts(["[fd00::5]x"])

@@ -155,6 +155,21 @@ def address(value: Any, name: str) -> str:
                           "is an interface name: letters, digits, '_.@-')")
 
 
+def split_endpoint(text: str) -> tuple[str | None, str, str | None]:
+    """``[user@]host[:port]`` in its parts, user and port None when absent (unchecked: the
+    caller checks each). IPv6 is bare (``fe80::1``, no port then) or bracketed (``[fd00::5]:2222``)."""
+    head, at, tail = text.partition("@")
+    # an '@' after an IPv6 address is in its scope (fe80::1%veth0@if5), not after a user
+    user, rest = (head, tail) if at and not set(head) & set(":[%") else (None, text)
+    if rest.startswith("["):
+        host, _, after = rest[1:].partition("]")
+        return user, host, (after[1:] if after.startswith(":") else after) or None  # junk is refused as a port
+    if rest.count(":") == 1:
+        host, _, number = rest.partition(":")
+        return user, host, number
+    return user, rest, None
+
+
 def interface(value: Any, name: str = "interface") -> str:
     """A network interface name: letters, digits and '_.@-', at most 15, not beginning with '-'."""
     if not (isinstance(value, str) and _INTERFACE.fullmatch(value)):

@@ -24,7 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from chaosali.core.args import address, flag, port, seconds, setting
+from chaosali.core.args import address, flag, port, seconds, setting, split_endpoint
 from chaosali.core.errors import EndpointError, InvalidArgument
 from chaosali.core.fanout import Endpoint
 
@@ -59,8 +59,7 @@ def parse_hosts(targets: Any) -> list[Host]:
 
 def _host(item: Any) -> Host:
     if isinstance(item, str):
-        user, _, rest = item.rpartition("@")
-        where, _, number = rest.partition(":")
+        user, where, number = split_endpoint(item)
         fields = {"address": where, "port": number or 22, "user": user or None}
     elif isinstance(item, dict) and item.get("address"):
         fields = item
