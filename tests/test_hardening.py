@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from chaosali.chaos._radius import Caps
 from chaosali.cli import main
 from chaosali.cluster import kubeconfig, nodes
-from chaosali.core import args
+from chaosali.core import args, markers
 from chaosali.core.errors import InvalidArgument
 from chaosali.host import network, system
 from chaosali.host.ssh import SSHSettings
@@ -72,7 +72,7 @@ def test_the_lock_is_held_a_day_at_most(take, duration):
     lambda: system.kubelet_fault("kubelet-config", 10, {}, apiserver="https://10.0.0.9:6443",
                                  kubeconfig_path="/etc/kubernetes/kubelet.conf\n"),
     lambda: system.service_fault("service-stop", 10, {}, "kubelet\n"),
-    lambda: network.check_fault_ids(["chaosali-1a2b3c4d\n"]),
+    lambda: markers.check_fault_ids(["chaosali-1a2b3c4d\n"]),
     lambda: network.bandwidth_fault("network-bandwidth", 10, "1mbit", "32kb", "50ms", "eth0\n"),
     lambda: network.bandwidth_fault("network-bandwidth", 10, "1mbit\n", "32kb", "50ms", None),
 ])

@@ -12,10 +12,10 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosali.core import evidence as run_evidence, memory
 from chaosali.core.args import boolean, seconds, setting
+from chaosali.core.markers import check_fault_ids
 from chaosali.host import disk, evidence, faults
 from chaosali.host import process as process_faults
 from chaosali.host.catalogue import CATALOGUE, fault_kind
-from chaosali.host.network import check_fault_ids
 from chaosali.host.ssh import Host, SSHSettings
 from chaosali.host.system import service_command
 from chaosali.host.targets import resolve_targets, takes_targets

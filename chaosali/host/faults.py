@@ -17,7 +17,6 @@ import functools
 import json
 import logging
 import shlex
-import uuid
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Iterable
@@ -26,7 +25,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core import evidence, memory
 from chaosali.core.fanout import fan_out
-from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT
+from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT, new_fault_id
 from chaosali.host.evidence import summarise_loads
 from chaosali.host.ssh import Host, SSHSettings, run_script
 
@@ -47,10 +46,6 @@ def _skeleton(name: str) -> str:
     return (files(__package__) / "sh" / name).read_text().rstrip("\n")
 
 
-def _new_fault_id() -> str:
-    return FAULT_ID_PREFIX + uuid.uuid4().hex[:8]
-
-
 @dataclass
 class FaultScript:
     """A fault as shell commands: ``apply`` injects it, ``undo`` heals it, ``report`` prints what
@@ -69,7 +64,7 @@ class FaultScript:
     undo: list[str]
     report: list[str] = field(default_factory=list)
     detach: bool = False
-    id: str = field(default_factory=_new_fault_id)
+    id: str = field(default_factory=new_fault_id)
     # a packaged script (sh/) that the dead-man timer runs while the fault lasts, to sample its
     # effect on the host into ``$d/samples``; a restore prints the samples (``restore``)
     sampler: str | None = None
