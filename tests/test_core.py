@@ -188,3 +188,18 @@ def test_ssh_targets_and_vip_members_read_ipv6_alike() -> None:
         {"address": "fe80::1", "port": 80}, {"address": "fd00::5", "port": 2222}]
     with pytest.raises(InvalidArgument, match="port"):
         parse_hosts(["[fd00::5]x"])
+
+
+def test_waiting_stops_when_it_holds_or_at_the_deadline_with_what_is_awaited() -> None:
+    import time
+
+    from chaosali.core.waiting import wait_until
+
+    calls = iter(range(100))
+    assert wait_until(lambda: next(calls), time.monotonic() + 5, 0.01, lambda n: n >= 3) == (True, 3)
+    started = time.monotonic()
+    held, left = wait_until(lambda: ["pod-a"], started + 0.3, 30, lambda left: not left)
+    took = time.monotonic() - started
+    assert (held, left) == (False, ["pod-a"]) and 0.3 <= took < 15  # a step never sleeps past the deadline
+    once = []
+    assert wait_until(lambda: once.append(1), started - 1, 1.0) == (False, None) and once == [1]

@@ -21,6 +21,7 @@ from chaosali.core import evidence
 from chaosali.core.args import seconds
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.markers import CORDONED_BY_ANNOTATION, new_fault_id
+from chaosali.core.waiting import wait_until
 
 __all__ = ["drain", "uncordon"]
 
@@ -53,7 +54,8 @@ def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Sec
                 else:
                     waiting[_name(pod)] = pod
         refusals: dict[str, str] = {}
-        while waiting:
+
+        def evict_waiting() -> dict[str, client.V1Pod]:
             for name, pod in list(waiting.items()):
                 outcome, why = _evict(cluster, core, pod)
                 if outcome == "blocked":
@@ -62,9 +64,9 @@ def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Sec
                 entry = {"pod": name, "node": pod.spec.node_name}
                 output[outcome].append({**entry, "why": why} if why else entry)
                 del waiting[name]
-            if not waiting or time.monotonic() + _RETRY > deadline:
-                break
-            time.sleep(_RETRY)
+            return waiting
+
+        wait_until(evict_waiting, deadline, _RETRY, lambda left: not left)
         output["blocked"] = [{"pod": name, "node": pod.spec.node_name, "why": refusals[name]}
                              for name, pod in waiting.items()]
     output["finished_at"] = _now()

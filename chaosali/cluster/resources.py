@@ -30,6 +30,7 @@ from chaosali.cluster import api
 from chaosali.core import yamltext
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.markers import FIELD_MANAGER
+from chaosali.core.waiting import wait_until
 
 __all__ = [
     "Target",
@@ -352,10 +353,11 @@ def delete(
 
 
 def _wait_gone(dyn: DynamicClient, deleted: list[tuple[Target, str | None]], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
     pending = list(deleted)
-    while True:
-        remaining: list[tuple[Target, str | None, dict]] = []
+
+    def still_there() -> list[tuple[Target, str | None, dict]]:
+        nonlocal pending
+        remaining = []
         for where, uid in pending:
             with api.failing(f"check that {where} is gone", dyn.configuration.host):
                 try:
@@ -364,16 +366,16 @@ def _wait_gone(dyn: DynamicClient, deleted: list[tuple[Target, str | None]], tim
                     continue
             if uid is None or obj["metadata"].get("uid") == uid:  # another uid: gone, and re-created
                 remaining.append((where, uid, obj))
-        if not remaining:
-            return
-        if time.monotonic() >= deadline:
-            still = "; ".join(
-                f"{where} (finalizers: {', '.join(obj['metadata'].get('finalizers') or []) or 'none'})"
-                for where, _, obj in remaining
-            )
-            raise ActivityFailed(f"deleted objects still exist after {timeout:g} s: {still}")
         pending = [(where, uid) for where, uid, _ in remaining]
-        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        return remaining
+
+    gone, remaining = wait_until(still_there, time.monotonic() + timeout, 0.5, lambda left: not left)
+    if not gone:
+        still = "; ".join(
+            f"{where} (finalizers: {', '.join(obj['metadata'].get('finalizers') or []) or 'none'})"
+            for where, _, obj in remaining
+        )
+        raise ActivityFailed(f"deleted objects still exist after {timeout:g} s: {still}")
 
 
 def patch_body(body: Any, patch_type: str | None) -> tuple[Any, str | None]:

@@ -18,6 +18,7 @@ from chaosali.core.args import address, boolean, choice, number, port as read_po
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.errors import EndpointError
 from chaosali.core.fanout import fan_out
+from chaosali.core.waiting import wait_until
 from chaosali.host import evidence, preflight
 from chaosali.host.ssh import Host, SSHSettings, parse_hosts, run_script
 from chaosali.host.targets import resolve_targets, takes_targets
@@ -97,14 +98,16 @@ def wait_for_hosts(
     port, timeout = read_port(port), seconds(timeout, "timeout")
     hosts, _ = resolve_targets(targets, configuration, secrets)
     started = time.monotonic()
-    while True:
-        silent = _unreachable(hosts, port, 1.0, quiet=True)
-        if not silent:
-            return round(time.monotonic() - started, 2)
-        if time.monotonic() - started > timeout:
-            raise ActivityFailed(f"{', '.join(map(str, silent))} still silent on port {port} after {timeout:g} s")
-        hosts = silent
-        time.sleep(0.5)
+
+    def silent() -> list[Host]:
+        nonlocal hosts
+        hosts = _unreachable(hosts, port, 1.0, quiet=True)
+        return hosts
+
+    answered, still = wait_until(silent, started + timeout, 0.5, lambda silent: not silent)
+    if not answered:
+        raise ActivityFailed(f"{', '.join(map(str, still))} still silent on port {port} after {timeout:g} s")
+    return round(time.monotonic() - started, 2)
 
 
 @takes_targets
@@ -315,15 +318,17 @@ def names_resolve(
     timeout, patience = seconds(timeout, "timeout", 60), seconds(wait, "wait", 3600, zero=True)
     hosts, _ = resolve_targets(targets, configuration, secrets, sample=False)
     started = time.monotonic()
-    while True:
+
+    def ask() -> dict[Host, dict]:
         answers, errors = fan_out(hosts, lambda host: {str(name): _lookup(host.address, name, port, over_tcp, timeout)
                                                        for name in wanted})
-        answers.update({host: {str(name): {"error": why} for name in wanted} for host, why in errors.items()})
+        return {**answers, **{host: {str(name): {"error": why} for name in wanted} for host, why in errors.items()}}
+
+    def as_expected(answers: dict[Host, dict]) -> bool:
         resolved = [("addresses" in answer) for per_host in answers.values() for answer in per_host.values()]
-        proved = all(resolved) if expected == "resolving" else not any(resolved)
-        if proved or time.monotonic() - started >= patience:
-            break
-        time.sleep(0.5)
+        return all(resolved) if expected == "resolving" else not any(resolved)
+
+    proved, answers = wait_until(ask, started + patience, 0.5, as_expected)
     output = {
         "proved": proved, "expect": expected, "how": f"{'tcp' if over_tcp else 'udp'} port {port} from the controller",
         "seconds": round(time.monotonic() - started, 2),
