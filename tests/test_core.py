@@ -203,3 +203,17 @@ def test_waiting_stops_when_it_holds_or_at_the_deadline_with_what_is_awaited() -
     assert (held, left) == (False, ["pod-a"]) and 0.3 <= took < 15  # a step never sleeps past the deadline
     once = []
     assert wait_until(lambda: once.append(1), started - 1, 1.0) == (False, None) and once == [1]
+
+
+def test_tcp_reachability_is_worded_once_with_the_port() -> None:
+    import socket
+
+    from chaosali.core.fanout import connect_tcp
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert connect_tcp("127.0.0.1", port, 1.0) is True
+    with pytest.raises(EndpointError, match=rf"^TCP connection to port {port} failed: connection refused$"):
+        connect_tcp("127.0.0.1", port, 1.0)

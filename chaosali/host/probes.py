@@ -4,7 +4,6 @@ a network fault seen from outside the host, names that a DNS server stopped reso
 import logging
 import re
 import shlex
-import socket
 import time
 
 import dns.exception
@@ -17,7 +16,7 @@ from chaosali.core import evidence as run_evidence
 from chaosali.core.args import address, boolean, choice, number, port as read_port, seconds, whole
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.errors import EndpointError
-from chaosali.core.fanout import fan_out
+from chaosali.core.fanout import connect_tcp, fan_out
 from chaosali.core.waiting import wait_until
 from chaosali.host import evidence, preflight
 from chaosali.host.ssh import Host, SSHSettings, parse_hosts, run_script
@@ -365,12 +364,5 @@ def _lookup(server: str, name: dns.name.Name, port: int, tcp: bool, timeout: flo
 
 
 def _unreachable(hosts: list[Host], port: int, timeout: float, quiet: bool = False) -> list[Host]:
-    def connect(host: Host) -> bool:
-        try:
-            socket.create_connection((host.address, port), timeout=timeout).close()
-        except OSError as error:
-            raise EndpointError(f"port {port}: {error or 'timed out'}") from None
-        return True
-
-    _, errors = fan_out(hosts, connect, quiet=quiet)
+    _, errors = fan_out(hosts, lambda host: connect_tcp(host.address, port, timeout), quiet=quiet)
     return list(errors)

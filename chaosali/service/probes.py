@@ -11,17 +11,16 @@ jsonpath tolerances need chaostoolkit-lib's ``jsonpath`` extra (the ``jsonpath2`
 """
 
 import logging
-import socket
 import time
 from collections.abc import Callable, Container
 
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.core.args import (
-    address as read_address, cause, display_url, port as read_port, seconds, whole,
+    address as read_address, display_url, port as read_port, seconds, whole,
 )
 from chaosali.core.errors import EndpointError, InvalidArgument
-from chaosali.core.fanout import Endpoint, fan_out
+from chaosali.core.fanout import Endpoint, connect_tcp, fan_out
 from chaosali.service import _http, _members
 
 __all__ = ["service_available", "vip_members"]
@@ -173,7 +172,7 @@ def vip_members(
         raise InvalidArgument(f"check {check!r} is unknown: use 'tcp', 'http' or 'https'")
     wait = seconds(timeout, "timeout")
     verify = _http.verify_setting(verify_tls, ca_bundle)
-    connect = _tcp_check(wait) if kind == "tcp" else _http_check(
+    connect = (lambda endpoint: connect_tcp(endpoint.address, endpoint.port, wait)) if kind == "tcp" else _http_check(
         kind, _http.check_path(path, "path"), _http.check_status(status), wait, verify
     )
     tries = whole(vip_attempts, "vip_attempts", 1, 100)
@@ -210,19 +209,6 @@ def vip_members(
         "total": len(checked),
         "answering": answering,
     }
-
-
-def _tcp_check(timeout: float) -> Callable[[Endpoint], bool]:
-    def connect(endpoint: Endpoint) -> bool:
-        try:
-            socket.create_connection((endpoint.address, endpoint.port), timeout=timeout).close()
-        except TimeoutError:
-            raise EndpointError(f"no TCP connection within {timeout:g} s") from None
-        except OSError as error:
-            raise EndpointError(f"TCP connection failed: {cause(error)}") from None
-        return True
-
-    return connect
 
 
 def _http_check(
