@@ -447,6 +447,32 @@ def test_mark_kill_and_unmark_a_deployment(admin, api, kube, km_ns, ns, tmp_path
     assert actions.unmark_victims(namespace=ns, name="gone", configuration=admin) == []
 
 
+def test_cleanup_removes_the_cordon_and_the_victim_labels_chaosali_left_and_nothing_else(admin, api, kube, ns):
+    from chaosali.cli import main
+    from chaosali.core.markers import CORDONED_BY_ANNOTATION
+
+    deployment(api, ns, "shop", replicas=1)
+    deployment(api, ns, "foreign", replicas=1)
+    actions.mark_victims(namespace=ns, name="shop", mtbf=2, kill_value=1, wait=False, configuration=admin)
+    enrolled = {"kube-monkey/enabled": "enabled", "kube-monkey/identifier": "foreign"}  # by someone else
+    k8s.AppsV1Api(api).patch_namespaced_deployment("foreign", ns, {"metadata": {"labels": enrolled}})
+    core = k8s.CoreV1Api(api)
+    cordon = {"spec": {"unschedulable": True}, "metadata": {"annotations": {CORDONED_BY_ANNOTATION: "chaosali-0123abcd"}}}
+    core.patch_node("worker2", cordon)
+    try:
+        assert main(["cleanup", "--var-file", str(kube.lab.vars_path)]) == 0
+        node = core.read_node("worker2")
+        assert not node.spec.unschedulable and CORDONED_BY_ANNOTATION not in (node.metadata.annotations or {})
+    finally:
+        core.patch_node("worker2", {"spec": {"unschedulable": False},
+                                    "metadata": {"annotations": {CORDONED_BY_ANNOTATION: None}}})
+    shop = k8s.AppsV1Api(api).read_namespaced_deployment("shop", ns)
+    assert kube_monkey_labels(shop.metadata.labels) == {} == kube_monkey_labels(shop.spec.template.metadata.labels)
+    assert manifests.MARKED_AT not in (shop.metadata.annotations or {})
+    foreign = k8s.AppsV1Api(api).read_namespaced_deployment("foreign", ns)
+    assert kube_monkey_labels(foreign.metadata.labels) == enrolled
+
+
 def test_marking_by_selector_modes_and_the_mistakes_it_refuses(admin, api, ns):
     for name in ("cart", "pay"):
         deployment(api, ns, name, replicas=1)
