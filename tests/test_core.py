@@ -217,3 +217,17 @@ def test_tcp_reachability_is_worded_once_with_the_port() -> None:
         assert connect_tcp("127.0.0.1", port, 1.0) is True
     with pytest.raises(EndpointError, match=rf"^TCP connection to port {port} failed: connection refused$"):
         connect_tcp("127.0.0.1", port, 1.0)
+
+
+def test_one_tls_rule_for_every_http_client(tmp_path) -> None:
+    from chaosali.cluster import kubeconfig
+    from chaosali.core import http
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("a CA bundle")
+    assert args.tls_verify(True, str(bundle)) == str(bundle) and args.tls_verify("false", None) is False
+    for contradiction in (lambda: http.check("http://127.0.0.1/", verify_tls=False, ca_bundle=str(bundle)),
+                          lambda: kubeconfig.Source.of("https://127.0.0.1/k", "0" * 32, verify_tls=False,
+                                                       ca_bundle=str(bundle))):
+        with pytest.raises(InvalidArgument, match="ca_bundle and verify_tls false contradict each other"):
+            contradiction()

@@ -82,7 +82,7 @@ def test_a_trailing_newline_is_refused(build):
 
 
 def test_an_http_method_with_a_trailing_newline_is_refused():
-    from chaosali.service._http import check_method
+    from chaosali.core.args import http_method as check_method
 
     with pytest.raises(InvalidArgument, match="is not an HTTP method"):
         check_method("GET\n")
@@ -552,7 +552,7 @@ def test_the_keys_the_kubernetes_client_decodes_stay_in_the_private_directory(tm
 
 @pytest.mark.parametrize("path", ["items.-1", "items.١", "items. 1", "items.2"])
 def test_a_json_path_index_is_ascii_digits_within_the_list(path):
-    from chaosali.service._http import dig
+    from chaosali.core.http import dig
 
     with pytest.raises(LookupError, match="no item"):
         dig({"items": ["a", "b"]}, path)

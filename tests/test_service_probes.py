@@ -444,7 +444,7 @@ def test_service_available_refuses_malformed_arguments(arguments, message):
 @pytest.mark.parametrize("arguments, message", [
     ({"port": 0, "members": []}, "vip port 0 must be a whole number from 1 to 65535"),
     ({"port": "http", "members": []}, "port 'http' must be"),
-    ({"check": "udp", "members": []}, "check 'udp' is unknown"),
+    ({"check": "udp", "members": []}, "check 'udp' must be one of tcp, http, https"),
     ({}, "exactly one way"),
     ({"members": [], "service": "web"}, "exactly one way"),
     ({"members": ["10.214.0.12:0"]}, "port '0' must be"),
@@ -473,7 +473,7 @@ def test_the_impact_recorder_measures_the_availability_a_cut_member_leaves_behin
     from chaosali.cluster.api import new_api_client
     from chaosali.impact.measures import measure
     from chaosali.impact.recorder import HttpTarget, Recorder, Scope
-    from chaosali.service._http import check
+    from chaosali.core.http import check
 
     request, expect = check(f"http://{vip}:{VIP_PORT}/health.json", timeout=0.5)
     configuration = {"kubeconfig_path": str(kube.admin_kubeconfig)}

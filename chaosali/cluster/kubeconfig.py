@@ -40,7 +40,7 @@ from requests.adapters import HTTPAdapter
 
 from chaosali.cluster.api import load_kubeconfig
 from chaosali.core import private, yamltext
-from chaosali.core.args import boolean, cause, display_url, http_headers, origin, seconds, whole
+from chaosali.core.args import boolean, cause, display_url, http_headers, http_url, origin, seconds, tls_verify, whole
 from chaosali.core.errors import InvalidArgument
 
 __all__ = [
@@ -76,8 +76,7 @@ class Source:
     url: str
     md5: str
     sha256: str | None
-    verify_tls: bool
-    ca_bundle: str | None
+    verify: bool | str  # a CA bundle's path, or whether to check certificates
     max_bytes: int
     timeout: float
     headers: dict[str, str]
@@ -99,24 +98,11 @@ class Source:
         allow_local_files: Any = False,
     ) -> Source:
         """Check the arguments as an experiment gives them; refuse with a message naming the fix."""
-        if not isinstance(url, str) or not url:
-            raise InvalidArgument("url must be the http(s) URL of the kubeconfig")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidArgument(f"url {display_url(url)} must be an http:// or https:// URL with a host")
-        verify_tls = boolean(verify_tls, "verify_tls")
-        if ca_bundle is not None:
-            if not verify_tls:
-                raise InvalidArgument("ca_bundle and verify_tls false contradict each other: give one of them")
-            ca_bundle = os.path.expanduser(str(ca_bundle))
-            if not os.path.isfile(ca_bundle):
-                raise InvalidArgument(f"ca_bundle {ca_bundle} is not a file (a PEM file of CA certificates)")
         return cls(
-            url=url,
+            url=http_url(url),
             md5=_digest(md5, "md5"),
             sha256=None if sha256 is None else _digest(sha256, "sha256"),
-            verify_tls=verify_tls,
-            ca_bundle=ca_bundle,
+            verify=tls_verify(verify_tls, ca_bundle),
             max_bytes=whole(max_bytes, "max_bytes", 1),
             timeout=seconds(timeout, "timeout"),
             headers=http_headers(headers),
@@ -229,7 +215,7 @@ def _download(source: Source) -> bytes:
     if urlsplit(source.url).scheme == "http":
         logger.warning("chaosali: fetching the kubeconfig over plain http from %s: its credentials cross the "
                        "network unencrypted (the md5 only proves it was not altered)", where)
-    if not source.verify_tls:
+    if source.verify is False:
         logger.warning("chaosali: TLS verification of %s is OFF (verify_tls false): anyone on the path "
                        "could read the kubeconfig's credentials", where)
     late = FetchFailed(f"fetching the kubeconfig from {where} took more than {source.timeout:g} s")
@@ -256,14 +242,13 @@ def _download(source: Source) -> bytes:
 def _follow(session: requests.Session, source: Source, deadline: _Deadline) -> bytes:
     """The body at ``source.url``, following redirects only within the same host and port and
     never from https down to http: the headers (a token, say) must not reach another server."""
-    verify: bool | str = (source.ca_bundle or True) if source.verify_tls else False
     # identity encoding: the digests are of the bytes as served, and nothing is decompressed
     # (a server that encodes anyway is refused, in _body)
     headers = {**source.headers, "Accept-Encoding": "identity"}
     url = source.url
     for _ in range(_MAX_REDIRECTS + 1):
         timeout = max(0.001, deadline.remaining)
-        with session.get(url, headers=headers, stream=True, timeout=timeout, verify=verify,
+        with session.get(url, headers=headers, stream=True, timeout=timeout, verify=source.verify,
                          allow_redirects=False) as response:
             if not response.is_redirect:
                 return _body(response, source)

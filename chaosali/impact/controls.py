@@ -32,7 +32,7 @@ from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import judge, measure
 from chaosali.impact.recorder import HttpTarget, Recorder, Scope
-from chaosali.service._http import check as check_http
+from chaosali.core.http import check as check_http
 
 __all__ = ["validate_control", "before_experiment_control", "before_method_control", "after_experiment_control",
            "cleanup_control", "EXTENSION", "recording_state", "fault_end", "judge_again_at_the_end"]

@@ -28,7 +28,7 @@ from kubernetes.client.rest import ApiException
 from chaosali.cluster.api import Connection, failing
 from chaosali.cluster.health import readiness_problem
 from chaosali.core.args import display_url
-from chaosali.service import _http
+from chaosali.core import http
 
 __all__ = ["Scope", "HttpTarget", "Recorder", "WATCH_SECONDS"]
 
@@ -67,8 +67,8 @@ class HttpTarget:
     """A service sampled ``rate`` times a second with the checks of ``service_available``."""
 
     name: str
-    request: _http.Request
-    expect: _http.Expectation
+    request: http.Request
+    expect: http.Expectation
     rate: float
 
 
@@ -290,7 +290,7 @@ class Recorder:
         interval = 1 / target.rate
         while not self._stopping.is_set():
             began = time.monotonic()
-            _, failure = _http.attempt(target.request, target.expect)
+            _, failure = http.attempt(target.request, target.expect)
             latency = round(time.monotonic() - began, 4)
             with self._lock:
                 sampled = self._http[target.name]

@@ -11,7 +11,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosali.core.args import address, display_url, dns_label, port, split_endpoint
 from chaosali.core.errors import InvalidArgument
-from chaosali.service import _http
+from chaosali.core import http
 
 
 def from_list(items: Any, default_port: int, where: str = "members") -> list[dict]:
@@ -27,10 +27,10 @@ def from_list(items: Any, default_port: int, where: str = "members") -> list[dic
 def from_url(url: str, path: str | None, timeout: float, verify: bool | str, default_port: int) -> list[dict]:
     """Members listed by the JSON document at ``url`` (at dotted ``path`` inside it, if given)."""
     where = f"the member list at {display_url(url)}"
-    request = _http.Request("GET", url, timeout, verify, headers={"Accept": "application/json"})
+    request = http.Request("GET", url, timeout, verify, headers={"Accept": "application/json"})
     try:
-        document = _http.get_json(request, where)
-        items = _http.dig(document, path) if path else document
+        document = http.get_json(request, where)
+        items = http.dig(document, path) if path else document
     except LookupError as error:
         # The VIP cannot be judged without its members: this is the probe failing, not a finding.
         raise ActivityFailed(f"cannot read {where}: {error}") from None

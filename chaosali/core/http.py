@@ -1,4 +1,5 @@
-"""HTTP plumbing of the service probes: argument checks, one request and its verdict.
+"""chaosali's one HTTP layer: a request and its expectation, one attempt and its verdict, a
+capped body reader, one wording of failures.
 
 ``attempt`` never raises on a failed check or an unreachable service: it returns why it failed.
 Request header values, bodies and URL credentials or query strings never reach a log, a reason or
@@ -8,27 +9,24 @@ a repr: they can hold tokens.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
-from chaosali.core.args import boolean, cause, display_url, http_headers, origin, seconds
+from chaosali.core import args
+from chaosali.core.args import DEFAULT_STATUS, cause, origin
 from chaosali.core.errors import InvalidArgument
 
-DEFAULT_STATUS = range(200, 400)
 # A health answer is small; reading at most this much keeps a wrong URL (a large file) from
 # turning a probe into a download.
 MAX_BODY = 4 * 1024 * 1024
 # Member checks must reach the member itself: these override any HTTP(S)_PROXY/ALL_PROXY from
 # the environment (requests drops proxy keys whose value is None).
 NO_PROXY = {"http": None, "https": None, "all": None}
-_METHOD = re.compile(r"[A-Za-z]{1,32}")
 # Request headers that carry credentials by their name (Authorization, Cookie, X-Api-Key,
 # X-Auth-Token...): never sent on past a redirect to another origin. requests itself drops only
 # Authorization, and only when the host changes, not the port.
@@ -86,21 +84,21 @@ def check(
     if body is not None and json is not None:
         raise InvalidArgument("give either body (text) or json (an object), not both")
     request = Request(
-        method=check_method(method),
-        url=check_url(url),
-        timeout=seconds(timeout, "timeout"),
-        verify=verify_setting(verify_tls, ca_bundle),
-        headers=http_headers(headers),
+        method=args.http_method(method),
+        url=args.http_url(url),
+        timeout=args.seconds(timeout, "timeout"),
+        verify=args.tls_verify(verify_tls, ca_bundle),
+        headers=args.http_headers(headers),
         body=_text(body, "body"),
         json=json,
-        follow_redirects=boolean(follow_redirects, "follow_redirects"),
-        credential_headers=check_header_names(credential_headers, "credential_headers"),
+        follow_redirects=args.boolean(follow_redirects, "follow_redirects"),
+        credential_headers=args.header_names(credential_headers, "credential_headers"),
     )
     expect = Expectation(
-        status=check_status(status),
+        status=args.http_status(status),
         contains=_text(contains, "contains"),
-        pattern=check_pattern(pattern),
-        json_path=check_json_path(json_path),
+        pattern=args.pattern(pattern),
+        json_path=args.json_path(json_path),
         json_value=json_value,
     )
     return request, expect
@@ -139,7 +137,7 @@ def get_json(request: Request, what: str) -> Any:
 def dig(document: Any, path: str) -> Any:
     """The value at a dotted path (``status.ready``, ``items.0.name``; a leading ``$.`` is allowed)."""
     value = document
-    for key in _path_keys(path):
+    for key in args.path_keys(path):
         if isinstance(value, list):
             # ASCII digits only: int() would also take "-1" (the last item), " 1" and "١"
             if not (key.isascii() and key.isdigit() and int(key) < len(value)):
@@ -152,90 +150,6 @@ def dig(document: Any, path: str) -> Any:
         else:
             raise LookupError(f"{key!r} is below a {type(value).__name__}, not an object or a list")
     return value
-
-
-def _path_keys(path: str) -> list[str]:
-    path = path.strip()
-    if path.startswith("$"):
-        path = path[1:].lstrip(".")
-    return path.split(".") if path else []
-
-
-# -- argument checks ----------------------------------------------------------------------------
-
-
-def check_url(url: Any, name: str = "url") -> str:
-    parts = urlsplit(url) if isinstance(url, str) else None
-    try:
-        valid = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
-        valid = valid and (parts.port is None or parts.port > 0)  # .port raises on a bad port
-    except ValueError:
-        valid = False
-    if not valid:
-        shown = display_url(url) if isinstance(url, str) else repr(url)
-        raise InvalidArgument(
-            f"{name} {shown!r} is not a valid http:// or https:// URL with a host (and a port from 1 to 65535)"
-        )
-    return url
-
-
-def check_header_names(names: Any, name: str) -> frozenset[str]:
-    """Header names (None: none), lower-cased for comparison."""
-    listed = names if isinstance(names, list) else [] if names is None else None
-    if listed is None or not all(isinstance(one, str) and one for one in listed):
-        raise InvalidArgument(f'{name} must be a list of header names, e.g. ["X-Session"]')
-    return frozenset(one.lower() for one in listed)
-
-
-def check_method(method: Any) -> str:
-    if not isinstance(method, str) or not _METHOD.fullmatch(method):
-        raise InvalidArgument(f"method {method!r} is not an HTTP method such as GET, HEAD or POST")
-    return method.upper()
-
-
-def check_status(status: Any) -> Container[int]:
-    if status is None:
-        return DEFAULT_STATUS
-    codes = [status] if isinstance(status, int) and not isinstance(status, bool) else status
-    if not isinstance(codes, list) or not codes or not all(
-        isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 for code in codes
-    ):
-        raise InvalidArgument(f"status {status!r} must be an HTTP status code or a list of them, e.g. [200, 204]")
-    return frozenset(codes)
-
-
-def check_pattern(pattern: Any) -> re.Pattern | None:
-    if pattern is None:
-        return None
-    try:
-        return re.compile(pattern)
-    except (re.error, TypeError) as error:
-        raise InvalidArgument(f"pattern {pattern!r} is not a regular expression: {error}") from None
-
-
-def check_path(path: Any, name: str) -> str:
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise InvalidArgument(f"{name} {path!r} must be a URL path starting with '/'")
-    return path
-
-
-def check_json_path(path: Any, name: str = "json_path") -> str | None:
-    if path is None:
-        return None
-    if not isinstance(path, str) or "" in _path_keys(path):
-        raise InvalidArgument(f"{name} {path!r} must be a dotted path such as 'status.ready' or 'items.0.name'")
-    return path
-
-
-def verify_setting(verify_tls: bool, ca_bundle: str | None) -> bool | str:
-    """What requests' ``verify`` gets: a CA bundle path, or whether to check certificates at all."""
-    verify_tls = boolean(verify_tls, "verify_tls")
-    if ca_bundle is None:
-        return verify_tls
-    path = os.path.expanduser(str(ca_bundle))
-    if not os.path.isfile(path):
-        raise InvalidArgument(f"ca_bundle {ca_bundle!r} is not a file: give the path of a PEM CA bundle")
-    return path if verify_tls else False
 
 
 # -- one request ------------------------------------------------------------------------------
