@@ -345,9 +345,11 @@ def test_a_body_the_server_encodes_anyway_is_refused_undecoded(server):
 
 
 def test_a_redirect_from_https_to_http_is_refused():
+    from chaosali.core import http
+
     with pytest.raises(kubeconfig.FetchFailed, match="redirects from https to plain http"):
-        kubeconfig._redirect("https://ops.example/k", "http://ops.example/k", "https://ops.example/k")
-    assert kubeconfig._redirect("http://ops.example/k", "https://ops.example/k2", "") == "https://ops.example/k2"
+        http._redirect("https://ops.example/k", "http://ops.example/k", "the kubeconfig", kubeconfig.FetchFailed)
+    assert http._redirect("http://ops.example/k", "https://ops.example/k2", "the kubeconfig") == "https://ops.example/k2"
 
 
 @pytest.mark.parametrize("value", ["s3cret\n", " s3cret", "s3cret\r\nX-Other: 1", "s3cret ", "s3cr\x00et", "sécret"])

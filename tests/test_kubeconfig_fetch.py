@@ -380,7 +380,8 @@ def test_self_signed_https_is_refused_unless_its_ca_is_given_or_tls_checks_are_k
     url = tls.serve("/tls.kubeconfig", body)
 
     message = interrupted(url=url, md5=md5(body))
-    assert f"TLS with {url} failed (certificate verify failed: " in message and "ca_bundle" in message
+    assert f"cannot fetch the kubeconfig from {url}: TLS failed: certificate verify failed: " in message
+    assert "give its CA certificate as ca_bundle" in message
 
     configuration = {}
     before(configuration, url=url, md5=md5(body), ca_bundle=str(tls.ca))

@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Container, Iterator
+import socket
+import threading
+import time
+from collections.abc import Container, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from chaosali.core import args
-from chaosali.core.args import DEFAULT_STATUS, cause, origin
+from chaosali.core.args import DEFAULT_STATUS, cause, display_url, origin
 from chaosali.core.errors import InvalidArgument
 
 # A health answer is small; reading at most this much keeps a wrong URL (a large file) from
 # turning a probe into a download.
 MAX_BODY = 4 * 1024 * 1024
+_CHUNK = 64 * 1024
+_MAX_REDIRECTS = 5
 # Member checks must reach the member itself: these override any HTTP(S)_PROXY/ALL_PROXY from
 # the environment (requests drops proxy keys whose value is None).
 NO_PROXY = {"http": None, "https": None, "all": None}
@@ -116,7 +123,7 @@ def attempt(request: Request, expect: Expectation) -> tuple[int | None, str | No
         with _response(request) as response:
             return response.status_code, _verdict(response, expect)
     except requests.RequestException as error:
-        return None, _why(error, request.timeout)
+        return None, why(error, request.timeout)
 
 
 def get_json(request: Request, what: str) -> Any:
@@ -127,7 +134,7 @@ def get_json(request: Request, what: str) -> Any:
                 raise LookupError(f"{what}: HTTP {response.status_code}, expected 200-299")
             text = _read_text(response)
     except requests.RequestException as error:
-        raise LookupError(f"{what}: {_why(error, request.timeout)}") from None
+        raise LookupError(f"{what}: {why(error, request.timeout)}") from None
     try:
         return json.loads(text)
     except ValueError:
@@ -225,12 +232,18 @@ def _verdict(response: requests.Response, expect: Expectation) -> str | None:
 
 
 def _read_text(response: requests.Response) -> str:
+    return _capped(response.iter_content(_CHUNK), MAX_BODY)[:MAX_BODY].decode(response.encoding or "utf-8",
+                                                                             errors="replace")
+
+
+def _capped(chunks: Iterable[bytes], limit: int) -> bytes:
+    """At most ``limit`` + 1 bytes of a body: one more than the cap tells that it was larger."""
     data = bytearray()
-    for chunk in response.iter_content(64 * 1024):
+    for chunk in chunks:
         data += chunk
-        if len(data) >= MAX_BODY:
+        if len(data) > limit:
             break
-    return bytes(data[:MAX_BODY]).decode(response.encoding or "utf-8", errors="replace")
+    return bytes(data[:limit + 1])
 
 
 def _same(found: Any, expected: Any) -> bool:
@@ -251,17 +264,200 @@ def _describe_status(status: Container[int]) -> str:
     return ", ".join(str(code) for code in sorted(status))
 
 
-def _why(error: requests.RequestException, timeout: float) -> str:
-    # Worded from the exception's type and innermost cause: requests' own messages repeat the
-    # URL, query string included, which can carry a token.
+def why(error: requests.RequestException, timeout: float, url: str | None = None) -> str:
+    """Why a request failed, worded from the exception's type and innermost cause: requests' own
+    messages repeat the URL, query string included, which can carry a token (and a cause that
+    quotes ``url`` anyway, as too many redirects do, has its query and password masked)."""
+    said = cause(error)
+    parts = urlsplit(url or "")
+    for secret in (parts.query, parts.password):
+        if secret:
+            said = said.replace(secret, "***")
     if isinstance(error, requests.exceptions.InvalidHeader):  # its message quotes the value
         return "a header name or value is not valid HTTP (values are not shown)"
     if isinstance(error, requests.exceptions.SSLError):
-        return f"TLS failed: {cause(error)}"
+        return f"TLS failed: {said}"
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return f"no connection within {timeout:g} s"
     if isinstance(error, requests.exceptions.ReadTimeout):
         return f"no answer within {timeout:g} s"
     if isinstance(error, requests.exceptions.ConnectionError):
-        return f"connection failed: {cause(error)}"
-    return f"{type(error).__name__}: {cause(error)}"
+        return f"connection failed: {said}"
+    return f"{type(error).__name__}: {said}"
+
+
+# -- a download under one deadline ------------------------------------------------------------
+
+
+def download(request: Request, max_bytes: int, what: str, error: type[Exception] = LookupError) -> bytes:
+    """The body of a GET of ``request.url`` as served (asked and checked unencoded, never
+    decoded), at most ``max_bytes``. ``request.timeout`` bounds all of it (connect, TLS, headers,
+    body, every redirect) however slowly the server trickles: a watchdog shuts the download's
+    sockets at the deadline. Redirects are followed only within the same host and port (or from
+    http to https on the same host), never from https to http: its headers may carry a token.
+    Raises ``error`` naming ``what`` and the URL as :func:`display_url` shows it."""
+    where = display_url(request.url)
+    try:
+        with _Deadline(request.timeout) as deadline, requests.Session() as session:
+            session.mount("http://", _DeadlineAdapter(deadline))
+            session.mount("https://", _DeadlineAdapter(deadline))
+            try:
+                return _follow(session, request, max_bytes, what, deadline, error)
+            finally:
+                # the watchdog cut the connection: say why, not how it broke (a cut body may
+                # even end as if it were complete)
+                if deadline.expired:
+                    raise error(f"fetching {what} from {where} took more than {request.timeout:g} s") from None
+    except requests.RequestException as failed:
+        hint = ("; give its CA certificate as ca_bundle, or, knowingly, set verify_tls to false"
+                if isinstance(failed, requests.exceptions.SSLError) else "")
+        raise error(f"cannot fetch {what} from {where}: {why(failed, request.timeout, request.url)}{hint}") from None
+
+
+def _follow(session: requests.Session, request: Request, max_bytes: int, what: str, deadline: _Deadline,
+            error: type[Exception]) -> bytes:
+    # identity encoding: the bytes as served, nothing decompressed (an encoded answer is refused)
+    headers = {**request.headers, "Accept-Encoding": "identity"}
+    url = request.url
+    for _ in range(_MAX_REDIRECTS + 1):
+        with session.get(url, headers=headers, stream=True, timeout=max(0.001, deadline.remaining),
+                         verify=request.verify, allow_redirects=False) as response:
+            if not response.is_redirect:
+                return _served(response, max_bytes, what, display_url(request.url), error)
+            url = _redirect(url, response.headers["Location"], what, error)
+    raise error(f"cannot fetch {what} from {display_url(request.url)}: more than {_MAX_REDIRECTS} redirects")
+
+
+def _redirect(url: str, location: str, what: str, error: type[Exception] = LookupError) -> str:
+    """The URL a redirect leads to, once it proves to stay on the same host and port as the HTTP
+    library itself reads both (https on the same host, from http, too), never from https to
+    http. A Location with a backslash or userinfo is refused outright: parsers disagree on where
+    such a URL goes (``http://a:1\\@b:2/``: urlsplit says b, urllib3 connects to a)."""
+    where, target = display_url(url), urljoin(url, location)
+    try:
+        before, after = origin(url), origin(target)
+    except ValueError:
+        before = after = None
+    if "\\" in location or before is None or after is None or after[3]:
+        raise error(
+            f"the URL of {what}, {where}, redirects to a Location with a backslash, userinfo or no valid host, "
+            "which HTTP clients read differently; refused, so that its headers reach no one else: give the final URL"
+        )
+    if before[0] == "https" and after[0] == "http":
+        raise error(
+            f"the URL of {what}, {where}, redirects from https to plain http ({display_url(target)}); refused: "
+            f"{what} and the request's headers would cross the network unencrypted"
+        )
+    upgrade = before[:3] == ("http", after[1], 80) and (after[0], after[2]) == ("https", 443)
+    if after[0] not in ("http", "https") or (before[1:3] != after[1:3] and not upgrade):
+        raise error(
+            f"the URL of {what}, {where}, redirects to another server ({display_url(target)}); redirects are "
+            "followed only within the same host and port, so that its headers reach no one else: give the "
+            "final URL"
+        )
+    return target
+
+
+def _served(response: requests.Response, max_bytes: int, what: str, where: str, error: type[Exception]) -> bytes:
+    if response.status_code != 200:
+        raise error(f"cannot fetch {what} from {where}: HTTP {response.status_code} {response.reason}")
+    too_large = error(f"the body at {where} is larger than max_bytes ({max_bytes} bytes), too large for {what}; "
+                      "check the URL (or raise max_bytes)")
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise error(
+            f"the server at {where} sent {what} encoded ({encoding[:40]}) although the request asked for "
+            "it as it is (Accept-Encoding: identity); refused: a digest is of the bytes as served, and a "
+            "decoded body could be far larger than what was sent. Serve it without Content-Encoding"
+        )
+    declared = response.headers.get("Content-Length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    body = _capped(response.raw.stream(_CHUNK, decode_content=False), max_bytes)  # as served, never decoded
+    if len(body) > max_bytes:
+        raise too_large
+    return body
+
+
+class _Deadline:
+    """A watchdog for one download: when ``seconds`` have passed it shuts down every socket the
+    download opened, so a blocked read returns at once. Per-read timeouts alone let a server
+    that sends one byte every half second (in its headers or its body) go on for ever."""
+
+    def __init__(self, seconds: float) -> None:
+        self._ends = time.monotonic() + seconds
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.expired = False
+
+    @property
+    def remaining(self) -> float:
+        return self._ends - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        # a duplicate: TLS detaches the socket it wraps, but a shutdown through any of its
+        # duplicates still ends the connection
+        duplicate = sock.dup()
+        with self._lock:
+            self._sockets.append(duplicate)
+            if self.expired:
+                _shut(duplicate)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed by the other end
+        pass
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An adapter whose connections (direct or through a proxy) hand their sockets to a
+    :class:`_Deadline` as soon as they exist."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        self._deadline = deadline  # before HTTPAdapter.__init__, which makes the pool manager
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self._watch(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        fresh = proxy not in self.proxy_manager
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if fresh:
+            self._watch(manager)
+        return manager
+
+    def _watch(self, manager: Any) -> None:
+        deadline = self._deadline
+
+        def watched(pool: type) -> type:
+            class Connection(pool.ConnectionCls):  # type: ignore[name-defined,misc]
+                def _new_conn(self) -> socket.socket:  # urllib3's one place that opens the socket
+                    sock = super()._new_conn()
+                    deadline.watch(sock)
+                    return sock
+
+            return type(pool.__name__, (pool,), {"ConnectionCls": Connection})
+
+        manager.pool_classes_by_scheme = {scheme: watched(pool) for scheme, pool in manager.pool_classes_by_scheme.items()}
