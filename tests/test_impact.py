@@ -96,7 +96,7 @@ def test_a_workload_still_short_at_the_end_never_recovered() -> None:
 
 
 def test_limits_are_read_with_the_argument_rules() -> None:
-    with pytest.raises(InvalidArgument, match="max_pods_lost 'nan' must be a number"):
+    with pytest.raises(InvalidArgument, match="max_pods_lost 'nan' must be a whole number from 0 to 100000"):
         judge(measure(RECORDING), {"max_pods_lost": "nan"})
     with pytest.raises(InvalidArgument, match="unknown impact limit 'max_pods'"):
         judge(measure(RECORDING), {"max_pods": 1})

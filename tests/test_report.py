@@ -36,11 +36,11 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosali.cli import main
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import LIMITS
+from chaosali.impact.measures import judge, measure
 from chaosali.report.figures import (
     NO_OUTAGE, NOT_MEASURED, NOT_RECOVERED, RECOVERED, campaign_score, read_run, seconds_text,
 )
-from chaosali.report.fmea import LIMIT_FIELDS, validate_fmea
+from chaosali.report.fmea import validate_fmea
 from chaosali.report.redact import MASK, redact
 from chaosali.report.render import FORMATS, load_runs, render
 from chaosali.report.words import expectations, run_verdict
@@ -655,7 +655,6 @@ def impact_measures(journal: dict) -> dict:
 
 
 def test_fmea_limits_are_impact_withins_and_validated():
-    assert LIMIT_FIELDS.keys() == LIMITS.keys()
     fmea = validate_fmea(experiment_with(max_pods_lost=0, max_unavailable_seconds=30.5, max_recovery_seconds=60,
                                          min_availability=99.5, max_api_down_seconds=0))
     assert fmea["min_availability"] == 99.5
@@ -667,6 +666,17 @@ def test_fmea_limits_are_impact_withins_and_validated():
             validate_fmea(experiment_with(**{name: wrong}) if wrong is not None else
                           {"title": "t", "extensions": [{"name": "chaosali", "fmea": {
                               **experiment_with()["extensions"][1]["fmea"], name: None}}]})
+
+
+@pytest.mark.parametrize("limit, bound", [("max_pods_lost", 1.5), ("max_api_down_seconds", 1e9),
+                                          ("min_availability", 101)])
+def test_impact_within_refuses_the_limits_the_fmea_refuses(limit, bound):
+    """One reader per limit: judge took 1.5 pods and 1e9 s, which the FMEA check refused."""
+    measures = measure({"seconds": 10, "timeline": []})
+    with pytest.raises(InvalidArgument, match=limit):
+        judge(measures, {limit: bound})
+    with pytest.raises(InvalidArgument, match=limit):
+        validate_fmea(experiment_with(**{limit: bound}))
 
 
 def test_a_real_impact_recording_is_shown_in_every_format():

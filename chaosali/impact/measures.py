@@ -7,23 +7,56 @@ end, when known, is given on that clock too; recoveries are measured from it.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
 
-__all__ = ["measure", "judge", "LIMITS", "IMPACTS", "BARE_PODS"]
+__all__ = ["measure", "judge", "Limit", "LIMITS", "IMPACTS", "BARE_PODS"]
 
 IMPACTS = ("none", "partial", "core")
 BARE_PODS = "pods without a controller"
-# limit name -> what it bounds (the FMEA may declare them too)
-LIMITS = {
-    "max_pods_lost": "pods deleted or evicted during the drill, in scope",
-    "max_unavailable_seconds": "seconds any workload ran below its desired ready replicas",
-    "max_recovery_seconds": "seconds from the fault's end until every workload and node recovered",
-    "min_availability": "per cent of HTTP samples that succeeded, for every HTTP target",
-    "max_api_down_seconds": "seconds the API server did not answer",
-}
+_DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One impact limit, as ``impact_within``, the FMEA, the report and the docs all read it."""
+
+    name: str
+    means: str  # what it bounds
+    unit: str  # "pods", "seconds" or "percent": how its bound is read and shown
+    phrase: str  # the check as reports name it; "{}" is the bound, shown in its unit
+    measured: Callable[[dict[str, Any]], Any]  # what it bounds, from the measures
+    met: Callable[[Any, float], bool]  # whether the measured value is within the bound
+
+    def bound(self, value: Any) -> float:
+        """The bound, checked: the one reader of impact_within's arguments and the FMEA's fields."""
+        if self.unit == "pods":
+            return args.whole(value, self.name, 0, 100_000)
+        if self.unit == "percent":
+            return args.percent(value, f"{self.name} (per cent)", zero=True)
+        return args.number(value, f"{self.name} (seconds)", 0, _DAY)
+
+
+LIMITS = {limit.name: limit for limit in (
+    Limit("max_pods_lost", "pods deleted or evicted during the drill, in scope", "pods",
+          "pods lost at most {}", lambda m: m["pods_lost"], lambda lost, bound: lost <= bound),
+    Limit("max_unavailable_seconds", "seconds any workload ran below its desired ready replicas", "seconds",
+          "each workload below desired at most {}",
+          lambda m: {name: w["seconds_below_desired"] for name, w in m["workloads"].items()},
+          lambda below, bound: all(value <= bound for value in below.values())),
+    Limit("max_recovery_seconds", "seconds from the fault's end until every workload and node recovered", "seconds",
+          "workloads and nodes recovered within {}", lambda m: m["recovery_seconds"],
+          lambda took, bound: took is not None and took <= bound),
+    Limit("min_availability", "per cent of HTTP samples that succeeded, for every HTTP target", "percent",
+          "HTTP availability at least {} %",
+          lambda m: {name: target["availability"] for name, target in m["http"].items()},
+          lambda seen, bound: all(value is not None and value >= bound for value in seen.values())),
+    Limit("max_api_down_seconds", "seconds the API server did not answer", "seconds",
+          "API down at most {}", lambda m: m["api_down_seconds"], lambda down, bound: down <= bound),
+)}
 
 
 def measure(recording: dict[str, Any], fault_end: float | None = None) -> dict[str, Any]:
@@ -58,35 +91,15 @@ def judge(measures: dict[str, Any], limits: dict[str, Any], max_impact: str | No
             continue
         if name not in LIMITS:
             raise InvalidArgument(f"unknown impact limit {name!r}: use {', '.join(LIMITS)}")
-        bound = args.percent(limit, name, zero=True) if name == "min_availability" else args.number(limit, name, 0)
-        measured = _measured(measures, name)
-        if name == "min_availability":
-            met = all(value is not None and value >= bound for value in measured.values()) if measured else True
-        elif name == "max_recovery_seconds":
-            met = measured is not None and measured <= bound
-        elif name == "max_unavailable_seconds":
-            met = all(value <= bound for value in measured.values())
-        else:
-            met = measured <= bound
-        checks.append({"limit": name, "bound": bound, "measured": measured, "met": met, "means": LIMITS[name]})
+        bound, measured = LIMITS[name].bound(limit), LIMITS[name].measured(measures)
+        checks.append({"limit": name, "bound": bound, "measured": measured, "met": LIMITS[name].met(measured, bound),
+                       "means": LIMITS[name].means})
     if max_impact is not None:
         most = args.choice(max_impact, "max_impact", IMPACTS)
         checks.append({"limit": "max_impact", "bound": most, "measured": measures["impact"],
                        "met": IMPACTS.index(measures["impact"]) <= IMPACTS.index(most),
                        "means": "the most impact the FMEA expects: none, partial or core"})
     return checks
-
-
-def _measured(measures: dict[str, Any], name: str) -> Any:
-    if name == "max_pods_lost":
-        return measures["pods_lost"]
-    if name == "max_api_down_seconds":
-        return measures["api_down_seconds"]
-    if name == "max_recovery_seconds":
-        return measures["recovery_seconds"]
-    if name == "max_unavailable_seconds":
-        return {name: w["seconds_below_desired"] for name, w in measures["workloads"].items()}
-    return {name: target["availability"] for name, target in measures["http"].items()}
 
 
 def _workloads(timeline: list[dict], end: float, fault_end: float | None) -> dict[str, dict]:

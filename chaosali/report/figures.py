@@ -73,8 +73,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import judge
-from chaosali.report.fmea import CHOICES, LIMIT_FIELDS, validate_fmea
+from chaosali.impact.measures import LIMITS, judge
+from chaosali.report.fmea import CHOICES, validate_fmea
 from chaosali.report.journal import IMPACT_EXTENSION, read_journal
 from chaosali.report.redact import redact
 from chaosali.report.story import exit_status, status_words, stderr_tail, unexpected_exit
@@ -343,7 +343,7 @@ class Run:
         recovery = self.recovery
         checks.append(Check("recovery", f"recovery within {seconds_text(recovery.expected)}" if fmea else "recovery",
                             None if recovery.exceeded is None else not recovery.exceeded, MINOR))
-        checks += [Check("limit", _LIMIT_NAMES[check.limit](check.bound), check.met, MINOR) for check in self.limits]
+        checks += [Check("limit", limit_name(check.limit, check.bound), check.met, MINOR) for check in self.limits]
         return checks
 
     def unchecked_probes(self) -> list[tuple[str, str]]:
@@ -499,14 +499,9 @@ def seconds_text(seconds: float | None) -> str:
 
 # -- reading the journal --------------------------------------------------------------------------
 
-# a limit's check, as reports name it (stable from run to run of one experiment)
-_LIMIT_NAMES = {
-    "max_pods_lost": lambda n: f"pods lost at most {n:g}",
-    "max_unavailable_seconds": lambda s: f"each workload below desired at most {seconds_text(s)}",
-    "max_recovery_seconds": lambda s: f"workloads and nodes recovered within {seconds_text(s)}",
-    "min_availability": lambda p: f"HTTP availability at least {p:g} %",
-    "max_api_down_seconds": lambda s: f"API down at most {seconds_text(s)}",
-}
+def limit_name(limit: str, bound: float) -> str:
+    """A limit's check as reports name it (stable from run to run of one experiment)."""
+    return LIMITS[limit].phrase.format(seconds_text(bound) if LIMITS[limit].unit == "seconds" else f"{bound:g}")
 
 
 def _recording(extensions: Any) -> Recording | None:
@@ -530,7 +525,7 @@ def _recording(extensions: Any) -> Recording | None:
 
 
 def _limits(fmea: dict[str, Any] | None, recording: Recording | None) -> list[LimitCheck]:
-    limits = {name: float(fmea[name]) for name in LIMIT_FIELDS if fmea and name in fmea}
+    limits = {name: float(fmea[name]) for name in LIMITS if fmea and name in fmea}
     if not limits:
         return []
     if recording is None or recording.measures is None:

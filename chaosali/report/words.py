@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from chaosali.impact.measures import LIMITS
 from chaosali.report.figures import (
     NO_OUTAGE, NOT_RECOVERED, RECOVERED, Activity, FaultWindow, LimitCheck, Recovery, Run, campaign_score,
     seconds_text,
@@ -141,12 +142,12 @@ def limit_sentence(check: LimitCheck) -> str:
 
 
 def _measured(check: LimitCheck) -> str:
-    value = check.measured
-    if check.limit == "min_availability":
+    value, unit = check.measured, LIMITS[check.limit].unit
+    if unit == "percent":
         return ", ".join(f"{name} {'-' if v is None else f'{v:g} %'}" for name, v in value.items()) or "no HTTP target"
     if isinstance(value, dict):
         return ", ".join(f"{name} {seconds_text(v)}" for name, v in value.items()) or "no workload"
-    if check.limit == "max_pods_lost":
+    if unit == "pods":
         return f"{value} lost"
     return "not recovered" if value is None else seconds_text(value)
 
