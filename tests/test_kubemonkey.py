@@ -688,7 +688,7 @@ def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(
     # only the victims' pods, as many as it says it killed: one of `one` a kill; kill-all deletes each of
     # the 2 pods of `everything` drawn at random, a pod possibly twice (kube-monkey's DeleteRandomPods)
     for name in ("everything", "one"):
-        assert wait_until(lambda: available(api, ns, name) == 2, 60) is not None
+        assert wait_until(lambda name=name: available(api, ns, name) == 2, 60) is not None
     report = probes.victim_pods_deleted(namespace=ns, configuration=admin)
     deleted = {victim["name"]: victim["deleted"] for victim in report["victims"]}
     assert deleted["one"] == executed(log, "one"), log[-3000:]

@@ -333,7 +333,7 @@ def test_a_run_whose_lock_is_taken_over_is_stopped_and_rolled_back(lock_name, co
     assert holder_of(lock_name, config)["holder"] == "intruder", "the run released a lock no longer its own"
 
 
-def test_with_a_fetched_kubeconfig_the_lock_is_taken_and_released_in_the_fetched_cluster(kube, http, lock_name,
+def test_with_a_fetched_kubeconfig_the_lock_is_taken_and_released_in_the_fetched_cluster(kube, http, lock_name,  # noqa: F811
                                                                                          config, tmp_path):
     """As a drill declares them: the kubeconfig control first, then the lock. The kubeconfig's
     after-control removes the file before the lock's after-control releases the Lease."""

@@ -152,7 +152,7 @@ def web(lab, tmp_path_factory) -> Web:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
         for host, port, _ in servers:
-            answers = wait_until(lambda: tcp_answers(host.address, port, timeout=0.3), 10)
+            answers = wait_until(lambda host=host, port=port: tcp_answers(host.address, port, timeout=0.3), 10)
             assert answers is not None, f"no server on {host.address}:{port}"
         yield Web(first.address, second.address, pki / "ca.pem")
     finally:

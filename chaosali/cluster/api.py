@@ -302,7 +302,7 @@ class _Loader(KubeConfigLoader):
 
     def _set_config(self, client_configuration: client.Configuration) -> None:
         if "token" in self.__dict__:
-            scheme, _, value = str(self.token).partition(" ")
+            scheme, _, value = str(self.__dict__["token"]).partition(" ")
             value = value.strip(" \t\r\n")
             if not value or not all("\x21" <= char <= "\x7e" for char in value):
                 raise InvalidArgument(

@@ -59,7 +59,7 @@ def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Sec
             for name, pod in list(waiting.items()):
                 outcome, why = _evict(cluster, core, pod)
                 if outcome == "blocked":
-                    refusals[name] = why
+                    refusals[name] = str(why)  # a refusal always says why
                     continue
                 entry = {"pod": name, "node": pod.spec.node_name}
                 output[outcome].append({**entry, "why": why} if why else entry)

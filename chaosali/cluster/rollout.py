@@ -98,7 +98,7 @@ def await_pods(
         nonlocal pending
         states = {key(w): rollout_state(dyn, w, updated) for w in pending}
         pending = [w for w in pending if states[key(w)] is not None]
-        return {key(w): states[key(w)] for w in pending}
+        return {key(w): str(states[key(w)]) for w in pending}
 
     rolled_out, late = wait_until(awaited, time.monotonic() + timeout, 1.0, lambda late: not late)
     if not rolled_out:

@@ -13,7 +13,7 @@ import math
 import os
 import re
 import ssl
-from collections.abc import Container
+from collections.abc import Collection
 from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import urlsplit
 
@@ -275,7 +275,7 @@ def origin(url: str) -> tuple[str, str, int, bool]:
     from urllib3.util import parse_url
 
     try:
-        parts = parse_url(requests.Request("GET", url).prepare().url)
+        parts = parse_url(requests.Request("GET", url).prepare().url or "")
     except (requests.RequestException, ValueError) as error:
         raise ValueError(f"not a URL requests can send: {type(error).__name__}") from None
     scheme = parts.scheme or ""
@@ -290,9 +290,9 @@ _METHOD = re.compile(r"[A-Za-z]{1,32}")
 
 def http_url(url: Any, name: str = "url") -> str:
     """An http:// or https:// URL with a host (and a port from 1 to 65535, if any)."""
-    parts = urlsplit(url) if isinstance(url, str) else None
+    parts = urlsplit(url if isinstance(url, str) else "")
     try:
-        valid = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+        valid = isinstance(url, str) and parts.scheme in ("http", "https") and bool(parts.hostname)
         valid = valid and (parts.port is None or parts.port > 0)  # .port raises on a bad port
     except ValueError:
         valid = False
@@ -311,7 +311,7 @@ def http_method(method: Any) -> str:
     return method.upper()
 
 
-def http_status(status: Any) -> Container[int]:
+def http_status(status: Any) -> Collection[int]:
     """The status codes that pass: one, a list, or None for 200-399."""
     if status is None:
         return DEFAULT_STATUS

@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +33,7 @@ _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 5
 # Member checks must reach the member itself: these override any HTTP(S)_PROXY/ALL_PROXY from
 # the environment (requests drops proxy keys whose value is None).
-NO_PROXY = {"http": None, "https": None, "all": None}
+NO_PROXY: dict[str, Any] = {"http": None, "https": None, "all": None}
 # Request headers that carry credentials by their name (Authorization, Cookie, X-Api-Key,
 # X-Auth-Token...): never sent on past a redirect to another origin. requests itself drops only
 # Authorization, and only when the host changes, not the port.
@@ -58,7 +58,7 @@ class Request:
 
 @dataclass(frozen=True)
 class Expectation:
-    status: Container[int] = DEFAULT_STATUS
+    status: Collection[int] = DEFAULT_STATUS
     contains: str | None = None
     pattern: re.Pattern | None = None
     json_path: str | None = None
@@ -196,7 +196,7 @@ class _Session(requests.Session):
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         super().rebuild_auth(prepared_request, response)
         try:
-            moved = origin(prepared_request.url)[:3] != origin(response.request.url)[:3]
+            moved = origin(prepared_request.url or "")[:3] != origin(response.request.url or "")[:3]
         except ValueError:
             moved = True
         if moved:
@@ -258,7 +258,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _describe_status(status: Container[int]) -> str:
+def _describe_status(status: Collection[int]) -> str:
     if isinstance(status, range):
         return f"{status.start}-{status.stop - 1}"
     return ", ".join(str(code) for code in sorted(status))
@@ -334,6 +334,8 @@ def _redirect(url: str, location: str, what: str, error: type[Exception] = Looku
     http. A Location with a backslash or userinfo is refused outright: parsers disagree on where
     such a URL goes (``http://a:1\\@b:2/``: urlsplit says b, urllib3 connects to a)."""
     where, target = display_url(url), urljoin(url, location)
+    before: tuple[str, str, int, bool] | None
+    after: tuple[str, str, int, bool] | None
     try:
         before, after = origin(url), origin(target)
     except ValueError:

@@ -471,7 +471,9 @@ def _inject(
     """Build the catalogue's fault of ``action`` (every argument checked before any host or
     cluster is asked), then inject it on the targets: with ``start_together``, to take effect on
     every host at one instant, configuration ``start_together_lead`` seconds (default 2) from now."""
-    fault = fault_kind(action).build(**arguments)
+    kind = fault_kind(action)
+    assert kind is not None, f"{action} is a lasting fault of the catalogue"  # only they are injected here
+    fault = kind.build(**arguments)
     all_or_nothing = boolean(all_or_nothing, "all_or_nothing")
     lead = _lead(configuration) if boolean(start_together, "start_together") else None
     settings = SSHSettings.from_chaos(configuration, secrets)

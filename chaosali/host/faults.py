@@ -19,7 +19,7 @@ import logging
 import shlex
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Iterable
+from typing import Any, Iterable
 
 from chaoslib.exceptions import ActivityFailed
 
@@ -125,7 +125,7 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
             + "; ".join(f"{host}: {reason}" for host, reason in errors.items())
             + ("; the others were restored" if all_or_nothing and results else "")
         )
-    output = {
+    output: dict[str, Any] = {
         "fault_id": fault.id,
         "kind": fault.kind,
         "duration": fault.duration,

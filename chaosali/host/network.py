@@ -56,7 +56,8 @@ def drop_fault(
         rules = [f"{loopback} -j RETURN"]
         if keep_ssh:
             rules.append(f"-p tcp {ssh_match} -j RETURN")
-        for peer in peers or [None]:
+        candidates: list[str | None] = [*peers] or [None]  # None: every peer
+        for peer in candidates:
             where = f" {peer_flag} {peer}" if peer else ""
             if ports:
                 listed = ",".join(map(str, ports))

@@ -5,6 +5,7 @@ import logging
 import re
 import shlex
 import time
+from typing import Any
 
 import dns.exception
 import dns.name
@@ -265,9 +266,9 @@ def network_effect(
     results, errors = fan_out(hosts, answers)
     if errors:
         raise ActivityFailed("; ".join(f"{host}: {reason}" for host, reason in errors.items()))
-    measured = [{"host": str(host), "address": host.address, "attempts": count, "answered": results[host],
+    measured: list[dict[str, Any]] = [{"host": str(host), "address": host.address, "attempts": count, "answered": results[host],
                  "loss_percent": round(100 * (count - results[host]) / count, 1)} for host in hosts]
-    output = {
+    output: dict[str, Any] = {
         "from": str(parse_hosts(from_host)[0]) if from_host else "controller",
         "how": "ping" if from_host else f"tcp port {port}",
         "hosts": measured,
@@ -328,7 +329,7 @@ def names_resolve(
         return all(resolved) if expected == "resolving" else not any(resolved)
 
     proved, answers = wait_until(ask, started + patience, 0.5, as_expected)
-    output = {
+    output: dict[str, Any] = {
         "proved": proved, "expect": expected, "how": f"{'tcp' if over_tcp else 'udp'} port {port} from the controller",
         "seconds": round(time.monotonic() - started, 2),
         "hosts": [{"host": str(host), "address": host.address, "names": answers[host]} for host in hosts],

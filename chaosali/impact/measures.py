@@ -114,7 +114,7 @@ def _workloads(timeline: list[dict], end: float, fault_end: float | None) -> dic
     for entry in timeline:
         if entry["kind"] == "pod":
             pods_by_workload.setdefault(entry.get("workload") or BARE_PODS, []).append(entry)
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for name in sorted(set(found) | set(pods_by_workload)):
         states = found.get(name, [])
         below = _below(states, end)
@@ -160,7 +160,7 @@ def _after(bad: list[tuple[float, float]], end: float, fault_end: float | None) 
 def _lost(entries: list[dict]) -> list[dict]:
     """Pods deleted, each with the time until a replacement of the same workload was Ready."""
     created = [e for e in entries if e["what"] == "created"]
-    ready_at = {}
+    ready_at: dict[str, float] = {}
     for entry in entries:
         if entry["what"] == "ready":
             ready_at.setdefault(entry["pod"], entry["t"])

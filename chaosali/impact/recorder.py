@@ -14,6 +14,7 @@ Only names, states and reasons are kept: never an object's spec, env, or a Secre
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import threading
@@ -143,9 +144,9 @@ class Recorder:
         self._spawn("api", self._sample_api)
         for target in self.http_targets:
             self._http[target.name] = _Sampled(display_url(target.request.url))
-            self._spawn(f"http-{target.name}", lambda t=target: self._sample_http(t))
+            self._spawn(f"http-{target.name}", functools.partial(self._sample_http, target))
         for name, (list_call, resource_version, on_change) in streams.items():
-            self._spawn(name, lambda l=list_call, rv=resource_version, c=on_change: self._watch(l, rv, c))
+            self._spawn(name, functools.partial(self._watch, list_call, resource_version, on_change))
         logger.info("chaosali: recording impact on %s", ", ".join(self.scope.namespaces) or "the nodes")
 
     def stop(self) -> None:
@@ -244,7 +245,7 @@ class Recorder:
                                        _request_timeout=_READ_TIMEOUT))
             for item in document.get("items") or []:
                 on_change("LISTED", item)
-                listed.add((item.get("metadata") or {}).get("name"))
+                listed.add(str((item.get("metadata") or {}).get("name")))
             metadata = document.get("metadata") or {}
             resource_version = resource_version or metadata.get("resourceVersion")
             page = metadata.get("continue")
@@ -396,20 +397,20 @@ class Recorder:
                 desired, ready = status.get("desiredNumberScheduled") or 0, status.get("numberReady") or 0
             else:
                 desired, ready = spec.get("replicas", 1), status.get("readyReplicas") or 0
-            entry = {"kind": "workload", "workload": f"{kind} {metadata.get('namespace')}/{metadata.get('name')}",
-                     "desired": 0 if change == "DELETED" else desired, "ready": 0 if change == "DELETED" else ready}
+            workload = f"{kind} {metadata.get('namespace')}/{metadata.get('name')}"
+            state = (0, 0) if change == "DELETED" else (desired, ready)
+            entry = {"kind": "workload", "workload": workload, "desired": state[0], "ready": state[1]}
             with self._lock:
-                state = (entry["desired"], entry["ready"])
-                if self._workloads.get(entry["workload"]) != state:
-                    first = entry["workload"] not in self._workloads
-                    self._workloads[entry["workload"]] = state
+                if self._workloads.get(workload) != state:
+                    first = workload not in self._workloads
+                    self._workloads[workload] = state
                     self._add({**entry, "what": "initial" if first else "changed"})
 
         return changed
 
     def _node(self, change: str, node: dict) -> None:
         metadata, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
-        name = metadata.get("name")
+        name = str(metadata.get("name"))
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
         taints = sorted({t.get("key", "").rpartition("/")[2] for t in spec.get("taints") or []
                          if t.get("key") in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")})

@@ -4,6 +4,7 @@ deleted. They read the cluster only; a finding (not running, no victim) is an an
 
 import logging
 import time
+from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
@@ -94,7 +95,7 @@ def victim_pods_deleted(
         namespace = dns_label(namespace, "namespace")
     with resources.connect(configuration, secrets) as dyn:
         found = km.victims(dyn, namespace, name)
-    report = []
+    report: list[dict[str, Any]] = []
     for victim in found:
         baseline = start
         if baseline is None:

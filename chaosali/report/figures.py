@@ -221,9 +221,9 @@ class Recording:
         """A time the recording wrote as ISO 8601 (outages, HTTP error windows)."""
         return _time(stamp)
 
-    def readiness(self) -> dict[str, list[tuple[dt.datetime, int, int]]]:
-        """Per workload, each (moment, ready, desired) the recording saw."""
-        series: dict[str, list[tuple[dt.datetime, int, int]]] = {}
+    def readiness(self) -> dict[str, list[tuple[dt.datetime, Any, Any]]]:
+        """Per workload, each (moment, ready, desired) the recording saw (as the journal holds them)."""
+        series: dict[str, list[tuple[dt.datetime, Any, Any]]] = {}
         for entry in self.timeline:
             at = self.at(entry.get("t"))
             if entry.get("kind") == "workload" and at and isinstance(entry.get("workload"), str):
@@ -508,7 +508,7 @@ def _recording(extensions: Any) -> Recording | None:
     entry = next((e for e in extensions or [] if isinstance(e, dict) and e.get("name") == IMPACT_EXTENSION), None)
     if entry is None:
         return None
-    recording = entry.get("recording") if isinstance(entry.get("recording"), dict) else {}
+    recording: dict[str, Any] = entry["recording"] if isinstance(entry.get("recording"), dict) else {}
     measures = entry.get("measures") if isinstance(entry.get("measures"), dict) else None
     missing = None if measures else str(entry.get("missing") or "the journal holds no measures")
     return Recording(
@@ -529,7 +529,7 @@ def _limits(fmea: dict[str, Any] | None, recording: Recording | None) -> list[Li
     if not limits:
         return []
     if recording is None or recording.measures is None:
-        why = recording.missing if recording else "no impact recording in the journal (chaosali.impact.controls)"
+        why = str(recording.missing) if recording else "no impact recording in the journal (chaosali.impact.controls)"
         return [LimitCheck(name, bound, None, None, why) for name, bound in limits.items()]
     try:
         judged = judge(recording.measures, limits)
@@ -619,33 +619,34 @@ def _faults(activities: list[Activity]) -> list[FaultWindow]:
     faults = []
     for activity, output in ((a, o) for a in activities for o in _fault_outputs(a.output)):
         hosts = [str(h.get("host")) for h in output.get("hosts") or [] if isinstance(h, dict) and h.get("ok", True)]
-        if output.get("fault_id") and _time(output.get("started_at")):
-            started, heals_at = _time(output["started_at"]), _time(output.get("heals_at"))
+        started, at = _time(output.get("started_at")), _time(output.get("at"))
+        if output.get("fault_id") and started:
+            heals_at = _time(output.get("heals_at"))
             listing = restores.get(str(output["fault_id"]), [])
-            first = bisect.bisect_left(listing, started, key=lambda r: r.end)  # the first ended after the start
-            restore = listing[first] if first < len(listing) else None
-            if restore:
-                end, ended_by = restore.end, f"restored by {restore.name}"
+            first = bisect.bisect_left(listing, started, key=lambda r: r[0])  # the first ended after the start
+            if first < len(listing):
+                end, ended_by = listing[first][0], f"restored by {listing[first][1].name}"
             else:
                 end, ended_by = heals_at or started, "healed by its timer"
             skew = output.get("skew_seconds")
             faults.append(FaultWindow(str(output.get("kind") or "fault"), str(output["fault_id"]), hosts,
                                       started, end, ended_by, heals_at, activity.name,
                                       skew if isinstance(skew, (int, float)) else None))
-        elif output.get("action") and _time(output.get("at")):
-            at = _time(output["at"])
+        elif output.get("action") and at:
             faults.append(FaultWindow(str(output["action"]), "", hosts, at, at, "one shot", None, activity.name))
     return faults
 
 
-def _restores(activities: list[Activity]) -> dict[str, list[Activity]]:
-    """Per fault id, the restores that list it (``{"restored": {host: [ids]}}``), first ended first."""
-    restores: dict[str, list[Activity]] = {}
-    ended = (a for a in activities if isinstance(a.output, dict) and isinstance(a.output.get("restored"), dict) and a.end)
-    for restore in sorted(ended, key=lambda a: a.end):
+def _restores(activities: list[Activity]) -> dict[str, list[tuple[dt.datetime, Activity]]]:
+    """Per fault id, the restores that list it (``{"restored": {host: [ids]}}``) with their ends,
+    first ended first."""
+    restores: dict[str, list[tuple[dt.datetime, Activity]]] = {}
+    ended = [(a.end, a) for a in activities
+             if isinstance(a.output, dict) and isinstance(a.output.get("restored"), dict) and a.end]
+    for end, restore in sorted(ended, key=lambda pair: pair[0]):
         listed = {str(i) for ids in restore.output["restored"].values() if isinstance(ids, list) for i in ids}
         for fault_id in listed:
-            restores.setdefault(fault_id, []).append(restore)
+            restores.setdefault(fault_id, []).append((end, restore))
     return restores
 
 
@@ -721,11 +722,11 @@ def _outages(sightings: list[Sighting]) -> list[Outage]:
             if not sighting.up and down is None:
                 down = sighting
             elif sighting.up and down is not None:
-                outages.append(Outage(subject, down.outage, down.at, sighting.at, _span(down.at, sighting.at)))
+                outages.append(Outage(subject, down.outage, down.at, sighting.at, _span(down.at, sighting.at) or 0.0))
                 down = None
         if down is not None:
             last = max(s.at for s in seen if s.subject == subject)
-            outages.append(Outage(subject, down.outage, down.at, None, _span(down.at, last)))
+            outages.append(Outage(subject, down.outage, down.at, None, _span(down.at, last) or 0.0))
     return sorted(outages, key=lambda o: o.start)
 
 

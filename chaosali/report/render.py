@@ -212,7 +212,8 @@ def _markdown_one(run: Run, h: str) -> list[str]:
 
 
 def _probe_mark(probe: Activity) -> str:
-    return {True: "✓", False: "✗"}.get(probe.tolerance_met, "?")
+    marks: dict[bool | None, str] = {True: "✓", False: "✗", None: "?"}
+    return marks.get(probe.tolerance_met, "?")
 
 
 # -- JSON --------------------------------------------------------------------------------------------------

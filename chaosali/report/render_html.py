@@ -383,9 +383,8 @@ def _recorded_spans(run: Run) -> list[tuple[str, str, list[tuple[dt.datetime, dt
             rows.append((f"{workload}: below desired, lowest {lowest[1]}/{lowest[2]}",
                          "below none" if lowest[1] == 0 else "below", bars))
     for node, seen in (measures.get("nodes") or {}).items():
-        bars = [(recording.at(w.get("from")), recording.at(w.get("to")), f"{node} NotReady")
-                for w in seen.get("not_ready") or []]
-        bars = [(start, stop, tip) for start, stop, tip in bars if start and stop]
+        bars = [(down_at, up_at, f"{node} NotReady") for w in seen.get("not_ready") or []
+                if (down_at := recording.at(w.get("from"))) and (up_at := recording.at(w.get("to")))]
         if bars:
             taints = ", ".join(seen.get("taints_seen") or [])
             rows.append((f"node {node} NotReady" + (f" · tainted {taints}" if taints else ""), "notready", bars))

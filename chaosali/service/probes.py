@@ -12,7 +12,7 @@ jsonpath tolerances need chaostoolkit-lib's ``jsonpath`` extra (the ``jsonpath2`
 
 import logging
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Collection
 
 from chaoslib.types import Configuration, Secrets
 
@@ -186,7 +186,7 @@ def vip_members(
         url = http_url(members_url, "members_url")
         found = _members.from_url(url, json_path(members_path, "members_path"), wait, verify, port)
     else:
-        found = _members.from_service(service, namespace, port, wait, configuration, secrets)
+        found = _members.from_service(str(service), namespace, port, wait, configuration, secrets)
 
     servers = [Endpoint(member["address"], member["port"]) for member in found]
     _, errors = fan_out(servers + vip_tries, connect)
@@ -212,7 +212,7 @@ def vip_members(
 
 
 def _http_check(
-    scheme: str, path: str, status: Container[int], timeout: float, verify: bool | str
+    scheme: str, path: str, status: Collection[int], timeout: float, verify: bool | str
 ) -> Callable[[Endpoint], bool]:
     expect = http.Expectation(status=status)
 
