@@ -18,7 +18,7 @@ from chaosali.host import process as process_faults
 from chaosali.host.catalogue import CATALOGUE, fault_kind
 from chaosali.host.ssh import Host, SSHSettings
 from chaosali.host.system import service_command
-from chaosali.host.targets import resolve_targets, takes_targets
+from chaosali.host.targets import documented, resolve_targets, takes_targets
 
 __all__ = [
     "cut_network",
@@ -494,4 +494,4 @@ clocks must agree, e.g. by NTP); each host's `effective_at` and the
 `skew_seconds` between the first and the last are in the output.
 """
 for _entry in CATALOGUE:
-    globals()[_entry.action].__doc__ += _TOGETHER
+    documented(_TOGETHER)(globals()[_entry.action])
