@@ -287,3 +287,10 @@ def test_a_pod_its_replicaset_deleted_is_a_scale_down_even_when_the_event_comes_
                               "reason": "SuccessfulDelete", "message": "Deleted pod: web-1"})
     deleted = [e for e in recorder.recording()["timeline"] if e["what"] == "deleted"]
     assert [e["reason"] for e in deleted] == [SCALE_DOWN]  # ...the ReplicaSet controller says why
+
+
+def test_an_outage_not_seen_back_lasts_until_the_recording_s_end_not_until_now() -> None:
+    """measure is pure: the same recording gives the same measures whenever it is read."""
+    recording = {"started_at": "2026-01-01T10:00:00+00:00", "seconds": 30.0, "timeline": [],
+                 "api_outages": [{"from": "2026-01-01T10:00:20+00:00", "to": None}]}
+    assert measure(recording)["api_down_seconds"] == 10.0

@@ -66,7 +66,10 @@ def measure(recording: dict[str, Any], fault_end: float | None = None) -> dict[s
     workloads = _workloads(timeline, end, fault_end)
     nodes = _nodes(timeline, end, fault_end)
     http = {name: _http(target) for name, target in (recording.get("http") or {}).items()}
-    api_down = sum(_outage_seconds(outage) for outage in recording.get("api_outages") or [])
+    started = recording.get("started_at")
+    # an outage not seen back lasts until the recording's own end (it may be read mid-run)
+    ends_at = dt.datetime.fromisoformat(started) + dt.timedelta(seconds=end) if started else None
+    api_down = sum(_outage_seconds(outage, ends_at) for outage in recording.get("api_outages") or [])
     lost = [pod for workload in workloads.values() for pod in workload["lost"]]
     measures = {
         "pods_lost": len(lost),
@@ -231,10 +234,10 @@ def _percentile(values: list[float], rank: float) -> float | None:
     return values[min(len(values) - 1, int(round(rank / 100 * (len(values) - 1))))]
 
 
-def _outage_seconds(outage: dict) -> float:
+def _outage_seconds(outage: dict, ends_at: dt.datetime | None) -> float:
     start = dt.datetime.fromisoformat(outage["from"])
-    stop = dt.datetime.fromisoformat(outage["to"]) if outage.get("to") else dt.datetime.now(dt.timezone.utc)
-    return max(0.0, (stop - start).total_seconds())
+    stop = dt.datetime.fromisoformat(outage["to"]) if outage.get("to") else ends_at
+    return max(0.0, (stop - start).total_seconds()) if stop else 0.0
 
 
 def _recovery(workloads: dict[str, dict], nodes: dict[str, dict]) -> float | None:
