@@ -8,6 +8,7 @@ import logging
 import re
 import subprocess
 import sys
+from typing import Iterator
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
@@ -31,17 +32,12 @@ POOL = [
 
 
 @pytest.fixture
-def kube_chaos(kube) -> dict:
-    """configuration and secrets for the drills, from the lab cluster's var file.
-
-    Every drill test must leave no fault behind; whatever one left is removed, so it fails alone."""
-    if kube.lab is None:
-        pytest.skip("random drills need the lab's hosts over SSH, not only a kubeconfig")
-    variables = json.loads(kube.lab.vars_path.read_text())
-    chaos = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
-    yield chaos
+def kube_chaos(kube_chaos: dict, kube) -> Iterator[dict]:
+    """conftest's, and every drill test must leave no fault behind: whatever one left is removed,
+    so it fails alone."""
+    yield kube_chaos
     left = {host.name: markers(kube.lab, host) for host in kube.lab.hosts}
-    restore_faults([host.address for host in kube.lab.hosts], **chaos)
+    restore_faults([host.address for host in kube.lab.hosts], **kube_chaos)
     assert not any(left.values()), f"faults left on the hosts: {left}"
 
 

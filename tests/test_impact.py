@@ -127,24 +127,20 @@ def test_impact_after_the_last_check_still_deviates_a_run_that_had_passed() -> N
 # ---- the recorder against the lab's real API server -----------------------------------------------
 
 
-def configuration_of(kube) -> dict:
-    return {"kubeconfig_path": str(kube.admin_kubeconfig)}
-
-
 def web_available(kube) -> bool:
-    with new_api_client(configuration_of(kube)) as api:
+    with new_api_client(kube.admin) as api:
         status = client.AppsV1Api(api).read_namespaced_deployment("web", DEMO).status
     return (status.available_replicas or 0) >= 2 and (status.ready_replicas or 0) >= 2
 
 
 def web_pods(kube) -> list[str]:
-    with new_api_client(configuration_of(kube)) as api:
+    with new_api_client(kube.admin) as api:
         pods = client.CoreV1Api(api).list_namespaced_pod(DEMO, label_selector="app=web").items
     return sorted(p.metadata.name for p in pods if not p.metadata.deletion_timestamp)
 
 
 def recorder_for(kube) -> Recorder:
-    return Recorder(lambda: new_api_client(configuration_of(kube), retries=0), Scope((DEMO,)))
+    return Recorder(lambda: new_api_client(kube.admin, retries=0), Scope((DEMO,)))
 
 
 def test_a_pod_deleted_during_the_recording_is_lost_by_mistake_and_replaced(kube) -> None:
@@ -153,7 +149,7 @@ def test_a_pod_deleted_during_the_recording_is_lost_by_mistake_and_replaced(kube
     recorder.start()
     try:
         victim = web_pods(kube)[0]
-        with new_api_client(configuration_of(kube)) as api:
+        with new_api_client(kube.admin) as api:
             client.CoreV1Api(api).delete_namespaced_pod(victim, DEMO, grace_period_seconds=0)
         assert wait_until(lambda: victim not in web_pods(kube) and web_available(kube), 60)
         wait_until(lambda: measure(recorder.recording())["workloads"]["Deployment demo/web"]["lost"]
@@ -180,7 +176,7 @@ def test_a_master_cut_is_an_api_outage_and_the_watches_resume_after_it(kube) -> 
         assert wait_until(lambda: recorder.recording()["api_outages"], 20), "no outage recorded"
         assert wait_until(lambda: recorder.recording()["api_outages"][-1]["to"], 30), "the API never came back"
         restore_network([master], **chaos)  # already healed by its timer: restoring nothing is harmless
-        with new_api_client(configuration_of(kube)) as api:
+        with new_api_client(kube.admin) as api:
             client.CoreV1Api(api).create_namespaced_config_map(DEMO, {"metadata": {"name": "after-the-cut"}})
             client.CoreV1Api(api).create_namespaced_pod(DEMO, {
                 "metadata": {"name": "after-the-cut"},
@@ -188,7 +184,7 @@ def test_a_master_cut_is_an_api_outage_and_the_watches_resume_after_it(kube) -> 
         seen = wait_until(lambda: any(e.get("pod") == f"{DEMO}/after-the-cut" for e in recorder.recording()["timeline"]), 30)
     finally:
         recorder.stop()
-        with new_api_client(configuration_of(kube)) as api:
+        with new_api_client(kube.admin) as api:
             client.CoreV1Api(api).delete_namespaced_pod("after-the-cut", DEMO, grace_period_seconds=0)
             client.CoreV1Api(api).delete_namespaced_config_map("after-the-cut", DEMO)
     assert seen is not None, "the pod watch did not resume after the outage"

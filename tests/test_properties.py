@@ -158,7 +158,7 @@ def test_fault_ids_reach_the_restore_script_refused_or_exact(ids):
         checked = markers.check_fault_ids(ids)
     except InvalidArgument:
         return
-    script = faults._restore_script(checked, "network-")
+    script = faults.restore_script_for(checked, "network-")
     sh_n(script)
     assert all(re.fullmatch(r"chaosali-[0-9a-f]{8}", one) for one in checked)
 

@@ -29,7 +29,7 @@ from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT, new_fault_id
 from chaosali.host.evidence import summarise_loads
 from chaosali.host.ssh import Host, SSHSettings, run_script
 
-__all__ = ["FaultScript", "host_script", "inject", "restore", "run_everywhere"]
+__all__ = ["FaultScript", "host_script", "inject", "restore", "restore_script_for", "run_everywhere"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -115,7 +115,7 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
     script = fault.render()
     results, errors = fan_out(hosts, lambda host: run_script(host, script, settings))
     if errors and all_or_nothing and results:
-        undo = _restore_script([fault.id], "")
+        undo = restore_script_for([fault.id], "")
         _, undo_errors = fan_out(list(results), lambda host: run_script(host, undo, settings))
         for host, reason in undo_errors.items():
             errors[host] = f"took the fault but could not be restored ({reason}); it heals by itself within {fault.duration:g} s"
@@ -172,7 +172,7 @@ def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat()
 
 
-def _restore_script(fault_ids: list[str] | None, kind_prefix: str) -> str:
+def restore_script_for(fault_ids: list[str] | None, kind_prefix: str) -> str:
     """Host script that restores the given faults, or every fault, whose kind starts with the prefix."""
     ids = [f"{FAULT_ID_PREFIX}*"] if fault_ids is None else fault_ids  # [] restores nothing, not everything
     markers = " ".join(f"{MARKER_ROOT}/{fault_id}" for fault_id in ids)
@@ -184,7 +184,7 @@ def restore(
 ) -> dict:
     """Restore faults on every host at once: by id, or all of the kind (``""`` means every kind).
     The output adds, under ``observed``, what each load restored made its host carry."""
-    results = run_everywhere(hosts, _restore_script(fault_ids, kind_prefix), settings, "restore")
+    results = run_everywhere(hosts, restore_script_for(fault_ids, kind_prefix), settings, "restore")
     restored = {str(host): [line for line in out.split("\n") if line and " " not in line]
                 for host, out in results.items()}
     logger.info("chaosali: restored %s", json.dumps(restored))
