@@ -263,5 +263,5 @@ def test_the_random_chaos_experiment_runs_and_leaves_nothing_behind(kube, kube_c
             assert fault["fault_id"] in observed
             assert fault["fault_id"] in {load["fault_id"] for load in after["loads-observed"]["output"]["loads"]}
     # the next drill needs every node Ready again (a drawn kubelet fault takes its node down)
-    config = {"kubeconfig_path": str(kube.admin_kubeconfig)}
+    config = kube.admin
     assert wait_until(lambda: nodes_ready(configuration=config), 120, step=1) is not None

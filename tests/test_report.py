@@ -934,7 +934,7 @@ def test_get_of_a_secret_in_the_lab_returns_it_masked(kube):
     from chaosali.cluster.actions import create, delete
     from chaosali.cluster.probes import get
 
-    configuration = {"kubeconfig_path": str(kube.admin_kubeconfig)}
+    configuration = kube.admin
     create(manifest={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "report-test"},
                      "stringData": {".dockerconfigjson": '{"auths": {}}', "credentials": "lab-c4-value"}},
            namespace="default", exist_ok=True, configuration=configuration)

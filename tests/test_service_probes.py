@@ -354,7 +354,7 @@ def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, kube):
                 "endpoints": item["endpoints"],
             })
         result = vip_members(vip, VIP_PORT, service="chaosali-svc-test", timeout=1,
-                             configuration={"kubeconfig_path": str(kube.admin_kubeconfig)})
+                             configuration=kube.admin)
     finally:
         for item in slices:
             try:
@@ -370,7 +370,7 @@ def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, kube):
     assert result["members"][2]["reason"] .startswith("TCP connection to port ") and result["members"][2]["reason"].endswith(" failed: connection refused")
 
     none = vip_members(vip, VIP_PORT, service="chaosali-no-such-svc", timeout=1,
-                       configuration={"kubeconfig_path": str(kube.admin_kubeconfig)})
+                       configuration=kube.admin)
     assert (none["total"], none["answering"], none["vip"]["ok"]) == (0, 0, True)
 
 
@@ -476,7 +476,7 @@ def test_the_impact_recorder_measures_the_availability_a_cut_member_leaves_behin
     from chaosali.core.http import check
 
     request, expect = check(f"http://{vip}:{VIP_PORT}/health.json", timeout=0.5)
-    configuration = {"kubeconfig_path": str(kube.admin_kubeconfig)}
+    configuration = kube.admin
     recorder = Recorder(lambda: new_api_client(configuration, retries=0), Scope(()),
                         http_targets=(HttpTarget("vip", request, expect, rate=10),))
     cuts.cut(web.first)
