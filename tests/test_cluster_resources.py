@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ from kubernetes.dynamic import DynamicClient
 from chaosali.cluster import actions, probes
 from chaosali.cluster.api import new_api_client
 from chaosali.core.errors import InvalidArgument
+from chaosali.core.secrets import MASK
 from conftest import wait_until
 
 
@@ -434,3 +436,59 @@ def test_a_custom_resource_definition_and_its_objects(ns, kube_admin):
 
 def test_api_ready(kube_admin):
     assert probes.api_ready(configuration=kube_admin) is True
+
+
+# -- get and Secrets: their data masked unless asked (moved from the report tests) ----------------------
+
+
+def test_get_masks_a_secrets_data_unless_asked(monkeypatch):
+    from chaosali.cluster import resources
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "annotations": {
+        "kubectl.kubernetes.io/last-applied-configuration": '{"stringData": {"password": "pw-in-annotation"}}'}},
+              "type": "Opaque", "data": {"password": "cA=="}}
+    found: dict = {}
+
+    class Where:
+        class resource:
+            kind = found.setdefault("kind", "Secret")
+
+    class Connection:
+        def __enter__(self):
+            return None
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(resources, "connect", lambda *a: Connection())
+    monkeypatch.setattr(resources, "locate", lambda *a: Where)
+    monkeypatch.setattr(resources, "get", lambda dyn, where, *a: found["answer"])
+    found["answer"] = secret
+    masked = probes.get("Secret", "db", "demo")
+    assert masked["data"] == MASK and "pw-in-annotation" not in json.dumps(masked)
+    assert secret["data"] == {"password": "cA=="}, "the object read is left as it was"
+    assert probes.get("Secret", "db", "demo", show_secret_data=True) == secret
+    found["answer"] = {"kind": "List", "items": [{k: v for k, v in secret.items() if k != "kind"}]}
+    assert probes.get("secrets", namespace="demo", label_selector="app=db")["items"][0]["data"] == MASK
+    with pytest.raises(InvalidArgument, match="show_secret_data"):
+        probes.get("Secret", "db", show_secret_data="maybe")
+
+
+def test_get_of_a_secret_in_the_lab_returns_it_masked(kube):
+    from chaosali.cluster.actions import create, delete
+    from chaosali.cluster.probes import get
+
+    configuration = kube.admin
+    create(manifest={"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "report-test"},
+                     "stringData": {".dockerconfigjson": '{"auths": {}}', "credentials": "lab-c4-value"}},
+           namespace="default", exist_ok=True, configuration=configuration)
+    try:
+        one = get("Secret", "report-test", "default", configuration=configuration)
+        listed = get("Secret", namespace="default", field_selector="metadata.name=report-test",
+                     configuration=configuration)
+        shown = get("Secret", "report-test", "default", show_secret_data=True, configuration=configuration)
+    finally:
+        delete("Secret", "report-test", namespace="default", configuration=configuration)
+    assert one["data"] == MASK and listed["items"][0]["data"] == MASK
+    assert "lab-c4-value" not in json.dumps([one, listed])
+    assert base64.b64decode(shown["data"]["credentials"]) == b"lab-c4-value"
