@@ -22,6 +22,7 @@ from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabHost
 from chaosali.report.figures import read_run
 from chaosali.report.words import run_verdict
+from webserver import LocalServer
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_LAB = {"name": "cstest", "subnet": "10.214.0.0/24"}
@@ -197,6 +198,14 @@ def kube_chaos(kube: KubeAccess) -> dict:
         pytest.skip("needs the lab cluster's hosts over SSH, not only a kubeconfig (CHAOSALI_TEST_KUBECONFIG)")
     variables = json.loads(kube.lab.vars_path.read_text())
     return {"configuration": {**variables["configuration"], **kube.admin}, "secrets": dict(variables["secrets"]["ssh"])}
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[LocalServer]:
+    """An HTTP server on 127.0.0.1 for the module's tests (tests/webserver.py)."""
+    server = LocalServer()
+    yield server
+    server.close()
 
 
 def runs_real_kube_monkey(lab: Lab) -> bool:

@@ -22,7 +22,7 @@ from chaosali.cluster.api import connect, new_api_client
 from chaosali.core import memory
 from chaosali.lock import actions, controls, lease, probes
 from conftest import wait_until
-from test_kubeconfig_fetch import http, md5, start_chaos  # noqa: F401 - http is a fixture
+from test_kubeconfig_fetch import md5, start_chaos
 
 
 @pytest.fixture
@@ -328,7 +328,7 @@ def test_a_run_whose_lock_is_taken_over_is_stopped_and_rolled_back(lock_name, ku
     assert holder_of(lock_name, kube_admin)["holder"] == "intruder", "the run released a lock no longer its own"
 
 
-def test_with_a_fetched_kubeconfig_the_lock_is_taken_and_released_in_the_fetched_cluster(kube, http, lock_name,  # noqa: F811
+def test_with_a_fetched_kubeconfig_the_lock_is_taken_and_released_in_the_fetched_cluster(kube, http, lock_name,
                                                                                          kube_admin, tmp_path):
     """As a drill declares them: the kubeconfig control first, then the lock. The kubeconfig's
     after-control removes the file before the lock's after-control releases the Lease."""
