@@ -457,9 +457,10 @@ def _once(
     settings = SSHSettings.from_chaos(configuration, secrets)
     hosts, selection = resolve_targets(targets, configuration, secrets)
     results = faults.run_everywhere(hosts, command, settings, what)
-    output = {"action": what, "at": dt.datetime.now(dt.timezone.utc).isoformat(),
+    at = dt.datetime.now(dt.timezone.utc).isoformat()
+    output = {"action": what, "at": at,
               "hosts": [{"host": str(h), "address": h.address, "report": results[h].splitlines()} for h in hosts]}
-    memory.section(memory.FAULT_ENDS)[f"{what} at {output['at']}"] = output["at"]
+    memory.fault_ends()[f"{what} at {at}"] = at
     run_evidence.injected(what, ", ".join(map(str, hosts)))
     return ({**output, "targets": selection} if selection else output), results
 

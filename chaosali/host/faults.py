@@ -141,8 +141,8 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
     }
     if fault.at is not None:
         output.update(_together(fault.at, output["hosts"]))
-    memory.section(memory.FAULTED_HOSTS).update({host.address: host.name for host in results})
-    memory.section(memory.FAULT_ENDS)[fault.id] = output["heals_at"]
+    memory.faulted_hosts().update({host.address: host.name for host in results})
+    memory.fault_ends()[fault.id] = output["heals_at"]
     evidence.injected(fault.kind, f"{fault.id} on {', '.join(map(str, results))}")
     logger.info("chaosali: %s %s on %s for %g s", fault.kind, fault.id, ", ".join(map(str, results)), fault.duration)
     return output
@@ -188,7 +188,7 @@ def restore(
     restored = {str(host): [line for line in out.split("\n") if line and " " not in line]
                 for host, out in results.items()}
     logger.info("chaosali: restored %s", json.dumps(restored))
-    ends, now = memory.section(memory.FAULT_ENDS), dt.datetime.now(dt.timezone.utc).isoformat()
+    ends, now = memory.fault_ends(), dt.datetime.now(dt.timezone.utc).isoformat()
     for fault_id in {fault_id for ids in restored.values() for fault_id in ids}:
         ends[fault_id] = min(ends.get(fault_id, now), now)
     observed = {str(host): summarise_loads(out.splitlines()) for host, out in results.items()}

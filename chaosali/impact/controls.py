@@ -199,7 +199,7 @@ def _namespaces(given: Any, experiment: Experiment, configuration: Configuration
 
 
 def _faulted() -> set[str]:
-    faulted = memory.section(memory.FAULTED_HOSTS)
+    faulted = memory.faulted_hosts()
     return {*faulted, *(name for name in faulted.values() if name)}
 
 
@@ -231,7 +231,7 @@ def _activities(experiment: Experiment) -> list[dict]:
 def fault_end(recording: dict) -> float | None:
     """When the run's faults ended, on the recording's clock: the last fault's end (its timer, or
     its restore if sooner; a one-shot's moment). None while a fault is still on, or without any."""
-    ends = memory.section(memory.FAULT_ENDS).values()
+    ends = memory.fault_ends().values()
     if not ends or not recording.get("started_at"):
         return None
     latest = max(dt.datetime.fromisoformat(end) for end in ends)
