@@ -12,6 +12,8 @@ from kubernetes import client
 from chaosali.cluster.api import new_api_client
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network, restore_network
+from chaosali.core import memory
+from chaosali.impact import controls
 from chaosali.impact.controls import _judge_to_the_end
 from chaosali.impact.measures import judge, measure
 from chaosali.impact.recorder import Recorder, Scope
@@ -290,3 +292,14 @@ def test_an_outage_not_seen_back_lasts_until_the_recording_s_end_not_until_now()
     recording = {"started_at": "2026-01-01T10:00:00+00:00", "seconds": 30.0, "timeline": [],
                  "api_outages": [{"from": "2026-01-01T10:00:20+00:00", "to": None}]}
     assert measure(recording)["api_down_seconds"] == 10.0
+
+
+def test_the_recording_carries_the_run_s_fault_ends_and_recovery_counts_from_the_last() -> None:
+    memory.fault_ends().update({"chaosali-0123abcd": "2026-01-01T00:00:20+00:00",
+                                "restart_service at 2026-01-01T00:00:30+00:00": "2026-01-01T00:00:30+00:00"})
+    try:
+        recording, measures = controls.recorded(None)
+        assert recording["fault_ends"] == dict(memory.fault_ends())
+        assert controls.fault_end({**RECORDING, **recording}) == 30.0
+    finally:
+        memory.forget()

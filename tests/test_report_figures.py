@@ -325,3 +325,16 @@ def test_a_watch_that_ended_down_says_what_it_saw():
     text = render([read_run(journal)], "text")
     assert f"first down at {watch['down_at']}, still down when the watch ended after" in text
     assert "not back when the watch ended" not in text
+
+
+def test_recovery_counts_from_the_fault_ends_the_run_recorded():
+    """The run records its faults' ends once (the impact recording's fault_ends); the report reads
+    them rather than working them out again from the activities."""
+    journal = load("impact.json")
+    worked_out = read_run(journal).recovery
+    impact = next(e for e in journal["extensions"] if e["name"] == "chaosali-impact")
+    end = worked_out.started + dt.timedelta(seconds=0.5)
+    impact["recording"]["fault_ends"] = {"chaosali-0123abcd": end.isoformat(), "chaosali-4567cdef": "not a time"}
+    recovery = read_run(journal).recovery
+    assert recovery.started == end and recovery.started_by == "chaosali-0123abcd ended (as the run recorded it)"
+    assert recovery.measured == round(worked_out.measured - 0.5, 2)

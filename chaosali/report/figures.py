@@ -209,6 +209,9 @@ class Recording:
     errors: list[str]
     measures: dict[str, Any] | None
     missing: str | None  # why there is no recording
+    # when each of the run's faults ended, as the run recorded it (id -> time); empty in a journal
+    # of an older chaosali: the report then works the ends out from the activities
+    fault_ends: dict[str, dt.datetime] = field(default_factory=dict)
 
     def at(self, t: Any) -> dt.datetime | None:
         """A moment of the recording's clock, as a time."""
@@ -472,7 +475,7 @@ def read_run(journal: Any, source: str = "journal") -> Run:
         activities=activities,
         faults=faults,
         outages=_outages(sightings),
-        recovery=_recovery(sightings, faults, activities, fmea),
+        recovery=_recovery(sightings, faults, activities, fmea, recording),
         recording=recording,
         limits=_limits(fmea, recording),
         journal=journal,
@@ -521,6 +524,8 @@ def _recording(extensions: Any) -> Recording | None:
         errors=[str(error) for error in recording.get("errors") or []],
         measures=measures,
         missing=missing,
+        fault_ends={str(name): end for name, stamp in (recording.get("fault_ends") or {}).items()
+                    if (end := _time(stamp))} if isinstance(recording.get("fault_ends"), dict) else {},
     )
 
 
@@ -731,9 +736,9 @@ def _outages(sightings: list[Sighting]) -> list[Outage]:
 
 
 def _recovery(sightings: list[Sighting], faults: list[FaultWindow], activities: list[Activity],
-              fmea: dict[str, Any] | None) -> Recovery:
+              fmea: dict[str, Any] | None, recording: Recording | None) -> Recovery:
     expected = float(fmea["recovery_seconds"]) if fmea else None
-    started, started_by = _clock_start(faults, activities)
+    started, started_by = _clock_start(faults, activities, recording.fault_ends if recording else {})
     if started is None:
         return Recovery(NOT_MEASURED, None, expected, None, started_by, None, "")
     injected = min([f.start for f in faults] + [a.start for a in activities if a.phase == "method" and a.start],
@@ -756,7 +761,15 @@ def _recovery(sightings: list[Sighting], faults: list[FaultWindow], activities: 
     return Recovery(RECOVERED, measured, expected, started, started_by, healthy.at, healthy.what)
 
 
-def _clock_start(faults: list[FaultWindow], activities: list[Activity]) -> tuple[dt.datetime | None, str]:
+def _clock_start(faults: list[FaultWindow], activities: list[Activity],
+                 recorded: dict[str, dt.datetime]) -> tuple[dt.datetime | None, str]:
+    """When the faults ended, and how: the last end the run recorded, else worked out from the
+    activities (a restore, a timer, a one shot), else the rollbacks' start or the method's end."""
+    if recorded:
+        last_id = max(recorded, key=lambda fault_id: recorded[fault_id])
+        window = next((f for f in faults if f.fault_id and f.fault_id == last_id), None)
+        what = f"{window.kind} {last_id}" if window else last_id
+        return recorded[last_id], f"{what} ended (as the run recorded it)"
     if faults:
         last = max(faults, key=lambda f: f.end)
         what = f"{last.kind} {last.fault_id}".strip()
