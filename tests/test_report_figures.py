@@ -338,3 +338,21 @@ def test_recovery_counts_from_the_fault_ends_the_run_recorded():
     recovery = read_run(journal).recovery
     assert recovery.started == end and recovery.started_by == "chaosali-0123abcd ended (as the run recorded it)"
     assert recovery.measured == round(worked_out.measured - 0.5, 2)
+
+
+def test_the_page_draws_the_measures_a_workload_short_before_the_drill_draws_no_bar():
+    """The tables said 0 s below desired while the page drew a bar from the raw readiness."""
+    journal = load("impact.json")
+    impact = next(e for e in journal["extensions"] if e["name"] == "chaosali-impact")
+    recording = impact["recording"]
+    recording["timeline"] = [
+        {"t": 0.0, "kind": "workload", "what": "initial", "workload": "Deployment demo/slow", "desired": 2, "ready": 1},
+        {"t": 5.0, "kind": "workload", "what": "changed", "workload": "Deployment demo/slow", "desired": 2, "ready": 2},
+        {"t": 8.0, "kind": "workload", "what": "changed", "workload": "Deployment demo/cut", "desired": 2, "ready": 0},
+        {"t": 9.0, "kind": "workload", "what": "changed", "workload": "Deployment demo/cut", "desired": 2, "ready": 2},
+    ]
+    impact["measures"] = measure(recording)
+    assert impact["measures"]["workloads"]["Deployment demo/slow"]["seconds_below_desired"] == 0
+    page = render([read_run(journal)], "html")
+    assert "Deployment demo/slow: below desired" not in page
+    assert "Deployment demo/cut: below desired, lowest 0/2" in page

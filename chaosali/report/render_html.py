@@ -365,24 +365,23 @@ def _timeline(run: Run, number: int) -> str:
 
 
 def _recorded_spans(run: Run) -> list[tuple[str, str, list[tuple[dt.datetime, dt.datetime, str]]]]:
-    """The impact recording as timeline rows (label, class, bars): each workload's time below its
-    desired ready replicas (class none when none was ready), each node's NotReady windows, the API's
-    outages, each HTTP target's error windows."""
+    """The impact recording as timeline rows (label, class, bars), drawn from its measures, so that
+    the page shows what the tables say: each workload's windows below its desired ready replicas
+    (class none when none was ready), each node's NotReady windows, the API's outages, each HTTP
+    target's error windows."""
     recording, measures = run.recording, run.measures
     if not recording or not measures or recording.started is None:
         return []
     end = recording.at(recording.seconds) or recording.started
     rows = []
-    for workload, states in recording.readiness().items():
-        bars = []
-        for (start, ready, desired), stop in zip(states, [s[0] for s in states[1:]] + [end]):
-            if isinstance(ready, int) and isinstance(desired, int) and ready < desired:
-                bars.append((start, stop, f"{workload}: {ready}/{desired} ready from {offset_text(run, start)} "
-                                          f"to {offset_text(run, stop)}"))
+    for workload, seen in (measures.get("workloads") or {}).items():
+        bars = [(down_at, up_at, f"{workload} below desired from {offset_text(run, down_at)} to {offset_text(run, up_at)}")
+                for w in seen.get("below_desired") or []
+                if (down_at := recording.at(w.get("from"))) and (up_at := recording.at(w.get("to")))]
         if bars:
-            lowest = min(states, key=lambda s: s[1] if isinstance(s[1], int) else 0)
-            rows.append((f"{workload}: below desired, lowest {lowest[1]}/{lowest[2]}",
-                         "below none" if lowest[1] == 0 else "below", bars))
+            lowest, desired = seen.get("min_ready"), seen.get("desired")
+            rows.append((f"{workload}: below desired, lowest {lowest}/{desired}",
+                         "below none" if lowest == 0 else "below", bars))
     for node, seen in (measures.get("nodes") or {}).items():
         bars = [(down_at, up_at, f"{node} NotReady") for w in seen.get("not_ready") or []
                 if (down_at := recording.at(w.get("from"))) and (up_at := recording.at(w.get("to")))]
