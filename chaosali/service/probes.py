@@ -60,7 +60,7 @@ def service_available(
     `json` (an object, sent as JSON). `timeout` seconds to connect and to
     wait for data. TLS certificates are verified unless `verify_tls` is
     false; `ca_bundle` is the path of a PEM file of CAs to trust instead of
-    the default ones. Redirects are not followed unless `follow_redirects`;
+    the default ones (with verify_tls false it is refused: they contradict). Redirects are not followed unless `follow_redirects`;
     a redirect to another scheme, host or port gets no header that carries
     credentials: Authorization, Cookie, any whose name holds auth, token,
     key, secret, password, session or signature, and those named in
