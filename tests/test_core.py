@@ -231,3 +231,16 @@ def test_one_tls_rule_for_every_http_client(tmp_path) -> None:
                                                        ca_bundle=str(bundle))):
         with pytest.raises(InvalidArgument, match="ca_bundle and verify_tls false contradict each other"):
             contradiction()
+
+
+def test_down_windows_open_at_the_first_down_sample_and_close_at_the_first_up_one() -> None:
+    from chaosali.core.windows import Windows
+
+    windows = Windows()
+    changes = [windows.sample(up, at) for at, up in [(0, True), (1, False), (2, False), (3, True), (4, False)]]
+    assert changes == [None, "down", None, "back", "down"] and windows.down
+    windows.close(6)
+    assert windows.spans == [{"from": 1, "to": 3}, {"from": 4, "to": 6}] and windows.seconds() == 4
+    why = Windows()
+    why.sample(False, "10:00:01", reason="HTTP 503")
+    assert why.spans == [{"from": "10:00:01", "to": None, "reason": "HTTP 503"}]

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
+from chaosali.core.windows import Windows
 
 __all__ = ["measure", "judge", "Limit", "LIMITS", "IMPACTS", "BARE_PODS"]
 
@@ -138,16 +139,11 @@ def _workloads(timeline: list[dict], end: float, fault_end: float | None) -> dic
 
 def _below(states: list[tuple[float, int, int]], end: float) -> list[tuple[float, float]]:
     """The intervals during which a workload had fewer ready replicas than desired."""
-    intervals, since = [], None
+    below = Windows()
     for t, desired, ready in states:
-        if ready < desired and since is None:
-            since = t
-        elif ready >= desired and since is not None:
-            intervals.append((since, t))
-            since = None
-    if since is not None:
-        intervals.append((since, end))
-    return intervals
+        below.sample(ready >= desired, t)
+    below.close(end)
+    return [(span["from"], span["to"]) for span in below.spans]
 
 
 def _after(bad: list[tuple[float, float]], end: float, fault_end: float | None) -> float | None:

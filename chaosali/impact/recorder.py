@@ -28,8 +28,9 @@ from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.api import Connection, failing
 from chaosali.cluster.health import readiness_problem
-from chaosali.core.args import display_url
 from chaosali.core import http
+from chaosali.core.args import display_url
+from chaosali.core.windows import Windows
 
 __all__ = ["Scope", "HttpTarget", "Recorder", "WATCH_SECONDS"]
 
@@ -83,12 +84,12 @@ class _Sampled:
     streak: int = 0
     longest_streak: int = 0
     latencies: list[float] = field(default_factory=list)
-    error_windows: list[dict] = field(default_factory=list)
+    errors: Windows = field(default_factory=Windows)  # failing stretches, each with its first reason
 
     def as_dict(self) -> dict[str, Any]:
         return {"url": self.url, "samples": self.samples, "failures": self.failures,
                 "longest_streak": self.longest_streak, "latencies": list(self.latencies),
-                "error_windows": [dict(window) for window in self.error_windows]}
+                "error_windows": [dict(window) for window in self.errors.spans]}
 
 
 @dataclass
@@ -113,7 +114,7 @@ class Recorder:
     targeted_nodes: Callable[[], set[str]] = set  # names or addresses of the hosts the drill faulted
     _timeline: list[dict] = field(default_factory=list)
     _dropped: int = 0
-    _outages: list[dict] = field(default_factory=list)
+    _outages: Windows = field(default_factory=Windows)  # the API's, from /readyz once a second
     _errors: list[str] = field(default_factory=list)
     _pods: dict[str, _Pod] = field(default_factory=dict)
     _owners: dict[str, str] = field(default_factory=dict)  # "ns/ReplicaSet" -> "Deployment ns/name"
@@ -155,8 +156,7 @@ class Recorder:
             thread.join(timeout=_READ_TIMEOUT + 5)
         self._ended_at = _now()
         with self._lock:
-            if self._outages and self._outages[-1]["to"] is None:
-                self._outages[-1]["to"] = self._ended_at
+            self._outages.close(self._ended_at)
 
     def recording(self) -> dict[str, Any]:
         with self._lock:
@@ -165,7 +165,7 @@ class Recorder:
                 "started_at": self._started_at,
                 "ended_at": self._ended_at,
                 "seconds": round(time.monotonic() - self._started, 3),
-                "api_outages": [dict(outage) for outage in self._outages],
+                "api_outages": [dict(outage) for outage in self._outages.spans],
                 "http": {name: sampled.as_dict() for name, sampled in self._http.items()},
                 "timeline": list(self._timeline),
                 "dropped": self._dropped,
@@ -275,13 +275,9 @@ class Recorder:
                     cluster = Connection(self.api_factory(), timeout=1.0)
                     up = readiness_problem(cluster) is None
                 with self._lock:
-                    down = bool(self._outages) and self._outages[-1]["to"] is None
-                    if not up and not down:
-                        self._outages.append({"from": began, "to": None})
-                        self._add({"kind": "api", "what": "down"})
-                    elif up and down:
-                        self._outages[-1]["to"] = _now()
-                        self._add({"kind": "api", "what": "back"})
+                    change = self._outages.sample(up, _now() if up else began)  # down from the check's start
+                    if change:
+                        self._add({"kind": "api", "what": change})
         finally:
             cluster.close()
 
@@ -298,18 +294,17 @@ class Recorder:
                 sampled.samples += 1
                 if len(sampled.latencies) < self.cap:
                     sampled.latencies.append(latency)
+                change = sampled.errors.sample(failure is None, _now(), reason=failure)
+                if change == "back":
+                    self._add({"kind": "http", "target": target.name, "what": "answering"})
+                elif change == "down":
+                    self._add({"kind": "http", "target": target.name, "what": "failing", "reason": failure})
                 if failure is None:
-                    if sampled.streak:
-                        sampled.error_windows[-1]["to"] = _now()
-                        self._add({"kind": "http", "target": target.name, "what": "answering"})
                     sampled.streak = 0
                 else:
                     sampled.failures += 1
                     sampled.streak += 1
                     sampled.longest_streak = max(sampled.longest_streak, sampled.streak)
-                    if sampled.streak == 1:
-                        sampled.error_windows.append({"from": _now(), "to": None, "reason": failure})
-                        self._add({"kind": "http", "target": target.name, "what": "failing", "reason": failure})
             self._stopping.wait(max(0.0, interval - (time.monotonic() - began)))
 
     # ---- what each change means -----------------------------------------------------------------
