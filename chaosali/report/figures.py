@@ -109,6 +109,11 @@ class Activity:
     tolerance: Any = None
 
     @property
+    def seconds(self) -> float | None:
+        """How long it took."""
+        return _span(self.start, self.end)
+
+    @property
     def error_line(self) -> str:
         """The exception's last line: what a traceback says in one line."""
         return next((line for line in reversed(self.error.splitlines()) if line.strip()), "")
@@ -395,7 +400,7 @@ class Run:
                 {"phase": a.phase, "name": a.name, "type": a.type, "status": a.status,
                  "start": _iso(a.start), "end": _iso(a.end),
                  "start_offset": self.offset(a.start), "end_offset": self.offset(a.end),
-                 "duration": _span(a.start, a.end),
+                 "duration": a.seconds,
                  **({"error_line": a.error_line, "error": a.error} if a.error else {}), **_process_figures(a)}
                 for a in self.activities
             ],

@@ -16,11 +16,11 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.report.figures import Activity, Run, campaign_score, read_run, seconds_text
 from chaosali.report.junit import junit_report
 from chaosali.report.render_html import html_report
-from chaosali.report.story import printable, story
+from chaosali.report.story import printable
 from chaosali.report.words import (
     activity_details, campaign_score_text, expectations, expected_text, fmea_sentence, impact_sentence,
     impact_tables, offset_text, recording_sentence, recovery_seen, recovery_sentence, run_verdict, score_text,
-    steady_words, summary_rows, together_text,
+    steady_words, story, summary_rows, together_text,
 )
 
 __all__ = ["FORMATS", "format_for", "load_runs", "render"]
@@ -100,7 +100,7 @@ def _text_one(run: Run) -> str:
     errors = [f"error in {a.phase} {a.name}: {a.error_line}" for a in run.activities if a.error]
     recorded = recording_sentence(run)
     lines = [
-        story(run.journal),
+        *story(run),
         *(f"journal problem: {problem}" for problem in run.problems),
         *errors,
         f"FMEA: {fmea_sentence(run)}",
