@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from chaosali.cli import main
-from chaosali.report.figures import (
-    RECOVERED, read_run, seconds_text,
-)
+from chaosali.report.figures import read_run
+from chaosali.report.model import seconds_text
+from chaosali.report.recovery import RECOVERED
 from chaosali.report.render import render
 from conftest import chaos_run, journal_of
 from reports import CHROMIUM_FLAGS, check_page, load

@@ -12,9 +12,8 @@ import xmlschema
 
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import judge, measure
-from chaosali.report.figures import (
-    NO_OUTAGE, NOT_MEASURED, NOT_RECOVERED, RECOVERED, campaign_score, read_run,
-)
+from chaosali.report.figures import campaign_score, read_run
+from chaosali.report.recovery import NO_OUTAGE, NOT_MEASURED, NOT_RECOVERED, RECOVERED
 from chaosali.report.fmea import validate_fmea
 from chaosali.report.render import FORMATS, render
 from chaosali.report.words import expectations, run_verdict

@@ -8,9 +8,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.report.figures import (
-    read_run,
-)
+from chaosali.report.figures import read_run
 from chaosali.report.fmea import validate_fmea
 from chaosali.report.render import render
 from reports import EXPERIMENTS, experiment_with, load

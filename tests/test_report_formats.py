@@ -12,9 +12,7 @@ import xmlschema
 
 from chaosali.cli import main
 from chaosali.core.errors import InvalidArgument
-from chaosali.report.figures import (
-    read_run,
-)
+from chaosali.report.figures import read_run
 from chaosali.report.redact import MASK
 from chaosali.report.render import FORMATS, load_runs, render
 from chaosali.report.words import expectations

@@ -8,9 +8,7 @@ import json
 from urllib.parse import quote, quote_plus
 
 
-from chaosali.report.figures import (
-    read_run,
-)
+from chaosali.report.figures import read_run
 from chaosali.report.redact import MASK, redact
 from chaosali.report.render import FORMATS, render
 from reports import DB_SECRETS, ENV_TOKEN, SECRETS, load

@@ -9,7 +9,7 @@ not interpret itself::
         "recovery": "auto", "recovery_seconds": 30, "detection": "api-ready"}}]
 
 ``recovery_seconds`` is the recovery the report measures a run against (see
-``chaosali.report.figures``); ``detection`` names the probe or alert that detects the failure.
+``chaosali.report.recovery``); ``detection`` names the probe or alert that detects the failure.
 
 Optional limits, named and meant as ``impact_within``'s (``chaosali.impact.measures.LIMITS``),
 are judged against the impact recording of a run (the ``chaosali.impact.controls`` control):

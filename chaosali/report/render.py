@@ -2,8 +2,8 @@
 XML (``junit``).
 
 One journal gives its report; several give a summary table of the drill campaign (one row per
-run) followed by each report. Everything shown comes from ``chaosali.report.figures``, which
-reads the redacted journal.
+run) followed by each report. Everything shown comes from one model of each run
+(``chaosali.report.figures.Run``, read from the redacted journal), the text as well.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.report.figures import Activity, Run, campaign_score, read_run, seconds_text
+from chaosali.report.figures import Run, campaign_score, read_run
+from chaosali.report.model import Activity, seconds_text
 from chaosali.report.junit import junit_report
 from chaosali.report.render_html import html_report
 from chaosali.report.story import printable

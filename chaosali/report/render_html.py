@@ -11,7 +11,9 @@ import datetime as dt
 import html
 from typing import Any
 
-from chaosali.report.figures import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Run, seconds_text
+from chaosali.report.figures import Run
+from chaosali.report.model import seconds_text
+from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED
 from chaosali.report.words import (
     DEVIATED, NOT_OBSERVED, Table, activity_details, campaign_score_text, expectations, expected_text, fmea_sentence,
     impact_tables, impact_verdict, offset_text, output_text, recording_sentence, recovery_seen, recovery_sentence,

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaosali.impact.measures import LIMITS
-from chaosali.report.figures import (
-    NO_OUTAGE, NOT_RECOVERED, RECOVERED, Activity, FaultWindow, LimitCheck, Recovery, Run, campaign_score,
-    seconds_text,
-)
+from chaosali.report.figures import Run, campaign_score
+from chaosali.report.model import Activity, FaultWindow, LimitCheck, seconds_text
+from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Recovery
 from chaosali.report.story import output_lines, skew_text, status_words
 
 __all__ = [
