@@ -365,7 +365,7 @@ def report(args: argparse.Namespace, main_run: dict, memory_runs: list[dict]) ->
               f"in {checked['measure_cpu']:.2f} s CPU")
         for error in recording["errors"][:5]:
             print(f"    recorder error: {error}")
-        for key, (count, example) in run["logs"].items():
+        for count, example in run["logs"].values():
             print(f"    log x{count}: {example}")
         if run["stderr"].strip():
             print("    child stderr:\n" + "\n".join(f"      {line}" for line in run["stderr"].splitlines()[-40:]))

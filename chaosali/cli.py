@@ -10,6 +10,7 @@ from pathlib import Path
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosali import __version__
 from chaosali.core import private
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX
@@ -22,6 +23,8 @@ from chaosali.report.render import FORMATS, format_for, load_runs, render
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chaosali", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"chaosali {__version__}",
+                        help="print the installed chaostoolkit-ali version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
     lab = commands.add_parser("lab", help="the local lab of SSH hosts (network namespaces)")
@@ -34,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--state-dir", type=Path, help="where labs keep their state (default: /var/lib/chaosali-lab)")
 
     cleanup = commands.add_parser(
-        "cleanup", help="remove every chaosali fault (markers, rules, qdiscs) from hosts, and the private "
-                        "kubeconfigs of runs that died, even after a crash"
+        "cleanup", help="remove every chaosali fault (markers, rules, qdiscs) from hosts, a drain's cordon and "
+                        "kube-monkey's victim labels from the cluster (kubeconfig_path in --var-file), and the "
+                        "private kubeconfigs of runs that died, even after a crash"
     )
     cleanup.add_argument("--var-file", type=Path,
                          help="a chaos --var-file with ssh secrets (and lab_hosts when --hosts is not given)")
@@ -144,7 +148,11 @@ def _cleanup(args: argparse.Namespace) -> int:
     variables = json.loads(args.var_file.read_text()) if args.var_file else {}
     configuration = variables.get("configuration", {})
     secrets = variables.get("secrets", {}).get("ssh", {})
-    listed = args.hosts or configuration.get("lab_hosts")
+    status = _cleanup_hosts(args.hosts or configuration.get("lab_hosts"), configuration, secrets)
+    return max(status, _cleanup_cluster(configuration))
+
+
+def _cleanup_hosts(listed: list | None, configuration: dict, secrets: dict) -> int:
     if not listed:
         print("no hosts given (--hosts, or lab_hosts in --var-file): no host was cleaned")
         return 0
@@ -160,6 +168,25 @@ def _cleanup(args: argparse.Namespace) -> int:
         print(f"{host}: restored {restored.get(str(host)) or 'nothing'}"
               + (f"; removed orphan chains {leftovers}" if leftovers else ""))
     return 1 if errors else 0
+
+
+def _cleanup_cluster(configuration: dict) -> int:
+    """The cluster's markers: the cordon of a drain, the labels of kube-monkey's victims."""
+    if "kubeconfig_path" not in configuration:
+        print("no kubeconfig_path in --var-file's configuration: no cluster was cleaned")
+        return 0
+    # imported here: only this part of the command needs the Kubernetes client
+    from chaosali.cluster.drain import uncordon
+    from chaosali.kubemonkey.actions import unmark_left
+
+    try:
+        uncordoned = uncordon(None, configuration, None)["uncordoned"]
+        unmarked = [f"{w['kind']} {w['namespace']}/{w['name']}" for w in unmark_left(configuration)]
+    except ActivityFailed as error:
+        return _failed(error)
+    print(f"cluster: uncordoned {', '.join(uncordoned) or 'no node'}; removed the kube-monkey labels of "
+          f"{', '.join(unmarked) or 'no workload'}")
+    return 0
 
 
 if __name__ == "__main__":

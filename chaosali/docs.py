@@ -39,9 +39,10 @@ _NEEDS = {
     for action, needs in {**{entry.action: entry.needs for entry in CATALOGUE}, **ONE_SHOT}.items()
 }
 _CATEGORIES = ["host", "network", "kubernetes", "chaos"]
+DOCS = Path(__file__).resolve().parent.parent / "docs"  # in a checkout, where write_all writes
 
 
-def write_all(docs: Path = Path(__file__).resolve().parent.parent / "docs") -> None:
+def write_all(docs: Path = DOCS) -> None:
     ACTIVITIES.write_text(activities_json())  # first: the reference reads it
     (docs / "reference.md").write_text(reference())
     (docs / "fmea.md").write_text(fmea_catalogue(docs.parent / "experiments"))

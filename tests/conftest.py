@@ -22,6 +22,7 @@ from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabHost
 from chaosali.report.figures import read_run
 from chaosali.report.words import run_verdict
+from webserver import LocalServer
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_LAB = {"name": "cstest", "subnet": "10.214.0.0/24"}
@@ -132,6 +133,11 @@ class KubeAccess:
         self.readonly_kubeconfig = readonly
         self.lab = lab
 
+    @property
+    def admin(self) -> dict:
+        """The configuration of activities that act as the cluster's admin."""
+        return {"kubeconfig_path": str(self.admin_kubeconfig)}
+
 
 @pytest.fixture(scope="session")
 def kube(one_test_session_at_a_time: None) -> Iterator[KubeAccess]:
@@ -158,7 +164,7 @@ def spread_over_both_zones(kube: KubeAccess) -> None:
 
     from chaosali.cluster.api import connect
 
-    with connect({"kubeconfig_path": str(kube.admin_kubeconfig)}) as cluster:
+    with connect(kube.admin) as cluster:
         core = client.CoreV1Api(cluster.client)
         zones = {n.metadata.name: n.metadata.labels.get("topology.kubernetes.io/zone") for n in core.list_node().items}
 
@@ -177,6 +183,29 @@ def spread_over_both_zones(kube: KubeAccess) -> None:
 def web_spread(kube: KubeAccess) -> None:
     """The demo workload with one replica per worker before the drill."""
     spread_over_both_zones(kube)
+
+
+@pytest.fixture
+def kube_admin(kube: KubeAccess) -> dict:
+    """The configuration of activities that act as the lab cluster's admin (a fresh dict per test)."""
+    return kube.admin
+
+
+@pytest.fixture
+def kube_chaos(kube: KubeAccess) -> dict:
+    """The ``configuration`` and ``secrets`` keywords of host activities on the cluster lab's hosts."""
+    if kube.lab is None:
+        pytest.skip("needs the lab cluster's hosts over SSH, not only a kubeconfig (CHAOSALI_TEST_KUBECONFIG)")
+    variables = json.loads(kube.lab.vars_path.read_text())
+    return {"configuration": {**variables["configuration"], **kube.admin}, "secrets": dict(variables["secrets"]["ssh"])}
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[LocalServer]:
+    """An HTTP server on 127.0.0.1 for the module's tests (tests/webserver.py)."""
+    server = LocalServer()
+    yield server
+    server.close()
 
 
 def runs_real_kube_monkey(lab: Lab) -> bool:
@@ -261,9 +290,9 @@ def no_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(faults, "run_script", refuse)
 
 
-def sh(script: str) -> subprocess.CompletedProcess:
-    """Run a host script here (``sh -s``), as a host runs what chaosali sends it over SSH."""
-    return subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=10)
+def sh(script: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run a host script here (``sh -s``, in ``cwd``), as a host runs what chaosali sends it over SSH."""
+    return subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=20, cwd=cwd)
 
 
 @pytest.fixture
@@ -273,4 +302,4 @@ def marker_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
     monkeypatch.setattr(faults, "MARKER_ROOT", str(tmp_path / "markers"))
     yield tmp_path / "markers"
-    sh(faults._restore_script(None, ""))
+    sh(faults.restore_script_for(None, ""))

@@ -8,6 +8,7 @@ import logging
 import re
 import subprocess
 import sys
+from typing import Iterator
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
@@ -31,17 +32,12 @@ POOL = [
 
 
 @pytest.fixture
-def kube_chaos(kube) -> dict:
-    """configuration and secrets for the drills, from the lab cluster's var file.
-
-    Every drill test must leave no fault behind; whatever one left is removed, so it fails alone."""
-    if kube.lab is None:
-        pytest.skip("random drills need the lab's hosts over SSH, not only a kubeconfig")
-    variables = json.loads(kube.lab.vars_path.read_text())
-    chaos = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
-    yield chaos
+def kube_chaos(kube_chaos: dict, kube) -> Iterator[dict]:
+    """conftest's, and every drill test must leave no fault behind: whatever one left is removed,
+    so it fails alone."""
+    yield kube_chaos
     left = {host.name: markers(kube.lab, host) for host in kube.lab.hosts}
-    restore_faults([host.address for host in kube.lab.hosts], **chaos)
+    restore_faults([host.address for host in kube.lab.hosts], **kube_chaos)
     assert not any(left.values()), f"faults left on the hosts: {left}"
 
 
@@ -267,5 +263,5 @@ def test_the_random_chaos_experiment_runs_and_leaves_nothing_behind(kube, kube_c
             assert fault["fault_id"] in observed
             assert fault["fault_id"] in {load["fault_id"] for load in after["loads-observed"]["output"]["loads"]}
     # the next drill needs every node Ready again (a drawn kubelet fault takes its node down)
-    config = {"kubeconfig_path": str(kube.admin_kubeconfig)}
+    config = kube.admin
     assert wait_until(lambda: nodes_ready(configuration=config), 120, step=1) is not None

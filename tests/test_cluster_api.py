@@ -12,7 +12,7 @@ import urllib3
 from chaoslib.discovery.discover import discover_probes
 from kubernetes.client.rest import ApiException
 
-from chaosali.cluster import api
+from chaosali.cluster import api, resources
 from chaosali.core.errors import InvalidArgument
 from chaosali.lock import lease
 
@@ -136,3 +136,9 @@ def test_a_kubeconfig_is_read_once_and_its_yaml_errors_show_no_text(tmp_path, mo
     with api.new_api_client({"kubeconfig_path": str(good)}) as client:
         assert client.configuration.host == f"https://{server}:6443"
     assert reads.count(str(good)) == 1, reads
+
+
+def test_a_manifest_yaml_error_names_the_position_not_the_line():
+    with pytest.raises(InvalidArgument, match=r"^manifest.yaml is neither JSON nor YAML at line 2, column 11$") as invalid:
+        resources.parse("kind: Secret\ntoken: abc: chaosali-secret-0123\n", "manifest.yaml")
+    assert "chaosali-secret-0123" not in str(invalid.value)

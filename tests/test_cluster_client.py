@@ -89,7 +89,7 @@ def test_kubeconfig_comes_from_configuration_then_env_then_home(kube, no_kube_en
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("KUBECONFIG", f"{tmp_path}/missing:{elsewhere}")  # a list, as kubectl reads it
     assert host_of() == ELSEWHERE
-    assert host_of({"kubeconfig_path": str(kube.admin_kubeconfig)}) == cluster["server"]
+    assert host_of(kube.admin) == cluster["server"]
     monkeypatch.delenv("KUBECONFIG")
     (tmp_path / "home" / ".kube").mkdir(parents=True)
     (tmp_path / "home" / ".kube" / "config").write_text(elsewhere.read_text())
@@ -124,7 +124,7 @@ def test_unknown_context_lists_the_known_ones(two_contexts, no_kube_env):
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_tls_verification_is_off_only_when_asked(kube, tmp_path, caplog):
-    path = {"kubeconfig_path": str(kube.admin_kubeconfig)}
+    path = kube.admin
     with caplog.at_level(logging.WARNING, logger="chaostoolkit"):
         with new_api_client(path) as api:
             assert api.configuration.verify_ssl is True
@@ -186,7 +186,7 @@ def test_in_cluster_is_used_when_asked(kube, no_kube_env, monkeypatch):
     monkeypatch.setenv("CHAOSTOOLKIT_IN_POD", "true")
     with pytest.raises(InvalidArgument, match="in-cluster Kubernetes access was asked"):
         host_of()
-    assert host_of({"kubeconfig_path": str(kube.admin_kubeconfig)})  # an explicit kubeconfig wins over the env
+    assert host_of(kube.admin)  # an explicit kubeconfig wins over the env
     with pytest.raises(InvalidArgument, match="no kubeconfig found"):
         host_of({"kubernetes_in_cluster": "false"})
 
@@ -206,7 +206,7 @@ def _at(kube, tmp_path: Path, server: str) -> dict:
 
 
 def test_api_ready_is_false_not_an_error_when_the_api_does_not_answer(kube, tmp_path, caplog):
-    assert probes.api_ready(configuration={"kubeconfig_path": str(kube.admin_kubeconfig)}) is True
+    assert probes.api_ready(configuration=kube.admin) is True
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]

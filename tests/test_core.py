@@ -163,3 +163,84 @@ def test_the_run_memory_lasts_one_run_and_is_forgotten_when_it_ends() -> None:
     assert seen[-1] == {"found": ["x"]}
     assert forgotten == [True]  # and called what was registered to run then
     assert memory.section("test") == {}
+
+
+@pytest.mark.parametrize("text, parts", [
+    ("10.0.0.5", (None, "10.0.0.5", None)),
+    ("ops@node-1.lab:2222", ("ops", "node-1.lab", "2222")),
+    ("fe80::1", (None, "fe80::1", None)),
+    ("[fd00::5]:2222", (None, "fd00::5", "2222")),
+    ("root@[fd00::5]", ("root", "fd00::5", None)),
+    ("fe80::1%veth0@if5", (None, "fe80::1%veth0@if5", None)),
+    ("[fd00::5]x", (None, "fd00::5", "x")),
+])
+def test_an_endpoint_splits_into_user_host_and_port_with_ipv6(text, parts) -> None:
+    assert args.split_endpoint(text) == parts
+
+
+def test_ssh_targets_and_vip_members_read_ipv6_alike() -> None:
+    from chaosali.host.ssh import parse_hosts
+    from chaosali.service._members import from_list
+
+    assert [(h.user, h.address, h.port) for h in parse_hosts(["fe80::1", "ops@[fd00::5]:2222"])] == [
+        (None, "fe80::1", 22), ("ops", "fd00::5", 2222)]
+    assert from_list(["fe80::1", "[fd00::5]:2222"], 80) == [
+        {"address": "fe80::1", "port": 80}, {"address": "fd00::5", "port": 2222}]
+    with pytest.raises(InvalidArgument, match="port"):
+        parse_hosts(["[fd00::5]x"])
+
+
+def test_waiting_stops_when_it_holds_or_at_the_deadline_with_what_is_awaited() -> None:
+    import time
+
+    from chaosali.core.waiting import wait_until
+
+    calls = iter(range(100))
+    assert wait_until(lambda: next(calls), time.monotonic() + 5, 0.01, lambda n: n >= 3) == (True, 3)
+    started = time.monotonic()
+    held, left = wait_until(lambda: ["pod-a"], started + 0.3, 30, lambda left: not left)
+    took = time.monotonic() - started
+    assert (held, left) == (False, ["pod-a"]) and 0.3 <= took < 15  # a step never sleeps past the deadline
+    once = []
+    assert wait_until(lambda: once.append(1), started - 1, 1.0) == (False, None) and once == [1]
+
+
+def test_tcp_reachability_is_worded_once_with_the_port() -> None:
+    import socket
+
+    from chaosali.core.fanout import connect_tcp
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert connect_tcp("127.0.0.1", port, 1.0) is True
+    with pytest.raises(EndpointError, match=rf"^TCP connection to port {port} failed: connection refused$"):
+        connect_tcp("127.0.0.1", port, 1.0)
+
+
+def test_one_tls_rule_for_every_http_client(tmp_path) -> None:
+    from chaosali.cluster import kubeconfig
+    from chaosali.core import http
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("a CA bundle")
+    assert args.tls_verify(True, str(bundle)) == str(bundle) and args.tls_verify("false", None) is False
+    for contradiction in (lambda: http.check("http://127.0.0.1/", verify_tls=False, ca_bundle=str(bundle)),
+                          lambda: kubeconfig.Source.of("https://127.0.0.1/k", "0" * 32, verify_tls=False,
+                                                       ca_bundle=str(bundle))):
+        with pytest.raises(InvalidArgument, match="ca_bundle and verify_tls false contradict each other"):
+            contradiction()
+
+
+def test_down_windows_open_at_the_first_down_sample_and_close_at_the_first_up_one() -> None:
+    from chaosali.core.windows import Windows
+
+    windows = Windows()
+    changes = [windows.sample(up, at) for at, up in [(0, True), (1, False), (2, False), (3, True), (4, False)]]
+    assert changes == [None, "down", None, "back", "down"] and windows.down
+    windows.close(6)
+    assert windows.spans == [{"from": 1, "to": 3}, {"from": 4, "to": 6}] and windows.seconds() == 4
+    why = Windows()
+    why.sample(False, "10:00:01", reason="HTTP 503")
+    assert why.spans == [{"from": "10:00:01", "to": None, "reason": "HTTP 503"}]

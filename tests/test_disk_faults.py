@@ -42,9 +42,9 @@ def test_fill_writes_one_file_that_the_restore_removes(marker_root, tmp_path):
     assert injected.returncode == 0, injected.stderr
     assert injected.stdout.startswith(f"filled 2 MiB in {tmp_path}/disk/.{fault.id}.fill\n")
     assert (tmp_path / "disk" / f".{fault.id}.fill").stat().st_size == 2 * 1024 * 1024
-    assert sh(faults._restore_script(None, "disk-")).stdout == f"{fault.id}\n"
+    assert sh(faults.restore_script_for(None, "disk-")).stdout == f"{fault.id}\n"
     assert list((tmp_path / "disk").iterdir()) == []
-    assert sh(faults._restore_script(None, "disk-")).stdout == ""
+    assert sh(faults.restore_script_for(None, "disk-")).stdout == ""
 
 
 def test_fill_refuses_on_the_host_a_missing_path_and_a_fill_past_the_margin(marker_root, tmp_path):

@@ -61,7 +61,7 @@ def cluster_lab(kube) -> Iterator[Lab]:
 
 def dns_hosts(kube) -> list[LabHost]:
     """The lab hosts of the kube-dns pods, as the API says."""
-    with new_api_client({"kubeconfig_path": str(kube.admin_kubeconfig)}) as api:
+    with new_api_client(kube.admin) as api:
         pods = k8s.CoreV1Api(api).list_namespaced_pod(dns.NAMESPACE, label_selector=dns.SELECTOR).items
     nodes = {pod.spec.node_name for pod in pods}
     return [host for host in kube.lab.hosts if host.name in nodes]
@@ -78,7 +78,7 @@ def answers(client: LabHost, server: LabHost) -> dict:
 def test_the_lab_runs_coredns_as_kube_dns_on_each_worker(kube, cluster_lab):
     servers = dns_hosts(kube)
     assert sorted(h.name for h in servers) == ["worker1", "worker2"]
-    with new_api_client({"kubeconfig_path": str(kube.admin_kubeconfig)}) as api:
+    with new_api_client(kube.admin) as api:
         service = k8s.CoreV1Api(api).read_namespaced_service("kube-dns", dns.NAMESPACE)
     assert service.spec.cluster_ip == dns.CLUSTER_IP
     master = cluster_lab.hosts[0]

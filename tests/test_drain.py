@@ -31,7 +31,7 @@ def test_drain_refuses_bad_input_before_the_cluster(targets, timeout, problem):
 
 @pytest.fixture
 def cluster(kube) -> Iterator[tuple[dict, client.CoreV1Api]]:
-    configuration = {"kubeconfig_path": str(kube.admin_kubeconfig)}
+    configuration = kube.admin
     with connect(configuration) as connection:
         core = client.CoreV1Api(connection.client)
         yield configuration, core, connection

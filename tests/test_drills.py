@@ -8,16 +8,10 @@ import signal
 import socket
 import time
 
-import pytest
 
 from chaosali.cluster.probes import nodes_ready
 from chaosali.host.ssh import Host, run_script
 from conftest import REPO, chaos_run, journal_of, passed, runs_real_kube_monkey, settings, wait_until
-
-
-@pytest.fixture
-def kube_config(kube) -> dict:
-    return {"kubeconfig_path": str(kube.admin_kubeconfig)}
 
 
 def api_answers(address: str) -> bool:
@@ -76,7 +70,7 @@ def hypothesis_after(journal: dict) -> dict:
     return {probe["activity"]["name"]: probe for probe in journal["steady_states"]["after"]["probes"]}
 
 
-def test_kubelet_misconfig_evicts_the_node_s_pods_and_replaces_them(kube, kube_config, web_spread, tmp_path):
+def test_kubelet_misconfig_evicts_the_node_s_pods_and_replaces_them(kube, kube_admin, web_spread, tmp_path):
     run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path])
     journal = journal_of(run, tmp_path)
 
@@ -95,12 +89,12 @@ def test_kubelet_misconfig_evicts_the_node_s_pods_and_replaces_them(kube, kube_c
     assert all(pod["replacement"] and pod["replaced_after_seconds"] is not None for pod in lost), lost
     assert measures["nodes"][chosen[0]["name"]]["seconds_not_ready"] > 0
     assert hypothesis_after(journal)["impact-within-fmea"]["output"]["pods_lost"] == len(lost)
-    assert nodes_ready(configuration=kube_config)
+    assert nodes_ready(configuration=kube_admin)
     kubelet_conf = run_script(Host(chosen[0]["address"]), "grep server: /etc/kubernetes/kubelet.conf", settings(kube.lab))
     assert kube.lab.hosts[0].address in kubelet_conf
 
 
-def test_kubelet_misconfig_with_no_pod_allowed_lost_deviates(kube, kube_config, tmp_path):
+def test_kubelet_misconfig_with_no_pod_allowed_lost_deviates(kube, kube_admin, tmp_path):
     run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path], "--var", "max_pods_lost:int=0")
     journal = journal_of(run, tmp_path)
 
@@ -108,10 +102,10 @@ def test_kubelet_misconfig_with_no_pod_allowed_lost_deviates(kube, kube_config, 
     judged = hypothesis_after(journal)["impact-within-fmea"]
     assert judged["tolerance_met"] is False and judged["output"]["within"] is False
     assert judged["output"]["pods_lost"] >= 1 and all(pod["reason"] for pod in judged["output"]["lost"])
-    assert wait_until(lambda: nodes_ready(configuration=kube_config), 60, 1) is not None
+    assert wait_until(lambda: nodes_ready(configuration=kube_admin), 60, 1) is not None
 
 
-def test_sigkill_during_kubelet_misconfig_the_kubelet_heals_by_itself(kube, kube_config, tmp_path):
+def test_sigkill_during_kubelet_misconfig_the_kubelet_heals_by_itself(kube, kube_admin, tmp_path):
     run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path], "--var", "fault_seconds:int=8",
                     start_new_session=True)
     conf = lambda worker: run_script(Host(worker.address), "grep server: /etc/kubernetes/kubelet.conf",
@@ -123,11 +117,11 @@ def test_sigkill_during_kubelet_misconfig_the_kubelet_heals_by_itself(kube, kube
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
     assert wait_until(lambda: kube.lab.hosts[0].address in conf(worker), 8 + 5) is not None
-    ready = wait_until(lambda: nodes_ready(f"kubernetes.io/hostname={worker.name}", configuration=kube_config), 60, 1)
+    ready = wait_until(lambda: nodes_ready(f"kubernetes.io/hostname={worker.name}", configuration=kube_admin), 60, 1)
     assert ready is not None, "the node did not come back Ready after the kubelet healed"
 
 
-def test_node_reboot_proves_a_new_boot(kube, kube_config, tmp_path):
+def test_node_reboot_proves_a_new_boot(kube, kube_admin, tmp_path):
     run = chaos_run(tmp_path, "node-reboot.json", [kube.lab.vars_path])
     journal = journal_of(run, tmp_path)
     assert passed(journal), json.dumps(journal["steady_states"])[:2000]

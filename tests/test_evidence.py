@@ -4,7 +4,6 @@ a network fault measured from outside. The shell runs here first (no lab), then 
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +17,7 @@ from chaosali.host.actions import cut_network, lose_packets, reboot_host, restor
 from chaosali.host.probes import load_observed, network_effect, wait_for_reboot
 from chaosali.impact.probes import faults_observed
 from chaosali.host.ssh import Host, SSHSettings
-from conftest import markers, wait_until
+from conftest import markers, sh, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -29,14 +28,9 @@ def fresh_run_memory() -> Iterator[None]:
 
 
 @pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setattr(faults, "MARKER_ROOT", str(tmp_path / "markers"))
-    yield tmp_path
-    sh(faults._restore_script(None, ""), tmp_path)  # no timer or load outlives its test
-
-
-def sh(script: str, cwd: Path) -> str:
-    return subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=20, cwd=cwd).stdout
+def root(marker_root: Path) -> Path:
+    """Where the host scripts run: the markers' parent, which must be left with nothing else."""
+    return marker_root.parent
 
 
 def test_samples_outlive_the_load_until_a_restore_prints_and_removes_them(root):
@@ -50,7 +44,7 @@ def test_samples_outlive_the_load_until_a_restore_prints_and_removes_them(root):
     assert wait_until(lambda: all(not (marker_root / f.id / "restore.sh").exists() for f in (load, exits, held)), 10)
     assert sorted(p.name for p in (marker_root / load.id).iterdir()) == ["kind", "samples"]
 
-    out = sh(faults._restore_script(None, ""), root)
+    out = sh(faults.restore_script_for(None, ""), root).stdout
     summaries = evidence.summarise_loads(out.splitlines())
     assert summaries[load.id]["took_effect"] and summaries[load.id]["load_cpu_percent"] >= 10
     assert summaries[held.id]["took_effect"] and summaries[held.id]["load_memory_mb"] >= 20
@@ -63,14 +57,14 @@ def test_a_rollback_before_the_timer_stops_the_sampler_with_the_load(root):
     load = system.stress_cpu_fault("stress-cpu", 60, 1)
     sh(load.render(), root)
     time.sleep(1.5)
-    out = sh(faults._restore_script([load.id], "stress-"), root).splitlines()
+    out = sh(faults.restore_script_for([load.id], "stress-"), root).stdout.splitlines()
     assert out[0] == load.id and evidence.summarise_loads(out)[load.id]["samples"] >= 1
     time.sleep(1.2)  # a sampler left running would write its marker again
     assert list(Path(faults.MARKER_ROOT).iterdir()) == []
 
 
 def test_the_boot_identity_is_the_kernel_s_boot_and_pid_1_s_start(tmp_path):
-    first, again = sh(evidence.BOOT_IDENTITY, tmp_path).split(), sh(evidence.BOOT_IDENTITY, tmp_path).split()
+    first, again = sh(evidence.BOOT_IDENTITY, tmp_path).stdout.split(), sh(evidence.BOOT_IDENTITY, tmp_path).stdout.split()
     assert first == again and len(first) == 2 and first[1].isdigit()
     assert first[0] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 

@@ -67,8 +67,8 @@ def test_needs_are_data_a_preflight_can_check():
 
 
 def _rendered() -> list[tuple[str, str]]:
-    scripts = [("restore by id", faults._restore_script(["chaosali-1a2b3c4d"], "network-")),
-               ("restore all", faults._restore_script(None, ""))]
+    scripts = [("restore by id", faults.restore_script_for(["chaosali-1a2b3c4d"], "network-")),
+               ("restore all", faults.restore_script_for(None, ""))]
     scripts += [(name, host_script(name, {"CHAOSALI_ID_PREFIX": FAULT_ID_PREFIX}))
                 for name in {entry.sweep for entry in CATALOGUE if entry.sweep}]
     scripts.append(("preflight check", preflight.check_script(preflight.FAULTS, {"service_command": "labctl {action} {service}"})))
@@ -133,10 +133,10 @@ def test_timer_armed_before_the_fault_then_one_restore_and_a_quiet_second(root):
     marker = Path(faults.MARKER_ROOT) / fault.id
     assert (marker / "kind").read_text() == "probe-test\n" and trace(root) == ["armed", "applied"]
 
-    restore = faults._restore_script([fault.id], "probe-")
+    restore = faults.restore_script_for([fault.id], "probe-")
     assert run(restore).stdout == f"{fault.id}\n"
     assert not marker.exists() and trace(root) == ["armed", "applied", "undone here"]
-    assert run(restore).stdout == "" and run(faults._restore_script(None, "")).stdout == ""
+    assert run(restore).stdout == "" and run(faults.restore_script_for(None, "")).stdout == ""
     assert trace(root)[-1] == "undone here"
 
 
@@ -144,9 +144,9 @@ def test_timer_armed_before_the_fault_then_one_restore_and_a_quiet_second(root):
 def test_restores_keep_to_their_kind_and_ids(root):
     fault = probe(root)
     run(fault.render())
-    assert run(faults._restore_script(None, "network-")).stdout == ""
-    assert run(faults._restore_script([], "")).stdout == ""  # no ids: nothing, not everything
-    assert run(faults._restore_script(None, "probe-")).stdout == f"{fault.id}\n"
+    assert run(faults.restore_script_for(None, "network-")).stdout == ""
+    assert run(faults.restore_script_for([], "")).stdout == ""  # no ids: nothing, not everything
+    assert run(faults.restore_script_for(None, "probe-")).stdout == f"{fault.id}\n"
 
 
 @needs_setsid

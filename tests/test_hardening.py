@@ -11,10 +11,8 @@ import os
 import re
 import socket
 import subprocess
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -24,11 +22,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from chaosali.chaos._radius import Caps
 from chaosali.cli import main
 from chaosali.cluster import kubeconfig, nodes
-from chaosali.core import args
+from chaosali.core import args, markers
 from chaosali.core.errors import InvalidArgument
 from chaosali.host import network, system
 from chaosali.host.ssh import SSHSettings
 from chaosali.lock import actions as lock_actions, controls as lock_controls
+from webserver import Answer, LocalServer, body, encoded, redirect
 
 # ---- numbers and caps ------------------------------------------------------------------------
 
@@ -72,7 +71,7 @@ def test_the_lock_is_held_a_day_at_most(take, duration):
     lambda: system.kubelet_fault("kubelet-config", 10, {}, apiserver="https://10.0.0.9:6443",
                                  kubeconfig_path="/etc/kubernetes/kubelet.conf\n"),
     lambda: system.service_fault("service-stop", 10, {}, "kubelet\n"),
-    lambda: network.check_fault_ids(["chaosali-1a2b3c4d\n"]),
+    lambda: markers.check_fault_ids(["chaosali-1a2b3c4d\n"]),
     lambda: network.bandwidth_fault("network-bandwidth", 10, "1mbit", "32kb", "50ms", "eth0\n"),
     lambda: network.bandwidth_fault("network-bandwidth", 10, "1mbit\n", "32kb", "50ms", None),
 ])
@@ -82,7 +81,7 @@ def test_a_trailing_newline_is_refused(build):
 
 
 def test_an_http_method_with_a_trailing_newline_is_refused():
-    from chaosali.service._http import check_method
+    from chaosali.core.args import http_method as check_method
 
     with pytest.raises(InvalidArgument, match="is not an HTTP method"):
         check_method("GET\n")
@@ -200,57 +199,10 @@ KUBECONFIG = yaml.safe_dump({
 }).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        self.server.seen.append((self.path, dict(self.headers)))
-        answer = self.server.routes[self.path]
-        if answer[0] == "redirect":
-            self.send_response(302)
-            self.send_header("Location", answer[1])
-            self.end_headers()
-        elif answer[0] == "encoded":  # whatever the request's Accept-Encoding says
-            self.send_response(200)
-            self.send_header("Content-Encoding", answer[1])
-            self.send_header("Content-Length", str(len(answer[2])))
-            self.end_headers()
-            self.wfile.write(answer[2])
-        elif answer[0] == "trickle-body":
-            self.send_response(200)
-            self.end_headers()
-            self._trickle(b"x" * 100)
-        elif answer[0] == "trickle-headers":
-            self.wfile.write(b"HTTP/1.0 200 OK\r\n")
-            self._trickle(b"X-Slow: " + b"y" * 100)
-        else:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(answer[1])))
-            self.end_headers()
-            self.wfile.write(answer[1])
-
-    def _trickle(self, data: bytes) -> None:
-        try:
-            for byte in data:
-                self.wfile.write(bytes([byte]))
-                self.wfile.flush()
-                time.sleep(0.5)
-        except OSError:
-            pass  # the client hung up: what a deadline does
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 def _serve():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.routes, httpd.seen = {}, []
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    httpd.url = lambda path, host="127.0.0.1": f"http://{host}:{httpd.server_address[1]}{path}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    server = LocalServer()
+    yield server
+    server.close()
 
 
 server = pytest.fixture(_serve)
@@ -261,9 +213,9 @@ def _source(url: str, body: bytes = KUBECONFIG, **options) -> kubeconfig.Source:
     return kubeconfig.Source.of(url, hashlib.md5(body).hexdigest(), **options)
 
 
-@pytest.mark.parametrize("where", ["trickle-body", "trickle-headers"])
+@pytest.mark.parametrize("where", ["body", "headers"])
 def test_the_timeout_bounds_the_whole_download_however_slow_the_trickle(server, tmp_path, where):
-    server.routes["/k"] = (where,)
+    server.routes["/k"] = Answer(trickle=where)
     started = time.monotonic()
     with pytest.raises(kubeconfig.FetchFailed, match=r"took more than 2 s"):
         kubeconfig.fetch_private(_source(server.url("/k"), timeout=2))
@@ -271,7 +223,7 @@ def test_the_timeout_bounds_the_whole_download_however_slow_the_trickle(server, 
 
 
 def test_a_redirect_within_the_same_host_is_followed(server):
-    server.routes.update({"/old": ("redirect", "/k"), "/k": ("body", KUBECONFIG)})
+    server.routes.update({"/old": redirect("/k"), "/k": body(KUBECONFIG)})
     fetched = kubeconfig.fetch_private(_source(server.url("/old")))
     try:
         assert fetched.server == "https://10.0.0.1:6443"
@@ -280,8 +232,8 @@ def test_a_redirect_within_the_same_host_is_followed(server):
 
 
 def test_a_redirect_to_another_host_is_refused_and_the_headers_stay_home(server):
-    server.routes.update({"/k": ("redirect", server.url("/elsewhere?sig=s3cret", host="localhost")),
-                          "/elsewhere": ("body", KUBECONFIG)})
+    server.routes.update({"/k": redirect(server.url("/elsewhere?sig=s3cret", host="localhost")),
+                          "/elsewhere": body(KUBECONFIG)})
     with pytest.raises(kubeconfig.FetchFailed, match="redirects to another server") as refused:
         kubeconfig.fetch_private(_source(server.url("/k"), headers={"X-Auth-Token": "s3cret"}))
     assert "s3cret" not in str(refused.value)
@@ -296,9 +248,9 @@ def test_a_redirect_location_with_a_backslash_or_userinfo_is_refused_and_the_tok
         server, other_server, location):
     """urlsplit reads the host after the '@', urllib3 connects to the one before the backslash:
     the token went to the other port. Now such a Location is refused before any request."""
-    home, other = server.server_address[1], other_server.server_address[1]
-    server.routes.update({"/k": ("redirect", location.format(home=home, other=other)), "/k2": ("body", KUBECONFIG)})
-    other_server.routes.update({path: ("body", KUBECONFIG) for path in ("/k2", f"/%5C@127.0.0.1:{home}/k2")})
+    home, other = server.port, other_server.port
+    server.routes.update({"/k": redirect(location.format(home=home, other=other)), "/k2": body(KUBECONFIG)})
+    other_server.routes.update({path: body(KUBECONFIG) for path in ("/k2", f"/%5C@127.0.0.1:{home}/k2")})
     with pytest.raises(kubeconfig.FetchFailed, match="a Location with a backslash, userinfo or no valid host"):
         kubeconfig.fetch_private(_source(server.url("/k"), headers={"Authorization": "Bearer s3cret"}))
     assert other_server.seen == [] and [path for path, _ in server.seen] == ["/k"]
@@ -309,9 +261,9 @@ def test_a_followed_redirect_to_another_port_gets_no_credential_header(server, o
 
     sent = {"Authorization": "Bearer s3cret", "X-Api-Key": "s3cret", "Cookie": "id=s3cret", "X-Auth-Token": "s3cret",
             "X-Marked": "s3cret", "Accept": "text/plain"}
-    server.routes.update({"/here": ("redirect", "/ok"), "/away": ("redirect", other_server.url("/ok")),
-                          "/ok": ("body", b"ok")})
-    other_server.routes["/ok"] = ("body", b"ok")
+    server.routes.update({"/here": redirect("/ok"), "/away": redirect(other_server.url("/ok")),
+                          "/ok": body(b"ok")})
+    other_server.routes["/ok"] = body(b"ok")
     for path in ("/here", "/away"):
         result = service_available(server.url(path), headers=sent, follow_redirects=True,
                                    credential_headers=["x-marked"], contains="ok")
@@ -331,7 +283,7 @@ def _gzip_of_zeros(megabytes: int) -> bytes:
 def test_a_body_the_server_encodes_anyway_is_refused_undecoded(server):
     """Its digests were checked against the decoded bytes, not the bytes as served; and a small
     "gzip, gzip" body decodes into gigabytes."""
-    server.routes["/k"] = ("encoded", "gzip", gzip.compress(KUBECONFIG))
+    server.routes["/k"] = encoded("gzip", gzip.compress(KUBECONFIG))
     with pytest.raises(kubeconfig.FetchFailed, match=r"sent the kubeconfig encoded \(gzip\) although the request "
                                                      r"asked for it as it is.*Serve it without Content-Encoding"):
         kubeconfig.fetch_private(_source(server.url("/k")))  # the md5 of the kubeconfig, decoded
@@ -339,15 +291,17 @@ def test_a_body_the_server_encodes_anyway_is_refused_undecoded(server):
 
     bomb = gzip.compress(_gzip_of_zeros(256))
     assert len(bomb) < 2048
-    server.routes["/bomb"] = ("encoded", "gzip, gzip", bomb)
+    server.routes["/bomb"] = encoded("gzip, gzip", bomb)
     with pytest.raises(kubeconfig.FetchFailed, match=r"encoded \(gzip, gzip\)"):
         kubeconfig.fetch_private(_source(server.url("/bomb"), bomb))
 
 
 def test_a_redirect_from_https_to_http_is_refused():
+    from chaosali.core import http
+
     with pytest.raises(kubeconfig.FetchFailed, match="redirects from https to plain http"):
-        kubeconfig._redirect("https://ops.example/k", "http://ops.example/k", "https://ops.example/k")
-    assert kubeconfig._redirect("http://ops.example/k", "https://ops.example/k2", "") == "https://ops.example/k2"
+        http._redirect("https://ops.example/k", "http://ops.example/k", "the kubeconfig", kubeconfig.FetchFailed)
+    assert http._redirect("http://ops.example/k", "https://ops.example/k2", "the kubeconfig") == "https://ops.example/k2"
 
 
 @pytest.mark.parametrize("value", ["s3cret\n", " s3cret", "s3cret\r\nX-Other: 1", "s3cret ", "s3cr\x00et", "sécret"])
@@ -372,7 +326,7 @@ def test_a_kubeconfig_with_a_credential_plugin_is_refused_unless_allowed(server,
     document = yaml.safe_load(KUBECONFIG)
     document["users"][0]["user"] = plugin
     body = yaml.safe_dump(document).encode()
-    server.routes["/k"] = ("body", body)
+    server.routes["/k"] = Answer(body)
     with pytest.raises(kubeconfig.FetchFailed, match=r"has credential plugins, .* user\(s\) 'u' .* allow_exec"):
         kubeconfig.fetch_private(_source(server.url("/k"), body))
     assert kubeconfig._check_kubeconfig(body, "here", None, allow_exec=True)[1] == "c"
@@ -436,7 +390,7 @@ def test_a_fetched_kubeconfig_shows_its_server_without_userinfo(server, caplog):
     document = yaml.safe_load(KUBECONFIG)
     document["clusters"][0]["cluster"]["server"] = "https://admin:PASS@10.0.0.1:6443"
     body = yaml.safe_dump(document).encode()
-    server.routes["/k"] = ("body", body)
+    server.routes["/k"] = Answer(body)
     fetched = kubeconfig.fetch_private(_source(server.url("/k"), body))
     kubeconfig.remove_private(fetched)
     assert fetched.summary()["server"] == "https://10.0.0.1:6443"
@@ -471,7 +425,7 @@ def test_a_downloaded_kubeconfig_naming_local_files_is_refused_unless_allowed(se
     document = yaml.safe_load(KUBECONFIG)
     document[f"{where}s"][0][where] = entry
     body = yaml.safe_dump(document).encode()
-    server.routes["/k"] = ("body", body)
+    server.routes["/k"] = Answer(body)
     with pytest.raises(kubeconfig.FetchFailed, match=rf"names files of this machine.*{where} '\w' \(.*"
                                                      r"allow_local_files") as refused:
         kubeconfig.fetch_private(_source(server.url("/k"), body))
@@ -552,7 +506,7 @@ def test_the_keys_the_kubernetes_client_decodes_stay_in_the_private_directory(tm
 
 @pytest.mark.parametrize("path", ["items.-1", "items.١", "items. 1", "items.2"])
 def test_a_json_path_index_is_ascii_digits_within_the_list(path):
-    from chaosali.service._http import dig
+    from chaosali.core.http import dig
 
     with pytest.raises(LookupError, match="no item"):
         dig({"items": ["a", "b"]}, path)

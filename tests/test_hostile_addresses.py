@@ -9,7 +9,6 @@ reaches the command as one argument, exactly as given. Nothing is ever sent to a
 
 from __future__ import annotations
 
-import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -128,17 +127,11 @@ def test_the_quoted_kubelet_edits_change_the_file_as_before_and_the_restore_puts
                                  config_changes={"maxPods": 30, "failSwapOn": False}, config_path=str(config_path))
     assert sh(fault.render()).returncode == 0
     assert config_path.read_text() == "kind: KubeletConfiguration\nmaxPods: 30\nfailSwapOn: false\n"
-    assert sh(faults._restore_script([fault.id], "")).returncode == 0
+    assert sh(faults.restore_script_for([fault.id], "")).returncode == 0
     assert config_path.read_text() == "kind: KubeletConfiguration\nmaxPods: 110\n"
 
 
 # ---- against the lab's real API server ------------------------------------------------------------
-
-
-@pytest.fixture
-def kube_chaos(kube) -> dict:
-    variables = json.loads(kube.lab.vars_path.read_text())
-    return {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from kubernetes import client
 from chaosali.cluster.api import new_api_client
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network, restore_network
+from chaosali.core import memory
+from chaosali.impact import controls
 from chaosali.impact.controls import _judge_to_the_end
 from chaosali.impact.measures import judge, measure
 from chaosali.impact.recorder import Recorder, Scope
@@ -96,7 +98,7 @@ def test_a_workload_still_short_at_the_end_never_recovered() -> None:
 
 
 def test_limits_are_read_with_the_argument_rules() -> None:
-    with pytest.raises(InvalidArgument, match="max_pods_lost 'nan' must be a number"):
+    with pytest.raises(InvalidArgument, match="max_pods_lost 'nan' must be a whole number from 0 to 100000"):
         judge(measure(RECORDING), {"max_pods_lost": "nan"})
     with pytest.raises(InvalidArgument, match="unknown impact limit 'max_pods'"):
         judge(measure(RECORDING), {"max_pods": 1})
@@ -127,24 +129,20 @@ def test_impact_after_the_last_check_still_deviates_a_run_that_had_passed() -> N
 # ---- the recorder against the lab's real API server -----------------------------------------------
 
 
-def configuration_of(kube) -> dict:
-    return {"kubeconfig_path": str(kube.admin_kubeconfig)}
-
-
 def web_available(kube) -> bool:
-    with new_api_client(configuration_of(kube)) as api:
+    with new_api_client(kube.admin) as api:
         status = client.AppsV1Api(api).read_namespaced_deployment("web", DEMO).status
     return (status.available_replicas or 0) >= 2 and (status.ready_replicas or 0) >= 2
 
 
 def web_pods(kube) -> list[str]:
-    with new_api_client(configuration_of(kube)) as api:
+    with new_api_client(kube.admin) as api:
         pods = client.CoreV1Api(api).list_namespaced_pod(DEMO, label_selector="app=web").items
     return sorted(p.metadata.name for p in pods if not p.metadata.deletion_timestamp)
 
 
 def recorder_for(kube) -> Recorder:
-    return Recorder(lambda: new_api_client(configuration_of(kube), retries=0), Scope((DEMO,)))
+    return Recorder(lambda: new_api_client(kube.admin, retries=0), Scope((DEMO,)))
 
 
 def test_a_pod_deleted_during_the_recording_is_lost_by_mistake_and_replaced(kube) -> None:
@@ -153,7 +151,7 @@ def test_a_pod_deleted_during_the_recording_is_lost_by_mistake_and_replaced(kube
     recorder.start()
     try:
         victim = web_pods(kube)[0]
-        with new_api_client(configuration_of(kube)) as api:
+        with new_api_client(kube.admin) as api:
             client.CoreV1Api(api).delete_namespaced_pod(victim, DEMO, grace_period_seconds=0)
         assert wait_until(lambda: victim not in web_pods(kube) and web_available(kube), 60)
         wait_until(lambda: measure(recorder.recording())["workloads"]["Deployment demo/web"]["lost"]
@@ -180,7 +178,7 @@ def test_a_master_cut_is_an_api_outage_and_the_watches_resume_after_it(kube) -> 
         assert wait_until(lambda: recorder.recording()["api_outages"], 20), "no outage recorded"
         assert wait_until(lambda: recorder.recording()["api_outages"][-1]["to"], 30), "the API never came back"
         restore_network([master], **chaos)  # already healed by its timer: restoring nothing is harmless
-        with new_api_client(configuration_of(kube)) as api:
+        with new_api_client(kube.admin) as api:
             client.CoreV1Api(api).create_namespaced_config_map(DEMO, {"metadata": {"name": "after-the-cut"}})
             client.CoreV1Api(api).create_namespaced_pod(DEMO, {
                 "metadata": {"name": "after-the-cut"},
@@ -188,7 +186,7 @@ def test_a_master_cut_is_an_api_outage_and_the_watches_resume_after_it(kube) -> 
         seen = wait_until(lambda: any(e.get("pod") == f"{DEMO}/after-the-cut" for e in recorder.recording()["timeline"]), 30)
     finally:
         recorder.stop()
-        with new_api_client(configuration_of(kube)) as api:
+        with new_api_client(kube.admin) as api:
             client.CoreV1Api(api).delete_namespaced_pod("after-the-cut", DEMO, grace_period_seconds=0)
             client.CoreV1Api(api).delete_namespaced_config_map("after-the-cut", DEMO)
     assert seen is not None, "the pod watch did not resume after the outage"
@@ -287,3 +285,21 @@ def test_a_pod_its_replicaset_deleted_is_a_scale_down_even_when_the_event_comes_
                               "reason": "SuccessfulDelete", "message": "Deleted pod: web-1"})
     deleted = [e for e in recorder.recording()["timeline"] if e["what"] == "deleted"]
     assert [e["reason"] for e in deleted] == [SCALE_DOWN]  # ...the ReplicaSet controller says why
+
+
+def test_an_outage_not_seen_back_lasts_until_the_recording_s_end_not_until_now() -> None:
+    """measure is pure: the same recording gives the same measures whenever it is read."""
+    recording = {"started_at": "2026-01-01T10:00:00+00:00", "seconds": 30.0, "timeline": [],
+                 "api_outages": [{"from": "2026-01-01T10:00:20+00:00", "to": None}]}
+    assert measure(recording)["api_down_seconds"] == 10.0
+
+
+def test_the_recording_carries_the_run_s_fault_ends_and_recovery_counts_from_the_last() -> None:
+    memory.fault_ends().update({"chaosali-0123abcd": "2026-01-01T00:00:20+00:00",
+                                "restart_service at 2026-01-01T00:00:30+00:00": "2026-01-01T00:00:30+00:00"})
+    try:
+        recording, measures = controls.recorded(None)
+        assert recording["fault_ends"] == dict(memory.fault_ends())
+        assert controls.fault_end({**RECORDING, **recording}) == 30.0
+    finally:
+        memory.forget()

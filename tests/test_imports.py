@@ -144,3 +144,34 @@ def test_no_import_circle():
         for circle in found
     ]
     assert found == [], "import circles, break each so that arrows point one way:\n" + "\n".join(described)
+
+
+def test_no_private_module_is_imported_from_outside_its_package():
+    graph = import_graph()
+    outsiders = {
+        f"{name} (line {line})": target
+        for name, targets in graph.items()
+        for target, line in targets.items()
+        if target.rpartition(".")[2].startswith("_") and not name.startswith(target.rpartition(".")[0] + ".")
+    }
+    assert outsiders == {}, f"private modules imported from outside their package: {outsiders}"
+
+
+def test_the_report_reads_only_the_core_and_the_impact_measures():
+    allowed = ("chaosali.core", "chaosali.impact.measures", "chaosali.report")
+    reads = {
+        f"{name} (line {line})": target
+        for name, targets in import_graph().items() if name.startswith("chaosali.report")
+        for target, line in targets.items()
+        if not any(target == one or target.startswith(one + ".") for one in allowed)
+    }
+    assert reads == {}, f"the report reads beyond the core and the impact measures: {reads}"
+
+
+def test_the_core_imports_no_domain():
+    reads = {
+        f"{name} (line {line})": target
+        for name, targets in import_graph().items() if name.startswith("chaosali.core")
+        for target, line in targets.items() if not target.startswith("chaosali.core")
+    }
+    assert reads == {}, f"the core imports a domain: {reads}"

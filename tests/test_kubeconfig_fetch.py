@@ -9,12 +9,9 @@ import json
 import logging
 import os
 import signal
-import ssl
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,6 +24,7 @@ from kubernetes.config import kube_config
 from chaosali.cluster import controls
 from chaosali.lab.pki import make_pki
 from conftest import wait_until
+from webserver import LocalServer
 
 CHAOS = Path(sys.executable).with_name("chaos")  # the real console script, not a pyenv shim needing HOME
 WRONG_MD5 = "0123456789abcdef0123456789abcdef"
@@ -109,77 +107,12 @@ def fetch_experiment(arguments: dict, method: list | None = None) -> dict:
 # ---- a real HTTP(S) server on 127.0.0.1 -------------------------------------------------------
 
 
-@dataclass
-class Route:
-    body: bytes
-    content_length: bool = True  # False: the body ends with the connection, its size unknown beforehand
-    needs_header: tuple[str, str] | None = None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        route = self.server.routes.get(urlsplit(self.path).path)
-        if route is None:
-            self.send_error(404)
-            return
-        if route.needs_header and self.headers.get(route.needs_header[0]) != route.needs_header[1]:
-            self.send_error(401)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/yaml")
-        if route.content_length:
-            self.send_header("Content-Length", str(len(route.body)))
-        self.end_headers()
-        try:
-            for start in range(0, len(route.body), 65536):
-                self.wfile.write(route.body[start:start + 65536])
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up on a body too large: as it should
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-class Server:
-    def __init__(self, certificate: Path | None = None, key: Path | None = None) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.routes = {}
-        self.scheme = "http"
-        if certificate:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(certificate, key)
-            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-            self.scheme = "https"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def serve(self, path: str, body: bytes, **options) -> str:
-        self.httpd.routes[path] = Route(body, **options)
-        return self.url(path)
-
-    def url(self, path: str) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def http():
-    server = Server()
-    yield server
-    server.close()
-
-
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory):
     """An HTTPS server whose certificate (for 127.0.0.1) is signed by a CA nobody trusts by default."""
     pki = tmp_path_factory.mktemp("pki")
     make_pki(pki, ["127.0.0.1"])
-    server = Server(pki / "apiserver.crt", pki / "apiserver.key")
+    server = LocalServer(pki / "apiserver.crt", pki / "apiserver.key")
     server.ca = pki / "ca.crt"
     yield server
     server.close()
@@ -380,7 +313,8 @@ def test_self_signed_https_is_refused_unless_its_ca_is_given_or_tls_checks_are_k
     url = tls.serve("/tls.kubeconfig", body)
 
     message = interrupted(url=url, md5=md5(body))
-    assert f"TLS with {url} failed (certificate verify failed: " in message and "ca_bundle" in message
+    assert f"cannot fetch the kubeconfig from {url}: TLS failed: certificate verify failed: " in message
+    assert "give its CA certificate as ca_bundle" in message
 
     configuration = {}
     before(configuration, url=url, md5=md5(body), ca_bundle=str(tls.ca))
@@ -393,7 +327,7 @@ def test_self_signed_https_is_refused_unless_its_ca_is_given_or_tls_checks_are_k
 
 
 def test_messages_never_show_the_urls_credentials_or_query(http):
-    port = http.httpd.server_address[1]
+    port = http.port
     for url in (f"http://alice:hunter2@127.0.0.1:{port}/gone?token=querysecret",
                 "http://alice:hunter2@127.0.0.1:1/closed?token=querysecret"):  # nothing listens on port 1
         message = interrupted(url=url, md5=WRONG_MD5)

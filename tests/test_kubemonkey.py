@@ -169,13 +169,8 @@ def test_discovery_shows_every_activity_with_docs_and_types():
 
 
 @pytest.fixture
-def admin(kube) -> dict:
-    return {"kubeconfig_path": str(kube.admin_kubeconfig)}
-
-
-@pytest.fixture
-def api(admin):
-    with new_api_client(admin) as api_client:
+def api(kube_admin):
+    with new_api_client(kube_admin) as api_client:
         yield api_client
 
 
@@ -194,11 +189,11 @@ def ns(api) -> str:
 
 
 @pytest.fixture
-def km_ns(admin, api) -> str:
+def km_ns(kube_admin, api) -> str:
     """A name for kube-monkey's namespace (not created); whatever kube-monkey left is removed after."""
     name = f"km-{uuid.uuid4().hex[:8]}"
     yield name
-    actions.remove_kube_monkey(namespace=name, configuration=admin)
+    actions.remove_kube_monkey(namespace=name, configuration=kube_admin)
     assert traces(api, name) == []
 
 
@@ -294,9 +289,9 @@ def can(api, user_namespace: str, verb: str, resource: str, group: str = "", nam
     return review.status.allowed
 
 
-def test_deploy_then_remove_leaves_no_trace(admin, api, km_ns, ns):
+def test_deploy_then_remove_leaves_no_trace(kube_admin, api, km_ns, ns):
     output = actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5,
-                                        time_zone="Asia/Shanghai", configuration=admin)
+                                        time_zone="Asia/Shanghai", configuration=kube_admin)
 
     assert output["namespace_created"] is True
     assert [(o["kind"], o["namespace"], o["name"]) for o in output["objects"]] == [
@@ -339,31 +334,31 @@ def test_deploy_then_remove_leaves_no_trace(admin, api, km_ns, ns):
     assert not can(api, km_ns, "get", "secrets", namespace=ns)
 
     # kwok runs its pod (no container really starts: that proves the objects, not kube-monkey)
-    assert probes.kube_monkey_running(namespace=km_ns, timeout=60, configuration=admin) is True
+    assert probes.kube_monkey_running(namespace=km_ns, timeout=60, configuration=kube_admin) is True
 
     # deploying again changes what changed: the new configuration restarts the pod (new digest)
     def digest() -> dict:
         return k8s.AppsV1Api(api).read_namespaced_deployment("kube-monkey", km_ns).spec.template.metadata.annotations
 
     before = digest()
-    again = actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], dry_run=True, configuration=admin)
+    again = actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], dry_run=True, configuration=kube_admin)
     assert again["namespace_created"] is False and again["config"]["kubemonkey"]["dry_run"] is True
     assert digest() != before
 
-    removed = actions.remove_kube_monkey(namespace=km_ns, configuration=admin)
+    removed = actions.remove_kube_monkey(namespace=km_ns, configuration=kube_admin)
     assert removed["namespace_deleted"] is True
     assert {d["kind"] for d in removed["deleted"]} == {"Deployment", "ConfigMap", "ServiceAccount",
                                                        "ClusterRoleBinding", "ClusterRole", "Namespace"}
     assert traces(api, km_ns) == []
     assert km_ns not in [n.metadata.name for n in k8s.CoreV1Api(api).list_namespace().items]
-    assert probes.kube_monkey_running(namespace=km_ns, configuration=admin) is False
-    assert actions.remove_kube_monkey(namespace=km_ns, configuration=admin)["deleted"] == []  # quietly
+    assert probes.kube_monkey_running(namespace=km_ns, configuration=kube_admin) is False
+    assert actions.remove_kube_monkey(namespace=km_ns, configuration=kube_admin)["deleted"] == []  # quietly
 
 
-def test_an_existing_namespace_is_kept_and_a_foreign_kube_monkey_is_not_taken_over(admin, api, ns):
-    output = actions.deploy_kube_monkey(namespace=ns, configuration=admin)
+def test_an_existing_namespace_is_kept_and_a_foreign_kube_monkey_is_not_taken_over(kube_admin, api, ns):
+    output = actions.deploy_kube_monkey(namespace=ns, configuration=kube_admin)
     assert output["namespace_created"] is False
-    removed = actions.remove_kube_monkey(namespace=ns, configuration=admin)
+    removed = actions.remove_kube_monkey(namespace=ns, configuration=kube_admin)
     assert removed["namespace_deleted"] is False and len(removed["deleted"]) == 5
     assert k8s.CoreV1Api(api).read_namespace(ns).status.phase == "Active"
     assert traces(api, ns) == []
@@ -371,25 +366,25 @@ def test_an_existing_namespace_is_kept_and_a_foreign_kube_monkey_is_not_taken_ov
     # someone else's kube-monkey (here only its ConfigMap) is neither changed nor adopted
     k8s.CoreV1Api(api).create_namespaced_config_map(ns, {"metadata": {"name": "kube-monkey"}, "data": {"mine": "yes"}})
     with pytest.raises(ActivityFailed, match="not deployed by chaosali"):
-        actions.deploy_kube_monkey(namespace=ns, configuration=admin)
+        actions.deploy_kube_monkey(namespace=ns, configuration=kube_admin)
     assert traces(api, ns) == []
     assert k8s.CoreV1Api(api).read_namespaced_config_map("kube-monkey", ns).data == {"mine": "yes"}
 
 
-def test_bad_arguments_apply_nothing(admin, api, km_ns):
+def test_bad_arguments_apply_nothing(kube_admin, api, km_ns):
     with pytest.raises(InvalidArgument, match="run_hour < start_hour < end_hour"):
-        actions.deploy_kube_monkey(namespace=km_ns, run_hour=12, start_hour=10, configuration=admin)
+        actions.deploy_kube_monkey(namespace=km_ns, run_hour=12, start_hour=10, configuration=kube_admin)
     with pytest.raises(InvalidArgument, match="time_zone"):
-        actions.deploy_kube_monkey(namespace=km_ns, time_zone="Mars/Olympus", configuration=admin)
+        actions.deploy_kube_monkey(namespace=km_ns, time_zone="Mars/Olympus", configuration=kube_admin)
     assert traces(api, km_ns) == []
     assert km_ns not in [n.metadata.name for n in k8s.CoreV1Api(api).list_namespace().items]
 
 
-def test_mark_kill_and_unmark_a_deployment(admin, api, kube, km_ns, ns, tmp_path):
+def test_mark_kill_and_unmark_a_deployment(kube_admin, api, kube, km_ns, ns, tmp_path):
     deployment(api, ns, "shop")
     deployment(api, ns, "bystander")
 
-    marked = actions.mark_victims(namespace=ns, name="shop", mtbf=2, kill_value=1, configuration=admin)
+    marked = actions.mark_victims(namespace=ns, name="shop", mtbf=2, kill_value=1, configuration=kube_admin)
     assert [(m["kind"], m["name"], m["identifier"], m["rolled_out"]) for m in marked] == [
         ("Deployment", "shop", "shop", True)]
     expected = {"kube-monkey/enabled": "enabled", "kube-monkey/identifier": "shop", "kube-monkey/mtbf": "2",
@@ -403,17 +398,17 @@ def test_mark_kill_and_unmark_a_deployment(admin, api, kube, km_ns, ns, tmp_path
     assert pods(api, ns, "app=bystander") and not any(
         kube_monkey_labels(p.metadata.labels) for p in pods(api, ns, "app=bystander"))
 
-    [victim] = probes.marked_victims(namespace=ns, configuration=admin)
+    [victim] = probes.marked_victims(namespace=ns, configuration=kube_admin)
     assert victim | {"marked_at": None} == {
         "kind": "Deployment", "namespace": ns, "name": "shop", "identifier": "shop", "mtbf": "2",
         "kill_mode": "fixed", "kill_value": "1", "template_identifier": "shop", "template_lacks_identifier": False,
         "running_pods": 2, "marked_at": None, "ok": True, "problems": [],
     }
     assert victim["marked_at"] == marked[0]["marked_at"]
-    assert probes.victim_pods_deleted(namespace=ns, configuration=admin)["deleted"] == 0
+    assert probes.victim_pods_deleted(namespace=ns, configuration=kube_admin)["deleted"] == 0
 
     # kube-monkey's kill, replayed with its own service account's token
-    deployed = actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], configuration=admin)
+    deployed = actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], configuration=kube_admin)
     assert [(v["namespace"], v["name"]) for v in deployed["victims_in_scope"]] == [(ns, "shop")]
     as_kube_monkey = service_account_kubeconfig(api, kube, tmp_path / "km.kubeconfig", km_ns, "kube-monkey")
     config = tomllib.loads(k8s.CoreV1Api(api).read_namespaced_config_map("kube-monkey", km_ns).data["config.toml"])
@@ -421,7 +416,7 @@ def test_mark_kill_and_unmark_a_deployment(admin, api, kube, km_ns, ns, tmp_path
     assert len(killed) == 1
 
     def deleted() -> dict:
-        return probes.victim_pods_deleted(namespace=ns, configuration=admin)
+        return probes.victim_pods_deleted(namespace=ns, configuration=kube_admin)
 
     assert wait_until(lambda: deleted()["deleted"] == 1, 30) is not None, (deleted(), marked[0]["marked_at"], [
         (p.metadata.name, p.metadata.creation_timestamp, p.metadata.deletion_timestamp)
@@ -431,68 +426,94 @@ def test_mark_kill_and_unmark_a_deployment(admin, api, kube, km_ns, ns, tmp_path
     assert killed[0] not in report["replacements"]
     assert wait_until(lambda: available(api, ns, "shop") == 2, 30) is not None  # the ReplicaSet replaced it
     an_hour_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat()
-    since_before_the_rollout = probes.victim_pods_deleted(since=an_hour_ago, namespace=ns, configuration=admin)
+    since_before_the_rollout = probes.victim_pods_deleted(since=an_hour_ago, namespace=ns, configuration=kube_admin)
     assert since_before_the_rollout["deleted"] >= 2  # the marking's rollout counts too
 
-    unmarked = actions.unmark_victims(namespace=ns, name="shop", configuration=admin)
+    unmarked = actions.unmark_victims(namespace=ns, name="shop", configuration=kube_admin)
     assert unmarked == [{"kind": "Deployment", "namespace": ns, "name": "shop", "removed_labels": expected}]
     shop = k8s.AppsV1Api(api).read_namespaced_deployment("shop", ns)
     assert not kube_monkey_labels(shop.metadata.labels) and not kube_monkey_labels(shop.spec.template.metadata.labels)
     assert manifests.MARKED_AT not in (shop.metadata.annotations or {})
     assert shop.metadata.labels == {"app": "shop"} and shop.spec.template.metadata.labels == {"app": "shop"}
     assert not any(kube_monkey_labels(p.metadata.labels) for p in pods(api, ns, "app=shop"))
-    assert probes.marked_victims(namespace=ns, configuration=admin) == []
+    assert probes.marked_victims(namespace=ns, configuration=kube_admin) == []
     assert kube_monkey_pass(as_kube_monkey, config) == []  # withdrawn: nothing left to kill
-    assert actions.unmark_victims(namespace=ns, name="shop", configuration=admin)[0]["removed_labels"] == {}
-    assert actions.unmark_victims(namespace=ns, name="gone", configuration=admin) == []
+    assert actions.unmark_victims(namespace=ns, name="shop", configuration=kube_admin)[0]["removed_labels"] == {}
+    assert actions.unmark_victims(namespace=ns, name="gone", configuration=kube_admin) == []
 
 
-def test_marking_by_selector_modes_and_the_mistakes_it_refuses(admin, api, ns):
+def test_cleanup_removes_the_cordon_and_the_victim_labels_chaosali_left_and_nothing_else(kube_admin, api, kube, ns):
+    from chaosali.cli import main
+    from chaosali.core.markers import CORDONED_BY_ANNOTATION
+
+    deployment(api, ns, "shop", replicas=1)
+    deployment(api, ns, "foreign", replicas=1)
+    actions.mark_victims(namespace=ns, name="shop", mtbf=2, kill_value=1, wait=False, configuration=kube_admin)
+    enrolled = {"kube-monkey/enabled": "enabled", "kube-monkey/identifier": "foreign"}  # by someone else
+    k8s.AppsV1Api(api).patch_namespaced_deployment("foreign", ns, {"metadata": {"labels": enrolled}})
+    core = k8s.CoreV1Api(api)
+    cordon = {"spec": {"unschedulable": True}, "metadata": {"annotations": {CORDONED_BY_ANNOTATION: "chaosali-0123abcd"}}}
+    core.patch_node("worker2", cordon)
+    try:
+        assert main(["cleanup", "--var-file", str(kube.lab.vars_path)]) == 0
+        node = core.read_node("worker2")
+        assert not node.spec.unschedulable and CORDONED_BY_ANNOTATION not in (node.metadata.annotations or {})
+    finally:
+        core.patch_node("worker2", {"spec": {"unschedulable": False},
+                                    "metadata": {"annotations": {CORDONED_BY_ANNOTATION: None}}})
+    shop = k8s.AppsV1Api(api).read_namespaced_deployment("shop", ns)
+    assert kube_monkey_labels(shop.metadata.labels) == {} == kube_monkey_labels(shop.spec.template.metadata.labels)
+    assert manifests.MARKED_AT not in (shop.metadata.annotations or {})
+    foreign = k8s.AppsV1Api(api).read_namespaced_deployment("foreign", ns)
+    assert kube_monkey_labels(foreign.metadata.labels) == enrolled
+
+
+def test_marking_by_selector_modes_and_the_mistakes_it_refuses(kube_admin, api, ns):
     for name in ("cart", "pay"):
         deployment(api, ns, name, replicas=1)
         k8s.AppsV1Api(api).patch_namespaced_deployment(name, ns, {"metadata": {"labels": {"tier": "front"}}})
 
     with pytest.raises(InvalidArgument, match="identifier 'same' given for 2 workloads"):
-        actions.mark_victims(namespace=ns, label_selector="tier=front", identifier="same", configuration=admin)
+        actions.mark_victims(namespace=ns, label_selector="tier=front", identifier="same", configuration=kube_admin)
     with pytest.raises(ActivityFailed, match="no Deployment 'nowhere' in namespace"):
-        actions.mark_victims(namespace=ns, name="nowhere", configuration=admin)
-    assert probes.marked_victims(namespace=ns, configuration=admin) == []
+        actions.mark_victims(namespace=ns, name="nowhere", configuration=kube_admin)
+    assert probes.marked_victims(namespace=ns, configuration=kube_admin) == []
 
     marked = actions.mark_victims(namespace=ns, label_selector="tier=front", kill_mode="random-max-percent",
-                                  kill_value=50, wait=False, configuration=admin)
+                                  kill_value=50, wait=False, configuration=kube_admin)
     assert sorted((m["name"], m["identifier"], m["rolled_out"]) for m in marked) == [
         ("cart", "cart", None), ("pay", "pay", None)]
 
     # kill-all needs no kill-value: the old one goes
-    [cart] = actions.mark_victims(namespace=ns, name="cart", kill_mode="kill-all", configuration=admin)
+    [cart] = actions.mark_victims(namespace=ns, name="cart", kill_mode="kill-all", configuration=kube_admin)
     assert cart["previous_labels"]["kube-monkey/kill-mode"] == "random-max-percent"
     labels = k8s.AppsV1Api(api).read_namespaced_deployment("cart", ns).metadata.labels
     assert labels["kube-monkey/kill-mode"] == "kill-all" and "kube-monkey/kill-value" not in labels
 
     # an identifier already used by another victim would make kube-monkey kill both
     with pytest.raises(InvalidArgument, match="already that of Deployment 'pay'"):
-        actions.mark_victims(namespace=ns, name="cart", identifier="pay", configuration=admin)
+        actions.mark_victims(namespace=ns, name="cart", identifier="pay", configuration=kube_admin)
 
     # the frequent mistake: labels on the workload only, none on its pod template
     deployment(api, ns, "manual", replicas=1)
     k8s.AppsV1Api(api).patch_namespaced_deployment("manual", ns, {"metadata": {"labels": {
         "kube-monkey/enabled": "enabled", "kube-monkey/identifier": "manual", "kube-monkey/mtbf": "1",
         "kube-monkey/kill-mode": "fixed", "kube-monkey/kill-value": "0"}}})
-    found = {v["name"]: v for v in probes.marked_victims(namespace=ns, configuration=admin)}
+    found = {v["name"]: v for v in probes.marked_victims(namespace=ns, configuration=kube_admin)}
     assert set(found) == {"cart", "pay", "manual"}
     assert found["manual"]["template_lacks_identifier"] is True and found["manual"]["running_pods"] == 0
     assert found["manual"]["ok"] is False and any("finds no pod" in p for p in found["manual"]["problems"])
     assert any("kill_value" in p for p in found["manual"]["problems"])  # 0: kube-monkey refuses it
     assert found["cart"]["ok"] is True and found["cart"]["template_lacks_identifier"] is False
     with pytest.raises(InvalidArgument, match="was not marked by mark_victims"):
-        probes.victim_pods_deleted(namespace=ns, name="manual", configuration=admin)
+        probes.victim_pods_deleted(namespace=ns, name="manual", configuration=kube_admin)
 
-    unmarked = actions.unmark_victims(namespace=ns, label_selector="tier=front", configuration=admin)
+    unmarked = actions.unmark_victims(namespace=ns, label_selector="tier=front", configuration=kube_admin)
     assert sorted(u["name"] for u in unmarked) == ["cart", "pay"]
-    assert [v["name"] for v in probes.marked_victims(namespace=ns, configuration=admin)] == ["manual"]
+    assert [v["name"] for v in probes.marked_victims(namespace=ns, configuration=kube_admin)] == ["manual"]
 
 
-def test_statefulsets_and_daemonsets_roll_out_their_marks_too(admin, api, ns):
+def test_statefulsets_and_daemonsets_roll_out_their_marks_too(kube_admin, api, ns):
     apps = k8s.AppsV1Api(api)
     template = lambda name: {"metadata": {"labels": {"app": name}},
                              "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]}}
@@ -510,32 +531,32 @@ def test_statefulsets_and_daemonsets_roll_out_their_marks_too(admin, api, ns):
 
     assert wait_until(lambda: running("app=db") == 2 and running("app=agent") == 2, 90) is not None
 
-    [db] = actions.mark_victims(namespace=ns, kind="sts", name="db", configuration=admin)
+    [db] = actions.mark_victims(namespace=ns, kind="sts", name="db", configuration=kube_admin)
     [agent] = actions.mark_victims(namespace=ns, kind="DaemonSet", name="agent", kill_mode="kill-all",
-                                   configuration=admin)
-    [manual] = actions.mark_victims(namespace=ns, kind="ds", name="manual", configuration=admin)
+                                   configuration=kube_admin)
+    [manual] = actions.mark_victims(namespace=ns, kind="ds", name="manual", configuration=kube_admin)
     assert (db["kind"], db["rolled_out"]) == ("StatefulSet", True)
     assert (agent["kind"], agent["rolled_out"]) == ("DaemonSet", True)
     assert manual["rolled_out"] is False  # OnDelete: only pods created from now on carry the identifier
     assert [p.metadata.labels.get("kube-monkey/identifier") for p in pods(api, ns, "app=db")] == ["db", "db"]
     assert [p.metadata.labels.get("kube-monkey/identifier") for p in pods(api, ns, "app=agent")] == ["agent", "agent"]
-    found = {v["name"]: v for v in probes.marked_victims(namespace=ns, configuration=admin)}
+    found = {v["name"]: v for v in probes.marked_victims(namespace=ns, configuration=kube_admin)}
     assert (found["db"]["running_pods"], found["agent"]["running_pods"]) == (2, 2)
 
     for kind, name in (("StatefulSet", "db"), ("DaemonSet", "agent"), ("DaemonSet", "manual")):
-        actions.unmark_victims(namespace=ns, kind=kind, name=name, configuration=admin)
-    assert probes.marked_victims(namespace=ns, configuration=admin) == []
+        actions.unmark_victims(namespace=ns, kind=kind, name=name, configuration=kube_admin)
+    assert probes.marked_victims(namespace=ns, configuration=kube_admin) == []
     assert not any(kube_monkey_labels(p.metadata.labels) for p in pods(api, ns, "app in (db,agent)"))
 
 
-def test_experiment_too_short_for_a_kill_deviates_and_leaves_nothing(admin, api, kube, tmp_path):
+def test_experiment_too_short_for_a_kill_deviates_and_leaves_nothing(kube_admin, api, kube, tmp_path):
     experiment = REPO / "experiments" / "kube-monkey.json"
     validated = subprocess.run(["chaos", "validate", str(experiment)], cwd=tmp_path, capture_output=True, text=True)
     assert validated.returncode == 0, validated.stdout + validated.stderr
 
     var_file = kube.lab.vars_path if kube.lab else tmp_path / "vars.json"
     if not kube.lab:
-        var_file.write_text(json.dumps({"configuration": admin}))
+        var_file.write_text(json.dumps({"configuration": kube_admin}))
     run = subprocess.run(
         ["chaos", "run", "--journal-path", str(tmp_path / "journal.json"), "--var-file", str(var_file),
          "--var", "kill_seconds:int=1", str(experiment)],
@@ -617,15 +638,15 @@ def names(found: list) -> set[str]:
     return {p.metadata.name for p in found}
 
 
-def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(admin, api, real, km_ns, ns):
+def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(kube_admin, api, real, km_ns, ns):
     for name in ("everything", "one", "bystander"):
         deployment(api, ns, name)
-    actions.mark_victims(namespace=ns, name="everything", kill_mode="kill-all", configuration=admin)
-    actions.mark_victims(namespace=ns, name="one", kill_mode="fixed", kill_value=1, configuration=admin)
+    actions.mark_victims(namespace=ns, name="everything", kill_mode="kill-all", configuration=kube_admin)
+    actions.mark_victims(namespace=ns, name="one", kill_mode="fixed", kill_value=1, configuration=kube_admin)
     before = {name: names(pods(api, ns, f"app={name}")) for name in ("everything", "one", "bystander")}
 
     started = time.monotonic()
-    actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5, configuration=admin)
+    actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5, configuration=kube_admin)
     assert wait_until(lambda: monkey_processes(real), 30) is not None, "the pod runner never started kube-monkey"
     [pid] = monkey_processes(real)
     # what its pod mounts, private to its process: the root namespace sees none of it
@@ -653,7 +674,7 @@ def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(
     status_logs = Cluster(real.lab).status()["pod_logs"]
     assert any("Termination successfully executed" in line for lines in status_logs.values() for line in lines)
 
-    removed = actions.remove_kube_monkey(namespace=km_ns, configuration=admin)
+    removed = actions.remove_kube_monkey(namespace=km_ns, configuration=kube_admin)
     assert {d["kind"] for d in removed["deleted"]} >= {"Deployment", "Namespace"}
     assert monkey_processes(real) == []  # its pod was deleted only once its process had stopped
     log = monkey_log(real, km_ns)
@@ -662,35 +683,35 @@ def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(
     # only the victims' pods, as many as it says it killed: one of `one` a kill; kill-all deletes each of
     # the 2 pods of `everything` drawn at random, a pod possibly twice (kube-monkey's DeleteRandomPods)
     for name in ("everything", "one"):
-        assert wait_until(lambda: available(api, ns, name) == 2, 60) is not None
-    report = probes.victim_pods_deleted(namespace=ns, configuration=admin)
+        assert wait_until(lambda name=name: available(api, ns, name) == 2, 60) is not None
+    report = probes.victim_pods_deleted(namespace=ns, configuration=kube_admin)
     deleted = {victim["name"]: victim["deleted"] for victim in report["victims"]}
     assert deleted["one"] == executed(log, "one"), log[-3000:]
     assert executed(log, "everything") <= deleted["everything"] <= 2 * executed(log, "everything"), log[-3000:]
     assert names(pods(api, ns, "app=bystander")) == before["bystander"]
 
 
-def test_the_real_kube_monkey_in_dry_run_logs_kills_and_deletes_nothing(admin, api, real, km_ns, ns):
+def test_the_real_kube_monkey_in_dry_run_logs_kills_and_deletes_nothing(kube_admin, api, real, km_ns, ns):
     deployment(api, ns, "shop")
-    actions.mark_victims(namespace=ns, name="shop", kill_mode="kill-all", configuration=admin)
+    actions.mark_victims(namespace=ns, name="shop", kill_mode="kill-all", configuration=kube_admin)
     before = names(pods(api, ns, "app=shop"))
     actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5, dry_run=True,
-                               configuration=admin)
+                               configuration=kube_admin)
 
     assert wait_until(lambda: "[DryRun Mode] Terminated pod" in monkey_log(real, km_ns), 120) is not None, \
         monkey_log(real, km_ns)[-3000:]
     assert names(pods(api, ns, "app=shop")) == before
-    assert probes.victim_pods_deleted(namespace=ns, configuration=admin)["deleted"] == 0
+    assert probes.victim_pods_deleted(namespace=ns, configuration=kube_admin)["deleted"] == 0
 
 
-def test_after_unmark_victims_the_real_kube_monkeys_next_pass_kills_nothing(admin, api, real, km_ns, ns):
+def test_after_unmark_victims_the_real_kube_monkeys_next_pass_kills_nothing(kube_admin, api, real, km_ns, ns):
     deployment(api, ns, "shop")
-    actions.mark_victims(namespace=ns, name="shop", configuration=admin)
-    actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5, configuration=admin)
+    actions.mark_victims(namespace=ns, name="shop", configuration=kube_admin)
+    actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5, configuration=kube_admin)
     assert wait_until(lambda: executed(monkey_log(real, km_ns), "shop"), 120) is not None, \
         monkey_log(real, km_ns)[-3000:]
 
-    actions.unmark_victims(namespace=ns, name="shop", configuration=admin)
+    actions.unmark_victims(namespace=ns, name="shop", configuration=kube_admin)
     after = names(pods(api, ns, "app=shop"))
     offset = len(monkey_log(real, km_ns))
     assert wait_until(lambda: "0 terminations scheduled today" in monkey_log(real, km_ns)[offset:], 120) \

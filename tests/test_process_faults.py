@@ -113,7 +113,7 @@ def test_pause_stops_then_the_restore_resumes_and_twice_is_quiet(sleeper, marker
     injected = sh(fault.render())
     assert injected.returncode == 0 and injected.stdout == f"SIGSTOP {process.pid}\n", injected.stderr
     assert wait_until(lambda: state(process.pid) == "T", 2) is not None
-    restore = faults._restore_script(None, "process-")
+    restore = faults.restore_script_for(None, "process-")
     assert sh(restore).stdout == f"{fault.id}\n"
     assert wait_until(lambda: state(process.pid) == "S", 2) is not None
     assert sh(restore).stdout == "" and not (marker_root / fault.id).exists()
@@ -128,15 +128,6 @@ def test_pause_is_healed_by_its_dead_man_timer(sleeper, marker_root):
 
 
 # The lab's control plane: one master whose services (etcd, kube-apiserver) its init supervises.
-@pytest.fixture
-def kube_chaos(kube) -> dict:
-    if kube.lab is None:
-        pytest.skip("needs the lab cluster (its hosts over SSH), not CHAOSALI_TEST_KUBECONFIG")
-    lab_vars = json.loads(kube.lab.vars_path.read_text())
-    return {"configuration": {**lab_vars["configuration"], "kubeconfig_path": str(kube.admin_kubeconfig)},
-            "secrets": dict(lab_vars["secrets"]["ssh"])}
-
-
 def master_markers(kube) -> list[str]:
     return run_script(Host(kube.lab.hosts[0].address), "ls /run/chaosali 2>/dev/null || true",
                       settings(kube.lab)).split()

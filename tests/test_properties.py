@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from requests.utils import check_header_validity
 
-from chaosali.core import args
+from chaosali.core import args, markers
 from chaosali.core.errors import InvalidArgument
 from chaosali.host import faults, network, system
 from chaosali.host.ssh import parse_hosts
@@ -155,10 +155,10 @@ def test_load_values_are_refused_or_numbers(workers, megabytes, duration):
 @given(ids=st.one_of(hostile(r"chaosali-[0-9a-f]{8}"), st.lists(hostile(r"chaosali-[0-9a-f]{8}"), max_size=3)))
 def test_fault_ids_reach_the_restore_script_refused_or_exact(ids):
     try:
-        checked = network.check_fault_ids(ids)
+        checked = markers.check_fault_ids(ids)
     except InvalidArgument:
         return
-    script = faults._restore_script(checked, "network-")
+    script = faults.restore_script_for(checked, "network-")
     sh_n(script)
     assert all(re.fullmatch(r"chaosali-[0-9a-f]{8}", one) for one in checked)
 

@@ -152,7 +152,7 @@ def web(lab, tmp_path_factory) -> Web:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))
         for host, port, _ in servers:
-            answers = wait_until(lambda: tcp_answers(host.address, port, timeout=0.3), 10)
+            answers = wait_until(lambda host=host, port=port: tcp_answers(host.address, port, timeout=0.3), 10)
             assert answers is not None, f"no server on {host.address}:{port}"
         yield Web(first.address, second.address, pki / "ca.pem")
     finally:
@@ -319,7 +319,7 @@ def test_vip_with_a_cut_member_answers_for_some_connections_only(web: Web, vip: 
     result = vip_members(vip, VIP_PORT, members=web.members, timeout=1, vip_attempts=4)
     assert (result["total"], result["answering"]) == (2, 1)
     cut_member, live_member = result["members"]
-    assert cut_member == {"address": web.first, "port": PORT, "ok": False, "reason": "no TCP connection within 1 s"}
+    assert cut_member == {"address": web.first, "port": PORT, "ok": False, "reason": f"no TCP connection to port {PORT} within 1 s"}
     assert live_member["ok"] is True
     # Round-robin DNAT: the connections it sends to the cut member fail, the others answer.
     # The VIP "answers" when at least one of its attempts did.
@@ -354,7 +354,7 @@ def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, kube):
                 "endpoints": item["endpoints"],
             })
         result = vip_members(vip, VIP_PORT, service="chaosali-svc-test", timeout=1,
-                             configuration={"kubeconfig_path": str(kube.admin_kubeconfig)})
+                             configuration=kube.admin)
     finally:
         for item in slices:
             try:
@@ -367,10 +367,10 @@ def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, kube):
     assert [(m["address"], m["port"], m["ready"], m["ok"]) for m in result["members"]] == [
         (web.first, PORT, True, True), (web.second, PORT, False, True), (idle, PORT, True, False),
     ]
-    assert result["members"][2]["reason"] == "TCP connection failed: connection refused"
+    assert result["members"][2]["reason"] .startswith("TCP connection to port ") and result["members"][2]["reason"].endswith(" failed: connection refused")
 
     none = vip_members(vip, VIP_PORT, service="chaosali-no-such-svc", timeout=1,
-                       configuration={"kubeconfig_path": str(kube.admin_kubeconfig)})
+                       configuration=kube.admin)
     assert (none["total"], none["answering"], none["vip"]["ok"]) == (0, 0, True)
 
 
@@ -444,7 +444,7 @@ def test_service_available_refuses_malformed_arguments(arguments, message):
 @pytest.mark.parametrize("arguments, message", [
     ({"port": 0, "members": []}, "vip port 0 must be a whole number from 1 to 65535"),
     ({"port": "http", "members": []}, "port 'http' must be"),
-    ({"check": "udp", "members": []}, "check 'udp' is unknown"),
+    ({"check": "udp", "members": []}, "check 'udp' must be one of tcp, http, https"),
     ({}, "exactly one way"),
     ({"members": [], "service": "web"}, "exactly one way"),
     ({"members": ["10.214.0.12:0"]}, "port '0' must be"),
@@ -473,10 +473,10 @@ def test_the_impact_recorder_measures_the_availability_a_cut_member_leaves_behin
     from chaosali.cluster.api import new_api_client
     from chaosali.impact.measures import measure
     from chaosali.impact.recorder import HttpTarget, Recorder, Scope
-    from chaosali.service._http import check
+    from chaosali.core.http import check
 
     request, expect = check(f"http://{vip}:{VIP_PORT}/health.json", timeout=0.5)
-    configuration = {"kubeconfig_path": str(kube.admin_kubeconfig)}
+    configuration = kube.admin
     recorder = Recorder(lambda: new_api_client(configuration, retries=0), Scope(()),
                         http_targets=(HttpTarget("vip", request, expect, rate=10),))
     cuts.cut(web.first)

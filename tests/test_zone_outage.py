@@ -10,7 +10,7 @@ from conftest import chaos_run, journal_of, passed, spread_over_both_zones
 
 
 def test_lab_workers_and_the_demo_are_spread_over_two_zones(kube):
-    with connect({"kubeconfig_path": str(kube.admin_kubeconfig)}) as cluster:
+    with connect(kube.admin) as cluster:
         core = client.CoreV1Api(cluster.client)
         zones = {n.metadata.name: n.metadata.labels.get("topology.kubernetes.io/zone")
                  for n in core.list_node().items}

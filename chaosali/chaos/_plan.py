@@ -94,7 +94,7 @@ def check_pool(pool: Any) -> list[dict]:
             raise InvalidArgument(f"{where}: leave configuration and secrets out, the drill passes its own")
         # a wrong argument name must fail now, not after other faults are already in place
         try:
-            inspect.signature(getattr(host_actions, action)).bind(**arguments)
+            inspect.signature(getattr(host_actions, str(action))).bind(**arguments)
         except TypeError as error:
             raise InvalidArgument(f"{where} ({action}): {error}; see `chaos discover` for its arguments") from None
     return pool

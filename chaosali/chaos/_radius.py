@@ -64,21 +64,21 @@ class Caps:
                     f"({', '.join(radius['hosts'])}), more than max_hosts {self.max_hosts}; {_REFUSED}"
                 )
         if self.max_node_percent is not None:
-            radius["nodes"] = self._nodes(set(hosts), configuration, secrets)
+            radius["nodes"] = self._nodes(set(hosts), self.max_node_percent, configuration, secrets)
         radius["masters"] = self._masters(set(hosts), configuration, secrets)
         return radius
 
-    def _nodes(self, addresses: set[str], configuration: Configuration, secrets: Secrets) -> dict:
+    def _nodes(self, addresses: set[str], most: float, configuration: Configuration, secrets: Secrets) -> dict:
         nodes = _node_addresses(configuration, secrets)
         hit = sorted(name for name, known in nodes.items() if known & addresses)
         percent = 100 * len(hit) / len(nodes)
-        if percent > self.max_node_percent:
+        if percent > most:
             raise ActivityFailed(
                 f"blast radius: the chosen faults would hit {len(hit)} of the cluster's {len(nodes)} nodes "
-                f"({percent:.1f} %: {', '.join(hit)}), more than max_node_percent {self.max_node_percent:g}; "
+                f"({percent:.1f} %: {', '.join(hit)}), more than max_node_percent {most:g}; "
                 f"{_REFUSED}"
             )
-        return {"hit": hit, "of": len(nodes), "percent": round(percent, 1), "max_node_percent": self.max_node_percent}
+        return {"hit": hit, "of": len(nodes), "percent": round(percent, 1), "max_node_percent": most}
 
     def _masters(self, addresses: set[str], configuration: Configuration, secrets: Secrets) -> dict:
         if self.allow_all_masters:

@@ -180,7 +180,7 @@ def _inject(
     if failures:
         undone = _undo(injected, key, configuration, secrets)
         raise ActivityFailed(f"random faults failed: {'; '.join(failures)}; {undone}")
-    return [future.result() for future in futures]
+    return [output for future in futures if (output := future.result()) is not None]  # none aborted: none None
 
 
 def _undo(injected: list[_Injected], key: str, configuration: Configuration, secrets: Secrets) -> str:
@@ -220,16 +220,18 @@ def _restore_pool_kinds(
         except (ActivityFailed, urllib3.exceptions.HTTPError) as error:
             problems.append(f"the hosts of pool entry {index} are unknown ({error})")
             continue
-        kinds.setdefault(fault_kind(entry["action"]).kind, {}).update(dict.fromkeys(hosts))
+        kind = fault_kind(entry["action"])
+        assert kind is not None, "the pool was checked: every entry is a lasting fault"
+        kinds.setdefault(kind.kind, {}).update(dict.fromkeys(hosts))
     logger.info(
         "chaosali: no random faults of this pool were recorded in this run (did the drill run in "
         "another one?): restoring every chaosali fault of kind %s on the pool's hosts",
         ", ".join(kinds) or "(none found)",
     )
     restored: dict[str, list[str]] = {}
-    for kind, hosts in kinds.items():
+    for kind_name, on_hosts in kinds.items():
         try:
-            for host, ids in faults.restore(list(hosts), settings, None, kind)["restored"].items():
+            for host, ids in faults.restore(list(on_hosts), settings, None, kind_name)["restored"].items():
                 restored.setdefault(host, []).extend(ids)
         except ActivityFailed as error:
             problems.append(str(error))

@@ -104,7 +104,7 @@ def delete(
         if by_manifest:
             targets = [resources.target(dyn, document, namespace) for document in documents]
         else:
-            where = resources.locate(dyn, kind, api_version, namespace, name)
+            where = resources.locate(dyn, str(kind), api_version, namespace, name)  # by kind: kind is given
             targets = [where] if name else resources.select(dyn, where, label_selector, field_selector)
         return resources.delete(dyn, targets, grace, policy, ignore_not_found, wait_timeout)
 

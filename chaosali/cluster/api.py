@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
 import urllib3
-import yaml
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from kubernetes import client, config
@@ -35,7 +34,7 @@ from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import ConfigNode, KubeConfigLoader
 
-from chaosali.core import private
+from chaosali.core import private, yamltext
 from chaosali.core.args import cause, display_url, flag, seconds, setting
 from chaosali.core.errors import InvalidArgument
 
@@ -303,7 +302,7 @@ class _Loader(KubeConfigLoader):
 
     def _set_config(self, client_configuration: client.Configuration) -> None:
         if "token" in self.__dict__:
-            scheme, _, value = str(self.token).partition(" ")
+            scheme, _, value = str(self.__dict__["token"]).partition(" ")
             value = value.strip(" \t\r\n")
             if not value or not all("\x21" <= char <= "\x7e" for char in value):
                 raise InvalidArgument(
@@ -318,14 +317,9 @@ class _Loader(KubeConfigLoader):
 def _read_yaml(path: str) -> dict[str, Any]:
     try:
         with open(path) as stream:
-            document = yaml.safe_load(stream)
+            document = yamltext.load(stream, f"kubeconfig {path} is not valid YAML")
     except OSError as error:
         raise InvalidArgument(f"cannot read kubeconfig {path}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        # the position only: YAML's own message quotes the line, which may hold a token
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InvalidArgument(f"kubeconfig {path} is not valid YAML{where}") from None
     if not isinstance(document, dict):
         raise InvalidArgument(f"kubeconfig {path} is not a kubeconfig (no mapping at its top)")
     return document

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import uuid
 from typing import Any
 
 from chaoslib.types import Configuration, Secrets
@@ -21,7 +20,8 @@ from chaosali.cluster.nodes import select_hosts
 from chaosali.core import evidence
 from chaosali.core.args import seconds
 from chaosali.core.errors import InvalidArgument
-from chaosali.core.markers import CORDONED_BY_ANNOTATION, FAULT_ID_PREFIX
+from chaosali.core.markers import CORDONED_BY_ANNOTATION, new_fault_id
+from chaosali.core.waiting import wait_until
 
 __all__ = ["drain", "uncordon"]
 
@@ -34,7 +34,7 @@ _RETRY = 1.0  # seconds between evictions a budget refused: the budget may allow
 def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Secrets) -> dict:
     """Cordon the query's nodes, then evict their pods until none is left to evict or ``timeout``."""
     deadline = time.monotonic() + seconds(timeout, "timeout")
-    drain_id = FAULT_ID_PREFIX + uuid.uuid4().hex[:8]
+    drain_id = new_fault_id()
     nodes = [host["name"] for host in select_hosts(_query(targets), configuration, secrets)["hosts"]]
     output: dict[str, Any] = {"drain_id": drain_id, "nodes": nodes, "started_at": _now(), "evicted": [],
                               "blocked": [], "skipped": []}
@@ -54,18 +54,19 @@ def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Sec
                 else:
                     waiting[_name(pod)] = pod
         refusals: dict[str, str] = {}
-        while waiting:
+
+        def evict_waiting() -> dict[str, client.V1Pod]:
             for name, pod in list(waiting.items()):
                 outcome, why = _evict(cluster, core, pod)
                 if outcome == "blocked":
-                    refusals[name] = why
+                    refusals[name] = str(why)  # a refusal always says why
                     continue
                 entry = {"pod": name, "node": pod.spec.node_name}
                 output[outcome].append({**entry, "why": why} if why else entry)
                 del waiting[name]
-            if not waiting or time.monotonic() + _RETRY > deadline:
-                break
-            time.sleep(_RETRY)
+            return waiting
+
+        wait_until(evict_waiting, deadline, _RETRY, lambda left: not left)
         output["blocked"] = [{"pod": name, "node": pod.spec.node_name, "why": refusals[name]}
                              for name, pod in waiting.items()]
     output["finished_at"] = _now()

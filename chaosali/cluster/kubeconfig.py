@@ -6,7 +6,7 @@ and sha256 (optional) are compared with the expected ones, it is parsed as a kub
 0600 (a private file lives in its own 0700 directory) and loaded once as an API client
 configuration, so a broken certificate fails here and not in the middle of a drill.
 
-The download is not trusted: ``timeout`` bounds all of it (connect, TLS, headers, body, every
+The download (``core.http.download``) is not trusted: ``timeout`` bounds all of it (connect, TLS, headers, body, every
 redirect), however slowly the server trickles; a redirect is followed only to the same host and
 port, never from https to http (the request's headers may carry a token); and a kubeconfig whose
 users have credential plugins (``exec``, ``auth-provider``), which the kubernetes client runs
@@ -25,23 +25,17 @@ import hmac
 import logging
 import os
 import re
-import socket
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-import requests
-import yaml
 from chaoslib.exceptions import ActivityFailed
 from kubernetes import client
-from requests.adapters import HTTPAdapter
 
 from chaosali.cluster.api import load_kubeconfig
-from chaosali.core import private
-from chaosali.core.args import boolean, cause, display_url, http_headers, origin, seconds, whole
+from chaosali.core import http, private, yamltext
+from chaosali.core.args import boolean, display_url, http_headers, http_url, seconds, tls_verify, whole
 from chaosali.core.errors import InvalidArgument
 
 __all__ = [
@@ -59,8 +53,6 @@ logger = logging.getLogger("chaostoolkit")
 
 MAX_BYTES = 1024 * 1024  # a kubeconfig is a few KiB; anything near 1 MiB is the wrong URL
 DEFAULT_TIMEOUT = 30.0
-_CHUNK = 64 * 1024
-_MAX_REDIRECTS = 5
 _DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
 # what a kubeconfig's users and clusters may name on the local disk, which the client reads
 _LOCAL_FILES = {"user": ("tokenFile", "client-certificate", "client-key"), "cluster": ("certificate-authority",)}
@@ -77,8 +69,7 @@ class Source:
     url: str
     md5: str
     sha256: str | None
-    verify_tls: bool
-    ca_bundle: str | None
+    verify: bool | str  # a CA bundle's path, or whether to check certificates
     max_bytes: int
     timeout: float
     headers: dict[str, str]
@@ -100,24 +91,11 @@ class Source:
         allow_local_files: Any = False,
     ) -> Source:
         """Check the arguments as an experiment gives them; refuse with a message naming the fix."""
-        if not isinstance(url, str) or not url:
-            raise InvalidArgument("url must be the http(s) URL of the kubeconfig")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidArgument(f"url {display_url(url)} must be an http:// or https:// URL with a host")
-        verify_tls = boolean(verify_tls, "verify_tls")
-        if ca_bundle is not None:
-            if not verify_tls:
-                raise InvalidArgument("ca_bundle and verify_tls false contradict each other: give one of them")
-            ca_bundle = os.path.expanduser(str(ca_bundle))
-            if not os.path.isfile(ca_bundle):
-                raise InvalidArgument(f"ca_bundle {ca_bundle} is not a file (a PEM file of CA certificates)")
         return cls(
-            url=url,
+            url=http_url(url),
             md5=_digest(md5, "md5"),
             sha256=None if sha256 is None else _digest(sha256, "sha256"),
-            verify_tls=verify_tls,
-            ca_bundle=ca_bundle,
+            verify=tls_verify(verify_tls, ca_bundle),
             max_bytes=whole(max_bytes, "max_bytes", 1),
             timeout=seconds(timeout, "timeout"),
             headers=http_headers(headers),
@@ -226,201 +204,14 @@ def _fetch(source: Source, context: str | None, directory: str) -> Fetched:
 
 
 def _download(source: Source) -> bytes:
-    where = source.public
     if urlsplit(source.url).scheme == "http":
         logger.warning("chaosali: fetching the kubeconfig over plain http from %s: its credentials cross the "
-                       "network unencrypted (the md5 only proves it was not altered)", where)
-    if not source.verify_tls:
+                       "network unencrypted (the md5 only proves it was not altered)", source.public)
+    if source.verify is False:
         logger.warning("chaosali: TLS verification of %s is OFF (verify_tls false): anyone on the path "
-                       "could read the kubeconfig's credentials", where)
-    late = FetchFailed(f"fetching the kubeconfig from {where} took more than {source.timeout:g} s")
-    try:
-        with _Deadline(source.timeout) as deadline, requests.Session() as session:
-            session.mount("http://", _DeadlineAdapter(deadline))
-            session.mount("https://", _DeadlineAdapter(deadline))
-            try:
-                return _follow(session, source, deadline)
-            finally:
-                # the watchdog cut the connection: say why, not how it broke (a cut body may
-                # even end as if it were complete)
-                if deadline.expired:
-                    raise late from None
-    except requests.exceptions.SSLError as error:
-        raise FetchFailed(
-            f"TLS with {where} failed ({_reason(error, source.url)}): give its CA certificate as ca_bundle, "
-            "or, knowingly, set verify_tls to false"
-        ) from None
-    except requests.RequestException as error:
-        raise FetchFailed(f"cannot fetch the kubeconfig from {where}: {_reason(error, source.url)}") from None
-
-
-def _follow(session: requests.Session, source: Source, deadline: _Deadline) -> bytes:
-    """The body at ``source.url``, following redirects only within the same host and port and
-    never from https down to http: the headers (a token, say) must not reach another server."""
-    verify: bool | str = (source.ca_bundle or True) if source.verify_tls else False
-    # identity encoding: the digests are of the bytes as served, and nothing is decompressed
-    # (a server that encodes anyway is refused, in _body)
-    headers = {**source.headers, "Accept-Encoding": "identity"}
-    url = source.url
-    for _ in range(_MAX_REDIRECTS + 1):
-        timeout = max(0.001, deadline.remaining)
-        with session.get(url, headers=headers, stream=True, timeout=timeout, verify=verify,
-                         allow_redirects=False) as response:
-            if not response.is_redirect:
-                return _body(response, source)
-            url = _redirect(url, response.headers["Location"], source.public)
-    raise FetchFailed(f"cannot fetch the kubeconfig from {source.public}: more than {_MAX_REDIRECTS} redirects")
-
-
-def _redirect(url: str, location: str, where: str) -> str:
-    """The URL a redirect leads to, once it proves to stay on the same host and port as the HTTP
-    library itself reads both (https on the same host, from http, too), never from https to
-    http. A Location with a backslash or userinfo is refused outright: parsers disagree on where
-    such a URL goes (``http://a:1\\@b:2/``: urlsplit says b, urllib3 connects to a)."""
-    target = urljoin(url, location)
-    try:
-        before, after = origin(url), origin(target)
-    except ValueError:
-        before = after = None
-    if "\\" in location or after is None or after[3]:
-        raise FetchFailed(
-            f"the kubeconfig URL {where} redirects to a Location with a backslash, userinfo or no valid host, "
-            "which HTTP clients read differently; refused, so that its headers reach no one else: give the final URL"
-        )
-    if before[0] == "https" and after[0] == "http":
-        raise FetchFailed(
-            f"the kubeconfig URL {where} redirects from https to plain http ({display_url(target)}); refused: "
-            "the kubeconfig and the request's headers would cross the network unencrypted"
-        )
-    upgrade = before[:3] == ("http", after[1], 80) and (after[0], after[2]) == ("https", 443)
-    if after[0] not in ("http", "https") or (before[1:3] != after[1:3] and not upgrade):
-        raise FetchFailed(
-            f"the kubeconfig URL {where} redirects to another server ({display_url(target)}); redirects are "
-            "followed only within the same host and port, so that its headers reach no one else: give the "
-            "final URL"
-        )
-    return target
-
-
-def _body(response: requests.Response, source: Source) -> bytes:
-    where = source.public
-    if response.status_code != 200:
-        raise FetchFailed(f"cannot fetch the kubeconfig from {where}: HTTP {response.status_code} {response.reason}")
-    too_large = FetchFailed(
-        f"the body at {where} is larger than max_bytes ({source.max_bytes} bytes): no kubeconfig is that big; "
-        "check the URL (or raise max_bytes)"
-    )
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise FetchFailed(
-            f"the server at {where} sent the kubeconfig encoded ({encoding[:40]}) although the request asked for "
-            "it as it is (Accept-Encoding: identity); refused: its digests are of the bytes as served, and a "
-            "decoded body could be far larger than what was sent. Serve it without Content-Encoding"
-        )
-    declared = response.headers.get("Content-Length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > source.max_bytes:
-        raise too_large
-    body = bytearray()
-    for chunk in response.raw.stream(_CHUNK, decode_content=False):  # the bytes as served, never decoded
-        body += chunk
-        if len(body) > source.max_bytes:
-            raise too_large
-    return bytes(body)
-
-
-class _Deadline:
-    """A watchdog for one download: when ``seconds`` have passed it shuts down every socket the
-    download opened, so a blocked read returns at once. Per-read timeouts alone let a server
-    that sends one byte every half second (in its headers or its body) go on for ever."""
-
-    def __init__(self, seconds: float) -> None:
-        self._ends = time.monotonic() + seconds
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self.expired = False
-
-    @property
-    def remaining(self) -> float:
-        return self._ends - time.monotonic()
-
-    def watch(self, sock: socket.socket) -> None:
-        # a duplicate: TLS detaches the socket it wraps, but a shutdown through any of its
-        # duplicates still ends the connection
-        duplicate = sock.dup()
-        with self._lock:
-            self._sockets.append(duplicate)
-            if self.expired:
-                _shut(duplicate)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._timer.cancel()
-        with self._lock:
-            for sock in self._sockets:
-                sock.close()
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # already closed by the other end
-        pass
-
-
-class _DeadlineAdapter(HTTPAdapter):
-    """An adapter whose connections (direct or through a proxy) hand their sockets to a
-    :class:`_Deadline` as soon as they exist."""
-
-    def __init__(self, deadline: _Deadline) -> None:
-        self._deadline = deadline  # before HTTPAdapter.__init__, which makes the pool manager
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self._watch(self.poolmanager)
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        fresh = proxy not in self.proxy_manager
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        if fresh:
-            self._watch(manager)
-        return manager
-
-    def _watch(self, manager: Any) -> None:
-        deadline = self._deadline
-
-        def watched(pool: type) -> type:
-            class Connection(pool.ConnectionCls):  # type: ignore[name-defined,misc]
-                def _new_conn(self) -> socket.socket:  # urllib3's one place that opens the socket
-                    sock = super()._new_conn()
-                    deadline.watch(sock)
-                    return sock
-
-            return type(pool.__name__, (pool,), {"ConnectionCls": Connection})
-
-        manager.pool_classes_by_scheme = {scheme: watched(pool) for scheme, pool in manager.pool_classes_by_scheme.items()}
-
-
-def _reason(error: requests.RequestException, url: str) -> str:
-    """The cause of a failed request, without the URL's credentials or query string (an outer
-    error, such as too many redirects, may quote the URL)."""
-    text = cause(error)
-    parts = urlsplit(url)
-    for secret in (parts.query, parts.password):
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+                       "could read the kubeconfig's credentials", source.public)
+    request = http.Request("GET", source.url, source.timeout, source.verify, headers=source.headers)
+    return http.download(request, source.max_bytes, "the kubeconfig", FetchFailed)
 
 
 def _check_kubeconfig(
@@ -429,13 +220,8 @@ def _check_kubeconfig(
     """The kubeconfig parsed (the one parse of it) and the context to use, once the body proves to
     be a kubeconfig that has it and, unless allowed, no credential plugin (``allow_exec``) and
     no reference to a file of this machine (``allow_local_files``)."""
-    try:
-        document = yaml.safe_load(body)
-    except yaml.YAMLError as error:
-        # the position only: YAML's own message quotes the text, which may hold a key or a token
-        mark = getattr(error, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise FetchFailed(f"the body at {where} matches its digests but is not a kubeconfig: invalid YAML{at}") from None
+    document = yamltext.load(body, f"the body at {where} matches its digests but is not a kubeconfig: invalid YAML",
+                             error=FetchFailed)
     missing = [
         key
         for key in ("clusters", "contexts", "users")

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from kubernetes.client.rest import ApiException
@@ -28,8 +27,10 @@ from kubernetes.dynamic import DynamicClient, Resource, ResourceList
 from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
 
 from chaosali.cluster import api
+from chaosali.core import yamltext
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.markers import FIELD_MANAGER
+from chaosali.core.waiting import wait_until
 
 __all__ = [
     "Target",
@@ -136,10 +137,7 @@ def parse(text: str, source: str, many: bool = False) -> Any:
         return json.loads(text)  # JSON first: YAML refuses JSON indented with tabs
     except ValueError:
         pass
-    try:
-        return list(yaml.safe_load_all(text)) if many else yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise InvalidArgument(f"{source} is neither JSON nor YAML: {error}") from None
+    return yamltext.load(text, f"{source} is neither JSON nor YAML", many=many)
 
 
 # ---- kinds and targets ----------------------------------------------------------------------
@@ -355,10 +353,11 @@ def delete(
 
 
 def _wait_gone(dyn: DynamicClient, deleted: list[tuple[Target, str | None]], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
     pending = list(deleted)
-    while True:
-        remaining: list[tuple[Target, str | None, dict]] = []
+
+    def still_there() -> list[tuple[Target, str | None, dict]]:
+        nonlocal pending
+        remaining = []
         for where, uid in pending:
             with api.failing(f"check that {where} is gone", dyn.configuration.host):
                 try:
@@ -367,16 +366,16 @@ def _wait_gone(dyn: DynamicClient, deleted: list[tuple[Target, str | None]], tim
                     continue
             if uid is None or obj["metadata"].get("uid") == uid:  # another uid: gone, and re-created
                 remaining.append((where, uid, obj))
-        if not remaining:
-            return
-        if time.monotonic() >= deadline:
-            still = "; ".join(
-                f"{where} (finalizers: {', '.join(obj['metadata'].get('finalizers') or []) or 'none'})"
-                for where, _, obj in remaining
-            )
-            raise ActivityFailed(f"deleted objects still exist after {timeout:g} s: {still}")
         pending = [(where, uid) for where, uid, _ in remaining]
-        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        return remaining
+
+    gone, remaining = wait_until(still_there, time.monotonic() + timeout, 0.5, lambda left: not left)
+    if not gone:
+        still = "; ".join(
+            f"{where} (finalizers: {', '.join(obj['metadata'].get('finalizers') or []) or 'none'})"
+            for where, _, obj in remaining
+        )
+        raise ActivityFailed(f"deleted objects still exist after {timeout:g} s: {still}")
 
 
 def patch_body(body: Any, patch_type: str | None) -> tuple[Any, str | None]:

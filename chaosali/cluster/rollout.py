@@ -15,6 +15,7 @@ from chaoslib.exceptions import ActivityFailed
 from kubernetes.dynamic import DynamicClient
 
 from chaosali.cluster import resources
+from chaosali.core.waiting import wait_until
 
 __all__ = [
     "WORKLOAD_API",
@@ -92,16 +93,17 @@ def await_pods(
                 "chaosali: %s %s/%s does not roll its pods out by itself (paused, OnDelete or partitioned): "
                 "only pods created from now on carry the change", *key(workload)
             )
-    deadline = time.monotonic() + timeout
-    while pending:
+
+    def awaited() -> dict[tuple, str]:
+        nonlocal pending
         states = {key(w): rollout_state(dyn, w, updated) for w in pending}
         pending = [w for w in pending if states[key(w)] is not None]
-        if not pending:
-            break
-        if time.monotonic() >= deadline:
-            late = "; ".join(f"{kind} {ns}/{name}: {states[(kind, ns, name)]}" for kind, ns, name in map(key, pending))
-            raise ActivityFailed(f"pods not rolled out after {timeout:g} s: {late}")
-        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        return {key(w): str(states[key(w)]) for w in pending}
+
+    rolled_out, late = wait_until(awaited, time.monotonic() + timeout, 1.0, lambda late: not late)
+    if not rolled_out:
+        told = "; ".join(f"{kind} {ns}/{name}: {state}" for (kind, ns, name), state in late.items())
+        raise ActivityFailed(f"pods not rolled out after {timeout:g} s: {told}")
     rolled.update({key(w): True for w in workloads if key(w) not in rolled})
     return rolled
 

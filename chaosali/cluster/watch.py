@@ -13,6 +13,7 @@ from typing import Callable
 
 from chaosali.core import evidence
 from chaosali.core.args import choice, number, seconds as read_seconds
+from chaosali.core.windows import Windows
 
 __all__ = ["watch"]
 
@@ -35,32 +36,30 @@ def watch(sample: Callable[[], bool], seconds: float, interval: float, stop: str
     started = time.monotonic()
     clock = dt.datetime.now(dt.timezone.utc)
     changes: list[dict] = []
-    samples, previous, down_since, down_total = 0, None, None, 0.0
-    down_at = back_at = None
+    down = Windows()  # on the watch's own clock: seconds since it started
+    samples, previous = 0, None
     while True:
-        at = time.monotonic()
+        at = time.monotonic() - started
         up = bool(sample())
         samples += 1
-        stamp = (clock + dt.timedelta(seconds=at - started)).isoformat()
         if up != previous:
-            changes.append({"at": stamp, "up": up})
-            logger.info("chaosali: %s %s at %s", what, "is up" if up else "is down", stamp)
-            if not up:
-                down_since, down_at = at, down_at or stamp
-            elif down_since is not None:
-                down_total += at - down_since
-                down_since, back_at = None, stamp
+            changes.append({"at": _stamp(clock, at), "up": up})
+            logger.info("chaosali: %s %s at %s", what, "is up" if up else "is down", changes[-1]["at"])
+        down.sample(up, at)
         previous = up
-        if (stop == "down" and not up) or (stop == "back" and up and back_at):
+        if (stop == "down" and not up) or (stop == "back" and up and down.spans):
             break
-        if at - started >= seconds:
+        if at >= seconds:
             break
-        time.sleep(max(0.0, interval - (time.monotonic() - at)))
-    if down_since is not None:
-        down_total += time.monotonic() - down_since
+        time.sleep(max(0.0, interval - (time.monotonic() - started - at)))
+    watched = time.monotonic() - started
+    came_back = [span["to"] for span in down.spans if span["to"] is not None]
+    down.close(watched)
+    down_at = _stamp(clock, down.spans[0]["from"]) if down.spans else None
+    back_at = _stamp(clock, came_back[-1]) if came_back else None
+    down_total = down.seconds()
     if down_at:
-        ended = (f"back at {back_at}" if previous else
-                 f"still down when the watch ended after {time.monotonic() - started:.1f} s")
+        ended = f"back at {back_at}" if previous else f"still down when the watch ended after {watched:.1f} s"
         evidence.observed(f"{what} down", True, f"first down at {down_at}, {ended}; down {down_total:.2f} s in all",
                           expected=False)
     return {
@@ -71,5 +70,10 @@ def watch(sample: Callable[[], bool], seconds: float, interval: float, stop: str
         "down_at": down_at,
         "back_at": back_at,
         "down_seconds": round(down_total, 2),
-        "watched_seconds": round(time.monotonic() - started, 2),
+        "watched_seconds": round(watched, 2),
     }
+
+
+def _stamp(clock: dt.datetime, seconds: float) -> str:
+    """A moment of the watch's clock (seconds since it started) as an ISO time."""
+    return (clock + dt.timedelta(seconds=seconds)).isoformat()

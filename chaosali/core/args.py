@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import re
 import ssl
+from collections.abc import Collection
 from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import urlsplit
 
@@ -155,6 +157,21 @@ def address(value: Any, name: str) -> str:
                           "is an interface name: letters, digits, '_.@-')")
 
 
+def split_endpoint(text: str) -> tuple[str | None, str, str | None]:
+    """``[user@]host[:port]`` in its parts, user and port None when absent (unchecked: the
+    caller checks each). IPv6 is bare (``fe80::1``, no port then) or bracketed (``[fd00::5]:2222``)."""
+    head, at, tail = text.partition("@")
+    # an '@' after an IPv6 address is in its scope (fe80::1%veth0@if5), not after a user
+    user, rest = (head, tail) if at and not set(head) & set(":[%") else (None, text)
+    if rest.startswith("["):
+        host, _, after = rest[1:].partition("]")
+        return user, host, (after[1:] if after.startswith(":") else after) or None  # junk is refused as a port
+    if rest.count(":") == 1:
+        host, _, number = rest.partition(":")
+        return user, host, number
+    return user, rest, None
+
+
 def interface(value: Any, name: str = "interface") -> str:
     """A network interface name: letters, digits and '_.@-', at most 15, not beginning with '-'."""
     if not (isinstance(value, str) and _INTERFACE.fullmatch(value)):
@@ -258,11 +275,108 @@ def origin(url: str) -> tuple[str, str, int, bool]:
     from urllib3.util import parse_url
 
     try:
-        parts = parse_url(requests.Request("GET", url).prepare().url)
+        parts = parse_url(requests.Request("GET", url).prepare().url or "")
     except (requests.RequestException, ValueError) as error:
         raise ValueError(f"not a URL requests can send: {type(error).__name__}") from None
     scheme = parts.scheme or ""
     return scheme, (parts.host or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme, 0), bool(parts.auth)
+
+
+# ---- HTTP requests and what their answers must show ------------------------------------------
+
+DEFAULT_STATUS = range(200, 400)
+_METHOD = re.compile(r"[A-Za-z]{1,32}")
+
+
+def http_url(url: Any, name: str = "url") -> str:
+    """An http:// or https:// URL with a host (and a port from 1 to 65535, if any)."""
+    parts = urlsplit(url if isinstance(url, str) else "")
+    try:
+        valid = isinstance(url, str) and parts.scheme in ("http", "https") and bool(parts.hostname)
+        valid = valid and (parts.port is None or parts.port > 0)  # .port raises on a bad port
+    except ValueError:
+        valid = False
+    if not valid:
+        shown = display_url(url) if isinstance(url, str) else repr(url)
+        raise InvalidArgument(
+            f"{name} {shown!r} is not a valid http:// or https:// URL with a host (and a port from 1 to 65535)"
+        )
+    return url
+
+
+def http_method(method: Any) -> str:
+    """An HTTP method, upper-cased."""
+    if not isinstance(method, str) or not _METHOD.fullmatch(method):
+        raise InvalidArgument(f"method {method!r} is not an HTTP method such as GET, HEAD or POST")
+    return method.upper()
+
+
+def http_status(status: Any) -> Collection[int]:
+    """The status codes that pass: one, a list, or None for 200-399."""
+    if status is None:
+        return DEFAULT_STATUS
+    codes = [status] if isinstance(status, int) and not isinstance(status, bool) else status
+    if not isinstance(codes, list) or not codes or not all(
+        isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 for code in codes
+    ):
+        raise InvalidArgument(f"status {status!r} must be an HTTP status code or a list of them, e.g. [200, 204]")
+    return frozenset(codes)
+
+
+def header_names(names: Any, name: str) -> frozenset[str]:
+    """Header names (None: none), lower-cased for comparison."""
+    listed = names if isinstance(names, list) else [] if names is None else None
+    if listed is None or not all(isinstance(one, str) and one for one in listed):
+        raise InvalidArgument(f'{name} must be a list of header names, e.g. ["X-Session"]')
+    return frozenset(one.lower() for one in listed)
+
+
+def pattern(value: Any) -> re.Pattern | None:
+    """A regular expression (None: none)."""
+    if value is None:
+        return None
+    try:
+        return re.compile(value)
+    except (re.error, TypeError) as error:
+        raise InvalidArgument(f"pattern {value!r} is not a regular expression: {error}") from None
+
+
+def url_path(path: Any, name: str) -> str:
+    """A URL path, starting with '/'."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise InvalidArgument(f"{name} {path!r} must be a URL path starting with '/'")
+    return path
+
+
+def json_path(path: Any, name: str = "json_path") -> str | None:
+    """A dotted JSON path (None: none), as :func:`path_keys` splits it."""
+    if path is None:
+        return None
+    if not isinstance(path, str) or "" in path_keys(path):
+        raise InvalidArgument(f"{name} {path!r} must be a dotted path such as 'status.ready' or 'items.0.name'")
+    return path
+
+
+def path_keys(path: str) -> list[str]:
+    """The keys of a dotted JSON path (``status.ready``, ``$.items.0.name``)."""
+    path = path.strip()
+    if path.startswith("$"):
+        path = path[1:].lstrip(".")
+    return path.split(".") if path else []
+
+
+def tls_verify(verify_tls: Any, ca_bundle: Any) -> bool | str:
+    """What an HTTP client's ``verify`` gets: the path of a CA bundle, or whether to check
+    certificates at all. A CA bundle with verify_tls false is a contradiction, refused."""
+    verify_tls = boolean(verify_tls, "verify_tls")
+    if ca_bundle is None:
+        return verify_tls
+    if not verify_tls:
+        raise InvalidArgument("ca_bundle and verify_tls false contradict each other: give one of them")
+    path = os.path.expanduser(str(ca_bundle))
+    if not os.path.isfile(path):
+        raise InvalidArgument(f"ca_bundle {ca_bundle!r} is not a file: give the path of a PEM CA bundle")
+    return path
 
 
 def cause(error: BaseException) -> str:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
+from chaosali.core.args import cause
 from chaosali.core.errors import EndpointError
 
-__all__ = ["Endpoint", "fan_out"]
+__all__ = ["Endpoint", "fan_out", "connect_tcp"]
 
 logger = logging.getLogger("chaostoolkit")
 E = TypeVar("E", bound="Endpoint")
@@ -58,3 +60,15 @@ def fan_out(endpoints: list[E], work: Callable[[E], T], quiet: bool = False) -> 
     for endpoint, reason in errors.items() if not quiet else ():
         logger.warning("chaosali: %s: %s", endpoint, reason)
     return results, errors
+
+
+def connect_tcp(address: str, port: int, timeout: float) -> bool:
+    """True once a TCP connection to ``address``:``port`` opens (it is closed at once); else an
+    :class:`EndpointError` worded the same for every prober."""
+    try:
+        socket.create_connection((address, port), timeout=timeout).close()
+    except TimeoutError:
+        raise EndpointError(f"no TCP connection to port {port} within {timeout:g} s") from None
+    except OSError as error:
+        raise EndpointError(f"TCP connection to port {port} failed: {cause(error)}") from None
+    return True

@@ -18,16 +18,9 @@ import logging
 import threading
 from typing import Any, Callable
 
-__all__ = ["section", "on_forget", "forget", "cleanup_control", "FAULTED_HOSTS", "FAULT_ENDS"]
+__all__ = ["section", "faulted_hosts", "fault_ends", "on_forget", "forget", "cleanup_control"]
 
 logger = logging.getLogger("chaostoolkit")
-
-# The hosts a fault was injected on in this run (address -> name): the host domain writes it, the
-# impact recorder reads it to tell a pod lost to the drill from one "deleted by mistake".
-FAULTED_HOSTS = "hosts a fault was injected on"
-# When each fault of this run ends (fault id -> ISO time: its timer's, or its restore's if sooner;
-# a one-shot fault ends when it is done): the impact recorder measures recovery from the last.
-FAULT_ENDS = "when the run's faults end"
 
 _lock = threading.Lock()
 _sections: dict[str, dict[Any, Any]] = {}
@@ -42,6 +35,20 @@ def section(name: str) -> dict[Any, Any]:
         if not _sections:
             _enrol()
         return _sections.setdefault(name, {})
+
+
+def faulted_hosts() -> dict[str, str | None]:
+    """The hosts a fault was injected on in this run, address -> name (None: unnamed): the host
+    domain writes it, the impact recorder reads it to tell a pod lost to the drill from one
+    "deleted by mistake"."""
+    return section("faulted hosts")
+
+
+def fault_ends() -> dict[str, str]:
+    """When each fault of this run ends, fault id (or one-shot action) -> ISO time: its timer's,
+    or its restore's if sooner; a one-shot fault ends when it is done. The impact control
+    measures recovery from the last, and records them for the report."""
+    return section("fault ends")
 
 
 def on_forget(callback: Callable[[], None]) -> None:

@@ -28,6 +28,6 @@ def masked_secret(secret: dict[str, Any]) -> dict[str, Any]:
     masked = {name: MASK if name in _VALUES and value else value for name, value in secret.items()}
     metadata = secret.get("metadata")
     annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-    if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
+    if isinstance(metadata, dict) and isinstance(annotations, dict) and _LAST_APPLIED in annotations:
         masked["metadata"] = {**metadata, "annotations": {**annotations, _LAST_APPLIED: MASK}}
     return masked

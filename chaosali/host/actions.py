@@ -12,13 +12,13 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosali.core import evidence as run_evidence, memory
 from chaosali.core.args import boolean, seconds, setting
+from chaosali.core.markers import check_fault_ids
 from chaosali.host import disk, evidence, faults
 from chaosali.host import process as process_faults
 from chaosali.host.catalogue import CATALOGUE, fault_kind
-from chaosali.host.network import check_fault_ids
 from chaosali.host.ssh import Host, SSHSettings
 from chaosali.host.system import service_command
-from chaosali.host.targets import resolve_targets, takes_targets
+from chaosali.host.targets import documented, resolve_targets, takes_targets
 
 __all__ = [
     "cut_network",
@@ -457,9 +457,10 @@ def _once(
     settings = SSHSettings.from_chaos(configuration, secrets)
     hosts, selection = resolve_targets(targets, configuration, secrets)
     results = faults.run_everywhere(hosts, command, settings, what)
-    output = {"action": what, "at": dt.datetime.now(dt.timezone.utc).isoformat(),
+    at = dt.datetime.now(dt.timezone.utc).isoformat()
+    output = {"action": what, "at": at,
               "hosts": [{"host": str(h), "address": h.address, "report": results[h].splitlines()} for h in hosts]}
-    memory.section(memory.FAULT_ENDS)[f"{what} at {output['at']}"] = output["at"]
+    memory.fault_ends()[f"{what} at {at}"] = at
     run_evidence.injected(what, ", ".join(map(str, hosts)))
     return ({**output, "targets": selection} if selection else output), results
 
@@ -471,7 +472,9 @@ def _inject(
     """Build the catalogue's fault of ``action`` (every argument checked before any host or
     cluster is asked), then inject it on the targets: with ``start_together``, to take effect on
     every host at one instant, configuration ``start_together_lead`` seconds (default 2) from now."""
-    fault = fault_kind(action).build(**arguments)
+    kind = fault_kind(action)
+    assert kind is not None, f"{action} is a lasting fault of the catalogue"  # only they are injected here
+    fault = kind.build(**arguments)
     all_or_nothing = boolean(all_or_nothing, "all_or_nothing")
     lead = _lead(configuration) if boolean(start_together, "start_together") else None
     settings = SSHSettings.from_chaos(configuration, secrets)
@@ -492,4 +495,4 @@ clocks must agree, e.g. by NTP); each host's `effective_at` and the
 `skew_seconds` between the first and the last are in the output.
 """
 for _entry in CATALOGUE:
-    globals()[_entry.action].__doc__ += _TOGETHER
+    documented(_TOGETHER)(globals()[_entry.action])

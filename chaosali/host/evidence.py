@@ -14,6 +14,7 @@ from typing import Callable
 from chaosali.core import memory
 from chaosali.core.errors import EndpointError
 from chaosali.core.markers import MARKER_ROOT
+from chaosali.core.waiting import wait_until
 from chaosali.host.ssh import Host, SSHSettings, run_script
 
 __all__ = [
@@ -64,7 +65,9 @@ def wait_for_new_boot(
     quick = dataclasses.replace(settings, connect_timeout=2.0, command_timeout=5.0)
     closed_at = answered_at = None
     seen, down = before["identity"], False
-    while time.monotonic() < deadline:
+
+    def rebooted() -> bool:
+        nonlocal closed_at, answered_at, seen, down
         down = not port_open(host)
         if not down:
             try:
@@ -74,10 +77,11 @@ def wait_for_new_boot(
             else:
                 if seen != before["identity"]:
                     answered_at = time.monotonic()
-                    break
-        if down:
-            closed_at = closed_at or time.monotonic()
-        time.sleep(0.2)
+                    return True
+        closed_at = closed_at or (time.monotonic() if down else None)
+        return False
+
+    wait_until(rebooted, deadline, 0.2)
     if answered_at is None:
         why = ("its SSH port never closed" if closed_at is None else "SSH is still down" if down
                else "SSH went away but came back with the same boot")

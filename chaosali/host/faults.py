@@ -17,20 +17,19 @@ import functools
 import json
 import logging
 import shlex
-import uuid
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Iterable
+from typing import Any, Iterable
 
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core import evidence, memory
 from chaosali.core.fanout import fan_out
-from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT
+from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT, new_fault_id
 from chaosali.host.evidence import summarise_loads
 from chaosali.host.ssh import Host, SSHSettings, run_script
 
-__all__ = ["FaultScript", "host_script", "inject", "restore", "run_everywhere"]
+__all__ = ["FaultScript", "host_script", "inject", "restore", "restore_script_for", "run_everywhere"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -45,10 +44,6 @@ def host_script(name: str, values: dict[str, str], lines: Iterable[str] = ()) ->
 @functools.cache
 def _skeleton(name: str) -> str:
     return (files(__package__) / "sh" / name).read_text().rstrip("\n")
-
-
-def _new_fault_id() -> str:
-    return FAULT_ID_PREFIX + uuid.uuid4().hex[:8]
 
 
 @dataclass
@@ -69,7 +64,7 @@ class FaultScript:
     undo: list[str]
     report: list[str] = field(default_factory=list)
     detach: bool = False
-    id: str = field(default_factory=_new_fault_id)
+    id: str = field(default_factory=new_fault_id)
     # a packaged script (sh/) that the dead-man timer runs while the fault lasts, to sample its
     # effect on the host into ``$d/samples``; a restore prints the samples (``restore``)
     sampler: str | None = None
@@ -120,7 +115,7 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
     script = fault.render()
     results, errors = fan_out(hosts, lambda host: run_script(host, script, settings))
     if errors and all_or_nothing and results:
-        undo = _restore_script([fault.id], "")
+        undo = restore_script_for([fault.id], "")
         _, undo_errors = fan_out(list(results), lambda host: run_script(host, undo, settings))
         for host, reason in undo_errors.items():
             errors[host] = f"took the fault but could not be restored ({reason}); it heals by itself within {fault.duration:g} s"
@@ -130,7 +125,7 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
             + "; ".join(f"{host}: {reason}" for host, reason in errors.items())
             + ("; the others were restored" if all_or_nothing and results else "")
         )
-    output = {
+    output: dict[str, Any] = {
         "fault_id": fault.id,
         "kind": fault.kind,
         "duration": fault.duration,
@@ -146,8 +141,8 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
     }
     if fault.at is not None:
         output.update(_together(fault.at, output["hosts"]))
-    memory.section(memory.FAULTED_HOSTS).update({host.address: host.name for host in results})
-    memory.section(memory.FAULT_ENDS)[fault.id] = output["heals_at"]
+    memory.faulted_hosts().update({host.address: host.name for host in results})
+    memory.fault_ends()[fault.id] = output["heals_at"]
     evidence.injected(fault.kind, f"{fault.id} on {', '.join(map(str, results))}")
     logger.info("chaosali: %s %s on %s for %g s", fault.kind, fault.id, ", ".join(map(str, results)), fault.duration)
     return output
@@ -177,7 +172,7 @@ def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat()
 
 
-def _restore_script(fault_ids: list[str] | None, kind_prefix: str) -> str:
+def restore_script_for(fault_ids: list[str] | None, kind_prefix: str) -> str:
     """Host script that restores the given faults, or every fault, whose kind starts with the prefix."""
     ids = [f"{FAULT_ID_PREFIX}*"] if fault_ids is None else fault_ids  # [] restores nothing, not everything
     markers = " ".join(f"{MARKER_ROOT}/{fault_id}" for fault_id in ids)
@@ -189,11 +184,11 @@ def restore(
 ) -> dict:
     """Restore faults on every host at once: by id, or all of the kind (``""`` means every kind).
     The output adds, under ``observed``, what each load restored made its host carry."""
-    results = run_everywhere(hosts, _restore_script(fault_ids, kind_prefix), settings, "restore")
+    results = run_everywhere(hosts, restore_script_for(fault_ids, kind_prefix), settings, "restore")
     restored = {str(host): [line for line in out.split("\n") if line and " " not in line]
                 for host, out in results.items()}
     logger.info("chaosali: restored %s", json.dumps(restored))
-    ends, now = memory.section(memory.FAULT_ENDS), dt.datetime.now(dt.timezone.utc).isoformat()
+    ends, now = memory.fault_ends(), dt.datetime.now(dt.timezone.utc).isoformat()
     for fault_id in {fault_id for ids in restored.values() for fault_id in ids}:
         ends[fault_id] = min(ends.get(fault_id, now), now)
     observed = {str(host): summarise_loads(out.splitlines()) for host, out in results.items()}

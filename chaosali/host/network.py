@@ -14,10 +14,9 @@ from typing import Any
 
 from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
-from chaosali.core.markers import FAULT_ID_PREFIX
 from chaosali.host.faults import FaultScript
 
-__all__ = ["drop_fault", "bandwidth_fault", "delay_fault", "check_fault_ids"]
+__all__ = ["drop_fault", "bandwidth_fault", "delay_fault"]
 
 IPTABLES = "iptables -w"
 DIRECTIONS = {"both": ("in", "out"), "ingress": ("in",), "egress": ("out",)}
@@ -27,17 +26,6 @@ _HOOKS = {"in": ("INPUT", "-i lo", "-s", '-s "$CHAOSALI_SSH_PEER" --dport "$CHAO
 _RATE = re.compile(r"\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)", re.ASCII | re.IGNORECASE)
 _SIZE = re.compile(r"\d+(k|kb|m|mb|b)?", re.ASCII | re.IGNORECASE)
 _TIME = re.compile(r"\d+(\.\d+)?(us|ms|s)", re.ASCII)
-_FAULT_ID = re.compile(rf"{FAULT_ID_PREFIX}[0-9a-f]{{8}}")
-
-
-def check_fault_ids(fault_id: str | list[str] | None) -> list[str] | None:
-    if fault_id is None:
-        return None
-    ids = fault_id if isinstance(fault_id, list) else [fault_id]
-    for one in ids:
-        if not isinstance(one, str) or not _FAULT_ID.fullmatch(one):
-            raise InvalidArgument(f"fault id {one!r} is not a chaosali fault id (like 'chaosali-1a2b3c4d')")
-    return ids
 
 
 def drop_fault(
@@ -68,7 +56,8 @@ def drop_fault(
         rules = [f"{loopback} -j RETURN"]
         if keep_ssh:
             rules.append(f"-p tcp {ssh_match} -j RETURN")
-        for peer in peers or [None]:
+        candidates: list[str | None] = [*peers] or [None]  # None: every peer
+        for peer in candidates:
             where = f" {peer_flag} {peer}" if peer else ""
             if ports:
                 listed = ",".join(map(str, ports))

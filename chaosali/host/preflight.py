@@ -156,10 +156,10 @@ def check_hosts(hosts: list[Host], faults: list[str], configuration: Configurati
             if row["check"] == "clock":
                 # the host tells its time last: against our time when its answer came, it is off by
                 # less than the whole session lasted
-                offset, error = float(row["detail"]) - received, received - sent
+                offset, uncertainty = float(row["detail"]) - received, received - sent
                 report["clock_offset_seconds"] = round(offset, 3)
-                row["detail"] = f"{offset:+.3f} s (±{error:.3f} s) from the controller"
-                if abs(offset) > error + CLOCK_WARNING_SECONDS:
+                row["detail"] = f"{offset:+.3f} s (±{uncertainty:.3f} s) from the controller"
+                if abs(offset) > uncertainty + CLOCK_WARNING_SECONDS:
                     row["status"] = "warn"
                     row["detail"] += ": faults meant to start together will not"
             elif row["check"] == "free space":

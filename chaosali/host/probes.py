@@ -4,8 +4,8 @@ a network fault seen from outside the host, names that a DNS server stopped reso
 import logging
 import re
 import shlex
-import socket
 import time
+from typing import Any
 
 import dns.exception
 import dns.name
@@ -17,7 +17,8 @@ from chaosali.core import evidence as run_evidence
 from chaosali.core.args import address, boolean, choice, number, port as read_port, seconds, whole
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.errors import EndpointError
-from chaosali.core.fanout import fan_out
+from chaosali.core.fanout import connect_tcp, fan_out
+from chaosali.core.waiting import wait_until
 from chaosali.host import evidence, preflight
 from chaosali.host.ssh import Host, SSHSettings, parse_hosts, run_script
 from chaosali.host.targets import resolve_targets, takes_targets
@@ -97,14 +98,16 @@ def wait_for_hosts(
     port, timeout = read_port(port), seconds(timeout, "timeout")
     hosts, _ = resolve_targets(targets, configuration, secrets)
     started = time.monotonic()
-    while True:
-        silent = _unreachable(hosts, port, 1.0, quiet=True)
-        if not silent:
-            return round(time.monotonic() - started, 2)
-        if time.monotonic() - started > timeout:
-            raise ActivityFailed(f"{', '.join(map(str, silent))} still silent on port {port} after {timeout:g} s")
-        hosts = silent
-        time.sleep(0.5)
+
+    def silent() -> list[Host]:
+        nonlocal hosts
+        hosts = _unreachable(hosts, port, 1.0, quiet=True)
+        return hosts
+
+    answered, still = wait_until(silent, started + timeout, 0.5, lambda silent: not silent)
+    if not answered:
+        raise ActivityFailed(f"{', '.join(map(str, still))} still silent on port {port} after {timeout:g} s")
+    return round(time.monotonic() - started, 2)
 
 
 @takes_targets
@@ -263,9 +266,9 @@ def network_effect(
     results, errors = fan_out(hosts, answers)
     if errors:
         raise ActivityFailed("; ".join(f"{host}: {reason}" for host, reason in errors.items()))
-    measured = [{"host": str(host), "address": host.address, "attempts": count, "answered": results[host],
+    measured: list[dict[str, Any]] = [{"host": str(host), "address": host.address, "attempts": count, "answered": results[host],
                  "loss_percent": round(100 * (count - results[host]) / count, 1)} for host in hosts]
-    output = {
+    output: dict[str, Any] = {
         "from": str(parse_hosts(from_host)[0]) if from_host else "controller",
         "how": "ping" if from_host else f"tcp port {port}",
         "hosts": measured,
@@ -315,16 +318,18 @@ def names_resolve(
     timeout, patience = seconds(timeout, "timeout", 60), seconds(wait, "wait", 3600, zero=True)
     hosts, _ = resolve_targets(targets, configuration, secrets, sample=False)
     started = time.monotonic()
-    while True:
+
+    def ask() -> dict[Host, dict]:
         answers, errors = fan_out(hosts, lambda host: {str(name): _lookup(host.address, name, port, over_tcp, timeout)
                                                        for name in wanted})
-        answers.update({host: {str(name): {"error": why} for name in wanted} for host, why in errors.items()})
+        return {**answers, **{host: {str(name): {"error": why} for name in wanted} for host, why in errors.items()}}
+
+    def as_expected(answers: dict[Host, dict]) -> bool:
         resolved = [("addresses" in answer) for per_host in answers.values() for answer in per_host.values()]
-        proved = all(resolved) if expected == "resolving" else not any(resolved)
-        if proved or time.monotonic() - started >= patience:
-            break
-        time.sleep(0.5)
-    output = {
+        return all(resolved) if expected == "resolving" else not any(resolved)
+
+    proved, answers = wait_until(ask, started + patience, 0.5, as_expected)
+    output: dict[str, Any] = {
         "proved": proved, "expect": expected, "how": f"{'tcp' if over_tcp else 'udp'} port {port} from the controller",
         "seconds": round(time.monotonic() - started, 2),
         "hosts": [{"host": str(host), "address": host.address, "names": answers[host]} for host in hosts],
@@ -360,12 +365,5 @@ def _lookup(server: str, name: dns.name.Name, port: int, tcp: bool, timeout: flo
 
 
 def _unreachable(hosts: list[Host], port: int, timeout: float, quiet: bool = False) -> list[Host]:
-    def connect(host: Host) -> bool:
-        try:
-            socket.create_connection((host.address, port), timeout=timeout).close()
-        except OSError as error:
-            raise EndpointError(f"port {port}: {error or 'timed out'}") from None
-        return True
-
-    _, errors = fan_out(hosts, connect, quiet=quiet)
+    _, errors = fan_out(hosts, lambda host: connect_tcp(host.address, port, timeout), quiet=quiet)
     return list(errors)

@@ -24,7 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from chaosali.core.args import address, flag, port, seconds, setting
+from chaosali.core.args import address, flag, port, seconds, setting, split_endpoint
 from chaosali.core.errors import EndpointError, InvalidArgument
 from chaosali.core.fanout import Endpoint
 
@@ -59,9 +59,8 @@ def parse_hosts(targets: Any) -> list[Host]:
 
 def _host(item: Any) -> Host:
     if isinstance(item, str):
-        user, _, rest = item.rpartition("@")
-        where, _, number = rest.partition(":")
-        fields = {"address": where, "port": number or 22, "user": user or None}
+        user, where, number = split_endpoint(item)
+        fields: dict[str, Any] = {"address": where, "port": number or 22, "user": user or None}
     elif isinstance(item, dict) and item.get("address"):
         fields = item
     else:
@@ -222,6 +221,13 @@ def _connect_failure(error: Exception, host: Host, user: str, known_hosts: str, 
     return f"SSH connection failed: {error}"
 
 
+def _transport(client: paramiko.SSHClient) -> paramiko.Transport:
+    transport = client.get_transport()
+    if transport is None:  # connect() returned, yet the session is gone: the host hung up at once
+        raise EndpointError("the SSH session closed as soon as it opened")
+    return transport
+
+
 def _open(host: Host, settings: SSHSettings) -> tuple[paramiko.SSHClient, paramiko.SSHClient | None]:
     if settings.jump_host is None:
         return _connect(host, settings), None
@@ -230,7 +236,7 @@ def _open(host: Host, settings: SSHSettings) -> tuple[paramiko.SSHClient, parami
     except EndpointError as error:
         raise EndpointError(f"jump host {settings.jump_host}: {error}") from None
     try:
-        channel = jump.get_transport().open_channel(
+        channel = _transport(jump).open_channel(
             "direct-tcpip", (host.address, host.port), ("127.0.0.1", 0), timeout=settings.connect_timeout
         )
     except (paramiko.SSHException, OSError) as error:
@@ -253,7 +259,7 @@ def run_script(host: Host, script: str, settings: SSHSettings) -> str:
     )
     client, jump = _open(host, settings)
     try:
-        channel = client.get_transport().open_session(timeout=settings.connect_timeout)
+        channel = _transport(client).open_session(timeout=settings.connect_timeout)
         channel.settimeout(settings.command_timeout)
         channel.exec_command(command)
         channel.sendall(script.encode())

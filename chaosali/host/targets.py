@@ -29,10 +29,19 @@ optionally sampled with "count" or "percent" and a "seed".
 """
 
 
-def takes_targets(activity: Activity) -> Activity:
-    """Tell, in the activity's documentation, what its ``targets`` may be."""
-    activity.__doc__ = f"{inspect.cleandoc(activity.__doc__ or '')}\n{_TARGETS}"
-    return activity
+def documented(text: str) -> Callable[[Activity], Activity]:
+    """A decorator that appends ``text`` to an activity's documentation: the one way to add to a
+    docstring that ``chaos discover`` shows."""
+
+    def append(activity: Activity) -> Activity:
+        activity.__doc__ = f"{inspect.cleandoc(activity.__doc__ or '')}\n\n{inspect.cleandoc(text)}\n"
+        return activity
+
+    return append
+
+
+# what every activity with ``targets`` says they may be
+takes_targets = documented(_TARGETS)
 
 
 def resolve_targets(

@@ -32,10 +32,10 @@ from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import judge, measure
 from chaosali.impact.recorder import HttpTarget, Recorder, Scope
-from chaosali.service._http import check as check_http
+from chaosali.core.http import check as check_http
 
 __all__ = ["validate_control", "before_experiment_control", "before_method_control", "after_experiment_control",
-           "cleanup_control", "EXTENSION", "recording_state", "fault_end", "judge_again_at_the_end"]
+           "cleanup_control", "EXTENSION", "recording_state", "recorded", "fault_end", "judge_again_at_the_end"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -116,8 +116,7 @@ def before_method_control(context: Experiment, configuration: Configuration = No
 
 def _sightings(recorder: Recorder) -> list[dict]:
     """The recording so far as evidence of the faults: any impact it measured is a sighting."""
-    recording = recorder.recording()
-    measures = measure(recording, fault_end(recording))
+    _, measures = recorded(recorder)
     if measures["impact"] == "none":
         return []
     not_ready = [name for name, node in measures["nodes"].items() if node["seconds_not_ready"]]
@@ -138,9 +137,8 @@ def after_experiment_control(context: Experiment, state: Journal = None, **argum
     if recorder is None:
         entry = {"name": EXTENSION, "missing": section["missing"]}
     else:
-        recording = recorder.recording()
-        entry = {"name": EXTENSION, "recording": recording,
-                 "measures": measure(recording, fault_end(recording))}
+        recording, measures = recorded(recorder)
+        entry = {"name": EXTENSION, "recording": recording, "measures": measures}
         if "limits" in section:
             entry["final_judgement"] = _judge_to_the_end(state, entry["measures"], *section["limits"])
     state["extensions"] = [*(state.get("extensions") or []), entry]
@@ -199,7 +197,7 @@ def _namespaces(given: Any, experiment: Experiment, configuration: Configuration
 
 
 def _faulted() -> set[str]:
-    faulted = memory.section(memory.FAULTED_HOSTS)
+    faulted = memory.faulted_hosts()
     return {*faulted, *(name for name in faulted.values() if name)}
 
 
@@ -228,10 +226,19 @@ def _activities(experiment: Experiment) -> list[dict]:
             *((experiment or {}).get("rollbacks") or [])]
 
 
+def recorded(recorder: Recorder | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The recording so far (empty without a recorder: before the method nothing is recorded) with
+    the run's fault ends (``fault_ends``: fault id -> ISO time, the one record of them, which the
+    report reads too), and its measures, recovery counted from the last fault end."""
+    recording = {**(recorder.recording() if recorder else {}), "fault_ends": dict(memory.fault_ends())}
+    return recording, measure(recording, fault_end(recording))
+
+
 def fault_end(recording: dict) -> float | None:
-    """When the run's faults ended, on the recording's clock: the last fault's end (its timer, or
-    its restore if sooner; a one-shot's moment). None while a fault is still on, or without any."""
-    ends = memory.section(memory.FAULT_ENDS).values()
+    """When the run's faults ended, on the recording's clock: the last of its ``fault_ends`` (a
+    timer, or a restore if sooner; a one-shot's moment). None while a fault is still on, or
+    without any."""
+    ends = (recording.get("fault_ends") or {}).values()
     if not ends or not recording.get("started_at"):
         return None
     latest = max(dt.datetime.fromisoformat(end) for end in ends)

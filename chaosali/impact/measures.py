@@ -7,23 +7,57 @@ end, when known, is given on that clock too; recoveries are measured from it.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
+from chaosali.core.windows import Windows
 
-__all__ = ["measure", "judge", "LIMITS", "IMPACTS", "BARE_PODS"]
+__all__ = ["measure", "judge", "Limit", "LIMITS", "IMPACTS", "BARE_PODS"]
 
 IMPACTS = ("none", "partial", "core")
 BARE_PODS = "pods without a controller"
-# limit name -> what it bounds (the FMEA may declare them too)
-LIMITS = {
-    "max_pods_lost": "pods deleted or evicted during the drill, in scope",
-    "max_unavailable_seconds": "seconds any workload ran below its desired ready replicas",
-    "max_recovery_seconds": "seconds from the fault's end until every workload and node recovered",
-    "min_availability": "per cent of HTTP samples that succeeded, for every HTTP target",
-    "max_api_down_seconds": "seconds the API server did not answer",
-}
+_DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One impact limit, as ``impact_within``, the FMEA, the report and the docs all read it."""
+
+    name: str
+    means: str  # what it bounds
+    unit: str  # "pods", "seconds" or "percent": how its bound is read and shown
+    phrase: str  # the check as reports name it; "{}" is the bound, shown in its unit
+    measured: Callable[[dict[str, Any]], Any]  # what it bounds, from the measures
+    met: Callable[[Any, float], bool]  # whether the measured value is within the bound
+
+    def bound(self, value: Any) -> float:
+        """The bound, checked: the one reader of impact_within's arguments and the FMEA's fields."""
+        if self.unit == "pods":
+            return args.whole(value, self.name, 0, 100_000)
+        if self.unit == "percent":
+            return args.percent(value, f"{self.name} (per cent)", zero=True)
+        return args.number(value, f"{self.name} (seconds)", 0, _DAY)
+
+
+LIMITS = {limit.name: limit for limit in (
+    Limit("max_pods_lost", "pods deleted or evicted during the drill, in scope", "pods",
+          "pods lost at most {}", lambda m: m["pods_lost"], lambda lost, bound: lost <= bound),
+    Limit("max_unavailable_seconds", "seconds any workload ran below its desired ready replicas", "seconds",
+          "each workload below desired at most {}",
+          lambda m: {name: w["seconds_below_desired"] for name, w in m["workloads"].items()},
+          lambda below, bound: all(value <= bound for value in below.values())),
+    Limit("max_recovery_seconds", "seconds from the fault's end until every workload and node recovered", "seconds",
+          "workloads and nodes recovered within {}", lambda m: m["recovery_seconds"],
+          lambda took, bound: took is not None and took <= bound),
+    Limit("min_availability", "per cent of HTTP samples that succeeded, for every HTTP target", "percent",
+          "HTTP availability at least {} %",
+          lambda m: {name: target["availability"] for name, target in m["http"].items()},
+          lambda seen, bound: all(value is not None and value >= bound for value in seen.values())),
+    Limit("max_api_down_seconds", "seconds the API server did not answer", "seconds",
+          "API down at most {}", lambda m: m["api_down_seconds"], lambda down, bound: down <= bound),
+)}
 
 
 def measure(recording: dict[str, Any], fault_end: float | None = None) -> dict[str, Any]:
@@ -33,7 +67,10 @@ def measure(recording: dict[str, Any], fault_end: float | None = None) -> dict[s
     workloads = _workloads(timeline, end, fault_end)
     nodes = _nodes(timeline, end, fault_end)
     http = {name: _http(target) for name, target in (recording.get("http") or {}).items()}
-    api_down = sum(_outage_seconds(outage) for outage in recording.get("api_outages") or [])
+    started = recording.get("started_at")
+    # an outage not seen back lasts until the recording's own end (it may be read mid-run)
+    ends_at = dt.datetime.fromisoformat(started) + dt.timedelta(seconds=end) if started else None
+    api_down = sum(_outage_seconds(outage, ends_at) for outage in recording.get("api_outages") or [])
     lost = [pod for workload in workloads.values() for pod in workload["lost"]]
     measures = {
         "pods_lost": len(lost),
@@ -58,35 +95,15 @@ def judge(measures: dict[str, Any], limits: dict[str, Any], max_impact: str | No
             continue
         if name not in LIMITS:
             raise InvalidArgument(f"unknown impact limit {name!r}: use {', '.join(LIMITS)}")
-        bound = args.percent(limit, name, zero=True) if name == "min_availability" else args.number(limit, name, 0)
-        measured = _measured(measures, name)
-        if name == "min_availability":
-            met = all(value is not None and value >= bound for value in measured.values()) if measured else True
-        elif name == "max_recovery_seconds":
-            met = measured is not None and measured <= bound
-        elif name == "max_unavailable_seconds":
-            met = all(value <= bound for value in measured.values())
-        else:
-            met = measured <= bound
-        checks.append({"limit": name, "bound": bound, "measured": measured, "met": met, "means": LIMITS[name]})
+        bound, measured = LIMITS[name].bound(limit), LIMITS[name].measured(measures)
+        checks.append({"limit": name, "bound": bound, "measured": measured, "met": LIMITS[name].met(measured, bound),
+                       "means": LIMITS[name].means})
     if max_impact is not None:
         most = args.choice(max_impact, "max_impact", IMPACTS)
         checks.append({"limit": "max_impact", "bound": most, "measured": measures["impact"],
                        "met": IMPACTS.index(measures["impact"]) <= IMPACTS.index(most),
                        "means": "the most impact the FMEA expects: none, partial or core"})
     return checks
-
-
-def _measured(measures: dict[str, Any], name: str) -> Any:
-    if name == "max_pods_lost":
-        return measures["pods_lost"]
-    if name == "max_api_down_seconds":
-        return measures["api_down_seconds"]
-    if name == "max_recovery_seconds":
-        return measures["recovery_seconds"]
-    if name == "max_unavailable_seconds":
-        return {name: w["seconds_below_desired"] for name, w in measures["workloads"].items()}
-    return {name: target["availability"] for name, target in measures["http"].items()}
 
 
 def _workloads(timeline: list[dict], end: float, fault_end: float | None) -> dict[str, dict]:
@@ -101,7 +118,7 @@ def _workloads(timeline: list[dict], end: float, fault_end: float | None) -> dic
     for entry in timeline:
         if entry["kind"] == "pod":
             pods_by_workload.setdefault(entry.get("workload") or BARE_PODS, []).append(entry)
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for name in sorted(set(found) | set(pods_by_workload)):
         states = found.get(name, [])
         below = _below(states, end)
@@ -122,16 +139,11 @@ def _workloads(timeline: list[dict], end: float, fault_end: float | None) -> dic
 
 def _below(states: list[tuple[float, int, int]], end: float) -> list[tuple[float, float]]:
     """The intervals during which a workload had fewer ready replicas than desired."""
-    intervals, since = [], None
+    below = Windows()
     for t, desired, ready in states:
-        if ready < desired and since is None:
-            since = t
-        elif ready >= desired and since is not None:
-            intervals.append((since, t))
-            since = None
-    if since is not None:
-        intervals.append((since, end))
-    return intervals
+        below.sample(ready >= desired, t)
+    below.close(end)
+    return [(span["from"], span["to"]) for span in below.spans]
 
 
 def _after(bad: list[tuple[float, float]], end: float, fault_end: float | None) -> float | None:
@@ -147,7 +159,7 @@ def _after(bad: list[tuple[float, float]], end: float, fault_end: float | None) 
 def _lost(entries: list[dict]) -> list[dict]:
     """Pods deleted, each with the time until a replacement of the same workload was Ready."""
     created = [e for e in entries if e["what"] == "created"]
-    ready_at = {}
+    ready_at: dict[str, float] = {}
     for entry in entries:
         if entry["what"] == "ready":
             ready_at.setdefault(entry["pod"], entry["t"])
@@ -218,10 +230,10 @@ def _percentile(values: list[float], rank: float) -> float | None:
     return values[min(len(values) - 1, int(round(rank / 100 * (len(values) - 1))))]
 
 
-def _outage_seconds(outage: dict) -> float:
+def _outage_seconds(outage: dict, ends_at: dt.datetime | None) -> float:
     start = dt.datetime.fromisoformat(outage["from"])
-    stop = dt.datetime.fromisoformat(outage["to"]) if outage.get("to") else dt.datetime.now(dt.timezone.utc)
-    return max(0.0, (stop - start).total_seconds())
+    stop = dt.datetime.fromisoformat(outage["to"]) if outage.get("to") else ends_at
+    return max(0.0, (stop - start).total_seconds()) if stop else 0.0
 
 
 def _recovery(workloads: dict[str, dict], nodes: dict[str, dict]) -> float | None:

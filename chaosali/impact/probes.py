@@ -9,8 +9,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.core import evidence
-from chaosali.impact.controls import fault_end, judge_again_at_the_end, recording_state
-from chaosali.impact.measures import judge, measure
+from chaosali.impact.controls import judge_again_at_the_end, recorded, recording_state
+from chaosali.impact.measures import judge
 
 __all__ = ["faults_observed", "impact_within"]
 
@@ -67,8 +67,7 @@ def impact_within(
     if missing:
         raise ActivityFailed(f"{missing}: the impact cannot be judged")
     # before the method (the steady state's first check) nothing is recorded yet: nothing broke
-    recording = recorder.recording() if recorder else {}
-    measures = measure(recording, fault_end(recording))
+    _, measures = recorded(recorder)
     limits = {
         "max_pods_lost": max_pods_lost,
         "max_unavailable_seconds": max_unavailable_seconds,

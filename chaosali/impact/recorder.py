@@ -14,6 +14,7 @@ Only names, states and reasons are kept: never an object's spec, env, or a Secre
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import threading
@@ -27,8 +28,9 @@ from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.api import Connection, failing
 from chaosali.cluster.health import readiness_problem
+from chaosali.core import http
 from chaosali.core.args import display_url
-from chaosali.service import _http
+from chaosali.core.windows import Windows
 
 __all__ = ["Scope", "HttpTarget", "Recorder", "WATCH_SECONDS"]
 
@@ -67,8 +69,8 @@ class HttpTarget:
     """A service sampled ``rate`` times a second with the checks of ``service_available``."""
 
     name: str
-    request: _http.Request
-    expect: _http.Expectation
+    request: http.Request
+    expect: http.Expectation
     rate: float
 
 
@@ -82,12 +84,12 @@ class _Sampled:
     streak: int = 0
     longest_streak: int = 0
     latencies: list[float] = field(default_factory=list)
-    error_windows: list[dict] = field(default_factory=list)
+    errors: Windows = field(default_factory=Windows)  # failing stretches, each with its first reason
 
     def as_dict(self) -> dict[str, Any]:
         return {"url": self.url, "samples": self.samples, "failures": self.failures,
                 "longest_streak": self.longest_streak, "latencies": list(self.latencies),
-                "error_windows": [dict(window) for window in self.error_windows]}
+                "error_windows": [dict(window) for window in self.errors.spans]}
 
 
 @dataclass
@@ -112,7 +114,7 @@ class Recorder:
     targeted_nodes: Callable[[], set[str]] = set  # names or addresses of the hosts the drill faulted
     _timeline: list[dict] = field(default_factory=list)
     _dropped: int = 0
-    _outages: list[dict] = field(default_factory=list)
+    _outages: Windows = field(default_factory=Windows)  # the API's, from /readyz once a second
     _errors: list[str] = field(default_factory=list)
     _pods: dict[str, _Pod] = field(default_factory=dict)
     _owners: dict[str, str] = field(default_factory=dict)  # "ns/ReplicaSet" -> "Deployment ns/name"
@@ -143,9 +145,9 @@ class Recorder:
         self._spawn("api", self._sample_api)
         for target in self.http_targets:
             self._http[target.name] = _Sampled(display_url(target.request.url))
-            self._spawn(f"http-{target.name}", lambda t=target: self._sample_http(t))
+            self._spawn(f"http-{target.name}", functools.partial(self._sample_http, target))
         for name, (list_call, resource_version, on_change) in streams.items():
-            self._spawn(name, lambda l=list_call, rv=resource_version, c=on_change: self._watch(l, rv, c))
+            self._spawn(name, functools.partial(self._watch, list_call, resource_version, on_change))
         logger.info("chaosali: recording impact on %s", ", ".join(self.scope.namespaces) or "the nodes")
 
     def stop(self) -> None:
@@ -154,8 +156,7 @@ class Recorder:
             thread.join(timeout=_READ_TIMEOUT + 5)
         self._ended_at = _now()
         with self._lock:
-            if self._outages and self._outages[-1]["to"] is None:
-                self._outages[-1]["to"] = self._ended_at
+            self._outages.close(self._ended_at)
 
     def recording(self) -> dict[str, Any]:
         with self._lock:
@@ -164,7 +165,7 @@ class Recorder:
                 "started_at": self._started_at,
                 "ended_at": self._ended_at,
                 "seconds": round(time.monotonic() - self._started, 3),
-                "api_outages": [dict(outage) for outage in self._outages],
+                "api_outages": [dict(outage) for outage in self._outages.spans],
                 "http": {name: sampled.as_dict() for name, sampled in self._http.items()},
                 "timeline": list(self._timeline),
                 "dropped": self._dropped,
@@ -244,7 +245,7 @@ class Recorder:
                                        _request_timeout=_READ_TIMEOUT))
             for item in document.get("items") or []:
                 on_change("LISTED", item)
-                listed.add((item.get("metadata") or {}).get("name"))
+                listed.add(str((item.get("metadata") or {}).get("name")))
             metadata = document.get("metadata") or {}
             resource_version = resource_version or metadata.get("resourceVersion")
             page = metadata.get("continue")
@@ -274,13 +275,9 @@ class Recorder:
                     cluster = Connection(self.api_factory(), timeout=1.0)
                     up = readiness_problem(cluster) is None
                 with self._lock:
-                    down = bool(self._outages) and self._outages[-1]["to"] is None
-                    if not up and not down:
-                        self._outages.append({"from": began, "to": None})
-                        self._add({"kind": "api", "what": "down"})
-                    elif up and down:
-                        self._outages[-1]["to"] = _now()
-                        self._add({"kind": "api", "what": "back"})
+                    change = self._outages.sample(up, _now() if up else began)  # down from the check's start
+                    if change:
+                        self._add({"kind": "api", "what": change})
         finally:
             cluster.close()
 
@@ -290,25 +287,24 @@ class Recorder:
         interval = 1 / target.rate
         while not self._stopping.is_set():
             began = time.monotonic()
-            _, failure = _http.attempt(target.request, target.expect)
+            _, failure = http.attempt(target.request, target.expect)
             latency = round(time.monotonic() - began, 4)
             with self._lock:
                 sampled = self._http[target.name]
                 sampled.samples += 1
                 if len(sampled.latencies) < self.cap:
                     sampled.latencies.append(latency)
+                change = sampled.errors.sample(failure is None, _now(), reason=failure)
+                if change == "back":
+                    self._add({"kind": "http", "target": target.name, "what": "answering"})
+                elif change == "down":
+                    self._add({"kind": "http", "target": target.name, "what": "failing", "reason": failure})
                 if failure is None:
-                    if sampled.streak:
-                        sampled.error_windows[-1]["to"] = _now()
-                        self._add({"kind": "http", "target": target.name, "what": "answering"})
                     sampled.streak = 0
                 else:
                     sampled.failures += 1
                     sampled.streak += 1
                     sampled.longest_streak = max(sampled.longest_streak, sampled.streak)
-                    if sampled.streak == 1:
-                        sampled.error_windows.append({"from": _now(), "to": None, "reason": failure})
-                        self._add({"kind": "http", "target": target.name, "what": "failing", "reason": failure})
             self._stopping.wait(max(0.0, interval - (time.monotonic() - began)))
 
     # ---- what each change means -----------------------------------------------------------------
@@ -396,20 +392,20 @@ class Recorder:
                 desired, ready = status.get("desiredNumberScheduled") or 0, status.get("numberReady") or 0
             else:
                 desired, ready = spec.get("replicas", 1), status.get("readyReplicas") or 0
-            entry = {"kind": "workload", "workload": f"{kind} {metadata.get('namespace')}/{metadata.get('name')}",
-                     "desired": 0 if change == "DELETED" else desired, "ready": 0 if change == "DELETED" else ready}
+            workload = f"{kind} {metadata.get('namespace')}/{metadata.get('name')}"
+            state = (0, 0) if change == "DELETED" else (desired, ready)
+            entry = {"kind": "workload", "workload": workload, "desired": state[0], "ready": state[1]}
             with self._lock:
-                state = (entry["desired"], entry["ready"])
-                if self._workloads.get(entry["workload"]) != state:
-                    first = entry["workload"] not in self._workloads
-                    self._workloads[entry["workload"]] = state
+                if self._workloads.get(workload) != state:
+                    first = workload not in self._workloads
+                    self._workloads[workload] = state
                     self._add({**entry, "what": "initial" if first else "changed"})
 
         return changed
 
     def _node(self, change: str, node: dict) -> None:
         metadata, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
-        name = metadata.get("name")
+        name = str(metadata.get("name"))
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
         taints = sorted({t.get("key", "").rpartition("/")[2] for t in spec.get("taints") or []
                          if t.get("key") in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")})

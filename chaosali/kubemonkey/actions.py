@@ -262,14 +262,33 @@ def unmark_victims(
     """
     namespace, kind, selection = _selection(namespace, kind, name, label_selector)
     wait_timeout = seconds(timeout, "timeout") if boolean(wait, "wait") else None
-    removal = dict.fromkeys(km.VICTIM_LABELS)  # null in a merge patch: remove the label
     with resources.connect(configuration, secrets) as dyn:
         workloads = _workloads(dyn, kind, namespace, selection, missing_ok=True)
         for workload in workloads:
-            _patch_labels(dyn, workload, removal, annotations={km.MARKED_AT: None})
+            _unmark(dyn, workload)
         if wait_timeout:
             rollout.await_pods(dyn, workloads, lambda pod, _: not _kube_monkey_labels(pod), wait_timeout)
     return [{**_describe(w), "removed_labels": _kube_monkey_labels(w)} for w in workloads]
+
+
+def unmark_left(configuration: Configuration = None, secrets: Secrets = None) -> list[dict]:
+    """What ``chaosali cleanup`` does for kube-monkey (no activity): remove the kube-monkey labels
+    from every workload that mark_victims marked (its annotation says so), in every namespace,
+    without waiting for the rollout. Workloads that someone else enrolled keep theirs."""
+    with resources.connect(configuration, secrets) as dyn:
+        marked = [{**item, "kind": kind}
+                  for kind in dict.fromkeys(km.WORKLOAD_KINDS.values())
+                  for item in resources.get(dyn, resources.locate(dyn, kind, rollout.WORKLOAD_API, None,
+                                                                  all_namespaces=True), km.ENABLED)["items"]
+                  if km.MARKED_AT in (item["metadata"].get("annotations") or {})]
+        for workload in marked:
+            _unmark(dyn, workload)
+    return [_describe(workload) for workload in marked]
+
+
+def _unmark(dyn: DynamicClient, workload: dict) -> None:
+    # null in a merge patch: remove the label, and mark_victims' annotation with them
+    _patch_labels(dyn, workload, dict.fromkeys(km.VICTIM_LABELS), annotations={km.MARKED_AT: None})
 
 
 # -- kube-monkey's own objects ----------------------------------------------------------------

@@ -4,6 +4,7 @@ deleted. They read the cluster only; a finding (not running, no victim) is an an
 
 import logging
 import time
+from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
@@ -11,6 +12,7 @@ from chaosali.cluster import resources
 from chaosali.core import evidence
 from chaosali.core.args import dns_label, seconds
 from chaosali.core.errors import InvalidArgument
+from chaosali.core.waiting import wait_until
 from chaosali.kubemonkey import manifests as km
 
 __all__ = ["kube_monkey_running", "marked_victims", "victim_pods_deleted"]
@@ -35,16 +37,13 @@ def kube_monkey_running(
     deadline = time.monotonic() + seconds(timeout, "timeout", zero=True)
     with resources.connect(configuration, secrets) as dyn:
         where = resources.locate(dyn, "Deployment", "apps/v1", namespace)
-        while True:
-            found = resources.get(dyn, where, km.selector(namespace))["items"]  # by its labels: only ours
-            available = sum((d.get("status") or {}).get("availableReplicas") or 0 for d in found)
-            if available:
-                return True
-            if time.monotonic() >= deadline:
-                why = "has no available replica" if found else "is not deployed (deploy_kube_monkey)"
-                logger.warning("kube-monkey in namespace %r %s", namespace, why)
-                return False
-            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        available, found = wait_until(
+            lambda: resources.get(dyn, where, km.selector(namespace))["items"],  # by its labels: only ours
+            deadline, 1.0, lambda found: any((d.get("status") or {}).get("availableReplicas") for d in found))
+    if not available:
+        why = "has no available replica" if found else "is not deployed (deploy_kube_monkey)"
+        logger.warning("kube-monkey in namespace %r %s", namespace, why)
+    return available
 
 
 def marked_victims(
@@ -96,7 +95,7 @@ def victim_pods_deleted(
         namespace = dns_label(namespace, "namespace")
     with resources.connect(configuration, secrets) as dyn:
         found = km.victims(dyn, namespace, name)
-    report = []
+    report: list[dict[str, Any]] = []
     for victim in found:
         baseline = start
         if baseline is None:

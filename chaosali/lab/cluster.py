@@ -339,7 +339,7 @@ class Cluster:
     def _dns_resolves(self) -> bool:
         """Whether every CoreDNS pod resolves the cluster's name on its node (the pods may be unbound yet)."""
         try:
-            found = names_resolve(dns.TARGETS, [dns.CHECK_NAME], configuration=self._config)
+            found = names_resolve(dns.TARGETS, [dns.CHECK_NAME], configuration=self._config)  # type: ignore[arg-type]  # targets: a query too
         except ActivityFailed:
             return False
         return found["proved"] and len(found["hosts"]) == self._dns_replicas

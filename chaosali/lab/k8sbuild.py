@@ -278,7 +278,7 @@ def _run_go(
                         raise RuntimeError(
                             f"{step}: timed out after {elapsed:.0f}s; "
                             f"last go output ({log}):\n{_tail(log)}"
-                        )
+                        ) from None
                     progress(f"{step}: still running ({elapsed:.0f}s)")
         except BaseException:
             # KeyboardInterrupt or the timeout above: never leave go running.

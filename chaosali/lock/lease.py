@@ -202,30 +202,7 @@ def acquire(
     leases = client.CoordinationV1Api(cluster.client)
     for _ in range(_ATTEMPTS):
         current = read(cluster, lock)
-        if renewing is not None and (current.holder != identity or current.transitions != renewing.transitions):
-            raise Lost(lock, identity, renewing, current)
-        now = _now()
-        if current.live(now) and current.holder != identity:
-            raise Held(lock, current)
-        already = current.live(now)  # and so ours
-        body = current.raw or {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {
-                "name": lock.name,
-                "namespace": lock.namespace,
-                "labels": {MANAGED_BY_LABEL: MANAGED_BY},
-            },
-        }
-        body["spec"] = {
-            **(body.get("spec") or {}),
-            "holderIdentity": identity,
-            "leaseDurationSeconds": duration,
-            "acquireTime": _stamp(current.acquired if already and current.acquired else now),
-            "renewTime": _stamp(now),
-            # as client-go counts them: each change of holder, a release included, not the creation
-            "leaseTransitions": current.transitions + (1 if current.raw and current.holder != identity else 0),
-        }
+        body, already = claim(lock, current, identity, duration, _now(), renewing)
         try:
             if current.raw is None:
                 written = _call(cluster, f"create {lock}", leases.create_namespaced_lease, lock.namespace, body)
@@ -238,6 +215,33 @@ def acquire(
             logger.info("chaosali: %s taken by %r for %d s", lock, identity, duration)
         return Holding.of(written), already
     raise ActivityFailed(f"cannot take {lock}: it changed under every one of {_ATTEMPTS} attempts; try again")
+
+
+def claim(lock: Lock, current: Holding, identity: str, duration: int, now: dt.datetime,
+          renewing: Holding | None = None) -> tuple[dict[str, Any], bool]:
+    """The Lease to write for ``identity`` to take or renew the lock ``current`` describes at
+    ``now``, and whether it held it (live) already; raises :class:`Lost` or :class:`Held` as
+    :func:`acquire` says. Pure: the API calls are acquire's."""
+    if renewing is not None and (current.holder != identity or current.transitions != renewing.transitions):
+        raise Lost(lock, identity, renewing, current)
+    if current.live(now) and current.holder != identity:
+        raise Held(lock, current)
+    already = current.live(now)  # and so ours
+    body = dict(current.raw or {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": lock.name, "namespace": lock.namespace, "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
+    })
+    body["spec"] = {
+        **(body.get("spec") or {}),
+        "holderIdentity": identity,
+        "leaseDurationSeconds": duration,
+        "acquireTime": _stamp(current.acquired if already and current.acquired else now),
+        "renewTime": _stamp(now),
+        # as client-go counts them: each change of holder, a release included, not the creation
+        "leaseTransitions": current.transitions + (1 if current.raw and current.holder != identity else 0),
+    }
+    return body, already
 
 
 def release(cluster: Connection, lock: Lock, identity: str, force: bool) -> tuple[Holding, bool]:

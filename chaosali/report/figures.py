@@ -1,40 +1,9 @@
-"""A journal in figures: the timeline of its activities, its fault windows, what was seen down and
-for how long, and the recovery time measured next to the one its FMEA expects.
+"""A journal in figures: the run (``Run``), its impact level, whether its fault was proven, its
+checks and resilience score, and the JSON shape of it all. The journal's parts are read by
+``chaosali.report.model``, the recovery by ``chaosali.report.recovery``.
 
 Everything is read from the redacted journal (``chaosali.report.redact``), so what a renderer
 shows cannot hold a secret.
-
-Measured recovery time
-----------------------
-The **recovery clock starts** when the last fault is gone:
-
-- a host fault (an output with ``fault_id``, ``started_at``, ``heals_at``, or each one of the
-  ``faults`` of an ``inject_random_faults`` output) is gone at the end
-  of the first restore whose output (``{"restored": {host: [ids]}}``) lists its id, from the
-  method or the rollbacks; otherwise at ``heals_at``, when its dead-man timer healed it;
-- a one-shot action (reboot, restart: an output with ``action`` and ``at``) is gone at ``at``;
-- with no such output, the clock starts when the rollbacks start (what they undo is the
-  fault), else when the method ends.
-
-The **clock stops** at the first moment the system was seen healthy for good, i.e. the first
-healthy sighting after the last unhealthy one. Sightings are what the journal observed:
-
-- a watch (``watch_api``, ``watch_nodes``: an output with ``changes``): each change
-  (``down_at``, ``back_at``...), and a down sighting at its end if it ended down;
-- ``wait_for_hosts`` (the seconds it waited): silent from its start, answering at its end;
-- a method probe that returned a boolean: a sighting at its end;
-- a steady-state hypothesis (before, during, after) met: healthy, for everything, at the end
-  of its last probe; not met: unhealthy at that moment.
-
-Sightings are kept per subject (the API, the nodes, a probe): the API coming back says
-nothing about the nodes. The recovery ends when every subject seen down is seen up for good.
-Measured recovery = max(0, stop - start): 0 when the system came back while the fault was still
-on (it coped). No unhealthy sighting at all: no outage seen, 0 s. Unhealthy at the last
-sighting: not recovered, which exceeds any expectation. Nothing injected (no fault, no method),
-or nothing watched the system once the injection began: not measured.
-
-A run's outages ("impact seen") come from the same sightings: per subject, from a down
-sighting to the next healthy one, e.g. "the API down 10.1 s", "nodes NotReady 4.26 s".
 
 Impact level
 ------------
@@ -67,179 +36,26 @@ expected meets the impact check. Score = 100 x weight met / weight judged (see d
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import judge
-from chaosali.report.fmea import CHOICES, LIMIT_FIELDS, validate_fmea
-from chaosali.report.journal import IMPACT_EXTENSION, read_journal
+from chaosali.impact.measures import LIMITS, judge
+from chaosali.report.fmea import CHOICES, validate_fmea
+from chaosali.report.journal import read_journal
+from chaosali.report.model import (
+    Activity, FaultWindow, LimitCheck, Recording, SteadyCheck, activity_of, fault_windows, iso, limit_name,
+    recording_of, seconds_text, steady_checks, time_of,
+)
+from chaosali.report.recovery import CORE_SUBJECTS, NOT_MEASURED, Outage, Recovery, outages_of, recovery_of, sightings_of
 from chaosali.report.redact import redact
-from chaosali.report.story import exit_status, status_words, stderr_tail, unexpected_exit
+from chaosali.report.story import exit_status, stderr_tail
 
-__all__ = ["Activity", "Check", "FaultWindow", "LimitCheck", "Outage", "Recording", "Recovery", "Run", "SteadyCheck",
-           "campaign_score", "read_run", "seconds_text"]
+__all__ = ["Check", "Run", "campaign_score", "read_run"]
 
-# Recovery states, in the words a report shows.
-RECOVERED, NO_OUTAGE, NOT_RECOVERED, NOT_MEASURED = "recovered", "no outage seen", "not recovered", "not measured"
-STEADY = "steady state"
 
-# What a watch or a probe is about, by its provider function: (subject, how its outage reads).
-_SUBJECTS = {"watch_api": ("api", "the API down"), "watch_nodes": ("nodes", "nodes NotReady")}
-_CORE_SUBJECTS = {"api"}
 CRITICAL, MINOR = 3, 1  # check weights, as krkn weighs critical checks and warnings
-
-
-@dataclass(frozen=True)
-class Activity:
-    """One run of an activity, from a steady-state hypothesis, the method or the rollbacks."""
-
-    phase: str  # before, method, during, after, rollback
-    name: str
-    type: str  # action or probe
-    func: str
-    start: dt.datetime | None
-    end: dt.datetime | None
-    status: str
-    output: Any
-    error: str  # the exception text, if it failed
-    tolerance_met: bool | None  # steady-state probes only
-    tolerance: Any = None
-
-    @property
-    def error_line(self) -> str:
-        """The exception's last line: what a traceback says in one line."""
-        return next((line for line in reversed(self.error.splitlines()) if line.strip()), "")
-
-    @property
-    def unexpected_exit(self) -> int | None:
-        return unexpected_exit(self.output, self.tolerance)
-
-    @property
-    def status_text(self) -> str:
-        """chaoslib's status, flagged when a process exited non-zero (chaoslib says "succeeded")."""
-        return status_words(self.status, self.unexpected_exit)
-
-
-@dataclass(frozen=True)
-class FaultWindow:
-    """A fault window: from its injection to its restore, its timer, or its one shot."""
-
-    kind: str
-    fault_id: str  # empty for one-shot actions
-    hosts: list[str]
-    start: dt.datetime
-    end: dt.datetime
-    ended_by: str
-    heals_at: dt.datetime | None
-    activity: str
-    skew_seconds: float | None = None  # faults that started together: last host minus first
-
-    @property
-    def seconds(self) -> float:
-        return round((self.end - self.start).total_seconds(), 3)
-
-
-@dataclass(frozen=True)
-class Sighting:
-    at: dt.datetime
-    up: bool
-    subject: str
-    what: str  # how the journal saw it, e.g. "watch-api: up"
-    outage: str  # what a down sighting of this subject reads as, e.g. "the API down"
-
-
-@dataclass(frozen=True)
-class Outage:
-    subject: str
-    label: str
-    start: dt.datetime
-    end: dt.datetime | None  # None: not seen back
-    seconds: float
-
-    def text(self) -> str:
-        if self.end:
-            return f"{self.label} {seconds_text(self.seconds)}"
-        if self.subject == STEADY:
-            return self.label  # checked once at the end: there was nothing after it to come back in
-        return f"{self.label} ≥ {seconds_text(self.seconds)}, not seen back" if self.seconds else f"{self.label}, not seen back"
-
-
-@dataclass(frozen=True)
-class Recovery:
-    state: str
-    measured: float | None
-    expected: float | None
-    started: dt.datetime | None
-    started_by: str
-    healthy: dt.datetime | None
-    healthy_by: str
-
-    @property
-    def exceeded(self) -> bool | None:
-        """True when the measured recovery is longer than expected, or never came."""
-        if self.state == NOT_RECOVERED:
-            return True
-        if self.measured is None or self.expected is None:
-            return None
-        return self.measured > self.expected
-
-
-@dataclass(frozen=True)
-class SteadyCheck:
-    phase: str
-    met: bool | None
-    end: dt.datetime | None
-    probes: list[Activity]
-
-
-@dataclass(frozen=True)
-class Recording:
-    """The impact recording of a run (``chaosali.impact.controls``): its measures as the control
-    computed them, and its timeline on its own clock (``t``: seconds since ``started``)."""
-
-    started: dt.datetime | None
-    seconds: float
-    scope: dict[str, Any]
-    timeline: list[dict[str, Any]]
-    api_outages: list[dict[str, Any]]
-    dropped: int
-    errors: list[str]
-    measures: dict[str, Any] | None
-    missing: str | None  # why there is no recording
-
-    def at(self, t: Any) -> dt.datetime | None:
-        """A moment of the recording's clock, as a time."""
-        if self.started is None or isinstance(t, bool) or not isinstance(t, (int, float)):
-            return None
-        return self.started + dt.timedelta(seconds=t)
-
-    @staticmethod
-    def moment(stamp: Any) -> dt.datetime | None:
-        """A time the recording wrote as ISO 8601 (outages, HTTP error windows)."""
-        return _time(stamp)
-
-    def readiness(self) -> dict[str, list[tuple[dt.datetime, int, int]]]:
-        """Per workload, each (moment, ready, desired) the recording saw."""
-        series: dict[str, list[tuple[dt.datetime, int, int]]] = {}
-        for entry in self.timeline:
-            at = self.at(entry.get("t"))
-            if entry.get("kind") == "workload" and at and isinstance(entry.get("workload"), str):
-                series.setdefault(entry["workload"], []).append((at, entry.get("ready"), entry.get("desired")))
-        return series
-
-
-@dataclass(frozen=True)
-class LimitCheck:
-    """One FMEA limit judged against the recording's measures (``chaosali.impact.measures.judge``)."""
-
-    limit: str
-    bound: float
-    measured: Any  # a number, or per workload / HTTP target
-    met: bool | None  # None: no recording to judge it by
-    why: str = ""  # why it cannot be judged
 
 
 @dataclass(frozen=True)
@@ -293,7 +109,7 @@ class Run:
             return None
         if not self.outages:
             return "none"
-        return "core" if any(o.subject in _CORE_SUBJECTS for o in self.outages) else "partial"
+        return "core" if any(o.subject in CORE_SUBJECTS for o in self.outages) else "partial"
 
     @property
     def proof(self) -> dict[str, Any] | None:
@@ -343,7 +159,7 @@ class Run:
         recovery = self.recovery
         checks.append(Check("recovery", f"recovery within {seconds_text(recovery.expected)}" if fmea else "recovery",
                             None if recovery.exceeded is None else not recovery.exceeded, MINOR))
-        checks += [Check("limit", _LIMIT_NAMES[check.limit](check.bound), check.met, MINOR) for check in self.limits]
+        checks += [Check("limit", limit_name(check.limit, check.bound), check.met, MINOR) for check in self.limits]
         return checks
 
     def unchecked_probes(self) -> list[tuple[str, str]]:
@@ -377,8 +193,8 @@ class Run:
             "title": self.title,
             "status": self.status,
             "deviated": self.deviated,
-            "start": _iso(self.start),
-            "end": _iso(self.end),
+            "start": iso(self.start),
+            "end": iso(self.end),
             "duration": self.duration,
             "fmea": self.fmea,
             "fmea_error": self.fmea_error,
@@ -390,20 +206,20 @@ class Run:
             ],
             "activities": [
                 {"phase": a.phase, "name": a.name, "type": a.type, "status": a.status,
-                 "start": _iso(a.start), "end": _iso(a.end),
+                 "start": iso(a.start), "end": iso(a.end),
                  "start_offset": self.offset(a.start), "end_offset": self.offset(a.end),
-                 "duration": _span(a.start, a.end),
+                 "duration": a.seconds,
                  **({"error_line": a.error_line, "error": a.error} if a.error else {}), **_process_figures(a)}
                 for a in self.activities
             ],
             "faults": [
                 {"kind": f.kind, "fault_id": f.fault_id or None, "hosts": f.hosts, "activity": f.activity,
-                 "start": _iso(f.start), "end": _iso(f.end), "seconds": f.seconds,
-                 "ended_by": f.ended_by, "heals_at": _iso(f.heals_at), "skew_seconds": f.skew_seconds}
+                 "start": iso(f.start), "end": iso(f.end), "seconds": f.seconds,
+                 "ended_by": f.ended_by, "heals_at": iso(f.heals_at), "skew_seconds": f.skew_seconds}
                 for f in self.faults
             ],
             "outages": [
-                {"subject": o.subject, "what": o.label, "start": _iso(o.start), "end": _iso(o.end),
+                {"subject": o.subject, "what": o.label, "start": iso(o.start), "end": iso(o.end),
                  "seconds": o.seconds, "seen_back": o.end is not None}
                 for o in self.outages
             ],
@@ -414,7 +230,7 @@ class Run:
             "fault": {"proven": self.fault_proven, "judged_by": "faults_observed" if self.proof else "impact seen",
                       "evidence": (self.proof or {}).get("evidence"), "why": (self.proof or {}).get("why")},
             "recording": None if self.recording is None else {
-                "missing": self.recording.missing, "start": _iso(self.recording.started),
+                "missing": self.recording.missing, "start": iso(self.recording.started),
                 "seconds": self.recording.seconds, "scope": self.recording.scope,
                 "api_outages": self.recording.api_outages, "dropped": self.recording.dropped,
                 "errors": self.recording.errors, "measures": self.measures,
@@ -428,8 +244,8 @@ class Run:
                 "measured_seconds": recovery.measured,
                 "expected_seconds": recovery.expected,
                 "exceeded": recovery.exceeded,
-                "from": _iso(recovery.started), "from_what": recovery.started_by,
-                "to": _iso(recovery.healthy), "to_what": recovery.healthy_by,
+                "from": iso(recovery.started), "from_what": recovery.started_by,
+                "to": iso(recovery.healthy), "to_what": recovery.healthy_by,
             },
         }
 
@@ -447,17 +263,17 @@ def read_run(journal: Any, source: str = "journal") -> Run:
         fmea, fmea_error = validate_fmea(experiment), None
     except InvalidArgument as error:
         fmea, fmea_error = None, str(error)
-    steady = _steady_checks(journal.get("steady_states") or {})
+    steady = steady_checks(journal.get("steady_states") or {})
     activities = sorted(
         [p for check in steady for p in check.probes]
-        + [_activity("method", run) for run in journal.get("run") or []]
-        + [_activity("rollback", run) for run in journal.get("rollbacks") or []],
+        + [activity_of("method", run) for run in journal.get("run") or []]
+        + [activity_of("rollback", run) for run in journal.get("rollbacks") or []],
         key=lambda a: (a.start is None, a.start or dt.datetime.min.replace(tzinfo=dt.timezone.utc)),
     )
-    faults = _faults(activities)
-    sightings = _sightings(activities, steady)
-    start, end = _time(journal.get("start")), _time(journal.get("end"))
-    recording = _recording(journal.get("extensions"))
+    faults = fault_windows(activities)
+    sightings = sightings_of(activities, steady)
+    start, end = time_of(journal.get("start")), time_of(journal.get("end"))
+    recording = recording_of(journal.get("extensions"))
     return Run(
         source=source,
         title=str(experiment.get("title") or "experiment"),
@@ -471,8 +287,8 @@ def read_run(journal: Any, source: str = "journal") -> Run:
         steady=steady,
         activities=activities,
         faults=faults,
-        outages=_outages(sightings),
-        recovery=_recovery(sightings, faults, activities, fmea),
+        outages=outages_of(sightings),
+        recovery=recovery_of(sightings, faults, activities, fmea, recording),
         recording=recording,
         limits=_limits(fmea, recording),
         journal=journal,
@@ -486,55 +302,12 @@ def campaign_score(runs: list[Run]) -> float | None:
     return round(sum(scores) / len(scores), 1) if scores else None
 
 
-def seconds_text(seconds: float | None) -> str:
-    """Seconds for people: "0.19 s", "10.1 s", "30 s", "3 min 0 s"."""
-    if seconds is None:
-        return "-"
-    if seconds >= 120:
-        return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
-    if float(seconds).is_integer():
-        return f"{seconds:.0f} s"
-    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
-
-
-# -- reading the journal --------------------------------------------------------------------------
-
-# a limit's check, as reports name it (stable from run to run of one experiment)
-_LIMIT_NAMES = {
-    "max_pods_lost": lambda n: f"pods lost at most {n:g}",
-    "max_unavailable_seconds": lambda s: f"each workload below desired at most {seconds_text(s)}",
-    "max_recovery_seconds": lambda s: f"workloads and nodes recovered within {seconds_text(s)}",
-    "min_availability": lambda p: f"HTTP availability at least {p:g} %",
-    "max_api_down_seconds": lambda s: f"API down at most {seconds_text(s)}",
-}
-
-
-def _recording(extensions: Any) -> Recording | None:
-    entry = next((e for e in extensions or [] if isinstance(e, dict) and e.get("name") == IMPACT_EXTENSION), None)
-    if entry is None:
-        return None
-    recording = entry.get("recording") if isinstance(entry.get("recording"), dict) else {}
-    measures = entry.get("measures") if isinstance(entry.get("measures"), dict) else None
-    missing = None if measures else str(entry.get("missing") or "the journal holds no measures")
-    return Recording(
-        started=_time(recording.get("started_at")),
-        seconds=float(recording.get("seconds") or 0.0),
-        scope=recording.get("scope") or {},
-        timeline=[e for e in recording.get("timeline") or [] if isinstance(e, dict)],
-        api_outages=[o for o in recording.get("api_outages") or [] if isinstance(o, dict)],
-        dropped=int(recording.get("dropped") or 0),
-        errors=[str(error) for error in recording.get("errors") or []],
-        measures=measures,
-        missing=missing,
-    )
-
-
 def _limits(fmea: dict[str, Any] | None, recording: Recording | None) -> list[LimitCheck]:
-    limits = {name: float(fmea[name]) for name in LIMIT_FIELDS if fmea and name in fmea}
+    limits = {name: float(fmea[name]) for name in LIMITS if fmea and name in fmea}
     if not limits:
         return []
     if recording is None or recording.measures is None:
-        why = recording.missing if recording else "no impact recording in the journal (chaosali.impact.controls)"
+        why = str(recording.missing) if recording else "no impact recording in the journal (chaosali.impact.controls)"
         return [LimitCheck(name, bound, None, None, why) for name, bound in limits.items()]
     try:
         judged = judge(recording.measures, limits)
@@ -558,217 +331,9 @@ def _measured_phrases(measures: dict[str, Any]) -> list[str]:
     return phrases
 
 
-def _time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    # older chaoslib wrote naive UTC times
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _span(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
-    return round((end - start).total_seconds(), 3) if start and end else None
-
-
 def _process_figures(activity: Activity) -> dict[str, Any]:
     status = exit_status(activity.output)
     if status is None:
         return {}
     return {"exit_status": status, "unexpected_exit": activity.unexpected_exit is not None,
             "stderr_tail": stderr_tail(activity.output)[1]}
-
-
-def _activity(phase: str, run: dict[str, Any]) -> Activity:
-    activity = run.get("activity") or {}
-    provider = activity.get("provider") or {}
-    exception = run.get("exception") or ""
-    return Activity(
-        phase=phase,
-        name=str(activity.get("name") or "?"),
-        type=str(activity.get("type") or "?"),
-        func=str(provider.get("func") or provider.get("path") or provider.get("url") or ""),
-        start=_time(run.get("start")),
-        end=_time(run.get("end")),
-        status=str(run.get("status") or "not finished"),
-        output=run.get("output"),
-        # chaoslib keeps traceback.format_exception(): a list of lines
-        error="".join(exception).strip() if isinstance(exception, list) else str(exception).strip(),
-        tolerance_met=run.get("tolerance_met"),
-        tolerance=activity.get("tolerance"),
-    )
-
-
-def _steady_checks(states: dict[str, Any]) -> list[SteadyCheck]:
-    hypotheses = [("before", states.get("before"))]
-    hypotheses += [("during", state) for state in states.get("during") or []]
-    hypotheses.append(("after", states.get("after")))
-    checks = []
-    for phase, state in hypotheses:
-        if not isinstance(state, dict):
-            continue
-        probes = [_activity(phase, run) for run in state.get("probes") or []]
-        end = max((p.end for p in probes if p.end), default=None)
-        checks.append(SteadyCheck(phase, state.get("steady_state_met"), end, probes))
-    return checks
-
-
-def _faults(activities: list[Activity]) -> list[FaultWindow]:
-    restores = _restores(activities)
-    faults = []
-    for activity, output in ((a, o) for a in activities for o in _fault_outputs(a.output)):
-        hosts = [str(h.get("host")) for h in output.get("hosts") or [] if isinstance(h, dict) and h.get("ok", True)]
-        if output.get("fault_id") and _time(output.get("started_at")):
-            started, heals_at = _time(output["started_at"]), _time(output.get("heals_at"))
-            listing = restores.get(str(output["fault_id"]), [])
-            first = bisect.bisect_left(listing, started, key=lambda r: r.end)  # the first ended after the start
-            restore = listing[first] if first < len(listing) else None
-            if restore:
-                end, ended_by = restore.end, f"restored by {restore.name}"
-            else:
-                end, ended_by = heals_at or started, "healed by its timer"
-            skew = output.get("skew_seconds")
-            faults.append(FaultWindow(str(output.get("kind") or "fault"), str(output["fault_id"]), hosts,
-                                      started, end, ended_by, heals_at, activity.name,
-                                      skew if isinstance(skew, (int, float)) else None))
-        elif output.get("action") and _time(output.get("at")):
-            at = _time(output["at"])
-            faults.append(FaultWindow(str(output["action"]), "", hosts, at, at, "one shot", None, activity.name))
-    return faults
-
-
-def _restores(activities: list[Activity]) -> dict[str, list[Activity]]:
-    """Per fault id, the restores that list it (``{"restored": {host: [ids]}}``), first ended first."""
-    restores: dict[str, list[Activity]] = {}
-    ended = (a for a in activities if isinstance(a.output, dict) and isinstance(a.output.get("restored"), dict) and a.end)
-    for restore in sorted(ended, key=lambda a: a.end):
-        listed = {str(i) for ids in restore.output["restored"].values() if isinstance(ids, list) for i in ids}
-        for fault_id in listed:
-            restores.setdefault(fault_id, []).append(restore)
-    return restores
-
-
-def _fault_outputs(output: Any) -> list[dict[str, Any]]:
-    """An activity's output, and the fault outputs it gathers (``inject_random_faults``: ``faults``)."""
-    if not isinstance(output, dict):
-        return []
-    nested = output.get("faults")
-    return [output] + ([f for f in nested if isinstance(f, dict)] if isinstance(nested, list) else [])
-
-
-def _sightings(activities: list[Activity], steady: list[SteadyCheck]) -> list[Sighting]:
-    sightings = []
-    for check in steady:
-        if check.end and check.met is not None:
-            sightings.append(Sighting(check.end, bool(check.met), STEADY, f"steady state {check.phase} "
-                                      f"{'met' if check.met else 'not met'}", f"steady state not met {check.phase}"))
-    for activity in activities:
-        if activity.phase != "method" or not activity.end:
-            continue
-        output, name = activity.output, activity.name
-        if isinstance(output, dict) and isinstance(output.get("changes"), list):  # a watch
-            subject, label = _SUBJECTS.get(activity.func, (name, f"{name}: down"))
-            for change in output["changes"]:
-                at = _time(change.get("at")) if isinstance(change, dict) else None
-                if at:
-                    up = bool(change.get("up"))
-                    sightings.append(Sighting(at, up, subject, f"{name}: {'up' if up else 'down'}", label))
-            if output.get("last") is False:
-                sightings.append(Sighting(activity.end, False, subject, f"{name}: still down at its end", label))
-        elif activity.func == "wait_for_hosts" and activity.status == "succeeded" and isinstance(output, (int, float)):
-            label = f"{name}: hosts silent"
-            if output > 0 and activity.start:
-                sightings.append(Sighting(activity.start, False, name, label, label))
-            sightings.append(Sighting(activity.end, True, name, f"{name}: hosts answer", label))
-        elif activity.type == "probe" and isinstance(output, bool):
-            sightings.append(Sighting(activity.end, output, name, f"{name}: {str(output).lower()}", f"{name}: false"))
-    return sorted(sightings, key=lambda s: s.at)
-
-
-def _relevant(sightings: list[Sighting]) -> dict[str, list[Sighting]]:
-    """Per subject seen down, its own sightings and the steady state met (healthy for
-    everything), in order. Of the steady states met between two of its own sightings only the
-    first can change anything, so each subject's list is as long as its own: one pass in all."""
-    following: list[int | None] = [None] * len(sightings)  # the index of the next steady state met
-    upcoming = None
-    for index in range(len(sightings) - 1, -1, -1):
-        following[index] = upcoming
-        if sightings[index].subject == STEADY and sightings[index].up:
-            upcoming = index
-    own: dict[str, list[int]] = {}
-    for index, sighting in enumerate(sightings):
-        own.setdefault(sighting.subject, []).append(index)
-    relevant = {}
-    for subject in dict.fromkeys(s.subject for s in sightings if not s.up):
-        indexes = own[subject]
-        seen = []
-        for at, index in enumerate(indexes):
-            seen.append(sightings[index])
-            steady, after = following[index], indexes[at + 1] if at + 1 < len(indexes) else len(sightings)
-            if steady is not None and steady < after:
-                seen.append(sightings[steady])
-        relevant[subject] = seen
-    return relevant
-
-
-def _outages(sightings: list[Sighting]) -> list[Outage]:
-    """Per subject, from a down sighting of its own to the next healthy one."""
-    outages = []
-    for subject, seen in _relevant(sightings).items():
-        down: Sighting | None = None
-        for sighting in seen:
-            if not sighting.up and down is None:
-                down = sighting
-            elif sighting.up and down is not None:
-                outages.append(Outage(subject, down.outage, down.at, sighting.at, _span(down.at, sighting.at)))
-                down = None
-        if down is not None:
-            last = max(s.at for s in seen if s.subject == subject)
-            outages.append(Outage(subject, down.outage, down.at, None, _span(down.at, last)))
-    return sorted(outages, key=lambda o: o.start)
-
-
-def _recovery(sightings: list[Sighting], faults: list[FaultWindow], activities: list[Activity],
-              fmea: dict[str, Any] | None) -> Recovery:
-    expected = float(fmea["recovery_seconds"]) if fmea else None
-    started, started_by = _clock_start(faults, activities)
-    if started is None:
-        return Recovery(NOT_MEASURED, None, expected, None, started_by, None, "")
-    injected = min([f.start for f in faults] + [a.start for a in activities if a.phase == "method" and a.start],
-                   default=started)
-    if not any(s.at >= injected for s in sightings):
-        return Recovery(NOT_MEASURED, None, expected, started, started_by, None,
-                        "nothing watched the system after the injection")
-    if all(s.up for s in sightings):
-        return Recovery(NO_OUTAGE, 0.0, expected, started, started_by, None, "never seen down")
-    healthy: Sighting | None = None
-    for seen in _relevant(sightings).values():
-        last_down = max(i for i, s in enumerate(seen) if not s.up)
-        if last_down == len(seen) - 1:
-            return Recovery(NOT_RECOVERED, None, expected, started, started_by, None,
-                            f"still down at the last sighting ({seen[last_down].what})")
-        back = seen[last_down + 1]
-        healthy = back if healthy is None or back.at > healthy.at else healthy
-    assert healthy is not None
-    measured = max(0.0, round((healthy.at - started).total_seconds(), 2))
-    return Recovery(RECOVERED, measured, expected, started, started_by, healthy.at, healthy.what)
-
-
-def _clock_start(faults: list[FaultWindow], activities: list[Activity]) -> tuple[dt.datetime | None, str]:
-    if faults:
-        last = max(faults, key=lambda f: f.end)
-        what = f"{last.kind} {last.fault_id}".strip()
-        return last.end, f"{what} {last.ended_by}" if last.ended_by != "one shot" else f"{what} done"
-    rollbacks = [a.start for a in activities if a.phase == "rollback" and a.start]
-    if rollbacks:
-        return min(rollbacks), "the rollbacks started"
-    method = [a.end for a in activities if a.phase == "method" and a.end]
-    if method:
-        return max(method), "the method ended"
-    return None, "nothing was injected"

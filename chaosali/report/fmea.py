@@ -9,7 +9,7 @@ not interpret itself::
         "recovery": "auto", "recovery_seconds": 30, "detection": "api-ready"}}]
 
 ``recovery_seconds`` is the recovery the report measures a run against (see
-``chaosali.report.figures``); ``detection`` names the probe or alert that detects the failure.
+``chaosali.report.recovery``); ``detection`` names the probe or alert that detects the failure.
 
 Optional limits, named and meant as ``impact_within``'s (``chaosali.impact.measures.LIMITS``),
 are judged against the impact recording of a run (the ``chaosali.impact.controls`` control):
@@ -25,7 +25,7 @@ from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import LIMITS
 
-__all__ = ["CHOICES", "FIELDS", "LIMIT_FIELDS", "validate_fmea"]
+__all__ = ["CHOICES", "FIELDS", "validate_fmea"]
 
 EXTENSION = "chaosali"
 
@@ -47,30 +47,23 @@ FIELDS: dict[str, str] = {
     "detection": "the probe or alert that detects it",
 }
 _DAY = 86400.0
-# optional: limit -> how it is read (the FMEA is JSON: numbers only, never "30" nor true)
-LIMIT_FIELDS: dict[str, Any] = {
-    "max_pods_lost": lambda value: args.whole(value, "max_pods_lost", 0, 100_000),
-    "max_unavailable_seconds": lambda value: args.number(value, "max_unavailable_seconds", 0, _DAY),
-    "max_recovery_seconds": lambda value: args.number(value, "max_recovery_seconds", 0, _DAY),
-    "min_availability": lambda value: args.number(value, "min_availability (per cent)", 0, 100),
-    "max_api_down_seconds": lambda value: args.number(value, "max_api_down_seconds", 0, _DAY),
-}
 
 
 def validate_fmea(experiment: dict[str, Any]) -> dict[str, Any]:
     """Return the experiment's FMEA block, checked; raise ``InvalidArgument`` naming every
     missing field, unknown field and unknown value, with what is allowed."""
     fmea = _fmea_block(experiment)
-    known = [*FIELDS, *LIMIT_FIELDS]
+    known = [*FIELDS, *LIMITS]
     problems = [f"unknown field {name!r} (fields: {', '.join(known)})" for name in fmea if name not in known]
-    for name, read in LIMIT_FIELDS.items():
+    for name, limit in LIMITS.items():
         if name not in fmea:
             continue
+        # the FMEA is JSON: numbers only, never "30" nor true
         if isinstance(fmea[name], bool) or not isinstance(fmea[name], (int, float)):
-            problems.append(f"{name} {fmea[name]!r} must be a number: {LIMITS[name]}")
+            problems.append(f"{name} {fmea[name]!r} must be a number: {limit.means}")
             continue
         try:
-            read(fmea[name])
+            limit.bound(fmea[name])
         except InvalidArgument as error:
             problems.append(str(error))
     for name, meaning in FIELDS.items():

@@ -24,7 +24,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from chaosali.report.figures import Activity, Run
+from chaosali.report.figures import Run
+from chaosali.report.model import Activity
 from chaosali.report.words import activity_details, expectations, output_text
 
 __all__ = ["junit_report"]

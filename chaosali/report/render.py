@@ -2,8 +2,8 @@
 XML (``junit``).
 
 One journal gives its report; several give a summary table of the drill campaign (one row per
-run) followed by each report. Everything shown comes from ``chaosali.report.figures``, which
-reads the redacted journal.
+run) followed by each report. Everything shown comes from one model of each run
+(``chaosali.report.figures.Run``, read from the redacted journal), the text as well.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.report.figures import Activity, Run, campaign_score, read_run, seconds_text
+from chaosali.report.figures import Run, campaign_score, read_run
+from chaosali.report.model import Activity, seconds_text
 from chaosali.report.junit import junit_report
 from chaosali.report.render_html import html_report
-from chaosali.report.story import printable, story
+from chaosali.report.story import printable
 from chaosali.report.words import (
     activity_details, campaign_score_text, expectations, expected_text, fmea_sentence, impact_sentence,
     impact_tables, offset_text, recording_sentence, recovery_seen, recovery_sentence, run_verdict, score_text,
-    steady_words, summary_rows, together_text,
+    steady_words, story, summary_rows, together_text,
 )
 
 __all__ = ["FORMATS", "format_for", "load_runs", "render"]
@@ -100,7 +101,7 @@ def _text_one(run: Run) -> str:
     errors = [f"error in {a.phase} {a.name}: {a.error_line}" for a in run.activities if a.error]
     recorded = recording_sentence(run)
     lines = [
-        story(run.journal),
+        *story(run),
         *(f"journal problem: {problem}" for problem in run.problems),
         *errors,
         f"FMEA: {fmea_sentence(run)}",
@@ -212,7 +213,8 @@ def _markdown_one(run: Run, h: str) -> list[str]:
 
 
 def _probe_mark(probe: Activity) -> str:
-    return {True: "✓", False: "✗"}.get(probe.tolerance_met, "?")
+    marks: dict[bool | None, str] = {True: "✓", False: "✗", None: "?"}
+    return marks.get(probe.tolerance_met, "?")
 
 
 # -- JSON --------------------------------------------------------------------------------------------------

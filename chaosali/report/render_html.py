@@ -11,7 +11,9 @@ import datetime as dt
 import html
 from typing import Any
 
-from chaosali.report.figures import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Run, seconds_text
+from chaosali.report.figures import Run
+from chaosali.report.model import seconds_text
+from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED
 from chaosali.report.words import (
     DEVIATED, NOT_OBSERVED, Table, activity_details, campaign_score_text, expectations, expected_text, fmea_sentence,
     impact_tables, impact_verdict, offset_text, output_text, recording_sentence, recovery_seen, recovery_sentence,
@@ -26,7 +28,8 @@ _AXIS = 26
 _NAME_MAX = 36  # characters of a name in a timeline label; the tables below give it in full
 
 
-def e(value: Any) -> str:
+def escaped(value: Any) -> str:
+    """Text (any value, as str) made safe for HTML: in elements and in quoted attributes."""
     return html.escape(str(value), quote=True)
 
 
@@ -43,7 +46,7 @@ def html_report(runs: list[Run]) -> str:
         "<head>",
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>chaosali report: {e(title)}</title>",
+        f"<title>chaosali report: {escaped(title)}</title>",
         f"<style>{_CSS}</style>",
         "</head>",
         "<body>",
@@ -68,20 +71,20 @@ def html_report(runs: list[Run]) -> str:
 def _campaign(runs: list[Run]) -> str:
     rows = summary_rows(runs)
     columns = ["#", "scenario", "status", "deviated", "impact seen", "recovery seen", "expected", "verdict", "score"]
-    head = "".join(f"<th scope=\"col\">{e(c)}</th>" for c in columns)
+    head = "".join(f"<th scope=\"col\">{escaped(c)}</th>" for c in columns)
     body = []
     for row, run in zip(rows, runs):
         cells = []
         for column in columns:
-            value = e(row[column])
+            value = escaped(row[column])
             if column == "scenario":
-                value = f'<a href="#run-{row["#"]}">{value}</a><br><small>{e(row["journal"])}</small>'
+                value = f'<a href="#run-{row["#"]}">{value}</a><br><small>{escaped(row["journal"])}</small>'
             elif column == "verdict":
                 value = f'<span class="badge {_verdict_class(run)}">{value}</span>'
-            cells.append(f'<td data-label="{e(column)}">{value}</td>')
+            cells.append(f'<td data-label="{escaped(column)}">{value}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     return (f'<header class="campaign"><h1>Drill campaign: {len(runs)} runs</h1>'
-            f'<p class="score">Resilience score: <strong id="campaign-score">{e(campaign_score_text(runs))}</strong>'
+            f'<p class="score">Resilience score: <strong id="campaign-score">{escaped(campaign_score_text(runs))}</strong>'
             "</p></header>"
             f'<section class="campaign"><table class="stack summary"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></section>")
@@ -106,15 +109,15 @@ def _run(run: Run, number: int, campaign: bool) -> str:
     return "\n".join([
         f'<article class="run" id="run-{number}">',
         "<header>",
-        f'<p class="kicker">chaosali drill report · {e(run.source)}</p>',
-        f"<{h1}>{e(run.title)}</{h1}>",
-        f'<p class="meta"><span class="badge {status_class}">{e(run.status)}</span> '
+        f'<p class="kicker">chaosali drill report · {escaped(run.source)}</p>',
+        f"<{h1}>{escaped(run.title)}</{h1}>",
+        f'<p class="meta"><span class="badge {status_class}">{escaped(run.status)}</span> '
         f'<span class="badge {"bad" if run.deviated else "good"}">{"deviated" if run.deviated else "not deviated"}</span> '
-        f"took {e(seconds_text(run.duration))} · started {e(started)}</p>",
+        f"took {escaped(seconds_text(run.duration))} · started {escaped(started)}</p>",
         "</header>",
         _problems(run, h2),
         _figures(run, number),
-        f'<p class="explain">{e(recovery_sentence(run.recovery))}</p>',
+        f'<p class="explain">{escaped(recovery_sentence(run.recovery))}</p>',
         f"<section><{h2}>Timeline</{h2}>{_timeline(run, number)}{_legend()}</section>",
         f"<section><{h2}>Expectations</{h2}>{_expectations(run)}</section>",
         _recorded(run, h2),
@@ -130,7 +133,7 @@ def _problems(run: Run, h2: str) -> str:
     """The journal's parts left out (``chaosali.report.journal``), one line each."""
     if not run.problems:
         return ""
-    items = "".join(f"<li>{e(problem)}</li>" for problem in run.problems)
+    items = "".join(f"<li>{escaped(problem)}</li>" for problem in run.problems)
     return f'<section class="problems"><{h2}>Journal problems</{h2}><ul>{items}</ul></section>'
 
 
@@ -142,17 +145,17 @@ def _figures(run: Run, number: int) -> str:
         '<section class="figures">'
         f'<div class="figure recovery {_flag_class(recovery.exceeded)}" id="recovery-{number}"{seconds}>'
         '<span class="label">Recovery measured</span>'
-        f'<strong class="value">{e(recovery_seen(recovery))}</strong>'
-        f'<span class="sub">expected {e(expected_text(recovery))} · {e(verdict(recovery))}</span></div>'
+        f'<strong class="value">{escaped(recovery_seen(recovery))}</strong>'
+        f'<span class="sub">expected {escaped(expected_text(recovery))} · {escaped(verdict(recovery))}</span></div>'
         f'<div class="figure impact {_impact_class(run)}"><span class="label">Impact seen</span>'
-        f'<strong class="value">{e(run.impact_seen)}</strong>'
-        f'<span class="sub">{e(impact_verdict(run))}</span></div>'
+        f'<strong class="value">{escaped(run.impact_seen)}</strong>'
+        f'<span class="sub">{escaped(impact_verdict(run))}</span></div>'
         f'<div class="figure steady"><span class="label">Steady state</span>'
-        f'<strong class="value">{e(steady)}</strong></div>'
+        f'<strong class="value">{escaped(steady)}</strong></div>'
         f'<div class="figure score {_verdict_class(run)}" id="score-{number}">'
         '<span class="label">Resilience score</span>'
-        f'<strong class="value">{e("-" if run.score is None else f"{run.score:g}")}</strong>'
-        f'<span class="sub">{e(score_text(run))} · {e(run_verdict(run))}</span></div>'
+        f'<strong class="value">{escaped("-" if run.score is None else f"{run.score:g}")}</strong>'
+        f'<span class="sub">{escaped(score_text(run))} · {escaped(run_verdict(run))}</span></div>'
         "</section>"
     )
 
@@ -163,9 +166,9 @@ def _impact_class(run: Run) -> str:
 
 def _expectations(run: Run) -> str:
     rows = "".join(
-        f'<tr class="{_flag_class(None if x.met is None else not x.met)}"><td data-label="expectation">{e(x.name)}</td>'
-        f'<td data-label="result">{e({True: "met", False: "MISSED", None: "-"}[x.met])}</td>'
-        f'<td data-label="measured">{e(x.sentence)}</td></tr>'
+        f'<tr class="{_flag_class(None if x.met is None else not x.met)}"><td data-label="expectation">{escaped(x.name)}</td>'
+        f'<td data-label="result">{escaped({True: "met", False: "MISSED", None: "-"}[x.met])}</td>'
+        f'<td data-label="measured">{escaped(x.sentence)}</td></tr>'
         for x in expectations(run)
     )
     return ('<table class="stack expectations"><thead><tr><th scope="col">expectation</th><th scope="col">result</th>'
@@ -176,25 +179,25 @@ def _recorded(run: Run, h2: str) -> str:
     recorded = recording_sentence(run)
     if recorded is None:
         return ""
-    tables = "".join(f"<h4>{e(table.title)}</h4>{_table(table)}" for table in impact_tables(run))
-    return f'<section class="recorded"><{h2}>Impact recorded</{h2}><p>{e(recorded)}</p>{tables}</section>'
+    tables = "".join(f"<h4>{escaped(table.title)}</h4>{_table(table)}" for table in impact_tables(run))
+    return f'<section class="recorded"><{h2}>Impact recorded</{h2}><p>{escaped(recorded)}</p>{tables}</section>'
 
 
 def _table(table: Table) -> str:
-    head = "".join(f'<th scope="col">{e(c)}</th>' for c in table.header)
-    body = "".join("<tr>" + "".join(f'<td data-label="{e(c)}">{e(v)}</td>' for c, v in zip(table.header, row))
+    head = "".join(f'<th scope="col">{escaped(c)}</th>' for c in table.header)
+    body = "".join("<tr>" + "".join(f'<td data-label="{escaped(c)}">{escaped(v)}</td>' for c, v in zip(table.header, row))
                    + "</tr>" for row in table.rows)
     return f'<table class="stack impact"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _fmea(run: Run) -> str:
     if run.fmea is None:
-        return f'<p class="warning">{e(fmea_sentence(run))}</p>'
+        return f'<p class="warning">{escaped(fmea_sentence(run))}</p>'
     names = {"failure_mode": "failure mode", "recovery_seconds": "expected recovery"}
     items = []
     for key, value in run.fmea.items():
         shown = seconds_text(float(value)) if key == "recovery_seconds" else value
-        items.append(f"<div><dt>{e(names.get(key, key))}</dt><dd>{e(shown)}</dd></div>")
+        items.append(f"<div><dt>{escaped(names.get(key, key))}</dt><dd>{escaped(shown)}</dd></div>")
     return f'<dl class="fmea">{"".join(items)}</dl>'
 
 
@@ -204,11 +207,11 @@ def _steady(run: Run) -> str:
     rows = []
     for check in run.steady:
         probes = ", ".join(
-            f'<span class="{"good" if p.tolerance_met else "bad"}">{e(p.name)} {"✓" if p.tolerance_met else "✗"}</span>'
+            f'<span class="{"good" if p.tolerance_met else "bad"}">{escaped(p.name)} {"✓" if p.tolerance_met else "✗"}</span>'
             for p in check.probes
         )
-        rows.append(f'<tr><td data-label="check">{e(check.phase)}</td>'
-                    f'<td data-label="hypothesis">{e(steady_words(check.met))}</td>'
+        rows.append(f'<tr><td data-label="check">{escaped(check.phase)}</td>'
+                    f'<td data-label="hypothesis">{escaped(steady_words(check.met))}</td>'
                     f'<td data-label="probes">{probes}</td></tr>')
     return ('<table class="stack"><thead><tr><th scope="col">check</th><th scope="col">hypothesis</th>'
             f'<th scope="col">probes</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
@@ -226,7 +229,7 @@ def _faults(run: Run) -> str:
             "ended": fault.ended_by,
             "started together": together_text(fault),
         }
-        rows.append("<tr>" + "".join(f'<td data-label="{k}">{e(v)}</td>' for k, v in cells.items()) + "</tr>")
+        rows.append("<tr>" + "".join(f'<td data-label="{k}">{escaped(v)}</td>' for k, v in cells.items()) + "</tr>")
     head = "".join(f'<th scope="col">{k}</th>' for k in ("fault", "hosts", "from", "to", "for", "ended",
                                                          "started together"))
     return f'<table class="stack"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -237,22 +240,22 @@ def _activities(run: Run) -> str:
         return "<p>No activity ran.</p>"
     rows = []
     for activity in run.activities:
-        did = "".join(f"<div>{e(line)}</div>" for line in activity_details(activity, with_error=False))
+        did = "".join(f"<div>{escaped(line)}</div>" for line in activity_details(activity, with_error=False))
         if activity.error:
-            did += f'<pre class="error">{e(activity.error_line)}</pre>'
+            did += f'<pre class="error">{escaped(activity.error_line)}</pre>'
             if activity.error != activity.error_line:
                 did += (f'<details class="traceback"><summary>traceback</summary>'
-                        f'<pre>{e(activity.error)}</pre></details>')
+                        f'<pre>{escaped(activity.error)}</pre></details>')
         if activity.output is not None:
-            did += f"<details><summary>output</summary><pre>{e(output_text(activity.output))}</pre></details>"
+            did += f"<details><summary>output</summary><pre>{escaped(output_text(activity.output))}</pre></details>"
         flagged = " unexpected-exit" if activity.unexpected_exit else ""
         rows.append(
-            f'<tr class="{e(activity.status)}{flagged}">'
-            f'<td data-label="start">{e(offset_text(run, activity.start))}</td>'
-            f'<td data-label="end">{e(offset_text(run, activity.end))}</td>'
-            f'<td data-label="phase">{e(activity.phase)}</td>'
-            f'<td data-label="activity"><strong>{e(activity.name)}</strong> <small>{e(activity.type)}</small></td>'
-            f'<td data-label="status">{e(activity.status_text)}</td>'
+            f'<tr class="{escaped(activity.status)}{flagged}">'
+            f'<td data-label="start">{escaped(offset_text(run, activity.start))}</td>'
+            f'<td data-label="end">{escaped(offset_text(run, activity.end))}</td>'
+            f'<td data-label="phase">{escaped(activity.phase)}</td>'
+            f'<td data-label="activity"><strong>{escaped(activity.name)}</strong> <small>{escaped(activity.type)}</small></td>'
+            f'<td data-label="status">{escaped(activity.status_text)}</td>'
             f'<td data-label="what it did" class="did">{did or "-"}</td></tr>'
         )
     head = "".join(f'<th scope="col">{k}</th>' for k in ("start", "end", "phase", "activity", "status", "what it did"))
@@ -301,8 +304,8 @@ def _timeline(run: Run, number: int) -> str:
         for start, stop, tip in bars:
             x, width = scale.bar(start, stop)
             rects.append(f'<rect class="{cls}" x="{x}" y="{y + 16}" width="{width}" height="{_BAR}" rx="2">'
-                         f"<title>{e(tip)}</title></rect>")
-        rows.append(f'<g class="row"><text x="0" y="{y + 12}" class="label">{e(label)}</text>{"".join(rects)}</g>')
+                         f"<title>{escaped(tip)}</title></rect>")
+        rows.append(f'<g class="row"><text x="0" y="{y + 12}" class="label">{escaped(label)}</text>{"".join(rects)}</g>')
         y += _ROW
 
     def row(label: str, cls: str, start: dt.datetime, stop: dt.datetime, tip: str) -> None:
@@ -340,7 +343,7 @@ def _timeline(run: Run, number: int) -> str:
             state = label = "met" if activity.tolerance_met else "not-met"
         elif activity.unexpected_exit:
             state = "unexpected-exit"
-        row(f"{name} · {label.replace('-', ' ')} · {took}", f"activity {e(activity.phase)} {e(state)}",
+        row(f"{name} · {label.replace('-', ' ')} · {took}", f"activity {escaped(activity.phase)} {escaped(state)}",
             activity.start, activity.end or scale.end,
             f"{activity.phase} {activity.type} {activity.name}: {activity.status}, "
             f"{offset_text(run, activity.start)} to {offset_text(run, activity.end)}")
@@ -358,34 +361,32 @@ def _timeline(run: Run, number: int) -> str:
     return (
         f'<figure class="timeline"><svg id="timeline-{number}" class="timeline" width="100%" height="{height}" '
         f'role="img" aria-labelledby="timeline-{number}-title" xmlns="http://www.w3.org/2000/svg">'
-        f'<title id="timeline-{number}-title">Timeline of {e(run.title)}</title>'
+        f'<title id="timeline-{number}-title">Timeline of {escaped(run.title)}</title>'
         f"{_axis(scale, height)}{bands}{''.join(rows)}{deadline}</svg></figure>"
     )
 
 
 def _recorded_spans(run: Run) -> list[tuple[str, str, list[tuple[dt.datetime, dt.datetime, str]]]]:
-    """The impact recording as timeline rows (label, class, bars): each workload's time below its
-    desired ready replicas (class none when none was ready), each node's NotReady windows, the API's
-    outages, each HTTP target's error windows."""
+    """The impact recording as timeline rows (label, class, bars), drawn from its measures, so that
+    the page shows what the tables say: each workload's windows below its desired ready replicas
+    (class none when none was ready), each node's NotReady windows, the API's outages, each HTTP
+    target's error windows."""
     recording, measures = run.recording, run.measures
     if not recording or not measures or recording.started is None:
         return []
     end = recording.at(recording.seconds) or recording.started
     rows = []
-    for workload, states in recording.readiness().items():
-        bars = []
-        for (start, ready, desired), stop in zip(states, [s[0] for s in states[1:]] + [end]):
-            if isinstance(ready, int) and isinstance(desired, int) and ready < desired:
-                bars.append((start, stop, f"{workload}: {ready}/{desired} ready from {offset_text(run, start)} "
-                                          f"to {offset_text(run, stop)}"))
+    for workload, seen in (measures.get("workloads") or {}).items():
+        bars = [(down_at, up_at, f"{workload} below desired from {offset_text(run, down_at)} to {offset_text(run, up_at)}")
+                for w in seen.get("below_desired") or []
+                if (down_at := recording.at(w.get("from"))) and (up_at := recording.at(w.get("to")))]
         if bars:
-            lowest = min(states, key=lambda s: s[1] if isinstance(s[1], int) else 0)
-            rows.append((f"{workload}: below desired, lowest {lowest[1]}/{lowest[2]}",
-                         "below none" if lowest[1] == 0 else "below", bars))
+            lowest, desired = seen.get("min_ready"), seen.get("desired")
+            rows.append((f"{workload}: below desired, lowest {lowest}/{desired}",
+                         "below none" if lowest == 0 else "below", bars))
     for node, seen in (measures.get("nodes") or {}).items():
-        bars = [(recording.at(w.get("from")), recording.at(w.get("to")), f"{node} NotReady")
-                for w in seen.get("not_ready") or []]
-        bars = [(start, stop, tip) for start, stop, tip in bars if start and stop]
+        bars = [(down_at, up_at, f"{node} NotReady") for w in seen.get("not_ready") or []
+                if (down_at := recording.at(w.get("from"))) and (up_at := recording.at(w.get("to")))]
         if bars:
             taints = ", ".join(seen.get("taints_seen") or [])
             rows.append((f"node {node} NotReady" + (f" · tainted {taints}" if taints else ""), "notready", bars))

@@ -1,12 +1,12 @@
-"""A journal told as a short story: what was injected where, what went down, for how long, and
-whether the steady state held. Plain text, for a terminal (the demo prints it)."""
+"""What a journal's activities say, in a few plain lines safe for a terminal: an output told in
+words, a process's exit status and stderr, control characters made harmless."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-__all__ = ["exit_status", "output_lines", "printable", "status_words", "stderr_tail", "story", "unexpected_exit"]
+__all__ = ["exit_status", "output_lines", "printable", "status_words", "stderr_tail", "unexpected_exit"]
 
 _TAIL = 5  # stderr lines a report shows; the HTML report's output details hold the rest
 _LINE_MAX = 300
@@ -16,26 +16,6 @@ _LINE_MAX = 300
 # Source") and the line and paragraph separators (a line break where a terminal shows none)
 _SEQUENCES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x9b[0-9;?]*[ -/]*[@-~]")
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-def story(journal: dict[str, Any]) -> str:
-    """The story of a journal read by ``chaosali.report.journal`` (its parts have the types it checks)."""
-    experiment = journal.get("experiment", {})
-    steady = journal.get("steady_states") or {}
-    lines = [
-        f"{experiment.get('title', 'experiment')}",
-        f"status: {journal.get('status')}, deviated: {journal.get('deviated')}, "
-        f"took {_took(journal.get('duration'))}",
-        f"steady state before: {_met(steady.get('before'))}, after: {_met(steady.get('after'))}",
-    ]
-    for section, runs in (("method", journal.get("run") or []), ("rollbacks", journal.get("rollbacks") or [])):
-        for run in runs:
-            activity = run["activity"]
-            status = status_words(run.get("status", "not finished"),
-                                  unexpected_exit(run.get("output"), activity.get("tolerance")))
-            lines.append(f"{section}: {activity.get('name', '?')}: {status} ({_took(run.get('duration'))})")
-            lines += [f"    {line}" for line in output_lines(run.get("output"))]
-    return "\n".join(lines)
 
 
 def printable(text: str) -> str:
@@ -48,16 +28,6 @@ def printable(text: str) -> str:
 def _escaped(match: re.Match[str]) -> str:
     code = ord(match[0])
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def _took(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds:.1f} s"
-
-
-def _met(state: dict | None) -> str:
-    if not state:
-        return "not checked"
-    return "met" if state.get("steady_state_met") else "NOT met"
 
 
 def output_lines(output: Any) -> list[str]:

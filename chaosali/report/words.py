@@ -8,14 +8,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from chaosali.report.figures import (
-    NO_OUTAGE, NOT_RECOVERED, RECOVERED, Activity, FaultWindow, LimitCheck, Recovery, Run, campaign_score,
-    seconds_text,
-)
-from chaosali.report.story import output_lines, skew_text
+from chaosali.impact.measures import LIMITS
+from chaosali.report.figures import Run, campaign_score
+from chaosali.report.model import Activity, FaultWindow, LimitCheck, seconds_text
+from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Recovery
+from chaosali.report.story import output_lines, skew_text, status_words
 
 __all__ = [
-    "Expectation", "Table", "activity_details", "campaign_score_text", "expectations", "expected_text",
+    "Expectation", "Table", "activity_details", "story", "campaign_score_text", "expectations", "expected_text",
     "fmea_sentence", "impact_sentence", "impact_tables", "impact_verdict", "offset_text", "output_text",
     "proof_sentence", "recording_sentence", "recovery_seen", "recovery_sentence", "run_verdict", "score_text", "steady_words",
     "summary_rows", "together_text", "verdict",
@@ -141,12 +141,12 @@ def limit_sentence(check: LimitCheck) -> str:
 
 
 def _measured(check: LimitCheck) -> str:
-    value = check.measured
-    if check.limit == "min_availability":
+    value, unit = check.measured, LIMITS[check.limit].unit
+    if unit == "percent":
         return ", ".join(f"{name} {'-' if v is None else f'{v:g} %'}" for name, v in value.items()) or "no HTTP target"
     if isinstance(value, dict):
         return ", ".join(f"{name} {seconds_text(v)}" for name, v in value.items()) or "no workload"
-    if check.limit == "max_pods_lost":
+    if unit == "pods":
         return f"{value} lost"
     return "not recovered" if value is None else seconds_text(value)
 
@@ -319,3 +319,24 @@ def _ms(seconds: Any) -> str:
 def together_text(fault: FaultWindow) -> str:
     """Whether a fault's hosts started it at one instant, and how far apart they really did."""
     return "-" if fault.skew_seconds is None else skew_text(fault.skew_seconds)
+
+
+def story(run: Run) -> list[str]:
+    """The run as a short story, for a terminal (the text report begins with it): what ran, in
+    the method and the rollbacks, how it ended and what its outputs say; told from the model."""
+    steady = {check.phase: check.met for check in run.steady}
+
+    def met(phase: str) -> str:
+        return "not checked" if phase not in steady else "met" if steady[phase] else "NOT met"
+
+    def took(seconds: float | None) -> str:
+        return "-" if seconds is None else f"{seconds:.1f} s"
+
+    lines = [run.title, f"status: {run.status}, deviated: {run.deviated}, took {took(run.duration)}",
+             f"steady state before: {met('before')}, after: {met('after')}"]
+    for activity in (a for a in run.activities if a.phase in ("method", "rollback")):
+        section = "method" if activity.phase == "method" else "rollbacks"
+        status = status_words(activity.status, activity.unexpected_exit)
+        lines.append(f"{section}: {activity.name}: {status} ({took(activity.seconds)})")
+        lines += [f"    {line}" for line in output_lines(activity.output)]
+    return lines

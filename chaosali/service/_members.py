@@ -9,9 +9,9 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.core.args import address, display_url, dns_label, port
+from chaosali.core.args import address, display_url, dns_label, port, split_endpoint
 from chaosali.core.errors import InvalidArgument
-from chaosali.service import _http
+from chaosali.core import http
 
 
 def from_list(items: Any, default_port: int, where: str = "members") -> list[dict]:
@@ -27,10 +27,10 @@ def from_list(items: Any, default_port: int, where: str = "members") -> list[dic
 def from_url(url: str, path: str | None, timeout: float, verify: bool | str, default_port: int) -> list[dict]:
     """Members listed by the JSON document at ``url`` (at dotted ``path`` inside it, if given)."""
     where = f"the member list at {display_url(url)}"
-    request = _http.Request("GET", url, timeout, verify, headers={"Accept": "application/json"})
+    request = http.Request("GET", url, timeout, verify, headers={"Accept": "application/json"})
     try:
-        document = _http.get_json(request, where)
-        items = _http.dig(document, path) if path else document
+        document = http.get_json(request, where)
+        items = http.dig(document, path) if path else document
     except LookupError as error:
         # The VIP cannot be judged without its members: this is the probe failing, not a finding.
         raise ActivityFailed(f"cannot read {where}: {error}") from None
@@ -87,7 +87,9 @@ def unique(members: list[dict]) -> list[dict]:
 
 def _member(item: Any, default_port: int, where: str) -> dict:
     if isinstance(item, str):
-        host, number = _split(item)
+        user, host, number = split_endpoint(item)
+        if user is not None:
+            raise InvalidArgument(f"{where}: member {item!r} has a user; give 'address:port'")
     elif isinstance(item, dict) and "address" in item:
         host, number = item["address"], item.get("port")
     else:
@@ -98,16 +100,3 @@ def _member(item: Any, default_port: int, where: str) -> dict:
         "address": address(host, f"{where}: member {item!r}"),
         "port": default_port if number is None else port(number, f"{where}: member {item!r} port"),
     }
-
-
-def _split(text: str) -> tuple[str, str | None]:
-    """``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or a bare IPv6 address."""
-    if text.startswith("["):
-        address, _, rest = text[1:].partition("]")
-        if not rest:
-            return address, None
-        return address, rest[1:] if rest.startswith(":") else rest  # the latter is refused as a port
-    if text.count(":") == 1:
-        address, _, port = text.partition(":")
-        return address, port
-    return text, None

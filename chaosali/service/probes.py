@@ -11,18 +11,19 @@ jsonpath tolerances need chaostoolkit-lib's ``jsonpath`` extra (the ``jsonpath2`
 """
 
 import logging
-import socket
 import time
-from collections.abc import Callable, Container
+from collections.abc import Callable, Collection
 
 from chaoslib.types import Configuration, Secrets
 
+from chaosali.core import http
 from chaosali.core.args import (
-    address as read_address, cause, display_url, port as read_port, seconds, whole,
+    address as read_address, choice, display_url, http_status, http_url, json_path, port as read_port, seconds,
+    tls_verify, url_path, whole,
 )
 from chaosali.core.errors import EndpointError, InvalidArgument
-from chaosali.core.fanout import Endpoint, fan_out
-from chaosali.service import _http, _members
+from chaosali.core.fanout import Endpoint, connect_tcp, fan_out
+from chaosali.service import _members
 
 __all__ = ["service_available", "vip_members"]
 
@@ -59,7 +60,7 @@ def service_available(
     `json` (an object, sent as JSON). `timeout` seconds to connect and to
     wait for data. TLS certificates are verified unless `verify_tls` is
     false; `ca_bundle` is the path of a PEM file of CAs to trust instead of
-    the default ones. Redirects are not followed unless `follow_redirects`;
+    the default ones (with verify_tls false it is refused: they contradict). Redirects are not followed unless `follow_redirects`;
     a redirect to another scheme, host or port gets no header that carries
     credentials: Authorization, Cookie, any whose name holds auth, token,
     key, secret, password, session or signature, and those named in
@@ -87,7 +88,7 @@ def service_available(
     200 or [200, 204] is compared with the "status" key, without the body
     checks.
     """
-    request, expect = _http.check(
+    request, expect = http.check(
         url, method, headers, body, json, status, contains, pattern, json_path, json_value, timeout,
         verify_tls, ca_bundle, follow_redirects, credential_headers,
     )
@@ -96,7 +97,7 @@ def service_available(
 
     started = time.monotonic()
     for attempt in range(1, tries + 1):
-        code, failure = _http.attempt(request, expect)
+        code, failure = http.attempt(request, expect)
         if failure is None or attempt == tries:
             break
         logger.debug("chaosali: %s %s: attempt %d failed: %s", request.method, display_url(url), attempt, failure)
@@ -168,13 +169,11 @@ def vip_members(
     """
     address = read_address(vip, "vip")
     port = read_port(port, "vip port")
-    kind = check.lower() if isinstance(check, str) else check
-    if kind not in _CHECKS:
-        raise InvalidArgument(f"check {check!r} is unknown: use 'tcp', 'http' or 'https'")
+    kind = choice(check, "check", _CHECKS)
     wait = seconds(timeout, "timeout")
-    verify = _http.verify_setting(verify_tls, ca_bundle)
-    connect = _tcp_check(wait) if kind == "tcp" else _http_check(
-        kind, _http.check_path(path, "path"), _http.check_status(status), wait, verify
+    verify = tls_verify(verify_tls, ca_bundle)
+    connect = (lambda endpoint: connect_tcp(endpoint.address, endpoint.port, wait)) if kind == "tcp" else _http_check(
+        kind, url_path(path, "path"), http_status(status), wait, verify
     )
     tries = whole(vip_attempts, "vip_attempts", 1, 100)
     vip_tries = [Endpoint(address, port, name=f"VIP attempt {n}") for n in range(1, tries + 1)]
@@ -184,10 +183,10 @@ def vip_members(
     if members is not None:
         found = _members.from_list(members, port)
     elif members_url is not None:
-        url = _http.check_url(members_url, "members_url")
-        found = _members.from_url(url, _http.check_json_path(members_path, "members_path"), wait, verify, port)
+        url = http_url(members_url, "members_url")
+        found = _members.from_url(url, json_path(members_path, "members_path"), wait, verify, port)
     else:
-        found = _members.from_service(service, namespace, port, wait, configuration, secrets)
+        found = _members.from_service(str(service), namespace, port, wait, configuration, secrets)
 
     servers = [Endpoint(member["address"], member["port"]) for member in found]
     _, errors = fan_out(servers + vip_tries, connect)
@@ -212,28 +211,15 @@ def vip_members(
     }
 
 
-def _tcp_check(timeout: float) -> Callable[[Endpoint], bool]:
-    def connect(endpoint: Endpoint) -> bool:
-        try:
-            socket.create_connection((endpoint.address, endpoint.port), timeout=timeout).close()
-        except TimeoutError:
-            raise EndpointError(f"no TCP connection within {timeout:g} s") from None
-        except OSError as error:
-            raise EndpointError(f"TCP connection failed: {cause(error)}") from None
-        return True
-
-    return connect
-
-
 def _http_check(
-    scheme: str, path: str, status: Container[int], timeout: float, verify: bool | str
+    scheme: str, path: str, status: Collection[int], timeout: float, verify: bool | str
 ) -> Callable[[Endpoint], bool]:
-    expect = _http.Expectation(status=status)
+    expect = http.Expectation(status=status)
 
     def get(endpoint: Endpoint) -> bool:
         netloc = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
-        request = _http.Request("GET", f"{scheme}://{netloc}:{endpoint.port}{path}", timeout, verify, direct=True)
-        _, failure = _http.attempt(request, expect)
+        request = http.Request("GET", f"{scheme}://{netloc}:{endpoint.port}{path}", timeout, verify, direct=True)
+        _, failure = http.attempt(request, expect)
         if failure:
             raise EndpointError(failure)
         return True
