@@ -175,7 +175,8 @@ def outages_of(sightings: list[Sighting]) -> list[Outage]:
 def recovery_of(sightings: list[Sighting], faults: list[FaultWindow], activities: list[Activity],
               fmea: dict[str, Any] | None, recording: Recording | None) -> Recovery:
     expected = float(fmea["recovery_seconds"]) if fmea else None
-    started, started_by = _clock_start(faults, activities, recording.fault_ends if recording else {})
+    recorded = {name: end for name, t in recording.fault_ends.items() if (end := recording.at(t))} if recording else {}
+    started, started_by = _clock_start(faults, activities, recorded)
     if started is None:
         return Recovery(NOT_MEASURED, None, expected, None, started_by, None, "")
     injected = min([f.start for f in faults] + [a.start for a in activities if a.phase == "method" and a.start],
