@@ -378,3 +378,12 @@ def test_one_time_base_a_recording_on_its_own_clock_reads_as_an_older_one_in_iso
     assert isinstance(impact["recording"]["api_outages"][0]["from"], float)
     for fmt in ("text", "markdown"):
         assert render([read_run(newer)], fmt) == render([read_run(older)], fmt)
+
+
+def test_an_outage_the_recording_measured_is_one_figure_with_its_source_and_resolution():
+    """It read as two numbers: "the API down 3.03 s (recorded)" and, from the watch, "the API down 5.02 s"."""
+    seen = read_run(load("impact.json")).impact_seen
+    assert seen.count("the API down") == 1 and "the API down 3.03 s (recorded, /readyz each second)" in seen
+    assert "nodes NotReady" not in seen and "worker1 NotReady 13.5 s" in seen  # the recorded node, not the watch
+    plain = read_run(load("deviated.json")).impact_seen  # without a recording, the watches tell it
+    assert "NotReady" in plain and "(recorded" not in plain
