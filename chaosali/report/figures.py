@@ -52,7 +52,7 @@ from chaosali.report.recovery import (
     CORE_SUBJECTS, NOT_MEASURED, RECORDED_SUBJECTS, Outage, Recovery, outages_of, recovery_of, sightings_of,
 )
 from chaosali.report.redact import redact
-from chaosali.report.story import exit_status, stderr_tail
+from chaosali.report.outputs import exit_status, stderr_tail
 
 __all__ = ["Check", "Run", "campaign_score", "read_run"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from chaosali.impact.measures import LIMITS
 from chaosali.report.journal import IMPACT_EXTENSION
-from chaosali.report.story import status_words, unexpected_exit
+from chaosali.report.outputs import status_words, unexpected_exit
 
 __all__ = ["Activity", "FaultWindow", "LimitCheck", "Recording", "SteadyCheck", "activity_of", "fault_windows", "iso",
            "limit_name", "recording_of", "seconds_text", "span", "steady_checks", "time_of"]

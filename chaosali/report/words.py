@@ -12,7 +12,7 @@ from chaosali.impact.measures import LIMITS
 from chaosali.report.figures import Run, campaign_score
 from chaosali.report.model import Activity, FaultWindow, LimitCheck, seconds_text
 from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Recovery
-from chaosali.report.story import output_lines, skew_text, status_words
+from chaosali.report.outputs import output_lines, skew_text, status_words
 
 __all__ = [
     "Expectation", "Table", "activity_details", "story", "campaign_score_text", "expectations", "expected_text",
