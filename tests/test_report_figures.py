@@ -333,10 +333,12 @@ def test_recovery_counts_from_the_fault_ends_the_run_recorded():
     journal = load("impact.json")
     worked_out = read_run(journal).recovery
     impact = next(e for e in journal["extensions"] if e["name"] == "chaosali-impact")
-    end = worked_out.started + dt.timedelta(seconds=0.5)
-    impact["recording"]["fault_ends"] = {"chaosali-0123abcd": end.isoformat(), "chaosali-4567cdef": "not a time"}
+    started = dt.datetime.fromisoformat(impact["recording"]["started_at"])
+    end = round((worked_out.started - started).total_seconds() + 0.5, 3)  # on the recording's clock
+    impact["recording"]["fault_ends"] = {"chaosali-0123abcd": end, "chaosali-4567cdef": "not a time"}
     recovery = read_run(journal).recovery
-    assert recovery.started == end and recovery.started_by == "chaosali-0123abcd ended (as the run recorded it)"
+    assert recovery.started == started + dt.timedelta(seconds=end)
+    assert recovery.started_by == "chaosali-0123abcd ended (as the run recorded it)"
     assert recovery.measured == round(worked_out.measured - 0.5, 2)
 
 
@@ -345,6 +347,7 @@ def test_the_page_draws_the_measures_a_workload_short_before_the_drill_draws_no_
     journal = load("impact.json")
     impact = next(e for e in journal["extensions"] if e["name"] == "chaosali-impact")
     recording = impact["recording"]
+    recording["api_outages"] = []
     recording["timeline"] = [
         {"t": 0.0, "kind": "workload", "what": "initial", "workload": "Deployment demo/slow", "desired": 2, "ready": 1},
         {"t": 5.0, "kind": "workload", "what": "changed", "workload": "Deployment demo/slow", "desired": 2, "ready": 2},
@@ -356,3 +359,31 @@ def test_the_page_draws_the_measures_a_workload_short_before_the_drill_draws_no_
     page = render([read_run(journal)], "html")
     assert "Deployment demo/slow: below desired" not in page
     assert "Deployment demo/cut: below desired, lowest 0/2" in page
+
+
+def test_one_time_base_a_recording_on_its_own_clock_reads_as_an_older_one_in_iso_times():
+    """Windows are seconds of the recording's clock now; an older journal's ISO windows are read
+    onto that clock, so both tell the same story."""
+    older = load("impact.json")
+    newer = load("impact.json")
+    impact = next(e for e in newer["extensions"] if e["name"] == "chaosali-impact")
+    started = dt.datetime.fromisoformat(impact["recording"]["started_at"])
+
+    def on_clock(stamp):
+        return None if stamp is None else round((dt.datetime.fromisoformat(stamp) - started).total_seconds(), 3)
+
+    for window in [*impact["recording"]["api_outages"],
+                   *(w for t in impact["measures"]["http"].values() for w in t["error_windows"])]:
+        window["from"], window["to"] = on_clock(window["from"]), on_clock(window["to"])
+    assert isinstance(impact["recording"]["api_outages"][0]["from"], float)
+    for fmt in ("text", "markdown"):
+        assert render([read_run(newer)], fmt) == render([read_run(older)], fmt)
+
+
+def test_an_outage_the_recording_measured_is_one_figure_with_its_source_and_resolution():
+    """It read as two numbers: "the API down 3.03 s (recorded)" and, from the watch, "the API down 5.02 s"."""
+    seen = read_run(load("impact.json")).impact_seen
+    assert seen.count("the API down") == 1 and "the API down 3.03 s (recorded, /readyz each second)" in seen
+    assert "nodes NotReady" not in seen and "worker1 NotReady 13.5 s" in seen  # the recorded node, not the watch
+    plain = read_run(load("deviated.json")).impact_seen  # without a recording, the watches tell it
+    assert "NotReady" in plain and "(recorded" not in plain

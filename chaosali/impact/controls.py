@@ -228,20 +228,19 @@ def _activities(experiment: Experiment) -> list[dict]:
 
 def recorded(recorder: Recorder | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The recording so far (empty without a recorder: before the method nothing is recorded) with
-    the run's fault ends (``fault_ends``: fault id -> ISO time, the one record of them, which the
-    report reads too), and its measures, recovery counted from the last fault end."""
-    recording = {**(recorder.recording() if recorder else {}), "fault_ends": dict(memory.fault_ends())}
+    the run's fault ends on its clock (``fault_ends``: fault id -> seconds since it started, the one
+    record of them, which the report reads too), and its measures, recovery counted from the last."""
+    recording = recorder.recording() if recorder else {}
+    if recording.get("started_at"):
+        started = dt.datetime.fromisoformat(recording["started_at"])
+        recording["fault_ends"] = {fault: round((dt.datetime.fromisoformat(end) - started).total_seconds(), 3)
+                                   for fault, end in memory.fault_ends().items()}
     return recording, measure(recording, fault_end(recording))
 
 
 def fault_end(recording: dict) -> float | None:
     """When the run's faults ended, on the recording's clock: the last of its ``fault_ends`` (a
-    timer, or a restore if sooner; a one-shot's moment). None while a fault is still on, or
-    without any."""
-    ends = (recording.get("fault_ends") or {}).values()
-    if not ends or not recording.get("started_at"):
-        return None
-    latest = max(dt.datetime.fromisoformat(end) for end in ends)
-    if latest > dt.datetime.now(dt.timezone.utc):
-        return None
-    return round((latest - dt.datetime.fromisoformat(recording["started_at"])).total_seconds(), 3)
+    timer, or a restore if sooner; a one-shot's moment). None while a fault is still on at the
+    recording's end, or without any."""
+    latest = max((recording.get("fault_ends") or {}).values(), default=None)
+    return None if latest is None or latest > recording.get("seconds", 0) else latest

@@ -6,7 +6,6 @@ end, when known, is given on that clock too; recoveries are measured from it.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -67,10 +66,9 @@ def measure(recording: dict[str, Any], fault_end: float | None = None) -> dict[s
     workloads = _workloads(timeline, end, fault_end)
     nodes = _nodes(timeline, end, fault_end)
     http = {name: _http(target) for name, target in (recording.get("http") or {}).items()}
-    started = recording.get("started_at")
     # an outage not seen back lasts until the recording's own end (it may be read mid-run)
-    ends_at = dt.datetime.fromisoformat(started) + dt.timedelta(seconds=end) if started else None
-    api_down = sum(_outage_seconds(outage, ends_at) for outage in recording.get("api_outages") or [])
+    api_down = sum(max(0.0, (end if outage.get("to") is None else outage["to"]) - outage["from"])
+                   for outage in recording.get("api_outages") or [])
     lost = [pod for workload in workloads.values() for pod in workload["lost"]]
     measures = {
         "pods_lost": len(lost),
@@ -228,12 +226,6 @@ def _percentile(values: list[float], rank: float) -> float | None:
     if not values:
         return None
     return values[min(len(values) - 1, int(round(rank / 100 * (len(values) - 1))))]
-
-
-def _outage_seconds(outage: dict, ends_at: dt.datetime | None) -> float:
-    start = dt.datetime.fromisoformat(outage["from"])
-    stop = dt.datetime.fromisoformat(outage["to"]) if outage.get("to") else ends_at
-    return max(0.0, (stop - start).total_seconds()) if stop else 0.0
 
 
 def _recovery(workloads: dict[str, dict], nodes: dict[str, dict]) -> float | None:

@@ -6,8 +6,11 @@ error or a cut API (a 410 Gone lists again). Watches end every ``WATCH_SECONDS``
 side and a read that hears nothing for longer fails, so a silently cut API is noticed within
 seconds; the API's own outage is sampled apart, on ``/readyz``, so that its from/to are exact.
 
-Every change becomes one entry of the timeline, in arrival order, with ``at`` (ISO time) and
-``t`` (seconds since the recording started). The timeline is capped; what does not fit is counted.
+One time base: every moment of the recording is ``t``, seconds since it started (its
+``started_at``): the timeline's entries (which keep ``at``, their ISO time, too), the API's
+outages and the HTTP targets' error windows. A window is as precise as its sampling: the API's
+within the second of /readyz, a workload's within the fraction of a second its watch event takes
+to arrive. The timeline is capped; what does not fit is counted.
 Only names, states and reasons are kept: never an object's spec, env, or a Secret.
 """
 
@@ -156,7 +159,7 @@ class Recorder:
             thread.join(timeout=_READ_TIMEOUT + 5)
         self._ended_at = _now()
         with self._lock:
-            self._outages.close(self._ended_at)
+            self._outages.close(self._t())
 
     def recording(self) -> dict[str, Any]:
         with self._lock:
@@ -164,7 +167,7 @@ class Recorder:
                 "scope": {"namespaces": list(self.scope.namespaces), "label_selector": self.scope.label_selector},
                 "started_at": self._started_at,
                 "ended_at": self._ended_at,
-                "seconds": round(time.monotonic() - self._started, 3),
+                "seconds": self._t(),
                 "api_outages": [dict(outage) for outage in self._outages.spans],
                 "http": {name: sampled.as_dict() for name, sampled in self._http.items()},
                 "timeline": list(self._timeline),
@@ -266,7 +269,7 @@ class Recorder:
         cluster = Connection(self.api_factory(), timeout=1.0)
         try:
             while not self._stopping.wait(1.0):
-                began = _now()
+                began = self._t()
                 up = readiness_problem(cluster) is None
                 if not up:
                     # the reused connection may lead to a server that is gone while the API is not (an HA
@@ -275,7 +278,7 @@ class Recorder:
                     cluster = Connection(self.api_factory(), timeout=1.0)
                     up = readiness_problem(cluster) is None
                 with self._lock:
-                    change = self._outages.sample(up, _now() if up else began)  # down from the check's start
+                    change = self._outages.sample(up, self._t() if up else began)  # down from the check's start
                     if change:
                         self._add({"kind": "api", "what": change})
         finally:
@@ -294,7 +297,7 @@ class Recorder:
                 sampled.samples += 1
                 if len(sampled.latencies) < self.cap:
                     sampled.latencies.append(latency)
-                change = sampled.errors.sample(failure is None, _now(), reason=failure)
+                change = sampled.errors.sample(failure is None, self._t(), reason=failure)
                 if change == "back":
                     self._add({"kind": "http", "target": target.name, "what": "answering"})
                 elif change == "down":
@@ -309,12 +312,16 @@ class Recorder:
 
     # ---- what each change means -----------------------------------------------------------------
 
+    def _t(self) -> float:
+        """Now, on the recording's clock: seconds since it started."""
+        return round(time.monotonic() - self._started, 3)
+
     def _add(self, entry: dict) -> dict | None:
         """Append to the timeline (the caller holds the lock); the entry as kept, None if dropped."""
         if len(self._timeline) >= self.cap:
             self._dropped += 1
             return None
-        kept = {"at": _now(), "t": round(time.monotonic() - self._started, 3), **entry}
+        kept = {"at": _now(), "t": self._t(), **entry}
         self._timeline.append(kept)
         return kept
 

@@ -48,9 +48,11 @@ from chaosali.report.model import (
     Activity, FaultWindow, LimitCheck, Recording, SteadyCheck, activity_of, fault_windows, iso, limit_name,
     recording_of, seconds_text, steady_checks, time_of,
 )
-from chaosali.report.recovery import CORE_SUBJECTS, NOT_MEASURED, Outage, Recovery, outages_of, recovery_of, sightings_of
+from chaosali.report.recovery import (
+    CORE_SUBJECTS, NOT_MEASURED, RECORDED_SUBJECTS, Outage, Recovery, outages_of, recovery_of, sightings_of,
+)
 from chaosali.report.redact import redact
-from chaosali.report.story import exit_status, stderr_tail
+from chaosali.report.outputs import exit_status, stderr_tail
 
 __all__ = ["Check", "Run", "campaign_score", "read_run"]
 
@@ -97,8 +99,11 @@ class Run:
 
     @property
     def impact_seen(self) -> str:
+        """One figure per outage: what the recording measured (the API, the nodes) is told once,
+        from the recording, with its resolution; the journal's own sightings tell the rest."""
         seen = _measured_phrases(self.measures) if self.measures else []
-        return ", ".join(seen + [outage.text() for outage in self.outages]) or "none"
+        told = RECORDED_SUBJECTS if self.measures else set()
+        return ", ".join(seen + [outage.text() for outage in self.outages if outage.subject not in told]) or "none"
 
     @property
     def impact_level(self) -> str | None:
@@ -325,7 +330,7 @@ def _measured_phrases(measures: dict[str, Any]) -> list[str]:
     phrases += [f"{name} NotReady {seconds_text(n['seconds_not_ready'])}"
                 for name, n in (measures.get("nodes") or {}).items() if n.get("seconds_not_ready")]
     if measures.get("api_down_seconds"):
-        phrases.append(f"the API down {seconds_text(measures['api_down_seconds'])} (recorded)")
+        phrases.append(f"the API down {seconds_text(measures['api_down_seconds'])} (recorded, /readyz each second)")
     phrases += [f"{name} available {t['availability']:g} %" for name, t in (measures.get("http") or {}).items()
                 if t.get("availability") is not None and t["availability"] < 100]
     return phrases

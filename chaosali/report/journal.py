@@ -203,6 +203,8 @@ _RUN = OBJ({
 }, required=("activity",))
 _STEADY_STATE = OBJ({"steady_state_met": OPT(FLAG), "probes": LIST(_RUN)})
 _SPANS = LIST(OBJ({"from": NUMBER, "to": NUMBER}))
+# a moment of the recording's clock: seconds since it started (an older chaosali wrote ISO times)
+_CLOCK = EITHER(NUMBER, TIME, "seconds of the recording's clock")
 _MEASURES = OBJ({
     "pods_lost": WHOLE, "api_down_seconds": SECONDS, "recovery_seconds": OPT(SECONDS), "impact": TEXT,
     "workloads": MAP(OBJ({
@@ -214,13 +216,14 @@ _MEASURES = OBJ({
                       "taints_seen": LIST(TEXT)})),
     "http": MAP(OBJ({"samples": WHOLE, "availability": OPT(NUMBER), "p50": OPT(SECONDS), "p95": OPT(SECONDS),
                      "p99": OPT(SECONDS), "longest_failure_streak": WHOLE,
-                     "error_windows": LIST(OBJ({"from": TEXT, "to": OPT(TEXT), "reason": TEXT}))})),
+                     "error_windows": LIST(OBJ({"from": _CLOCK, "to": OPT(_CLOCK), "reason": TEXT}))})),
 })
 _RECORDING = OBJ({
     "started_at": TIME, "seconds": SECONDS, "dropped": WHOLE, "errors": LIST(ANY),
     "scope": OBJ({"namespaces": LIST(TEXT), "label_selector": OPT(TEXT)}),
     "timeline": LIST(OBJ({"t": NUMBER, "kind": TEXT, "workload": TEXT})),
-    "api_outages": LIST(OBJ({"from": TEXT, "to": OPT(TEXT)})),
+    "api_outages": LIST(OBJ({"from": _CLOCK, "to": OPT(_CLOCK)})),
+    "fault_ends": MAP(_CLOCK),
 })
 _IMPACT = OBJ({"recording": _RECORDING, "measures": _MEASURES, "missing": TEXT})
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from chaosali.impact.measures import LIMITS
 from chaosali.report.journal import IMPACT_EXTENSION
-from chaosali.report.story import status_words, unexpected_exit
+from chaosali.report.outputs import status_words, unexpected_exit
 
 __all__ = ["Activity", "FaultWindow", "LimitCheck", "Recording", "SteadyCheck", "activity_of", "fault_windows", "iso",
            "limit_name", "recording_of", "seconds_text", "span", "steady_checks", "time_of"]
@@ -83,7 +83,8 @@ class SteadyCheck:
 @dataclass(frozen=True)
 class Recording:
     """The impact recording of a run (``chaosali.impact.controls``): its measures as the control
-    computed them, and its timeline on its own clock (``t``: seconds since ``started``)."""
+    computed them, and every moment of it on its own clock (seconds since ``started``): the
+    timeline's ``t``, the windows' ``from`` and ``to``, the fault ends."""
 
     started: dt.datetime | None
     seconds: float
@@ -94,20 +95,15 @@ class Recording:
     errors: list[str]
     measures: dict[str, Any] | None
     missing: str | None  # why there is no recording
-    # when each of the run's faults ended, as the run recorded it (id -> time); empty in a journal
+    # when each of the run's faults ended, as the run recorded it (id -> seconds); empty in a journal
     # of an older chaosali: the report then works the ends out from the activities
-    fault_ends: dict[str, dt.datetime] = field(default_factory=dict)
+    fault_ends: dict[str, float] = field(default_factory=dict)
 
     def at(self, t: Any) -> dt.datetime | None:
         """A moment of the recording's clock, as a time."""
         if self.started is None or isinstance(t, bool) or not isinstance(t, (int, float)):
             return None
         return self.started + dt.timedelta(seconds=t)
-
-    @staticmethod
-    def moment(stamp: Any) -> dt.datetime | None:
-        """A time the recording wrote as ISO 8601 (outages, HTTP error windows)."""
-        return time_of(stamp)
 
     def readiness(self) -> dict[str, list[tuple[dt.datetime, Any, Any]]]:
         """Per workload, each (moment, ready, desired) the recording saw (as the journal holds them)."""
@@ -153,18 +149,34 @@ def recording_of(extensions: Any) -> Recording | None:
     recording: dict[str, Any] = entry["recording"] if isinstance(entry.get("recording"), dict) else {}
     measures = entry.get("measures") if isinstance(entry.get("measures"), dict) else None
     missing = None if measures else str(entry.get("missing") or "the journal holds no measures")
+    started = time_of(recording.get("started_at"))
+
+    def on_clock(value: Any) -> float | None:
+        """A moment as seconds of the recording's clock; an older chaosali wrote windows in ISO time."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        moment = time_of(value)
+        return round((moment - started).total_seconds(), 3) if moment and started else None
+
+    def windows(spans: Any) -> list[dict[str, Any]]:
+        return [{**w, "from": on_clock(w.get("from")), "to": on_clock(w.get("to"))}
+                for w in spans or [] if isinstance(w, dict)]
+
+    if measures and isinstance(measures.get("http"), dict):
+        measures = {**measures, "http": {name: {**t, "error_windows": windows(t.get("error_windows"))}
+                                         for name, t in measures["http"].items() if isinstance(t, dict)}}
+    ends: dict[str, Any] = recording["fault_ends"] if isinstance(recording.get("fault_ends"), dict) else {}
     return Recording(
-        started=time_of(recording.get("started_at")),
+        started=started,
         seconds=float(recording.get("seconds") or 0.0),
         scope=recording.get("scope") or {},
         timeline=[e for e in recording.get("timeline") or [] if isinstance(e, dict)],
-        api_outages=[o for o in recording.get("api_outages") or [] if isinstance(o, dict)],
+        api_outages=windows(recording.get("api_outages")),
         dropped=int(recording.get("dropped") or 0),
         errors=[str(error) for error in recording.get("errors") or []],
         measures=measures,
         missing=missing,
-        fault_ends={str(name): end for name, stamp in (recording.get("fault_ends") or {}).items()
-                    if (end := time_of(stamp))} if isinstance(recording.get("fault_ends"), dict) else {},
+        fault_ends={str(name): t for name, end in ends.items() if (t := on_clock(end)) is not None},
     )
 
 

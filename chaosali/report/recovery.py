@@ -42,7 +42,7 @@ from typing import Any
 
 from chaosali.report.model import Activity, FaultWindow, Recording, SteadyCheck, seconds_text, span, time_of
 
-__all__ = ["CORE_SUBJECTS", "NOT_MEASURED", "NOT_RECOVERED", "NO_OUTAGE", "Outage", "RECOVERED", "Recovery", "STEADY",
+__all__ = ["CORE_SUBJECTS", "RECORDED_SUBJECTS", "NOT_MEASURED", "NOT_RECOVERED", "NO_OUTAGE", "Outage", "RECOVERED", "Recovery", "STEADY",
            "Sighting", "outages_of", "recovery_of", "sightings_of"]
 
 
@@ -53,6 +53,7 @@ STEADY = "steady state"
 # What a watch or a probe is about, by its provider function: (subject, how its outage reads).
 _SUBJECTS = {"watch_api": ("api", "the API down"), "watch_nodes": ("nodes", "nodes NotReady")}
 CORE_SUBJECTS = {"api"}  # an outage of these is core impact
+RECORDED_SUBJECTS = {"api", "nodes"}  # what an impact recording measures itself (/readyz, node watches)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ def outages_of(sightings: list[Sighting]) -> list[Outage]:
 def recovery_of(sightings: list[Sighting], faults: list[FaultWindow], activities: list[Activity],
               fmea: dict[str, Any] | None, recording: Recording | None) -> Recovery:
     expected = float(fmea["recovery_seconds"]) if fmea else None
-    started, started_by = _clock_start(faults, activities, recording.fault_ends if recording else {})
+    recorded = {name: end for name, t in recording.fault_ends.items() if (end := recording.at(t))} if recording else {}
+    started, started_by = _clock_start(faults, activities, recorded)
     if started is None:
         return Recovery(NOT_MEASURED, None, expected, None, started_by, None, "")
     injected = min([f.start for f in faults] + [a.start for a in activities if a.phase == "method" and a.start],

@@ -17,7 +17,7 @@ from chaosali.report.figures import Run, campaign_score, read_run
 from chaosali.report.model import Activity, seconds_text
 from chaosali.report.junit import junit_report
 from chaosali.report.render_html import html_report
-from chaosali.report.story import printable
+from chaosali.report.outputs import printable
 from chaosali.report.words import (
     activity_details, campaign_score_text, expectations, expected_text, fmea_sentence, impact_sentence,
     impact_tables, offset_text, recording_sentence, recovery_seen, recovery_sentence, run_verdict, score_text,

@@ -390,13 +390,13 @@ def _recorded_spans(run: Run) -> list[tuple[str, str, list[tuple[dt.datetime, dt
         if bars:
             taints = ", ".join(seen.get("taints_seen") or [])
             rows.append((f"node {node} NotReady" + (f" · tainted {taints}" if taints else ""), "notready", bars))
-    outages = [(recording.moment(o.get("from")), recording.moment(o.get("to")) or end) for o in recording.api_outages]
+    outages = [(recording.at(o.get("from")), recording.at(o.get("to")) or end) for o in recording.api_outages]
     if outages:
         rows.append(("the API down (recorded)", "outage",
                      [(start, stop, f"the API down from {offset_text(run, start)} to {offset_text(run, stop)}")
                       for start, stop in outages if start]))
     for target, sampled in (measures.get("http") or {}).items():
-        windows = [(recording.moment(w.get("from")), recording.moment(w.get("to")) or end,
+        windows = [(recording.at(w.get("from")), recording.at(w.get("to")) or end,
                     str(w.get("reason") or "failing")) for w in sampled.get("error_windows") or []]
         availability = sampled.get("availability")
         rows.append((f"HTTP {target}: " + ("no sample" if availability is None else f"{availability:g} % available"),

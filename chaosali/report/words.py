@@ -12,7 +12,7 @@ from chaosali.impact.measures import LIMITS
 from chaosali.report.figures import Run, campaign_score
 from chaosali.report.model import Activity, FaultWindow, LimitCheck, seconds_text
 from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Recovery
-from chaosali.report.story import output_lines, skew_text, status_words
+from chaosali.report.outputs import output_lines, skew_text, status_words
 
 __all__ = [
     "Expectation", "Table", "activity_details", "story", "campaign_score_text", "expectations", "expected_text",
@@ -258,16 +258,12 @@ def impact_tables(run: Run) -> list[Table]:
     def at(t: Any) -> str:  # a time of the recording's clock, on the run's
         return offset_text(run, recording.at(t))
 
-    def windows(spans: list[dict[str, Any]]) -> str:
-        return ", ".join(f"{at(w.get('from'))} to {at(w.get('to'))}" for w in spans) or "-"
+    def spans(windows: list[dict[str, Any]]) -> list[tuple[str, str, float | None]]:  # from, to, for
+        return [(at(w.get("from")), "not back" if w.get("to") is None else at(w.get("to")),
+                 None if None in (w.get("from"), w.get("to")) else round(w["to"] - w["from"], 3)) for w in windows]
 
-    def stamped(spans: list[dict[str, Any]]) -> list[tuple[str, str, float | None]]:  # ISO times: from, to, for
-        out = []
-        for span in spans:
-            start, end = recording.moment(span.get("from")), recording.moment(span.get("to"))
-            out.append((offset_text(run, start), offset_text(run, end) if end else "not back",
-                        round((end - start).total_seconds(), 3) if start and end else None))
-        return out
+    def windows(spans_of: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{start} to {end}" for start, end, _ in spans(spans_of)) or "-"
     readiness = recording.readiness()
     tables = []
     workloads = measures.get("workloads") or {}
@@ -294,7 +290,7 @@ def impact_tables(run: Run) -> list[Table]:
             for name, n in nodes.items()]))
     if recording.api_outages:
         tables.append(Table("API outages", ["from", "to", "for"], [
-            [start, end, seconds_text(seconds)] for start, end, seconds in stamped(recording.api_outages)]))
+            [start, end, seconds_text(seconds)] for start, end, seconds in spans(recording.api_outages)]))
     http = measures.get("http") or {}
     if http:
         tables.append(Table("HTTP targets", ["target", "samples", "availability", "p50", "p95", "p99",
@@ -302,7 +298,7 @@ def impact_tables(run: Run) -> list[Table]:
             [name, str(t.get("samples")), "-" if t.get("availability") is None else f"{t['availability']:g} %",
              *(_ms(t.get(p)) for p in ("p50", "p95", "p99")), str(t.get("longest_failure_streak")),
              ", ".join(f"{start} to {end}" + (f" ({w['reason']})" if w.get("reason") else "")
-                       for (start, end, _), w in zip(stamped(t.get("error_windows") or []),
+                       for (start, end, _), w in zip(spans(t.get("error_windows") or []),
                                                       t.get("error_windows") or [])) or "-"]
             for name, t in http.items()]))
     return tables
