@@ -1,6 +1,8 @@
 """The lab's Kubernetes cluster: real etcd, kube-apiserver, controller-manager and scheduler on the
 master hosts, one kwok per host standing in for its kubelet, and the real CoreDNS as the cluster
-DNS (``dns.py``), run with the real kube-monkey by each node's ``pods`` service (``podrunner.py``).
+DNS (``dns.py``), run with the real kube-monkey by each node's ``pods`` service (``podrunner.py``);
+or, with ``nodes="real"``, a real kubelet and containerd on each worker (``nodes.py``), whose pods
+are real containers.
 
 Each component is a service of its host (see ``sh/init.sh``), so cutting a master's
 network really makes the API unreachable, and ``labctl restart kubelet`` on a host re-reads that
@@ -27,7 +29,7 @@ from kubernetes.client.rest import ApiException
 from chaosali.cluster.api import new_api_client
 from chaosali.cluster.health import api_problem, nodes_problem
 from chaosali.host.probes import names_resolve
-from chaosali.lab import dns, k8sbuild, podrunner
+from chaosali.lab import dns, k8sbuild, nodes as real_nodes, podrunner
 from chaosali.lab.hosts import Lab, LabError, LabHost
 from chaosali.lab.pki import make_pki
 
@@ -48,17 +50,26 @@ DEMO_NAMESPACE = "demo"
 # workers spread over two zones (worker1 zone-a, worker2 zone-b, ...), as a zone outage drill needs
 ZONE_LABEL = "topology.kubernetes.io/zone"
 ZONES = ("zone-a", "zone-b")
+#: What the workers run: kwok (simulated nodes, no containers) or a real kubelet and containerd.
+NODE_KINDS = ("kwok", "real")
 
 
 class Cluster:
     """A Kubernetes cluster on the hosts of ``lab``: masters, workers and, with 3 masters, a load balancer."""
 
-    def __init__(self, lab: Lab, progress: Callable[[str], None] = logger.info) -> None:
+    def __init__(self, lab: Lab, progress: Callable[[str], None] = logger.info, nodes: str | None = None) -> None:
+        """``nodes``: what the workers run (:data:`NODE_KINDS`); by default what they run already, or kwok."""
         self.lab = lab
         self.progress = progress
         self.dir = lab.state_dir / "cluster"
         self.pki = self.dir / "pki"
         self.binaries: dict[str, Path] = {}
+        self._kubelets: dict[str, list[str]] = {}
+        kind_file = self.dir / "nodes"
+        self.running_kind = kind_file.read_text().strip() if kind_file.exists() else None
+        self.node_kind = nodes or self.running_kind or "kwok"
+        if self.node_kind not in NODE_KINDS:
+            raise LabError(f"nodes {self.node_kind!r}: use one of {', '.join(NODE_KINDS)}")
 
     @classmethod
     def of(cls, lab: Lab) -> Cluster | None:
@@ -76,6 +87,10 @@ class Cluster:
     def _workers(self) -> list[LabHost]:
         return [h for h in self.lab.hosts if h.role == "worker"]
 
+    def _real(self, host: LabHost) -> bool:
+        """Whether ``host`` runs a real kubelet (masters keep kwok, which holds their mirror pods)."""
+        return self.node_kind == "real" and host.role == "worker"
+
     @property
     def balancer(self) -> LabHost | None:
         """The highly available variant puts its API servers behind a load balancer host."""
@@ -86,9 +101,16 @@ class Cluster:
         same shape."""
         if masters not in (1, 3):
             raise LabError(f"{masters} masters: use 1, or 3 for the highly available variant")
+        if self.lab.hosts and self.running_kind and self.running_kind != self.node_kind:
+            raise LabError(f"lab {self.lab.name!r} is up with {self.running_kind} workers; "
+                           "run 'chaosali lab down' first to change that")
         self.lab.place([("master", masters), ("worker", workers), ("lb", 1 if masters > 1 else 0)])
+        self.dir.mkdir(exist_ok=True)
+        (self.dir / "nodes").write_text(self.node_kind)
         self.prepare()
         self.lab.start(self.services)
+        self.lab.route({real_nodes.pod_subnet(self.lab.hosts.index(h)): h.address
+                        for h in self._workers() if self._real(h)})
         self.bootstrap()
         self.lab.write_vars(self.variables())
 
@@ -109,7 +131,14 @@ class Cluster:
 
     def prepare(self) -> None:
         """Binaries (built once into the cache), certificates and every kubeconfig."""
-        self.binaries = k8sbuild.ensure_binaries(self.progress)
+        real = [h for h in self._workers() if self._real(h)]
+        if real:
+            lacking = real_nodes.missing()
+            if lacking:
+                raise LabError(f"real worker nodes need {', '.join(lacking)}: run scripts/setup, or "
+                               "apt-get install containerd runc containernetworking-plugins busybox-static")
+        self.binaries = k8sbuild.ensure_binaries(
+            self.progress, k8sbuild.CONTROL_PLANE_BINARIES + (k8sbuild.NODE_BINARIES if real else ()))
         stages = [yaml.safe_load(path.read_text()) for path in k8sbuild.kwok_pod_stages()] + [_POD_READY_AGAIN]
         self.binaries["coredns"] = k8sbuild.coredns(self.progress)
         kube_monkey = k8sbuild.kube_monkey(self.progress)
@@ -129,12 +158,39 @@ class Cluster:
             kubelet_conf = self.lab.host_dir(host) / "fs" / "etc" / "kubernetes" / "kubelet.conf"
             kubelet_conf.parent.mkdir(parents=True, exist_ok=True)
             self._kubeconfig(kubelet_conf, "kubelet")
+        if real:
+            images = real_nodes.write_images(self.dir / "images")
+            for host in real:
+                self._node_files(host, images)
+
+    def _node_files(self, host: LabHost, images: Path) -> None:
+        """A real worker's own containerd, CNI and kubelet configuration, at the usual paths of its
+        host (under its ``fs/``, bind-mounted by ``sh/init.sh``), and its kubelet's argv."""
+        fs = self.lab.host_dir(host) / "fs"
+        files = {
+            "etc/containerd/config.toml": real_nodes.containerd_config(),
+            "etc/cni/net.d/10-lab.conflist": real_nodes.cni_config(real_nodes.pod_subnet(self.lab.hosts.index(host))),
+            "etc/kubernetes/kubelet-config.yaml": real_nodes.kubelet_config(host.namespace, self.pki / "ca.crt",
+                                                                            NODE_LEASE_SECONDS),
+        }
+        for name, text in files.items():
+            (fs / name).parent.mkdir(parents=True, exist_ok=True)
+            (fs / name).write_text(text)
+        self._kubelets[host.name] = [
+            "sh", str(self.lab.tools / "kubelet.sh"), real_nodes.cgroup_parent(host.namespace), str(images),
+            str(self.binaries["kubelet"]), "--config=/etc/kubernetes/kubelet-config.yaml",
+            "--kubeconfig=/etc/kubernetes/kubelet.conf", f"--hostname-override={host.name}",
+            f"--node-ip={host.address}", "--v=1",
+        ]
 
     def services(self, host: LabHost) -> dict[str, list[str]]:
         """The processes that make ``host`` a master, a worker or the load balancer (each a
         restartable service)."""
         if host.role == "lb":
             return {"haproxy": ["/usr/sbin/haproxy", "-db", "-f", str(self.dir / "haproxy.cfg")]}
+        if self._real(host):
+            return {"containerd": ["containerd", "--config=/etc/containerd/config.toml", "--log-level=warn"],
+                    "kubelet": self._kubelets[host.name]}
         index = self.lab.hosts.index(host)
         services = {
             "kubelet": [
@@ -244,7 +300,7 @@ class Cluster:
             self._readonly(api)
             dns.deploy(api, _create, self._dns_replicas)
             self._demo(api)
-            self._wait("every node Ready", lambda: nodes_problem("type=kwok", self._config, None) is None, 60)
+            self._wait("every node Ready", lambda: nodes_problem(None, self._config, None) is None, 90)
             self._wait("the demo workload available", lambda: self._demo_available(api), 90)
             if self._dns_replicas:
                 self._wait(f"the cluster DNS to resolve {dns.CHECK_NAME}", self._dns_resolves, 60)
@@ -264,7 +320,7 @@ class Cluster:
         """Configuration for experiments run against the lab (chaos --var-file)."""
         return {
             "kubeconfig_path": str(self.admin_kubeconfig),
-
+            "lab_nodes": self.node_kind,
         }
 
     def status(self) -> dict:
@@ -280,14 +336,17 @@ class Cluster:
     def _node(self, host: LabHost) -> dict:
         master = host.role == "master"
         role = "control-plane" if master else "worker"
+        kind = "real" if self._real(host) else "kwok"
+        # a real kubelet finds its node made, and completes it when it registers
         return {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {
                 "name": host.name,
                 "labels": {"kubernetes.io/hostname": host.name, "kubernetes.io/os": "linux",
-                           f"node-role.kubernetes.io/{role}": "", "type": "kwok",
+                           f"node-role.kubernetes.io/{role}": "", "type": kind,
                            **({} if master else {ZONE_LABEL: ZONES[self._workers().index(host) % len(ZONES)]})},
-                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "annotations": {"node.alpha.kubernetes.io/ttl": "0",
+                                **({"kwok.x-k8s.io/node": "fake"} if kind == "kwok" else {})},
             },
             "spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}
             if master else {},
@@ -316,12 +375,18 @@ class Cluster:
     def _demo(self, api: k8s.ApiClient) -> None:
         core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
         labels = {"app": "web"}
+        container = {"name": "web", "image": "nginx:1.27"}
+        if self.node_kind == "real":  # the lab's own image (nothing can be pulled), served for real
+            container = {"name": "web", "image": real_nodes.WEB_IMAGE, "imagePullPolicy": "Never",
+                         "ports": [{"containerPort": real_nodes.WEB_PORT}],
+                         "readinessProbe": {"httpGet": {"path": "/", "port": real_nodes.WEB_PORT},
+                                            "periodSeconds": 2, "failureThreshold": 1}}
         _create(core.create_namespace, {"metadata": {"name": DEMO_NAMESPACE}})
         _create(lambda body: apps.create_namespaced_deployment(DEMO_NAMESPACE, body), {
             "metadata": {"name": "web", "labels": labels},
             "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}],
+                "spec": {"containers": [container],
                          # one replica per zone where possible: a zone outage leaves the other
                          "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_LABEL,
                                                         "whenUnsatisfiable": "ScheduleAnyway",

@@ -1,0 +1,198 @@
+"""Real worker nodes in the lab: a kubelet and containerd per worker, whose pods are real containers.
+
+The lab (one kwok master, two real workers) is brought up once for this module; its last test
+brings it down and proves that nothing of it is left on the machine.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from chaosali.host.ssh import Host, run_script
+from chaosali.lab import k8sbuild, nodes
+from chaosali.lab.cluster import DEMO_NAMESPACE, Cluster
+from chaosali.lab.hosts import Lab, LabHost
+from conftest import settings, wait_until
+
+REAL_LAB = {"name": "csreal", "subnet": "10.226.0.0/24"}
+
+
+@pytest.fixture(scope="module")
+def real(one_test_session_at_a_time: None):
+    lacking = nodes.missing()
+    if lacking:
+        pytest.skip(f"real worker nodes need {', '.join(lacking)} (scripts/setup installs them)")
+    lab = Lab(**REAL_LAB)
+    lab.down()
+    cluster = Cluster(lab, nodes="real")
+    cluster.up(masters=1, workers=2)
+    yield cluster
+    lab.down()
+
+
+@pytest.fixture(scope="module")
+def core(real: Cluster):
+    api = config.new_client_from_config(config_file=str(real.admin_kubeconfig))
+    yield client.CoreV1Api(api)
+    api.close()
+
+
+def on_host(cluster: Cluster, host: LabHost, command: str) -> str:
+    return run_script(Host(host.address), command, settings(cluster.lab))
+
+
+def worker(cluster: Cluster, name: str) -> LabHost:
+    return next(h for h in cluster.lab.hosts if h.name == name)
+
+
+def http_get(cluster: Cluster, address: str, port: int = nodes.WEB_PORT) -> str | None:
+    """The body served at ``address`` as seen from the master host (the lab's own network), or None."""
+    master = cluster.masters[0]
+    result = subprocess.run(["ip", "netns", "exec", master.namespace, str(nodes.BUSYBOX), "wget", "-q", "-O", "-",
+                             "-T", "2", f"http://{address}:{port}/"], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def test_workers_are_real_kubelets_on_containerd_and_the_master_stays_kwok(real, core):
+    found = {n.metadata.name: n for n in core.list_node().items}
+    for name in ("worker1", "worker2"):
+        info = found[name].status.node_info
+        assert info.container_runtime_version.startswith("containerd://")
+        assert info.kubelet_version == k8sbuild.KUBERNETES_VERSION
+        assert found[name].metadata.labels["type"] == "real"
+    assert found["master1"].metadata.labels["type"] == "kwok"
+    processes = on_host(real, worker(real, "worker1"), "ps -e -o comm=").split()
+    assert "kubelet" in processes and "containerd" in processes and "kwok" not in processes
+
+
+def test_the_demo_web_runs_as_real_containers_serving_http(real, core):
+    pods = core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod.spec.containers[0].image == nodes.WEB_IMAGE
+        assert pod.spec.containers[0].image_pull_policy == "Never"
+        assert pod.spec.containers[0].readiness_probe.http_get.port == nodes.WEB_PORT
+        assert all(c.ready for c in pod.status.container_statuses)
+        # each replica answers with its own name, from its own pod address
+        assert http_get(real, pod.status.pod_ip) == pod.metadata.name
+        httpd = on_host(real, worker(real, pod.spec.node_name), "pgrep -f 'busybox httpd' || true").split()
+        assert httpd, f"no httpd process on {pod.spec.node_name}"
+
+
+def test_a_containers_process_starts_with_its_pod_and_ends_with_its_deletion(real, core):
+    host = worker(real, "worker1")
+    marker = str(10_000_000 + uuid.uuid4().int % 1_000_000)  # a sleep no other process runs
+    find = f"pgrep -f 'busybox sleep {marker}' || true"
+    assert on_host(real, host, find) == ""
+    name = f"proof-{marker}"
+    core.create_namespaced_pod(DEMO_NAMESPACE, {
+        "metadata": {"name": name},
+        "spec": {"nodeName": host.name, "terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "sleep", "image": nodes.WEB_IMAGE, "imagePullPolicy": "Never",
+            "command": ["/bin/busybox", "sleep", marker]}]},
+    })
+    try:
+        assert wait_until(lambda: on_host(real, host, find), 60), "the container's process never started"
+        assert wait_until(lambda: core.read_namespaced_pod(name, DEMO_NAMESPACE).status.phase == "Running", 30)
+        container_id = core.read_namespaced_pod(name, DEMO_NAMESPACE).status.container_statuses[0].container_id
+        tasks = "ctr --address /run/containerd/containerd.sock -n k8s.io tasks ls -q"
+        assert container_id.split("//")[1] in on_host(real, host, tasks).split()
+    finally:
+        core.delete_namespaced_pod(name, DEMO_NAMESPACE)
+
+    def gone() -> bool:
+        return not core.list_namespaced_pod(DEMO_NAMESPACE, field_selector=f"metadata.name={name}").items
+
+    assert wait_until(gone, 60), "the pod was never deleted"
+    assert on_host(real, host, find) == "", "the container's process outlived its pod"
+    assert container_id.split("//")[1] not in on_host(real, host, tasks).split()
+
+
+def _lab_processes(lab: Lab) -> dict[str, str]:
+    """Every process of the lab, by "pid starttime", with its command line: those in its hosts'
+    network namespaces (sshd, kubelet, containerd, shims) and in its kubelets' cgroups (containers)."""
+    pids = set()
+    for host in lab.hosts:
+        pids.update(subprocess.run(["ip", "netns", "pids", host.namespace], capture_output=True, text=True).stdout.split())
+    for procs in glob.glob(f"{nodes.CGROUP_ROOT}/pids/{lab.name}-*/**/cgroup.procs", recursive=True):
+        pids.update(Path(procs).read_text().split())
+    found = {}
+    for pid in pids:
+        try:
+            start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+            found[f"{pid} {start}"] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def _alive(processes: dict[str, str]) -> list[str]:
+    left = []
+    for key, command in processes.items():
+        pid, start = key.split()
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19] == start:
+                left.append(f"{pid}: {command}")
+        except OSError:
+            continue
+    return left
+
+
+def _mounts(needles: set[str]) -> list[str]:
+    """Mounts of any mount namespace on the machine whose line names one of ``needles``."""
+    found = set()
+    for mountinfo in glob.glob("/proc/[0-9]*/mountinfo"):
+        try:
+            found.update(line for line in Path(mountinfo).read_text().splitlines()
+                         if any(needle in line for needle in needles))
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def test_lab_down_leaves_no_process_mount_cgroup_netns_or_chain_of_the_lab(real, core):
+    lab = real.lab
+    processes = _lab_processes(lab)
+    commands = " ".join(processes.values())
+    for what in ("kubelet", "containerd --config", "containerd-shim-runc-v2", "busybox httpd", "busybox sleep"):
+        assert what in commands, f"no {what} process among the lab's: the probe would prove nothing"
+    netns = set()
+    for key in processes:
+        link = os.readlink(f"/proc/{key.split()[0]}/ns/net")
+        netns.add(link)
+    needles = {str(lab.state_dir)} | netns  # nsfs mounts show as "net:[inode]"
+    assert _mounts({str(lab.state_dir)}) and glob.glob(f"{nodes.CGROUP_ROOT}/*/{lab.name}-*")
+    chains = _root_chains()
+
+    lab.down()
+
+    assert _alive(processes) == []
+    assert _mounts(needles) == []
+    assert glob.glob(f"{nodes.CGROUP_ROOT}/*/{lab.name}-*") == []
+    held = set()
+    for proc in glob.glob("/proc/[0-9]*"):
+        try:
+            held.add(os.readlink(f"{proc}/ns/net"))
+        except OSError:
+            continue
+    assert not netns & held, "a network namespace of the lab lives on"
+    assert [n for n in _ip_netns() if n.startswith(f"{lab.name}-")] == []
+    assert _root_chains() == chains
+
+
+def _ip_netns() -> list[str]:
+    return [line.split()[0] for line in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                        text=True).stdout.splitlines() if line.strip()]
+
+
+def _root_chains() -> list[str]:
+    """The chains of the machine's own iptables (the lab's live in its hosts' namespaces)."""
+    return sorted(line.split()[0] for line in subprocess.run(["iptables-save"], capture_output=True,
+                                                              text=True).stdout.splitlines() if line.startswith(":"))
