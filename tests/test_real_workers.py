@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -54,9 +55,9 @@ def worker(cluster: Cluster, name: str) -> LabHost:
 
 def http_get(cluster: Cluster, address: str, port: int = nodes.WEB_PORT) -> str | None:
     """The body served at ``address`` as seen from the master host (the lab's own network), or None."""
-    master = cluster.masters[0]
-    result = subprocess.run(["ip", "netns", "exec", master.namespace, str(nodes.BUSYBOX), "wget", "-q", "-O", "-",
-                             "-T", "2", f"http://{address}:{port}/"], capture_output=True, text=True)
+    get = f"import urllib.request; print(urllib.request.urlopen('http://{address}:{port}/', timeout=2).read().decode())"
+    result = subprocess.run(["ip", "netns", "exec", cluster.masters[0].namespace, sys.executable, "-c", get],
+                            capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -133,16 +134,23 @@ def _lab_processes(lab: Lab) -> dict[str, str]:
     return found
 
 
-def _alive(processes: dict[str, str]) -> list[str]:
-    left = []
-    for key, command in processes.items():
-        pid, start = key.split()
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19] == start:
+def _alive(processes: dict[str, str], timeout: float = 5.0) -> list[str]:
+    """Those of ``processes`` still running (not zombies: a killed process waits for its parent to
+    reap it) once the kernel has had ``timeout`` seconds to end them."""
+    def running() -> list[str]:
+        left = []
+        for key, command in processes.items():
+            pid, start = key.split()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[19] == start and fields[0] not in ("Z", "X"):
                 left.append(f"{pid}: {command}")
-        except OSError:
-            continue
-    return left
+        return left
+
+    wait_until(lambda: not running(), timeout)
+    return running()
 
 
 def _mounts(needles: set[str]) -> list[str]:

@@ -38,6 +38,9 @@ __all__ = ["Cluster", "COMPONENTS"]
 logger = logging.getLogger("chaostoolkit")
 
 API_PORT = 6443
+# the decoy control plane of labs with real workers: its API server's port, its etcd's client and peer ports
+DECOY_API_PORT = 7443
+DECOY_ETCD_PORTS = (12379, 12380)
 COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
 SERVICE_CIDR = "10.96.0.0/16"
 NODE_LEASE_SECONDS = 10
@@ -221,33 +224,19 @@ class Cluster:
         peers = ",".join(f"{m.name}=http://{m.address}:2380" for m in self.masters)
         ha = len(self.masters) > 1
         authn = [f"--{kind}kubeconfig={{kc}}" for kind in ("", "authentication-", "authorization-")]
+        decoy = {}
+        if self.node_kind == "real" and host == self.masters[0]:
+            # "the wrong cluster" of the kubelet-misconfig drill: another API server on this host, with
+            # its own empty etcd, trusted by the kubelets as a sister cluster of one CA would be
+            decoy = {
+                "decoy-etcd": self._etcd("decoy", data / "decoy-etcd", ("127.0.0.1",), DECOY_ETCD_PORTS,
+                                         f"decoy=http://127.0.0.1:{DECOY_ETCD_PORTS[1]}", f"{self.lab.name}-decoy"),
+                "decoy-apiserver": self._apiserver(host, DECOY_ETCD_PORTS[0], DECOY_API_PORT, data / "decoy-certs"),
+            }
         return {
-            "etcd": [
-                str(self.binaries["etcd"]), f"--name={host.name}", f"--data-dir={data}/etcd",
-                f"--listen-client-urls=http://{host.address}:2379,http://127.0.0.1:2379",
-                f"--advertise-client-urls=http://{host.address}:2379",
-                f"--listen-peer-urls=http://{host.address}:2380",
-                f"--initial-advertise-peer-urls=http://{host.address}:2380",
-                f"--initial-cluster={peers}", "--initial-cluster-state=new",
-                f"--initial-cluster-token={self.lab.name}", "--listen-metrics-urls=http://127.0.0.1:2381",
-                "--log-level=warn", "--unsafe-no-fsync=true",
-            ],
-            "kube-apiserver": [
-                str(self.binaries["kube-apiserver"]), "--etcd-servers=http://127.0.0.1:2379",
-                "--bind-address=0.0.0.0", f"--secure-port={API_PORT}", f"--advertise-address={host.address}",
-                f"--tls-cert-file={pki}/apiserver.crt", f"--tls-private-key-file={pki}/apiserver.key",
-                f"--client-ca-file={pki}/ca.crt",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={pki}/sa.pub", f"--service-account-signing-key-file={pki}/sa.key",
-                f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
-                "--allow-privileged=true", f"--requestheader-client-ca-file={pki}/ca.crt",
-                "--requestheader-allowed-names=front-proxy-client", "--requestheader-username-headers=X-Remote-User",
-                "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-                f"--proxy-client-cert-file={pki}/front-proxy-client.crt",
-                f"--proxy-client-key-file={pki}/front-proxy-client.key", f"--cert-dir={data}/apiserver-certs", "--v=0",
-                f"--default-not-ready-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
-                f"--default-unreachable-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
-            ],
+            "etcd": self._etcd(host.name, data / "etcd", (host.address, "127.0.0.1"), (2379, 2380), peers,
+                               self.lab.name),
+            "kube-apiserver": self._apiserver(host, 2379, API_PORT, data / "apiserver-certs"),
             "kube-controller-manager": [
                 str(self.binaries["kube-controller-manager"]),
                 *(flag.format(kc=self.dir / "controller-manager.kubeconfig") for flag in authn),
@@ -264,7 +253,43 @@ class Cluster:
                 "--bind-address=127.0.0.1", f"--cert-dir={data}/scheduler-certs",
                 f"--leader-elect={str(ha).lower()}", "--v=0",
             ],
+            **decoy,
         }
+
+    def _etcd(self, name: str, data: Path, listen: tuple[str, ...], ports: tuple[int, int], peers: str,
+              token: str) -> list[str]:
+        """An etcd member named ``name`` of cluster ``token``, serving clients on ``listen`` at ``ports[0]``."""
+        client, peer = ports
+        return [
+            str(self.binaries["etcd"]), f"--name={name}", f"--data-dir={data}",
+            f"--listen-client-urls={','.join(f'http://{a}:{client}' for a in listen)}",
+            f"--advertise-client-urls=http://{listen[0]}:{client}",
+            f"--listen-peer-urls=http://{listen[0]}:{peer}",
+            f"--initial-advertise-peer-urls=http://{listen[0]}:{peer}",
+            f"--initial-cluster={peers}", "--initial-cluster-state=new",
+            f"--initial-cluster-token={token}", f"--listen-metrics-urls=http://127.0.0.1:{client + 2}",
+            "--log-level=warn", "--unsafe-no-fsync=true",
+        ]
+
+    def _apiserver(self, host: LabHost, etcd_port: int, port: int, cert_dir: Path) -> list[str]:
+        """A kube-apiserver of ``host`` on ``port``, storing in the etcd at ``etcd_port`` on the host."""
+        pki = self.pki
+        return [
+            str(self.binaries["kube-apiserver"]), f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=0.0.0.0", f"--secure-port={port}", f"--advertise-address={host.address}",
+            f"--tls-cert-file={pki}/apiserver.crt", f"--tls-private-key-file={pki}/apiserver.key",
+            f"--client-ca-file={pki}/ca.crt",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki}/sa.pub", f"--service-account-signing-key-file={pki}/sa.key",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true", f"--requestheader-client-ca-file={pki}/ca.crt",
+            "--requestheader-allowed-names=front-proxy-client", "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki}/front-proxy-client.crt",
+            f"--proxy-client-key-file={pki}/front-proxy-client.key", f"--cert-dir={cert_dir}", "--v=0",
+            f"--default-not-ready-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
+            f"--default-unreachable-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
+        ]
 
     def _kubeconfig(self, path: Path, leaf: str, server: str | None = None) -> None:
         def data(name: str) -> str:
@@ -291,7 +316,14 @@ class Cluster:
             self.progress(f"API ready at {self.endpoint} after {time.monotonic() - started:.1f} s")
             core = k8s.CoreV1Api(api)
             for host in self.nodes:
-                _create(lambda body: core.create_node(body), self._node(host))
+                node = self._node(host)
+                try:
+                    core.create_node(node)
+                except ApiException as error:
+                    if error.status != 409:
+                        raise
+                    # registered already (a real kubelet does it itself): give it the lab's labels
+                    core.patch_node(host.name, {"metadata": node["metadata"]})
             self._wait("kube-system/default service account",
                        lambda: _exists(lambda: core.read_namespaced_service_account("default", "kube-system")), 60)
             for host in self.masters:
@@ -321,7 +353,14 @@ class Cluster:
         return {
             "kubeconfig_path": str(self.admin_kubeconfig),
             "lab_nodes": self.node_kind,
+            # kubelet-misconfig's "wrong cluster": an API server that answers, where none of the pods are
+            **({"wrong_apiserver": self.decoy_endpoint} if self.node_kind == "real" else {}),
         }
+
+    @property
+    def decoy_endpoint(self) -> str:
+        """The decoy API server of a lab with real workers (see :meth:`_control_plane`)."""
+        return f"https://{self.masters[0].address}:{DECOY_API_PORT}"
 
     def status(self) -> dict:
         """The API's health and, per host, each service as ``labctl`` reports it."""
@@ -337,7 +376,6 @@ class Cluster:
         master = host.role == "master"
         role = "control-plane" if master else "worker"
         kind = "real" if self._real(host) else "kwok"
-        # a real kubelet finds its node made, and completes it when it registers
         return {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {
