@@ -7,15 +7,19 @@ brings it down and proves that nothing of it is left on the machine.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client, config
 
+from chaosali.host.actions import reconfigure_kubelet, restore_kubelet
 from chaosali.host.ssh import Host, run_script
 from chaosali.lab import k8sbuild, nodes
 from chaosali.lab.cluster import DEMO_NAMESPACE, Cluster
@@ -114,6 +118,55 @@ def test_a_containers_process_starts_with_its_pod_and_ends_with_its_deletion(rea
     assert wait_until(gone, 60), "the pod was never deleted"
     assert on_host(real, host, find) == "", "the container's process outlived its pod"
     assert container_id.split("//")[1] not in on_host(real, host, tasks).split()
+
+
+def test_a_kubelet_restarted_against_the_decoy_cluster_kills_its_containers_until_restored(real, core):
+    """kubelet-misconfig as it happens: the kubelet reaches a sister cluster (same CA) where none of its
+    pods exist, and kills their containers, while the right cluster still shows them Running."""
+    variables = json.loads(real.lab.vars_path.read_text())
+    access = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
+    host = worker(real, "worker1")
+    httpd = "pgrep -f 'busybox httpd' || true"
+
+    def replica() -> client.V1Pod:
+        return next(p for p in core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items
+                    if p.spec.node_name == host.name and not p.metadata.deletion_timestamp)
+
+    before, pod = on_host(real, host, httpd).split(), replica()
+    assert before and http_get(real, pod.status.pod_ip) == pod.metadata.name
+    fault = reconfigure_kubelet([host.address], apiserver=variables["configuration"]["wrong_apiserver"],
+                                duration=120, **access)
+    restarted = time.monotonic()
+    try:
+        killed = wait_until(lambda: not set(before) & set(on_host(real, host, httpd).split()), 30, step=0.1)
+        assert killed is not None, "the kubelet never killed the containers of its pods"
+        # the right cluster still believes in the replica; its address no longer serves
+        seen = core.read_namespaced_pod(pod.metadata.name, DEMO_NAMESPACE)
+        assert seen.status.phase == "Running" and all(c.ready for c in seen.status.container_statuses)
+        assert http_get(real, pod.status.pod_ip) is None
+        # the wrong cluster has the node (registered by the kubelet) and none of the pods
+        decoy = yaml.safe_load(real.admin_kubeconfig.read_text())
+        decoy["clusters"][0]["cluster"]["server"] = variables["configuration"]["wrong_apiserver"]
+        wrong = client.CoreV1Api(config.new_client_from_config_dict(decoy))
+        assert host.name in [n.metadata.name for n in wrong.list_node().items]
+        assert wrong.list_pod_for_all_namespaces().items == []
+    finally:
+        restore_kubelet([host.address], fault_id=fault["fault_id"], **access)
+    restored = time.monotonic()
+
+    def serving_again() -> bool:
+        again = replica()
+        return bool(again.status.container_statuses and again.status.container_statuses[0].ready
+                    and http_get(real, again.status.pod_ip) == again.metadata.name)
+
+    back = wait_until(serving_again, 60)
+    assert back is not None, "the replica never served again after the restore"
+    again = replica()
+    assert again.metadata.uid == pod.metadata.uid  # the same pod, with new containers
+    assert again.status.container_statuses[0].container_id != pod.status.container_statuses[0].container_id
+    print(f"\nkubelet-misconfig (decoy): first container killed {killed:.1f} s after the restart; "
+          f"replica Ready and serving {back:.1f} s after the restore (restart at +0, restore at "
+          f"+{restored - restarted:.1f} s)")
 
 
 def _lab_processes(lab: Lab) -> dict[str, str]:

@@ -175,10 +175,13 @@ class Cluster:
             "etc/cni/net.d/10-lab.conflist": real_nodes.cni_config(real_nodes.pod_subnet(self.lab.hosts.index(host))),
             "etc/kubernetes/kubelet-config.yaml": real_nodes.kubelet_config(host.namespace, self.pki / "ca.crt",
                                                                             NODE_LEASE_SECONDS),
+            "etc/kubernetes/kube-proxy.yaml": real_nodes.kube_proxy_config(host.name),
         }
         for name, text in files.items():
             (fs / name).parent.mkdir(parents=True, exist_ok=True)
             (fs / name).write_text(text)
+        # its own kubeconfig (the kubelet's identity): a kubelet fault edits kubelet.conf only
+        self._kubeconfig(fs / "etc/kubernetes/kube-proxy.conf", "kubelet")
         self._kubelets[host.name] = [
             "sh", str(self.lab.tools / "kubelet.sh"), real_nodes.cgroup_parent(host.namespace), str(images),
             str(self.binaries["kubelet"]), "--config=/etc/kubernetes/kubelet-config.yaml",
@@ -193,7 +196,8 @@ class Cluster:
             return {"haproxy": ["/usr/sbin/haproxy", "-db", "-f", str(self.dir / "haproxy.cfg")]}
         if self._real(host):
             return {"containerd": ["containerd", "--config=/etc/containerd/config.toml", "--log-level=warn"],
-                    "kubelet": self._kubelets[host.name]}
+                    "kubelet": self._kubelets[host.name],
+                    "kube-proxy": [str(self.binaries["kube-proxy"]), "--config=/etc/kubernetes/kube-proxy.yaml"]}
         index = self.lab.hosts.index(host)
         services = {
             "kubelet": [
@@ -354,7 +358,9 @@ class Cluster:
             "kubeconfig_path": str(self.admin_kubeconfig),
             "lab_nodes": self.node_kind,
             # kubelet-misconfig's "wrong cluster": an API server that answers, where none of the pods are
-            **({"wrong_apiserver": self.decoy_endpoint} if self.node_kind == "real" else {}),
+            **({"wrong_apiserver": self.decoy_endpoint,
+                "web_urls": [f"http://{h.address}:{real_nodes.WEB_NODE_PORT}/" for h in self._workers()]}
+               if self.node_kind == "real" else {}),
         }
 
     @property
@@ -430,9 +436,12 @@ class Cluster:
                                                         "whenUnsatisfiable": "ScheduleAnyway",
                                                         "labelSelector": {"matchLabels": labels}}]}}},
         })
-        _create(lambda body: core.create_namespaced_service(DEMO_NAMESPACE, body), {
-            "metadata": {"name": "web"}, "spec": {"selector": labels, "ports": [{"port": 80}]},
-        })
+        service = {"selector": labels, "ports": [{"port": 80}]}
+        if self.node_kind == "real":  # reachable through any worker, as the drills' HTTP samples need
+            service = {"type": "NodePort", "selector": labels, "ports": [
+                {"port": 80, "targetPort": real_nodes.WEB_PORT, "nodePort": real_nodes.WEB_NODE_PORT}]}
+        _create(lambda body: core.create_namespaced_service(DEMO_NAMESPACE, body),
+                {"metadata": {"name": "web"}, "spec": service})
 
     @property
     def _dns_replicas(self) -> int:

@@ -29,12 +29,16 @@ from pathlib import Path
 import yaml
 
 __all__ = ["IMAGES", "PAUSE_IMAGE", "WEB_IMAGE", "WEB_PORT", "missing", "write_images", "containerd_config",
-           "cni_config", "kubelet_config", "pod_subnet", "remove_cgroups", "cgroup_parent"]
+           "cni_config", "kubelet_config", "kube_proxy_config", "pod_subnet", "POD_CIDR", "WEB_NODE_PORT", "remove_cgroups", "cgroup_parent"]
 
 BUSYBOX = Path("/bin/busybox")
 PAUSE_IMAGE = "lab.chaosali.invalid/pause:1"
 WEB_IMAGE = "lab.chaosali.invalid/web:1"
 WEB_PORT = 80
+#: The demo web Service's NodePort on every real worker.
+WEB_NODE_PORT = 30080
+#: Every node's pod subnet (:func:`pod_subnet`) lies in it.
+POD_CIDR = "10.244.0.0/16"
 # what each image runs: the pause container only holds the pod's namespaces; the web server
 # answers with its pod's name, so a client can tell which replica served it
 IMAGES = {
@@ -191,6 +195,18 @@ def kubelet_config(namespace: str, ca_file: Path, lease_seconds: int) -> str:
         # nothing can be pulled again: never collect the imported images
         "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
         "podLogsDir": "/var/log/pods",
+    }, sort_keys=False)
+
+
+def kube_proxy_config(host_name: str) -> str:
+    """kube-proxy in iptables mode, in its host's network namespace."""
+    return yaml.safe_dump({
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+        "mode": "iptables", "hostnameOverride": host_name, "clusterCIDR": POD_CIDR,
+        "clientConnection": {"kubeconfig": "/etc/kubernetes/kube-proxy.conf"},
+        "metricsBindAddress": "127.0.0.1:10249", "healthzBindAddress": "127.0.0.1:10256",
+        # the conntrack table's limits and timeouts are the machine's, not a lab host's: leave them
+        "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
     }, sort_keys=False)
 
 
