@@ -7,11 +7,15 @@ brings it down and proves that nothing of it is left on the machine.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
+import tomllib
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -19,14 +23,69 @@ import pytest
 import yaml
 from kubernetes import client, config
 
-from chaosali.host.actions import reconfigure_kubelet, restore_kubelet
+from chaosali.host.actions import reboot_host, reconfigure_kubelet, restore_kubelet
+from chaosali.core.errors import EndpointError
 from chaosali.host.ssh import Host, run_script
 from chaosali.lab import k8sbuild, nodes
 from chaosali.lab.cluster import DEMO_NAMESPACE, Cluster
-from chaosali.lab.hosts import Lab, LabHost
+from chaosali.lab.hosts import Lab, LabError, LabHost
 from conftest import settings, wait_until
 
 REAL_LAB = {"name": "csreal", "subnet": "10.226.0.0/24"}
+
+
+# -- without a lab ---------------------------------------------------------------------------------
+
+
+def test_the_images_are_docker_archives_of_busybox_with_their_names(tmp_path):
+    listing = nodes.write_images(tmp_path)
+    images = dict(line.split() for line in listing.read_text().splitlines())
+    assert set(images) == {nodes.PAUSE_IMAGE, nodes.WEB_IMAGE}
+    for name, archive in images.items():
+        with tarfile.open(archive) as tar:
+            manifest = json.load(tar.extractfile("manifest.json"))
+            assert manifest[0]["RepoTags"] == [name]
+            image = json.load(tar.extractfile(manifest[0]["Config"]))
+            assert image["config"]["Entrypoint"] == nodes.IMAGES[name]
+            with tarfile.open(fileobj=tar.extractfile(manifest[0]["Layers"][0])) as layer:
+                assert layer.extractfile("bin/busybox").read() == nodes.BUSYBOX.read_bytes()
+                # the layer's digest is the one the config names (containerd checks it)
+            digest = manifest[0]["Layers"][0].split("/")[0]
+            assert image["rootfs"]["diff_ids"] == [f"sha256:{digest}"]
+            assert hashlib.sha256(tar.extractfile(manifest[0]["Layers"][0]).read()).hexdigest() == digest
+
+
+def test_containerd_and_the_kubelet_are_configured_for_a_lab_host():
+    containerd = tomllib.loads(nodes.containerd_config())
+    cri = containerd["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["sandbox_image"] == nodes.PAUSE_IMAGE and cri["restrict_oom_score_adj"] is True
+    assert cri["containerd"]["runtimes"]["runc"]["runtime_type"] == "io.containerd.runc.v2"
+    assert cri["cni"] == {"bin_dir": "/usr/lib/cni", "conf_dir": "/etc/cni/net.d"}
+    kubelet = yaml.safe_load(nodes.kubelet_config("lab-worker1", Path("/ca.crt"), 10))
+    assert kubelet["cgroupRoot"] == "/lab-worker1" and kubelet["cgroupDriver"] == "cgroupfs"
+    cni = json.loads(nodes.cni_config(nodes.pod_subnet(2)))
+    assert cni["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.244.2.0/24"}]]
+
+
+def test_auto_falls_back_to_kwok_naming_what_is_missing(monkeypatch, tmp_path):
+    # a machine without runc (this one has it: the lookup is what a machine without it answers)
+    monkeypatch.setattr(nodes.shutil, "which", lambda tool: None if tool == "runc" else f"/usr/bin/{tool}")
+    said = []
+    cluster = Cluster(Lab(name="csauto", state_root=tmp_path), progress=said.append, nodes="auto")
+    assert cluster.node_kind == "kwok"
+    assert said == ["kwok workers: real worker nodes need runc"]
+
+
+def test_real_nodes_on_a_machine_without_runc_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(nodes.shutil, "which", lambda tool: None if tool == "runc" else f"/usr/bin/{tool}")
+    monkeypatch.setattr("chaosali.lab.hosts._require_root", lambda: None)
+    lab = Lab(name="csnorunc", state_root=tmp_path)
+    lab.hosts = [LabHost("worker1", "10.0.0.1", "csnorunc-worker1", "worker")]
+    with pytest.raises(LabError, match="real worker nodes need runc: run scripts/setup"):
+        Cluster(lab, nodes="real").prepare()
+
+
+# -- in a lab with real workers ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +116,10 @@ def worker(cluster: Cluster, name: str) -> LabHost:
     return next(h for h in cluster.lab.hosts if h.name == name)
 
 
-def http_get(cluster: Cluster, address: str, port: int = nodes.WEB_PORT) -> str | None:
-    """The body served at ``address`` as seen from the master host (the lab's own network), or None."""
+def http_get(cluster: Cluster, address: str, port: int = nodes.WEB_PORT, source: LabHost | None = None) -> str | None:
+    """The body served at ``address`` as seen from ``source`` (default: the master host), or None."""
     get = f"import urllib.request; print(urllib.request.urlopen('http://{address}:{port}/', timeout=2).read().decode())"
-    result = subprocess.run(["ip", "netns", "exec", cluster.masters[0].namespace, sys.executable, "-c", get],
+    result = subprocess.run(["ip", "netns", "exec", (source or cluster.masters[0]).namespace, sys.executable, "-c", get],
                             capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else None
 
@@ -89,6 +148,43 @@ def test_the_demo_web_runs_as_real_containers_serving_http(real, core):
         assert http_get(real, pod.status.pod_ip) == pod.metadata.name
         httpd = on_host(real, worker(real, pod.spec.node_name), "pgrep -f 'busybox httpd' || true").split()
         assert httpd, f"no httpd process on {pod.spec.node_name}"
+
+
+def test_web_is_a_service_kube_proxy_balances_over_both_replicas(real, core):
+    """The NodePort answers through either worker, from outside the cluster (this machine), and the
+    ClusterIP from inside a worker; kube-proxy sends requests to both replicas, wherever they run."""
+    replicas = {p.metadata.name for p in core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items}
+    variables = json.loads(real.lab.vars_path.read_text())["configuration"]
+    for url in variables["web_urls"]:
+        served = {urllib.request.urlopen(url, timeout=2).read().decode().strip() for _ in range(12)}
+        assert served == replicas, url
+    cluster_ip = core.read_namespaced_service("web", DEMO_NAMESPACE).spec.cluster_ip
+    inside = worker(real, "worker2")
+    served = set()
+    for _ in range(12):
+        served.add(http_get(real, cluster_ip, 80, inside))
+    assert served == replicas
+
+
+def test_a_reboot_of_a_real_worker_ends_its_containers_and_they_come_back(real, core):
+    host = worker(real, "worker2")
+    httpd = "pgrep -f 'busybox httpd' || true"
+    before = on_host(real, host, httpd).split()
+    assert before
+    variables = json.loads(real.lab.vars_path.read_text())
+    reboot_host([host.address], configuration=variables["configuration"], secrets=variables["secrets"]["ssh"])
+
+    def replaced() -> bool:
+        try:
+            now = on_host(real, host, httpd).split()
+        except EndpointError:  # sshd reboots too
+            return False
+        return bool(now) and not set(now) & set(before)
+
+    # pids of a fresh pid namespace may repeat: the container IDs tell the new containers apart
+    assert wait_until(replaced, 90, step=0.5), "the web container never came back after the reboot"
+    assert wait_until(lambda: all(c.ready for p in core.list_namespaced_pod(
+        DEMO_NAMESPACE, label_selector="app=web").items for c in p.status.container_statuses or [None]), 60)
 
 
 def test_a_containers_process_starts_with_its_pod_and_ends_with_its_deletion(real, core):
@@ -218,16 +314,42 @@ def _mounts(needles: set[str]) -> list[str]:
     return sorted(found)
 
 
-def test_lab_down_leaves_no_process_mount_cgroup_netns_or_chain_of_the_lab(real, core):
-    lab = real.lab
+def test_lab_down_leaves_no_process_mount_cgroup_netns_or_chain_of_the_lab(real):
+    _assert_down_leaves_nothing(real.lab)
+
+
+def test_lab_down_after_lab_up_was_killed_half_way_leaves_nothing(real):
+    """``lab up`` SIGKILLed once the first pod's containers run, before it finished: ``lab down``
+    still removes everything (after the module's lab is down: same name and range)."""
+    lab = Lab(**REAL_LAB)
+    lab.down()
+    up = subprocess.Popen([sys.executable, "-m", "chaosali.cli", "lab", "up", "--name", lab.name, "--subnet",
+                           lab.subnet, "--nodes", "real"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        containers = f"{nodes.CGROUP_ROOT}/pids/{lab.name}-worker*/kubepods/**/cgroup.procs"
+        started = wait_until(lambda: any(Path(f).read_text().strip() for f in glob.glob(containers, recursive=True)),
+                             120)
+        assert started is not None and up.poll() is None, "no container ran while lab up was running"
+    finally:
+        up.kill()
+        up.wait()
+    _assert_down_leaves_nothing(Lab.load(lab.name))
+
+
+def _assert_down_leaves_nothing(lab: Lab) -> None:
+    """Bring ``lab`` down, and prove that nothing of it is left: no process (host services, kubelets,
+    containerd, shims, containers), mount in any mount namespace, cgroup, network namespace, or
+    chain in the machine's own iptables."""
     processes = _lab_processes(lab)
     commands = " ".join(processes.values())
-    for what in ("kubelet", "containerd --config", "containerd-shim-runc-v2", "busybox httpd", "busybox sleep"):
+    for what in ("kubelet", "containerd --config", "containerd-shim-runc-v2", "busybox sleep"):
         assert what in commands, f"no {what} process among the lab's: the probe would prove nothing"
     netns = set()
     for key in processes:
-        link = os.readlink(f"/proc/{key.split()[0]}/ns/net")
-        netns.add(link)
+        try:
+            netns.add(os.readlink(f"/proc/{key.split()[0]}/ns/net"))
+        except OSError:
+            continue
     needles = {str(lab.state_dir)} | netns  # nsfs mounts show as "net:[inode]"
     assert _mounts({str(lab.state_dir)}) and glob.glob(f"{nodes.CGROUP_ROOT}/*/{lab.name}-*")
     chains = _root_chains()

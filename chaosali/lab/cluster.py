@@ -61,7 +61,8 @@ class Cluster:
     """A Kubernetes cluster on the hosts of ``lab``: masters, workers and, with 3 masters, a load balancer."""
 
     def __init__(self, lab: Lab, progress: Callable[[str], None] = logger.info, nodes: str | None = None) -> None:
-        """``nodes``: what the workers run (:data:`NODE_KINDS`); by default what they run already, or kwok."""
+        """``nodes``: what the workers run (:data:`NODE_KINDS`, or ``auto``: real ones if this machine can
+        run containers, else kwok); by default what they run already, or kwok."""
         self.lab = lab
         self.progress = progress
         self.dir = lab.state_dir / "cluster"
@@ -71,8 +72,13 @@ class Cluster:
         kind_file = self.dir / "nodes"
         self.running_kind = kind_file.read_text().strip() if kind_file.exists() else None
         self.node_kind = nodes or self.running_kind or "kwok"
+        if self.node_kind == "auto":  # real where the machine can run containers, else kwok, saying why
+            lacking = real_nodes.missing()
+            self.node_kind = "kwok" if lacking else "real"
+            if lacking:
+                progress(f"kwok workers: real worker nodes need {', '.join(lacking)}")
         if self.node_kind not in NODE_KINDS:
-            raise LabError(f"nodes {self.node_kind!r}: use one of {', '.join(NODE_KINDS)}")
+            raise LabError(f"nodes {self.node_kind!r}: use one of {', '.join(NODE_KINDS)}, or auto")
 
     @classmethod
     def of(cls, lab: Lab) -> Cluster | None:
