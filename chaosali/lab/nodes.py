@@ -235,6 +235,6 @@ def remove_cgroups(prefix: str, timeout: float = 10.0) -> list[str]:
 
 def _hierarchies() -> list[Path]:
     """The machine's cgroup hierarchies: each v1 controller's, the v2 one, or the unified root."""
-    if (CGROUP_ROOT / "cgroup.controllers").exists():
+    if not CGROUP_ROOT.is_dir() or (CGROUP_ROOT / "cgroup.controllers").exists():
         return [CGROUP_ROOT]
     return [path for path in CGROUP_ROOT.iterdir() if path.is_dir() and not path.is_symlink()]
