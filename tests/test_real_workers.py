@@ -168,23 +168,33 @@ def test_web_is_a_service_kube_proxy_balances_over_both_replicas(real, core):
 
 def test_a_reboot_of_a_real_worker_ends_its_containers_and_they_come_back(real, core):
     host = worker(real, "worker2")
-    httpd = "pgrep -f 'busybox httpd' || true"
-    before = on_host(real, host, httpd).split()
-    assert before
+    tasks = "ctr --address /run/containerd/containerd.sock -n k8s.io tasks ls -q"
+
+    def web_container() -> str | None:
+        """The ID of the ready web container on the host, as its kubelet reports it."""
+        pods = core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web",
+                                        field_selector=f"spec.nodeName={host.name}").items
+        statuses = [c for p in pods for c in p.status.container_statuses or [] if c.ready and c.container_id]
+        return statuses[0].container_id.split("//")[1] if statuses else None
+
+    before = web_container()
+    assert before and before in on_host(real, host, tasks).split()
     variables = json.loads(real.lab.vars_path.read_text())
     reboot_host([host.address], configuration=variables["configuration"], secrets=variables["secrets"]["ssh"])
 
-    def replaced() -> bool:
+    def running_again() -> bool:
+        now = web_container()
+        if not now or now == before:
+            return False
         try:
-            now = on_host(real, host, httpd).split()
+            running = on_host(real, host, tasks).split()
         except EndpointError:  # sshd reboots too
             return False
-        return bool(now) and not set(now) & set(before)
+        return now in running and before not in running
 
-    # pids of a fresh pid namespace may repeat: the container IDs tell the new containers apart
-    assert wait_until(replaced, 90, step=0.5), "the web container never came back after the reboot"
-    assert wait_until(lambda: all(c.ready for p in core.list_namespaced_pod(
-        DEMO_NAMESPACE, label_selector="app=web").items for c in p.status.container_statuses or [None]), 60)
+    # the old container ended with the host; the kubelet, back, started a new one for the pod
+    assert wait_until(running_again, 90, step=0.5), "the web container never came back after the reboot"
+    assert on_host(real, host, "pgrep -f 'busybox httpd' || true").split()
 
 
 def test_a_containers_process_starts_with_its_pod_and_ends_with_its_deletion(real, core):
@@ -234,12 +244,18 @@ def test_a_kubelet_restarted_against_the_decoy_cluster_kills_its_containers_unti
                                 duration=120, **access)
     restarted = time.monotonic()
     try:
-        killed = wait_until(lambda: not set(before) & set(on_host(real, host, httpd).split()), 30, step=0.1)
+        killed = failed = None  # seconds from the restart to the web process gone, and to HTTP failing
+        while (killed is None or failed is None) and time.monotonic() - restarted < 30:
+            if killed is None and not set(before) & set(on_host(real, host, httpd).split()):
+                killed = time.monotonic() - restarted
+            sent = time.monotonic() - restarted  # a request to a vanished address fails by its timeout
+            if failed is None and http_get(real, pod.status.pod_ip) is None:
+                failed = sent
         assert killed is not None, "the kubelet never killed the containers of its pods"
+        assert failed is not None, "the replica kept serving"
         # the right cluster still believes in the replica; its address no longer serves
         seen = core.read_namespaced_pod(pod.metadata.name, DEMO_NAMESPACE)
         assert seen.status.phase == "Running" and all(c.ready for c in seen.status.container_statuses)
-        assert http_get(real, pod.status.pod_ip) is None
         # the wrong cluster has the node (registered by the kubelet) and none of the pods
         decoy = yaml.safe_load(real.admin_kubeconfig.read_text())
         decoy["clusters"][0]["cluster"]["server"] = variables["configuration"]["wrong_apiserver"]
@@ -260,7 +276,8 @@ def test_a_kubelet_restarted_against_the_decoy_cluster_kills_its_containers_unti
     again = replica()
     assert again.metadata.uid == pod.metadata.uid  # the same pod, with new containers
     assert again.status.container_statuses[0].container_id != pod.status.container_statuses[0].container_id
-    print(f"\nkubelet-misconfig (decoy): first container killed {killed:.1f} s after the restart; "
+    print(f"\nkubelet-misconfig (decoy): first container killed {killed:.1f} s, first HTTP request to fail "
+          f"sent {failed:.1f} s after the restart; "
           f"replica Ready and serving {back:.1f} s after the restore (restart at +0, restore at "
           f"+{restored - restarted:.1f} s)")
 
