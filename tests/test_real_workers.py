@@ -197,6 +197,23 @@ def test_a_reboot_of_a_real_worker_ends_its_containers_and_they_come_back(real, 
     assert on_host(real, host, "pgrep -f 'busybox httpd' || true").split()
 
 
+def test_an_image_the_lab_lacks_gets_the_kubelets_own_error_and_the_lab_names_its_images(real, core):
+    variables = json.loads(real.lab.vars_path.read_text())["configuration"]
+    assert variables["lab_images"] == [nodes.PAUSE_IMAGE, nodes.WEB_IMAGE]
+    name = f"no-such-image-{uuid.uuid4().hex[:6]}"
+    core.create_namespaced_pod(DEMO_NAMESPACE, {"metadata": {"name": name}, "spec": {
+        "nodeName": "worker1", "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "c", "image": "lab.chaosali.invalid/absent:1", "imagePullPolicy": "Never"}]}})
+    try:
+        def waiting_reason() -> str | None:
+            statuses = core.read_namespaced_pod(name, DEMO_NAMESPACE).status.container_statuses or []
+            return next((c.state.waiting.reason for c in statuses if c.state.waiting), None)
+
+        assert wait_until(lambda: waiting_reason() == "ErrImageNeverPull", 60)
+    finally:
+        core.delete_namespaced_pod(name, DEMO_NAMESPACE, grace_period_seconds=0)
+
+
 def test_a_containers_process_starts_with_its_pod_and_ends_with_its_deletion(real, core):
     host = worker(real, "worker1")
     marker = str(10_000_000 + uuid.uuid4().int % 1_000_000)  # a sleep no other process runs

@@ -364,7 +364,8 @@ class Cluster:
             "kubeconfig_path": str(self.admin_kubeconfig),
             "lab_nodes": self.node_kind,
             # kubelet-misconfig's "wrong cluster": an API server that answers, where none of the pods are
-            **({"wrong_apiserver": self.decoy_endpoint,
+            # the images its real workers have (nothing can be pulled: pods use imagePullPolicy Never)
+            **({"lab_images": list(real_nodes.IMAGES), "wrong_apiserver": self.decoy_endpoint,
                 "web_urls": [f"http://{h.address}:{real_nodes.WEB_NODE_PORT}/" for h in self._workers()]}
                if self.node_kind == "real" else {}),
         }
