@@ -5,7 +5,7 @@ Side by side in one run, each --runs times (binaries already built): the time of
 with real ones, and the memory (proportional set size) of everything a real worker runs: its
 kubelet, containerd, kube-proxy, shims and containers. Needs root: brings up its own lab.
 
-    python bench/real_nodes.py [--runs 3]
+    python bench/real_nodes.py [--runs 3] [--quick]
 """
 
 import argparse
@@ -18,19 +18,20 @@ from pathlib import Path
 from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import Lab
 
-LAB = {"name": "bnodes", "subnet": "10.228.0.0/24"}
+from _cli import parse  # bench/_cli.py
 
 
-def lab_up(kind: str) -> tuple[float, dict[str, float]]:
+def lab_up(kind: str, lab: Lab) -> tuple[float, dict[str, float]]:
     """Seconds of a warm ``lab up`` with ``kind`` workers, and the MiB each worker's processes use."""
-    lab = Lab(**LAB)
     lab.down()
-    started = time.monotonic()
-    Cluster(lab, progress=lambda message: None, nodes=kind).up(masters=1, workers=2)
-    seconds = time.monotonic() - started
-    memory = {host.name: _pss_mib(_worker_pids(lab, host.namespace)) for host in lab.hosts if host.role == "worker"}
-    lab.down()
-    return seconds, memory
+    try:
+        started = time.monotonic()
+        Cluster(lab, progress=lambda message: None, nodes=kind).up(masters=1, workers=2)
+        seconds = time.monotonic() - started
+        return seconds, {host.name: _pss_mib(_worker_pids(lab, host.namespace))
+                         for host in lab.hosts if host.role == "worker"}
+    finally:
+        lab.down()
 
 
 def _worker_pids(lab: Lab, namespace: str) -> set[str]:
@@ -55,11 +56,12 @@ def _pss_mib(pids: set[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = parse(parser, {"runs": 1}, labs=({"name": "bnodes", "subnet": "10.228.0.0/24"},
+                                            {"name": "csqnodes", "subnet": "10.237.0.0/24"}))
     results: dict[str, list[tuple[float, dict[str, float]]]] = {"kwok": [], "real": []}
     for _ in range(args.runs):
         for kind in results:  # interleaved, so that both see the same machine load
-            results[kind].append(lab_up(kind))
+            results[kind].append(lab_up(kind, Lab(**args.lab)))
     medians = {}
     for kind, runs in results.items():
         medians[kind] = statistics.median(seconds for seconds, _ in runs)

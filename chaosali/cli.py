@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--nodes", choices=["kwok", "real", "auto"],
                      help="what the workers run: kwok (simulated, no containers), a real kubelet and containerd, "
                           "or auto: real if this machine can run containers, else kwok, saying what is missing "
-                          "(up; default: what a lab that is up runs, else kwok)")
+                          "(up; default: what a lab that is up runs, else auto)")
     lab.add_argument("--name", default="chaosali", help="prefix of everything the lab creates")
     lab.add_argument("--subnet", default="10.213.0.0/24", help="the lab's address range (up)")
     lab.add_argument("--state-dir", type=Path, help="where labs keep their state (default: /var/lib/chaosali-lab)")

@@ -26,7 +26,7 @@ from kubernetes import client, config
 from chaosali.host.actions import reboot_host, reconfigure_kubelet, restore_kubelet
 from chaosali.core.errors import EndpointError
 from chaosali.host.ssh import Host, run_script
-from chaosali.lab import k8sbuild, nodes
+from chaosali.lab import dns, k8sbuild, nodes
 from chaosali.lab.cluster import DEMO_NAMESPACE, Cluster
 from chaosali.lab.hosts import Lab, LabError, LabHost
 from conftest import settings, wait_until
@@ -199,7 +199,9 @@ def test_a_reboot_of_a_real_worker_ends_its_containers_and_they_come_back(real, 
 
 def test_an_image_the_lab_lacks_gets_the_kubelets_own_error_and_the_lab_names_its_images(real, core):
     variables = json.loads(real.lab.vars_path.read_text())["configuration"]
-    assert variables["lab_images"] == [nodes.PAUSE_IMAGE, nodes.WEB_IMAGE]
+    # its own, and the images of the workloads it builds, named as their manifests name them
+    assert variables["lab_images"][:2] == [nodes.PAUSE_IMAGE, nodes.WEB_IMAGE]
+    assert dns.IMAGE in variables["lab_images"]
     name = f"no-such-image-{uuid.uuid4().hex[:6]}"
     core.create_namespaced_pod(DEMO_NAMESPACE, {"metadata": {"name": name}, "spec": {
         "nodeName": "worker1", "terminationGracePeriodSeconds": 0,

@@ -1,8 +1,9 @@
 """The lab's Kubernetes cluster: real etcd, kube-apiserver, controller-manager and scheduler on the
-master hosts, one kwok per host standing in for its kubelet, and the real CoreDNS as the cluster
-DNS (``dns.py``), run with the real kube-monkey by each node's ``pods`` service (``podrunner.py``);
-or, with ``nodes="real"``, a real kubelet and containerd on each worker (``nodes.py``), whose pods
-are real containers.
+master hosts, and the real CoreDNS as the cluster DNS (``dns.py``). Each worker runs a real kubelet,
+containerd and kube-proxy (``nodes.py``), whose pods are real containers, where this machine can
+run them; otherwise, and with ``nodes="kwok"``, kwok stands in for its kubelet, as it does on the
+masters, and each such node's ``pods`` service (``podrunner.py``) runs CoreDNS and the real
+kube-monkey for the pods bound there.
 
 Each component is a service of its host (see ``sh/init.sh``), so cutting a master's
 network really makes the API unreachable, and ``labctl restart kubelet`` on a host re-reads that
@@ -29,6 +30,7 @@ from kubernetes.client.rest import ApiException
 from chaosali.cluster.api import new_api_client
 from chaosali.cluster.health import api_problem, nodes_problem
 from chaosali.host.probes import names_resolve
+from chaosali.kubemonkey import manifests as km
 from chaosali.lab import dns, k8sbuild, nodes as real_nodes, podrunner
 from chaosali.lab.hosts import Lab, LabError, LabHost
 from chaosali.lab.pki import make_pki
@@ -62,7 +64,8 @@ class Cluster:
 
     def __init__(self, lab: Lab, progress: Callable[[str], None] = logger.info, nodes: str | None = None) -> None:
         """``nodes``: what the workers run (:data:`NODE_KINDS`, or ``auto``: real ones if this machine can
-        run containers, else kwok); by default what they run already, or kwok."""
+        run containers, else kwok, saying in one line what is missing); by default what they run
+        already, or ``auto``."""
         self.lab = lab
         self.progress = progress
         self.dir = lab.state_dir / "cluster"
@@ -71,7 +74,7 @@ class Cluster:
         self._kubelets: dict[str, list[str]] = {}
         kind_file = self.dir / "nodes"
         self.running_kind = kind_file.read_text().strip() if kind_file.exists() else None
-        self.node_kind = nodes or self.running_kind or "kwok"
+        self.node_kind = nodes or self.running_kind or "auto"
         if self.node_kind == "auto":  # real where the machine can run containers, else kwok, saying why
             lacking = real_nodes.missing()
             self.node_kind = "kwok" if lacking else "real"
@@ -168,7 +171,7 @@ class Cluster:
             kubelet_conf.parent.mkdir(parents=True, exist_ok=True)
             self._kubeconfig(kubelet_conf, "kubelet")
         if real:
-            images = real_nodes.write_images(self.dir / "images")
+            images = real_nodes.write_images(self.dir / "images", self._workload_images())
             for host in real:
                 self._node_files(host, images)
 
@@ -228,6 +231,11 @@ class Cluster:
     def _workloads(self) -> list[str]:
         """The workloads whose pods the nodes run for real: those whose binary was built."""
         return [name for name in podrunner.WORKLOADS if name in self.binaries]
+
+    def _workload_images(self) -> dict[str, Path]:
+        """For real workers: the built binaries as images, each named as its manifest names it."""
+        images = {"coredns": dns.IMAGE, km.NAME: km.DEFAULT_IMAGE}
+        return {_full_image_name(images[name]): self.binaries[name] for name in self._workloads()}
 
     def _control_plane(self, host: LabHost) -> dict[str, list[str]]:
         pki, data = self.pki, self.lab.host_dir(host) / "data"
@@ -340,9 +348,11 @@ class Cluster:
                 for component in COMPONENTS:
                     _create(lambda body: core.create_namespaced_pod("kube-system", body), _mirror_pod(component, host))
             self._readonly(api)
+            # the workloads once every node is Ready: real kubelets register late, and the scheduler
+            # would put every replica on the first one
+            self._wait("every node Ready", lambda: nodes_problem(None, self._config, None) is None, 90)
             dns.deploy(api, _create, self._dns_replicas)
             self._demo(api)
-            self._wait("every node Ready", lambda: nodes_problem(None, self._config, None) is None, 90)
             self._wait("the demo workload available", lambda: self._demo_available(api), 90)
             if self._dns_replicas:
                 self._wait(f"the cluster DNS to resolve {dns.CHECK_NAME}", self._dns_resolves, 60)
@@ -365,7 +375,7 @@ class Cluster:
             "lab_nodes": self.node_kind,
             # kubelet-misconfig's "wrong cluster": an API server that answers, where none of the pods are
             # the images its real workers have (nothing can be pulled: pods use imagePullPolicy Never)
-            **({"lab_images": list(real_nodes.IMAGES), "wrong_apiserver": self.decoy_endpoint,
+            **({"lab_images": [*real_nodes.IMAGES, *self._workload_images()], "wrong_apiserver": self.decoy_endpoint,
                 "web_urls": [f"http://{h.address}:{real_nodes.WEB_NODE_PORT}/" for h in self._workers()]}
                if self.node_kind == "real" else {}),
         }
@@ -380,10 +390,15 @@ class Cluster:
         ready = api_problem(2, self._config, None) is None
         # the last lines of each pod the nodes run for real: what kube-monkey scheduled and killed,
         # what the cluster DNS was asked
-        pods = {f"{host.name}/{pod}": log.splitlines()[-10:]
-                for host in self.nodes for pod, log in podrunner.pod_logs(self.lab.host_dir(host)).items()}
+        pods = {name: log.splitlines()[-10:] for name, log in self.pod_logs().items()}
         return {"api": self.endpoint, "api_ready": ready, "services": self.lab.services(),
                 **({"pod_logs": pods} if pods else {})}
+
+    def pod_logs(self) -> dict[str, str]:
+        """What each pod run for real wrote, by ``<host>/<namespace>_<pod>``: the containers of a real
+        worker, the processes of a kwok node's ``pods`` service."""
+        return {f"{host.name}/{pod}": log for host in self.nodes
+                for pod, log in (real_nodes if self._real(host) else podrunner).pod_logs(self.lab.host_dir(host)).items()}
 
     def _node(self, host: LabHost) -> dict:
         master = host.role == "master"
@@ -531,6 +546,14 @@ def _mirror_pod(component: str, host: LabHost) -> dict:
             "containers": [{"name": component, "image": f"registry.k8s.io/{component}:{k8sbuild.KUBERNETES_VERSION}"}],
         },
     }
+
+
+def _full_image_name(image: str) -> str:
+    """An image's name as containerd stores it: Docker Hub's short names in full."""
+    first, _, rest = image.partition("/")
+    if not rest:
+        return f"docker.io/library/{image}"
+    return image if "." in first or ":" in first or first == "localhost" else f"docker.io/{image}"
 
 
 def _create(create: Callable[[dict], object], body: dict) -> None:

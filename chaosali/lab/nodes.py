@@ -25,11 +25,14 @@ import shutil
 import tarfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
+from chaosali.lab import dns
+
 __all__ = ["IMAGES", "PAUSE_IMAGE", "WEB_IMAGE", "WEB_PORT", "missing", "write_images", "containerd_config",
-           "cni_config", "kubelet_config", "kube_proxy_config", "pod_subnet", "POD_CIDR", "WEB_NODE_PORT", "remove_cgroups", "cgroup_parent"]
+           "cni_config", "kubelet_config", "kube_proxy_config", "pod_subnet", "POD_CIDR", "WEB_NODE_PORT", "remove_cgroups", "cgroup_parent", "pod_logs"]
 
 BUSYBOX = Path("/bin/busybox")
 PAUSE_IMAGE = "lab.chaosali.invalid/pause:1"
@@ -43,10 +46,14 @@ POD_CIDR = "10.244.0.0/16"
 # answers with its pod's name, so a client can tell which replica served it
 IMAGES = {
     PAUSE_IMAGE: ["/bin/busybox", "sleep", "2147483647"],
+    # a shell as the container's PID 1 that ends on SIGTERM: httpd as PID 1 would ignore it, and every
+    # deletion would wait out the pod's grace period (30 s) for the kubelet's SIGKILL
     WEB_IMAGE: ["/bin/busybox", "sh", "-c",
-                f"/bin/busybox hostname > /www/index.html && exec /bin/busybox httpd -f -p {WEB_PORT} -h /www"],
+                "/bin/busybox hostname > /www/index.html; trap 'exit 0' TERM; "
+                f"/bin/busybox httpd -f -p {WEB_PORT} -h /www & wait"],
 }
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+ZONEINFO = Path("/usr/share/zoneinfo")
 _TOOLS = ("containerd", "runc", "ctr", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback",
           str(BUSYBOX))
 
@@ -74,13 +81,21 @@ def pod_subnet(index: int) -> str:
 # -- images --------------------------------------------------------------------------------------
 
 
-def write_images(directory: Path) -> Path:
+def write_images(directory: Path, binaries: dict[str, Path] | None = None) -> Path:
     """Every image as a Docker archive in ``directory``, and ``images.txt`` ("NAME ARCHIVE" a line)
-    for ``sh/kubelet.sh``, which imports what its containerd lacks; returns that list's path."""
+    for ``sh/kubelet.sh``, which imports what its containerd lacks; returns that list's path.
+
+    ``binaries`` adds an image per workload the lab builds from source (image name: its static
+    binary), named as its manifest names it, so that the kubelet finds it present and pulls nothing:
+    the binary at ``/<its name>``, its entrypoint, with the machine's zoneinfo (Go reads time zones
+    from it)."""
     directory.mkdir(parents=True, exist_ok=True)
-    layer = _layer()
+    busybox = _layer(_busybox)
+    layers = {name: (busybox, entrypoint) for name, entrypoint in IMAGES.items()}
+    for name, binary in (binaries or {}).items():
+        layers[name] = (_layer(lambda tar, binary=binary: _binary(tar, binary)), [f"/{binary.name}"])
     lines = []
-    for name, entrypoint in IMAGES.items():
+    for name, (layer, entrypoint) in layers.items():
         archive = directory / f"{name.rsplit('/', 1)[1].replace(':', '-')}.tar"
         archive.write_bytes(_docker_archive(name, entrypoint, layer))
         lines.append(f"{name} {archive}\n")
@@ -89,25 +104,44 @@ def write_images(directory: Path) -> Path:
     return listing
 
 
-def _layer() -> bytes:
-    """One layer for both images: busybox, ``sh`` linked to it, ``/www`` and ``/tmp``."""
+def _layer(fill: Callable[[tarfile.TarFile], None]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, mode in (("bin", 0o755), ("www", 0o755), ("tmp", 0o1777)):
-            tar.addfile(_entry(name, tarfile.DIRTYPE, mode))
-        binary = BUSYBOX.read_bytes()
-        entry = _entry("bin/busybox", tarfile.REGTYPE, 0o755)
-        entry.size = len(binary)
-        tar.addfile(entry, io.BytesIO(binary))
-        link = _entry("bin/sh", tarfile.SYMTYPE, 0o777)
-        link.linkname = "busybox"
-        tar.addfile(link)
+        fill(tar)
     return buffer.getvalue()
 
 
-def _entry(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:
-    entry = tarfile.TarInfo(name)
+def _busybox(tar: tarfile.TarFile) -> None:
+    """The lab's own images' layer: busybox, ``sh`` linked to it, ``/www`` and ``/tmp``."""
+    for name, mode in (("bin", 0o755), ("www", 0o755), ("tmp", 0o1777)):
+        tar.addfile(_entry(name, tarfile.DIRTYPE, mode))
+    _add_file(tar, "bin/busybox", BUSYBOX)
+    link = _entry("bin/sh", tarfile.SYMTYPE, 0o777)
+    link.linkname = "busybox"
+    tar.addfile(link)
+
+
+def _binary(tar: tarfile.TarFile, binary: Path) -> None:
+    """A built workload's layer: its binary at the root, the machine's zoneinfo."""
+    _add_file(tar, binary.name, binary)
+    if ZONEINFO.is_dir():
+        tar.add(ZONEINFO, ZONEINFO.relative_to("/").as_posix(),
+                filter=lambda entry: _entry(entry.name, entry.type, entry.mode, entry))
+
+
+def _add_file(tar: tarfile.TarFile, name: str, source: Path) -> None:
+    data = source.read_bytes()
+    entry = _entry(name, tarfile.REGTYPE, 0o755)
+    entry.size = len(data)
+    tar.addfile(entry, io.BytesIO(data))
+
+
+def _entry(name: str, kind: bytes, mode: int, entry: tarfile.TarInfo | None = None) -> tarfile.TarInfo:
+    """A root-owned entry of mtime 0 (``entry``, from the machine, made so): the same bytes at every build."""
+    entry = entry or tarfile.TarInfo(name)
     entry.type, entry.mode, entry.mtime = kind, mode, 0
+    entry.uid = entry.gid = 0
+    entry.uname = entry.gname = ""
     return entry
 
 
@@ -191,6 +225,8 @@ def kubelet_config(namespace: str, ca_file: Path, lease_seconds: int) -> str:
         "authorization": {"mode": "AlwaysAllow"},
         "readOnlyPort": 0,
         "resolvConf": "",  # a lab host has no name server
+        # the lab's CoreDNS (dns.py), as kubeadm's kubelets are configured for theirs
+        "clusterDNS": [dns.CLUSTER_IP], "clusterDomain": dns.DOMAIN,
         "nodeLeaseDurationSeconds": lease_seconds,
         # nothing can be pulled again: never collect the imported images
         "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
@@ -208,6 +244,17 @@ def kube_proxy_config(host_name: str) -> str:
         # the conntrack table's limits and timeouts are the machine's, not a lab host's: leave them
         "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
     }, sort_keys=False)
+
+
+def pod_logs(host_dir: Path) -> dict[str, str]:
+    """What the containers of each pod of a real worker wrote (the kubelet's CRI logs, a container's
+    restarts in order), by ``<namespace>_<pod>``, as ``podrunner.pod_logs`` tells a kwok node's."""
+    logs: dict[str, str] = {}
+    for pod in sorted((host_dir / "fs/var/log/pods").glob("*_*_*")):
+        name = pod.name.rsplit("_", 1)[0]
+        logs[name] = "".join(path.read_text(errors="replace") for path in
+                             sorted(pod.glob("*/*.log"), key=lambda path: (path.parent.name, int(path.stem))))
+    return logs
 
 
 # -- cleanup -------------------------------------------------------------------------------------
