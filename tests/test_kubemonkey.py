@@ -10,6 +10,7 @@ runs it for kube-monkey's pod on that pod's node), what the real kube-monkey doe
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
 import subprocess
 import time
@@ -617,8 +618,11 @@ def monkey_processes(kube: KubeAccess) -> list[int]:
     """The real kube-monkey processes on the lab's hosts."""
     found = []
     for host in kube.lab.hosts:
-        pids = subprocess.run(["ip", "netns", "pids", host.namespace], capture_output=True, text=True).stdout
-        for pid in pids.split():
+        pids = subprocess.run(["ip", "netns", "pids", host.namespace], capture_output=True, text=True).stdout.split()
+        # a real worker's containers have network namespaces of their own, under its kubelet's cgroup
+        pids += [pid for procs in glob.glob(f"/sys/fs/cgroup/pids/{host.namespace}/**/cgroup.procs", recursive=True)
+                 for pid in Path(procs).read_text().split()]
+        for pid in set(pids):
             try:
                 argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
             except OSError:  # gone meanwhile
