@@ -204,7 +204,7 @@ def lab_cluster(name: str, subnet: str, workers: int = 1) -> Iterator[dict]:
     lab = Lab(name=name, subnet=subnet)
     lab.down()  # whatever a killed run of the same benchmark left behind
     try:
-        cluster = Cluster(lab)
+        cluster = Cluster(lab, nodes="kwok")
         cluster.up(masters=1, workers=workers)
         yield {"kubeconfig_path": str(cluster.admin_kubeconfig)}
     finally:

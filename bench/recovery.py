@@ -58,7 +58,7 @@ def main() -> None:
     lab = Lab(**args.lab)
     lab.down()  # whatever a killed run left behind
     try:
-        Cluster(lab).up(masters=1, workers=1)
+        Cluster(lab, nodes="kwok").up(masters=1, workers=1)
         variables = json.loads(lab.vars_path.read_text())
         chaos = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
         api_up = lambda: api_problem(0.3, chaos["configuration"], None) is None  # noqa: E731

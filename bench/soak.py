@@ -132,7 +132,7 @@ def main() -> None:
     lab = Lab(**args.lab)
     lab.down()  # a soak killed earlier may have left it behind
     try:
-        Cluster(lab).up(masters=1, workers=1)
+        Cluster(lab, nodes="kwok").up(masters=1, workers=1)
         variables = json.loads(lab.vars_path.read_text())
         host = next(h for h in lab.hosts if "worker" in h.name)
         settings = SSHSettings.from_chaos(variables["configuration"], variables["secrets"]["ssh"])

@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--hosts", type=int, default=0, help="plain hosts, without a cluster (up)")
     lab.add_argument("--masters", type=int, default=1, help="control-plane hosts, 1 or 3 (up; default 1)")
     lab.add_argument("--workers", type=int, default=2, help="worker hosts (up; default 2)")
+    lab.add_argument("--nodes", choices=["kwok", "real", "auto"],
+                     help="what the workers run: kwok (simulated, no containers), a real kubelet and containerd, "
+                          "or auto: real if this machine can run containers, else kwok, saying what is missing "
+                          "(up; default: what a lab that is up runs, else auto)")
     lab.add_argument("--name", default="chaosali", help="prefix of everything the lab creates")
     lab.add_argument("--subnet", default="10.213.0.0/24", help="the lab's address range (up)")
     lab.add_argument("--state-dir", type=Path, help="where labs keep their state (default: /var/lib/chaosali-lab)")
@@ -95,11 +99,15 @@ def _lab(args: argparse.Namespace) -> int:
         lab = Lab.load(args.name, args.state_dir or DEFAULT_STATE_DIR)
         if args.action == "up":
             lab.subnet = lab.subnet if lab.hosts else args.subnet
+            shape = ""
             if args.hosts:
                 lab.up(hosts=args.hosts)
             else:
-                Cluster(lab).up(masters=args.masters, workers=args.workers)
-            print(f"lab {lab.name} is up: {len(lab.hosts)} hosts; chaos run --var-file {lab.vars_path} EXPERIMENT")
+                cluster = Cluster(lab, nodes=args.nodes)
+                cluster.up(masters=args.masters, workers=args.workers)
+                shape = f" ({cluster.node_kind} workers)"
+            print(f"lab {lab.name} is up: {len(lab.hosts)} hosts{shape}; "
+                  f"chaos run --var-file {lab.vars_path} EXPERIMENT")
         elif args.action == "down":
             lab.down()
             print(f"lab {lab.name} is down")

@@ -57,10 +57,10 @@ def test_nodes_by_selector_pods_and_a_replayable_sample(kube, kube_admin):
     assert [h["name"] for h in workers["hosts"]] == ["worker1", "worker2"]
     assert "nodes matching 'node-role.kubernetes.io/worker': 2 of 2" in workers["why"]
 
-    query = {"nodes": {"type": "kwok"}, "count": 2, "seed": 42}
+    query = {"nodes": {"kubernetes.io/os": "linux"}, "count": 2, "seed": 42}
     first, again = select_hosts(query, kube_admin), select_hosts(query, kube_admin)
     assert first == again and len(first["hosts"]) == 2 and "(seed 42)" in first["why"]
-    assert len(select_hosts({"nodes": "type=kwok", "percent": 34}, kube_admin)["hosts"]) == 1
+    assert len(select_hosts({"nodes": "kubernetes.io/os=linux", "percent": 34}, kube_admin)["hosts"]) == 1
 
     api = config.new_client_from_config(config_file=str(kube.admin_kubeconfig))
     running = {p.spec.node_name for p in client.CoreV1Api(api).list_namespaced_pod("demo", label_selector="app=web").items}
@@ -73,10 +73,10 @@ def test_nodes_by_selector_pods_and_a_replayable_sample(kube, kube_admin):
     "query, problem",
     [
         ({"nodes": "disk=none-such"}, "no host to act on: no nodes matching 'disk=none-such'"),
-        ({"nodes": "type=kwok", "percent": 0}, "percent 0 selects no host"),
+        ({"nodes": "kubernetes.io/os=linux", "percent": 0}, "percent 0 selects no host"),
         ({"masters": ["kube-dns"]}, "unknown master component(s) ['kube-dns']"),
         ({"nodes": "x", "pods": {}}, "give exactly one of 'masters'"),
-        ({"nodes": "type=kwok", "count": 9}, "host query: count 9 must be a whole number from 1 to 3"),
+        ({"nodes": "kubernetes.io/os=linux", "count": 9}, "host query: count 9 must be a whole number from 1 to 3"),
     ],
 )
 def test_bad_queries_are_clear_errors_and_inject_nothing(kube_chaos, query, problem):

@@ -12,7 +12,7 @@ from chaosali.cluster.actions import drain_node, uncordon_node
 from chaosali.cluster.api import connect
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.markers import CORDONED_BY_ANNOTATION
-from conftest import chaos_run, journal_of, passed, wait_until
+from conftest import chaos_run, journal_of, passed, wait_until, workload_container
 
 NAMESPACE = "drain-test"
 WORKER = {"nodes": "kubernetes.io/hostname=worker1"}
@@ -43,9 +43,9 @@ def cluster(kube) -> Iterator[tuple[dict, client.CoreV1Api]]:
                                    "metadata": {"annotations": {CORDONED_BY_ANNOTATION: None}}})
 
 
-def pod(name: str, app: str) -> dict:
+def pod(api: client.ApiClient, name: str, app: str) -> dict:
     return {"metadata": {"name": name, "labels": {"app": app}},
-            "spec": {"nodeName": "worker1", "containers": [{"name": "c", "image": "example/none"}]}}
+            "spec": {"nodeName": "worker1", "containers": [workload_container(api, "c")]}}
 
 
 def test_drain_evicts_honours_a_budget_skips_daemonsets_then_uncordon_rolls_back(cluster):
@@ -53,7 +53,7 @@ def test_drain_evicts_honours_a_budget_skips_daemonsets_then_uncordon_rolls_back
     policy, apps = client.PolicyV1Api(connection.client), client.AppsV1Api(connection.client)
     core.create_namespace({"metadata": {"name": NAMESPACE}})
     for name, app in (("free", "free"), ("guarded-1", "guarded"), ("guarded-2", "guarded")):
-        core.create_namespaced_pod(NAMESPACE, pod(name, app))
+        core.create_namespaced_pod(NAMESPACE, pod(connection.client, name, app))
     policy.create_namespaced_pod_disruption_budget(NAMESPACE, {
         "metadata": {"name": "guarded"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}})
     apps.create_namespaced_daemon_set(NAMESPACE, {
@@ -61,7 +61,7 @@ def test_drain_evicts_honours_a_budget_skips_daemonsets_then_uncordon_rolls_back
         "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {
             "metadata": {"labels": {"app": "agent"}},
             "spec": {"nodeSelector": {"kubernetes.io/hostname": "worker1"},
-                     "containers": [{"name": "c", "image": "example/none"}]}}}})
+                     "containers": [workload_container(connection.client, "c")]}}}})
 
     def ready() -> bool:
         pods = core.list_namespaced_pod(NAMESPACE).items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import time
 
 from chaosali.cluster.probes import nodes_ready
 from chaosali.host.ssh import Host, run_script
-from conftest import REPO, chaos_run, journal_of, passed, runs_real_kube_monkey, settings, wait_until
+from conftest import REPO, chaos_run, journal_of, kubelet_process, passed, runs_real_kube_monkey, settings, wait_until
 
 
 def api_answers(address: str) -> bool:
@@ -94,8 +95,43 @@ def test_kubelet_misconfig_evicts_the_node_s_pods_and_replaces_them(kube, kube_a
     assert kube.lab.hosts[0].address in kubelet_conf
 
 
-def test_kubelet_misconfig_with_no_pod_allowed_lost_deviates(kube, kube_admin, tmp_path):
-    run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path], "--var", "max_pods_lost:int=0")
+def test_kubelet_misconfig_against_the_wrong_cluster_kills_the_containers_before_the_node_goes_not_ready(
+        kube, kube_admin, real_containers, web_spread, tmp_path):
+    """The scenario as it happens: the kubelet reaches the lab's decoy API server (wrong_apiserver of the
+    var file), finds none of its pods there and kills their containers. Requests through the Service
+    fail while the right cluster still counts the node and the pod Ready; once the kubelet is back,
+    it reports the container ended. (Against an unreachable address, the containers keep serving.)"""
+    decoy = json.loads(kube.lab.vars_path.read_text())["configuration"]["wrong_apiserver"]
+    run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path])
+    journal = journal_of(run, tmp_path)
+
+    assert passed(journal), json.dumps(journal["run"])[:2000]
+    pointed = outputs(journal)["point-kubelet-at-a-wrong-apiserver"]
+    worker = pointed["targets"]["hosts"][0]["name"]
+    assert f"server: {decoy}" in pointed["hosts"][0]["report"][-1]
+    timeline = impact_of(journal)["recording"]["timeline"]
+    at = lambda entry: dt.datetime.fromisoformat(entry["at"])
+    not_ready = next(e for e in timeline if e["kind"] == "node" and e["node"] == worker and e["what"] == "not-ready")
+    failing = [e for e in timeline if e["kind"] == "http" and e["what"] == "failing"]
+    # the HTTP dip through the Service starts while the right cluster still shows everything Ready
+    assert failing and at(failing[0]) < at(not_ready), timeline
+    assert not any(e["kind"] == "pod" and e["what"] == "not-ready" and at(e) < at(not_ready) for e in timeline)
+    restored = dt.datetime.fromisoformat(
+        next(r for r in journal["run"] if r["activity"]["name"] == "restore-kubelet-configuration")["start"])
+    ended = [e for e in timeline if e["what"] == "container-ended" and e["node"] == worker]
+    assert ended and all(at(e) >= restored for e in ended), timeline  # told by the kubelet once it is back
+    http = impact_of(journal)["measures"]["http"]
+    assert set(http) == set(json.loads(kube.lab.vars_path.read_text())["configuration"]["web_urls"])
+    assert all(0 < target["availability"] < 100 for target in http.values()), http
+    print(f"\nkubelet-misconfig (decoy): restart {pointed['started_at'][11:22]}, first HTTP failure "
+          f"{failing[0]['at'][11:22]}, NotReady {not_ready['at'][11:22]}; availability "
+          + ", ".join(f"{url} {target['availability']}%" for url, target in http.items()))
+
+
+def test_kubelet_misconfig_with_no_pod_allowed_lost_deviates(kube, kube_admin, web_spread, tmp_path):
+    """The unreachable-address variant (the experiment's default): the kubelet only goes silent."""
+    run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path], "--var", "max_pods_lost:int=0",
+                    "--var", "wrong_apiserver=https://127.0.0.1:6443")
     journal = journal_of(run, tmp_path)
 
     assert journal["deviated"] is True, json.dumps(journal["steady_states"])[:2000]
@@ -103,6 +139,12 @@ def test_kubelet_misconfig_with_no_pod_allowed_lost_deviates(kube, kube_admin, t
     assert judged["tolerance_met"] is False and judged["output"]["within"] is False
     assert judged["output"]["pods_lost"] >= 1 and all(pod["reason"] for pod in judged["output"]["lost"])
     assert wait_until(lambda: nodes_ready(configuration=kube_admin), 60, 1) is not None
+    if kubelet_process(kube.lab) == "kubelet":
+        # unlike the decoy's kubelet, this one kills nothing: no request failed before the node went
+        # NotReady, and the Service dropped the replica then, so none failed at all
+        timeline = impact_of(journal)["recording"]["timeline"]
+        assert not [e for e in timeline if e["kind"] == "http" and e["what"] == "failing"], timeline
+        assert all(target["availability"] == 100 for target in impact_of(journal)["measures"]["http"].values())
 
 
 def test_sigkill_during_kubelet_misconfig_the_kubelet_heals_by_itself(kube, kube_admin, tmp_path):
@@ -110,18 +152,19 @@ def test_sigkill_during_kubelet_misconfig_the_kubelet_heals_by_itself(kube, kube
                     start_new_session=True)
     conf = lambda worker: run_script(Host(worker.address), "grep server: /etc/kubernetes/kubelet.conf",
                                      settings(kube.lab))
-    # the drill picks a worker that runs the workload
-    misconfigured = lambda: next((w for w in kube.lab.hosts[1:] if "127.0.0.1" in conf(w)), None)
+    # the drill picks a worker that runs the workload (and points it at the lab's decoy, or nowhere)
+    right = f"https://{kube.lab.hosts[0].address}:6443"
+    misconfigured = lambda: next((w for w in kube.lab.hosts[1:] if right not in conf(w)), None)
     assert wait_until(misconfigured, 60, step=0.3) is not None
     worker = misconfigured()
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    assert wait_until(lambda: kube.lab.hosts[0].address in conf(worker), 8 + 5) is not None
+    assert wait_until(lambda: right in conf(worker), 8 + 5) is not None
     ready = wait_until(lambda: nodes_ready(f"kubernetes.io/hostname={worker.name}", configuration=kube_admin), 60, 1)
     assert ready is not None, "the node did not come back Ready after the kubelet healed"
 
 
-def test_node_reboot_proves_a_new_boot(kube, kube_admin, tmp_path):
+def test_node_reboot_proves_a_new_boot(kube, kube_admin, web_spread, tmp_path):
     run = chaos_run(tmp_path, "node-reboot.json", [kube.lab.vars_path])
     journal = journal_of(run, tmp_path)
     assert passed(journal), json.dumps(journal["steady_states"])[:2000]
@@ -135,8 +178,28 @@ def test_node_reboot_proves_a_new_boot(kube, kube_admin, tmp_path):
     # every process of the host is younger than the drill: it really rebooted, and booted again
     ages = run_script(Host(rebooted["address"]), "ps -e -o etimes=,comm=", settings(kube.lab)).splitlines()
     assert ages and all(int(line.split()[0]) < 60 for line in ages)
-    assert any(line.split()[1] == "kwok" for line in ages)
+    assert any(line.split()[1] == kubelet_process(kube.lab) for line in ages)
     assert impact_of(journal)["measures"]["pods_lost"] == 0
+
+
+def test_node_reboot_ends_the_workers_containers_and_the_kubelet_starts_them_again(kube, real_containers, web_spread,
+                                                                                  tmp_path):
+    """On a real worker a reboot ends every container of the host; the recorder sees them end and
+    return (the kubelet's reports, a second or two after the host is back), and measures the impact
+    the FMEA expects (kwok workers showed none)."""
+    run = chaos_run(tmp_path, "node-reboot.json", [kube.lab.vars_path])
+    journal = journal_of(run, tmp_path)
+    assert passed(journal), json.dumps(journal["steady_states"])[:2000]
+    rebooted = outputs(journal)["reboot-a-worker"]["targets"]["hosts"][0]["name"]
+    timeline = impact_of(journal)["recording"]["timeline"]
+    web = lambda what: {e["pod"] for e in timeline if e["what"] == what and e["node"] == rebooted
+                        and e["pod"].startswith("demo/web-")}
+    assert web("container-ended") and web("container-ended") == web("container-started"), timeline
+    ended = next(e for e in timeline if e["what"] == "container-ended" and e["node"] == rebooted)
+    assert ended["finished_at"] and ended["reason"], ended  # when and how, as the kubelet tells it
+    assert impact_of(journal)["measures"]["impact"] == "partial"
+    # the replica on the other worker kept serving through its NodePort: the workload never went down
+    assert impact_of(journal)["measures"]["workloads"]["Deployment demo/web"]["min_ready"] >= 1
 
 
 def test_node_reboot_that_does_not_reboot_fails(kube, tmp_path):

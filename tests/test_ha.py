@@ -16,7 +16,7 @@ HA_LAB = {"name": "csha", "subnet": "10.218.0.0/24"}
 
 @pytest.fixture(scope="module")
 def ha_cluster(one_test_session_at_a_time: None) -> Iterator[Cluster]:
-    cluster = Cluster(Lab(**HA_LAB))
+    cluster = Cluster(Lab(**HA_LAB), nodes="kwok")  # the HA drills measure the control plane
     cluster.lab.down()
     cluster.up(masters=3, workers=2)
     yield cluster

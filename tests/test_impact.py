@@ -14,7 +14,7 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network, restore_network
 from chaosali.core import memory
 from chaosali.impact import controls
-from chaosali.impact.controls import _judge_to_the_end
+from chaosali.impact.controls import _http_targets, _judge_to_the_end
 from chaosali.impact.measures import judge, measure
 from chaosali.impact.recorder import Recorder, Scope
 from conftest import wait_until
@@ -312,3 +312,34 @@ def test_the_recording_carries_the_run_s_fault_ends_on_its_clock_and_recovery_co
         assert controls.fault_end(controls.recorded(_Recorded())[0]) is None
     finally:
         memory.forget()
+
+
+def test_a_container_the_kubelet_reports_ended_and_its_successor_started_are_in_the_timeline() -> None:
+    """What a real node's kubelet reports of its containers (a reboot, a kill): the end with its reason
+    and exit code, then another container running for the same pod."""
+    recorder = Recorder(lambda: None, Scope((DEMO,)))
+
+    def reported(container_id: str, state: dict) -> dict:
+        return {"metadata": {"namespace": DEMO, "name": "web-1"}, "spec": {"nodeName": "worker1"},
+                "status": {"phase": "Running", "containerStatuses": [
+                    {"name": "web", "containerID": container_id, "restartCount": 0, "state": state}]}}
+
+    recorder._pod("LISTED", reported("containerd://a", {"running": {"startedAt": "2026-01-01T00:00:00Z"}}))
+    ended = {"terminated": {"reason": "Error", "exitCode": 137, "finishedAt": "2026-01-01T00:01:00Z"}}
+    recorder._pod("MODIFIED", reported("containerd://a", ended))
+    recorder._pod("MODIFIED", reported("", {"waiting": {"reason": "ContainerCreating"}}))  # no ID while created
+    recorder._pod("MODIFIED", reported("containerd://b", {"running": {"startedAt": "2026-01-01T00:01:05Z"}}))
+    timeline = [{k: v for k, v in e.items() if k not in ("at", "t")} for e in recorder.recording()["timeline"]]
+    about = {"kind": "pod", "pod": f"{DEMO}/web-1", "workload": None, "node": "worker1", "container": "web"}
+    assert timeline == [
+        {**about, "what": "container-ended", "reason": "Error", "exit_code": 137, "finished_at": "2026-01-01T00:01:00Z"},
+        {**about, "what": "container-started", "started_at": "2026-01-01T00:01:05Z"},
+    ]
+
+
+def test_http_targets_may_be_plain_urls() -> None:
+    [target] = _http_targets(["http://10.0.0.5:30080/"])
+    assert target.name == "http://10.0.0.5:30080/" and target.rate == 5
+    assert _http_targets([]) == ()
+    with pytest.raises(InvalidArgument, match="a list of URLs or of objects"):
+        _http_targets([5])

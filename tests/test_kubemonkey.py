@@ -10,6 +10,7 @@ runs it for kube-monkey's pod on that pod's node), what the real kube-monkey doe
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
 import subprocess
 import time
@@ -25,10 +26,11 @@ from kubernetes import client as k8s
 
 from chaosali.cluster.api import new_api_client
 from chaosali.core.errors import InvalidArgument
+from chaosali.host.ssh import Host, run_script
 from chaosali.kubemonkey import actions, manifests, probes
 from chaosali.lab import k8sbuild, podrunner
 from chaosali.lab.cluster import Cluster
-from conftest import REPO, KubeAccess, runs_real_kube_monkey, wait_until
+from conftest import REPO, KubeAccess, kubelet_process, runs_real_kube_monkey, settings, wait_until, workload_container
 
 KM_LABELS = ("kube-monkey/enabled", "kube-monkey/identifier", "kube-monkey/mtbf", "kube-monkey/kill-mode",
              "kube-monkey/kill-value")
@@ -217,7 +219,7 @@ def deployment(api, namespace: str, name: str, replicas: int = 2, template_label
         "metadata": {"name": name, "labels": labels},
         "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": {
             "metadata": {"labels": {**labels, **(template_labels or {})}},
-            "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]}}},
+            "spec": {"containers": [workload_container(api, name)]}}},
     })
     assert wait_until(lambda: available(api, namespace, name) >= replicas, 60) is not None, f"{name} never available"
 
@@ -516,7 +518,7 @@ def test_marking_by_selector_modes_and_the_mistakes_it_refuses(kube_admin, api, 
 def test_statefulsets_and_daemonsets_roll_out_their_marks_too(kube_admin, api, ns):
     apps = k8s.AppsV1Api(api)
     template = lambda name: {"metadata": {"labels": {"app": name}},
-                             "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]}}
+                             "spec": {"containers": [workload_container(api, name)]}}
     apps.create_namespaced_stateful_set(ns, {"metadata": {"name": "db"}, "spec": {
         "replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": template("db")}})
     apps.create_namespaced_daemon_set(ns, {"metadata": {"name": "agent"}, "spec": {
@@ -609,17 +611,18 @@ def real(kube) -> KubeAccess:
 
 def monkey_log(kube: KubeAccess, km_ns: str) -> str:
     """What the real kube-monkey of km_ns wrote (-v=5), on whichever node its pods ran."""
-    return "".join(log for host in kube.lab.hosts
-                   for name, log in podrunner.pod_logs(kube.lab.host_dir(host)).items()
-                   if name.startswith(f"{km_ns}_"))
+    return "".join(log for name, log in Cluster(kube.lab).pod_logs().items() if name.split("/")[1].startswith(f"{km_ns}_"))
 
 
 def monkey_processes(kube: KubeAccess) -> list[int]:
     """The real kube-monkey processes on the lab's hosts."""
     found = []
     for host in kube.lab.hosts:
-        pids = subprocess.run(["ip", "netns", "pids", host.namespace], capture_output=True, text=True).stdout
-        for pid in pids.split():
+        pids = subprocess.run(["ip", "netns", "pids", host.namespace], capture_output=True, text=True).stdout.split()
+        # a real worker's containers have network namespaces of their own, under its kubelet's cgroup
+        pids += [pid for procs in glob.glob(f"/sys/fs/cgroup/pids/{host.namespace}/**/cgroup.procs", recursive=True)
+                 for pid in Path(procs).read_text().split()]
+        for pid in set(pids):
             try:
                 argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
             except OSError:  # gone meanwhile
@@ -627,6 +630,18 @@ def monkey_processes(kube: KubeAccess) -> list[int]:
             if argv0.endswith(b"/kube-monkey"):
                 found.append(int(pid))
     return found
+
+
+def container_ids(pod) -> set[str]:
+    """The IDs of a pod's containers as containerd knows them."""
+    return {c.container_id.split("://", 1)[1] for c in pod.status.container_statuses or [] if c.container_id}
+
+
+def running_containers(kube: KubeAccess) -> set[str]:
+    """Every container that the containerd of a real worker runs (its tasks)."""
+    return {task.split()[0] for host in kube.lab.hosts if host.role == "worker"
+            for task in run_script(Host(host.address), "ctr --namespace k8s.io tasks ls | grep -w RUNNING || true",
+                                   settings(kube.lab)).splitlines()}
 
 
 def executed(log: str, name: str) -> int:
@@ -643,7 +658,8 @@ def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(
         deployment(api, ns, name)
     actions.mark_victims(namespace=ns, name="everything", kill_mode="kill-all", configuration=kube_admin)
     actions.mark_victims(namespace=ns, name="one", kill_mode="fixed", kill_value=1, configuration=kube_admin)
-    before = {name: names(pods(api, ns, f"app={name}")) for name in ("everything", "one", "bystander")}
+    originals = {name: pods(api, ns, f"app={name}") for name in ("everything", "one", "bystander")}
+    before = {name: names(found) for name, found in originals.items()}
 
     started = time.monotonic()
     actions.deploy_kube_monkey(namespace=km_ns, whitelisted_namespaces=[ns], schedule_delay=5, configuration=kube_admin)
@@ -654,11 +670,14 @@ def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(
     config_map = k8s.CoreV1Api(api).read_namespaced_config_map("kube-monkey", km_ns)
     assert (root / "etc/kube-monkey/config.toml").read_text() == config_map.data["config.toml"]
     assert not Path("/etc/kube-monkey/config.toml").exists()
-    # /var/run is a symlink to /run, which the kernel would resolve in this process's root: follow it here
-    secrets = root / "run/secrets/kubernetes.io/serviceaccount"
+    # a container's own /var/run; on a kwok node, the host's /var/run is a symlink to /run, which the
+    # kernel would resolve in this process's root: follow it here
+    secrets = next(path for path in (root / "var/run/secrets/kubernetes.io/serviceaccount",
+                                     root / "run/secrets/kubernetes.io/serviceaccount") if path.is_dir())
     assert (secrets / "namespace").read_text() == km_ns and (secrets / "ca.crt").read_text().startswith("-----BEGIN")
     environment = dict(line.split("=", 1) for line in Path(f"/proc/{pid}/environ").read_text().split("\0") if line)
-    assert environment["KUBERNETES_SERVICE_PORT"] == "6443" and environment["KUBE_MONKEY_ID"] == f"chaosali-{km_ns}"
+    # the API's Service port through a real worker's kube-proxy; the API server's own on a kwok node
+    assert environment["KUBERNETES_SERVICE_PORT"] in ("443", "6443") and environment["KUBE_MONKEY_ID"] == f"chaosali-{km_ns}"
     assert "Uid:\t65534" in Path(f"/proc/{pid}/status").read_text()  # its securityContext's user
 
     def first_kill() -> bool:
@@ -689,6 +708,13 @@ def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(
     assert deleted["one"] == executed(log, "one"), log[-3000:]
     assert executed(log, "everything") <= deleted["everything"] <= 2 * executed(log, "everything"), log[-3000:]
     assert names(pods(api, ns, "app=bystander")) == before["bystander"]
+    if kubelet_process(real.lab) == "kubelet":  # real workers: what containerd runs agrees
+        running = running_containers(real)
+        for name in ("everything", "one", "bystander"):
+            now = {c for p in pods(api, ns, f"app={name}") for c in container_ids(p)}
+            gone = {c for p in originals[name] for c in container_ids(p)} - now
+            assert now <= running and not gone & running, name  # a deleted pod's container ended with it
+            assert len(gone) == len(before[name] - names(pods(api, ns, f"app={name}"))) <= deleted.get(name, 0), name
 
 
 def test_the_real_kube_monkey_in_dry_run_logs_kills_and_deletes_nothing(kube_admin, api, real, km_ns, ns):

@@ -8,7 +8,7 @@ from kubernetes.client.rest import ApiException
 
 from chaosali.host.ssh import Host, run_script
 from chaosali.lab.cluster import Cluster
-from conftest import settings
+from conftest import kubelet_process, settings
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_the_control_plane_really_runs_on_the_master_host(kube, core):
     for binary in ("etcd", "kube-apiserver", "kube-controller", "kube-scheduler", "kwok"):
         assert binary in processes
     worker_processes = run_script(Host(kube.lab.hosts[1].address), "ps -e -o comm=", settings(kube.lab)).split()
-    assert "kube-apiserver" not in worker_processes and "kwok" in worker_processes
+    assert "kube-apiserver" not in worker_processes and kubelet_process(kube.lab) in worker_processes
     endpoints = core.read_namespaced_endpoints("kubernetes", "default")
     assert [a.ip for s in endpoints.subsets for a in s.addresses] == [master.address]
 
@@ -73,6 +73,9 @@ def test_status_reports_the_api_and_every_service(kube):
     status = Cluster(kube.lab).status()
     assert status["api_ready"] is True
     assert status["services"]["master1"]["kube-apiserver"] == "active"
-    # "pods" runs kube-monkey's pods when the lab has the real kube-monkey (k8sbuild.kube_monkey)
-    assert status["services"]["worker2"] in ({"kubelet": "active", "sshd": "active"},
-                                             {"kubelet": "active", "sshd": "active", "pods": "active"})
+    if kubelet_process(kube.lab) == "kubelet":  # a real worker: its container runtime, kubelet and proxy
+        assert status["services"]["worker2"] == {"containerd": "active", "kubelet": "active", "kube-proxy": "active",
+                                                 "sshd": "active"}
+    else:  # "pods" runs kube-monkey's pods when the lab has the real kube-monkey (k8sbuild.kube_monkey)
+        assert status["services"]["worker2"] in ({"kubelet": "active", "sshd": "active"},
+                                                 {"kubelet": "active", "sshd": "active", "pods": "active"})

@@ -18,8 +18,9 @@ def test_the_lab_installs_every_script_it_ships(tmp_path):
     lab.state_dir.mkdir()
     lab._install_tools()
     installed = {path.name: path.read_text() for path in lab.tools.iterdir()}
-    assert installed == {"boot.sh": script("boot.sh"), "init.sh": script("init.sh"), "labctl": script("labctl.sh")}
-    assert set(SCRIPTS) == {"boot.sh", "init.sh", "labctl.sh"}
+    assert installed == {"boot.sh": script("boot.sh"), "init.sh": script("init.sh"), "labctl": script("labctl.sh"),
+                         "kubelet.sh": script("kubelet.sh")}
+    assert set(SCRIPTS) == {"boot.sh", "init.sh", "kubelet.sh", "labctl.sh"}
     assert all(path.stat().st_mode & 0o111 for path in lab.tools.iterdir())
 
 

@@ -269,6 +269,8 @@ def run_script(host: Host, script: str, settings: SSHSettings) -> str:
         status = channel.recv_exit_status()
     except (socket.timeout, TimeoutError):
         raise EndpointError(f"the command did not finish within {settings.command_timeout:g} s") from None
+    except (paramiko.SSHException, OSError, EOFError) as error:  # the host went away mid-session (a reboot)
+        raise EndpointError(f"the SSH session was lost: {type(error).__name__}: {error}") from None
     finally:
         client.close()
         if jump:

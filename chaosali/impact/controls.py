@@ -69,8 +69,8 @@ def before_experiment_control(
     the method and goes on `settle_seconds` after the rollbacks; it keeps
     at most `max_entries` entries (and counts the rest). A recording that
     cannot start stops the run, unless `fail_on_error` is false. `http`
-    lists services to sample during the recording, each an object with a
-    `url`, an optional `name`, a `rate` (samples per second, default 5) and
+    lists services to sample during the recording, each a URL or an object
+    with a `url`, an optional `name`, a `rate` (samples per second, default 5) and
     any check of chaosali.service.probes.service_available (`status`,
     `contains`, `json_path`, `json_value`, `timeout`...): their availability
     and latency are measured.
@@ -116,13 +116,21 @@ def before_method_control(context: Experiment, configuration: Configuration = No
 
 def _sightings(recorder: Recorder) -> list[dict]:
     """The recording so far as evidence of the faults: any impact it measured is a sighting."""
-    _, measures = recorded(recorder)
-    if measures["impact"] == "none":
-        return []
-    not_ready = [name for name, node in measures["nodes"].items() if node["seconds_not_ready"]]
-    return [{"what": "the impact recording", "seen": True, "expected": False,
-             "detail": f"{measures['impact']} impact recorded: {measures['pods_lost']} pods lost, the API down "
-                       f"{measures['api_down_seconds']:g} s, nodes NotReady: {', '.join(not_ready) or 'none'}"}]
+    recording, measures = recorded(recorder)
+    sightings = []
+    if measures["impact"] != "none":
+        not_ready = [name for name, node in measures["nodes"].items() if node["seconds_not_ready"]]
+        sightings.append({"what": "the impact recording", "seen": True, "expected": False,
+                          "detail": f"{measures['impact']} impact recorded: {measures['pods_lost']} pods lost, the API "
+                                    f"down {measures['api_down_seconds']:g} s, nodes NotReady: "
+                                    f"{', '.join(not_ready) or 'none'}"})
+    # containers that a node's kubelet reported ended (a reboot, a kill), even when no pod was lost
+    ended = sorted({f"{entry['pod']} ({entry['node']})" for entry in recording.get("timeline") or []
+                    if entry.get("what") == "container-ended"})
+    if ended:
+        sightings.append({"what": "containers ended", "seen": True, "expected": False,
+                          "detail": f"the containers of {len(ended)} pods ended: {', '.join(ended)}"})
+    return sightings
 
 
 def after_experiment_control(context: Experiment, state: Journal = None, **arguments: Any) -> None:
@@ -204,10 +212,13 @@ def _faulted() -> set[str]:
 def _http_targets(given: Any) -> tuple[HttpTarget, ...]:
     if given is None:
         return ()
-    if not isinstance(given, list) or not all(isinstance(target, dict) and "url" in target for target in given):
-        raise InvalidArgument('http must be a list of objects with a "url", e.g. [{"url": "http://10.0.0.5/healthz"}]')
+    if not isinstance(given, list) or not all(isinstance(target, str) or isinstance(target, dict) and "url" in target
+                                              for target in given):
+        raise InvalidArgument('http must be a list of URLs or of objects with a "url", e.g. '
+                              '["http://10.0.0.5/"] or [{"url": "http://10.0.0.5/healthz", "rate": 2}]')
     targets = []
     for target in given:
+        target = {"url": target} if isinstance(target, str) else target
         checks = {key: value for key, value in target.items() if key not in ("name", "rate")}
         try:
             request, expect = check_http(**checks)

@@ -103,6 +103,7 @@ class _Pod:
     phase: str | None
     restarts: int
     deleting: bool = False
+    containers: dict[str, tuple[str | None, dict]] = field(default_factory=dict)  # name -> (id, state)
 
 
 @dataclass
@@ -329,12 +330,14 @@ class Recorder:
         metadata, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
         key = f"{metadata.get('namespace')}/{metadata.get('name')}"
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-        restarts = sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or [])
+        containers = status.get("containerStatuses") or []
+        restarts = sum(int(c.get("restartCount") or 0) for c in containers)
         with self._lock:
             before = self._pods.get(key)
             now = _Pod(self._owner(metadata) or (before.workload if before else None),
                        spec.get("nodeName") or (before.node if before else None), ready, status.get("phase"), restarts,
-                       deleting=bool(metadata.get("deletionTimestamp")) or change == "DELETED")
+                       deleting=bool(metadata.get("deletionTimestamp")) or change == "DELETED",
+                       containers=_containers_of(containers, before.containers if before else {}))
             self._pods[key] = now
             if change == "DELETED":
                 del self._pods[key]
@@ -353,12 +356,28 @@ class Recorder:
                     self._add({**about, "what": "ready" if now.ready else "not-ready"})
                 if now.restarts > before.restarts:
                     self._add({**about, "what": "restarted", "restarts": now.restarts})
+                self._containers(about, before, now)
                 if now.node and now.node != before.node:
                     self._add({**about, "what": "scheduled"})
             elif now.node and change == "ADDED":
                 self._add({**about, "what": "scheduled"})
             if now.ready and (before is None or not before.ready) and change == "ADDED":
                 self._add({**about, "what": "ready"})
+
+    def _containers(self, about: dict, before: _Pod, now: _Pod) -> None:
+        """What the node's kubelet reported of each container: one that stopped running (killed,
+        exited, or no longer found by the kubelet), with its reason and exit code; another one running
+        in its place (its ID changed: a restart, or the pod's containers created again after its
+        node's outage)."""
+        for name, (container_id, state) in now.containers.items():
+            old_id, old_state = before.containers.get(name, (None, {}))
+            if "running" in old_state and "running" not in state:
+                ended = state.get("terminated") or state.get("waiting") or {}
+                self._add({**about, "what": "container-ended", "container": name, "reason": ended.get("reason"),
+                           "exit_code": ended.get("exitCode"), "finished_at": ended.get("finishedAt")})
+            if "running" in state and old_id and container_id and container_id != old_id:
+                self._add({**about, "what": "container-started", "container": name,
+                           "started_at": state["running"].get("startedAt")})
 
     def _deletion_reason(self, key: str, metadata: dict, status: dict, pod: _Pod) -> str:
         for condition in status.get("conditions") or []:
@@ -447,6 +466,12 @@ class Recorder:
             if change == "ADDED":
                 self._add({"kind": "event", "what": reason, "object": f"{involved.get('kind')} "
                            f"{involved.get('namespace')}/{involved.get('name')}", "message": message[:300]})
+
+def _containers_of(statuses: list[dict], before: dict[str, tuple[str | None, dict]]) -> dict[str, tuple[str | None, dict]]:
+    """Each container's ID and state; one waiting to be created again has no ID: the last one known."""
+    return {c.get("name"): (c.get("containerID") or before.get(c.get("name"), (None,))[0], c.get("state") or {})
+            for c in statuses}
+
 
 def _bind(call: Callable[..., Any], **bound: Any) -> Callable[..., Any]:
     """``call`` with some arguments fixed; keeps ``__name__``-free watch.stream working (it reads

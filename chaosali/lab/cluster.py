@@ -1,6 +1,9 @@
 """The lab's Kubernetes cluster: real etcd, kube-apiserver, controller-manager and scheduler on the
-master hosts, one kwok per host standing in for its kubelet, and the real CoreDNS as the cluster
-DNS (``dns.py``), run with the real kube-monkey by each node's ``pods`` service (``podrunner.py``).
+master hosts, and the real CoreDNS as the cluster DNS (``dns.py``). Each worker runs a real kubelet,
+containerd and kube-proxy (``nodes.py``), whose pods are real containers, where this machine can
+run them; otherwise, and with ``nodes="kwok"``, kwok stands in for its kubelet, as it does on the
+masters, and each such node's ``pods`` service (``podrunner.py``) runs CoreDNS and the real
+kube-monkey for the pods bound there.
 
 Each component is a service of its host (see ``sh/init.sh``), so cutting a master's
 network really makes the API unreachable, and ``labctl restart kubelet`` on a host re-reads that
@@ -27,7 +30,8 @@ from kubernetes.client.rest import ApiException
 from chaosali.cluster.api import new_api_client
 from chaosali.cluster.health import api_problem, nodes_problem
 from chaosali.host.probes import names_resolve
-from chaosali.lab import dns, k8sbuild, podrunner
+from chaosali.kubemonkey import manifests as km
+from chaosali.lab import dns, k8sbuild, nodes as real_nodes, podrunner
 from chaosali.lab.hosts import Lab, LabError, LabHost
 from chaosali.lab.pki import make_pki
 
@@ -36,6 +40,9 @@ __all__ = ["Cluster", "COMPONENTS"]
 logger = logging.getLogger("chaostoolkit")
 
 API_PORT = 6443
+# the decoy control plane of labs with real workers: its API server's port, its etcd's client and peer ports
+DECOY_API_PORT = 7443
+DECOY_ETCD_PORTS = (12379, 12380)
 COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
 SERVICE_CIDR = "10.96.0.0/16"
 NODE_LEASE_SECONDS = 10
@@ -48,17 +55,33 @@ DEMO_NAMESPACE = "demo"
 # workers spread over two zones (worker1 zone-a, worker2 zone-b, ...), as a zone outage drill needs
 ZONE_LABEL = "topology.kubernetes.io/zone"
 ZONES = ("zone-a", "zone-b")
+#: What the workers run: kwok (simulated nodes, no containers) or a real kubelet and containerd.
+NODE_KINDS = ("kwok", "real")
 
 
 class Cluster:
     """A Kubernetes cluster on the hosts of ``lab``: masters, workers and, with 3 masters, a load balancer."""
 
-    def __init__(self, lab: Lab, progress: Callable[[str], None] = logger.info) -> None:
+    def __init__(self, lab: Lab, progress: Callable[[str], None] = logger.info, nodes: str | None = None) -> None:
+        """``nodes``: what the workers run (:data:`NODE_KINDS`, or ``auto``: real ones if this machine can
+        run containers, else kwok, saying in one line what is missing); by default what they run
+        already, or ``auto``."""
         self.lab = lab
         self.progress = progress
         self.dir = lab.state_dir / "cluster"
         self.pki = self.dir / "pki"
         self.binaries: dict[str, Path] = {}
+        self._kubelets: dict[str, list[str]] = {}
+        kind_file = self.dir / "nodes"
+        self.running_kind = kind_file.read_text().strip() if kind_file.exists() else None
+        self.node_kind = nodes or self.running_kind or "auto"
+        if self.node_kind == "auto":  # real where the machine can run containers, else kwok, saying why
+            lacking = real_nodes.missing()
+            self.node_kind = "kwok" if lacking else "real"
+            if lacking:
+                progress(f"kwok workers: real worker nodes need {', '.join(lacking)}")
+        if self.node_kind not in NODE_KINDS:
+            raise LabError(f"nodes {self.node_kind!r}: use one of {', '.join(NODE_KINDS)}, or auto")
 
     @classmethod
     def of(cls, lab: Lab) -> Cluster | None:
@@ -76,6 +99,10 @@ class Cluster:
     def _workers(self) -> list[LabHost]:
         return [h for h in self.lab.hosts if h.role == "worker"]
 
+    def _real(self, host: LabHost) -> bool:
+        """Whether ``host`` runs a real kubelet (masters keep kwok, which holds their mirror pods)."""
+        return self.node_kind == "real" and host.role == "worker"
+
     @property
     def balancer(self) -> LabHost | None:
         """The highly available variant puts its API servers behind a load balancer host."""
@@ -86,9 +113,16 @@ class Cluster:
         same shape."""
         if masters not in (1, 3):
             raise LabError(f"{masters} masters: use 1, or 3 for the highly available variant")
+        if self.lab.hosts and self.running_kind and self.running_kind != self.node_kind:
+            raise LabError(f"lab {self.lab.name!r} is up with {self.running_kind} workers; "
+                           "run 'chaosali lab down' first to change that")
         self.lab.place([("master", masters), ("worker", workers), ("lb", 1 if masters > 1 else 0)])
+        self.dir.mkdir(exist_ok=True)
+        (self.dir / "nodes").write_text(self.node_kind)
         self.prepare()
         self.lab.start(self.services)
+        self.lab.route({real_nodes.pod_subnet(self.lab.hosts.index(h)): h.address
+                        for h in self._workers() if self._real(h)})
         self.bootstrap()
         self.lab.write_vars(self.variables())
 
@@ -109,7 +143,14 @@ class Cluster:
 
     def prepare(self) -> None:
         """Binaries (built once into the cache), certificates and every kubeconfig."""
-        self.binaries = k8sbuild.ensure_binaries(self.progress)
+        real = [h for h in self._workers() if self._real(h)]
+        if real:
+            lacking = real_nodes.missing()
+            if lacking:
+                raise LabError(f"real worker nodes need {', '.join(lacking)}: run scripts/setup, or "
+                               "apt-get install containerd runc containernetworking-plugins busybox-static")
+        self.binaries = k8sbuild.ensure_binaries(
+            self.progress, k8sbuild.CONTROL_PLANE_BINARIES + (k8sbuild.NODE_BINARIES if real else ()))
         stages = [yaml.safe_load(path.read_text()) for path in k8sbuild.kwok_pod_stages()] + [_POD_READY_AGAIN]
         self.binaries["coredns"] = k8sbuild.coredns(self.progress)
         kube_monkey = k8sbuild.kube_monkey(self.progress)
@@ -129,12 +170,43 @@ class Cluster:
             kubelet_conf = self.lab.host_dir(host) / "fs" / "etc" / "kubernetes" / "kubelet.conf"
             kubelet_conf.parent.mkdir(parents=True, exist_ok=True)
             self._kubeconfig(kubelet_conf, "kubelet")
+        if real:
+            images = real_nodes.write_images(self.dir / "images", self._workload_images())
+            for host in real:
+                self._node_files(host, images)
+
+    def _node_files(self, host: LabHost, images: Path) -> None:
+        """A real worker's own containerd, CNI and kubelet configuration, at the usual paths of its
+        host (under its ``fs/``, bind-mounted by ``sh/init.sh``), and its kubelet's argv."""
+        fs = self.lab.host_dir(host) / "fs"
+        files = {
+            "etc/containerd/config.toml": real_nodes.containerd_config(),
+            "etc/cni/net.d/10-lab.conflist": real_nodes.cni_config(real_nodes.pod_subnet(self.lab.hosts.index(host))),
+            "etc/kubernetes/kubelet-config.yaml": real_nodes.kubelet_config(host.namespace, self.pki / "ca.crt",
+                                                                            NODE_LEASE_SECONDS),
+            "etc/kubernetes/kube-proxy.yaml": real_nodes.kube_proxy_config(host.name),
+        }
+        for name, text in files.items():
+            (fs / name).parent.mkdir(parents=True, exist_ok=True)
+            (fs / name).write_text(text)
+        # its own kubeconfig (the kubelet's identity): a kubelet fault edits kubelet.conf only
+        self._kubeconfig(fs / "etc/kubernetes/kube-proxy.conf", "kubelet")
+        self._kubelets[host.name] = [
+            "sh", str(self.lab.tools / "kubelet.sh"), real_nodes.cgroup_parent(host.namespace), str(images),
+            str(self.binaries["kubelet"]), "--config=/etc/kubernetes/kubelet-config.yaml",
+            "--kubeconfig=/etc/kubernetes/kubelet.conf", f"--hostname-override={host.name}",
+            f"--node-ip={host.address}", "--v=1",
+        ]
 
     def services(self, host: LabHost) -> dict[str, list[str]]:
         """The processes that make ``host`` a master, a worker or the load balancer (each a
         restartable service)."""
         if host.role == "lb":
             return {"haproxy": ["/usr/sbin/haproxy", "-db", "-f", str(self.dir / "haproxy.cfg")]}
+        if self._real(host):
+            return {"containerd": ["containerd", "--config=/etc/containerd/config.toml", "--log-level=warn"],
+                    "kubelet": self._kubelets[host.name],
+                    "kube-proxy": [str(self.binaries["kube-proxy"]), "--config=/etc/kubernetes/kube-proxy.yaml"]}
         index = self.lab.hosts.index(host)
         services = {
             "kubelet": [
@@ -160,38 +232,29 @@ class Cluster:
         """The workloads whose pods the nodes run for real: those whose binary was built."""
         return [name for name in podrunner.WORKLOADS if name in self.binaries]
 
+    def _workload_images(self) -> dict[str, Path]:
+        """For real workers: the built binaries as images, each named as its manifest names it."""
+        images = {"coredns": dns.IMAGE, km.NAME: km.DEFAULT_IMAGE}
+        return {_full_image_name(images[name]): self.binaries[name] for name in self._workloads()}
+
     def _control_plane(self, host: LabHost) -> dict[str, list[str]]:
         pki, data = self.pki, self.lab.host_dir(host) / "data"
         peers = ",".join(f"{m.name}=http://{m.address}:2380" for m in self.masters)
         ha = len(self.masters) > 1
         authn = [f"--{kind}kubeconfig={{kc}}" for kind in ("", "authentication-", "authorization-")]
+        decoy = {}
+        if self.node_kind == "real" and host == self.masters[0]:
+            # "the wrong cluster" of the kubelet-misconfig drill: another API server on this host, with
+            # its own empty etcd, trusted by the kubelets as a sister cluster of one CA would be
+            decoy = {
+                "decoy-etcd": self._etcd("decoy", data / "decoy-etcd", ("127.0.0.1",), DECOY_ETCD_PORTS,
+                                         f"decoy=http://127.0.0.1:{DECOY_ETCD_PORTS[1]}", f"{self.lab.name}-decoy"),
+                "decoy-apiserver": self._apiserver(host, DECOY_ETCD_PORTS[0], DECOY_API_PORT, data / "decoy-certs"),
+            }
         return {
-            "etcd": [
-                str(self.binaries["etcd"]), f"--name={host.name}", f"--data-dir={data}/etcd",
-                f"--listen-client-urls=http://{host.address}:2379,http://127.0.0.1:2379",
-                f"--advertise-client-urls=http://{host.address}:2379",
-                f"--listen-peer-urls=http://{host.address}:2380",
-                f"--initial-advertise-peer-urls=http://{host.address}:2380",
-                f"--initial-cluster={peers}", "--initial-cluster-state=new",
-                f"--initial-cluster-token={self.lab.name}", "--listen-metrics-urls=http://127.0.0.1:2381",
-                "--log-level=warn", "--unsafe-no-fsync=true",
-            ],
-            "kube-apiserver": [
-                str(self.binaries["kube-apiserver"]), "--etcd-servers=http://127.0.0.1:2379",
-                "--bind-address=0.0.0.0", f"--secure-port={API_PORT}", f"--advertise-address={host.address}",
-                f"--tls-cert-file={pki}/apiserver.crt", f"--tls-private-key-file={pki}/apiserver.key",
-                f"--client-ca-file={pki}/ca.crt",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={pki}/sa.pub", f"--service-account-signing-key-file={pki}/sa.key",
-                f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
-                "--allow-privileged=true", f"--requestheader-client-ca-file={pki}/ca.crt",
-                "--requestheader-allowed-names=front-proxy-client", "--requestheader-username-headers=X-Remote-User",
-                "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-                f"--proxy-client-cert-file={pki}/front-proxy-client.crt",
-                f"--proxy-client-key-file={pki}/front-proxy-client.key", f"--cert-dir={data}/apiserver-certs", "--v=0",
-                f"--default-not-ready-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
-                f"--default-unreachable-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
-            ],
+            "etcd": self._etcd(host.name, data / "etcd", (host.address, "127.0.0.1"), (2379, 2380), peers,
+                               self.lab.name),
+            "kube-apiserver": self._apiserver(host, 2379, API_PORT, data / "apiserver-certs"),
             "kube-controller-manager": [
                 str(self.binaries["kube-controller-manager"]),
                 *(flag.format(kc=self.dir / "controller-manager.kubeconfig") for flag in authn),
@@ -208,7 +271,43 @@ class Cluster:
                 "--bind-address=127.0.0.1", f"--cert-dir={data}/scheduler-certs",
                 f"--leader-elect={str(ha).lower()}", "--v=0",
             ],
+            **decoy,
         }
+
+    def _etcd(self, name: str, data: Path, listen: tuple[str, ...], ports: tuple[int, int], peers: str,
+              token: str) -> list[str]:
+        """An etcd member named ``name`` of cluster ``token``, serving clients on ``listen`` at ``ports[0]``."""
+        client, peer = ports
+        return [
+            str(self.binaries["etcd"]), f"--name={name}", f"--data-dir={data}",
+            f"--listen-client-urls={','.join(f'http://{a}:{client}' for a in listen)}",
+            f"--advertise-client-urls=http://{listen[0]}:{client}",
+            f"--listen-peer-urls=http://{listen[0]}:{peer}",
+            f"--initial-advertise-peer-urls=http://{listen[0]}:{peer}",
+            f"--initial-cluster={peers}", "--initial-cluster-state=new",
+            f"--initial-cluster-token={token}", f"--listen-metrics-urls=http://127.0.0.1:{client + 2}",
+            "--log-level=warn", "--unsafe-no-fsync=true",
+        ]
+
+    def _apiserver(self, host: LabHost, etcd_port: int, port: int, cert_dir: Path) -> list[str]:
+        """A kube-apiserver of ``host`` on ``port``, storing in the etcd at ``etcd_port`` on the host."""
+        pki = self.pki
+        return [
+            str(self.binaries["kube-apiserver"]), f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=0.0.0.0", f"--secure-port={port}", f"--advertise-address={host.address}",
+            f"--tls-cert-file={pki}/apiserver.crt", f"--tls-private-key-file={pki}/apiserver.key",
+            f"--client-ca-file={pki}/ca.crt",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki}/sa.pub", f"--service-account-signing-key-file={pki}/sa.key",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true", f"--requestheader-client-ca-file={pki}/ca.crt",
+            "--requestheader-allowed-names=front-proxy-client", "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki}/front-proxy-client.crt",
+            f"--proxy-client-key-file={pki}/front-proxy-client.key", f"--cert-dir={cert_dir}", "--v=0",
+            f"--default-not-ready-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
+            f"--default-unreachable-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
+        ]
 
     def _kubeconfig(self, path: Path, leaf: str, server: str | None = None) -> None:
         def data(name: str) -> str:
@@ -235,16 +334,25 @@ class Cluster:
             self.progress(f"API ready at {self.endpoint} after {time.monotonic() - started:.1f} s")
             core = k8s.CoreV1Api(api)
             for host in self.nodes:
-                _create(lambda body: core.create_node(body), self._node(host))
+                node = self._node(host)
+                try:
+                    core.create_node(node)
+                except ApiException as error:
+                    if error.status != 409:
+                        raise
+                    # registered already (a real kubelet does it itself): give it the lab's labels
+                    core.patch_node(host.name, {"metadata": node["metadata"]})
             self._wait("kube-system/default service account",
                        lambda: _exists(lambda: core.read_namespaced_service_account("default", "kube-system")), 60)
             for host in self.masters:
                 for component in COMPONENTS:
                     _create(lambda body: core.create_namespaced_pod("kube-system", body), _mirror_pod(component, host))
             self._readonly(api)
+            # the workloads once every node is Ready: real kubelets register late, and the scheduler
+            # would put every replica on the first one
+            self._wait("every node Ready", lambda: nodes_problem(None, self._config, None) is None, 90)
             dns.deploy(api, _create, self._dns_replicas)
             self._demo(api)
-            self._wait("every node Ready", lambda: nodes_problem("type=kwok", self._config, None) is None, 60)
             self._wait("the demo workload available", lambda: self._demo_available(api), 90)
             if self._dns_replicas:
                 self._wait(f"the cluster DNS to resolve {dns.CHECK_NAME}", self._dns_resolves, 60)
@@ -264,30 +372,47 @@ class Cluster:
         """Configuration for experiments run against the lab (chaos --var-file)."""
         return {
             "kubeconfig_path": str(self.admin_kubeconfig),
-
+            "lab_nodes": self.node_kind,
+            # kubelet-misconfig's "wrong cluster": an API server that answers, where none of the pods are
+            # the images its real workers have (nothing can be pulled: pods use imagePullPolicy Never)
+            **({"lab_images": [*real_nodes.IMAGES, *self._workload_images()], "wrong_apiserver": self.decoy_endpoint,
+                "web_urls": [f"http://{h.address}:{real_nodes.WEB_NODE_PORT}/" for h in self._workers()]}
+               if self.node_kind == "real" else {}),
         }
+
+    @property
+    def decoy_endpoint(self) -> str:
+        """The decoy API server of a lab with real workers (see :meth:`_control_plane`)."""
+        return f"https://{self.masters[0].address}:{DECOY_API_PORT}"
 
     def status(self) -> dict:
         """The API's health and, per host, each service as ``labctl`` reports it."""
         ready = api_problem(2, self._config, None) is None
         # the last lines of each pod the nodes run for real: what kube-monkey scheduled and killed,
         # what the cluster DNS was asked
-        pods = {f"{host.name}/{pod}": log.splitlines()[-10:]
-                for host in self.nodes for pod, log in podrunner.pod_logs(self.lab.host_dir(host)).items()}
+        pods = {name: log.splitlines()[-10:] for name, log in self.pod_logs().items()}
         return {"api": self.endpoint, "api_ready": ready, "services": self.lab.services(),
                 **({"pod_logs": pods} if pods else {})}
+
+    def pod_logs(self) -> dict[str, str]:
+        """What each pod run for real wrote, by ``<host>/<namespace>_<pod>``: the containers of a real
+        worker, the processes of a kwok node's ``pods`` service."""
+        return {f"{host.name}/{pod}": log for host in self.nodes
+                for pod, log in (real_nodes if self._real(host) else podrunner).pod_logs(self.lab.host_dir(host)).items()}
 
     def _node(self, host: LabHost) -> dict:
         master = host.role == "master"
         role = "control-plane" if master else "worker"
+        kind = "real" if self._real(host) else "kwok"
         return {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {
                 "name": host.name,
                 "labels": {"kubernetes.io/hostname": host.name, "kubernetes.io/os": "linux",
-                           f"node-role.kubernetes.io/{role}": "", "type": "kwok",
+                           f"node-role.kubernetes.io/{role}": "", "type": kind,
                            **({} if master else {ZONE_LABEL: ZONES[self._workers().index(host) % len(ZONES)]})},
-                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "annotations": {"node.alpha.kubernetes.io/ttl": "0",
+                                **({"kwok.x-k8s.io/node": "fake"} if kind == "kwok" else {})},
             },
             "spec": {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}
             if master else {},
@@ -316,20 +441,29 @@ class Cluster:
     def _demo(self, api: k8s.ApiClient) -> None:
         core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
         labels = {"app": "web"}
+        container = {"name": "web", "image": "nginx:1.27"}
+        if self.node_kind == "real":  # the lab's own image (nothing can be pulled), served for real
+            container = {"name": "web", "image": real_nodes.WEB_IMAGE, "imagePullPolicy": "Never",
+                         "ports": [{"containerPort": real_nodes.WEB_PORT}],
+                         "readinessProbe": {"httpGet": {"path": "/", "port": real_nodes.WEB_PORT},
+                                            "periodSeconds": 2, "failureThreshold": 1}}
         _create(core.create_namespace, {"metadata": {"name": DEMO_NAMESPACE}})
         _create(lambda body: apps.create_namespaced_deployment(DEMO_NAMESPACE, body), {
             "metadata": {"name": "web", "labels": labels},
             "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}],
+                "spec": {"containers": [container],
                          # one replica per zone where possible: a zone outage leaves the other
                          "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_LABEL,
                                                         "whenUnsatisfiable": "ScheduleAnyway",
                                                         "labelSelector": {"matchLabels": labels}}]}}},
         })
-        _create(lambda body: core.create_namespaced_service(DEMO_NAMESPACE, body), {
-            "metadata": {"name": "web"}, "spec": {"selector": labels, "ports": [{"port": 80}]},
-        })
+        service = {"selector": labels, "ports": [{"port": 80}]}
+        if self.node_kind == "real":  # reachable through any worker, as the drills' HTTP samples need
+            service = {"type": "NodePort", "selector": labels, "ports": [
+                {"port": 80, "targetPort": real_nodes.WEB_PORT, "nodePort": real_nodes.WEB_NODE_PORT}]}
+        _create(lambda body: core.create_namespaced_service(DEMO_NAMESPACE, body),
+                {"metadata": {"name": "web"}, "spec": service})
 
     @property
     def _dns_replicas(self) -> int:
@@ -412,6 +546,14 @@ def _mirror_pod(component: str, host: LabHost) -> dict:
             "containers": [{"name": component, "image": f"registry.k8s.io/{component}:{k8sbuild.KUBERNETES_VERSION}"}],
         },
     }
+
+
+def _full_image_name(image: str) -> str:
+    """An image's name as containerd stores it: Docker Hub's short names in full."""
+    first, _, rest = image.partition("/")
+    if not rest:
+        return f"docker.io/library/{image}"
+    return image if "." in first or ":" in first or first == "localhost" else f"docker.io/{image}"
 
 
 def _create(create: Callable[[dict], object], body: dict) -> None:

@@ -20,7 +20,7 @@ from kubernetes import client as k8s
 
 from chaosali.lab import k8sbuild
 
-__all__ = ["DOMAIN", "LABELS", "CLUSTER_IP", "NAMESPACE", "SELECTOR", "TARGETS", "CHECK_NAME", "deploy"]
+__all__ = ["DOMAIN", "LABELS", "CLUSTER_IP", "NAMESPACE", "SELECTOR", "TARGETS", "IMAGE", "CHECK_NAME", "deploy"]
 
 DOMAIN = "cluster.local"
 NAMESPACE = "kube-system"
@@ -32,6 +32,8 @@ TARGETS = {"pods": {"namespace": NAMESPACE, "label_selector": SELECTOR}}
 CLUSTER_IP = "10.96.0.10"
 #: A name every cluster has: the API's Service, at the first address of the service range.
 CHECK_NAME = f"kubernetes.default.svc.{DOMAIN}"
+#: The image kubeadm names (a lab with real workers has it, built here: see ``nodes.write_images``).
+IMAGE = f"registry.k8s.io/coredns/coredns:{k8sbuild.COREDNS_VERSION}"
 #: kubeadm's number of CoreDNS pods.
 REPLICAS = 2
 
@@ -102,7 +104,7 @@ def _deployment(replicas: int) -> dict:
                     "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
                     "containers": [{
                         "name": _NAME,
-                        "image": f"registry.k8s.io/coredns/coredns:{k8sbuild.COREDNS_VERSION}",
+                        "image": IMAGE,
                         "args": ["-conf", "/etc/coredns/Corefile"],
                         "ports": [{"name": name, "containerPort": port, "protocol": protocol}
                                   for name, port, protocol in _PORTS],

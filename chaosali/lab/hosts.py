@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from chaosali.core.fanout import fan_out
 from chaosali.host.ssh import Host, SSHSettings, run_script
+from chaosali.lab.nodes import remove_cgroups
 
 __all__ = ["DEFAULT_STATE_DIR", "Lab", "LabError", "LabHost", "HostServices", "script", "SUDO_USER",
            "PASSWORD_SUDO_USER"]
@@ -184,6 +185,14 @@ class Lab:
             "".join(f"{h.address} {(self.host_dir(h) / 'ssh_host_ed25519_key.pub').read_text()}" for h in self.hosts)
         )
 
+    def route(self, routes: dict[str, str]) -> None:
+        """Make every host reach each destination network through the host of that address (pod
+        networks behind their node); routes live in the hosts' namespaces, and go with them."""
+        for host in self.hosts:
+            for destination, via in routes.items():
+                if via != host.address:
+                    _run(["ip", "netns", "exec", host.namespace, "ip", "route", "replace", destination, "via", via])
+
     def down(self) -> None:
         """Remove every namespace, process, link and file of this lab, and nothing else."""
         _require_root()
@@ -196,6 +205,10 @@ class Lab:
             subprocess.run(["ip", "link", "del", veth], capture_output=True)
         if _link_exists(self.bridge):
             _run(["ip", "link", "del", self.bridge])
+        # the cgroups of real nodes' kubelets (nodes.cgroup_parent), once their processes are gone
+        left = remove_cgroups(f"{self.name}-")
+        if left:
+            raise LabError(f"cgroups still in use after lab {self.name}'s processes were killed: {', '.join(left)}")
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self.hosts = []
 
@@ -256,7 +269,7 @@ class Lab:
     def _install_tools(self) -> None:
         self.tools.mkdir(exist_ok=True)
         for name, path in (("boot.sh", self.tools / "boot.sh"), ("init.sh", self.tools / "init.sh"),
-                           ("labctl.sh", self.labctl)):
+                           ("kubelet.sh", self.tools / "kubelet.sh"), ("labctl.sh", self.labctl)):
             path.write_text(script(name))
             path.chmod(0o755)
 

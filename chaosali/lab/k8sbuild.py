@@ -2,12 +2,14 @@
 
 The lab needs a genuine ``kube-apiserver`` (with ``etcd``), a
 ``kube-controller-manager``, a ``kube-scheduler`` and ``kwok`` (fake nodes
-and kubelets). No Debian or PyPI package ships them, but every one is a Go
+and kubelets); its real worker nodes also need a ``kubelet`` and a
+``kube-proxy``. No Debian or PyPI package ships them, but every one is a Go
 module served by the Go module proxy, so this module compiles them with the
 local ``go`` toolchain into a cache directory that is reused across runs::
 
     $CHAOSALI_CACHE (default ~/.cache/chaosali)/k8s-<KUBERNETES_VERSION>/
         bin/      etcd kube-apiserver kube-controller-manager kube-scheduler kwok
+                  kubelet kube-proxy
         build/    generated consumer modules (go.mod, go.sum) and build logs
 
 ``k8s.io/kubernetes`` (and ``go.etcd.io/etcd/server/v3``) point their
@@ -64,6 +66,8 @@ __all__ = [
     "KWOK_VERSION",
     "GO_MIN_VERSION",
     "BINARIES",
+    "CONTROL_PLANE_BINARIES",
+    "NODE_BINARIES",
     "BuildResult",
     "cache_dir",
     "ensure_binaries",
@@ -91,16 +95,19 @@ _COREDNS_MODULE = "github.com/coredns/coredns"
 #: All of plugin.cfg would add every cloud provider's SDK to the build for nothing.
 COREDNS_PLUGINS = ("errors", "log", "health", "ready", "metrics", "kubernetes", "cache", "loadbalance")
 
-#: Names of the binaries returned by :func:`ensure_binaries`, in build order.
-BINARIES = (
+#: What every lab needs (:func:`ensure_binaries`' default), in build order.
+CONTROL_PLANE_BINARIES = (
     "etcd",
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",
     "kwok",
 )
+#: What a real worker node runs besides Debian's containerd and runc.
+NODE_BINARIES = ("kubelet", "kube-proxy")
+#: Every binary ``python -m chaosali.lab.k8sbuild`` builds, in build order.
+BINARIES = CONTROL_PLANE_BINARIES + NODE_BINARIES
 
-_KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 _KUBE_MODULE = "k8s.io/kubernetes"
 _ETCD_MODULE = "go.etcd.io/etcd/server/v3"
 _KWOK_PACKAGE = "sigs.k8s.io/kwok/cmd/kwok"
@@ -512,6 +519,8 @@ _BUILDERS: dict[str, Callable[[str, str, Progress, dict], None]] = {
     "kube-controller-manager": _build_kube,
     "kube-scheduler": _build_kube,
     "kwok": _build_kwok,
+    "kubelet": _build_kube,
+    "kube-proxy": _build_kube,
 }
 
 
@@ -531,15 +540,15 @@ def _is_ready(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def build_all(progress: Optional[Progress] = None) -> list[BuildResult]:
-    """Build every missing binary; return one :class:`BuildResult` per binary.
+def build_all(progress: Optional[Progress] = None, names: tuple[str, ...] = BINARIES) -> list[BuildResult]:
+    """Build every missing binary of ``names``; return one :class:`BuildResult` per binary.
 
     Same contract as :func:`ensure_binaries` but also reports whether each
     binary was built in this call and how long it took.
     """
     report: Progress = progress or (lambda msg: logger.info("%s", msg))
     bindir = cache_dir()
-    targets = {name: bindir / name for name in BINARIES}
+    targets = {name: bindir / name for name in names}
     if all(_is_ready(p) for p in targets.values()):
         return [BuildResult(n, p, False, 0.0) for n, p in targets.items()]
 
@@ -551,7 +560,7 @@ def build_all(progress: Optional[Progress] = None) -> list[BuildResult]:
         goversion = _check_go(go)
         report(f"using {goversion} ({go}); cache {bindir}")
         state: dict = {}
-        for name in BINARIES:
+        for name in names:
             target = targets[name]
             if _is_ready(target):  # possibly built by a concurrent caller
                 results.append(BuildResult(name, target, False, 0.0))
@@ -566,11 +575,13 @@ def build_all(progress: Optional[Progress] = None) -> list[BuildResult]:
     return results
 
 
-def ensure_binaries(progress: Optional[Progress] = None) -> dict[str, Path]:
-    """Build whatever is missing and return ``{name: path}`` for every binary.
+def ensure_binaries(progress: Optional[Progress] = None,
+                    names: tuple[str, ...] = CONTROL_PLANE_BINARIES) -> dict[str, Path]:
+    """Build whatever is missing of ``names`` and return ``{name: path}`` for each.
 
     Names: ``etcd``, ``kube-apiserver``, ``kube-controller-manager``,
-    ``kube-scheduler``, ``kwok``. Binaries already in :func:`cache_dir` are
+    ``kube-scheduler``, ``kwok`` by default; :data:`NODE_BINARIES` (``kubelet``,
+    ``kube-proxy``) for real worker nodes. Binaries already in :func:`cache_dir` are
     reused untouched. ``progress`` (default: log at INFO on the
     ``chaostoolkit`` logger) receives one message per step, with elapsed
     seconds, plus a heartbeat every 30 s during long compilations.
@@ -579,7 +590,7 @@ def ensure_binaries(progress: Optional[Progress] = None) -> dict[str, Path]:
     (the message names the step and quotes the tail of the go output; the
     full log is under ``<cache>/k8s-<version>/build/*/logs``).
     """
-    return {r.name: r.path for r in build_all(progress)}
+    return {r.name: r.path for r in build_all(progress, names)}
 
 
 #: Names the kube-monkey source: a tarball (``git archive`` of asobti/kube-monkey) or a directory.

@@ -10,8 +10,10 @@ hostname "$LAB_HOSTNAME"
 # the copied mount table pins every lab's namespaces (nsfs mounts): drop them here, or a namespace
 # deleted by `down` would live on, veth and all, inside this host
 grep -o ' /run/netns/[^ ]*' /proc/self/mounts | xargs -r -n 1 umount -l
-# what a host owns privately: its runtime state, its users' homes and the files faults edit
-for dir in /run /home /etc/kubernetes /var/lib/kubelet; do
+# what a host owns privately: its runtime state, its users' homes, the files faults edit, and a
+# node's container runtime, pod logs and pod network (used by real worker nodes, see nodes.py)
+for dir in /run /home /etc/kubernetes /var/lib/kubelet /var/lib/containerd /etc/containerd /var/log/pods \
+           /var/log/containers /etc/cni/net.d /var/lib/cni; do
     mkdir -p "$dir" "$LAB_HOST_DIR/fs$dir"
     mount --bind "$LAB_HOST_DIR/fs$dir" "$dir"
 done

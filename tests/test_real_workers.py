@@ -1,0 +1,416 @@
+"""Real worker nodes in the lab: a kubelet and containerd per worker, whose pods are real containers.
+
+The lab (one kwok master, two real workers) is brought up once for this module; its last test
+brings it down and proves that nothing of it is left on the machine.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+import tomllib
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from chaosali.host.actions import reboot_host, reconfigure_kubelet, restore_kubelet
+from chaosali.core.errors import EndpointError
+from chaosali.host.ssh import Host, run_script
+from chaosali.lab import dns, k8sbuild, nodes
+from chaosali.lab.cluster import DEMO_NAMESPACE, Cluster
+from chaosali.lab.hosts import Lab, LabError, LabHost
+from conftest import settings, wait_until
+
+REAL_LAB = {"name": "csreal", "subnet": "10.226.0.0/24"}
+
+
+# -- without a lab ---------------------------------------------------------------------------------
+
+
+def test_the_images_are_docker_archives_of_busybox_with_their_names(tmp_path):
+    listing = nodes.write_images(tmp_path)
+    images = dict(line.split() for line in listing.read_text().splitlines())
+    assert set(images) == {nodes.PAUSE_IMAGE, nodes.WEB_IMAGE}
+    for name, archive in images.items():
+        with tarfile.open(archive) as tar:
+            manifest = json.load(tar.extractfile("manifest.json"))
+            assert manifest[0]["RepoTags"] == [name]
+            image = json.load(tar.extractfile(manifest[0]["Config"]))
+            assert image["config"]["Entrypoint"] == nodes.IMAGES[name]
+            with tarfile.open(fileobj=tar.extractfile(manifest[0]["Layers"][0])) as layer:
+                assert layer.extractfile("bin/busybox").read() == nodes.BUSYBOX.read_bytes()
+                # the layer's digest is the one the config names (containerd checks it)
+            digest = manifest[0]["Layers"][0].split("/")[0]
+            assert image["rootfs"]["diff_ids"] == [f"sha256:{digest}"]
+            assert hashlib.sha256(tar.extractfile(manifest[0]["Layers"][0]).read()).hexdigest() == digest
+
+
+def test_containerd_and_the_kubelet_are_configured_for_a_lab_host():
+    containerd = tomllib.loads(nodes.containerd_config())
+    cri = containerd["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["sandbox_image"] == nodes.PAUSE_IMAGE and cri["restrict_oom_score_adj"] is True
+    assert cri["containerd"]["runtimes"]["runc"]["runtime_type"] == "io.containerd.runc.v2"
+    assert cri["cni"] == {"bin_dir": "/usr/lib/cni", "conf_dir": "/etc/cni/net.d"}
+    kubelet = yaml.safe_load(nodes.kubelet_config("lab-worker1", Path("/ca.crt"), 10))
+    assert kubelet["cgroupRoot"] == "/lab-worker1" and kubelet["cgroupDriver"] == "cgroupfs"
+    cni = json.loads(nodes.cni_config(nodes.pod_subnet(2)))
+    assert cni["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.244.2.0/24"}]]
+
+
+def test_auto_falls_back_to_kwok_naming_what_is_missing(monkeypatch, tmp_path):
+    # a machine without runc (this one has it: the lookup is what a machine without it answers)
+    monkeypatch.setattr(nodes.shutil, "which", lambda tool: None if tool == "runc" else f"/usr/bin/{tool}")
+    said = []
+    cluster = Cluster(Lab(name="csauto", state_root=tmp_path), progress=said.append, nodes="auto")
+    assert cluster.node_kind == "kwok"
+    assert said == ["kwok workers: real worker nodes need runc"]
+
+
+def test_real_nodes_on_a_machine_without_runc_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(nodes.shutil, "which", lambda tool: None if tool == "runc" else f"/usr/bin/{tool}")
+    monkeypatch.setattr("chaosali.lab.hosts._require_root", lambda: None)
+    lab = Lab(name="csnorunc", state_root=tmp_path)
+    lab.hosts = [LabHost("worker1", "10.0.0.1", "csnorunc-worker1", "worker")]
+    with pytest.raises(LabError, match="real worker nodes need runc: run scripts/setup"):
+        Cluster(lab, nodes="real").prepare()
+
+
+# -- in a lab with real workers ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real(one_test_session_at_a_time: None):
+    lacking = nodes.missing()
+    if lacking:
+        pytest.skip(f"real worker nodes need {', '.join(lacking)} (scripts/setup installs them)")
+    lab = Lab(**REAL_LAB)
+    lab.down()
+    cluster = Cluster(lab, nodes="real")
+    cluster.up(masters=1, workers=2)
+    yield cluster
+    lab.down()
+
+
+@pytest.fixture(scope="module")
+def core(real: Cluster):
+    api = config.new_client_from_config(config_file=str(real.admin_kubeconfig))
+    yield client.CoreV1Api(api)
+    api.close()
+
+
+def on_host(cluster: Cluster, host: LabHost, command: str) -> str:
+    return run_script(Host(host.address), command, settings(cluster.lab))
+
+
+def worker(cluster: Cluster, name: str) -> LabHost:
+    return next(h for h in cluster.lab.hosts if h.name == name)
+
+
+def http_get(cluster: Cluster, address: str, port: int = nodes.WEB_PORT, source: LabHost | None = None) -> str | None:
+    """The body served at ``address`` as seen from ``source`` (default: the master host), or None."""
+    get = f"import urllib.request; print(urllib.request.urlopen('http://{address}:{port}/', timeout=2).read().decode())"
+    result = subprocess.run(["ip", "netns", "exec", (source or cluster.masters[0]).namespace, sys.executable, "-c", get],
+                            capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def test_workers_are_real_kubelets_on_containerd_and_the_master_stays_kwok(real, core):
+    found = {n.metadata.name: n for n in core.list_node().items}
+    for name in ("worker1", "worker2"):
+        info = found[name].status.node_info
+        assert info.container_runtime_version.startswith("containerd://")
+        assert info.kubelet_version == k8sbuild.KUBERNETES_VERSION
+        assert found[name].metadata.labels["type"] == "real"
+    assert found["master1"].metadata.labels["type"] == "kwok"
+    processes = on_host(real, worker(real, "worker1"), "ps -e -o comm=").split()
+    assert "kubelet" in processes and "containerd" in processes and "kwok" not in processes
+
+
+def test_the_demo_web_runs_as_real_containers_serving_http(real, core):
+    pods = core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod.spec.containers[0].image == nodes.WEB_IMAGE
+        assert pod.spec.containers[0].image_pull_policy == "Never"
+        assert pod.spec.containers[0].readiness_probe.http_get.port == nodes.WEB_PORT
+        assert all(c.ready for c in pod.status.container_statuses)
+        # each replica answers with its own name, from its own pod address
+        assert http_get(real, pod.status.pod_ip) == pod.metadata.name
+        httpd = on_host(real, worker(real, pod.spec.node_name), "pgrep -f 'busybox httpd' || true").split()
+        assert httpd, f"no httpd process on {pod.spec.node_name}"
+
+
+def test_web_is_a_service_kube_proxy_balances_over_both_replicas(real, core):
+    """The NodePort answers through either worker, from outside the cluster (this machine), and the
+    ClusterIP from inside a worker; kube-proxy sends requests to both replicas, wherever they run."""
+    replicas = {p.metadata.name for p in core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items}
+    variables = json.loads(real.lab.vars_path.read_text())["configuration"]
+    for url in variables["web_urls"]:
+        served = {urllib.request.urlopen(url, timeout=2).read().decode().strip() for _ in range(12)}
+        assert served == replicas, url
+    cluster_ip = core.read_namespaced_service("web", DEMO_NAMESPACE).spec.cluster_ip
+    inside = worker(real, "worker2")
+    served = set()
+    for _ in range(12):
+        served.add(http_get(real, cluster_ip, 80, inside))
+    assert served == replicas
+
+
+def test_a_reboot_of_a_real_worker_ends_its_containers_and_they_come_back(real, core):
+    host = worker(real, "worker2")
+    tasks = "ctr --address /run/containerd/containerd.sock -n k8s.io tasks ls -q"
+
+    def web_container() -> str | None:
+        """The ID of the ready web container on the host, as its kubelet reports it."""
+        pods = core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web",
+                                        field_selector=f"spec.nodeName={host.name}").items
+        statuses = [c for p in pods for c in p.status.container_statuses or [] if c.ready and c.container_id]
+        return statuses[0].container_id.split("//")[1] if statuses else None
+
+    before = web_container()
+    assert before and before in on_host(real, host, tasks).split()
+    variables = json.loads(real.lab.vars_path.read_text())
+    reboot_host([host.address], configuration=variables["configuration"], secrets=variables["secrets"]["ssh"])
+
+    def running_again() -> bool:
+        now = web_container()
+        if not now or now == before:
+            return False
+        try:
+            running = on_host(real, host, tasks).split()
+        except EndpointError:  # sshd reboots too
+            return False
+        return now in running and before not in running
+
+    # the old container ended with the host; the kubelet, back, started a new one for the pod
+    assert wait_until(running_again, 90, step=0.5), "the web container never came back after the reboot"
+    assert on_host(real, host, "pgrep -f 'busybox httpd' || true").split()
+
+
+def test_an_image_the_lab_lacks_gets_the_kubelets_own_error_and_the_lab_names_its_images(real, core):
+    variables = json.loads(real.lab.vars_path.read_text())["configuration"]
+    # its own, and the images of the workloads it builds, named as their manifests name them
+    assert variables["lab_images"][:2] == [nodes.PAUSE_IMAGE, nodes.WEB_IMAGE]
+    assert dns.IMAGE in variables["lab_images"]
+    name = f"no-such-image-{uuid.uuid4().hex[:6]}"
+    core.create_namespaced_pod(DEMO_NAMESPACE, {"metadata": {"name": name}, "spec": {
+        "nodeName": "worker1", "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "c", "image": "lab.chaosali.invalid/absent:1", "imagePullPolicy": "Never"}]}})
+    try:
+        def waiting_reason() -> str | None:
+            statuses = core.read_namespaced_pod(name, DEMO_NAMESPACE).status.container_statuses or []
+            return next((c.state.waiting.reason for c in statuses if c.state.waiting), None)
+
+        assert wait_until(lambda: waiting_reason() == "ErrImageNeverPull", 60)
+    finally:
+        core.delete_namespaced_pod(name, DEMO_NAMESPACE, grace_period_seconds=0)
+
+
+def test_a_containers_process_starts_with_its_pod_and_ends_with_its_deletion(real, core):
+    host = worker(real, "worker1")
+    marker = str(10_000_000 + uuid.uuid4().int % 1_000_000)  # a sleep no other process runs
+    find = f"pgrep -f 'busybox sleep {marker}' || true"
+    assert on_host(real, host, find) == ""
+    name = f"proof-{marker}"
+    core.create_namespaced_pod(DEMO_NAMESPACE, {
+        "metadata": {"name": name},
+        "spec": {"nodeName": host.name, "terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "sleep", "image": nodes.WEB_IMAGE, "imagePullPolicy": "Never",
+            "command": ["/bin/busybox", "sleep", marker]}]},
+    })
+    try:
+        assert wait_until(lambda: on_host(real, host, find), 60), "the container's process never started"
+        assert wait_until(lambda: core.read_namespaced_pod(name, DEMO_NAMESPACE).status.phase == "Running", 30)
+        container_id = core.read_namespaced_pod(name, DEMO_NAMESPACE).status.container_statuses[0].container_id
+        tasks = "ctr --address /run/containerd/containerd.sock -n k8s.io tasks ls -q"
+        assert container_id.split("//")[1] in on_host(real, host, tasks).split()
+    finally:
+        core.delete_namespaced_pod(name, DEMO_NAMESPACE)
+
+    def gone() -> bool:
+        return not core.list_namespaced_pod(DEMO_NAMESPACE, field_selector=f"metadata.name={name}").items
+
+    assert wait_until(gone, 60), "the pod was never deleted"
+    assert on_host(real, host, find) == "", "the container's process outlived its pod"
+    assert container_id.split("//")[1] not in on_host(real, host, tasks).split()
+
+
+def test_a_kubelet_restarted_against_the_decoy_cluster_kills_its_containers_until_restored(real, core):
+    """kubelet-misconfig as it happens: the kubelet reaches a sister cluster (same CA) where none of its
+    pods exist, and kills their containers, while the right cluster still shows them Running."""
+    variables = json.loads(real.lab.vars_path.read_text())
+    access = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
+    host = worker(real, "worker1")
+    httpd = "pgrep -f 'busybox httpd' || true"
+
+    def replica() -> client.V1Pod:
+        return next(p for p in core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items
+                    if p.spec.node_name == host.name and not p.metadata.deletion_timestamp)
+
+    before, pod = on_host(real, host, httpd).split(), replica()
+    assert before and http_get(real, pod.status.pod_ip) == pod.metadata.name
+    fault = reconfigure_kubelet([host.address], apiserver=variables["configuration"]["wrong_apiserver"],
+                                duration=120, **access)
+    restarted = time.monotonic()
+    try:
+        killed = failed = None  # seconds from the restart to the web process gone, and to HTTP failing
+        while (killed is None or failed is None) and time.monotonic() - restarted < 30:
+            if killed is None and not set(before) & set(on_host(real, host, httpd).split()):
+                killed = time.monotonic() - restarted
+            sent = time.monotonic() - restarted  # a request to a vanished address fails by its timeout
+            if failed is None and http_get(real, pod.status.pod_ip) is None:
+                failed = sent
+        assert killed is not None, "the kubelet never killed the containers of its pods"
+        assert failed is not None, "the replica kept serving"
+        # the right cluster still believes in the replica; its address no longer serves
+        seen = core.read_namespaced_pod(pod.metadata.name, DEMO_NAMESPACE)
+        assert seen.status.phase == "Running" and all(c.ready for c in seen.status.container_statuses)
+        # the wrong cluster has the node (registered by the kubelet) and none of the pods
+        decoy = yaml.safe_load(real.admin_kubeconfig.read_text())
+        decoy["clusters"][0]["cluster"]["server"] = variables["configuration"]["wrong_apiserver"]
+        wrong = client.CoreV1Api(config.new_client_from_config_dict(decoy))
+        assert host.name in [n.metadata.name for n in wrong.list_node().items]
+        assert wrong.list_pod_for_all_namespaces().items == []
+    finally:
+        restore_kubelet([host.address], fault_id=fault["fault_id"], **access)
+    restored = time.monotonic()
+
+    def serving_again() -> bool:
+        again = replica()
+        return bool(again.status.container_statuses and again.status.container_statuses[0].ready
+                    and http_get(real, again.status.pod_ip) == again.metadata.name)
+
+    back = wait_until(serving_again, 60)
+    assert back is not None, "the replica never served again after the restore"
+    again = replica()
+    assert again.metadata.uid == pod.metadata.uid  # the same pod, with new containers
+    assert again.status.container_statuses[0].container_id != pod.status.container_statuses[0].container_id
+    print(f"\nkubelet-misconfig (decoy): first container killed {killed:.1f} s, first HTTP request to fail "
+          f"sent {failed:.1f} s after the restart; "
+          f"replica Ready and serving {back:.1f} s after the restore (restart at +0, restore at "
+          f"+{restored - restarted:.1f} s)")
+
+
+def _lab_processes(lab: Lab) -> dict[str, str]:
+    """Every process of the lab, by "pid starttime", with its command line: those in its hosts'
+    network namespaces (sshd, kubelet, containerd, shims) and in its kubelets' cgroups (containers)."""
+    pids = set()
+    for host in lab.hosts:
+        pids.update(subprocess.run(["ip", "netns", "pids", host.namespace], capture_output=True, text=True).stdout.split())
+    for procs in glob.glob(f"{nodes.CGROUP_ROOT}/pids/{lab.name}-*/**/cgroup.procs", recursive=True):
+        pids.update(Path(procs).read_text().split())
+    found = {}
+    for pid in pids:
+        try:
+            start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+            found[f"{pid} {start}"] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def _alive(processes: dict[str, str], timeout: float = 5.0) -> list[str]:
+    """Those of ``processes`` still running (not zombies: a killed process waits for its parent to
+    reap it) once the kernel has had ``timeout`` seconds to end them."""
+    def running() -> list[str]:
+        left = []
+        for key, command in processes.items():
+            pid, start = key.split()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[19] == start and fields[0] not in ("Z", "X"):
+                left.append(f"{pid}: {command}")
+        return left
+
+    wait_until(lambda: not running(), timeout)
+    return running()
+
+
+def _mounts(needles: set[str]) -> list[str]:
+    """Mounts of any mount namespace on the machine whose line names one of ``needles``."""
+    found = set()
+    for mountinfo in glob.glob("/proc/[0-9]*/mountinfo"):
+        try:
+            found.update(line for line in Path(mountinfo).read_text().splitlines()
+                         if any(needle in line for needle in needles))
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def test_lab_down_leaves_no_process_mount_cgroup_netns_or_chain_of_the_lab(real):
+    _assert_down_leaves_nothing(real.lab)
+
+
+def test_lab_down_after_lab_up_was_killed_half_way_leaves_nothing(real):
+    """``lab up`` SIGKILLed once the first pod's containers run, before it finished: ``lab down``
+    still removes everything (after the module's lab is down: same name and range)."""
+    lab = Lab(**REAL_LAB)
+    lab.down()
+    up = subprocess.Popen([sys.executable, "-m", "chaosali.cli", "lab", "up", "--name", lab.name, "--subnet",
+                           lab.subnet, "--nodes", "real"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # a pod's pause container runs (runc has exec'd it, in the pod's cgroup)
+        started = wait_until(lambda: "busybox sleep" in " ".join(_lab_processes(lab).values()), 120)
+        assert started is not None and up.poll() is None, "no container ran while lab up was running"
+    finally:
+        up.kill()
+        up.wait()
+    _assert_down_leaves_nothing(Lab.load(lab.name))
+
+
+def _assert_down_leaves_nothing(lab: Lab) -> None:
+    """Bring ``lab`` down, and prove that nothing of it is left: no process (host services, kubelets,
+    containerd, shims, containers), mount in any mount namespace, cgroup, network namespace, or
+    chain in the machine's own iptables."""
+    processes = _lab_processes(lab)
+    commands = " ".join(processes.values())
+    for what in ("kubelet", "containerd --config", "containerd-shim-runc-v2", "busybox sleep"):
+        assert what in commands, f"no {what} process among the lab's: the probe would prove nothing"
+    netns = set()
+    for key in processes:
+        try:
+            netns.add(os.readlink(f"/proc/{key.split()[0]}/ns/net"))
+        except OSError:
+            continue
+    needles = {str(lab.state_dir)} | netns  # nsfs mounts show as "net:[inode]"
+    assert _mounts({str(lab.state_dir)}) and glob.glob(f"{nodes.CGROUP_ROOT}/*/{lab.name}-*")
+    chains = _root_chains()
+
+    lab.down()
+
+    assert _alive(processes) == []
+    assert _mounts(needles) == []
+    assert glob.glob(f"{nodes.CGROUP_ROOT}/*/{lab.name}-*") == []
+    held = set()
+    for proc in glob.glob("/proc/[0-9]*"):
+        try:
+            held.add(os.readlink(f"{proc}/ns/net"))
+        except OSError:
+            continue
+    assert not netns & held, "a network namespace of the lab lives on"
+    assert [n for n in _ip_netns() if n.startswith(f"{lab.name}-")] == []
+    assert _root_chains() == chains
+
+
+def _ip_netns() -> list[str]:
+    return [line.split()[0] for line in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                                        text=True).stdout.splitlines() if line.strip()]
+
+
+def _root_chains() -> list[str]:
+    """The chains of the machine's own iptables (the lab's live in its hosts' namespaces)."""
+    return sorted(line.split()[0] for line in subprocess.run(["iptables-save"], capture_output=True,
+                                                              text=True).stdout.splitlines() if line.startswith(":"))
