@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from chaoslib.exceptions import ActivityFailed
+from chaoslib.exceptions import ActivityFailed, ChaosException
 
 from chaosali import __version__
 from chaosali.core import private
@@ -18,6 +18,7 @@ from chaosali.host import faults
 from chaosali.host.catalogue import CATALOGUE
 from chaosali.host.preflight import check_hosts, fault_names, table
 from chaosali.host.ssh import SSHSettings, parse_hosts, run_script
+from chaosali.plan.render import FORMATS as PLAN_FORMATS
 from chaosali.report.render import FORMATS, format_for, load_runs, render
 
 
@@ -66,6 +67,19 @@ def main(argv: list[str] | None = None) -> int:
                              "(the figures), junit (a test run for CI); default: from the -o suffix (.html, "
                              ".md, .json, .xml), else text")
 
+    plan = commands.add_parser(
+        "plan", help="show what a drill would hit (hosts, nodes, workloads, budgets, blast radius), injecting nothing"
+    )
+    plan.add_argument("experiment", metavar="EXPERIMENT", help="the experiment file, as given to `chaos run`")
+    plan.add_argument("--var-file", dest="var_files", action="append", default=[], metavar="F",
+                      help="a chaos var file (JSON or YAML configuration and secrets); may be repeated")
+    plan.add_argument("--var", dest="variables", action="append", default=[], metavar="NAME[:TYPE]=VALUE",
+                      help="a configuration value, as `chaos run --var`; may be repeated")
+    plan.add_argument("--format", choices=PLAN_FORMATS, default="text")
+    plan.add_argument("-o", "--output", type=Path, help="write the plan to this file (default: stdout)")
+    plan.add_argument("--no-preflight", dest="preflight", action="store_false",
+                      help="skip the hosts' read-only preflight (no SSH)")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("paramiko").setLevel(logging.WARNING)
@@ -76,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "plan":
+            return _plan(args)
         return _cleanup(args)
     except ActivityFailed as error:
         return _failed(error)
@@ -122,6 +138,25 @@ def _report(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from chaosali.plan.build import load, make_plan  # Kubernetes only for the commands that need it
+    from chaosali.plan.render import render as render_plan
+
+    try:
+        experiment, configuration, secrets = load(args.experiment, args.var_files, args.variables)
+    except (ChaosException, ValueError) as error:  # chaoslib's loader and var parser
+        return _failed(error)
+    plan = make_plan(experiment, configuration, secrets, preflight=args.preflight)
+    text = render_plan(plan, args.format)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    for reason in plan["reasons"]:
+        print(f"chaosali plan: {reason}", file=sys.stderr)
+    return 1 if plan["reasons"] else 0
 
 
 def _check(args: argparse.Namespace) -> int:
