@@ -19,6 +19,7 @@ from chaosali.host.catalogue import CATALOGUE
 from chaosali.host.preflight import check_hosts, fault_names, table
 from chaosali.host.ssh import SSHSettings, parse_hosts, run_script
 from chaosali.plan.render import FORMATS as PLAN_FORMATS
+from chaosali.report.planned import plan_in, read_plan, render_versus, versus
 from chaosali.report.render import FORMATS, format_for, load_runs, render
 
 
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="text (the story; default), html (one self-contained page), markdown, json "
                              "(the figures), junit (a test run for CI); default: from the -o suffix (.html, "
                              ".md, .json, .xml), else text")
+    report.add_argument("--plan", type=Path, metavar="PLAN.json",
+                        help="a plan of `chaosali plan --format json`: show the hosts planned beside those each "
+                             "activity hit (text, markdown, json); without it, the plan a run's plan control made")
 
     plan = commands.add_parser(
         "plan", help="show what a drill would hit (hosts, nodes, workloads, budgets, blast radius), injecting nothing"
@@ -131,7 +135,9 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    text = render(load_runs(args.journals), format_for(args.output, args.format))
+    fmt = format_for(args.output, args.format)
+    text = render(load_runs(args.journals), fmt)
+    text = _plan_vs_run(text, fmt, args)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"chaosali: report written to {args.output}", file=sys.stderr)
@@ -157,6 +163,25 @@ def _plan(args: argparse.Namespace) -> int:
     for reason in plan["reasons"]:
         print(f"chaosali plan: {reason}", file=sys.stderr)
     return 1 if plan["reasons"] else 0
+
+
+def _plan_vs_run(text: str, fmt: str, args: argparse.Namespace) -> str:
+    """The report, with plan vs run for each journal that has a plan (``--plan``, or its own)."""
+    given = read_plan(args.plan) if args.plan else None
+    compared = []
+    for path in args.journals:
+        journal = json.loads(path.read_text(encoding="utf-8"))  # read_runs read it already: it parses
+        plan = given or plan_in(journal)
+        if plan is not None:
+            compared.append((path, versus(plan, journal)))
+    if not compared:
+        return text
+    if fmt not in ("text", "markdown", "json"):
+        raise ActivityFailed(f"plan vs run is shown in text, markdown or json, not {fmt}; drop --plan or change --format")
+    if fmt == "json":
+        return json.dumps({**json.loads(text), "plan_vs_run": {str(p): rows for p, rows in compared}}, indent=2) + "\n"
+    sections = [(f"{path}:\n" if len(compared) > 1 else "") + render_versus(rows, fmt) for path, rows in compared]
+    return text.rstrip("\n") + "\n\n" + "\n".join(sections)
 
 
 def _check(args: argparse.Namespace) -> int:

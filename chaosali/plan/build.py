@@ -155,7 +155,9 @@ def _targets(
         return steps, {"random": drill}
     if module == "chaosali.chaos.actions" and func == "restore_random_faults":
         drill = previews.get(_pool_key(arguments.get("pool")), {"steps": []})
-        return [(Host(h["address"], name=h["name"]), None) for step in drill["steps"] for h in step["hosts"]], {}
+        why = "the faults inject_random_faults injected from this pool" if drill["steps"] else \
+            "nothing planned from this pool: it restores the pool's kinds on every host the pool may choose"
+        return [(Host(h["address"], name=h["name"]), None) for step in drill["steps"] for h in step["hosts"]], {"why": why}
     if module == "chaosali.cluster.actions" and func == "drain_node":
         from chaosali.cluster.nodes import select_hosts
 

@@ -62,7 +62,8 @@ def _activity_row(activity: dict) -> list[str]:
         targets, why = "CANNOT RESOLVE", activity["error"]
     elif "hosts" in activity:
         targets = ", ".join(f"{h['name']} ({h['address']})" if h["name"] else h["address"] for h in activity["hosts"]) or "none"
-        why = (activity.get("query") or {}).get("why") or ("random drill" if "random" in activity else "listed hosts")
+        why = (activity.get("query") or {}).get("why") or activity.get("why") or (
+            "random drill, see below" if "random" in activity else "listed hosts")
     else:
         targets, why = "-", "no targets"
     return [activity["phase"], activity["name"] or "", activity["activity"], targets, why]
@@ -81,7 +82,20 @@ def _random_lines(activities: list[dict]) -> list[str]:
             lines.append(f"  entry {step['entry']} {step['action']} on {hosts} at +{step['offset']:g} s")
         if drill["refused"]:
             lines.append(f"  refused: {drill['refused']}")
+        else:
+            lines.append(f"  within its caps: {_caps_text(drill['blast_radius'])}")
     return lines
+
+
+def _caps_text(radius: dict) -> str:
+    nodes = radius.get("nodes")
+    masters = radius["masters"]
+    return "; ".join([
+        f"{len(radius['hosts'])} host(s)" + (f" (max_hosts {radius['max_hosts']})" if "max_hosts" in radius else ""),
+        *([f"{nodes['percent']:g} % of the nodes (max_node_percent {nodes['max_node_percent']:g})"] if nodes else []),
+        f"masters hit: {', '.join(masters['hit']) or 'none'} of {len(masters['of'])}" if masters["checked"]
+        else f"masters not checked: {masters['why']}",
+    ])
 
 
 def _preflight(host: dict) -> str:
