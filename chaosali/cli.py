@@ -170,7 +170,10 @@ def _plan_vs_run(text: str, fmt: str, args: argparse.Namespace) -> str:
     given = read_plan(args.plan) if args.plan else None
     compared = []
     for path in args.journals:
-        journal = json.loads(path.read_text(encoding="utf-8"))  # read_runs read it already: it parses
+        try:
+            journal = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):  # the report above already says why
+            continue
         plan = given or plan_in(journal)
         if plan is not None:
             compared.append((path, versus(plan, journal)))

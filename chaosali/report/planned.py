@@ -32,14 +32,21 @@ def read_plan(path: Path) -> dict:
     return plan
 
 
-def plan_in(journal: dict) -> dict | None:
+def plan_in(journal: Any) -> dict | None:
     """The plan the ``plan`` control made before this run, if it did."""
-    return next((e.get("plan") for e in journal.get("extensions") or [] if e.get("name") == "chaosali-plan"), None)
+    plans = [e.get("plan") for e in _objects(journal, "extensions") if e.get("name") == "chaosali-plan"]
+    return next((plan for plan in plans if isinstance(plan, dict) and isinstance(plan.get("activities"), list)), None)
+
+
+def _objects(journal: Any, key: str) -> list[dict]:
+    """The objects of a journal's list ``key``; whatever else a damaged journal holds there is left out."""
+    listed = journal.get(key) if isinstance(journal, dict) else None
+    return [item for item in listed if isinstance(item, dict)] if isinstance(listed, list) else []
 
 
 def versus(plan: dict, journal: dict) -> list[dict]:
     """Per planned activity with targets: the hosts planned, the hosts hit, and whether they agree."""
-    ran = {"method": journal.get("run") or [], "rollback": journal.get("rollbacks") or []}
+    ran = {"method": _objects(journal, "run"), "rollback": _objects(journal, "rollbacks")}
     seen: Counter = Counter()
     rows = []
     for activity in plan["activities"]:
@@ -47,7 +54,7 @@ def versus(plan: dict, journal: dict) -> list[dict]:
             continue
         phase, name = activity["phase"], activity["name"]
         seen[phase, name] += 1
-        matching = [r for r in ran[phase] if (r.get("activity") or {}).get("name") == name]
+        matching = [r for r in ran[phase] if isinstance(r.get("activity"), dict) and r["activity"].get("name") == name]
         record = matching[seen[phase, name] - 1] if len(matching) >= seen[phase, name] else None
         planned = sorted(h["address"] for h in activity.get("hosts") or [])
         hit = _hit(record.get("output")) if record else None
@@ -62,14 +69,18 @@ def _hit(output: Any) -> list[str] | None:
     if not isinstance(output, dict):
         return None
     if isinstance(output.get("hosts"), list):
-        return sorted(h["address"] for h in output["hosts"] if isinstance(h, dict) and "address" in h)
+        return _addresses(output["hosts"])
     if isinstance(output.get("faults"), list):  # random chaos
-        return sorted({h["address"] for f in output["faults"] for h in f.get("hosts") or [] if "address" in h})
+        return sorted(set(_addresses([h for f in _objects(output, "faults") for h in f.get("hosts") or []])))
     if isinstance(output.get("restored"), dict):
         return sorted(_LABELLED.match(k)["address"] if _LABELLED.match(k) else k for k in output["restored"])
     if isinstance(output.get("nodes"), list):  # a drain names nodes
-        return sorted(output["nodes"])
+        return sorted(str(node) for node in output["nodes"])
     return None
+
+
+def _addresses(hosts: list) -> list[str]:
+    return sorted(str(h["address"]) for h in hosts if isinstance(h, dict) and "address" in h)
 
 
 def _same(planned: list[str], hit: list[str], activity: dict) -> bool:
