@@ -149,7 +149,7 @@ def _targets(
     if module == "chaosali.chaos.actions" and func == "inject_random_faults":
         from chaosali.chaos.preview import preview_random_faults
 
-        drill = preview_random_faults(**arguments, configuration=configuration, secrets=secrets)
+        drill = preview_random_faults(arguments, configuration, secrets)
         previews[_pool_key(arguments.get("pool"))] = drill
         steps = [(Host(h["address"], name=h["name"]), step["action"]) for step in drill["steps"] for h in step["hosts"]]
         return steps, {"random": drill}
