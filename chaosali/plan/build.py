@@ -25,6 +25,7 @@ from chaoslib.secret import load_secrets
 from chaoslib.types import Configuration, Experiment, Secrets
 
 from chaosali.cluster.api import ApiFailed
+from chaosali.core import memory
 from chaosali.core.args import percent as read_percent, whole
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.ssh import Host, SSHSettings
@@ -56,7 +57,13 @@ def load(source: str, var_files: list[str], variables: list[str]) -> tuple[Exper
 
 
 def make_plan(experiment: Experiment, configuration: Configuration, secrets: Secrets, preflight: bool = True) -> dict:
-    """The plan (JSON-able); ``reasons`` is empty when the drill may run as planned."""
+    """The plan (JSON-able); ``reasons`` is empty when the drill may run as planned. The run's
+    memory is left as it was: a plan made inside a run (the plan control) chooses nothing for it."""
+    with memory.aside():
+        return _make(experiment, configuration, secrets, preflight)
+
+
+def _make(experiment: Experiment, configuration: Configuration, secrets: Secrets, preflight: bool) -> dict:
     reasons: list[str] = []
     hosts: dict[str, dict] = {}  # address -> the host, what hits it, with what secrets
     previews: dict[str, dict] = {}  # pool -> the random drill previewed for it (its rollback's hosts)
