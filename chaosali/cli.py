@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from chaoslib.exceptions import ActivityFailed
+from chaoslib.exceptions import ActivityFailed, ChaosException
 
 from chaosali import __version__
 from chaosali.core import private
@@ -18,6 +18,8 @@ from chaosali.host import faults
 from chaosali.host.catalogue import CATALOGUE
 from chaosali.host.preflight import check_hosts, fault_names, table
 from chaosali.host.ssh import SSHSettings, parse_hosts, run_script
+from chaosali.plan.render import FORMATS as PLAN_FORMATS
+from chaosali.report.planned import plan_in, read_plan, render_versus, versus
 from chaosali.report.render import FORMATS, format_for, load_runs, render
 
 
@@ -69,6 +71,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="text (the story; default), html (one self-contained page), markdown, json "
                              "(the figures), junit (a test run for CI); default: from the -o suffix (.html, "
                              ".md, .json, .xml), else text")
+    report.add_argument("--plan", type=Path, metavar="PLAN.json",
+                        help="a plan of `chaosali plan --format json`: show the hosts planned beside those each "
+                             "activity hit (text, markdown, json); without it, the plan a run's plan control made")
+
+    plan = commands.add_parser(
+        "plan", help="show what a drill would hit (hosts, nodes, workloads, budgets, blast radius), injecting nothing"
+    )
+    plan.add_argument("experiment", metavar="EXPERIMENT", help="the experiment file, as given to `chaos run`")
+    plan.add_argument("--var-file", dest="var_files", action="append", default=[], metavar="F",
+                      help="a chaos var file (JSON or YAML configuration and secrets); may be repeated")
+    plan.add_argument("--var", dest="variables", action="append", default=[], metavar="NAME[:TYPE]=VALUE",
+                      help="a configuration value, as `chaos run --var`; may be repeated")
+    plan.add_argument("--format", choices=PLAN_FORMATS, default="text")
+    plan.add_argument("-o", "--output", type=Path, help="write the plan to this file (default: stdout)")
+    plan.add_argument("--no-preflight", dest="preflight", action="store_false",
+                      help="skip the hosts' read-only preflight (no SSH)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -80,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "plan":
+            return _plan(args)
         return _cleanup(args)
     except ActivityFailed as error:
         return _failed(error)
@@ -123,13 +143,56 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    text = render(load_runs(args.journals), format_for(args.output, args.format))
+    fmt = format_for(args.output, args.format)
+    text = render(load_runs(args.journals), fmt)
+    text = _plan_vs_run(text, fmt, args)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"chaosali: report written to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from chaosali.plan.build import load, make_plan  # Kubernetes only for the commands that need it
+    from chaosali.plan.render import render as render_plan
+
+    try:
+        experiment, configuration, secrets = load(args.experiment, args.var_files, args.variables)
+    except (ChaosException, ValueError) as error:  # chaoslib's loader and var parser
+        return _failed(error)
+    plan = make_plan(experiment, configuration, secrets, preflight=args.preflight)
+    text = render_plan(plan, args.format)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    for reason in plan["reasons"]:
+        print(f"chaosali plan: {reason}", file=sys.stderr)
+    return 1 if plan["reasons"] else 0
+
+
+def _plan_vs_run(text: str, fmt: str, args: argparse.Namespace) -> str:
+    """The report, with plan vs run for each journal that has a plan (``--plan``, or its own)."""
+    given = read_plan(args.plan) if args.plan else None
+    compared = []
+    for path in args.journals:
+        try:
+            journal = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):  # the report above already says why
+            continue
+        plan = given or plan_in(journal)
+        if plan is not None:
+            compared.append((path, versus(plan, journal)))
+    if not compared:
+        return text
+    if fmt not in ("text", "markdown", "json"):
+        raise ActivityFailed(f"plan vs run is shown in text, markdown or json, not {fmt}; drop --plan or change --format")
+    if fmt == "json":
+        return json.dumps({**json.loads(text), "plan_vs_run": {str(p): rows for p, rows in compared}}, indent=2) + "\n"
+    sections = [(f"{path}:\n" if len(compared) > 1 else "") + render_versus(rows, fmt) for path, rows in compared]
+    return text.rstrip("\n") + "\n\n" + "\n".join(sections)
 
 
 def _check(args: argparse.Namespace) -> int:

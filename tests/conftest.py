@@ -23,6 +23,7 @@ from chaosali.lab import nodes
 from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabHost
 from chaosali.report.figures import read_run
+from chaosali.report.planned import versus
 from chaosali.report.words import run_verdict
 from webserver import LocalServer
 
@@ -254,6 +255,32 @@ def chaos_run(tmp_path: Path, experiment: str, var_files: list[Path], *extra: st
         command += ["--var-file", str(var_file)]
     command += [*extra, str(REPO / "experiments" / experiment)]
     return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+
+
+def plan_of(tmp_path: Path, experiment: str, var_files: list[Path], *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run the real ``chaosali plan`` as ``chaos_run`` would run the experiment (same var files and
+    --var); its JSON plan is kept in tmp_path/plan.json."""
+    command = ["chaosali", "plan", "--format", "json", "-o", str(tmp_path / "plan.json")]
+    for var_file in var_files:
+        command += ["--var-file", str(var_file)]
+    source = experiment if os.path.isabs(experiment) else str(REPO / "experiments" / experiment)
+    done = subprocess.run([*command, *extra, source], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert (tmp_path / "plan.json").exists(), done.stdout + done.stderr
+    return done, json.loads((tmp_path / "plan.json").read_text())
+
+
+def assert_plan_agrees(plan: dict, journal: dict) -> None:
+    """The hosts the plan resolved are exactly the hosts the run's journal says it hit."""
+    rows = versus(plan, journal)
+    assert rows and all(row["same"] for row in rows), rows
+
+
+def hidden_tc(lab: Lab, host: LabHost) -> Path:
+    """A host whose sudo finds no tc: its secure_path lacks the sbin directories."""
+    drop_in = lab.host_dir(host) / "sudoers.d" / "test-path"
+    drop_in.write_text("Defaults secure_path=/usr/local/bin:/usr/bin:/bin\n")
+    drop_in.chmod(0o440)
+    return drop_in
 
 
 def journal_of(run: subprocess.Popen, tmp_path: Path, timeout: float = 300) -> dict:

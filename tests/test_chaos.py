@@ -18,7 +18,7 @@ from chaosali.chaos.actions import inject_random_faults, restore_random_faults
 from chaosali.cluster.probes import nodes_ready
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import lose_packets, restore_faults, stress_cpu
-from conftest import REPO, chaos_run, journal_of, markers, passed, wait_until
+from conftest import REPO, assert_plan_agrees, chaos_run, journal_of, markers, passed, plan_of, wait_until
 
 WORKERS = {"nodes": "node-role.kubernetes.io/worker"}
 ONE_WORKER = {**WORKERS, "count": 1}
@@ -230,10 +230,13 @@ def test_a_fault_failing_midway_restores_what_the_drill_had_injected(kube, kube_
 
 
 def test_the_random_chaos_experiment_runs_and_leaves_nothing_behind(kube, kube_chaos, web_spread, tmp_path):
+    planned, seeded = plan_of(tmp_path, "random-chaos.json", [kube.lab.vars_path])
+    assert planned.returncode == 0, planned.stderr
     run = chaos_run(tmp_path, "random-chaos.json", [kube.lab.vars_path])
     journal = journal_of(run, tmp_path)
 
     assert passed(journal), json.dumps(journal["run"])[:3000]
+    assert_plan_agrees(seeded, journal)  # the seed's combination, planned before the run
     drill = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "inject-random-faults")
     assert drill["seed"] == 7 and drill["mode"] == "staggered" and len(drill["faults"]) == 2
     workers = {host.address for host in kube.lab.hosts[1:]}

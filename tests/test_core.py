@@ -244,3 +244,15 @@ def test_down_windows_open_at_the_first_down_sample_and_close_at_the_first_up_on
     why = Windows()
     why.sample(False, "10:00:01", reason="HTTP 503")
     assert why.spans == [{"from": "10:00:01", "to": None, "reason": "HTTP 503"}]
+
+
+def test_memory_set_aside_is_as_it_was_after_the_block():
+    from chaosali.core import memory
+
+    kept = memory.section("a test's own section")
+    kept["before"] = 1
+    with memory.aside():
+        kept["during"] = 2
+        memory.section("another test section")["during"] = 3
+    assert kept == {"before": 1} and memory.section("another test section") == {}
+    memory.forget()

@@ -12,7 +12,8 @@ import time
 
 from chaosali.cluster.probes import nodes_ready
 from chaosali.host.ssh import Host, run_script
-from conftest import REPO, chaos_run, journal_of, kubelet_process, passed, runs_real_kube_monkey, settings, wait_until
+from conftest import (REPO, assert_plan_agrees, chaos_run, journal_of, kubelet_process, passed, plan_of,
+                      runs_real_kube_monkey, settings, wait_until)
 
 
 def api_answers(address: str) -> bool:
@@ -29,12 +30,15 @@ def outputs(journal: dict) -> dict:
 
 def test_master_netcut_the_api_stops_answering_and_comes_back(kube, tmp_path):
     master = kube.lab.hosts[0].address
+    planned, plan = plan_of(tmp_path, "master-netcut.json", [kube.lab.vars_path], "--var", "cut_seconds:int=6")
+    assert planned.returncode == 0, planned.stderr
     run = chaos_run(tmp_path, "master-netcut.json", [kube.lab.vars_path], "--var", "cut_seconds:int=6")
     down_seen = wait_until(lambda: not api_answers(master), 60, step=0.1)
     assert down_seen is not None, "the API kept answering during the cut"
     journal = journal_of(run, tmp_path)
 
     assert passed(journal)
+    assert_plan_agrees(plan, journal)
     out = outputs(journal)
     cut = out["cut-master-network"]
     assert cut["targets"]["hosts"] == [{"name": "master1", "address": master}]
@@ -72,10 +76,13 @@ def hypothesis_after(journal: dict) -> dict:
 
 
 def test_kubelet_misconfig_evicts_the_node_s_pods_and_replaces_them(kube, kube_admin, web_spread, tmp_path):
+    planned, plan = plan_of(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path])
+    assert planned.returncode == 0, planned.stderr
     run = chaos_run(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path])
     journal = journal_of(run, tmp_path)
 
     assert passed(journal), json.dumps(journal["run"])[:2000]
+    assert_plan_agrees(plan, journal)
     out = outputs(journal)
     chosen = out["point-kubelet-at-a-wrong-apiserver"]["targets"]["hosts"]
     assert len(chosen) == 1 and chosen[0]["name"].startswith("worker")

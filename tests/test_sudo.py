@@ -19,7 +19,7 @@ from chaosali.host.actions import (
 from chaosali.host.probes import hosts_ready
 from chaosali.host.ssh import Host, SSHSettings, run_script
 from chaosali.lab.hosts import PASSWORD_SUDO_USER, SUDO_USER
-from conftest import chaos_run, markers, ping, settings, tcp_answers, wait_until
+from conftest import chaos_run, hidden_tc, markers, ping, settings, tcp_answers, wait_until
 
 SUPPORTED = "cut_network,lose_packets,limit_bandwidth,stop_service,stress_cpu,stress_memory,restart_service,reboot_host"
 
@@ -97,14 +97,6 @@ def test_every_lab_host_passes_the_check_for_what_it_supports(lab, capsys):
     assert [h["address"] for h in report["hosts"]] == [h.address for h in lab.hosts]
     for host in report["hosts"]:
         assert host["faults"][0]["reason"].startswith("delay unavailable: no sch_netem")
-
-
-def hidden_tc(lab, host) -> Path:
-    """A host whose sudo finds no tc: its secure_path lacks the sbin directories."""
-    drop_in = lab.host_dir(host) / "sudoers.d" / "test-path"
-    drop_in.write_text("Defaults secure_path=/usr/local/bin:/usr/bin:/bin\n")
-    drop_in.chmod(0o440)
-    return drop_in
 
 
 def test_the_check_names_the_host_and_the_reason(lab, lab_vars, capsys):

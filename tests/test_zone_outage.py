@@ -6,7 +6,7 @@ from __future__ import annotations
 from kubernetes import client
 
 from chaosali.cluster.api import connect
-from conftest import chaos_run, journal_of, passed, spread_over_both_zones
+from conftest import assert_plan_agrees, chaos_run, journal_of, passed, plan_of, spread_over_both_zones
 
 
 def test_lab_workers_and_the_demo_are_spread_over_two_zones(kube):
@@ -23,10 +23,13 @@ def test_lab_workers_and_the_demo_are_spread_over_two_zones(kube):
 
 def test_zone_outage_drill_keeps_the_workload_available_from_the_other_zone(kube, tmp_path):
     spread_over_both_zones(kube)
-    run = chaos_run(tmp_path, "zone-outage.json", [kube.lab.vars_path], "--var", "cut_seconds:int=40",
-                    "--var", "notready_seconds:int=28")
+    shortened = ("--var", "cut_seconds:int=40", "--var", "notready_seconds:int=28")
+    planned, plan = plan_of(tmp_path, "zone-outage.json", [kube.lab.vars_path], *shortened)
+    assert planned.returncode == 0, planned.stderr
+    run = chaos_run(tmp_path, "zone-outage.json", [kube.lab.vars_path], *shortened)
     journal = journal_of(run, tmp_path)
     assert passed(journal)
+    assert_plan_agrees(plan, journal)
     out = {r["activity"]["name"]: r["output"] for r in journal["run"]}
     assert [h["name"] for h in out["cut-the-zone"]["targets"]["hosts"]] == ["worker1"]
     assert out["zone-nodes-ready-during-the-outage"] is False

@@ -14,11 +14,12 @@ forgets the enrolment when the next run loads its own. A process that runs sever
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-__all__ = ["section", "faulted_hosts", "fault_ends", "on_forget", "forget", "cleanup_control"]
+__all__ = ["section", "aside", "faulted_hosts", "fault_ends", "on_forget", "forget", "cleanup_control"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -49,6 +50,21 @@ def fault_ends() -> dict[str, str]:
     or its restore's if sooner; a one-shot fault ends when it is done. The impact control
     measures recovery from the last, and records them for the report."""
     return section("fault ends")
+
+
+@contextlib.contextmanager
+def aside() -> Iterator[None]:
+    """Whatever the block remembers is forgotten after it, and the run's memory is as it was (a
+    plan resolves targets as the run would, rollbacks included, but must not choose for the run)."""
+    with _lock:
+        saved = {name: dict(content) for name, content in _sections.items()}
+    try:
+        yield
+    finally:
+        with _lock:
+            for name, content in _sections.items():  # in place: callers may hold a section
+                content.clear()
+                content.update(saved.get(name, {}))
 
 
 def on_forget(callback: Callable[[], None]) -> None:

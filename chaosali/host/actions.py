@@ -425,6 +425,19 @@ def restore_faults(
     return _restore_family(targets, fault_id, "", configuration, secrets)
 
 
+# the rollbacks that act on every host a query may choose (or on those it chose earlier in the run)
+_FAMILY_RESTORES = ("restore_network", "restore_kubelet", "restore_process", "restore_disk", "restore_faults")
+
+
+def planned_targets(action: str, arguments: dict, configuration: Configuration, secrets: Secrets) -> dict:
+    """What host action ``action`` would act on with ``arguments``, resolved as the action itself
+    resolves them, with nothing injected: ``{"hosts": [Host], "selection": dict | None, "peers"}``."""
+    hosts, selection = resolve_targets(arguments.get("targets"), configuration, secrets,
+                                       sample=action not in _FAMILY_RESTORES)
+    peers = _peer_addresses(arguments.get("peers"), configuration, secrets)
+    return {"hosts": hosts, "selection": selection, "peers": peers}
+
+
 def _lead(configuration: Configuration) -> float:
     """How far ahead faults that start together are timed: configuration start_together_lead."""
     return setting(configuration, "start_together_lead", 2.0, lambda value, name: seconds(value, name, 60, zero=True))

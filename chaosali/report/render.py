@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from chaosali.core.errors import InvalidArgument
+from chaosali.core.tables import md, md_table, text_table
 from chaosali.report.figures import Run, campaign_score, read_run
 from chaosali.report.model import Activity, seconds_text
 from chaosali.report.junit import junit_report
@@ -89,7 +90,7 @@ def _text(runs: list[Run]) -> str:
         row["scenario"] = row["scenario"] if len(row["scenario"]) <= 48 else row["scenario"][:47] + "…"
     columns = [c for c in rows[0] if c != "journal"]
     parts = [f"Drill campaign: {len(runs)} runs, resilience score {campaign_score_text(runs)}",
-             "\n".join(_text_table(columns, [[row[c] for c in columns] for row in rows]))]
+             "\n".join(text_table(columns, [[row[c] for c in columns] for row in rows]))]
     for number, (run, report) in enumerate(zip(runs, reports), 1):
         parts.append(f"{'=' * 72}\n#{number} {run.source}\n{report}")
     return "\n\n".join(parts) + "\n"
@@ -110,16 +111,11 @@ def _text_one(run: Run) -> str:
         *([recorded] if recorded else []),
     ]
     for table in impact_tables(run):
-        lines += ["", f"{table.title}:", *("  " + line for line in _text_table(table.header, table.rows))]
+        lines += ["", f"{table.title}:", *("  " + line for line in text_table(table.header, table.rows))]
     lines += ["", f"expectations: {run_verdict(run)}"]
     lines += [f"  {_mark(e.met)} {e.name}: {e.sentence}" for e in expectations(run)]
     lines.append(f"resilience score: {score_text(run)}")
     return "\n".join(lines)
-
-
-def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
 
 
 def _mark(met: bool | None) -> str:
@@ -129,26 +125,13 @@ def _mark(met: bool | None) -> str:
 # -- Markdown (GitHub / GitLab flavoured: tables, no raw HTML) -------------------------------------------
 
 
-def _md(text: Any) -> str:
-    """Journal text made inert in Markdown: no markup, no HTML, no broken table."""
-    out = str(text).replace("\r", "").replace("\n", " ")
-    for char in "\\`*_[]<>|#~!":
-        out = out.replace(char, "\\" + char)
-    return out
-
-
-def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows] + [""]
-
-
 def _markdown(runs: list[Run]) -> str:
     if len(runs) == 1:
         return "\n".join(_markdown_one(runs[0], "#")).rstrip("\n") + "\n"
     rows = summary_rows(runs)
     columns = [c for c in rows[0]]
     lines = [f"# Drill campaign: {len(runs)} runs", "", f"Resilience score: {campaign_score_text(runs)}", ""]
-    lines += _md_table(columns, [[row[c] for c in columns] for row in rows])
+    lines += md_table(columns, [[row[c] for c in columns] for row in rows])
     for run in runs:
         lines += _markdown_one(run, "##")
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -157,54 +140,54 @@ def _markdown(runs: list[Run]) -> str:
 def _markdown_one(run: Run, h: str) -> list[str]:
     recovery = run.recovery
     lines = [
-        f"{h} {_md(run.title)}",
+        f"{h} {md(run.title)}",
         "",
-        f"Journal `{run.source.replace('`', '')}`: status **{_md(run.status)}**, "
+        f"Journal `{run.source.replace('`', '')}`: status **{md(run.status)}**, "
         f"{'**deviated**' if run.deviated else 'not deviated'}, "
         f"took {seconds_text(run.duration)}, started {run.start.strftime('%Y-%m-%d %H:%M:%S UTC') if run.start else '-'}.",
         "",
     ]
     if run.problems:
-        lines += [f"{h}# Journal problems", "", *(f"- {_md(problem)}" for problem in run.problems), ""]
-    lines += _md_table(
+        lines += [f"{h}# Journal problems", "", *(f"- {md(problem)}" for problem in run.problems), ""]
+    lines += md_table(
         ["recovery measured", "expected", "verdict", "impact seen", "score"],
         [[recovery_seen(recovery), expected_text(recovery), run_verdict(run), impact_sentence(run),
           score_text(run)]],
     )
-    lines += [f"Recovery: {_md(recovery_sentence(recovery))}", ""]
+    lines += [f"Recovery: {md(recovery_sentence(recovery))}", ""]
     lines += [f"{h}# Expectations", ""]
-    lines += _md_table(["expectation", "result", "measured"],
+    lines += md_table(["expectation", "result", "measured"],
                        [[e.name, _mark(e.met).strip(), e.sentence] for e in expectations(run)])
     recorded = recording_sentence(run)
     if recorded:
-        lines += [f"{h}# Impact recorded", "", _md(recorded), ""]
+        lines += [f"{h}# Impact recorded", "", md(recorded), ""]
         for table in impact_tables(run):
-            lines += [f"**{table.title}**", "", *_md_table(table.header, table.rows)]
+            lines += [f"**{table.title}**", "", *md_table(table.header, table.rows)]
     lines += [f"{h}# FMEA", ""]
     if run.fmea:
         fmea = run.fmea
-        lines += _md_table(
+        lines += md_table(
             ["failure mode", "category", "severity", "impact", "recovery", "expected recovery", "detection"],
             [[fmea["failure_mode"], fmea["category"], fmea["severity"], fmea["impact"], fmea["recovery"],
               seconds_text(float(fmea["recovery_seconds"])), fmea["detection"]]],
         )
     else:
-        lines += [f"Not usable: {_md(run.fmea_error)}", ""]
+        lines += [f"Not usable: {md(run.fmea_error)}", ""]
     lines += [f"{h}# Steady state", ""]
-    lines += _md_table(
+    lines += md_table(
         ["check", "hypothesis", "probes"],
         [[c.phase, steady_words(c.met),
           ", ".join(f"{p.name} {_probe_mark(p)}" for p in c.probes)] for c in run.steady],
     ) if run.steady else ["No steady-state hypothesis ran.", ""]
     if run.faults:
         lines += [f"{h}# Faults", ""]
-        lines += _md_table(
+        lines += md_table(
             ["fault", "hosts", "from", "to", "for", "ended", "started together"],
             [[f"{f.kind} {f.fault_id}".strip(), ", ".join(f.hosts), offset_text(run, f.start), offset_text(run, f.end),
               seconds_text(f.seconds), f.ended_by, together_text(f)] for f in run.faults],
         )
     lines += [f"{h}# Timeline", ""]
-    lines += _md_table(
+    lines += md_table(
         ["start", "end", "phase", "activity", "status", "what it did"],
         [[offset_text(run, a.start), offset_text(run, a.end), a.phase, f"{a.name} ({a.type})", a.status_text,
           "; ".join(activity_details(a))] for a in run.activities],
