@@ -32,10 +32,10 @@ def probe(url: str) -> dict:
 
 @pytest.mark.parametrize("condition, says", [
     ({"name": "web", "limit": "max_web_down", "budget": 1}, "stop condition 'web': unknown limit 'max_web_down'"),
-    ({"name": "pods", "limit": "max_pods_lost", "budget": -1}, "stop condition 'pods': max_pods_lost -1 must be a number"),
+    ({"name": "pods", "limit": "max_pods_lost", "budget": -1}, "stop condition 'pods': max_pods_lost -1 must be a whole number"),
     ({"name": "pods", "limit": "max_pods_lost", "budget": "many"}, "stop condition 'pods': max_pods_lost 'many'"),
     ({"name": "pods", "limit": "max_pods_lost", "budget": True}, 'stop condition \'pods\': "budget" must be a number'),
-    ({"name": "web", "limit": "min_availability", "budget": 101}, "stop condition 'web': min_availability 101"),
+    ({"name": "web", "limit": "min_availability", "budget": 101}, "stop condition 'web': min_availability (per cent) 101"),
     ({"name": "fast", "limit": "max_pods_lost", "budget": 0, "interval": 0.05}, "stop condition 'fast': interval 0.05"),
     ({"name": "late", "limit": "max_recovery_seconds", "budget": 5}, "stop condition 'late': max_recovery_seconds is judged after"),
     ({"name": "both", "limit": "max_pods_lost", "budget": 0, "probe": probe("http://127.0.0.1:9/")},
@@ -69,7 +69,7 @@ def test_chaos_validate_refuses_a_bad_condition(tmp_path):
     path.write_text(json.dumps(experiment))
     done = subprocess.run(["chaos", "validate", str(path)], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode != 0
-    assert "stop condition 'api': max_api_down_seconds -5" in done.stdout + done.stderr
+    assert "stop condition 'api': max_api_down_seconds (seconds) -5" in done.stdout + done.stderr
 
 
 # ---- in the lab -------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def test_the_revert_check_names_a_marker_a_timer_a_file_and_a_process_a_restore_
     try:
         found = [line.split("\t")[0] for line in sh(check).stdout.splitlines()]
         assert sorted(found) == ["dead-man timer", "file", "marker", "process"], found
-        sh(faults._restore_script([fault.id], ""))  # its undo forgets the file and the process
+        sh(faults.restore_script_for([fault.id], ""))  # its undo forgets the file and the process
         found = [line.split("\t")[0] for line in sh(check).stdout.splitlines()]
         assert sorted(found) == ["file", "process"], found
     finally:

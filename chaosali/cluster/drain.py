@@ -139,7 +139,7 @@ def _still_cordoned(configuration: Configuration, secrets: Secrets) -> list[dict
         core = client.CoreV1Api(cluster.client)
         drains = memory.section(_DRAINS).items()
         cordoned = {(name, drain_id) for drain_id, nodes in drains for name in _cordoned(cluster, core, nodes, drain_id)}
-    return [{"where": f"node {name}", "cleanup": f"kubectl uncordon {name}; kubectl annotate node {name} {CORDONED_BY_ANNOTATION}-",
+    return [{"where": f"node {name}", "cleanup": "chaosali cleanup --var-file VARS (its kubeconfig_path: the drain's cordons)",
              "left": [{"what": "cordon", "detail": f"{CORDONED_BY_ANNOTATION}={drain_id}"}
                       for drained, drain_id in sorted(cordoned) if drained == name]}
             for name in sorted({name for _, nodes in drains for name in nodes})]

@@ -172,7 +172,7 @@ def _effect(out: str) -> dict:
 def _resolved(out: str) -> dict[str, str]:
     """What a fault resolved on its host (the interface, the file, the processes), from fault.sh's lines."""
     found = (_ASSIGNMENT.fullmatch(line[len(_ENV):]) for line in out.splitlines() if line.startswith(_ENV))
-    return dict(match.groups() for match in found if match)
+    return {match[1]: match[2] for match in found if match}
 
 
 # this run's faults (id -> _Injected), for the check that their restores left nothing

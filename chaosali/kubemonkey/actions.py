@@ -324,7 +324,7 @@ def _remember_victims(namespace: str, kind: str, workloads: list[dict], configur
         with resources.connect(configuration, secrets) as dyn:
             found = {w["metadata"]["name"]: _kube_monkey_labels(w) for name in names
                      for w in _workloads(dyn, kind, namespace, {"name": name}, missing_ok=True)}
-        return [{"where": f"{kind} {namespace}/{name}", "cleanup": "the action unmark_victims",
+        return [{"where": f"{kind} {namespace}/{name}", "cleanup": "chaosali cleanup --var-file VARS (its kubeconfig_path: the victims' labels)",
                  "left": [{"what": "label", "detail": f"{key}={value}"} for key, value in found.get(name, {}).items()]}
                 for name in names]
 

@@ -31,7 +31,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.controls import fault_end, recording_state
+from chaosali.impact.controls import recorded, recording_state
 from chaosali.impact.measures import LIMITS, judge, measure
 
 __all__ = ["Condition", "conditions", "KINDS", "MIN_INTERVAL"]
@@ -79,8 +79,7 @@ def _limit(spec: dict, name: str) -> tuple[Check, float]:
             raise ChaosException(missing)
         if recorder is None:
             return True, None  # not recording yet: nothing broke
-        recording = recorder.recording()
-        [judged] = judge(measure(recording, fault_end(recording)), {limit: budget})
+        [judged] = judge(recorded(recorder)[1], {limit: budget})
         return judged["met"], judged["measured"]
 
     return check, 0.25
