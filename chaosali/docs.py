@@ -31,7 +31,8 @@ PROBE_MODULES = [
     "chaosali.kubemonkey.probes", "chaosali.impact.probes",
 ]
 # Controls are not part of Chaos Toolkit's discovery; the reference lists them from here.
-CONTROL_MODULES = ["chaosali.cluster.controls", "chaosali.lock.controls", "chaosali.impact.controls", "chaosali.plan.controls"]
+CONTROL_MODULES = ["chaosali.cluster.controls", "chaosali.lock.controls", "chaosali.impact.controls",
+                   "chaosali.plan.controls", "chaosali.safety.controls"]
 
 # What a scenario needs on its targets, by the host actions it calls (the fault catalogue's needs).
 _NEEDS = {

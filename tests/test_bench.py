@@ -32,6 +32,8 @@ FIGURES = {
     "fanout.py": [r"^parallel fan-out +t\(4\)/t\(1\) = [\d.]+", r"^sequential loop +t\(4\)/t\(1\) = [\d.]+",
                   r"^ssh sessions only t\(4\)/t\(1\) = [\d.]+",
                   r"start_together: skew across 4 hosts median +[\d.]+ ms", r"plain fan-out: skew across 4 hosts"],
+    "halt.py": [r"^ 1 host\(s\): sample -> healed [\d.]+ s, fan-out floor [\d.]+ s, healed / floor x[\d.]+",
+                r"^ 4 host\(s\): sample -> healed [\d.]+ s", r"revert check [\d.]+ s \([\d.]+ s per host"],
     "impact.py": [r"polling / recorder: requests x[\d.]+, bytes x[\d,]+", r"recorder CPU \(child process",
                   r"recorder memory \(RSS", r"recorder memory vs churn", r"measure\(\): pods_lost \d+"],
     "recovery.py": [r"^restore -> API answers +: median +[\d.]+ s", r"^end of duration -> API answers +: median +-?[\d.]+ s"],

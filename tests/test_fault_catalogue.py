@@ -129,7 +129,8 @@ def trace(root: Path) -> list[str]:
 def test_timer_armed_before_the_fault_then_one_restore_and_a_quiet_second(root):
     fault = probe(root)
     injected = run(fault.render())
-    assert injected.returncode == 0 and injected.stdout == "reported here\n", injected.stderr
+    # what the fault resolved (its env) comes last, for the check that its restore leaves nothing
+    assert injected.returncode == 0 and injected.stdout == "reported here\nchaosali-env WHERE=here\n", injected.stderr
     marker = Path(faults.MARKER_ROOT) / fault.id
     assert (marker / "kind").read_text() == "probe-test\n" and trace(root) == ["armed", "applied"]
 

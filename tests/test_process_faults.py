@@ -111,7 +111,9 @@ def test_pause_stops_then_the_restore_resumes_and_twice_is_quiet(sleeper, marker
     _, process, pid_file = sleeper
     fault = fault_kind("pause_process").build(duration=60, pid_file=str(pid_file))
     injected = sh(fault.render())
-    assert injected.returncode == 0 and injected.stdout == f"SIGSTOP {process.pid}\n", injected.stderr
+    # the report, then the processes as the fault resolved them (for the check that nothing stays stopped)
+    assert injected.returncode == 0 and injected.stdout == f"SIGSTOP {process.pid}\nchaosali-env PIDS='{process.pid}'\n", \
+        injected.stderr
     assert wait_until(lambda: state(process.pid) == "T", 2) is not None
     restore = faults.restore_script_for(None, "process-")
     assert sh(restore).stdout == f"{fault.id}\n"

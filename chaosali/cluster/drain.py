@@ -17,7 +17,7 @@ from kubernetes import client
 
 from chaosali.cluster.api import ApiFailed, Connection, connect
 from chaosali.cluster.nodes import select_hosts
-from chaosali.core import evidence
+from chaosali.core import evidence, memory, undo
 from chaosali.core.args import seconds
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.markers import CORDONED_BY_ANNOTATION, new_fault_id
@@ -41,10 +41,15 @@ def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Sec
     with connect(configuration, secrets) as cluster:
         core = client.CoreV1Api(cluster.client)
         waiting: dict[str, client.V1Pod] = {}
+        # known to the run before any node is cordoned, and the cordons done before a halt heals
+        with undo.injecting(f"drain {drain_id}"):
+            _remember(drain_id, nodes, configuration, secrets)
+            for node in nodes:
+                cordon = {"spec": {"unschedulable": True},
+                          "metadata": {"annotations": {CORDONED_BY_ANNOTATION: drain_id}}}
+                cluster.call(f"cordon node {node}", core.patch_node, node, cordon)
+                evidence.injected("drain", f"{drain_id} of node {node}")
         for node in nodes:
-            cordon = {"spec": {"unschedulable": True}, "metadata": {"annotations": {CORDONED_BY_ANNOTATION: drain_id}}}
-            cluster.call(f"cordon node {node}", core.patch_node, node, cordon)
-            evidence.injected("drain", f"{drain_id} of node {node}")
             listing = cluster.call(f"list the pods of node {node}", core.list_pod_for_all_namespaces,
                                    field_selector=f"spec.nodeName={node}").items
             for pod in listing:
@@ -89,16 +94,55 @@ def uncordon(targets: Any, configuration: Configuration, secrets: Secrets) -> di
         else:
             query = {key: value for key, value in _query(targets).items() if key not in ("count", "percent", "seed")}
             names = [host["name"] for host in select_hosts(query, configuration, secrets, empty_ok=True)["hosts"]]
-        uncordoned = []
-        for name in names:
-            node = cluster.call(f"read node {name}", core.read_node, name)
-            if CORDONED_BY_ANNOTATION in (node.metadata.annotations or {}):
-                uncordon = {"spec": {"unschedulable": False},
-                            "metadata": {"annotations": {CORDONED_BY_ANNOTATION: None}}}
-                cluster.call(f"uncordon node {name}", core.patch_node, name, uncordon)
-                uncordoned.append(name)
+        uncordoned = _uncordon(cluster, core, names)
     logger.info("chaosali: uncordoned %s", ", ".join(uncordoned) or "nothing (no node cordoned by a drain)")
     return {"uncordoned": uncordoned}
+
+
+def _uncordon(cluster: Connection, core: client.CoreV1Api, names: list[str], drain_id: str | None = None) -> list[str]:
+    """Uncordon those of the nodes a drain cordoned (``drain_id``'s, or any drain's); the names."""
+    uncordoned = []
+    for name in _cordoned(cluster, core, names, drain_id):
+        uncordon = {"spec": {"unschedulable": False}, "metadata": {"annotations": {CORDONED_BY_ANNOTATION: None}}}
+        cluster.call(f"uncordon node {name}", core.patch_node, name, uncordon)
+        uncordoned.append(name)
+    return uncordoned
+
+
+def _cordoned(cluster: Connection, core: client.CoreV1Api, names: list[str], drain_id: str | None) -> list[str]:
+    """Those of the nodes that still carry a drain's cordon (``drain_id``'s, or any drain's)."""
+    found = []
+    for name in names:
+        node = cluster.call(f"read node {name}", core.read_node, name)
+        by = (node.metadata.annotations or {}).get(CORDONED_BY_ANNOTATION)
+        if by is not None and drain_id in (None, by):
+            found.append(name)
+    return found
+
+
+_DRAINS = "drains of this run"
+
+
+def _remember(drain_id: str, nodes: list[str], configuration: Configuration, secrets: Secrets) -> None:
+    """How to uncordon the drain's nodes at once, and to check that none is left cordoned."""
+    def heal() -> dict:
+        with connect(configuration, secrets) as cluster:
+            return {"uncordoned": _uncordon(cluster, client.CoreV1Api(cluster.client), nodes, drain_id)}
+
+    memory.section(_DRAINS)[drain_id] = nodes
+    undo.in_effect(drain_id, f"drain {drain_id} of {', '.join(nodes)}", heal)
+    undo.add_check("drains", lambda: _still_cordoned(configuration, secrets))
+
+
+def _still_cordoned(configuration: Configuration, secrets: Secrets) -> list[dict]:
+    with connect(configuration, secrets) as cluster:
+        core = client.CoreV1Api(cluster.client)
+        drains = memory.section(_DRAINS).items()
+        cordoned = {(name, drain_id) for drain_id, nodes in drains for name in _cordoned(cluster, core, nodes, drain_id)}
+    return [{"where": f"node {name}", "cleanup": "chaosali cleanup --var-file VARS (its kubeconfig_path: the drain's cordons)",
+             "left": [{"what": "cordon", "detail": f"{CORDONED_BY_ANNOTATION}={drain_id}"}
+                      for drained, drain_id in sorted(cordoned) if drained == name]}
+            for name in sorted({name for _, nodes in drains for name in nodes})]
 
 
 def _query(targets: Any) -> dict:

@@ -16,20 +16,22 @@ import datetime as dt
 import functools
 import json
 import logging
+import re
 import shlex
+import time
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, Iterable
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosali.core import evidence, memory
+from chaosali.core import evidence, memory, undo
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT, new_fault_id
 from chaosali.host.evidence import summarise_loads
 from chaosali.host.ssh import Host, SSHSettings, run_script
 
-__all__ = ["FaultScript", "host_script", "inject", "restore", "restore_script_for", "run_everywhere"]
+__all__ = ["FaultScript", "host_script", "inject", "restore", "restore_script_for", "run_everywhere", "left_behind"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -102,7 +104,8 @@ class FaultScript:
             "CHAOSALI_SAMPLE": host_script(self.sampler, {"d": self.directory}) if self.sampler else "",
             "CHAOSALI_AT": "" if self.at is None else f"{self.at:.6f}",
         }
-        return host_script("fault.sh", values, [] if self.detach else self.report)
+        # after the report, what the fault resolved here: for the check that its restore left nothing
+        return host_script("fault.sh", values, [] if self.detach else [*self.report, f"sed 's/^/{_ENV}/' \"$d/env\""])
 
 
 def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_nothing: bool = True) -> dict:
@@ -113,12 +116,17 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
     """
     started = dt.datetime.now(dt.timezone.utc)
     script = fault.render()
-    results, errors = fan_out(hosts, lambda host: run_script(host, script, settings))
-    if errors and all_or_nothing and results:
-        undo = restore_script_for([fault.id], "")
-        _, undo_errors = fan_out(list(results), lambda host: run_script(host, undo, settings))
-        for host, reason in undo_errors.items():
-            errors[host] = f"took the fault but could not be restored ({reason}); it heals by itself within {fault.duration:g} s"
+    with undo.injecting(f"{fault.kind} {fault.id}"):
+        # known to the run before it reaches any host: an interrupt on the way heals it too
+        _remember(fault, {host: {} for host in hosts}, settings)
+        results, errors = fan_out(hosts, lambda host: run_script(host, script, settings))
+        if errors and all_or_nothing and results:
+            restore_script = restore_script_for([fault.id], "")
+            _, undo_errors = fan_out(list(results), lambda host: run_script(host, restore_script, settings))
+            for host, reason in undo_errors.items():
+                errors[host] = (f"took the fault but could not be restored ({reason}); it heals by itself "
+                                f"within {fault.duration:g} s")
+        _remember(fault, {host: _resolved(results.get(host, "")) for host in hosts}, settings)
     if errors and (all_or_nothing or not results):
         raise ActivityFailed(
             f"{fault.kind} {fault.id} failed on {len(errors)} of {len(hosts)} host(s): "
@@ -149,14 +157,65 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
 
 
 _EFFECTIVE = "chaosali-effective-at "  # fault.sh's line for the instant a fault took effect
+_ENV = "chaosali-env "  # fault.sh's lines for what the fault resolved on the host (its env file)
+_ASSIGNMENT = re.compile(r"([A-Z]+)='([^']*)'")
 
 
 def _effect(out: str) -> dict:
     """A host's report, and the instant its fault took effect when it started together with others."""
-    lines = out.splitlines()
+    lines = [line for line in out.splitlines() if not line.startswith(_ENV)]
     instants = [float(line[len(_EFFECTIVE):]) for line in lines if line.startswith(_EFFECTIVE)]
     report = {"report": [line for line in lines if not line.startswith(_EFFECTIVE)]}
     return {**report, "effective_at": _iso(instants[0])} if instants else report
+
+
+def _resolved(out: str) -> dict[str, str]:
+    """What a fault resolved on its host (the interface, the file, the processes), from fault.sh's lines."""
+    found = (_ASSIGNMENT.fullmatch(line[len(_ENV):]) for line in out.splitlines() if line.startswith(_ENV))
+    return {match[1]: match[2] for match in found if match}
+
+
+# this run's faults (id -> _Injected), for the check that their restores left nothing
+_INJECTED = "host faults injected"
+
+
+@dataclass(frozen=True)
+class _Injected:
+    kind: str
+    resolved: dict[Host, dict[str, str]]  # the hosts that took the fault, and what it resolved on each
+    settings: SSHSettings
+
+
+def _remember(fault: FaultScript, resolved: dict[Host, dict[str, str]], settings: SSHSettings) -> None:
+    """Keep the fault in the run's memory: how to heal it at once while it lasts (restoring it where
+    it never took is harmless), and where to look for what it may leave."""
+    hosts = list(resolved)
+    memory.section(_INJECTED)[fault.id] = _Injected(fault.kind, resolved, settings)
+    undo.in_effect(fault.id, f"{fault.kind} {fault.id} on {', '.join(map(str, hosts))}",
+                   lambda: restore(hosts, settings, [fault.id]), (fault.at or time.time()) + fault.duration + 1)
+    undo.add_check("hosts", left_behind)
+
+
+def left_behind() -> list[dict]:
+    """What this run's host faults left on their hosts (markers, rules, qdiscs, files, stopped or
+    stray processes, pending timers): one SSH session per host, all hosts at once."""
+    per_host: dict[Host, list[str]] = {}
+    settings: dict[Host, SSHSettings] = {}
+    for fault_id, injected in memory.section(_INJECTED).items():
+        for host, found in injected.resolved.items():
+            values = [fault_id, injected.kind, found.get("DEV", ""), found.get("F", ""), found.get("PIDS", "")]
+            per_host.setdefault(host, []).append("check " + shlex.join(values))
+            settings[host] = injected.settings
+    results, errors = fan_out(list(per_host), lambda host: run_script(
+        host, host_script("leftovers.sh", {"CHAOSALI_MARKER_ROOT": MARKER_ROOT}, per_host[host]), settings[host]))
+    found = {host: [{"what": what, "detail": detail} for what, _, detail in (line.partition("\t") for line in out.splitlines())]
+             for host, out in results.items()}
+    found.update({host: [{"what": "unchecked", "detail": f"the check could not run: {reason}"}]
+                  for host, reason in errors.items()})
+    return [{"where": str(host), "left": left,
+             "cleanup": f"chaosali cleanup --var-file VARS --hosts {host.address}"
+                        + ("" if host.port == host.default_port else f":{host.port}")}
+            for host, left in found.items()]
 
 
 def _together(at: float, hosts: list[dict]) -> dict:

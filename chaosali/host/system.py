@@ -141,12 +141,13 @@ def stress_memory_fault(kind: str, duration: Any, megabytes: Any) -> FaultScript
 
 
 def _load_fault(kind: str, seconds: float, stress_ng: str, fallback: str) -> FaultScript:
-    # the load runs detached in its own process group, which undo kills whole
+    # the load runs detached in its own process group, which undo kills whole; its fault id in its
+    # environment tells a load the restore missed (faults.left_behind)
     run = f"if command -v stress-ng >/dev/null; then exec {stress_ng}; else {fallback}; fi"
     return FaultScript(
         kind=kind,
         duration=seconds,
-        apply=[f"setsid sh -c {shlex.quote(run)} </dev/null >/dev/null 2>&1 &", 'echo $! > "$d/load.pid"'],
+        apply=[f'CHAOSALI_FAULT="${{d##*/}}" setsid sh -c {shlex.quote(run)} </dev/null >/dev/null 2>&1 &', 'echo $! > "$d/load.pid"'],
         # no "--": dash's kill takes a negative pid (a process group) as it is
         undo=['kill -TERM "-$(cat "$d/load.pid")"', 'kill -KILL "-$(cat "$d/load.pid")"'],
         sampler="load-sample.sh",  # what the host carried: the load's evidence

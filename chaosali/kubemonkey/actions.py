@@ -14,7 +14,7 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes.dynamic import DynamicClient
 
 from chaosali.cluster import resources, rollout
-from chaosali.core import evidence
+from chaosali.core import evidence, undo
 from chaosali.core.args import boolean, dns_label, seconds
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.markers import CREATED_BY_ANNOTATION
@@ -101,6 +101,7 @@ def deploy_kube_monkey(
         created = rollout.ensure_namespace(dyn, km.namespace_object(namespace))
         applied = resources.apply(dyn, documents, None, force=False)
         in_scope = [v.as_dict() for v in km.victims(dyn, None) if settings.covers(v.namespace)]
+    _remember_deployment(namespace, configuration, secrets)
     fate = "would only log kills of" if settings.dry_run else "will kill"
     for victim in in_scope:
         where = f"{victim['kind']} {victim['namespace']}/{victim['name']}"
@@ -136,10 +137,7 @@ def remove_kube_monkey(
     namespace = dns_label(namespace, "namespace")
     wait_timeout = seconds(timeout, "timeout") if boolean(wait, "wait") else None
     with resources.connect(configuration, secrets) as dyn:
-        targets = []
-        for kind, api_version, namespaced in _DEPLOYED_KINDS:
-            where = resources.locate(dyn, kind, api_version, namespace if namespaced else None)
-            targets.extend(resources.select(dyn, where, km.selector(namespace), None))
+        targets = _deployed(dyn, namespace)
         existing = rollout.existing(dyn, km.namespace_object(namespace))
         annotations = (existing or {"metadata": {}})["metadata"].get("annotations") or {}
         ours = annotations.get(CREATED_BY_ANNOTATION) == km.CREATED_BY_VALUE
@@ -221,6 +219,7 @@ def mark_victims(
         marked_at = km.iso(marked)
         for workload in workloads:
             _patch(dyn, workload, {"metadata": {"annotations": {km.MARKED_AT: marked_at}}})
+    _remember_victims(namespace, kind, [w for w in workloads if not _kube_monkey_labels(w)], configuration, secrets)
     evidence.injected("kube-monkey victims", ", ".join("{} {}/{}".format(*rollout.key(w)) for w in workloads))
     return [
         {
@@ -292,6 +291,45 @@ def _unmark(dyn: DynamicClient, workload: dict) -> None:
 
 
 # -- kube-monkey's own objects ----------------------------------------------------------------
+
+
+def _deployed(dyn: DynamicClient, namespace: str) -> list[resources.Target]:
+    """The objects deploy_kube_monkey made for ``namespace`` that still exist, the Deployment first."""
+    found = []
+    for kind, api_version, namespaced in _DEPLOYED_KINDS:
+        where = resources.locate(dyn, kind, api_version, namespace if namespaced else None)
+        found.extend(resources.select(dyn, where, km.selector(namespace), None))
+    return found
+
+
+def _remember_deployment(namespace: str, configuration: Configuration, secrets: Secrets) -> None:
+    """A halt removes kube-monkey at once; the verified revert checks that nothing of it is left."""
+    def left() -> list[dict]:
+        with resources.connect(configuration, secrets) as dyn:
+            found = _deployed(dyn, namespace)
+        return [{"where": f"kube-monkey of namespace {namespace}", "cleanup": "the action remove_kube_monkey",
+                 "left": [{"what": "object", "detail": str(target)} for target in found]}]
+
+    undo.in_effect(f"kube-monkey {namespace}", f"kube-monkey in namespace {namespace}",
+                   lambda: remove_kube_monkey(namespace, wait=False, configuration=configuration, secrets=secrets))
+    undo.add_check(f"kube-monkey {namespace}", left)
+
+
+def _remember_victims(namespace: str, kind: str, workloads: list[dict], configuration: Configuration,
+                      secrets: Secrets) -> None:
+    """The verified revert checks that the workloads this run enrolled carry no kube-monkey label."""
+    names = [workload["metadata"]["name"] for workload in workloads]
+
+    def left() -> list[dict]:
+        with resources.connect(configuration, secrets) as dyn:
+            found = {w["metadata"]["name"]: _kube_monkey_labels(w) for name in names
+                     for w in _workloads(dyn, kind, namespace, {"name": name}, missing_ok=True)}
+        return [{"where": f"{kind} {namespace}/{name}", "cleanup": "chaosali cleanup --var-file VARS (its kubeconfig_path: the victims' labels)",
+                 "left": [{"what": "label", "detail": f"{key}={value}"} for key, value in found.get(name, {}).items()]}
+                for name in names]
+
+    if names:
+        undo.add_check(f"kube-monkey victims {kind} {namespace}/{','.join(names)}", left)
 
 
 def _refuse_foreign(dyn: DynamicClient, document: dict, namespace: str) -> None:

@@ -53,6 +53,7 @@ from chaosali.report.recovery import (
 )
 from chaosali.report.redact import redact
 from chaosali.report.outputs import exit_status, stderr_tail
+from chaosali.report.safety import safety_checks, safety_figures
 
 __all__ = ["Check", "Run", "campaign_score", "read_run"]
 
@@ -165,6 +166,7 @@ class Run:
         checks.append(Check("recovery", f"recovery within {seconds_text(recovery.expected)}" if fmea else "recovery",
                             None if recovery.exceeded is None else not recovery.exceeded, MINOR))
         checks += [Check("limit", limit_name(check.limit, check.bound), check.met, MINOR) for check in self.limits]
+        checks += [Check(kind, name, met, CRITICAL) for kind, name, met in safety_checks(self.journal)]
         return checks
 
     def unchecked_probes(self) -> list[tuple[str, str]]:
@@ -244,6 +246,7 @@ class Run:
                         **({"why": c.why} if c.why else {})} for c in self.limits],
             "checks": [{"kind": c.kind, "name": c.name, "weight": c.weight, "met": c.met} for c in self.checks()],
             "score": self.score,
+            "safety": safety_figures(self.journal),
             "recovery": {
                 "state": recovery.state,
                 "measured_seconds": recovery.measured,

@@ -19,6 +19,7 @@ from chaosali.report.model import Activity, seconds_text
 from chaosali.report.junit import junit_report
 from chaosali.report.render_html import html_report
 from chaosali.report.outputs import printable
+from chaosali.report.safety import halt_span
 from chaosali.report.words import (
     activity_details, campaign_score_text, expectations, expected_text, fmea_sentence, impact_sentence,
     impact_tables, offset_text, recording_sentence, recovery_seen, recovery_sentence, run_verdict, score_text,
@@ -187,10 +188,12 @@ def _markdown_one(run: Run, h: str) -> list[str]:
               seconds_text(f.seconds), f.ended_by, together_text(f)] for f in run.faults],
         )
     lines += [f"{h}# Timeline", ""]
+    halt = halt_span(run.journal)
     lines += md_table(
         ["start", "end", "phase", "activity", "status", "what it did"],
         [[offset_text(run, a.start), offset_text(run, a.end), a.phase, f"{a.name} ({a.type})", a.status_text,
-          "; ".join(activity_details(a))] for a in run.activities],
+          "; ".join(activity_details(a))] for a in run.activities]
+        + ([[offset_text(run, halt[0]), offset_text(run, halt[1]), "halt", "stop", "halted", halt[2]]] if halt else []),
     ) if run.activities else ["No activity ran.", ""]
     return lines
 

@@ -14,6 +14,7 @@ from typing import Any
 from chaosali.report.figures import Run
 from chaosali.report.model import seconds_text
 from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED
+from chaosali.report.safety import halt_span
 from chaosali.report.words import (
     DEVIATED, NOT_OBSERVED, Table, activity_details, campaign_score_text, expectations, expected_text, fmea_sentence,
     impact_tables, impact_verdict, offset_text, output_text, recording_sentence, recovery_seen, recovery_sentence,
@@ -332,6 +333,9 @@ def _timeline(run: Run, number: int) -> str:
         row(f"recovery: {recovery_seen(recovery)}", f"recovery {_flag_class(recovery.exceeded)}",
             recovery.started, scale.end if recovery.state == NOT_RECOVERED else recovery.started,
             recovery_sentence(recovery))
+    halt = halt_span(run.journal)
+    if halt:
+        row(halt[2], "halt", *halt[:2], halt[2])
     first_activity_y = y
     for activity in run.activities:
         if not activity.start:
@@ -468,6 +472,7 @@ svg .grid { stroke: var(--line); stroke-width: 1; }
 svg .fault { fill: var(--fault); }
 svg .fault-band { fill: var(--fault); opacity: .12; }
 svg .outage { fill: var(--bad); opacity: .85; }
+svg .halt { fill: var(--bad); }
 svg .below { fill: var(--warn); } svg .below.none, svg .http-error { fill: var(--bad); }
 svg .notready { fill: #8a5a00; }
 svg .recovery { fill: var(--recovery); }

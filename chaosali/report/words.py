@@ -13,6 +13,7 @@ from chaosali.report.figures import Run, campaign_score
 from chaosali.report.model import Activity, FaultWindow, LimitCheck, seconds_text
 from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Recovery
 from chaosali.report.outputs import output_lines, skew_text, status_words
+from chaosali.report.safety import halt_sentence, revert_sentence
 
 __all__ = [
     "Expectation", "Table", "activity_details", "story", "campaign_score_text", "expectations", "expected_text",
@@ -112,6 +113,8 @@ def expectations(run: Run) -> list[Expectation]:
         "proven": lambda: proof_sentence(run),
         "recovery": lambda: recovery_sentence(run.recovery),
         "limit": lambda: limit_sentence(next(limits)),
+        "halt": lambda: halt_sentence(run.journal),
+        "revert": lambda: revert_sentence(run.journal),
     }
     return [Expectation(check.name, check.met, sentences[check.kind]()) for check in run.checks()
             if check.kind != "probe"]

@@ -1,0 +1,1 @@
+"""Safety: stop conditions that halt and heal a drill, and the verified revert."""
