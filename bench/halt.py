@@ -12,7 +12,7 @@ tolerance fails once a flag file exists. Printed, as medians over the rounds:
   sshd share the controller's cores, so their sessions alone cost that much);
 - the revert check after the restore: seconds for all hosts at once, and per host (one SSH session each).
 
-Needs root: it brings up its own lab (cshalt, 10.223.0.0/24; with --quick csqhalt, 10.237.0.0/24).
+Needs root: it brings up its own lab (cshalt, 10.223.0.0/24; with --quick csqhalt, 10.238.0.0/24).
 
     python bench/halt.py [--hosts 16] [--rounds 5]
     python bench/halt.py --quick      # 4 hosts, 1 round
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
     args = parse(parser, {"hosts": 4, "rounds": 1},
-                 labs=({"name": "cshalt", "subnet": "10.223.0.0/24"}, {"name": "csqhalt", "subnet": "10.237.0.0/24"}))
+                 labs=({"name": "cshalt", "subnet": "10.223.0.0/24"}, {"name": "csqhalt", "subnet": "10.238.0.0/24"}))
 
     lab = Lab(**args.lab)
     lab.down()  # whatever a killed run left behind

@@ -31,7 +31,7 @@ from chaosali.lab.cluster import DEMO_NAMESPACE, Cluster
 from chaosali.lab.hosts import Lab, LabError, LabHost
 from conftest import settings, wait_until
 
-REAL_LAB = {"name": "csreal", "subnet": "10.226.0.0/24"}
+REAL_LAB = {"name": "csreal", "subnet": "10.239.0.0/24"}
 
 
 # -- without a lab ---------------------------------------------------------------------------------
