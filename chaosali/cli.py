@@ -133,9 +133,9 @@ def _lab(args: argparse.Namespace) -> int:
             print(f"lab {lab.name} is down")
         else:
             status = lab.status()
-            cluster = Cluster.of(lab)
-            if cluster and lab.vars_path.exists():  # the var file is written once the cluster is bootstrapped
-                status = {"cluster": cluster.status(), **status}
+            known = Cluster.of(lab)
+            if known and lab.vars_path.exists():  # the var file is written once the cluster is bootstrapped
+                status = {"cluster": known.status(), **status}
             print(json.dumps(status, indent=2))
     except LabError as error:
         return _failed(error)

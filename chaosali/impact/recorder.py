@@ -469,7 +469,8 @@ class Recorder:
 
 def _containers_of(statuses: list[dict], before: dict[str, tuple[str | None, dict]]) -> dict[str, tuple[str | None, dict]]:
     """Each container's ID and state; one waiting to be created again has no ID: the last one known."""
-    return {c.get("name"): (c.get("containerID") or before.get(c.get("name"), (None,))[0], c.get("state") or {})
+    return {str(c.get("name")): (c.get("containerID") or before.get(str(c.get("name")), (None, {}))[0],
+                                 c.get("state") or {})
             for c in statuses}
 
 

@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 from chaoslib.exceptions import ActivityFailed
@@ -441,7 +441,7 @@ class Cluster:
     def _demo(self, api: k8s.ApiClient) -> None:
         core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
         labels = {"app": "web"}
-        container = {"name": "web", "image": "nginx:1.27"}
+        container: dict[str, Any] = {"name": "web", "image": "nginx:1.27"}
         if self.node_kind == "real":  # the lab's own image (nothing can be pulled), served for real
             container = {"name": "web", "image": real_nodes.WEB_IMAGE, "imagePullPolicy": "Never",
                          "ports": [{"containerPort": real_nodes.WEB_PORT}],

@@ -16,6 +16,7 @@ used with ``imagePullPolicy: Never``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -93,7 +94,7 @@ def write_images(directory: Path, binaries: dict[str, Path] | None = None) -> Pa
     busybox = _layer(_busybox)
     layers = {name: (busybox, entrypoint) for name, entrypoint in IMAGES.items()}
     for name, binary in (binaries or {}).items():
-        layers[name] = (_layer(lambda tar, binary=binary: _binary(tar, binary)), [f"/{binary.name}"])
+        layers[name] = (_layer(functools.partial(_binary, binary=binary)), [f"/{binary.name}"])
     lines = []
     for name, (layer, entrypoint) in layers.items():
         archive = directory / f"{name.rsplit('/', 1)[1].replace(':', '-')}.tar"

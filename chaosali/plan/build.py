@@ -168,7 +168,7 @@ def _targets(
     if module == "chaosali.cluster.actions" and func == "drain_node":
         from chaosali.cluster.nodes import select_hosts
 
-        selection = {"query": arguments.get("targets"), **select_hosts(arguments.get("targets"), configuration, secrets)}
+        selection = {"query": arguments.get("targets"), **select_hosts(arguments.get("targets") or {}, configuration, secrets)}
         return [(Host(h["address"], name=h["name"]), None) for h in selection["hosts"]], {"query": selection}
     return None
 
@@ -233,7 +233,7 @@ def _cluster(
 
 
 def _caps(experiment: Experiment) -> dict:
-    extension = next((e for e in experiment.get("extensions") or [] if e.get("name") == EXTENSION), {})
+    extension: dict[str, Any] = next((e for e in experiment.get("extensions") or [] if e.get("name") == EXTENSION), {})
     caps = extension.get("max_blast_radius") or {}
     if not isinstance(caps, dict) or set(caps) - set(CAPS):
         raise InvalidArgument(f"max_blast_radius {caps!r} in the chaosali extension: give an object of "
@@ -262,7 +262,7 @@ def _radius(plan: dict, caps: dict, reasons: list[str]) -> dict:
 
 def _fmea(experiment: Experiment, plan: dict, configuration: Configuration, secrets: Secrets) -> dict | None:
     """What the drill expects (its FMEA) beside what the plan predicts it could touch."""
-    extension = next((e for e in experiment.get("extensions") or [] if e.get("name") == EXTENSION), {})
+    extension: dict[str, Any] = next((e for e in experiment.get("extensions") or [] if e.get("name") == EXTENSION), {})
     expected = extension.get("fmea")
     if not expected:
         return None

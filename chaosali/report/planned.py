@@ -73,7 +73,7 @@ def _hit(output: Any) -> list[str] | None:
     if isinstance(output.get("faults"), list):  # random chaos
         return sorted(set(_addresses([h for f in _objects(output, "faults") for h in f.get("hosts") or []])))
     if isinstance(output.get("restored"), dict):
-        return sorted(_LABELLED.match(k)["address"] if _LABELLED.match(k) else k for k in output["restored"])
+        return sorted(labelled["address"] if (labelled := _LABELLED.match(k)) else k for k in output["restored"])
     if isinstance(output.get("nodes"), list):  # a drain names nodes
         return sorted(str(node) for node in output["nodes"])
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.tables import md, md_table, text_table
