@@ -34,6 +34,8 @@ FIGURES = {
                   r"start_together: skew across 4 hosts median +[\d.]+ ms", r"plain fan-out: skew across 4 hosts"],
     "impact.py": [r"polling / recorder: requests x[\d.]+, bytes x[\d,]+", r"recorder CPU \(child process",
                   r"recorder memory \(RSS", r"recorder memory vs churn", r"measure\(\): pods_lost \d+"],
+    "monitoring.py": [r"^lab up without monitoring: +[\d.]+ s", r"^lab up with monitoring: +[\d.]+ s",
+                      r"^ratio with / without: +x[\d.]+", r"^monitoring CPU while idle: [\d.]+ CPU-s"],
     "recovery.py": [r"^restore -> API answers +: median +[\d.]+ s", r"^end of duration -> API answers +: median +-?[\d.]+ s"],
     "report.py": [r"^\d+/\d+: size x[\d.]+, CPU time x[\d.]+, peak memory above the baseline x[\d.]+",
                   r"^ +options: [\d.]+s, [\d.]+s: x[\d.]+"],
