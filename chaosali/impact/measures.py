@@ -293,13 +293,13 @@ def detections(alerts: list[dict[str, Any]] | None, expected: list[dict[str, Any
             why = "no alerts recorded (no Prometheus in the configuration)" if alerts is None else "no fault injected"
             judged.append({**entry, "met": None, "why": why})
             continue
-        fired = [a for a in alerts if a.get("alert") == name and _at(a.get("firing_at"))
-                 and _at(a["firing_at"]) >= fault_start]
+        fired = [(at, a) for a in alerts if a.get("alert") == name
+                 and (at := _at(a.get("firing_at"))) is not None and at >= fault_start]
         if not fired:
             judged.append({**entry, "met": False, "why": f"{NOT_DETECTED}: {name} did not fire after the fault started"})
             continue
-        first = min(fired, key=lambda a: _at(a["firing_at"]))
-        detect = round((_at(first["firing_at"]) - fault_start).total_seconds(), 3)
+        firing, first = min(fired, key=lambda pair: pair[0])
+        detect = round((firing - fault_start).total_seconds(), 3)
         resolved = _at(first.get("resolved_at"))
         resolve = round(max(0.0, (resolved - fault_end).total_seconds()), 3) if resolved and fault_end else None
         met = within is None or detect <= within

@@ -501,7 +501,10 @@ class Cluster:
 
     def _monitoring_ready(self) -> bool:
         """Whether Prometheus answers, with its auth, that it scrapes an API server."""
-        configuration, scope = self.monitoring.variables()
+        watched = self.monitoring
+        if watched is None:
+            return False
+        configuration, scope = watched.variables()
         try:
             return query('max(up{job="kube-apiserver"}) == 1', timeout=2, configuration=configuration,
                          secrets=scope) is not None

@@ -78,7 +78,7 @@ def server_certificate(directory: Path, stem: str, common_name: str, addresses: 
         return
     ca = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
     ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
-    sans = [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
+    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     _leaf(directory, stem, _name(common_name, []), sans, (ca, ca_key), now)
     (directory / f"{stem}.key").chmod(0o600)

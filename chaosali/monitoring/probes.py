@@ -35,7 +35,7 @@ def query(expression: str, url: str = None, timeout: float = 5.0, configuration:
     data = client(url, timeout, configuration, secrets).query(expression)
     kind, result = data.get("resultType"), data.get("result")
     if kind in ("scalar", "string"):
-        return _number(result[1])
+        return _number((result or [None, None])[1])
     if kind == "matrix":
         raise InvalidArgument(f"{expression!r} is a range vector: give an instant expression, e.g. rate(...[1m])")
     samples = [{"labels": sample.get("metric") or {}, "value": _number((sample.get("value") or [0, None])[1])}

@@ -64,8 +64,8 @@ class Prometheus:
             raise ActivityFailed(f"{self.where}: HTTP {response.status_code}, not a Prometheus API answer "
                                  f"(is {display_url(self.url)} a Prometheus?)") from None
         if not isinstance(answer, dict) or answer.get("status") != "success":
-            error = answer.get("error") if isinstance(answer, dict) else None
-            raise ActivityFailed(f"{self.where}: HTTP {response.status_code}: {error or 'not a Prometheus API answer'}")
+            said = answer.get("error") if isinstance(answer, dict) else None
+            raise ActivityFailed(f"{self.where}: HTTP {response.status_code}: {said or 'not a Prometheus API answer'}")
         return answer.get("data") or {}
 
 
