@@ -6,6 +6,7 @@ end, when known, is given on that clock too; recoveries are measured from it.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable
 
