@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="what the workers run: kwok (simulated, no containers), a real kubelet and containerd, "
                           "or auto: real if this machine can run containers, else kwok, saying what is missing "
                           "(up; default: what a lab that is up runs, else auto)")
+    lab.add_argument("--monitoring", action="store_true",
+                     help="with Prometheus, Alertmanager and node exporters on a host of their own (up)")
     lab.add_argument("--name", default="chaosali", help="prefix of everything the lab creates")
     lab.add_argument("--subnet", default="10.213.0.0/24", help="the lab's address range (up)")
     lab.add_argument("--state-dir", type=Path, help="where labs keep their state (default: /var/lib/chaosali-lab)")
@@ -124,7 +126,7 @@ def _lab(args: argparse.Namespace) -> int:
                 lab.up(hosts=args.hosts)
             else:
                 cluster = Cluster(lab, nodes=args.nodes)
-                cluster.up(masters=args.masters, workers=args.workers)
+                cluster.up(masters=args.masters, workers=args.workers, monitored=args.monitoring)
                 shape = f" ({cluster.node_kind} workers)"
             print(f"lab {lab.name} is up: {len(lab.hosts)} hosts{shape}; "
                   f"chaos run --var-file {lab.vars_path} EXPERIMENT")

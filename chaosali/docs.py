@@ -17,6 +17,7 @@ from chaoslib.discovery.discover import discover_actions, discover_probes
 from chaosali import ACTIVITIES, discover
 from chaosali.impact.measures import LIMITS
 from chaosali.host.catalogue import CATALOGUE, ONE_SHOT
+from chaosali.report.words import detection_text
 
 __all__ = ["ACTION_MODULES", "PROBE_MODULES", "CONTROL_MODULES", "activities_json", "reference", "fmea_catalogue",
            "write_all"]
@@ -27,7 +28,8 @@ ACTION_MODULES = [
     "chaosali.chaos.actions",
 ]
 PROBE_MODULES = [
-    "chaosali.host.probes", "chaosali.cluster.probes", "chaosali.service.probes", "chaosali.lock.probes",
+    "chaosali.host.probes", "chaosali.cluster.probes", "chaosali.service.probes", "chaosali.monitoring.probes",
+    "chaosali.lock.probes",
     "chaosali.kubemonkey.probes", "chaosali.impact.probes",
 ]
 # Controls are not part of Chaos Toolkit's discovery; the reference lists them from here.
@@ -108,7 +110,7 @@ def fmea_catalogue(experiments: Path) -> str:
         needs = _needs(experiment)
         rows.setdefault(fmea["category"], []).append(
             f"| [{path.stem}](../experiments/{path.name}) | {fmea['failure_mode']} | {fmea['severity']} | "
-            f"{fmea['impact']} | {fmea['recovery']} | {fmea['recovery_seconds']} | {fmea['detection']} | "
+            f"{fmea['impact']} | {fmea['recovery']} | {fmea['recovery_seconds']} | {detection_text(fmea['detection'])} | "
             f"{_limits(fmea)} | {', '.join(needs) or '-'} |"
         )
     lines = ["# FMEA catalogue", "",

@@ -36,6 +36,8 @@ FIGURES = {
                 r"^ 4 host\(s\): sample -> healed [\d.]+ s", r"revert check [\d.]+ s \([\d.]+ s per host"],
     "impact.py": [r"polling / recorder: requests x[\d.]+, bytes x[\d,]+", r"recorder CPU \(child process",
                   r"recorder memory \(RSS", r"recorder memory vs churn", r"measure\(\): pods_lost \d+"],
+    "monitoring.py": [r"^lab up without monitoring: +[\d.]+ s", r"^lab up with monitoring: +[\d.]+ s",
+                      r"^ratio with / without: +x[\d.]+", r"^monitoring CPU while idle: [\d.]+ CPU-s"],
     "recovery.py": [r"^restore -> API answers +: median +[\d.]+ s", r"^end of duration -> API answers +: median +-?[\d.]+ s"],
     "report.py": [r"^\d+/\d+: size x[\d.]+, CPU time x[\d.]+, peak memory above the baseline x[\d.]+",
                   r"^ +options: [\d.]+s, [\d.]+s: x[\d.]+"],

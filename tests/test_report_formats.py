@@ -66,7 +66,7 @@ def test_json_holds_the_figures():
     figures = json.loads(render([read_run(load("secret-failure.json"), "slow.json"),
                                  read_run(load("interrupted.json"), "interrupted.json")], "json"))
     assert figures["summary"] == {"runs": 2, "completed": 1, "deviated": 0, "recovery_exceeded": 1,
-                                  "impact_exceeded": 1, "fault_not_observed": 0,
+                                  "impact_exceeded": 1, "fault_not_observed": 0, "not_detected": 0,
                                   "score": round((figures["runs"][0]["score"] + figures["runs"][1]["score"]) / 2, 1)}
     slow = figures["runs"][0]
     assert slow["journal"] == "slow.json" and slow["fmea"]["recovery_seconds"] == 30

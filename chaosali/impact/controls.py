@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from chaoslib import substitute
 from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
@@ -33,6 +33,7 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import judge, measure
 from chaosali.impact.recorder import HttpTarget, Recorder, Scope
 from chaosali.core.http import check as check_http
+from chaosali.monitoring.prometheus import client
 
 __all__ = ["validate_control", "before_experiment_control", "before_method_control", "after_experiment_control",
            "cleanup_control", "EXTENSION", "recording_state", "recorded", "fault_end", "judge_again_at_the_end"]
@@ -57,6 +58,7 @@ def before_experiment_control(
     max_entries: int = 5000,
     fail_on_error: bool = True,
     http: list = None,
+    alerts: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> None:
@@ -73,7 +75,11 @@ def before_experiment_control(
     with a `url`, an optional `name`, a `rate` (samples per second, default 5) and
     any check of chaosali.service.probes.service_available (`status`,
     `contains`, `json_path`, `json_value`, `timeout`...): their availability
-    and latency are measured.
+    and latency are measured. With `alerts` (the default) and a Prometheus
+    in the configuration (`prometheus_url`, its credentials in the
+    `prometheus` secrets scope), its alerts are recorded too: when each was
+    pending, firing and resolved, with its labels (never its annotations),
+    and the FMEA's `detection` alerts are judged on them.
     """
     section = memory.section(_MEMORY)
     if "scope" in section:
@@ -87,6 +93,7 @@ def before_experiment_control(
         max_entries=args.whole(max_entries, "max_entries", 100, 1_000_000),
         fail_on_error=args.boolean(fail_on_error, "fail_on_error"),
         http=_http_targets(http),
+        alerts=_alert_source(alerts, configuration, secrets),
     )
 
 
@@ -98,7 +105,8 @@ def before_method_control(context: Experiment, configuration: Configuration = No
     if "scope" not in section or "recorder" in section or "missing" in section:
         return
     recorder = Recorder(lambda: new_api_client(configuration, secrets, retries=0), section["scope"],
-                        cap=section["max_entries"], http_targets=section["http"], targeted_nodes=_faulted)
+                        cap=section["max_entries"], http_targets=section["http"], targeted_nodes=_faulted,
+                        alert_source=section["alerts"])
     try:
         recorder.start()
     except Exception as error:
@@ -150,6 +158,22 @@ def after_experiment_control(context: Experiment, state: Journal = None, **argum
         if "limits" in section:
             entry["final_judgement"] = _judge_to_the_end(state, entry["measures"], *section["limits"])
     state["extensions"] = [*(state.get("extensions") or []), entry]
+    if recorder is not None and recorder.alert_source is not None:
+        entry["detections"] = _judge_detection(state)
+
+
+def _judge_detection(journal: Journal) -> list[dict[str, Any]]:
+    """The FMEA's expected alerts judged on the recording, by the report's own reading of the
+    journal (so that the two cannot disagree): one that did not fire in time deviates the run."""
+    from chaosali.report.figures import read_run  # the report reads this control's entry: import it late
+
+    judged = read_run(journal).detections
+    missed = [d for d in judged if d["met"] is False]
+    if missed and journal.get("status") == "completed" and not journal.get("deviated"):
+        journal["deviated"] = True
+        logger.warning("chaosali: the run deviated: the monitoring missed the failure: %s",
+                       "; ".join(d["why"] for d in missed))
+    return judged
 
 
 def judge_again_at_the_end(limits: dict[str, Any], max_impact: str | None) -> None:
@@ -202,6 +226,14 @@ def _namespaces(given: Any, experiment: Experiment, configuration: Configuration
             value = arguments.get(key)
             named += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
     return sorted({namespace for namespace in named if namespace})
+
+
+def _alert_source(wanted: Any, configuration: Configuration, secrets: Secrets) -> Callable[[], list[dict]] | None:
+    """The alerts of the configuration's Prometheus, polled by the recorder; None without one."""
+    if not args.boolean(wanted, "alerts") or not (configuration or {}).get("prometheus_url"):
+        return None
+    # a poll waits at most 2 s: one that times out is an error of the recording, and the next is made
+    return client(None, 2.0, configuration, (secrets or {}).get("prometheus")).alerts
 
 
 def _faulted() -> set[str]:

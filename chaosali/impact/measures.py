@@ -6,6 +6,7 @@ end, when known, is given on that clock too; recoveries are measured from it.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -13,7 +14,8 @@ from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.windows import Windows
 
-__all__ = ["measure", "judge", "Limit", "LIMITS", "IMPACTS", "BARE_PODS"]
+__all__ = ["measure", "judge", "detections", "expected_alerts", "unexpected_alerts", "Limit", "LIMITS", "IMPACTS",
+           "BARE_PODS", "NOT_DETECTED"]
 
 IMPACTS = ("none", "partial", "core")
 BARE_PODS = "pods without a controller"
@@ -250,3 +252,77 @@ def _impact(measures: dict[str, Any]) -> str:
     ) or any(t["availability"] is not None and t["availability"] < 100 for t in http):
         return "partial"
     return "none"
+
+
+NOT_DETECTED = "NOT DETECTED"
+
+
+def expected_alerts(detection: Any) -> list[dict[str, Any]]:
+    """The alerts an FMEA's ``detection`` expects: [{"alert", "within_seconds" (None: any time)}];
+    none for a plain name (a probe's, say). Raise ``InvalidArgument`` for a malformed one."""
+    if detection is None or isinstance(detection, str):
+        return []
+    listed = detection if isinstance(detection, list) else [detection]
+    alerts = []
+    for item in listed:
+        if not isinstance(item, dict) or not isinstance(item.get("alert"), str) or not item["alert"] \
+                or set(item) - {"alert", "within_seconds"}:
+            raise InvalidArgument(f"detection {item!r}: give {{\"alert\": NAME, \"within_seconds\": N}} "
+                                  "(within_seconds optional) or a plain name")
+        within = item.get("within_seconds")
+        if within is not None and (isinstance(within, bool) or not isinstance(within, (int, float))):
+            raise InvalidArgument(f"detection {item['alert']}: within_seconds {within!r} must be a number of seconds")
+        alerts.append({"alert": item["alert"],
+                       "within_seconds": None if within is None else args.number(within, "within_seconds", 0, 86400)})
+    if not alerts:
+        raise InvalidArgument("detection []: name at least one alert, or give a plain name")
+    return alerts
+
+
+def detections(alerts: list[dict[str, Any]] | None, expected: list[dict[str, Any]],
+               fault_start: dt.datetime | None, fault_end: dt.datetime | None) -> list[dict[str, Any]]:
+    """Each expected alert ({"alert": name, "within_seconds": N or None}) judged against the alerts
+    recorded (``Recorder``'s): its time to detect (first firing at or after the fault's start,
+    minus that start), its time to resolve after the heal (``fault_end``), and whether it fired
+    in time. ``met`` is None when it cannot be judged (no alerts recorded, no fault)."""
+    judged = []
+    for wanted in expected:
+        name, within = wanted["alert"], wanted.get("within_seconds")
+        entry: dict[str, Any] = {"alert": name, "within_seconds": within, "firing_at": None, "seconds_to_detect": None,
+                                 "resolved_at": None, "seconds_to_resolve": None}
+        if alerts is None or fault_start is None:
+            why = "no alerts recorded (no Prometheus in the configuration)" if alerts is None else "no fault injected"
+            judged.append({**entry, "met": None, "why": why})
+            continue
+        fired = [(at, a) for a in alerts if a.get("alert") == name
+                 and (at := _at(a.get("firing_at"))) is not None and at >= fault_start]
+        if not fired:
+            judged.append({**entry, "met": False, "why": f"{NOT_DETECTED}: {name} did not fire after the fault started"})
+            continue
+        firing, first = min(fired, key=lambda pair: pair[0])
+        detect = round((firing - fault_start).total_seconds(), 3)
+        resolved = _at(first.get("resolved_at"))
+        resolve = round(max(0.0, (resolved - fault_end).total_seconds()), 3) if resolved and fault_end else None
+        met = within is None or detect <= within
+        judged.append({**entry, "firing_at": first["firing_at"], "seconds_to_detect": detect,
+                       "resolved_at": first.get("resolved_at"), "seconds_to_resolve": resolve, "met": met,
+                       **({} if met else {"why": f"{name} fired {detect:g} s after the fault started, "
+                                                 f"later than {within:g} s"})})
+    return judged
+
+
+def unexpected_alerts(alerts: list[dict[str, Any]] | None, expected: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The alerts that fired without being expected (noise is a finding): name, labels, when."""
+    names = {wanted["alert"] for wanted in expected}
+    return [{"alert": a.get("alert"), "labels": a.get("labels") or {}, "firing_at": a.get("firing_at"),
+             "resolved_at": a.get("resolved_at"), "at_start": bool(a.get("at_start"))}
+            for a in alerts or [] if a.get("firing_at") and a.get("alert") not in names]
+
+
+def _at(stamp: Any) -> dt.datetime | None:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None

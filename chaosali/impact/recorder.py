@@ -1,5 +1,5 @@
 """The run-long recording: pods, workloads, nodes, Warning events and the API itself, watched;
-HTTP targets, sampled.
+HTTP targets, sampled; the alerts of a Prometheus, polled.
 
 One list per kind at the start, then watches that resume from their resourceVersion after an
 error or a cut API (a 410 Gone lists again). Watches end every ``WATCH_SECONDS`` on the server's
@@ -11,7 +11,8 @@ One time base: every moment of the recording is ``t``, seconds since it started 
 outages and the HTTP targets' error windows. A window is as precise as its sampling: the API's
 within the second of /readyz, a workload's within the fraction of a second its watch event takes
 to arrive. The timeline is capped; what does not fit is counted.
-Only names, states and reasons are kept: never an object's spec, env, or a Secret.
+Only names, states and reasons are kept: never an object's spec, env, or a Secret, nor an
+alert's annotations (free text that may quote one).
 """
 
 from __future__ import annotations
@@ -32,16 +33,17 @@ from kubernetes.client.rest import ApiException
 from chaosali.cluster.api import Connection, failing
 from chaosali.cluster.health import readiness_problem
 from chaosali.core import http
-from chaosali.core.args import display_url
+from chaosali.core.args import cause, display_url
 from chaosali.core.windows import Windows
 
-__all__ = ["Scope", "HttpTarget", "Recorder", "WATCH_SECONDS"]
+__all__ = ["Scope", "HttpTarget", "Recorder", "WATCH_SECONDS", "ALERT_POLL_SECONDS"]
 
 logger = logging.getLogger("chaostoolkit")
 
 WATCH_SECONDS = 10  # the server ends each watch after this; resuming costs one small request
 _READ_TIMEOUT = WATCH_SECONDS + 5
 _RETRY_SECONDS = 1.0
+ALERT_POLL_SECONDS = 1.0  # the alerts are asked for at most once a second
 _PAGE = 500  # objects per list request: the first list of a large cluster, a page at a time
 _WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 # Why a pod was deleted, from the DisruptionTarget condition the control plane sets first
@@ -116,6 +118,8 @@ class Recorder:
     cap: int = 5000
     http_targets: tuple[HttpTarget, ...] = ()
     targeted_nodes: Callable[[], set[str]] = set  # names or addresses of the hosts the drill faulted
+    # the pending and firing alerts now (labels, state, activeAt of each), e.g. Prometheus.alerts
+    alert_source: Callable[[], list[dict]] | None = None
     _timeline: list[dict] = field(default_factory=list)
     _dropped: int = 0
     _outages: Windows = field(default_factory=Windows)  # the API's, from /readyz once a second
@@ -128,6 +132,8 @@ class Recorder:
     _node_addresses: dict[str, set[str]] = field(default_factory=dict)
     _http: dict[str, _Sampled] = field(default_factory=dict)
     _workloads: dict[str, tuple[int, int]] = field(default_factory=dict)  # workload -> (desired, ready)
+    _alerts: list[dict] = field(default_factory=list)  # every alert seen, in the order it was first seen
+    _active_alerts: dict[str, dict] = field(default_factory=dict)  # alert key -> its entry in _alerts
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -147,6 +153,8 @@ class Recorder:
         finally:
             api.close()
         self._spawn("api", self._sample_api)
+        if self.alert_source is not None:
+            self._spawn("alerts", self._sample_alerts)
         for target in self.http_targets:
             self._http[target.name] = _Sampled(display_url(target.request.url))
             self._spawn(f"http-{target.name}", functools.partial(self._sample_http, target))
@@ -171,6 +179,7 @@ class Recorder:
                 "seconds": self._t(),
                 "api_outages": [dict(outage) for outage in self._outages.spans],
                 "http": {name: sampled.as_dict() for name, sampled in self._http.items()},
+                **({"alerts": [dict(alert) for alert in self._alerts]} if self.alert_source else {}),
                 "timeline": list(self._timeline),
                 "dropped": self._dropped,
                 "errors": list(self._errors),
@@ -310,6 +319,48 @@ class Recorder:
                     sampled.streak += 1
                     sampled.longest_streak = max(sampled.longest_streak, sampled.streak)
             self._stopping.wait(max(0.0, interval - (time.monotonic() - began)))
+
+    def _sample_alerts(self) -> None:
+        """Each alert's life, from the alerts polled once a second: when it was first seen pending,
+        firing, and gone (resolved). Those active at the first poll are marked ``at_start``."""
+        first, source = True, self.alert_source
+        while source is not None and not self._stopping.is_set():
+            try:
+                alerts = source()
+            except Exception as error:  # an unreachable Prometheus: say so once, and keep polling
+                with self._lock:
+                    reason = f"alerts: {cause(error)}"
+                    if reason not in self._errors and len(self._errors) < 20:
+                        self._errors.append(reason)
+            else:
+                with self._lock:
+                    self._alerts_seen(alerts, first)
+                first = False
+            self._stopping.wait(ALERT_POLL_SECONDS)
+
+    def _alerts_seen(self, alerts: list[dict], first: bool) -> None:
+        now, current = _now(), {}
+        for alert in alerts:
+            labels = {str(k): str(v) for k, v in (alert.get("labels") or {}).items()}
+            key = json.dumps(labels, sort_keys=True)
+            current[key] = state = str(alert.get("state"))
+            entry = self._active_alerts.get(key)
+            if entry is None:
+                if len(self._alerts) >= self.cap:
+                    self._dropped += 1
+                    continue
+                entry = {"alert": labels.get("alertname"), "labels": labels, "active_at": alert.get("activeAt"),
+                         "pending_at": None, "firing_at": None, "resolved_at": None, "at_start": first}
+                self._alerts.append(entry)
+                self._active_alerts[key] = entry
+            moment = f"{state}_at"
+            if moment in entry and entry[moment] is None:
+                entry[moment] = now
+                self._add({"kind": "alert", "alert": entry["alert"], "what": state, "labels": labels})
+        for key in [key for key in self._active_alerts if key not in current]:
+            entry = self._active_alerts.pop(key)
+            entry["resolved_at"] = now
+            self._add({"kind": "alert", "alert": entry["alert"], "what": "resolved", "labels": entry["labels"]})
 
     # ---- what each change means -----------------------------------------------------------------
 

@@ -31,7 +31,8 @@ from chaosali.cluster.api import new_api_client
 from chaosali.cluster.health import api_problem, nodes_problem
 from chaosali.host.probes import names_resolve
 from chaosali.kubemonkey import manifests as km
-from chaosali.lab import dns, k8sbuild, nodes as real_nodes, podrunner
+from chaosali.lab import dns, k8sbuild, monitoring, nodes as real_nodes, podrunner
+from chaosali.monitoring.probes import query
 from chaosali.lab.hosts import Lab, LabError, LabHost
 from chaosali.lab.pki import make_pki
 
@@ -108,15 +109,16 @@ class Cluster:
         """The highly available variant puts its API servers behind a load balancer host."""
         return next((h for h in self.lab.hosts if h.role == "lb"), None)
 
-    def up(self, masters: int = 1, workers: int = 2) -> None:
-        """Create (or complete) the lab's hosts and this cluster on them; safe to call again with the
-        same shape."""
+    def up(self, masters: int = 1, workers: int = 2, monitored: bool = False) -> None:
+        """Create (or complete) the lab's hosts and this cluster on them, with its monitoring
+        (``monitored``: Prometheus, Alertmanager, node exporters); safe to call again with the same shape."""
         if masters not in (1, 3):
             raise LabError(f"{masters} masters: use 1, or 3 for the highly available variant")
         if self.lab.hosts and self.running_kind and self.running_kind != self.node_kind:
             raise LabError(f"lab {self.lab.name!r} is up with {self.running_kind} workers; "
                            "run 'chaosali lab down' first to change that")
-        self.lab.place([("master", masters), ("worker", workers), ("lb", 1 if masters > 1 else 0)])
+        self.lab.place([("master", masters), ("worker", workers), ("lb", 1 if masters > 1 else 0),
+                        (monitoring.ROLE, 1 if monitored else 0)])
         self.dir.mkdir(exist_ok=True)
         (self.dir / "nodes").write_text(self.node_kind)
         self.prepare()
@@ -124,7 +126,15 @@ class Cluster:
         self.lab.route({real_nodes.pod_subnet(self.lab.hosts.index(h)): h.address
                         for h in self._workers() if self._real(h)})
         self.bootstrap()
-        self.lab.write_vars(self.variables())
+        configuration, scope = self.monitoring.variables() if self.monitoring else ({}, None)
+        self.lab.write_vars({**self.variables(), **configuration}, {"prometheus": scope} if scope else None)
+
+    @property
+    def monitoring(self) -> monitoring.Monitoring | None:
+        """The lab's monitoring, when it was brought up with it."""
+        if not any(h.role == monitoring.ROLE for h in self.lab.hosts):
+            return None
+        return monitoring.Monitoring(self.dir / "monitoring", self.pki, self.lab.hosts)
 
     @property
     def endpoint(self) -> str:
@@ -163,6 +173,8 @@ class Cluster:
                 raise LabError("the highly available lab balances its API servers with haproxy: apt-get install haproxy")
             (self.dir / "haproxy.cfg").write_text(_haproxy_config(self.masters))
         (self.dir / "kwok.yaml").write_text(yaml.safe_dump_all(stages))
+        if self.monitoring:
+            self.monitoring.prepare()
         self._kubeconfig(self.admin_kubeconfig, "admin")
         for component in ("controller-manager", "scheduler"):
             self._kubeconfig(self.dir / f"{component}.kubeconfig", component, "https://127.0.0.1:6443")
@@ -200,13 +212,17 @@ class Cluster:
 
     def services(self, host: LabHost) -> dict[str, list[str]]:
         """The processes that make ``host`` a master, a worker or the load balancer (each a
-        restartable service)."""
+        restartable service), and the monitoring's services there."""
+        watched = self.monitoring.services(host) if self.monitoring else {}
+        if host.role == monitoring.ROLE:
+            return watched
         if host.role == "lb":
-            return {"haproxy": ["/usr/sbin/haproxy", "-db", "-f", str(self.dir / "haproxy.cfg")]}
+            return {"haproxy": ["/usr/sbin/haproxy", "-db", "-f", str(self.dir / "haproxy.cfg")], **watched}
         if self._real(host):
             return {"containerd": ["containerd", "--config=/etc/containerd/config.toml", "--log-level=warn"],
                     "kubelet": self._kubelets[host.name],
-                    "kube-proxy": [str(self.binaries["kube-proxy"]), "--config=/etc/kubernetes/kube-proxy.yaml"]}
+                    "kube-proxy": [str(self.binaries["kube-proxy"]), "--config=/etc/kubernetes/kube-proxy.yaml"],
+                    **watched}
         index = self.lab.hosts.index(host)
         services = {
             "kubelet": [
@@ -226,7 +242,7 @@ class Cluster:
         ]
         if host.role == "master":
             services = {**self._control_plane(host), **services}
-        return services
+        return {**services, **watched}
 
     def _workloads(self) -> list[str]:
         """The workloads whose pods the nodes run for real: those whose binary was built."""
@@ -258,7 +274,7 @@ class Cluster:
             "kube-controller-manager": [
                 str(self.binaries["kube-controller-manager"]),
                 *(flag.format(kc=self.dir / "controller-manager.kubeconfig") for flag in authn),
-                "--bind-address=127.0.0.1", f"--cert-dir={data}/kcm-certs",
+                "--bind-address=0.0.0.0", f"--cert-dir={data}/kcm-certs",
                 f"--service-account-private-key-file={pki}/sa.key", f"--root-ca-file={pki}/ca.crt",
                 f"--cluster-signing-cert-file={pki}/ca.crt", f"--cluster-signing-key-file={pki}/ca.key",
                 "--use-service-account-credentials=true", f"--leader-elect={str(ha).lower()}",
@@ -268,7 +284,7 @@ class Cluster:
             "kube-scheduler": [
                 str(self.binaries["kube-scheduler"]),
                 *(flag.format(kc=self.dir / "scheduler.kubeconfig") for flag in authn),
-                "--bind-address=127.0.0.1", f"--cert-dir={data}/scheduler-certs",
+                "--bind-address=0.0.0.0", f"--cert-dir={data}/scheduler-certs",
                 f"--leader-elect={str(ha).lower()}", "--v=0",
             ],
             **decoy,
@@ -356,6 +372,8 @@ class Cluster:
             self._wait("the demo workload available", lambda: self._demo_available(api), 90)
             if self._dns_replicas:
                 self._wait(f"the cluster DNS to resolve {dns.CHECK_NAME}", self._dns_resolves, 60)
+            if self.monitoring:
+                self._wait("Prometheus to scrape the API server", self._monitoring_ready, 60)
             self.progress(f"cluster ready after {time.monotonic() - started:.1f} s")
         finally:
             api.close()
@@ -391,7 +409,10 @@ class Cluster:
         # the last lines of each pod the nodes run for real: what kube-monkey scheduled and killed,
         # what the cluster DNS was asked
         pods = {name: log.splitlines()[-10:] for name, log in self.pod_logs().items()}
-        return {"api": self.endpoint, "api_ready": ready, "services": self.lab.services(),
+        watched = self.monitoring
+        addresses = {"monitoring": {"prometheus": watched.prometheus_url, "alertmanager": watched.alertmanager_url,
+                                    "scraping_the_api": self._monitoring_ready()}} if watched else {}
+        return {"api": self.endpoint, "api_ready": ready, **addresses, "services": self.lab.services(),
                 **({"pod_logs": pods} if pods else {})}
 
     def pod_logs(self) -> dict[str, str]:
@@ -477,6 +498,18 @@ class Cluster:
         except ActivityFailed:
             return False
         return found["proved"] and len(found["hosts"]) == self._dns_replicas
+
+    def _monitoring_ready(self) -> bool:
+        """Whether Prometheus answers, with its auth, that it scrapes an API server."""
+        watched = self.monitoring
+        if watched is None:
+            return False
+        configuration, scope = watched.variables()
+        try:
+            return query('max(up{job="kube-apiserver"}) == 1', timeout=2, configuration=configuration,
+                         secrets=scope) is not None
+        except ActivityFailed:
+            return False
 
     @staticmethod
     def _demo_available(api: k8s.ApiClient) -> bool:

@@ -240,8 +240,9 @@ class Lab:
         services.update({hosts[h]: {"unreachable": reason} for h, reason in errors.items()})
         return services
 
-    def write_vars(self, configuration: dict | None = None) -> None:
-        """The var file of experiments run in the lab: its hosts and SSH access, and ``configuration``."""
+    def write_vars(self, configuration: dict | None = None, secrets: dict | None = None) -> None:
+        """The var file of experiments run in the lab: its hosts and SSH access, ``configuration``
+        and more ``secrets`` scopes."""
         variables = {
             "configuration": {
                 "lab_hosts": [host.as_target() for host in self.hosts],
@@ -256,6 +257,7 @@ class Lab:
                 "ssh": {"user": "root", "key_path": str(self.key_path)},
                 "ssh_sudo": {"user": SUDO_USER, "key_path": str(self.key_path)},
                 "ssh_password_sudo": {"user": PASSWORD_SUDO_USER, "key_path": str(self.key_path)},
+                **(secrets or {}),
             },
         }
         self.vars_path.write_text(json.dumps(variables, indent=2))

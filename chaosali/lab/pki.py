@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["make_pki", "CLIENTS"]
+__all__ = ["make_pki", "server_certificate", "CLIENTS"]
 
 # leaf name -> (common name, organisations)
 CLIENTS = {
@@ -51,19 +52,7 @@ def make_pki(directory: Path, server_addresses: list[str]) -> None:
     _write(directory, "ca", ca, ca_key)
 
     def leaf(stem: str, common_name: str, organisations: list[str], sans: list[x509.GeneralName]) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if sans else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = (
-            _builder(_name(common_name, organisations), ca_name, key.public_key(), now)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, key_encipherment=True,
-                                         **_USAGE), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        _write(directory, stem, builder.sign(ca_key, hashes.SHA256()), key)
+        _leaf(directory, stem, _name(common_name, organisations), sans, (ca, ca_key), now)
 
     ips = ["127.0.0.1", "10.96.0.1", *server_addresses]
     leaf("apiserver", "kube-apiserver", [],
@@ -80,6 +69,38 @@ def make_pki(directory: Path, server_addresses: list[str]) -> None:
     )
     for path in directory.glob("*.key"):
         path.chmod(0o600)
+
+
+def server_certificate(directory: Path, stem: str, common_name: str, addresses: list[str]) -> None:
+    """Write ``<stem>.crt``/``.key``, a serving certificate for ``addresses`` signed by the CA of
+    ``directory`` (made by ``make_pki``); keep an existing one."""
+    if (directory / f"{stem}.crt").exists():
+        return
+    ca = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    _leaf(directory, stem, _name(common_name, []), sans, (ca, ca_key), now)
+    (directory / f"{stem}.key").chmod(0o600)
+
+
+def _leaf(directory: Path, stem: str, subject: x509.Name, sans: list[x509.GeneralName],
+          issuer: tuple[x509.Certificate, Any], now: dt.datetime) -> None:
+    """A leaf signed by ``issuer`` (its certificate and key): a server's with ``sans``, else a client's."""
+    ca, ca_key = issuer
+    key = ec.generate_private_key(ec.SECP256R1())
+    usage = ExtendedKeyUsageOID.SERVER_AUTH if sans else ExtendedKeyUsageOID.CLIENT_AUTH
+    builder = (
+        _builder(subject, ca.subject, key.public_key(), now)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, key_encipherment=True,
+                                     **_USAGE), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    _write(directory, stem, builder.sign(ca_key, hashes.SHA256()), key)
 
 
 def _name(common_name: str, organisations: list[str]) -> x509.Name:

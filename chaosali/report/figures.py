@@ -28,9 +28,10 @@ nothing, it is no success.
 Checks and the resilience score
 -------------------------------
 A run's checks: each steady-state probe (not met, raised, or never checked because the run
-stopped: missed), the impact expectation, the fault proven, the expected recovery, and each
-FMEA limit judged against the recording. Critical checks (probes, impact, fault proven) weigh
-3, the others 1; a check that cannot be judged counts for nothing. An impact lower than
+stopped: missed), the impact expectation, the fault proven, the expected recovery, each
+FMEA limit judged against the recording, and each alert the FMEA's ``detection`` expects
+(``chaosali.impact.measures.detections``: fired within its seconds of the first fault's start,
+else NOT DETECTED). Critical checks (probes, impact, fault proven, detection) weigh 3, the others 1; a check that cannot be judged counts for nothing. An impact lower than
 expected meets the impact check. Score = 100 x weight met / weight judged (see docs/report.md).
 """
 
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import LIMITS, judge
+from chaosali.impact.measures import LIMITS, detections, expected_alerts, judge, unexpected_alerts
 from chaosali.report.fmea import CHOICES, validate_fmea
 from chaosali.report.journal import read_journal
 from chaosali.report.model import (
@@ -167,7 +168,31 @@ class Run:
                             None if recovery.exceeded is None else not recovery.exceeded, MINOR))
         checks += [Check("limit", limit_name(check.limit, check.bound), check.met, MINOR) for check in self.limits]
         checks += [Check(kind, name, met, CRITICAL) for kind, name, met in safety_checks(self.journal)]
+        checks += [Check("detection", f"alert {d['alert']} fires" + (f" within {seconds_text(d['within_seconds'])}"
+                                                                     if d["within_seconds"] is not None else ""),
+                         d["met"], CRITICAL) for d in self.detections]
         return checks
+
+    @property
+    def detections(self) -> list[dict[str, Any]]:
+        """Each alert the FMEA expects, judged on the alerts recorded, from the first fault's start
+        (time to detect) and the last fault's end (time to resolve)."""
+        expected = expected_alerts(self.fmea["detection"]) if self.fmea else []
+        if not expected:
+            return []
+        alerts = self.recording.alerts if self.recording else None
+        start = min((f.start for f in self.faults), default=None)
+        return detections(alerts, expected, start, max((f.end for f in self.faults), default=None))
+
+    @property
+    def not_detected(self) -> bool:
+        return any(d["met"] is False for d in self.detections)
+
+    @property
+    def unexpected_alerts(self) -> list[dict[str, Any]]:
+        """The alerts that fired though the FMEA expects none of that name: noise is a finding."""
+        alerts = self.recording.alerts if self.recording else None
+        return unexpected_alerts(alerts, expected_alerts(self.fmea["detection"]) if self.fmea else [])
 
     def unchecked_probes(self) -> list[tuple[str, str]]:
         """(phase, name) of the hypothesis probes never checked before or after: the run stopped."""
@@ -244,6 +269,8 @@ class Run:
             },
             "limits": [{"limit": c.limit, "bound": c.bound, "measured": c.measured, "met": c.met,
                         **({"why": c.why} if c.why else {})} for c in self.limits],
+            "detections": self.detections,
+            "unexpected_alerts": self.unexpected_alerts,
             "checks": [{"kind": c.kind, "name": c.name, "weight": c.weight, "met": c.met} for c in self.checks()],
             "score": self.score,
             "safety": safety_figures(self.journal),

@@ -9,7 +9,10 @@ not interpret itself::
         "recovery": "auto", "recovery_seconds": 30, "detection": "api-ready"}}]
 
 ``recovery_seconds`` is the recovery the report measures a run against (see
-``chaosali.report.recovery``); ``detection`` names the probe or alert that detects the failure.
+``chaosali.report.recovery``); ``detection`` names the probe or alert that detects the failure: a
+plain name is only a name, while alerts given as ``{"alert": "KubeAPIDown", "within_seconds": 60}``
+(or a list of them) are judged against the alerts the impact recording saw: each must fire within
+its seconds of the fault's start, or the run is NOT DETECTED.
 
 Optional limits, named and meant as ``impact_within``'s (``chaosali.impact.measures.LIMITS``),
 are judged against the impact recording of a run (the ``chaosali.impact.controls`` control):
@@ -23,7 +26,7 @@ from typing import Any
 
 from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import LIMITS
+from chaosali.impact.measures import LIMITS, expected_alerts
 
 __all__ = ["CHOICES", "FIELDS", "validate_fmea"]
 
@@ -44,7 +47,8 @@ FIELDS: dict[str, str] = {
     "impact": "one of " + ", ".join(CHOICES["impact"]),
     "recovery": "one of " + ", ".join(CHOICES["recovery"]),
     "recovery_seconds": "the expected recovery time, a number of seconds from 0 to 86400",
-    "detection": "the probe or alert that detects it",
+    "detection": 'the probe or alert that detects it: a name, or alerts to judge, e.g. '
+                 '{"alert": "KubeAPIDown", "within_seconds": 60} or a list of them',
 }
 _DAY = 86400.0
 
@@ -81,6 +85,11 @@ def validate_fmea(experiment: dict[str, Any]) -> dict[str, Any]:
                 continue
             try:
                 args.number(value, "recovery_seconds", 0, _DAY)
+            except InvalidArgument as error:
+                problems.append(str(error))
+        elif name == "detection" and not isinstance(value, str):
+            try:
+                expected_alerts(value)
             except InvalidArgument as error:
                 problems.append(str(error))
         elif not isinstance(value, str) or not value.strip():

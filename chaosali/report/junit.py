@@ -56,7 +56,9 @@ def _suite(run: Run, number: int) -> ET.Element:
     properties = ET.SubElement(suite, "properties")
     shown = {"journal": run.source, "status": run.status, "deviated": str(run.deviated).lower(),
              "resilience_score": "-" if run.score is None else f"{run.score:g}"}
-    shown |= {f"fmea.{name}": value for name, value in (run.fmea or {}).items()}
+    # a detection of alerts is JSON, as the experiment wrote it
+    shown |= {f"fmea.{name}": json.dumps(value) if isinstance(value, (dict, list)) else value
+              for name, value in (run.fmea or {}).items()}
     for name, value in shown.items():
         ET.SubElement(properties, "property", name=name, value=_text(value))
     # a journal named like a Java class would split into packages at its dots

@@ -98,6 +98,7 @@ class Recording:
     # when each of the run's faults ended, as the run recorded it (id -> seconds); empty in a journal
     # of an older chaosali: the report then works the ends out from the activities
     fault_ends: dict[str, float] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] | None = None  # the alerts seen, when a Prometheus was polled
 
     def at(self, t: Any) -> dt.datetime | None:
         """A moment of the recording's clock, as a time."""
@@ -177,6 +178,7 @@ def recording_of(extensions: Any) -> Recording | None:
         measures=measures,
         missing=missing,
         fault_ends={str(name): t for name, end in ends.items() if (t := on_clock(end)) is not None},
+        alerts=[a for a in recording["alerts"] if isinstance(a, dict)] if isinstance(recording.get("alerts"), list) else None,
     )
 
 

@@ -215,6 +215,7 @@ def _json(runs: list[Run]) -> str:
         "recovery_exceeded": sum(run.recovery.exceeded is True for run in runs),
         "impact_exceeded": sum(run.impact_exceeded is True for run in runs),
         "fault_not_observed": sum(run.fault_proven is False for run in runs),
+        "not_detected": sum(run.not_detected for run in runs),
         "score": campaign_score(runs),
     }
     return json.dumps({"summary": summary, "runs": figures}, indent=2, ensure_ascii=False) + "\n"

@@ -16,7 +16,7 @@ from chaosali.report.model import seconds_text
 from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED
 from chaosali.report.safety import halt_span
 from chaosali.report.words import (
-    DEVIATED, NOT_OBSERVED, Table, activity_details, campaign_score_text, expectations, expected_text, fmea_sentence,
+    DEVIATED, NOT_DETECTED, NOT_OBSERVED, Table, activity_details, campaign_score_text, expectations, expected_text, fmea_sentence,
     impact_tables, impact_verdict, offset_text, output_text, recording_sentence, recovery_seen, recovery_sentence,
     run_verdict, score_text, steady_words, summary_rows, together_text, verdict,
 )
@@ -93,7 +93,7 @@ def _campaign(runs: list[Run]) -> str:
 
 def _verdict_class(run: Run) -> str:
     verdict = run_verdict(run)
-    return "good" if verdict.startswith("ok") else "bad" if verdict in ("EXCEEDED", NOT_OBSERVED, DEVIATED) else "unknown"
+    return "good" if verdict.startswith("ok") else "bad" if verdict in ("EXCEEDED", NOT_OBSERVED, NOT_DETECTED, DEVIATED) else "unknown"
 
 
 def _flag_class(exceeded: bool | None) -> str:

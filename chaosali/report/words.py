@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from chaosali.impact import measures
 from chaosali.impact.measures import LIMITS
 from chaosali.report.figures import Run, campaign_score
 from chaosali.report.model import Activity, FaultWindow, LimitCheck, seconds_text
@@ -16,7 +17,8 @@ from chaosali.report.outputs import output_lines, skew_text, status_words
 from chaosali.report.safety import halt_sentence, revert_sentence
 
 __all__ = [
-    "Expectation", "Table", "activity_details", "story", "campaign_score_text", "expectations", "expected_text",
+    "Expectation", "Table", "activity_details", "story", "campaign_score_text", "detection_sentence", "expectations",
+    "expected_text", "unexpected_alerts_sentence",
     "fmea_sentence", "impact_sentence", "impact_tables", "impact_verdict", "offset_text", "output_text",
     "proof_sentence", "recording_sentence", "recovery_seen", "recovery_sentence", "run_verdict", "score_text", "steady_words",
     "summary_rows", "together_text", "verdict",
@@ -48,6 +50,7 @@ class Table:
 
 
 NOT_OBSERVED = "FAULT NOT OBSERVED"
+NOT_DETECTED = measures.NOT_DETECTED  # an expected alert did not fire: the monitoring missed the failure
 DEVIATED = "DEVIATED"  # a steady-state probe not met, whatever the FMEA says
 LOWER = "lower than expected (the fault is proven: a finding about the system, not a failed drill)"
 
@@ -107,8 +110,9 @@ def _flag(exceeded: bool | None) -> str:
 def expectations(run: Run) -> list[Expectation]:
     """What the FMEA expects of the run (impact, the fault proven, recovery time, limits), each met
     or missed: the run's checks (``figures``) but its steady-state probes."""
-    limits = iter(run.limits)
+    limits, detected = iter(run.limits), iter(run.detections)
     sentences = {
+        "detection": lambda: detection_sentence(next(detected)),
         "impact": lambda: impact_sentence(run),
         "proven": lambda: proof_sentence(run),
         "recovery": lambda: recovery_sentence(run.recovery),
@@ -137,6 +141,29 @@ def proof_sentence(run: Run) -> str:
             "judged the faults; the drill proved nothing (see the fault's evidence and the observation windows)")
 
 
+def detection_sentence(detection: dict) -> str:
+    """An expected alert: its time to detect and to resolve, or NOT DETECTED, or why it is not judged."""
+    if detection["met"] is None:
+        return f"not judged: {detection['why']}"
+    if detection["firing_at"] is None:
+        return detection["why"]
+    resolved = ("not resolved by the recording's end" if detection["seconds_to_resolve"] is None
+                else f"resolved {seconds_text(detection['seconds_to_resolve'])} after the heal")
+    flag = "ok" if detection["met"] else "LATE"
+    return f"fired {seconds_text(detection['seconds_to_detect'])} after the fault started; {resolved}: {flag}"
+
+
+def unexpected_alerts_sentence(run: Run) -> str:
+    """The alerts that fired without being expected, e.g. "HostDown (master1) 4.2 s"; "" for none."""
+    def where(alert: dict) -> str:
+        labels = alert["labels"]
+        return labels.get("host") or labels.get("instance") or ""
+
+    names = [f"{a['alert']}" + (f" ({where(a)})" if where(a) else "") + (" (firing at the start)" if a["at_start"] else "")
+             for a in run.unexpected_alerts]
+    return ", ".join(names)
+
+
 def limit_sentence(check: LimitCheck) -> str:
     if check.met is None:
         return f"{check.limit} {check.bound:g}: not judged: {check.why}"
@@ -160,6 +187,8 @@ def run_verdict(run: Run) -> str:
     impact was lower than expected), or "-"."""
     if run.fault_proven is False:
         return NOT_OBSERVED
+    if run.not_detected:
+        return NOT_DETECTED
     if False in [e.met for e in expectations(run)]:
         return "EXCEEDED"
     checks = run.checks()
@@ -188,7 +217,16 @@ def fmea_sentence(run: Run) -> str:
     f = run.fmea
     return (f"{f['failure_mode']}: {f['category']}, severity {f['severity']}, impact {f['impact']}, "
             f"{f['recovery']} recovery within {seconds_text(float(f['recovery_seconds']))}, "
-            f"detected by {f['detection']}")
+            f"detected by {detection_text(f['detection'])}")
+
+
+def detection_text(detection: Any) -> str:
+    """The FMEA's detection in words: a plain name, or "alert KubeAPIDown within 20 s, alert ..."."""
+    alerts = measures.expected_alerts(detection)
+    if not alerts:
+        return str(detection)
+    return ", ".join(f"alert {a['alert']}" + (f" within {seconds_text(a['within_seconds'])}"
+                                              if a["within_seconds"] is not None else "") for a in alerts)
 
 
 def steady_words(met: bool | None) -> str:
@@ -248,6 +286,8 @@ def recording_sentence(run: Run) -> str | None:
         parts.append(f"{recording.dropped} more dropped (the cap): the measures are incomplete")
     if recording.errors:
         parts.append(f"errors: {'; '.join(recording.errors[:3])}")
+    if recording.alerts is not None:
+        parts.append(f"alerts that fired unexpected: {unexpected_alerts_sentence(run) or 'none'}")
     return ", ".join(parts)
 
 

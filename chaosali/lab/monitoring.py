@@ -1,0 +1,161 @@
+"""The lab's monitoring: Prometheus and Alertmanager on a host of their own, a node exporter on
+every lab host, and alert rules whose ``for:`` is short enough for a drill to see them fire.
+
+All three are Debian's packages (``scripts/setup`` installs them), run as services of the lab's
+hosts (``sh/init.sh``), never as the machine's own systemd units. Prometheus is served over TLS
+(a certificate of the lab's CA) with basic auth (its web configuration file), so that clients'
+auth is tested for real; it scrapes the API servers with the admin's client certificate, etcd,
+the controller-managers and schedulers, every node exporter and itself. Prometheus lives apart
+from the masters so that a master cut is seen, not shared.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from pathlib import Path
+
+import bcrypt
+import yaml
+
+from chaosali.lab.hosts import LabError, LabHost
+from chaosali.lab.pki import server_certificate
+
+__all__ = ["Monitoring", "ROLE", "RULES", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "NODE_EXPORTER_PORT"]
+
+ROLE = "monitor"
+PROMETHEUS_PORT, ALERTMANAGER_PORT, NODE_EXPORTER_PORT = 9090, 9093, 9100
+USER = "chaosali"
+_BINARIES = {"prometheus": "/usr/bin/prometheus", "alertmanager": "/usr/bin/prometheus-alertmanager",
+             "node-exporter": "/usr/bin/prometheus-node-exporter"}
+# a scrape every 2 s and a rule evaluation every 1 s: an alert with `for: 2s` fires ~5 s after
+# its target stops answering
+_SCRAPE = {"scrape_interval": "2s", "scrape_timeout": "1500ms", "evaluation_interval": "1s"}
+# the node exporter's collectors that the rules read, and no more: the lab's CPUs are shared
+_COLLECTORS = ("cpu", "filesystem", "loadavg", "meminfo", "stat")
+
+
+def _rule(name: str, expression: str, wait: str, summary: str, severity: str = "critical") -> dict:
+    return {"alert": name, "expr": expression, "for": wait, "labels": {"severity": severity},
+            "annotations": {"summary": summary}}
+
+
+RULES = [
+    # the targets are static: `up` of each exists from the first scrape on (no absent() needed)
+    _rule("KubeAPIDown", 'sum(up{job="kube-apiserver"}) == 0', "1s",
+          "no API server answers its metrics"),
+    _rule("EtcdNoLeader", "etcd_server_has_leader == 0", "2s", "etcd member {{ $labels.host }} has no leader"),
+    _rule("EtcdMemberDown", 'up{job="etcd"} == 0', "2s", "etcd member {{ $labels.host }} does not answer"),
+    _rule("KubeNodeNotReady", "sum(node_collector_unhealthy_nodes_in_zone) > 0", "2s",
+          "the node lifecycle controller counts unhealthy nodes"),
+    _rule("HostDown", 'up{job="node"} == 0', "2s", "host {{ $labels.host }} does not answer"),
+    # the lab's hosts share the machine's CPUs (and /proc/stat): this one tells of the machine
+    _rule("HostCPUSaturated", '1 - avg by (host) (rate(node_cpu_seconds_total{mode="idle"}[15s])) > 0.95', "15s",
+          "the CPUs of {{ $labels.host }} are saturated", "warning"),
+    _rule("HostDiskNearlyFull", "node_filesystem_avail_bytes / node_filesystem_size_bytes < 0.1 "
+          "and node_filesystem_readonly == 0", "2s",
+          "{{ $labels.mountpoint }} on {{ $labels.host }} is nearly full", "warning"),
+]
+
+
+class Monitoring:
+    """The monitoring of a lab cluster: ``hosts`` are every lab host, ``masters`` the control plane's."""
+
+    def __init__(self, directory: Path, pki: Path, hosts: list[LabHost]) -> None:
+        self.dir, self.pki, self.hosts = directory, pki, hosts
+
+    @property
+    def host(self) -> LabHost:
+        return next(h for h in self.hosts if h.role == ROLE)
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"https://{self.host.address}:{PROMETHEUS_PORT}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{self.host.address}:{ALERTMANAGER_PORT}"
+
+    @property
+    def _password_file(self) -> Path:
+        return self.dir / "password"
+
+    def prepare(self) -> None:
+        """Check the binaries; write the certificate, the password and every configuration file."""
+        missing = [path for path in _BINARIES.values() if not shutil.which(path)]
+        if missing:
+            raise LabError(f"{', '.join(missing)} not found: the lab's monitoring needs apt-get install "
+                           "prometheus prometheus-alertmanager prometheus-node-exporter (scripts/setup does it)")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        server_certificate(self.pki, "prometheus", "prometheus", [self.host.address, "127.0.0.1"])
+        if not self._password_file.exists():
+            self._password_file.write_text(secrets.token_urlsafe(24))
+            self._password_file.chmod(0o600)
+        hashed = bcrypt.hashpw(self._password_file.read_bytes(), bcrypt.gensalt(rounds=10)).decode()
+        self._write("web.yml", {"tls_server_config": {"cert_file": str(self.pki / "prometheus.crt"),
+                                                      "key_file": str(self.pki / "prometheus.key")},
+                                "basic_auth_users": {USER: hashed}})
+        self._write("rules.yml", {"groups": [{"name": "chaosali-lab", "interval": "1s", "rules": RULES}]})
+        self._write("prometheus.yml", self._prometheus_config())
+        self._write("alertmanager.yml", {"route": {"receiver": "lab", "group_wait": "0s", "group_interval": "1s",
+                                                   "repeat_interval": "1h"},
+                                         "receivers": [{"name": "lab"}]})
+
+    def services(self, host: LabHost) -> dict[str, list[str]]:
+        """The monitoring's services on ``host``: a node exporter everywhere, Prometheus and
+        Alertmanager on the monitoring host."""
+        services = {"node-exporter": [
+            _BINARIES["node-exporter"], f"--web.listen-address={host.address}:{NODE_EXPORTER_PORT}",
+            "--collector.disable-defaults", *(f"--collector.{name}" for name in _COLLECTORS), "--log.level=warn"]}
+        if host.role == ROLE:
+            services["prometheus"] = [
+                _BINARIES["prometheus"], f"--config.file={self.dir / 'prometheus.yml'}",
+                f"--web.config.file={self.dir / 'web.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address={host.address}:{PROMETHEUS_PORT}", "--storage.tsdb.retention.time=1d",
+                "--log.level=warn"]
+            services["alertmanager"] = [
+                _BINARIES["alertmanager"], f"--config.file={self.dir / 'alertmanager.yml'}",
+                f"--storage.path={self.dir / 'alertmanager'}", f"--web.listen-address={host.address}:{ALERTMANAGER_PORT}",
+                "--cluster.listen-address=", "--log.level=warn"]
+        return services
+
+    def variables(self) -> tuple[dict, dict]:
+        """The configuration and the ``prometheus`` secrets scope of the lab's var file."""
+        configuration = {"prometheus_url": self.prometheus_url, "alertmanager_url": self.alertmanager_url}
+        scope = {"username": USER, "password": self._password_file.read_text(),
+                 "ca_bundle": str(self.pki / "ca.crt")}
+        return configuration, scope
+
+    def _prometheus_config(self) -> dict:
+        masters = [h for h in self.hosts if h.role == "master"]
+        tls = {"ca_file": str(self.pki / "ca.crt")}
+        admin = {**tls, "cert_file": str(self.pki / "admin.crt"), "key_file": str(self.pki / "admin.key")}
+        # the controller-manager's and scheduler's serving certificates are self-signed (their --cert-dir)
+        self_signed = {"insecure_skip_verify": True, "cert_file": admin["cert_file"], "key_file": admin["key_file"]}
+
+        def job(name: str, hosts: list[LabHost], port: int, **settings: object) -> dict:
+            # HTTP/1.1: a scrape that times out closes its connection. An HTTP/2 connection cut by a
+            # fault would be reused, dead, for minutes after the heal, and the target seen down
+            return {"job_name": name, "enable_http2": False, **settings, "static_configs": [
+                {"targets": [f"{h.address}:{port}"], "labels": {"host": h.name}} for h in hosts]}
+
+        return {
+            "global": _SCRAPE,
+            "rule_files": [str(self.dir / "rules.yml")],
+            "alerting": {"alertmanagers": [{"static_configs": [
+                {"targets": [f"{self.host.address}:{ALERTMANAGER_PORT}"]}]}]},
+            "scrape_configs": [
+                job("prometheus", [self.host], PROMETHEUS_PORT, scheme="https", tls_config=tls,
+                    basic_auth={"username": USER, "password_file": str(self._password_file)}),
+                job("kube-apiserver", masters, 6443, scheme="https", tls_config=admin),
+                job("etcd", masters, 2379),
+                job("kube-controller-manager", masters, 10257, scheme="https", tls_config=self_signed),
+                job("kube-scheduler", masters, 10259, scheme="https", tls_config=self_signed),
+                job("node", self.hosts, NODE_EXPORTER_PORT),
+            ],
+        }
+
+    def _write(self, name: str, document: dict) -> None:
+        path = self.dir / name
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        path.chmod(0o600)

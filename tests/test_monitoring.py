@@ -1,0 +1,251 @@
+"""Monitoring in the drill: the lab's Prometheus, the PromQL and alert probes, the alerts the
+impact recorder keeps, and the FMEA's expected alerts judged in every report format.
+
+The unit tests read a real journal (``data/alerts.json``: master-netcut run against the lab's
+Prometheus, whose KubeAPIDown fired 3.1 s after the cut); the lab tests run a real Prometheus.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from chaosali.core.errors import InvalidArgument
+from chaosali.impact.measures import detections, expected_alerts, unexpected_alerts
+from chaosali.impact.recorder import Recorder, Scope
+from chaosali.lab.hosts import LabHost
+from chaosali.lab.monitoring import Monitoring
+from chaosali.lab.pki import make_pki
+from chaosali.monitoring.prometheus import client
+from chaosali.monitoring.probes import alerts_firing, query
+from chaosali.report.figures import read_run
+from chaosali.report.fmea import validate_fmea
+from chaosali.report.render import render
+from chaosali.report.words import run_verdict
+from conftest import REPO, chaos_run, journal_of
+
+DATA = Path(__file__).parent / "data"
+
+
+def monitored_journal(detection: object) -> dict:
+    journal = json.loads((DATA / "alerts.json").read_text())
+    journal["experiment"]["extensions"][0]["fmea"]["detection"] = copy.deepcopy(detection)
+    return journal
+
+
+# -- unit: expected alerts and their judgement ------------------------------------------------------
+
+
+def test_detection_is_a_plain_name_or_alerts_with_limits():
+    assert expected_alerts("api-ready") == []
+    assert expected_alerts({"alert": "KubeAPIDown", "within_seconds": 60}) == [
+        {"alert": "KubeAPIDown", "within_seconds": 60.0}]
+    assert expected_alerts([{"alert": "HostDown"}]) == [{"alert": "HostDown", "within_seconds": None}]
+    for bad in ({"alert": ""}, {"name": "X"}, {"alert": "X", "within_seconds": "3"}, [], [1],
+                {"alert": "X", "within_seconds": -1}):
+        with pytest.raises(InvalidArgument):
+            expected_alerts(bad)
+
+
+def test_the_fmea_names_a_malformed_detection():
+    experiment = json.loads((REPO / "experiments" / "master-netcut.json").read_text())
+    experiment["extensions"][0]["fmea"]["detection"] = {"alert": "KubeAPIDown", "within": 3}
+    with pytest.raises(InvalidArgument, match="detection .*within_seconds"):
+        validate_fmea(experiment)
+
+
+ALERTS = [
+    {"alert": "KubeAPIDown", "labels": {"alertname": "KubeAPIDown"}, "firing_at": "2026-01-01T00:00:05+00:00",
+     "resolved_at": "2026-01-01T00:00:22+00:00", "at_start": False},
+    {"alert": "HostDown", "labels": {"alertname": "HostDown", "host": "master1"},
+     "firing_at": "2025-12-31T23:59:00+00:00", "resolved_at": None, "at_start": True},
+    {"alert": "EtcdNoLeader", "labels": {"alertname": "EtcdNoLeader"}, "firing_at": None, "resolved_at": None},
+]
+
+
+def at(seconds: float) -> dt.datetime:
+    return dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=seconds)
+
+
+def test_time_to_detect_and_to_resolve_and_what_was_missed():
+    expected = expected_alerts([{"alert": "KubeAPIDown", "within_seconds": 10}, {"alert": "HostDown"},
+                                {"alert": "KubeAPIDown", "within_seconds": 4}, {"alert": "EtcdNoLeader"}])
+    met, before_the_fault, late, pending_only = detections(ALERTS, expected, at(0), at(20))
+    assert (met["met"], met["seconds_to_detect"], met["seconds_to_resolve"]) == (True, 5.0, 2.0)
+    # firing since before the fault: it detects nothing of this fault
+    assert before_the_fault["met"] is False and before_the_fault["why"].startswith("NOT DETECTED")
+    assert late["met"] is False and "later than 4 s" in late["why"]
+    assert pending_only["met"] is False
+    # without alerts recorded (no Prometheus) nothing is judged
+    assert [d["met"] for d in detections(None, expected, at(0), at(20))] == [None] * 4
+    assert [a["alert"] for a in unexpected_alerts(ALERTS, expected_alerts({"alert": "KubeAPIDown"}))] == ["HostDown"]
+
+
+def test_the_recorder_keeps_each_alert_s_life_and_no_annotation():
+    recorder = Recorder(lambda: None, Scope(()), alert_source=lambda: [])
+    api_down = {"labels": {"alertname": "KubeAPIDown"}, "activeAt": "x", "state": "pending"}
+    old = {"labels": {"alertname": "HostCPUSaturated", "host": "a"}, "activeAt": "y", "state": "firing"}
+    recorder._alerts_seen([old], first=True)
+    recorder._alerts_seen([old, api_down], first=False)
+    recorder._alerts_seen([old, {**api_down, "state": "firing"}], first=False)
+    recorder._alerts_seen([old], first=False)
+    cpu, api = recorder.recording()["alerts"]
+    assert cpu["at_start"] and cpu["firing_at"] and cpu["pending_at"] is None and cpu["resolved_at"] is None
+    assert not api["at_start"] and api["pending_at"] < api["firing_at"] < api["resolved_at"]
+    assert [(e["alert"], e["what"]) for e in recorder.recording()["timeline"]] == [
+        ("HostCPUSaturated", "firing"), ("KubeAPIDown", "pending"), ("KubeAPIDown", "firing"),
+        ("KubeAPIDown", "resolved")]
+    assert "annotations" not in json.dumps(recorder.recording())
+
+
+# -- unit: the report ------------------------------------------------------------------------------
+
+
+def test_a_detected_alert_is_reported_with_its_time_to_detect():
+    run = read_run(monitored_journal([{"alert": "KubeAPIDown", "within_seconds": 20}]))
+    [detected] = run.detections
+    assert detected["met"] is True and 0 < detected["seconds_to_detect"] < 20
+    assert run_verdict(run) == "ok"
+    text = render([run], "text")
+    assert "alert KubeAPIDown fires within 20 s: fired 3.06 s after the fault started" in text
+    assert "alerts that fired unexpected: EtcdMemberDown (master1), HostDown (master1)" in text
+    figures = json.loads(render([run], "json"))["runs"][0]
+    assert figures["detections"][0]["seconds_to_detect"] == detected["seconds_to_detect"]
+    assert {a["alert"] for a in figures["unexpected_alerts"]} == {"EtcdMemberDown", "HostDown"}
+
+
+def test_an_alert_that_never_fired_is_not_detected_in_every_format_and_in_the_score():
+    detected = read_run(monitored_journal([{"alert": "KubeAPIDown", "within_seconds": 20}]))
+    run = read_run(monitored_journal([{"alert": "KubeAPIDown", "within_seconds": 20}, {"alert": "NoSuchAlert"}]))
+    assert run_verdict(run) == "NOT DETECTED"
+    assert run.score < detected.score
+    assert "expectations: NOT DETECTED" in render([run], "text")
+    assert "NOT DETECTED: NoSuchAlert did not fire" in render([run], "markdown")
+    assert "NOT DETECTED" in render([run], "html")
+    assert json.loads(render([run], "json"))["summary"]["not_detected"] == 1
+    cases = ET.fromstring(render([run], "junit")).iter("testcase")
+    failed = {case.get("name") for case in cases if case.find("failure") is not None}
+    assert failed == {"alert NoSuchAlert fires"}
+
+
+def test_a_plain_name_is_not_judged_and_a_journal_without_alerts_judges_nothing():
+    assert read_run(monitored_journal("api-ready")).detections == []
+    journal = monitored_journal({"alert": "KubeAPIDown"})
+    del journal["extensions"][0]["recording"]["alerts"]
+    [unjudged] = read_run(journal).detections
+    assert unjudged["met"] is None and "no Prometheus" in unjudged["why"]
+
+
+# -- unit: the client's arguments and the lab's configuration ---------------------------------------
+
+
+def test_the_client_refuses_incomplete_or_unknown_credentials():
+    with pytest.raises(InvalidArgument, match="prometheus_url"):
+        client(None, 5, {}, {})
+    with pytest.raises(InvalidArgument, match="both username and password"):
+        client("https://127.0.0.1:9090", 5, {}, {"username": "u"})
+    with pytest.raises(InvalidArgument, match="unknown Prometheus secrets pass"):
+        client("https://127.0.0.1:9090", 5, {}, {"pass": "x"})
+    with pytest.raises(InvalidArgument, match="client_cert and client_key"):
+        client("https://127.0.0.1:9090", 5, {}, {"client_cert": "/nonexistent"})
+    assert "secret" not in repr(client("https://127.0.0.1:9090", 5, {}, {"username": "u", "password": "secret"}))
+
+
+@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool comes with Debian's prometheus (scripts/setup)")
+def test_the_lab_s_prometheus_configuration_and_rules_pass_promtool(tmp_path):
+    make_pki(tmp_path / "pki", ["10.0.0.11"])
+    hosts = [LabHost("master1", "10.0.0.11", "x-master1", "master"), LabHost("monitor1", "10.0.0.12", "x-monitor1", "monitor")]
+    Monitoring(tmp_path / "monitoring", tmp_path / "pki", hosts).prepare()
+    for check in (["check", "config", "prometheus.yml"], ["check", "web-config", "web.yml"]):
+        result = subprocess.run(["promtool", *check], cwd=tmp_path / "monitoring", capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- lab: a real Prometheus ---------------------------------------------------------------------------
+
+
+def prometheus_access(monitored) -> tuple[dict, dict]:
+    variables = json.loads(monitored.lab.vars_path.read_text())
+    return variables["configuration"], variables["secrets"]["prometheus"]
+
+
+def test_lab_status_and_vars_show_the_monitoring(monitored):
+    configuration, scope = prometheus_access(monitored)
+    assert configuration["prometheus_url"] == monitored.monitoring.prometheus_url
+    assert set(scope) == {"username", "password", "ca_bundle"}
+    status = monitored.status()
+    assert status["monitoring"]["prometheus"] == configuration["prometheus_url"]
+    assert status["monitoring"]["scraping_the_api"] is True
+    assert {"prometheus", "alertmanager"} <= set(status["services"]["monitor1"])
+    assert all(services.get("node-exporter") == "active" for services in status["services"].values())
+
+
+def test_query_over_tls_with_basic_auth_and_a_clear_401(monitored):
+    configuration, scope = prometheus_access(monitored)
+    assert query('up{job="kube-apiserver"}', configuration=configuration, secrets=scope) == 1.0
+    ups = query("up", configuration=configuration, secrets=scope)
+    assert {sample["labels"]["job"] for sample in ups} >= {"kube-apiserver", "etcd", "kube-controller-manager",
+                                                          "kube-scheduler", "node", "prometheus"}
+    assert all(sample["value"] == 1.0 for sample in ups)
+    wrong = {**scope, "password": "not-the-password"}
+    with pytest.raises(ActivityFailed) as refused:
+        query("up", configuration=configuration, secrets=wrong)
+    assert str(refused.value).startswith(f"Prometheus at {configuration['prometheus_url']}: HTTP 401")
+    assert "not-the-password" not in str(refused.value)
+    with pytest.raises(ActivityFailed, match="TLS failed"):  # the lab's CA is needed
+        query("up", configuration=configuration, secrets={k: v for k, v in scope.items() if k != "ca_bundle"})
+
+
+def test_a_bad_expression_gets_prometheus_s_own_error(monitored):
+    configuration, scope = prometheus_access(monitored)
+    with pytest.raises(ActivityFailed, match=r"HTTP 400: .*parse error"):
+        query("sum(up", configuration=configuration, secrets=scope)
+
+
+def test_unreachable_and_timeout_name_the_address(monitored):
+    _, scope = prometheus_access(monitored)
+    closed = f"https://{monitored.monitoring.host.address}:9"
+    with pytest.raises(ActivityFailed, match=f"Prometheus at {closed}: connection failed"):
+        query("up", url=closed, secrets=scope)
+    silent = "https://10.242.0.250:9090"  # in the lab's range, on no host: no connection
+    with pytest.raises(ActivityFailed, match=f"Prometheus at {silent}: no connection within 1 s"):
+        query("up", url=silent, timeout=1, secrets=scope)
+
+
+def test_a_master_cut_fires_the_api_down_alert_in_time(monitored, tmp_path):
+    run = chaos_run(tmp_path, "master-netcut.json", [monitored.lab.vars_path], "--var", "settle_seconds:int=5")
+    journal = journal_of(run, tmp_path)
+    impact = next(e for e in journal["extensions"] if e.get("name") == "chaosali-impact")
+    [detected] = impact["detections"]
+    assert detected["alert"] == "KubeAPIDown" and detected["met"] is True
+    assert 0 < detected["seconds_to_detect"] <= 20 and detected["seconds_to_resolve"] is not None
+    assert journal["deviated"] is False
+    text = render([read_run(journal)], "text")
+    assert f"fired {detected['seconds_to_detect']:.2f} s after the fault started" in text
+    # the alert's whole life is in the recording; no annotation is
+    lives = [a for a in impact["recording"]["alerts"] if a["alert"] == "KubeAPIDown" and a["firing_at"]]
+    assert lives and lives[0]["pending_at"] and lives[0]["resolved_at"]
+    assert "annotations" not in json.dumps(impact["recording"])
+    assert alerts_firing(["KubeAPIDown"], configuration=prometheus_access(monitored)[0],
+                         secrets=prometheus_access(monitored)[1])["count"] == 0
+
+
+def test_an_expected_alert_that_does_not_exist_is_not_detected(monitored, tmp_path):
+    experiment = json.loads((REPO / "experiments" / "master-netcut.json").read_text())
+    experiment["extensions"][0]["fmea"]["detection"] = [{"alert": "NoSuchAlert", "within_seconds": 20}]
+    (tmp_path / "undetected.json").write_text(json.dumps(experiment))
+    run = chaos_run(tmp_path, str(tmp_path / "undetected.json"), [monitored.lab.vars_path],
+                    "--var", "cut_seconds:int=4", "--var", "settle_seconds:int=2")
+    journal = journal_of(run, tmp_path)  # asserts that chaos run deviated as the report says
+    assert journal["deviated"] is True
+    report = read_run(journal)
+    assert run_verdict(report) == "NOT DETECTED"
+    assert "NOT DETECTED: NoSuchAlert did not fire" in render([report], "text")
