@@ -249,3 +249,16 @@ def test_an_expected_alert_that_does_not_exist_is_not_detected(monitored, tmp_pa
     report = read_run(journal)
     assert run_verdict(report) == "NOT DETECTED"
     assert "NOT DETECTED: NoSuchAlert did not fire" in render([report], "text")
+
+
+def test_a_promql_stop_condition_is_a_probe_condition_on_query():
+    from chaosali.safety.conditions import conditions
+
+    [condition] = conditions([{"name": "no critical alert", "interval": 2, "probe": {
+        "type": "probe", "name": "critical-alerts", "tolerance": [0, 0],
+        "provider": {"type": "python", "module": "chaosali.monitoring.probes", "func": "query",
+                     "arguments": {"expression": "count(ALERTS) or vector(0)", "url": "https://127.0.0.1:1",
+                                   "timeout": 1}}}}])
+    assert condition.kind == "probe" and condition.interval == 2
+    with pytest.raises(ActivityFailed, match="Prometheus at https://127.0.0.1:1: connection failed"):
+        condition.check({}, {})  # an unreadable Prometheus is a failing check, counted by `failures`
