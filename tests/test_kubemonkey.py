@@ -693,10 +693,10 @@ def test_the_real_kube_monkey_kills_exactly_its_victims_pods_and_leaves_nothing(
     status_logs = Cluster(real.lab).status()["pod_logs"]
     assert any("Termination successfully executed" in line for lines in status_logs.values() for line in lines)
 
+    log = monkey_log(real, km_ns)  # a real kubelet removes a pod's logs with the pod
     removed = actions.remove_kube_monkey(namespace=km_ns, configuration=kube_admin)
     assert {d["kind"] for d in removed["deleted"]} >= {"Deployment", "Namespace"}
     assert monkey_processes(real) == []  # its pod was deleted only once its process had stopped
-    log = monkey_log(real, km_ns)
     assert "scheduled for termination" in log
 
     # only the victims' pods, as many as it says it killed: one of `one` a kill; kill-all deletes each of
