@@ -97,6 +97,17 @@ def test_a_workload_still_short_at_the_end_never_recovered() -> None:
         ("max_recovery_seconds", False), ("max_pods_lost", True), ("max_unavailable_seconds", False)]
 
 
+def test_a_failure_streak_is_judged_per_http_target_in_failed_samples_in_a_row() -> None:
+    targets = {"web": {"samples": 20, "failures": 4, "longest_streak": 3},
+               "api": {"samples": 20, "failures": 1, "longest_streak": 1}}
+    measures = measure(dict(RECORDING, http=targets))
+    [check] = judge(measures, {"max_failure_streak": 2})
+    assert check["measured"] == {"web": 3, "api": 1} and check["met"] is False
+    assert judge(measures, {"max_failure_streak": 3})[0]["met"] is True
+    with pytest.raises(InvalidArgument, match="max_failure_streak"):
+        judge(measures, {"max_failure_streak": 1.5})
+
+
 def test_limits_are_read_with_the_argument_rules() -> None:
     with pytest.raises(InvalidArgument, match="max_pods_lost 'nan' must be a whole number from 0 to 100000"):
         judge(measure(RECORDING), {"max_pods_lost": "nan"})

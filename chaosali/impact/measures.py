@@ -28,14 +28,14 @@ class Limit:
 
     name: str
     means: str  # what it bounds
-    unit: str  # "pods", "seconds" or "percent": how its bound is read and shown
+    unit: str  # "pods", "samples", "seconds" or "percent": how its bound is read and shown
     phrase: str  # the check as reports name it; "{}" is the bound, shown in its unit
     measured: Callable[[dict[str, Any]], Any]  # what it bounds, from the measures
     met: Callable[[Any, float], bool]  # whether the measured value is within the bound
 
     def bound(self, value: Any) -> float:
         """The bound, checked: the one reader of impact_within's arguments and the FMEA's fields."""
-        if self.unit == "pods":
+        if self.unit in ("pods", "samples"):
             return args.whole(value, self.name, 0, 100_000)
         if self.unit == "percent":
             return args.percent(value, f"{self.name} (per cent)", zero=True)
@@ -56,6 +56,10 @@ LIMITS = {limit.name: limit for limit in (
           "HTTP availability at least {} %",
           lambda m: {name: target["availability"] for name, target in m["http"].items()},
           lambda seen, bound: all(value is not None and value >= bound for value in seen.values())),
+    Limit("max_failure_streak", "failed HTTP samples in a row, for every HTTP target", "samples",
+          "HTTP failures in a row at most {}",
+          lambda m: {name: target["longest_failure_streak"] for name, target in m["http"].items()},
+          lambda seen, bound: all(value <= bound for value in seen.values())),
     Limit("max_api_down_seconds", "seconds the API server did not answer", "seconds",
           "API down at most {}", lambda m: m["api_down_seconds"], lambda down, bound: down <= bound),
 )}

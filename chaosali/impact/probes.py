@@ -36,6 +36,7 @@ def impact_within(
     max_unavailable_seconds: float = None,
     max_recovery_seconds: float = None,
     min_availability: float = None,
+    max_failure_streak: int = None,
     max_api_down_seconds: float = None,
     max_impact: str = None,
     configuration: Configuration = None,
@@ -48,7 +49,8 @@ def impact_within(
     `max_pods_lost` pods deleted or evicted in scope, `max_unavailable_seconds`
     below desired ready replicas for any workload, `max_recovery_seconds`
     after the fault ended for workloads and nodes, `min_availability` per
-    cent of successful samples per HTTP target, `max_api_down_seconds`, and
+    cent of successful samples per HTTP target, `max_failure_streak` failed
+    HTTP samples in a row per target, `max_api_down_seconds`, and
     `max_impact` ("none", "partial" or "core": the most the FMEA expects; a
     lower impact is met, and reported as lower than expected). The control
     judges the same limits again on the whole recording when the run ends
@@ -73,6 +75,7 @@ def impact_within(
         "max_unavailable_seconds": max_unavailable_seconds,
         "max_recovery_seconds": max_recovery_seconds,
         "min_availability": min_availability,
+        "max_failure_streak": max_failure_streak,
         "max_api_down_seconds": max_api_down_seconds,
     }
     checks = judge(measures, limits, max_impact)

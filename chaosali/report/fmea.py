@@ -17,7 +17,7 @@ its seconds of the fault's start, or the run is NOT DETECTED.
 Optional limits, named and meant as ``impact_within``'s (``chaosali.impact.measures.LIMITS``),
 are judged against the impact recording of a run (the ``chaosali.impact.controls`` control):
 ``max_pods_lost``, ``max_unavailable_seconds``, ``max_recovery_seconds``, ``min_availability``
-(per cent), ``max_api_down_seconds``.
+(per cent), ``max_failure_streak``, ``max_api_down_seconds``.
 """
 
 from __future__ import annotations

@@ -174,6 +174,8 @@ def _measured(check: LimitCheck) -> str:
     value, unit = check.measured, LIMITS[check.limit].unit
     if unit == "percent":
         return ", ".join(f"{name} {'-' if v is None else f'{v:g} %'}" for name, v in value.items()) or "no HTTP target"
+    if unit == "samples":
+        return ", ".join(f"{name} {v} in a row" for name, v in value.items()) or "no HTTP target"
     if isinstance(value, dict):
         return ", ".join(f"{name} {seconds_text(v)}" for name, v in value.items()) or "no workload"
     if unit == "pods":
