@@ -72,6 +72,17 @@ def chaos_args(lab_vars: dict) -> dict:
 
 
 @pytest.fixture(autouse=True)
+def fresh_run_memory() -> Iterator[None]:
+    """Each test starts with an empty run memory: the faults one test's in-process activities
+    remembered must not be another's to heal or to count."""
+    from chaosali.core import memory
+
+    memory.forget()
+    yield
+    memory.forget()
+
+
+@pytest.fixture(autouse=True)
 def no_fault_left(request: pytest.FixtureRequest) -> None:
     """Every lab test must leave its hosts clean: no marker, no chaosali chain."""
     yield

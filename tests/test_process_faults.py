@@ -124,9 +124,10 @@ def test_pause_stops_then_the_restore_resumes_and_twice_is_quiet(sleeper, marker
 def test_pause_is_healed_by_its_dead_man_timer(sleeper, marker_root):
     name, process, _ = sleeper
     assert sh(fault_kind("pause_process").build(duration=2, process=name).render()).returncode == 0
-    assert wait_until(lambda: state(process.pid) == "T", 2) is not None
-    assert wait_until(lambda: state(process.pid) == "S", 5) is not None
-    assert wait_until(lambda: not any(marker_root.iterdir()), 5) is not None
+    # deadlines, not speed targets: a loaded machine (CI's lab sessions beside) is slow to schedule
+    assert wait_until(lambda: state(process.pid) == "T", 5) is not None
+    assert wait_until(lambda: state(process.pid) == "S", 15) is not None
+    assert wait_until(lambda: not any(marker_root.iterdir()), 10) is not None
 
 
 # The lab's control plane: one master whose services (etcd, kube-apiserver) its init supervises.
@@ -169,7 +170,8 @@ def test_etcd_paused_hangs_the_api_which_answers_after_the_heal_by_itself(kube, 
     healed = time.monotonic() - started
     print(f"\netcd SIGSTOPped for 6 s: the API answered again {healed:.2f} s after the pause, with no controller action")
     assert 5 <= healed <= 6 + 10
-    assert wait_until(lambda: master_markers(kube) == [], 5) is not None
+    # the timer removes its marker once etcd answers again; a loaded machine may take some seconds more
+    assert wait_until(lambda: master_markers(kube) == [], 15) is not None, master_markers(kube)
 
     # the restore heals at once; a second restore, and a restore of nothing, are quiet
     again = actions.pause_process({"masters": ["etcd"]}, process="etcd", duration=120, **kube_chaos)
@@ -217,4 +219,5 @@ def test_sigkill_of_chaos_run_mid_pause_etcd_resumes_by_itself(kube, kube_chaos,
     run.wait()
     back = wait_until(lambda: namespaces_answer(kube_chaos, 1), 30, step=0.2)
     assert back is not None and back < 6 + 8, "etcd was not resumed by its host's timer"
-    assert wait_until(lambda: master_markers(kube) == [], 5) is not None
+    # the timer removes its marker once etcd answers again; a loaded machine may take some seconds more
+    assert wait_until(lambda: master_markers(kube) == [], 15) is not None, master_markers(kube)

@@ -123,8 +123,11 @@ def pause(seconds: float) -> dict:
 
 
 def start(tmp_path: Path, path: Path) -> subprocess.Popen:
+    # Ctrl-C's default action, as in a terminal: a test session started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
     return subprocess.Popen(["chaos", "run", "--journal-path", str(tmp_path / "journal.json"), str(path)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def finish(run: subprocess.Popen, tmp_path: Path) -> tuple[dict, str]:
