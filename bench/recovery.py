@@ -22,6 +22,7 @@ import sys
 import time
 
 from chaosali.cluster.health import api_problem
+from chaosali.core.waiting import wait_until
 from chaosali.host.actions import cut_network, restore_network
 from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import Lab
@@ -40,10 +41,9 @@ time.sleep(3600)
 
 def until(condition, timeout: float = 120) -> float:
     started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError("condition not met")
-        time.sleep(0.02)
+    held, _ = wait_until(condition, started + timeout, 0.02)
+    if not held:
+        raise TimeoutError("condition not met")
     return time.monotonic() - started
 
 

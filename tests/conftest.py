@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import pytest
 from kubernetes import client as k8s
 
+from chaosali.core import waiting
 from chaosali.host.ssh import Host, SSHSettings, run_script
 from chaosali.lab import nodes
 from chaosali.lab.cluster import Cluster
@@ -133,11 +134,8 @@ def tcp_answers(address: str, port: int = 22, timeout: float = 1.0) -> bool:
 def wait_until(condition: Callable[[], object], timeout: float, step: float = 0.2) -> float | None:
     """Seconds until ``condition()`` is true, or None if it is not within ``timeout``."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(step)
-    return None
+    held, _ = waiting.wait_until(condition, start + timeout, step)
+    return time.monotonic() - start if held else None
 
 
 class KubeAccess:

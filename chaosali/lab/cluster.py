@@ -29,6 +29,7 @@ from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.api import new_api_client
 from chaosali.cluster.health import api_problem, nodes_problem
+from chaosali.core.waiting import wait_until
 from chaosali.host.probes import names_resolve
 from chaosali.kubemonkey import manifests as km
 from chaosali.lab import dns, k8sbuild, monitoring, nodes as real_nodes, podrunner
@@ -518,12 +519,8 @@ class Cluster:
 
     def _wait(self, what: str, condition: Callable[[], bool], timeout: float) -> None:
         self.progress(f"waiting for {what}")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            time.sleep(0.25)
-        raise LabError(f"timed out after {timeout:g} s waiting for {what}; see {self.lab.state_dir}/hosts/*/*.log")
+        if not wait_until(condition, time.monotonic() + timeout, 0.25)[0]:
+            raise LabError(f"timed out after {timeout:g} s waiting for {what}; see {self.lab.state_dir}/hosts/*/*.log")
 
 
 # A kubelet that is back reports its running pods Ready again; kwok's own stages only make new
