@@ -338,8 +338,10 @@ class Passed:
                     output = json.dumps(probe.get("output"), default=str)[:600]
                     self.reasons.append(f"{phase}: {probe['activity']['name']} missed its tolerance: {output}")
         # a run that deviated stopped its last check at the first miss: it may have no faults_observed
-        if journal["status"] == "completed" and not self.reasons and not fault_proven(journal)["proven"]:
-            self.reasons.append(f"faults not proven: {fault_proven(journal).get('why')}")
+        if journal["status"] == "completed" and not self.reasons:
+            judged = fault_proven(journal)
+            if not judged["proven"]:
+                self.reasons.append(f"faults not proven: {judged.get('why')}")
 
     def __bool__(self) -> bool:
         return not self.reasons
