@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core.errors import InvalidArgument
@@ -30,7 +31,7 @@ from chaosali.report.figures import read_run
 from chaosali.report.fmea import validate_fmea
 from chaosali.report.render import render
 from chaosali.report.words import run_verdict
-from conftest import REPO, chaos_run, journal_of
+from conftest import REPO, chaos_run, journal_of, wait_until
 
 DATA = Path(__file__).parent / "data"
 
@@ -162,11 +163,20 @@ def test_the_client_refuses_incomplete_or_unknown_credentials():
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool comes with Debian's prometheus (scripts/setup)")
 def test_the_lab_s_prometheus_configuration_and_rules_pass_promtool(tmp_path):
     make_pki(tmp_path / "pki", ["10.0.0.11"])
-    hosts = [LabHost("master1", "10.0.0.11", "x-master1", "master"), LabHost("monitor1", "10.0.0.12", "x-monitor1", "monitor")]
-    Monitoring(tmp_path / "monitoring", tmp_path / "pki", hosts).prepare()
-    for check in (["check", "config", "prometheus.yml"], ["check", "web-config", "web.yml"]):
-        result = subprocess.run(["promtool", *check], cwd=tmp_path / "monitoring", capture_output=True, text=True)
-        assert result.returncode == 0, result.stdout + result.stderr
+    worker = LabHost("worker1", "10.0.0.13", "x-worker1", "worker")
+    hosts = [LabHost("master1", "10.0.0.11", "x-master1", "master"), worker,
+             LabHost("monitor1", "10.0.0.12", "x-monitor1", "monitor")]
+    for kubelets, jobs in (([worker], ["kubelet"]), ([], [])):  # kwok workers serve no kubelet metrics
+        Monitoring(tmp_path / "monitoring", tmp_path / "pki", hosts, kubelets).prepare()
+        for check in (["check", "config", "prometheus.yml"], ["check", "web-config", "web.yml"]):
+            result = subprocess.run(["promtool", *check], cwd=tmp_path / "monitoring", capture_output=True, text=True)
+            assert result.returncode == 0, result.stdout + result.stderr
+        config = yaml.safe_load((tmp_path / "monitoring" / "prometheus.yml").read_text())
+        scraped = [job for job in config["scrape_configs"] if job["job_name"] == "kubelet"]
+        assert [job["job_name"] for job in scraped] == jobs
+        # the kubelet's certificate is verified (the lab's CA), and it is shown the admin's
+        assert all(job["static_configs"][0]["targets"] == ["10.0.0.13:10250"] and "insecure_skip_verify" not in
+                   job["tls_config"] and job["tls_config"]["cert_file"].endswith("admin.crt") for job in scraped)
 
 
 # -- lab: a real Prometheus ---------------------------------------------------------------------------
@@ -202,6 +212,20 @@ def test_query_over_tls_with_basic_auth_and_a_clear_401(monitored):
     assert "not-the-password" not in str(refused.value)
     with pytest.raises(ActivityFailed, match="TLS failed"):  # the lab's CA is needed
         query("up", configuration=configuration, secrets={k: v for k, v in scope.items() if k != "ca_bundle"})
+
+
+def test_prometheus_scrapes_the_real_kubelets_verified_and_authorized(monitored):
+    configuration, scope = prometheus_access(monitored)
+    kubelets = monitored.monitoring.kubelets
+    if not kubelets:
+        pytest.skip("the monitored lab's workers are kwok: no kubelet to scrape")
+    # the kubelet checks the client's certificate against the lab's CA and Prometheus the kubelet's:
+    # a refused or unverified scrape is a target down, with its error
+    scraped = wait_until(lambda: query('sum(up{job="kubelet"})', configuration=configuration, secrets=scope)
+                         == len(kubelets), 30, step=1)
+    assert scraped is not None, query('up{job="kubelet"}', configuration=configuration, secrets=scope)
+    # the kubelet's own count: the demo's web pods run there
+    assert query('sum(kubelet_running_pods{job="kubelet"})', configuration=configuration, secrets=scope) >= 1
 
 
 def test_a_bad_expression_gets_prometheus_s_own_error(monitored):

@@ -35,7 +35,7 @@ from chaosali.kubemonkey import manifests as km
 from chaosali.lab import dns, k8sbuild, monitoring, nodes as real_nodes, podrunner
 from chaosali.monitoring.probes import query
 from chaosali.lab.hosts import Lab, LabError, LabHost
-from chaosali.lab.pki import make_pki
+from chaosali.lab.pki import make_pki, server_certificate
 
 __all__ = ["Cluster", "COMPONENTS"]
 
@@ -135,7 +135,8 @@ class Cluster:
         """The lab's monitoring, when it was brought up with it."""
         if not any(h.role == monitoring.ROLE for h in self.lab.hosts):
             return None
-        return monitoring.Monitoring(self.dir / "monitoring", self.pki, self.lab.hosts)
+        return monitoring.Monitoring(self.dir / "monitoring", self.pki, self.lab.hosts,
+                                     [h for h in self._workers() if self._real(h)])
 
     @property
     def endpoint(self) -> str:
@@ -192,11 +193,14 @@ class Cluster:
         """A real worker's own containerd, CNI and kubelet configuration, at the usual paths of its
         host (under its ``fs/``, bind-mounted by ``sh/init.sh``), and its kubelet's argv."""
         fs = self.lab.host_dir(host) / "fs"
+        serving = f"kubelet-{host.name}"
+        server_certificate(self.pki, serving, host.name, [host.address])
         files = {
             "etc/containerd/config.toml": real_nodes.containerd_config(),
             "etc/cni/net.d/10-lab.conflist": real_nodes.cni_config(real_nodes.pod_subnet(self.lab.hosts.index(host))),
-            "etc/kubernetes/kubelet-config.yaml": real_nodes.kubelet_config(host.namespace, self.pki / "ca.crt",
-                                                                            NODE_LEASE_SECONDS),
+            "etc/kubernetes/kubelet-config.yaml": real_nodes.kubelet_config(
+                host.namespace, self.pki / "ca.crt", NODE_LEASE_SECONDS,
+                (self.pki / f"{serving}.crt", self.pki / f"{serving}.key")),
             "etc/kubernetes/kube-proxy.yaml": real_nodes.kube_proxy_config(host.name),
         }
         for name, text in files.items():

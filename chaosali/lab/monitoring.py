@@ -5,7 +5,9 @@ All three are Debian's packages (``scripts/setup`` installs them), run as servic
 hosts (``sh/init.sh``), never as the machine's own systemd units. Prometheus is served over TLS
 (a certificate of the lab's CA) with basic auth (its web configuration file), so that clients'
 auth is tested for real; it scrapes the API servers with the admin's client certificate, etcd,
-the controller-managers and schedulers, every node exporter and itself. Prometheus lives apart
+the controller-managers and schedulers, the real workers' kubelets (the admin's client
+certificate again: they authenticate clients by the lab's CA; their serving certificates are the
+lab CA's too, so verified), every node exporter and itself. Prometheus lives apart
 from the masters so that a master cut is seen, not shared.
 """
 
@@ -24,7 +26,7 @@ from chaosali.lab.pki import server_certificate
 __all__ = ["Monitoring", "ROLE", "RULES", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "NODE_EXPORTER_PORT"]
 
 ROLE = "monitor"
-PROMETHEUS_PORT, ALERTMANAGER_PORT, NODE_EXPORTER_PORT = 9090, 9093, 9100
+PROMETHEUS_PORT, ALERTMANAGER_PORT, NODE_EXPORTER_PORT, KUBELET_PORT = 9090, 9093, 9100, 10250
 USER = "chaosali"
 _BINARIES = {"prometheus": "/usr/bin/prometheus", "alertmanager": "/usr/bin/prometheus-alertmanager",
              "node-exporter": "/usr/bin/prometheus-node-exporter"}
@@ -59,10 +61,11 @@ RULES = [
 
 
 class Monitoring:
-    """The monitoring of a lab cluster: ``hosts`` are every lab host, ``masters`` the control plane's."""
+    """The monitoring of a lab cluster: ``hosts`` are every lab host, ``kubelets`` those that run
+    a real kubelet (none when the workers are kwok, which serves no kubelet metrics)."""
 
-    def __init__(self, directory: Path, pki: Path, hosts: list[LabHost]) -> None:
-        self.dir, self.pki, self.hosts = directory, pki, hosts
+    def __init__(self, directory: Path, pki: Path, hosts: list[LabHost], kubelets: list[LabHost] | None = None) -> None:
+        self.dir, self.pki, self.hosts, self.kubelets = directory, pki, hosts, kubelets or []
 
     @property
     def host(self) -> LabHost:
@@ -152,6 +155,8 @@ class Monitoring:
                 job("kube-controller-manager", masters, 10257, scheme="https", tls_config=self_signed),
                 job("kube-scheduler", masters, 10259, scheme="https", tls_config=self_signed),
                 job("node", self.hosts, NODE_EXPORTER_PORT),
+                *([job("kubelet", self.kubelets, KUBELET_PORT, scheme="https", tls_config=admin)]
+                  if self.kubelets else []),
             ],
         }
 
