@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import shutil
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import yaml
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import detections, expected_alerts, unexpected_alerts
+from chaosali.impact.measures import ALERT_MOMENTS, detections, expected_alerts, unexpected_alerts
 from chaosali.impact.recorder import Recorder, Scope
 from chaosali.lab.hosts import LabHost
 from chaosali.lab.monitoring import Monitoring
@@ -63,48 +64,64 @@ def test_the_fmea_names_a_malformed_detection():
         validate_fmea(experiment)
 
 
+# on the recording's clock: the fault starts at 30 s and heals at 50 s
 ALERTS = [
-    {"alert": "KubeAPIDown", "labels": {"alertname": "KubeAPIDown"}, "firing_at": "2026-01-01T00:00:05+00:00",
-     "resolved_at": "2026-01-01T00:00:22+00:00", "at_start": False},
-    {"alert": "HostDown", "labels": {"alertname": "HostDown", "host": "master1"},
-     "firing_at": "2025-12-31T23:59:00+00:00", "resolved_at": None, "at_start": True},
+    {"alert": "KubeAPIDown", "labels": {"alertname": "KubeAPIDown"}, "firing_at": 35.0, "resolved_at": 52.0,
+     "at_start": False},
+    {"alert": "HostDown", "labels": {"alertname": "HostDown", "host": "master1"}, "firing_at": 0.0,
+     "resolved_at": None, "at_start": True},
     {"alert": "EtcdNoLeader", "labels": {"alertname": "EtcdNoLeader"}, "firing_at": None, "resolved_at": None},
 ]
-
-
-def at(seconds: float) -> dt.datetime:
-    return dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=seconds)
 
 
 def test_time_to_detect_and_to_resolve_and_what_was_missed():
     expected = expected_alerts([{"alert": "KubeAPIDown", "within_seconds": 10}, {"alert": "HostDown"},
                                 {"alert": "KubeAPIDown", "within_seconds": 4}, {"alert": "EtcdNoLeader"}])
-    met, before_the_fault, late, pending_only = detections(ALERTS, expected, at(0), at(20))
+    met, before_the_fault, late, pending_only = detections(ALERTS, expected, 30.0, 50.0)
     assert (met["met"], met["seconds_to_detect"], met["seconds_to_resolve"]) == (True, 5.0, 2.0)
     # firing since before the fault: it detects nothing of this fault
     assert before_the_fault["met"] is False and before_the_fault["why"].startswith("NOT DETECTED")
     assert late["met"] is False and "later than 4 s" in late["why"]
     assert pending_only["met"] is False
     # without alerts recorded (no Prometheus) nothing is judged
-    assert [d["met"] for d in detections(None, expected, at(0), at(20))] == [None] * 4
+    assert [d["met"] for d in detections(None, expected, 30.0, 50.0)] == [None] * 4
     assert [a["alert"] for a in unexpected_alerts(ALERTS, expected_alerts({"alert": "KubeAPIDown"}))] == ["HostDown"]
 
 
-def test_the_recorder_keeps_each_alert_s_life_and_no_annotation():
+def test_the_recorder_keeps_each_alert_s_life_on_its_clock_and_no_annotation():
     recorder = Recorder(lambda: None, Scope(()), alert_source=lambda: [])
-    api_down = {"labels": {"alertname": "KubeAPIDown"}, "activeAt": "x", "state": "pending"}
-    old = {"labels": {"alertname": "HostCPUSaturated", "host": "a"}, "activeAt": "y", "state": "firing"}
-    recorder._alerts_seen([old], first=True)
-    recorder._alerts_seen([old, api_down], first=False)
-    recorder._alerts_seen([old, {**api_down, "state": "firing"}], first=False)
-    recorder._alerts_seen([old], first=False)
-    cpu, api = recorder.recording()["alerts"]
-    assert cpu["at_start"] and cpu["firing_at"] and cpu["pending_at"] is None and cpu["resolved_at"] is None
-    assert not api["at_start"] and api["pending_at"] < api["firing_at"] < api["resolved_at"]
-    assert [(e["alert"], e["what"]) for e in recorder.recording()["timeline"]] == [
-        ("HostCPUSaturated", "firing"), ("KubeAPIDown", "pending"), ("KubeAPIDown", "firing"),
-        ("KubeAPIDown", "resolved")]
+    recorder._started = time.monotonic()  # as start() does, without its watches
+    api_down = {"labels": {"alertname": "KubeAPIDown"}, "activeAt": "2026-01-01T00:00:01Z", "state": "pending"}
+    old = {"labels": {"alertname": "HostDown", "host": "a"}, "activeAt": "2025-12-31T23:00:00Z", "state": "firing"}
+    for poll, polled in enumerate(([old], [old, api_down], [old, {**api_down, "state": "firing"}], [old])):
+        recorder._alerts_seen(polled, first=poll == 0)
+        time.sleep(0.01)  # the polls are a second apart: here 10 ms, above the clock's 1 ms
+    down, api = recorder.recording()["alerts"]
+    assert down["at_start"] and down["firing_at"] >= 0 and down["pending_at"] is None and down["resolved_at"] is None
+    assert not api["at_start"] and 0 <= api["pending_at"] < api["firing_at"] < api["resolved_at"] < 1
+    assert api["active_at"] == "2026-01-01T00:00:01Z"  # Prometheus's own, as it gave it
+    timeline = recorder.recording()["timeline"]
+    assert [(e["alert"], e["what"]) for e in timeline] == [
+        ("HostDown", "firing"), ("KubeAPIDown", "pending"), ("KubeAPIDown", "firing"), ("KubeAPIDown", "resolved")]
+    # one clock: each moment of the alert is its timeline entry's t
+    assert [e["t"] for e in timeline[1:]] == [api["pending_at"], api["firing_at"], api["resolved_at"]]
     assert "annotations" not in json.dumps(recorder.recording())
+
+
+def test_an_older_journal_s_iso_alert_times_are_read_on_the_recording_s_clock():
+    journal = monitored_journal([{"alert": "KubeAPIDown", "within_seconds": 20}])
+    recording = journal["extensions"][0]["recording"]
+    started = dt.datetime.fromisoformat(recording["started_at"])
+    [old] = [a for a in recording["alerts"] if a["alert"] == "KubeAPIDown" and a["firing_at"]]
+    assert isinstance(old["firing_at"], str)  # written by a chaosali of ISO times
+    run = read_run(journal)
+    [alert] = [a for a in run.recording.alerts if a["alert"] == "KubeAPIDown" and a["firing_at"] is not None]
+    assert alert["firing_at"] == round((dt.datetime.fromisoformat(old["firing_at"]) - started).total_seconds(), 3)
+    assert alert["active_at"] == old["active_at"]
+    # the same journal on the one clock judges the same
+    for a in recording["alerts"]:
+        a.update({m: run.recording.t(dt.datetime.fromisoformat(a[m])) if a[m] else None for m in ALERT_MOMENTS})
+    assert read_run(journal).detections == run.detections
 
 
 # -- unit: the report ------------------------------------------------------------------------------
@@ -224,8 +241,12 @@ def test_prometheus_scrapes_the_real_kubelets_verified_and_authorized(monitored)
     scraped = wait_until(lambda: query('sum(up{job="kubelet"})', configuration=configuration, secrets=scope)
                          == len(kubelets), 30, step=1)
     assert scraped is not None, query('up{job="kubelet"}', configuration=configuration, secrets=scope)
-    # the kubelet's own count: the demo's web pods run there
-    assert query('sum(kubelet_running_pods{job="kubelet"})', configuration=configuration, secrets=scope) >= 1
+    # each kubelet's own metrics: the node it serves, and its count of running pods
+    for host in kubelets:
+        assert query(f'kubelet_node_name{{job="kubelet",host="{host.name}",node="{host.name}"}}',
+                     configuration=configuration, secrets=scope) == 1.0
+        running = query(f'kubelet_running_pods{{host="{host.name}"}}', configuration=configuration, secrets=scope)
+        assert isinstance(running, float) and running >= 0
 
 
 def test_a_bad_expression_gets_prometheus_s_own_error(monitored):

@@ -6,7 +6,6 @@ end, when known, is given on that clock too; recoveries are measured from it.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -15,7 +14,7 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.core.windows import Windows
 
 __all__ = ["measure", "judge", "detections", "expected_alerts", "unexpected_alerts", "Limit", "LIMITS", "IMPACTS",
-           "BARE_PODS", "NOT_DETECTED"]
+           "BARE_PODS", "NOT_DETECTED", "ALERT_MOMENTS"]
 
 IMPACTS = ("none", "partial", "core")
 BARE_PODS = "pods without a controller"
@@ -259,6 +258,8 @@ def _impact(measures: dict[str, Any]) -> str:
 
 
 NOT_DETECTED = "NOT DETECTED"
+#: An alert's moments in a recording, on its clock (seconds since it started; None: not seen).
+ALERT_MOMENTS = ("pending_at", "firing_at", "resolved_at")
 
 
 def expected_alerts(detection: Any) -> list[dict[str, Any]]:
@@ -284,11 +285,12 @@ def expected_alerts(detection: Any) -> list[dict[str, Any]]:
 
 
 def detections(alerts: list[dict[str, Any]] | None, expected: list[dict[str, Any]],
-               fault_start: dt.datetime | None, fault_end: dt.datetime | None) -> list[dict[str, Any]]:
+               fault_start: float | None, fault_end: float | None) -> list[dict[str, Any]]:
     """Each expected alert ({"alert": name, "within_seconds": N or None}) judged against the alerts
     recorded (``Recorder``'s): its time to detect (first firing at or after the fault's start,
     minus that start), its time to resolve after the heal (``fault_end``), and whether it fired
-    in time. ``met`` is None when it cannot be judged (no alerts recorded, no fault)."""
+    in time. Every moment is on the recording's clock (seconds since it started). ``met`` is None
+    when it cannot be judged (no alerts recorded, no fault)."""
     judged = []
     for wanted in expected:
         name, within = wanted["alert"], wanted.get("within_seconds")
@@ -299,14 +301,14 @@ def detections(alerts: list[dict[str, Any]] | None, expected: list[dict[str, Any
             judged.append({**entry, "met": None, "why": why})
             continue
         fired = [(at, a) for a in alerts if a.get("alert") == name
-                 and (at := _at(a.get("firing_at"))) is not None and at >= fault_start]
+                 and (at := _moment(a.get("firing_at"))) is not None and at >= fault_start]
         if not fired:
             judged.append({**entry, "met": False, "why": f"{NOT_DETECTED}: {name} did not fire after the fault started"})
             continue
         firing, first = min(fired, key=lambda pair: pair[0])
-        detect = round((firing - fault_start).total_seconds(), 3)
-        resolved = _at(first.get("resolved_at"))
-        resolve = round(max(0.0, (resolved - fault_end).total_seconds()), 3) if resolved and fault_end else None
+        detect = round(firing - fault_start, 3)
+        resolved = _moment(first.get("resolved_at"))
+        resolve = round(max(0.0, resolved - fault_end), 3) if resolved is not None and fault_end is not None else None
         met = within is None or detect <= within
         judged.append({**entry, "firing_at": first["firing_at"], "seconds_to_detect": detect,
                        "resolved_at": first.get("resolved_at"), "seconds_to_resolve": resolve, "met": met,
@@ -320,13 +322,8 @@ def unexpected_alerts(alerts: list[dict[str, Any]] | None, expected: list[dict[s
     names = {wanted["alert"] for wanted in expected}
     return [{"alert": a.get("alert"), "labels": a.get("labels") or {}, "firing_at": a.get("firing_at"),
              "resolved_at": a.get("resolved_at"), "at_start": bool(a.get("at_start"))}
-            for a in alerts or [] if a.get("firing_at") and a.get("alert") not in names]
+            for a in alerts or [] if a.get("firing_at") is not None and a.get("alert") not in names]
 
 
-def _at(stamp: Any) -> dt.datetime | None:
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def _moment(t: Any) -> float | None:
+    return None if isinstance(t, bool) or not isinstance(t, (int, float)) else float(t)

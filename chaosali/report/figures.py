@@ -180,9 +180,11 @@ class Run:
         expected = expected_alerts(self.fmea["detection"]) if self.fmea else []
         if not expected:
             return []
-        alerts = self.recording.alerts if self.recording else None
-        start = min((f.start for f in self.faults), default=None)
-        return detections(alerts, expected, start, max((f.end for f in self.faults), default=None))
+        if self.recording is None:
+            return detections(None, expected, None, None)
+        start = self.recording.t(min((f.start for f in self.faults), default=None))
+        return detections(self.recording.alerts, expected, start,
+                          self.recording.t(max((f.end for f in self.faults), default=None)))
 
     @property
     def not_detected(self) -> bool:

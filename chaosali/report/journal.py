@@ -224,6 +224,8 @@ _RECORDING = OBJ({
     "timeline": LIST(OBJ({"t": NUMBER, "kind": TEXT, "workload": TEXT})),
     "api_outages": LIST(OBJ({"from": _CLOCK, "to": OPT(_CLOCK)})),
     "fault_ends": MAP(_CLOCK),
+    "alerts": LIST(OBJ({"alert": TEXT, "active_at": OPT(TIME), "pending_at": OPT(_CLOCK), "firing_at": OPT(_CLOCK),
+                        "resolved_at": OPT(_CLOCK), "at_start": FLAG})),
 })
 _IMPACT = OBJ({"recording": _RECORDING, "measures": _MEASURES, "missing": TEXT})
 

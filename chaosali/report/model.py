@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosali.impact.measures import LIMITS
+from chaosali.impact.measures import ALERT_MOMENTS, LIMITS
 from chaosali.report.journal import IMPACT_EXTENSION
 from chaosali.report.outputs import status_words, unexpected_exit
 
@@ -98,13 +98,20 @@ class Recording:
     # when each of the run's faults ended, as the run recorded it (id -> seconds); empty in a journal
     # of an older chaosali: the report then works the ends out from the activities
     fault_ends: dict[str, float] = field(default_factory=dict)
-    alerts: list[dict[str, Any]] | None = None  # the alerts seen, when a Prometheus was polled
+    # the alerts seen, when a Prometheus was polled: their ALERT_MOMENTS on the recording's clock
+    alerts: list[dict[str, Any]] | None = None
 
     def at(self, t: Any) -> dt.datetime | None:
         """A moment of the recording's clock, as a time."""
         if self.started is None or isinstance(t, bool) or not isinstance(t, (int, float)):
             return None
         return self.started + dt.timedelta(seconds=t)
+
+    def t(self, moment: dt.datetime | None) -> float | None:
+        """A time as a moment of the recording's clock (seconds since it started)."""
+        if self.started is None or moment is None:
+            return None
+        return round((moment - self.started).total_seconds(), 3)
 
     def readiness(self) -> dict[str, list[tuple[dt.datetime, Any, Any]]]:
         """Per workload, each (moment, ready, desired) the recording saw (as the journal holds them)."""
@@ -178,7 +185,8 @@ def recording_of(extensions: Any) -> Recording | None:
         measures=measures,
         missing=missing,
         fault_ends={str(name): t for name, end in ends.items() if (t := on_clock(end)) is not None},
-        alerts=[a for a in recording["alerts"] if isinstance(a, dict)] if isinstance(recording.get("alerts"), list) else None,
+        alerts=[{**a, **{moment: on_clock(a.get(moment)) for moment in ALERT_MOMENTS}} for a in recording["alerts"]
+                if isinstance(a, dict)] if isinstance(recording.get("alerts"), list) else None,
     )
 
 
