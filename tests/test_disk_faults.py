@@ -95,7 +95,7 @@ def test_fill_disk_in_the_lab_df_before_during_after(lab, chaos_args):
 
 def test_disk_full_drill_keeps_the_workload(kube, tmp_path):
     run = chaos_run(tmp_path, "disk-full.json", [kube.lab.vars_path], "--var", "fill_percent:int=70",
-                    "--var", "fill_seconds:int=8")
+                    "--var", "fill_seconds:int=8", "--var", "hold_seconds:int=5")
     journal = journal_of(run, tmp_path)
     assert passed(journal)
     filled = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "fill-kubelet-disk")

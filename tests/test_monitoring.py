@@ -283,6 +283,27 @@ def test_a_master_cut_fires_the_api_down_alert_in_time(monitored, tmp_path):
                          secrets=prometheus_access(monitored)[1])["count"] == 0
 
 
+@pytest.mark.parametrize("experiment, options, labels", [
+    # filled past the alert (< 15 % free), short of the kubelet's eviction (< 10 %) of the 64 MiB disk
+    ("disk-full.json", ["fill_percent:int=88", "keep_free_megabytes:int=4", "fill_seconds:int=20"],
+     {"host": "worker1", "mountpoint": "/var/lib/kubelet"}),
+    ("apiserver-crash.json", ["settle_seconds:int=2"], {"host": "master1", "job": "kube-apiserver"}),
+])
+def test_the_shipped_drills_declare_alerts_the_lab_raises_in_time(monitored, tmp_path, experiment, options, labels):
+    run = chaos_run(tmp_path, experiment, [monitored.lab.vars_path], *(f"--var={option}" for option in options))
+    journal = journal_of(run, tmp_path)
+    assert journal["deviated"] is False
+    impact = next(e for e in journal["extensions"] if e.get("name") == "chaosali-impact")
+    [detected] = impact["detections"]
+    declared = next(e for e in journal["experiment"]["extensions"] if e.get("name") == "chaosali")["fmea"]["detection"]
+    assert detected["alert"] == declared[0]["alert"] and detected["met"] is True, detected
+    assert 0 < detected["seconds_to_detect"] <= declared[0]["within_seconds"]
+    fired = [a["labels"] for a in impact["recording"]["alerts"] if a["alert"] == detected["alert"]
+             and a["firing_at"] is not None and a["labels"]["host"] == labels["host"]]
+    assert len(fired) == 1 and labels.items() <= fired[0].items(), fired  # one series, of the faulty host
+    print(f"\n{experiment}: {detected['alert']} fired {detected['seconds_to_detect']:.2f} s after the fault")
+
+
 def test_an_expected_alert_that_does_not_exist_is_not_detected(monitored, tmp_path):
     experiment = json.loads((REPO / "experiments" / "master-netcut.json").read_text())
     experiment["extensions"][0]["fmea"]["detection"] = [{"alert": "NoSuchAlert", "within_seconds": 20}]

@@ -35,6 +35,7 @@ _BINARIES = {"prometheus": "/usr/bin/prometheus", "alertmanager": "/usr/bin/prom
 _SCRAPE = {"scrape_interval": "2s", "scrape_timeout": "1500ms", "evaluation_interval": "1s"}
 # the node exporter's collectors that the rules read, and no more: the lab's CPUs are shared
 _COLLECTORS = ("cpu", "filesystem", "loadavg", "meminfo", "stat")
+_CONTROL_PLANE = "kube-apiserver|kube-controller-manager|kube-scheduler|etcd"
 
 
 def _rule(name: str, expression: str, wait: str, summary: str, severity: str = "critical") -> dict:
@@ -46,16 +47,23 @@ RULES = [
     # the targets are static: `up` of each exists from the first scrape on (no absent() needed)
     _rule("KubeAPIDown", 'sum(up{job="kube-apiserver"}) == 0', "1s",
           "no API server answers its metrics"),
+    # a crashed component that its supervisor restarts at once may answer every scrape: its start
+    # time tells (a minute long, so that a drill's recording sees it)
+    _rule("ControlPlaneRestarted", f'changes(process_start_time_seconds{{job=~"{_CONTROL_PLANE}"}}[1m]) > 0', "0s",
+          "{{ $labels.job }} on {{ $labels.host }} restarted"),
     _rule("EtcdNoLeader", "etcd_server_has_leader == 0", "2s", "etcd member {{ $labels.host }} has no leader"),
     _rule("EtcdMemberDown", 'up{job="etcd"} == 0', "2s", "etcd member {{ $labels.host }} does not answer"),
     _rule("KubeNodeNotReady", "sum(node_collector_unhealthy_nodes_in_zone) > 0", "2s",
           "the node lifecycle controller counts unhealthy nodes"),
     _rule("HostDown", 'up{job="node"} == 0', "2s", "host {{ $labels.host }} does not answer"),
-    # the lab's hosts share the machine's CPUs (and /proc/stat): this one tells of the machine
-    _rule("HostCPUSaturated", '1 - avg by (host) (rate(node_cpu_seconds_total{mode="idle"}[15s])) > 0.95', "15s",
-          "the CPUs of {{ $labels.host }} are saturated", "warning"),
-    _rule("HostDiskNearlyFull", "node_filesystem_avail_bytes / node_filesystem_size_bytes < 0.1 "
-          "and node_filesystem_readonly == 0", "2s",
+    # the lab's hosts share the machine's CPUs and its /proc/stat, which their exporters read alike:
+    # one series, of the machine, rather than one alike per host that names a host it cannot tell
+    _rule("MachineCPUSaturated", 'min(1 - avg by (host) (rate(node_cpu_seconds_total{mode="idle"}[15s]))) > 0.95',
+          "15s", "the machine's CPUs, which every lab host shares, are saturated", "warning"),
+    # before the kubelet's own hard eviction threshold (nodefs.available < 10 %): a warning while
+    # the pods still run. One series per mount point: a bind mount is listed again under its device
+    _rule("HostDiskNearlyFull", "min by (host, mountpoint) (node_filesystem_avail_bytes / node_filesystem_size_bytes)"
+          " < 0.15 unless on (host, mountpoint) max by (host, mountpoint) (node_filesystem_readonly) == 1", "2s",
           "{{ $labels.mountpoint }} on {{ $labels.host }} is nearly full", "warning"),
 ]
 
