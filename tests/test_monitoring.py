@@ -24,7 +24,7 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import ALERT_MOMENTS, detections, expected_alerts, unexpected_alerts
 from chaosali.impact.recorder import Recorder, Scope
 from chaosali.lab.hosts import LabHost
-from chaosali.lab.monitoring import Monitoring
+from chaosali.lab.monitoring import RULES, Monitoring
 from chaosali.lab.pki import make_pki
 from chaosali.monitoring.prometheus import client
 from chaosali.monitoring.probes import alerts_firing, query
@@ -194,6 +194,30 @@ def test_the_lab_s_prometheus_configuration_and_rules_pass_promtool(tmp_path):
         # the kubelet's certificate is verified (the lab's CA), and it is shown the admin's
         assert all(job["static_configs"][0]["targets"] == ["10.0.0.13:10250"] and "insecure_skip_verify" not in
                    job["tls_config"] and job["tls_config"]["cert_file"].endswith("admin.crt") for job in scraped)
+
+
+@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool comes with Debian's prometheus (scripts/setup)")
+def test_the_machine_s_cpu_is_one_alert_and_a_full_disk_one_per_mount_point(tmp_path):
+    make_pki(tmp_path / "pki", ["10.0.0.11"])
+    Monitoring(tmp_path, tmp_path / "pki", [LabHost("monitor1", "10.0.0.12", "x-monitor1", "monitor")]).prepare()
+    summary = {rule["alert"]: rule["annotations"]["summary"] for rule in RULES}
+    busy = [{"series": f'node_cpu_seconds_total{{mode="idle",cpu="{cpu}",host="{host}"}}', "values": "0+0x60"}
+            for host in ("master1", "worker1", "worker2") for cpu in (0, 1)]  # never idle, as every host sees it
+    disk = [{"series": f'node_filesystem_{metric}{{host="worker1",mountpoint="{mount}",device="{device}"}}',
+             "values": value} for mount, readonly in (("/var/lib/kubelet", "0"), ("/ro", "1"))
+            for device in ("/dev/vda", "lab-kubelet")  # a bind mount is listed under both devices
+            for metric, value in (("avail_bytes", "5x60"), ("size_bytes", "64x60"), ("readonly", f"{readonly}x60"))]
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["rules.yml"], "evaluation_interval": "1s",
+        "tests": [{"interval": "1s", "input_series": busy + disk, "alert_rule_test": [
+            {"eval_time": "40s", "alertname": "MachineCPUSaturated", "exp_alerts": [
+                {"exp_labels": {"severity": "warning"}, "exp_annotations": {"summary": summary["MachineCPUSaturated"]}}]},
+            {"eval_time": "10s", "alertname": "HostDiskNearlyFull", "exp_alerts": [
+                {"exp_labels": {"severity": "warning", "host": "worker1", "mountpoint": "/var/lib/kubelet"},
+                 "exp_annotations": {"summary": "/var/lib/kubelet on worker1 is nearly full"}}]},
+        ]}]}))
+    result = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # -- lab: a real Prometheus ---------------------------------------------------------------------------
