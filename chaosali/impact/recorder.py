@@ -357,11 +357,11 @@ class Recorder:
             moment = f"{state}_at"
             if moment in entry and entry[moment] is None:
                 entry[moment] = now
-                self._add({"kind": "alert", "alert": entry["alert"], "what": state, "labels": labels})
+                self._add({"t": now, "kind": "alert", "alert": entry["alert"], "what": state, "labels": labels})
         for key in [key for key in self._active_alerts if key not in current]:
             entry = self._active_alerts.pop(key)
             entry["resolved_at"] = now
-            self._add({"kind": "alert", "alert": entry["alert"], "what": "resolved", "labels": entry["labels"]})
+            self._add({"t": now, "kind": "alert", "alert": entry["alert"], "what": "resolved", "labels": entry["labels"]})
 
     # ---- what each change means -----------------------------------------------------------------
 
@@ -370,7 +370,8 @@ class Recorder:
         return round(time.monotonic() - self._started, 3)
 
     def _add(self, entry: dict) -> dict | None:
-        """Append to the timeline (the caller holds the lock); the entry as kept, None if dropped."""
+        """Append to the timeline (the caller holds the lock); the entry as kept, None if dropped.
+        Its ``t`` is now, unless the entry gives the moment it tells of."""
         if len(self._timeline) >= self.cap:
             self._dropped += 1
             return None
