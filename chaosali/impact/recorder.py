@@ -9,9 +9,9 @@ seconds; the API's own outage is sampled apart, on ``/readyz``, so that its from
 One time base: every moment of the recording is ``t``, seconds since it started (its
 ``started_at``): the timeline's entries (which keep ``at``, their ISO time, too), the API's
 outages, the HTTP targets' error windows and each alert's ``pending_at``, ``firing_at`` and
-``resolved_at`` (its ``active_at`` is Prometheus's own ``activeAt``, as it gave it). A window is as precise as its sampling: the API's
-within the second of /readyz, a workload's within the fraction of a second its watch event takes
-to arrive. The timeline is capped; what does not fit is counted.
+``resolved_at`` (its ``active_at`` is Prometheus's own ``activeAt``, as it gave it). A window is
+as precise as its sampling: the API's within the second of /readyz, a workload's within the
+fraction of a second its watch event takes to arrive. The timeline is capped; what does not fit is counted.
 Only names, states and reasons are kept: never an object's spec, env, or a Secret, nor an
 alert's annotations (free text that may quote one).
 """

@@ -109,9 +109,7 @@ class Recording:
 
     def t(self, moment: dt.datetime | None) -> float | None:
         """A time as a moment of the recording's clock (seconds since it started)."""
-        if self.started is None or moment is None:
-            return None
-        return round((moment - self.started).total_seconds(), 3)
+        return _seconds_since(self.started, moment)
 
     def readiness(self) -> dict[str, list[tuple[dt.datetime, Any, Any]]]:
         """Per workload, each (moment, ready, desired) the recording saw (as the journal holds them)."""
@@ -163,8 +161,7 @@ def recording_of(extensions: Any) -> Recording | None:
         """A moment as seconds of the recording's clock; an older chaosali wrote windows in ISO time."""
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        moment = time_of(value)
-        return round((moment - started).total_seconds(), 3) if moment and started else None
+        return _seconds_since(started, time_of(value))
 
     def windows(spans: Any) -> list[dict[str, Any]]:
         return [{**w, "from": on_clock(w.get("from")), "to": on_clock(w.get("to"))}
@@ -188,6 +185,10 @@ def recording_of(extensions: Any) -> Recording | None:
         alerts=[{**a, **{moment: on_clock(a.get(moment)) for moment in ALERT_MOMENTS}} for a in recording["alerts"]
                 if isinstance(a, dict)] if isinstance(recording.get("alerts"), list) else None,
     )
+
+
+def _seconds_since(started: dt.datetime | None, moment: dt.datetime | None) -> float | None:
+    return round((moment - started).total_seconds(), 3) if moment and started else None
 
 
 def time_of(value: Any) -> dt.datetime | None:
