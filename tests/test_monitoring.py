@@ -21,6 +21,7 @@ import yaml
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core.errors import InvalidArgument
+from chaosali.host import actions
 from chaosali.impact.measures import ALERT_MOMENTS, detections, expected_alerts, unexpected_alerts
 from chaosali.impact.recorder import Recorder, Scope
 from chaosali.lab.hosts import LabHost
@@ -255,7 +256,7 @@ def test_query_over_tls_with_basic_auth_and_a_clear_401(monitored):
         query("up", configuration=configuration, secrets={k: v for k, v in scope.items() if k != "ca_bundle"})
 
 
-def test_prometheus_scrapes_the_real_kubelets_verified_and_authorized(monitored):
+def test_prometheus_scrapes_the_real_kubelets_and_sees_one_stop(monitored):
     configuration, scope = prometheus_access(monitored)
     kubelets = monitored.monitoring.kubelets
     if not kubelets:
@@ -271,6 +272,20 @@ def test_prometheus_scrapes_the_real_kubelets_verified_and_authorized(monitored)
                      configuration=configuration, secrets=scope) == 1.0
         running = query(f'kubelet_running_pods{{host="{host.name}"}}', configuration=configuration, secrets=scope)
         assert isinstance(running, float) and running >= 0
+    # a stopped kubelet fires KubeletDown in seconds, well inside the node's grace (it stays Ready)
+    variables = json.loads(monitored.lab.vars_path.read_text())
+    chaos = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
+    worker = kubelets[0]
+    stopped = actions.stop_service([worker.address], service="kubelet", duration=20, **chaos)
+    try:
+        fired = wait_until(lambda: alerts_firing(["KubeletDown"], {"host": worker.name},
+                                                 configuration=configuration, secrets=scope)["count"], 15, step=0.5)
+    finally:
+        actions.restore_faults([worker.address], fault_id=stopped["fault_id"], **chaos)
+    assert fired is not None, "KubeletDown did not fire within 15 s of the kubelet's stop"
+    print(f"\nKubeletDown fired {fired:.1f} s after the kubelet stopped")
+    assert wait_until(lambda: alerts_firing(["KubeletDown"], configuration=configuration, secrets=scope)["count"] == 0,
+                      30, step=1) is not None
 
 
 def test_a_bad_expression_gets_prometheus_s_own_error(monitored):

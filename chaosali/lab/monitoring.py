@@ -56,6 +56,8 @@ RULES = [
     _rule("KubeNodeNotReady", "sum(node_collector_unhealthy_nodes_in_zone) > 0", "2s",
           "the node lifecycle controller counts unhealthy nodes"),
     _rule("HostDown", 'up{job="node"} == 0', "2s", "host {{ $labels.host }} does not answer"),
+    # seen within seconds, where KubeNodeNotReady waits out the node's grace (none with kwok workers)
+    _rule("KubeletDown", 'up{job="kubelet"} == 0', "2s", "the kubelet of {{ $labels.host }} does not answer"),
     # the lab's hosts share the machine's CPUs and its /proc/stat, which their exporters read alike:
     # one series, of the machine, rather than one alike per host that names a host it cannot tell
     _rule("MachineCPUSaturated", 'min(1 - avg by (host) (rate(node_cpu_seconds_total{mode="idle"}[15s]))) > 0.95',
