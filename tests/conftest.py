@@ -249,11 +249,12 @@ def workload_container(api, name: str) -> dict:
 
 @pytest.fixture(scope="session")
 def monitored(one_test_session_at_a_time: None) -> Iterator[Cluster]:
-    """A lab cluster with its monitoring (Prometheus, Alertmanager, node exporters), brought up once."""
+    """A lab cluster with its monitoring (Prometheus, Alertmanager, node exporters), brought up once:
+    two workers in two zones, so that the drills of one worker or one zone run here, judged by their alerts."""
     lab = Lab(**MONITORED_LAB)
     lab.down()
     cluster = Cluster(lab)
-    cluster.up(masters=1, workers=1, monitored=True)
+    cluster.up(masters=1, workers=2, monitored=True)
     yield cluster
     lab.down()
 

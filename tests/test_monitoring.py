@@ -22,6 +22,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core.errors import InvalidArgument
 from chaosali.host import actions
+from chaosali.host.ssh import Host, run_script
 from chaosali.impact.measures import ALERT_MOMENTS, detections, expected_alerts, unexpected_alerts
 from chaosali.impact.recorder import Recorder, Scope
 from chaosali.lab.hosts import LabHost
@@ -33,7 +34,8 @@ from chaosali.report.figures import read_run
 from chaosali.report.fmea import validate_fmea
 from chaosali.report.render import render
 from chaosali.report.words import run_verdict
-from conftest import REPO, chaos_run, journal_of, wait_until
+from conftest import (REPO, KubeAccess, assert_plan_agrees, chaos_run, fault_proven, journal_of, kubelet_process,
+                      passed, plan_of, settings, spread_over_both_zones, wait_until)
 
 DATA = Path(__file__).parent / "data"
 
@@ -198,7 +200,7 @@ def test_the_lab_s_prometheus_configuration_and_rules_pass_promtool(tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool comes with Debian's prometheus (scripts/setup)")
-def test_the_machine_s_cpu_is_one_alert_and_a_full_disk_one_per_mount_point(tmp_path):
+def test_promtool_the_machine_s_cpu_is_one_alert_a_full_disk_and_a_restarted_kubelet_one_each(tmp_path):
     make_pki(tmp_path / "pki", ["10.0.0.11"])
     Monitoring(tmp_path, tmp_path / "pki", [LabHost("monitor1", "10.0.0.12", "x-monitor1", "monitor")]).prepare()
     summary = {rule["alert"]: rule["annotations"]["summary"] for rule in RULES}
@@ -208,9 +210,17 @@ def test_the_machine_s_cpu_is_one_alert_and_a_full_disk_one_per_mount_point(tmp_
              "values": value} for mount, readonly in (("/var/lib/kubelet", "0"), ("/ro", "1"))
             for device in ("/dev/vda", "lab-kubelet")  # a bind mount is listed under both devices
             for metric, value in (("avail_bytes", "5x60"), ("size_bytes", "64x60"), ("readonly", f"{readonly}x60"))]
+    # worker1's kubelet started again at 10 s (its host rebooted), worker2's did not
+    kubelets = [{"series": f'process_start_time_seconds{{job="kubelet",host="{host}"}}', "values": values}
+                for host, values in (("worker1", "100x9 110x50"), ("worker2", "100x60"))]
     (tmp_path / "test.yml").write_text(yaml.safe_dump({
         "rule_files": ["rules.yml"], "evaluation_interval": "1s",
-        "tests": [{"interval": "1s", "input_series": busy + disk, "alert_rule_test": [
+        "tests": [{"interval": "1s", "input_series": busy + disk + kubelets, "alert_rule_test": [
+            {"eval_time": "5s", "alertname": "KubeletRestarted", "exp_alerts": []},
+            {"eval_time": "20s", "alertname": "KubeletRestarted", "exp_alerts": [
+                {"exp_labels": {"severity": "warning", "host": "worker1", "job": "kubelet"},
+                 "exp_annotations": {"summary": "kubelet on worker1 restarted"}}]},
+            {"eval_time": "75s", "alertname": "KubeletRestarted", "exp_alerts": []},  # a minute on
             {"eval_time": "40s", "alertname": "MachineCPUSaturated", "exp_alerts": [
                 {"exp_labels": {"severity": "warning"}, "exp_annotations": {"summary": summary["MachineCPUSaturated"]}}]},
             {"eval_time": "10s", "alertname": "HostDiskNearlyFull", "exp_alerts": [
@@ -307,7 +317,7 @@ def test_unreachable_and_timeout_name_the_address(monitored):
 def test_a_master_cut_fires_the_api_down_alert_in_time(monitored, tmp_path):
     run = chaos_run(tmp_path, "master-netcut.json", [monitored.lab.vars_path], "--var", "settle_seconds:int=5")
     journal = journal_of(run, tmp_path)
-    impact = next(e for e in journal["extensions"] if e.get("name") == "chaosali-impact")
+    impact = impact_of(journal)
     [detected] = impact["detections"]
     assert detected["alert"] == "KubeAPIDown" and detected["met"] is True
     assert 0 < detected["seconds_to_detect"] <= 20 and detected["seconds_to_resolve"] is not None
@@ -322,25 +332,115 @@ def test_a_master_cut_fires_the_api_down_alert_in_time(monitored, tmp_path):
                          secrets=prometheus_access(monitored)[1])["count"] == 0
 
 
+def impact_of(journal: dict) -> dict:
+    return next(e for e in journal["extensions"] if e.get("name") == "chaosali-impact")
+
+
+def hypothesis_after(journal: dict) -> dict:
+    return {probe["activity"]["name"]: probe for probe in journal["steady_states"]["after"]["probes"]}
+
+
+def outputs(journal: dict) -> dict:
+    return {run["activity"]["name"]: run.get("output") for run in journal["run"]}
+
+
+def assert_declared_alerts_fired_in_time(journal: dict, labels: dict[str, dict]) -> None:
+    """Every alert the drill's FMEA declares fired within its limit, as one series of the labels
+    given (the faulty host's): the drill passed, judged by its monitoring too."""
+    assert passed(journal)
+    impact = impact_of(journal)
+    declared = expected_alerts(next(e for e in journal["experiment"]["extensions"]
+                                    if e.get("name") == "chaosali")["fmea"]["detection"])
+    assert [d["alert"] for d in impact["detections"]] == [d["alert"] for d in declared] == list(labels)
+    for detected, expected in zip(impact["detections"], declared):
+        assert detected["met"] is True and 0 < detected["seconds_to_detect"] <= expected["within_seconds"], detected
+        want = labels[detected["alert"]]
+        fired = [a["labels"] for a in impact["recording"]["alerts"] if a["alert"] == detected["alert"]
+                 and a["firing_at"] is not None and a["labels"].get("host") == want.get("host")]
+        assert len(fired) == 1 and want.items() <= fired[0].items(), fired  # one series, of the faulty host
+        print(f"\n{journal['experiment']['title'][:40]}: {detected['alert']} fired {detected['seconds_to_detect']:.2f} s "
+              f"after the fault, resolved {detected['seconds_to_resolve']} s after the heal")
+
+
 @pytest.mark.parametrize("experiment, options, labels", [
     # filled past the alert (< 15 % free), short of the kubelet's eviction (< 10 %) of the 64 MiB disk
-    ("disk-full.json", ["fill_percent:int=88", "keep_free_megabytes:int=4", "fill_seconds:int=20"],
-     {"host": "worker1", "mountpoint": "/var/lib/kubelet"}),
-    ("apiserver-crash.json", ["settle_seconds:int=2"], {"host": "master1", "job": "kube-apiserver"}),
+    ("disk-full.json", ["fill_nodes=kubernetes.io/hostname=worker1", "fill_percent:int=88",
+                        "keep_free_megabytes:int=4", "fill_seconds:int=20"],
+     {"HostDiskNearlyFull": {"host": "worker1", "mountpoint": "/var/lib/kubelet"}}),
+    ("apiserver-crash.json", ["settle_seconds:int=2"],
+     {"ControlPlaneRestarted": {"host": "master1", "job": "kube-apiserver"}}),
+    # etcd stopped (SIGSTOP): its sockets stay open, its scrapes time out
+    ("etcd-hang.json", ["settle_seconds:int=2"], {"EtcdMemberDown": {"host": "master1", "job": "etcd"}}),
 ])
 def test_the_shipped_drills_declare_alerts_the_lab_raises_in_time(monitored, tmp_path, experiment, options, labels):
     run = chaos_run(tmp_path, experiment, [monitored.lab.vars_path], *(f"--var={option}" for option in options))
     journal = journal_of(run, tmp_path)
-    assert journal["deviated"] is False
-    impact = next(e for e in journal["extensions"] if e.get("name") == "chaosali-impact")
-    [detected] = impact["detections"]
-    declared = next(e for e in journal["experiment"]["extensions"] if e.get("name") == "chaosali")["fmea"]["detection"]
-    assert detected["alert"] == declared[0]["alert"] and detected["met"] is True, detected
-    assert 0 < detected["seconds_to_detect"] <= declared[0]["within_seconds"]
-    fired = [a["labels"] for a in impact["recording"]["alerts"] if a["alert"] == detected["alert"]
-             and a["firing_at"] is not None and a["labels"]["host"] == labels["host"]]
-    assert len(fired) == 1 and labels.items() <= fired[0].items(), fired  # one series, of the faulty host
-    print(f"\n{experiment}: {detected['alert']} fired {detected['seconds_to_detect']:.2f} s after the fault")
+    assert_declared_alerts_fired_in_time(journal, labels)
+    # each fault proven by more than the impact recording
+    assert any(entry["what"] != "the impact recording" for entry in fault_proven(journal)["evidence"])
+
+
+def monitored_kube(monitored) -> KubeAccess:
+    return KubeAccess(monitored.admin_kubeconfig, monitored.readonly_kubeconfig, monitored.lab)
+
+
+def test_node_reboot_proves_a_new_boot_and_the_kubelet_s_restart_is_alerted(monitored, tmp_path):
+    """On a real worker a reboot ends every container of the host; the recorder sees them end and
+    return (the kubelet's reports, a second or two after the host is back), and measures the impact
+    the FMEA expects; the kubelet's new start time fires KubeletRestarted (its host is back in
+    seconds: too soon for KubeletDown or HostDown to fire)."""
+    if not monitored.monitoring.kubelets:
+        pytest.skip("the monitored lab's workers are kwok: no kubelet to restart or to scrape")
+    spread_over_both_zones(monitored_kube(monitored))
+    run = chaos_run(tmp_path, "node-reboot.json", [monitored.lab.vars_path])
+    journal = journal_of(run, tmp_path)
+    reboot = outputs(journal)["reboot-a-worker"]
+    rebooted, node = reboot["hosts"][0], reboot["targets"]["hosts"][0]["name"]
+    assert_declared_alerts_fired_in_time(journal, {"KubeletRestarted": {"host": node, "job": "kubelet"}})
+    proof = hypothesis_after(journal)["host-rebooted"]["output"]
+    assert proof["proved"] is True
+    proof = proof["rebooted"]
+    assert [entry["address"] for entry in proof] == [rebooted["address"]]
+    assert proof[0]["boot_before"] == rebooted["boot_before"] != proof[0]["boot_after"]
+    assert 0 < proof[0]["answered_after_seconds"] < 30
+    # every process of the host is younger than the drill: it really rebooted, and booted again
+    ages = run_script(Host(rebooted["address"]), "ps -e -o etimes=,comm=", settings(monitored.lab)).splitlines()
+    assert ages and all(int(line.split()[0]) < 60 for line in ages)
+    assert any(line.split()[1] == kubelet_process(monitored.lab) for line in ages)
+    measures = impact_of(journal)["measures"]
+    assert measures["pods_lost"] == 0
+    # the replica on the other worker kept serving: the workload never went down
+    assert measures["workloads"]["Deployment demo/web"]["min_ready"] >= 1
+    # real containers: they end, and start again
+    timeline = impact_of(journal)["recording"]["timeline"]
+    web = lambda what: {e["pod"] for e in timeline if e["what"] == what and e["node"] == node
+                        and e["pod"].startswith("demo/web-")}
+    assert web("container-ended") and web("container-ended") == web("container-started"), timeline
+    ended = next(e for e in timeline if e["what"] == "container-ended" and e["node"] == node)
+    assert ended["finished_at"] and ended["reason"], ended  # when and how, as the kubelet tells it
+    assert measures["impact"] == "partial"
+
+
+def test_zone_outage_keeps_the_workload_available_from_the_other_zone_and_its_alerts_fire(monitored, tmp_path):
+    spread_over_both_zones(monitored_kube(monitored))
+    shortened = ("--var", "cut_seconds:int=40", "--var", "notready_seconds:int=28")
+    planned, plan = plan_of(tmp_path, "zone-outage.json", [monitored.lab.vars_path], *shortened)
+    assert planned.returncode == 0, planned.stderr
+    run = chaos_run(tmp_path, "zone-outage.json", [monitored.lab.vars_path], *shortened)
+    journal = journal_of(run, tmp_path)
+    worker = {"host": "worker1"}
+    assert_declared_alerts_fired_in_time(journal, {"HostDown": {**worker, "job": "node"},
+                                                   "KubeletDown": {**worker, "job": "kubelet"},
+                                                   "KubeNodeNotReady": {}})
+    assert_plan_agrees(plan, journal)
+    out = outputs(journal)
+    assert [h["name"] for h in out["cut-the-zone"]["targets"]["hosts"]] == ["worker1"]
+    assert out["zone-nodes-ready-during-the-outage"] is False
+    assert out["other-zone-nodes-ready-during-the-outage"] is True
+    assert out["workload-available-from-the-other-zone"]["status"]["availableReplicas"] >= 1
+    back = out["zone-nodes-back"]
+    assert back["back_at"] and back["last"] is True
+    print(f"\nzone-a cut for 40 s: its nodes were back Ready at {back['back_at']}")
 
 
 def test_an_expected_alert_that_does_not_exist_is_not_detected(monitored, tmp_path):

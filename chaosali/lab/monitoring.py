@@ -43,14 +43,18 @@ def _rule(name: str, expression: str, wait: str, summary: str, severity: str = "
             "annotations": {"summary": summary}}
 
 
+def _restarted(name: str, jobs: str, severity: str = "critical") -> dict:
+    # a process that its supervisor restarts at once may answer every scrape: its start time tells
+    # (a minute long, so that a drill's recording sees it)
+    return _rule(name, f'changes(process_start_time_seconds{{job=~"{jobs}"}}[1m]) > 0', "0s",
+                 "{{ $labels.job }} on {{ $labels.host }} restarted", severity)
+
+
 RULES = [
     # the targets are static: `up` of each exists from the first scrape on (no absent() needed)
     _rule("KubeAPIDown", 'sum(up{job="kube-apiserver"}) == 0', "1s",
           "no API server answers its metrics"),
-    # a crashed component that its supervisor restarts at once may answer every scrape: its start
-    # time tells (a minute long, so that a drill's recording sees it)
-    _rule("ControlPlaneRestarted", f'changes(process_start_time_seconds{{job=~"{_CONTROL_PLANE}"}}[1m]) > 0', "0s",
-          "{{ $labels.job }} on {{ $labels.host }} restarted"),
+    _restarted("ControlPlaneRestarted", _CONTROL_PLANE),
     _rule("EtcdNoLeader", "etcd_server_has_leader == 0", "2s", "etcd member {{ $labels.host }} has no leader"),
     _rule("EtcdMemberDown", 'up{job="etcd"} == 0', "2s", "etcd member {{ $labels.host }} does not answer"),
     _rule("KubeNodeNotReady", "sum(node_collector_unhealthy_nodes_in_zone) > 0", "2s",
@@ -58,6 +62,10 @@ RULES = [
     _rule("HostDown", 'up{job="node"} == 0', "2s", "host {{ $labels.host }} does not answer"),
     # seen within seconds, where KubeNodeNotReady waits out the node's grace (none with kwok workers)
     _rule("KubeletDown", 'up{job="kubelet"} == 0', "2s", "the kubelet of {{ $labels.host }} does not answer"),
+    # a rebooted lab host is back in seconds, its kubelet down for less than KubeletDown's scrape and
+    # `for:`; nor does the host's boot time tell (node_boot_time_seconds is the machine's): the
+    # kubelet's own start time does, as a real node's rebooted kubelet's would
+    _restarted("KubeletRestarted", "kubelet", "warning"),
     # the lab's hosts share the machine's CPUs and its /proc/stat, which their exporters read alike:
     # one series, of the machine, rather than one alike per host that names a host it cannot tell
     _rule("MachineCPUSaturated", 'min(1 - avg by (host) (rate(node_cpu_seconds_total{mode="idle"}[15s]))) > 0.95',
