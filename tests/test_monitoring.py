@@ -359,7 +359,7 @@ def assert_declared_alerts_fired_in_time(journal: dict, labels: dict[str, dict])
                  and a["firing_at"] is not None and a["labels"].get("host") == want.get("host")]
         assert len(fired) == 1 and want.items() <= fired[0].items(), fired  # one series, of the faulty host
         print(f"\n{journal['experiment']['title'][:40]}: {detected['alert']} fired {detected['seconds_to_detect']:.2f} s "
-              f"after the fault, resolved {detected['seconds_to_resolve']} s after the heal")
+              f"after the fault, resolved {detected['seconds_to_resolve']} s after the heal (None: not in the recording)")
 
 
 @pytest.mark.parametrize("experiment, options, labels", [
