@@ -369,8 +369,9 @@ def assert_declared_alerts_fired_in_time(journal: dict, labels: dict[str, dict])
      {"HostDiskNearlyFull": {"host": "worker1", "mountpoint": "/var/lib/kubelet"}}),
     ("apiserver-crash.json", ["settle_seconds:int=2"],
      {"ControlPlaneRestarted": {"host": "master1", "job": "kube-apiserver"}}),
-    # etcd stopped (SIGSTOP): its sockets stay open, its scrapes time out
-    ("etcd-hang.json", ["settle_seconds:int=2"], {"EtcdMemberDown": {"host": "master1", "job": "etcd"}}),
+    # etcd stopped (SIGSTOP): its sockets stay open, its scrapes time out, and the API server's with them
+    ("etcd-hang.json", ["settle_seconds:int=2"],
+     {"EtcdMemberDown": {"host": "master1", "job": "etcd"}, "KubeAPIDown": {}}),
 ])
 def test_the_shipped_drills_declare_alerts_the_lab_raises_in_time(monitored, tmp_path, experiment, options, labels):
     run = chaos_run(tmp_path, experiment, [monitored.lab.vars_path], *(f"--var={option}" for option in options))
