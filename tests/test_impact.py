@@ -15,7 +15,7 @@ from chaosali.host.actions import cut_network, restore_network
 from chaosali.core import memory
 from chaosali.impact import controls
 from chaosali.impact.controls import _http_targets, _judge_to_the_end
-from chaosali.impact.measures import judge, measure
+from chaosali.impact.measures import http_between, judge, measure
 from chaosali.impact.recorder import Recorder, Scope
 from conftest import wait_until
 
@@ -106,6 +106,17 @@ def test_a_failure_streak_is_judged_per_http_target_in_failed_samples_in_a_row()
     assert judge(measures, {"max_failure_streak": 3})[0]["met"] is True
     with pytest.raises(InvalidArgument, match="max_failure_streak"):
         judge(measures, {"max_failure_streak": 1.5})
+
+
+def test_http_between_two_readings_measures_only_the_samples_taken_in_between() -> None:
+    before = {"http": {"web": {"samples": 4, "failures": 1, "latencies": [0.1, 0.1, 0.1, 2.0]}}}
+    during = {"http": {"web": {"samples": 8, "failures": 3, "latencies": [0.1, 0.1, 0.1, 2.0, 0.5, 0.5, 2.0, 2.0]},
+                       "new": {"samples": 1, "failures": 0, "latencies": [0.2]}}}
+    between = http_between(before, during)
+    assert between["web"] == {"samples": 4, "availability": 50.0, "p50": 2.0, "p95": 2.0, "p99": 2.0}
+    assert between["new"]["samples"] == 1 and between["new"]["p95"] == 0.2  # a target first read later
+    assert http_between(during, during)["web"] == {"samples": 0, "availability": None, "p50": None, "p95": None,
+                                                   "p99": None}
 
 
 def test_limits_are_read_with_the_argument_rules() -> None:

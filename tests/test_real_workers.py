@@ -414,3 +414,105 @@ def _root_chains() -> list[str]:
     """The chains of the machine's own iptables (the lab's live in its hosts' namespaces)."""
     return sorted(line.split()[0] for line in subprocess.run(["iptables-save"], capture_output=True,
                                                               text=True).stdout.splitlines() if line.startswith(":"))
+
+
+# -- host faults on a worker, seen in the HTTP samples of the replicas (on the shared lab) --------------
+
+FAULT_SECONDS = 6  # well under the lab's node grace: the node stays Ready, its replica an endpoint
+
+
+def web_through_a_fault(kube, kube_chaos, fault: str, **arguments) -> dict[str, dict[str, dict]]:
+    """Sample each worker's NodePort (the lab's ``web_urls``) 10 times a second with the impact
+    recorder while ``fault`` (a chaosali.host action) hits worker1, which runs one web replica:
+    ``before`` (from when every URL answered), ``during`` (from the fault in effect until its own
+    timer healed it: no marker, no chain left) and ``after`` (until every URL answered again).
+    Returns the measures of each phase by worker, with ``failing_seconds`` during: the longest
+    stretch of failed samples of each URL. Prints them."""
+    from chaosali.cluster.api import new_api_client
+    from chaosali.core.http import check
+    from chaosali.host import actions
+    from chaosali.impact.measures import http_between
+    from chaosali.impact.recorder import HttpTarget, Recorder, Scope
+    from conftest import chaosali_chains, markers
+
+    host = worker(kube, "worker1")
+    urls = {h.name: f"http://{h.address}:{nodes.WEB_NODE_PORT}/" for h in kube.lab.hosts if h.role == "worker"}
+    assert sorted(urls.values()) == sorted(kube_chaos["configuration"]["web_urls"])
+    targets = tuple(HttpTarget(name, *check(url, timeout=1), rate=10) for name, url in urls.items())
+    recorder = Recorder(lambda: new_api_client(kube.admin, retries=0), Scope(("demo",)), http_targets=targets)
+
+    def answering(least: int) -> dict:
+        """The reading after which ``least`` samples of every URL in a row answered, once they have."""
+        mark = recorder.recording()
+
+        def answered() -> bool:
+            nonlocal mark
+            now = recorder.recording()
+            since = http_between(mark, now)
+            if any(m["samples"] < least for m in since.values()):
+                return False
+            if all(m["availability"] == 100 for m in since.values()):
+                return True
+            mark = now  # a miss: count again from here
+            return False
+
+        assert wait_until(answered, 30, step=0.5), f"the web URLs did not answer {least} times in a row: {mark['http']}"
+        return mark
+
+    recorder.start()
+    try:
+        steady = answering(20)  # the web through kube-proxy once it knows both new replicas
+        before = recorder.recording()
+        getattr(actions, fault)([host.address], duration=FAULT_SECONDS, **arguments, **kube_chaos)
+        injected = recorder.recording()  # the fault in effect (a sample sent while injecting is in neither)
+        active = "ls /run/chaosali/*/restore.sh 2>/dev/null || true"  # a healed load keeps its samples' marker
+        assert wait_until(lambda: not on_host(kube, host, active), FAULT_SECONDS + 10, step=0.5), "never healed"
+        healed = recorder.recording()
+        # what the host sampled while its fault lasted (a load's), read back and removed: nothing is left
+        observed = actions.restore_faults([host.address], **kube_chaos).get("observed", {})
+        assert markers(kube.lab, host) == [] and chaosali_chains(host) == []
+        answering(5)
+        after = recorder.recording()
+    finally:
+        recorder.stop()
+    phases = {"before": http_between(steady, before), "during": http_between(injected, healed),
+              "after": http_between(healed, after), "observed": observed}
+    for name, target in after["http"].items():
+        phases["during"][name]["failing_seconds"] = max(
+            [min(w["to"], healed["seconds"]) - max(w["from"], injected["seconds"]) for w in target["error_windows"]
+             if w["to"] is not None and w["to"] > injected["seconds"] and w["from"] < healed["seconds"]], default=0)
+    print(f"\n{fault} on worker1 ({FAULT_SECONDS} s): " + "; ".join(
+        f"{phase} " + ", ".join(f"{name} {m['availability']}% of {m['samples']}, p95 {1000 * (m['p95'] or 0):.1f} ms"
+                                for name, m in phases[phase].items()) for phase in ("before", "during", "after"))
+        + "; failing " + ", ".join(f"{name} {m['failing_seconds']:.1f} s" for name, m in phases["during"].items()))
+    return phases
+
+
+def test_host_netcut_of_a_worker_fails_the_requests_through_it_until_it_heals(kube, kube_chaos, real_containers,
+                                                                             web_spread):
+    """A cut worker's pods are cut off with it (its FORWARD traffic too): its NodePort answers
+    nothing for the whole cut (1 s timeouts in a row); the other worker's fails the requests it
+    sends to worker1's replica, still an endpoint (the node stays Ready through the cut)."""
+    phases = web_through_a_fault(kube, kube_chaos, "cut_network")
+    assert phases["during"]["worker1"]["failing_seconds"] >= FAULT_SECONDS - 2, phases["during"]
+    assert phases["during"]["worker2"]["availability"] < 100, phases["during"]
+
+
+def test_packet_loss_on_a_worker_fails_requests_through_it_until_it_heals(kube, kube_chaos, real_containers,
+                                                                         web_spread):
+    """Each request's packets cross the lossy worker a few times (in and out, handshake and all):
+    requests through it fail or time out, while the replica is still an endpoint."""
+    phases = web_through_a_fault(kube, kube_chaos, "lose_packets", percent=30)
+    assert phases["during"]["worker1"]["availability"] < 100, phases["during"]
+
+
+def test_node_high_load_of_a_worker_fails_no_request_through_any_worker(
+        kube, kube_chaos, real_containers, web_spread):
+    """A lab host has no CPUs of its own: the busy loops of worker1 take the machine's, which every
+    host (and this test) shares, so the latency rises through either NodePort alike (printed, not
+    judged: bench/real_nodes.py measures it). What is asserted: the load took effect, and every
+    request was still answered."""
+    phases = web_through_a_fault(kube, kube_chaos, "stress_cpu")
+    [load] = [fault for faults in phases["observed"].values() for fault in faults.values()]
+    assert load["took_effect"] and load["load_cpu_percent"] >= 20, load
+    assert all(m["availability"] == 100 for phase in ("during", "after") for m in phases[phase].values()), phases

@@ -2,8 +2,10 @@
 
 Drop rules live in a chain per fault and direction (``chaosali-<hex>-in`` / ``-out``), jumped to
 from the first position of INPUT / OUTPUT, so that no ACCEPT rule of the host can shadow them and
-removing the fault removes exactly its rules. Exemptions (loopback, the controller's SSH path)
-``RETURN`` to the host's own rules instead of accepting, so a fault never opens anything.
+removing the fault removes exactly its rules. FORWARD jumps to them too, for what the host forwards
+in and out through its default route's interface: its containers' traffic (a pod's, a NodePort's)
+never passes INPUT or OUTPUT, and a host cut from the network cuts its pods off with it.
+Exemptions (loopback, the controller's SSH path) ``RETURN`` to the host's own rules instead of accepting, so a fault never opens anything.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ __all__ = ["drop_fault", "bandwidth_fault", "delay_fault"]
 
 IPTABLES = "iptables -w"
 DIRECTIONS = {"both": ("in", "out"), "ingress": ("in",), "egress": ("out",)}
-_HOOKS = {"in": ("INPUT", "-i lo", "-s", '-s "$CHAOSALI_SSH_PEER" --dport "$CHAOSALI_SSH_PORT"'),
-          "out": ("OUTPUT", "-o lo", "-d", '-d "$CHAOSALI_SSH_PEER" --sport "$CHAOSALI_SSH_PORT"')}
+_HOOKS = {"in": ("INPUT", "-i lo", "-s", '-s "$CHAOSALI_SSH_PEER" --dport "$CHAOSALI_SSH_PORT"', "-i"),
+          "out": ("OUTPUT", "-o lo", "-d", '-d "$CHAOSALI_SSH_PEER" --sport "$CHAOSALI_SSH_PORT"', "-o")}
 # full matches of ASCII only: a value that reaches tc or a shell must be exactly what it looks like
 _RATE = re.compile(r"\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)", re.ASCII | re.IGNORECASE)
 _SIZE = re.compile(r"\d+(k|kb|m|mb|b)?", re.ASCII | re.IGNORECASE)
@@ -40,7 +42,8 @@ def drop_fault(
     """Drop `percent` % of the host's traffic, optionally only to/from peers and ports."""
     sides = DIRECTIONS[args.choice(direction, "direction", DIRECTIONS)]
     keep_ssh = args.boolean(keep_ssh, "keep_ssh")
-    fault = FaultScript(kind=kind, duration=args.duration(duration), apply=[], undo=[], detach=not keep_ssh)
+    # the interface forwarded traffic crosses (none on a host without a default route: no FORWARD jump)
+    fault = FaultScript(kind=kind, duration=args.duration(duration), apply=_device(None, "FWD"), undo=[], detach=not keep_ssh)
     peers, ports = args.ipv4_networks(peers, "peer"), args.ports(ports, "ports", most=15)  # 15: iptables multiport
     probability = args.percent(percent) / 100
     statistic = f" -m statistic --mode random --probability {probability:.4f}" if probability < 1 else ""
@@ -51,7 +54,7 @@ def drop_fault(
         )
     jumps = []
     for side in sides:
-        hook, loopback, peer_flag, ssh_match = _HOOKS[side]
+        hook, loopback, peer_flag, ssh_match, device_flag = _HOOKS[side]
         chain = f"{fault.id}-{side}"
         rules = [f"{loopback} -j RETURN"]
         if keep_ssh:
@@ -66,9 +69,11 @@ def drop_fault(
                 rules.append(f"{where.strip()}{statistic} -j DROP".strip())
         fault.apply += [f"{IPTABLES} -N {chain}"] + [f"{IPTABLES} -A {chain} {rule}" for rule in rules]
         # the jumps go in last, once the chains are complete, and first in the hook
-        jumps.append(f"{IPTABLES} -I {hook} 1 -m comment --comment {fault.id} -j {chain}")
+        jump, forwarded = f"-m comment --comment {fault.id} -j {chain}", f'{device_flag} "$FWD"'
+        jumps += [f"{IPTABLES} -I {hook} 1 {jump}", f'[ -z "$FWD" ] || {IPTABLES} -I FORWARD 1 {forwarded} {jump}']
         fault.undo += [
-            f"{IPTABLES} -D {hook} -m comment --comment {fault.id} -j {chain}",
+            f"{IPTABLES} -D {hook} {jump}",
+            f"{IPTABLES} -D FORWARD {forwarded} {jump}",
             f"{IPTABLES} -F {chain}",
             f"{IPTABLES} -X {chain}",
         ]
@@ -86,7 +91,6 @@ def tc_fault(kind: str, duration: Any, interface: Any, qdisc: list[str]) -> Faul
     The interface is resolved on the host and kept in the marker's env for the undo; ``env`` is
     sourced by restore.sh, so a name found on the host is checked there as ``interface`` is here
     (Linux allows "$(...)" in a name) and written quoted."""
-    dev = shlex.quote(args.interface(interface)) if interface is not None else f'"$({_DEFAULT_DEV})"'
     missing = (
         f"the kernel of this host has no sch_{qdisc[0]} module (tc {qdisc[0]}): "
         f"load it with modprobe sch_{qdisc[0]}, or use another fault"
@@ -95,11 +99,8 @@ def tc_fault(kind: str, duration: Any, interface: Any, qdisc: list[str]) -> Faul
         kind=kind,
         duration=args.duration(duration),
         apply=[
-            f"DEV={dev}",
+            *_device(interface),
             '[ -n "$DEV" ] || { echo "no interface given and no default route to find one" >&2; exit 2; }',
-            'case "$DEV" in -* | *[!A-Za-z0-9_.@-]*) echo "the default route\'s interface has a name other than '
-            'letters, digits and \'_.@-\' (not beginning with \'-\'): give interface explicitly" >&2; exit 2 ;; esac',
-            'printf "DEV=\'%s\'\\n" "$DEV" >> "$d/env"',
             f'tc qdisc add dev "$DEV" root {shlex.join(qdisc)} 2>"$d/tc.err" || {{ '
             f'if grep -q "kind is unknown" "$d/tc.err"; then echo "{missing}" >&2; '
             'else cat "$d/tc.err" >&2; fi; exit 2; }',
@@ -107,6 +108,20 @@ def tc_fault(kind: str, duration: Any, interface: Any, qdisc: list[str]) -> Faul
         undo=['tc qdisc del dev "$DEV" root'],
         report=['echo "$DEV: $(tc qdisc show dev "$DEV" root)"'],
     )
+
+
+def _device(interface: Any, name: str = "DEV") -> list[str]:
+    """Commands that set ``$name`` to ``interface`` (None: the default route's, or empty without
+    one) and keep it in the marker's env for the undo; ``env`` is sourced by restore.sh, so a name
+    found on the host is checked there as ``interface`` is here (Linux allows "$(...)" in a name)
+    and written quoted. (A tc fault's is DEV: the check for leftovers looks for its qdisc there.)"""
+    dev = shlex.quote(args.interface(interface)) if interface is not None else f'"$({_DEFAULT_DEV})"'
+    return [
+        f"{name}={dev}",
+        f'case "${name}" in -* | *[!A-Za-z0-9_.@-]*) echo "the default route\'s interface has a name other than '
+        'letters, digits and \'_.@-\' (not beginning with \'-\'): give interface explicitly" >&2; exit 2 ;; esac',
+        f'printf "{name}=\'%s\'\\n" "${name}" >> "$d/env"',
+    ]
 
 
 def bandwidth_fault(kind: str, duration: Any, rate: Any, burst: Any, latency: Any, interface: Any) -> FaultScript:

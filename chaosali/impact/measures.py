@@ -13,8 +13,8 @@ from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.windows import Windows
 
-__all__ = ["measure", "judge", "detections", "expected_alerts", "unexpected_alerts", "Limit", "LIMITS", "IMPACTS",
-           "BARE_PODS", "NOT_DETECTED", "ALERT_MOMENTS"]
+__all__ = ["measure", "http_between", "judge", "detections", "expected_alerts", "unexpected_alerts", "Limit", "LIMITS",
+           "IMPACTS", "BARE_PODS", "NOT_DETECTED", "ALERT_MOMENTS"]
 
 IMPACTS = ("none", "partial", "core")
 BARE_PODS = "pods without a controller"
@@ -211,6 +211,22 @@ def _nodes(timeline: list[dict], end: float, fault_end: float | None) -> dict[st
             "taints_seen": sorted(taints.get(name, ())),
         }
     return result
+
+
+def http_between(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per HTTP target, the measures of the samples taken between two readings of one recording
+    (e.g. before a fault and once it ended): the phases of a drill, side by side. Samples past the
+    recording's cap keep no latency, so the percentiles may cover fewer; streaks and error windows
+    are the whole recording's, not a phase's."""
+    between = {}
+    for name, now in (later.get("http") or {}).items():
+        then = (earlier.get("http") or {}).get(name) or {}
+        kept = len(then.get("latencies") or [])
+        measured = _http({"samples": now["samples"] - (then.get("samples") or 0),
+                          "failures": now["failures"] - (then.get("failures") or 0),
+                          "latencies": (now.get("latencies") or [])[kept:]})
+        between[name] = {key: measured[key] for key in ("samples", "availability", "p50", "p95", "p99")}
+    return between
 
 
 def _http(target: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 # Remove the iptables chains of faults that no marker accounts for (e.g. /run was lost), jumps first;
 # print each chain removed. A fault's chains are named after its id, which begins with CHAOSALI_ID_PREFIX.
-for hook in INPUT OUTPUT; do
+for hook in INPUT OUTPUT FORWARD; do
     iptables -w -S "$hook" 2>/dev/null | grep -e "-j $CHAOSALI_ID_PREFIX" | sed 's/^-A/-D/' |
         while read -r rule; do
             # shellcheck disable=SC2086 # the rule is split into iptables' own arguments
