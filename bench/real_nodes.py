@@ -3,35 +3,90 @@
 Side by side in one run, each --runs times (binaries already built): the time of a warm
 `lab up` (hosts, control plane, nodes Ready, the demo workload available) with kwok workers and
 with real ones, and the memory (proportional set size) of everything a real worker runs: its
-kubelet, containerd, kube-proxy, shims and containers. Needs root: brings up its own lab.
+kubelet, containerd, kube-proxy, shims and containers. In each lab with real workers, the web
+latency (p95 of the impact recorder's samples, 10 a second) of each replica before and during a CPU
+stress of the worker that runs the first one, each --stress-seconds long: each replica is reached
+through its own worker's NodePort of a Service with externalTrafficPolicy Local, so that kube-proxy
+sends no request to the other. Needs root: brings up its own lab.
 
-    python bench/real_nodes.py [--runs 3] [--quick]
+    python bench/real_nodes.py [--runs 3] [--stress-seconds 20] [--quick]
 """
 
 import argparse
 import glob
+import json
 import statistics
 import subprocess
 import time
 from pathlib import Path
 
-from chaosali.lab.cluster import Cluster
+from kubernetes import client
+
+from chaosali.cluster.api import new_api_client
+from chaosali.core.http import check
+from chaosali.host.actions import restore_faults, stress_cpu
+from chaosali.impact.measures import http_between
+from chaosali.impact.recorder import HttpTarget, Recorder, Scope
+from chaosali.lab import nodes
+from chaosali.lab.cluster import DEMO_NAMESPACE, Cluster
 from chaosali.lab.hosts import Lab
 
 from _cli import parse  # bench/_cli.py
 
 
-def lab_up(kind: str, lab: Lab) -> tuple[float, dict[str, float]]:
-    """Seconds of a warm ``lab up`` with ``kind`` workers, and the MiB each worker's processes use."""
+LOCAL_NODE_PORT = nodes.WEB_NODE_PORT + 1  # the bench's own Service: each worker's NodePort, its own replica
+
+
+def lab_up(kind: str, lab: Lab, stress_seconds: float) -> tuple[float, dict[str, float], dict | None]:
+    """Seconds of a warm ``lab up`` with ``kind`` workers, the MiB each worker's processes use and,
+    with real workers, the web latency before and during a CPU stress (see :func:`stress_latency`)."""
     lab.down()
     try:
         started = time.monotonic()
-        Cluster(lab, progress=lambda message: None, nodes=kind).up(masters=1, workers=2)
+        cluster = Cluster(lab, progress=lambda message: None, nodes=kind)
+        cluster.up(masters=1, workers=2)
         seconds = time.monotonic() - started
-        return seconds, {host.name: _pss_mib(_worker_pids(lab, host.namespace))
-                         for host in lab.hosts if host.role == "worker"}
+        memory = {host.name: _pss_mib(_worker_pids(lab, host.namespace)) for host in lab.hosts if host.role == "worker"}
+        return seconds, memory, stress_latency(cluster, stress_seconds) if kind == "real" else None
     finally:
         lab.down()
+
+
+def stress_latency(cluster: Cluster, seconds: float) -> dict:
+    """The p95 latency (ms) of each web replica, by the node it runs on, ``before`` and ``during`` a
+    stress of every CPU of the node that runs the first replica (``stressed``)."""
+    api = new_api_client({"kubeconfig_path": str(cluster.admin_kubeconfig)})
+    try:
+        core = client.CoreV1Api(api)
+        core.create_namespaced_service(DEMO_NAMESPACE, {"metadata": {"name": "web-local"}, "spec": {
+            "type": "NodePort", "externalTrafficPolicy": "Local", "selector": {"app": "web"},
+            "ports": [{"port": 80, "targetPort": nodes.WEB_PORT, "nodePort": LOCAL_NODE_PORT}]}})
+        replicas = [p.spec.node_name for p in core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items]
+    finally:
+        api.close()
+    hosts = {h.name: h for h in cluster.lab.hosts}
+    targets = tuple(HttpTarget(node, *check(f"http://{hosts[node].address}:{LOCAL_NODE_PORT}/", timeout=2), rate=10)
+                    for node in sorted(set(replicas)))
+    recorder = Recorder(lambda: new_api_client({"kubeconfig_path": str(cluster.admin_kubeconfig)}),
+                        Scope((DEMO_NAMESPACE,)), http_targets=targets)
+    variables = json.loads(cluster.lab.vars_path.read_text())
+    access = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
+    recorder.start()
+    try:
+        time.sleep(1)  # kube-proxy's rules for the new Service
+        started = recorder.recording()
+        time.sleep(seconds)
+        before = recorder.recording()
+        stress_cpu([hosts[replicas[0]].address], duration=seconds + 5, **access)
+        time.sleep(seconds)
+        during = recorder.recording()
+    finally:
+        recorder.stop()
+        restore_faults([hosts[replicas[0]].address], **access)
+    phases = {"before": http_between(started, before), "during": http_between(before, during)}
+    return {"stressed": replicas[0], **{phase: {node: {"p95_ms": round(1000 * m["p95"], 2), "samples": m["samples"],
+                                                       "availability": m["availability"]}
+                                                for node, m in measured.items()} for phase, measured in phases.items()}}
 
 
 def _worker_pids(lab: Lab, namespace: str) -> set[str]:
@@ -56,19 +111,27 @@ def _pss_mib(pids: set[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    args = parse(parser, {"runs": 1}, labs=({"name": "bnodes", "subnet": "10.228.0.0/24"},
+    parser.add_argument("--stress-seconds", type=float, default=20)
+    args = parse(parser, {"runs": 1, "stress_seconds": 2}, labs=({"name": "bnodes", "subnet": "10.228.0.0/24"},
                                             {"name": "csqnodes", "subnet": "10.237.0.0/24"}))
-    results: dict[str, list[tuple[float, dict[str, float]]]] = {"kwok": [], "real": []}
+    results: dict[str, list[tuple[float, dict[str, float], dict | None]]] = {"kwok": [], "real": []}
     for _ in range(args.runs):
         for kind in results:  # interleaved, so that both see the same machine load
-            results[kind].append(lab_up(kind, Lab(**args.lab)))
+            results[kind].append(lab_up(kind, Lab(**args.lab), args.stress_seconds))
     medians = {}
     for kind, runs in results.items():
-        medians[kind] = statistics.median(seconds for seconds, _ in runs)
-        memory = statistics.median(mib for _, per_worker in runs for mib in per_worker.values())
+        medians[kind] = statistics.median(seconds for seconds, _, _ in runs)
+        memory = statistics.median(mib for _, per_worker, _ in runs for mib in per_worker.values())
         print(f"{kind:5} workers: lab up {medians[kind]:5.1f} s (median of {len(runs)}: "
-              f"{', '.join(f'{s:.1f}' for s, _ in runs)}); memory per worker {memory:6.1f} MiB")
+              f"{', '.join(f'{s:.1f}' for s, _, _ in runs)}); memory per worker {memory:6.1f} MiB")
     print(f"real / kwok lab up: {medians['real'] / medians['kwok']:.2f}x")
+    for _, _, stress in results["real"]:
+        print(f"CPU stress of {stress['stressed']} ({args.stress_seconds:g} s each, every CPU), web p95 before -> during: "
+              + "; ".join(f"replica on {node}{' (stressed)' if node == stress['stressed'] else ''} "
+                          f"{stress['before'][node]['p95_ms']} -> {stress['during'][node]['p95_ms']} ms "
+                          f"({stress['during'][node]['p95_ms'] / stress['before'][node]['p95_ms']:.2f}x, "
+                          f"{stress['during'][node]['availability']}% of {stress['during'][node]['samples']} answered)"
+                          for node in stress["before"]))
 
 
 if __name__ == "__main__":
