@@ -1,7 +1,8 @@
 """Real worker nodes in the lab: a kubelet and containerd per worker, whose pods are real containers.
 
-The lab (one kwok master, two real workers) is brought up once for this module; its last test
-brings it down and proves that nothing of it is left on the machine.
+The tests run on the session's shared lab (the ``kube`` fixture: one kwok master, two real workers),
+and change only what they restore; the proof that ``lab down`` leaves nothing brings up a lab of its
+own (``REAL_LAB``), and takes it down.
 """
 
 from __future__ import annotations
@@ -88,43 +89,31 @@ def test_real_nodes_on_a_machine_without_runc_is_a_clear_error(monkeypatch, tmp_
 # -- in a lab with real workers ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def real(one_test_session_at_a_time: None):
-    lacking = nodes.missing()
-    if lacking:
-        pytest.skip(f"real worker nodes need {', '.join(lacking)} (scripts/setup installs them)")
-    lab = Lab(**REAL_LAB)
-    lab.down()
-    cluster = Cluster(lab, nodes="real")
-    cluster.up(masters=1, workers=2)
-    yield cluster
-    lab.down()
-
-
-@pytest.fixture(scope="module")
-def core(real: Cluster):
-    api = config.new_client_from_config(config_file=str(real.admin_kubeconfig))
+@pytest.fixture
+def core(kube, real_containers: None):
+    """The shared lab's API, where its workers are real (the test is skipped, saying why, where not)."""
+    api = config.new_client_from_config(config_file=str(kube.admin_kubeconfig))
     yield client.CoreV1Api(api)
     api.close()
 
 
-def on_host(cluster: Cluster, host: LabHost, command: str) -> str:
-    return run_script(Host(host.address), command, settings(cluster.lab))
+def on_host(lab: Lab, host: LabHost, command: str) -> str:
+    return run_script(Host(host.address), command, settings(lab))
 
 
-def worker(cluster: Cluster, name: str) -> LabHost:
-    return next(h for h in cluster.lab.hosts if h.name == name)
+def worker(lab: Lab, name: str) -> LabHost:
+    return next(h for h in lab.hosts if h.name == name)
 
 
-def http_get(cluster: Cluster, address: str, port: int = nodes.WEB_PORT, source: LabHost | None = None) -> str | None:
+def http_get(lab: Lab, address: str, port: int = nodes.WEB_PORT, source: LabHost | None = None) -> str | None:
     """The body served at ``address`` as seen from ``source`` (default: the master host), or None."""
     get = f"import urllib.request; print(urllib.request.urlopen('http://{address}:{port}/', timeout=2).read().decode())"
-    result = subprocess.run(["ip", "netns", "exec", (source or cluster.masters[0]).namespace, sys.executable, "-c", get],
+    result = subprocess.run(["ip", "netns", "exec", (source or lab.hosts[0]).namespace, sys.executable, "-c", get],
                             capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def test_workers_are_real_kubelets_on_containerd_and_the_master_stays_kwok(real, core):
+def test_workers_are_real_kubelets_on_containerd_and_the_master_stays_kwok(kube, core):
     found = {n.metadata.name: n for n in core.list_node().items}
     for name in ("worker1", "worker2"):
         info = found[name].status.node_info
@@ -132,12 +121,13 @@ def test_workers_are_real_kubelets_on_containerd_and_the_master_stays_kwok(real,
         assert info.kubelet_version == k8sbuild.KUBERNETES_VERSION
         assert found[name].metadata.labels["type"] == "real"
     assert found["master1"].metadata.labels["type"] == "kwok"
-    processes = on_host(real, worker(real, "worker1"), "ps -e -o comm=").split()
+    processes = on_host(kube.lab, worker(kube.lab, "worker1"), "ps -e -o comm=").split()
     assert "kubelet" in processes and "containerd" in processes and "kwok" not in processes
 
 
-def test_the_demo_web_runs_as_real_containers_serving_http(real, core):
-    pods = core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items
+def test_the_demo_web_runs_as_real_containers_serving_http(kube, core, web_spread):
+    pods = [p for p in core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items
+            if not p.metadata.deletion_timestamp]
     assert len(pods) == 2
     for pod in pods:
         assert pod.spec.containers[0].image == nodes.WEB_IMAGE
@@ -145,29 +135,30 @@ def test_the_demo_web_runs_as_real_containers_serving_http(real, core):
         assert pod.spec.containers[0].readiness_probe.http_get.port == nodes.WEB_PORT
         assert all(c.ready for c in pod.status.container_statuses)
         # each replica answers with its own name, from its own pod address
-        assert http_get(real, pod.status.pod_ip) == pod.metadata.name
-        httpd = on_host(real, worker(real, pod.spec.node_name), "pgrep -f 'busybox httpd' || true").split()
+        assert http_get(kube.lab, pod.status.pod_ip) == pod.metadata.name
+        httpd = on_host(kube.lab, worker(kube.lab, pod.spec.node_name), "pgrep -f 'busybox httpd' || true").split()
         assert httpd, f"no httpd process on {pod.spec.node_name}"
 
 
-def test_web_is_a_service_kube_proxy_balances_over_both_replicas(real, core):
+def test_web_is_a_service_kube_proxy_balances_over_both_replicas(kube, core, web_spread):
     """The NodePort answers through either worker, from outside the cluster (this machine), and the
     ClusterIP from inside a worker; kube-proxy sends requests to both replicas, wherever they run."""
-    replicas = {p.metadata.name for p in core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items}
-    variables = json.loads(real.lab.vars_path.read_text())["configuration"]
+    replicas = {p.metadata.name for p in core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items
+                if not p.metadata.deletion_timestamp}
+    variables = json.loads(kube.lab.vars_path.read_text())["configuration"]
     for url in variables["web_urls"]:
         served = {urllib.request.urlopen(url, timeout=2).read().decode().strip() for _ in range(12)}
         assert served == replicas, url
     cluster_ip = core.read_namespaced_service("web", DEMO_NAMESPACE).spec.cluster_ip
-    inside = worker(real, "worker2")
+    inside = worker(kube.lab, "worker2")
     served = set()
     for _ in range(12):
-        served.add(http_get(real, cluster_ip, 80, inside))
+        served.add(http_get(kube.lab, cluster_ip, 80, inside))
     assert served == replicas
 
 
-def test_a_reboot_of_a_real_worker_ends_its_containers_and_they_come_back(real, core):
-    host = worker(real, "worker2")
+def test_a_reboot_of_a_real_worker_ends_its_containers_and_they_come_back(kube, core, web_spread):
+    host = worker(kube.lab, "worker2")
     tasks = "ctr --address /run/containerd/containerd.sock -n k8s.io tasks ls -q"
 
     def web_container() -> str | None:
@@ -178,8 +169,8 @@ def test_a_reboot_of_a_real_worker_ends_its_containers_and_they_come_back(real, 
         return statuses[0].container_id.split("//")[1] if statuses else None
 
     before = web_container()
-    assert before and before in on_host(real, host, tasks).split()
-    variables = json.loads(real.lab.vars_path.read_text())
+    assert before and before in on_host(kube.lab, host, tasks).split()
+    variables = json.loads(kube.lab.vars_path.read_text())
     reboot_host([host.address], configuration=variables["configuration"], secrets=variables["secrets"]["ssh"])
 
     def running_again() -> bool:
@@ -187,18 +178,18 @@ def test_a_reboot_of_a_real_worker_ends_its_containers_and_they_come_back(real, 
         if not now or now == before:
             return False
         try:
-            running = on_host(real, host, tasks).split()
+            running = on_host(kube.lab, host, tasks).split()
         except EndpointError:  # sshd reboots too
             return False
         return now in running and before not in running
 
     # the old container ended with the host; the kubelet, back, started a new one for the pod
     assert wait_until(running_again, 90, step=0.5), "the web container never came back after the reboot"
-    assert on_host(real, host, "pgrep -f 'busybox httpd' || true").split()
+    assert on_host(kube.lab, host, "pgrep -f 'busybox httpd' || true").split()
 
 
-def test_an_image_the_lab_lacks_gets_the_kubelets_own_error_and_the_lab_names_its_images(real, core):
-    variables = json.loads(real.lab.vars_path.read_text())["configuration"]
+def test_an_image_the_lab_lacks_gets_the_kubelets_own_error_and_the_lab_names_its_images(kube, core):
+    variables = json.loads(kube.lab.vars_path.read_text())["configuration"]
     # its own, and the images of the workloads it builds, named as their manifests name them
     assert variables["lab_images"][:2] == [nodes.PAUSE_IMAGE, nodes.WEB_IMAGE]
     assert dns.IMAGE in variables["lab_images"]
@@ -216,11 +207,11 @@ def test_an_image_the_lab_lacks_gets_the_kubelets_own_error_and_the_lab_names_it
         core.delete_namespaced_pod(name, DEMO_NAMESPACE, grace_period_seconds=0)
 
 
-def test_a_containers_process_starts_with_its_pod_and_ends_with_its_deletion(real, core):
-    host = worker(real, "worker1")
+def test_a_containers_process_starts_with_its_pod_and_ends_with_its_deletion(kube, core):
+    host = worker(kube.lab, "worker1")
     marker = str(10_000_000 + uuid.uuid4().int % 1_000_000)  # a sleep no other process runs
     find = f"pgrep -f 'busybox sleep {marker}' || true"
-    assert on_host(real, host, find) == ""
+    assert on_host(kube.lab, host, find) == ""
     name = f"proof-{marker}"
     core.create_namespaced_pod(DEMO_NAMESPACE, {
         "metadata": {"name": name},
@@ -229,11 +220,11 @@ def test_a_containers_process_starts_with_its_pod_and_ends_with_its_deletion(rea
             "command": ["/bin/busybox", "sleep", marker]}]},
     })
     try:
-        assert wait_until(lambda: on_host(real, host, find), 60), "the container's process never started"
+        assert wait_until(lambda: on_host(kube.lab, host, find), 60), "the container's process never started"
         assert wait_until(lambda: core.read_namespaced_pod(name, DEMO_NAMESPACE).status.phase == "Running", 30)
         container_id = core.read_namespaced_pod(name, DEMO_NAMESPACE).status.container_statuses[0].container_id
         tasks = "ctr --address /run/containerd/containerd.sock -n k8s.io tasks ls -q"
-        assert container_id.split("//")[1] in on_host(real, host, tasks).split()
+        assert container_id.split("//")[1] in on_host(kube.lab, host, tasks).split()
     finally:
         core.delete_namespaced_pod(name, DEMO_NAMESPACE)
 
@@ -241,34 +232,34 @@ def test_a_containers_process_starts_with_its_pod_and_ends_with_its_deletion(rea
         return not core.list_namespaced_pod(DEMO_NAMESPACE, field_selector=f"metadata.name={name}").items
 
     assert wait_until(gone, 60), "the pod was never deleted"
-    assert on_host(real, host, find) == "", "the container's process outlived its pod"
-    assert container_id.split("//")[1] not in on_host(real, host, tasks).split()
+    assert on_host(kube.lab, host, find) == "", "the container's process outlived its pod"
+    assert container_id.split("//")[1] not in on_host(kube.lab, host, tasks).split()
 
 
-def test_a_kubelet_restarted_against_the_decoy_cluster_kills_its_containers_until_restored(real, core):
+def test_a_kubelet_restarted_against_the_decoy_cluster_kills_its_containers_until_restored(kube, core, web_spread):
     """kubelet-misconfig as it happens: the kubelet reaches a sister cluster (same CA) where none of its
     pods exist, and kills their containers, while the right cluster still shows them Running."""
-    variables = json.loads(real.lab.vars_path.read_text())
+    variables = json.loads(kube.lab.vars_path.read_text())
     access = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
-    host = worker(real, "worker1")
+    host = worker(kube.lab, "worker1")
     httpd = "pgrep -f 'busybox httpd' || true"
 
     def replica() -> client.V1Pod:
         return next(p for p in core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items
                     if p.spec.node_name == host.name and not p.metadata.deletion_timestamp)
 
-    before, pod = on_host(real, host, httpd).split(), replica()
-    assert before and http_get(real, pod.status.pod_ip) == pod.metadata.name
+    before, pod = on_host(kube.lab, host, httpd).split(), replica()
+    assert before and http_get(kube.lab, pod.status.pod_ip) == pod.metadata.name
     fault = reconfigure_kubelet([host.address], apiserver=variables["configuration"]["wrong_apiserver"],
                                 duration=120, **access)
     restarted = time.monotonic()
     try:
         killed = failed = None  # seconds from the restart to the web process gone, and to HTTP failing
         while (killed is None or failed is None) and time.monotonic() - restarted < 30:
-            if killed is None and not set(before) & set(on_host(real, host, httpd).split()):
+            if killed is None and not set(before) & set(on_host(kube.lab, host, httpd).split()):
                 killed = time.monotonic() - restarted
             sent = time.monotonic() - restarted  # a request to a vanished address fails by its timeout
-            if failed is None and http_get(real, pod.status.pod_ip) is None:
+            if failed is None and http_get(kube.lab, pod.status.pod_ip) is None:
                 failed = sent
         assert killed is not None, "the kubelet never killed the containers of its pods"
         assert failed is not None, "the replica kept serving"
@@ -276,7 +267,7 @@ def test_a_kubelet_restarted_against_the_decoy_cluster_kills_its_containers_unti
         seen = core.read_namespaced_pod(pod.metadata.name, DEMO_NAMESPACE)
         assert seen.status.phase == "Running" and all(c.ready for c in seen.status.container_statuses)
         # the wrong cluster has the node (registered by the kubelet) and none of the pods
-        decoy = yaml.safe_load(real.admin_kubeconfig.read_text())
+        decoy = yaml.safe_load(kube.admin_kubeconfig.read_text())
         decoy["clusters"][0]["cluster"]["server"] = variables["configuration"]["wrong_apiserver"]
         wrong = client.CoreV1Api(config.new_client_from_config_dict(decoy))
         assert host.name in [n.metadata.name for n in wrong.list_node().items]
@@ -288,7 +279,7 @@ def test_a_kubelet_restarted_against_the_decoy_cluster_kills_its_containers_unti
     def serving_again() -> bool:
         again = replica()
         return bool(again.status.container_statuses and again.status.container_statuses[0].ready
-                    and http_get(real, again.status.pod_ip) == again.metadata.name)
+                    and http_get(kube.lab, again.status.pod_ip) == again.metadata.name)
 
     back = wait_until(serving_again, 60)
     assert back is not None, "the replica never served again after the restore"
@@ -350,21 +341,22 @@ def _mounts(needles: set[str]) -> list[str]:
     return sorted(found)
 
 
-def test_lab_down_leaves_no_process_mount_cgroup_netns_or_chain_of_the_lab(real):
-    _assert_down_leaves_nothing(real.lab)
-
-
-def test_lab_down_after_lab_up_was_killed_half_way_leaves_nothing(real):
-    """``lab up`` SIGKILLed once the first pod's containers run, before it finished: ``lab down``
-    still removes everything (after the module's lab is down: same name and range)."""
+def test_lab_down_after_lab_up_was_killed_once_its_workloads_ran_leaves_nothing(one_test_session_at_a_time):
+    """``lab up`` SIGKILLed once the demo's web containers run, before it finished (it still waits
+    for them Ready and for the DNS): ``lab down`` removes everything. By then the lab has all a
+    finished one has (the control plane and its decoy, every host's kubelet, containerd and
+    kube-proxy with its chains, pods with their sandboxes, veths and volumes), so this one bring-up
+    proves both: a finished lab and a half-made one leave nothing. The other tests use the shared lab."""
+    lacking = nodes.missing()
+    if lacking:
+        pytest.skip(f"real worker nodes need {', '.join(lacking)} (scripts/setup installs them)")
     lab = Lab(**REAL_LAB)
     lab.down()
     up = subprocess.Popen([sys.executable, "-m", "chaosali.cli", "lab", "up", "--name", lab.name, "--subnet",
                            lab.subnet, "--nodes", "real"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # a pod's pause container runs (runc has exec'd it, in the pod's cgroup)
-        started = wait_until(lambda: "busybox sleep" in " ".join(_lab_processes(lab).values()), 120)
-        assert started is not None and up.poll() is None, "no container ran while lab up was running"
+        started = wait_until(lambda: "busybox httpd" in " ".join(_lab_processes(lab).values()), 120, step=0.1)
+        assert started is not None and up.poll() is None, "no web container ran while lab up was running"
     finally:
         up.kill()
         up.wait()
@@ -377,7 +369,7 @@ def _assert_down_leaves_nothing(lab: Lab) -> None:
     chain in the machine's own iptables."""
     processes = _lab_processes(lab)
     commands = " ".join(processes.values())
-    for what in ("kubelet", "containerd --config", "containerd-shim-runc-v2", "busybox sleep"):
+    for what in ("kubelet", "kube-proxy", "containerd --config", "containerd-shim-runc-v2", "busybox httpd"):
         assert what in commands, f"no {what} process among the lab's: the probe would prove nothing"
     netns = set()
     for key in processes:
@@ -435,7 +427,7 @@ def web_through_a_fault(kube, kube_chaos, fault: str, **arguments) -> dict[str, 
     from chaosali.impact.recorder import HttpTarget, Recorder, Scope
     from conftest import chaosali_chains, markers
 
-    host = worker(kube, "worker1")
+    host = worker(kube.lab, "worker1")
     urls = {h.name: f"http://{h.address}:{nodes.WEB_NODE_PORT}/" for h in kube.lab.hosts if h.role == "worker"}
     assert sorted(urls.values()) == sorted(kube_chaos["configuration"]["web_urls"])
     targets = tuple(HttpTarget(name, *check(url, timeout=1), rate=10) for name, url in urls.items())
@@ -466,7 +458,7 @@ def web_through_a_fault(kube, kube_chaos, fault: str, **arguments) -> dict[str, 
         getattr(actions, fault)([host.address], duration=FAULT_SECONDS, **arguments, **kube_chaos)
         injected = recorder.recording()  # the fault in effect (a sample sent while injecting is in neither)
         active = "ls /run/chaosali/*/restore.sh 2>/dev/null || true"  # a healed load keeps its samples' marker
-        assert wait_until(lambda: not on_host(kube, host, active), FAULT_SECONDS + 10, step=0.5), "never healed"
+        assert wait_until(lambda: not on_host(kube.lab, host, active), FAULT_SECONDS + 10, step=0.5), "never healed"
         healed = recorder.recording()
         # what the host sampled while its fault lasted (a load's), read back and removed: nothing is left
         observed = actions.restore_faults([host.address], **kube_chaos).get("observed", {})

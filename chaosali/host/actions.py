@@ -58,9 +58,11 @@ def cut_network(
     """
     Cut the network of the target hosts for `duration` seconds.
 
-    All traffic except loopback is dropped, or only traffic to/from `peers`
-    (addresses or CIDRs, or a cluster query such as {"masters": ["etcd"]}
-    for the hosts it finds) and/or `ports` (UDP and TCP alike), in
+    All traffic except loopback is dropped (what the host forwards through
+    its default route's interface too: its containers' and pods'), or only
+    traffic to/from `peers` (addresses or CIDRs, or a cluster query such as
+    {"masters": ["etcd"]} for the hosts it finds) and/or `ports` (UDP and
+    TCP alike), in
     `direction` "both", "ingress" or "egress". With `keep_ssh` (the
     default) the controller's own SSH path stays open so that the rollback
     can reach the host. The host heals by itself
