@@ -205,6 +205,10 @@ def test_node_high_load_measures_the_load_on_the_host(kube, tmp_path):
     # the rollback read the samples back too, and removed them
     observed = journal["rollbacks"][0]["output"]["observed"]
     assert [fault["kind"] for host in observed.values() for fault in host.values()] == ["stress-cpu"]
+    # the workload's Service was sampled through each real worker's NodePort, and answered every time
+    http = impact_of(journal)["measures"]["http"]
+    assert set(http) == set(json.loads(kube.lab.vars_path.read_text())["configuration"].get("web_urls", []))
+    assert all(target["availability"] == 100 for target in http.values()), http
 
 
 def test_node_high_load_whose_load_exits_at_once_fails(kube, tmp_path):
