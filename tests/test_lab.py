@@ -75,6 +75,7 @@ def test_cleanup_restores_faults_and_removes_orphan_chains(lab, chaos_args, caps
     subprocess.run(netns + ["-N", "chaosali-0badc0de-in"], check=True)
     subprocess.run(netns + ["-A", "chaosali-0badc0de-in", "-s", lab.gateway, "-p", "icmp", "-j", "DROP"], check=True)
     subprocess.run(netns + ["-I", "INPUT", "1", "-j", "chaosali-0badc0de-in"], check=True)
+    subprocess.run(netns + ["-I", "FORWARD", "1", "-j", "chaosali-0badc0de-in"], check=True)  # a drop fault's too
     assert ping(target.address) == 0 and ping(orphan_host.address) == 0
 
     # and the private kubeconfig a SIGKILLed run left behind (its pid is gone)
