@@ -27,6 +27,7 @@ from chaosali.host import actions
 from chaosali.host.ssh import Host, run_script
 from chaosali.impact.measures import ALERT_MOMENTS, detections, expected_alerts, unexpected_alerts
 from chaosali.impact.recorder import Recorder, Scope
+from chaosali.lab import dns
 from chaosali.lab.hosts import LabHost
 from chaosali.lab.monitoring import RULES, Monitoring
 from chaosali.lab.pki import make_pki
@@ -36,8 +37,9 @@ from chaosali.report.figures import read_run
 from chaosali.report.fmea import validate_fmea
 from chaosali.report.render import render
 from chaosali.report.words import run_verdict
-from conftest import (REPO, KubeAccess, assert_plan_agrees, chaos_run, fault_proven, journal_of, kubelet_process,
-                      passed, plan_of, settings, spread_over_both_zones, wait_until)
+from conftest import (REPO, KubeAccess, assert_plan_agrees, chaos_run, chaosali_chains, fault_proven, journal_of,
+                      kubelet_process, markers, passed, plan_of, settings, spread_over_both_zones, wait_until)
+from test_dns_outage import ANSWERING, RESOLVED, answers, dns_hosts
 
 DATA = Path(__file__).parent / "data"
 
@@ -182,7 +184,8 @@ def test_the_client_refuses_incomplete_or_unknown_credentials():
     assert "secret" not in repr(client("https://127.0.0.1:9090", 5, {}, {"username": "u", "password": "secret"}))
 
 
-@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool comes with Debian's prometheus (scripts/setup)")
+@pytest.mark.skipif(not shutil.which("promtool") or not shutil.which("prometheus-blackbox-exporter"),
+                    reason="promtool and the blackbox exporter are Debian's packages (scripts/setup)")
 def test_the_lab_s_prometheus_configuration_and_rules_pass_promtool(tmp_path):
     make_pki(tmp_path / "pki", ["10.0.0.11"])
     worker = LabHost("worker1", "10.0.0.13", "x-worker1", "worker")
@@ -199,10 +202,18 @@ def test_the_lab_s_prometheus_configuration_and_rules_pass_promtool(tmp_path):
         # the kubelet's certificate is verified (the lab's CA), and it is shown the admin's
         assert all(job["static_configs"][0]["targets"] == ["10.0.0.13:10250"] and "insecure_skip_verify" not in
                    job["tls_config"] and job["tls_config"]["cert_file"].endswith("admin.crt") for job in scraped)
+        # the cluster DNS is asked on each worker's port 53, by the blackbox exporter of the monitoring host
+        [probed] = [job for job in config["scrape_configs"] if job["job_name"] == "cluster-dns"]
+        assert probed["static_configs"] == [{"targets": ["10.0.0.13:53"], "labels": {"host": "worker1"}}]
+        assert probed["relabel_configs"][-1]["replacement"] == "10.0.0.12:9115"
+    checked = subprocess.run(["prometheus-blackbox-exporter", "--config.check", "--config.file=blackbox.yml"],
+                             cwd=tmp_path / "monitoring", capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool comes with Debian's prometheus (scripts/setup)")
-def test_promtool_the_machine_s_cpu_is_one_alert_a_full_disk_and_a_restarted_kubelet_one_each(tmp_path):
+def test_promtool_the_machine_s_cpu_is_one_alert_a_full_disk_and_a_restarted_kubelet_one_each_dns_when_all_fail(
+        tmp_path):
     make_pki(tmp_path / "pki", ["10.0.0.11"])
     Monitoring(tmp_path, tmp_path / "pki", [LabHost("monitor1", "10.0.0.12", "x-monitor1", "monitor")]).prepare()
     summary = {rule["alert"]: rule["annotations"]["summary"] for rule in RULES}
@@ -215,9 +226,16 @@ def test_promtool_the_machine_s_cpu_is_one_alert_a_full_disk_and_a_restarted_kub
     # worker1's kubelet started again at 10 s (its host rebooted), worker2's did not
     kubelets = [{"series": f'process_start_time_seconds{{job="kubelet",host="{host}"}}', "values": values}
                 for host, values in (("worker1", "100x9 110x50"), ("worker2", "100x60"))]
+    # worker1's DNS stops answering at 10 s, worker2's at 20 s: the cluster DNS is down when both are
+    probes = [{"series": f'probe_success{{job="cluster-dns",host="{host}"}}', "values": values}
+              for host, values in (("worker1", "1x9 0x50"), ("worker2", "1x19 0x40"))]
     (tmp_path / "test.yml").write_text(yaml.safe_dump({
         "rule_files": ["rules.yml"], "evaluation_interval": "1s",
-        "tests": [{"interval": "1s", "input_series": busy + disk + kubelets, "alert_rule_test": [
+        "tests": [{"interval": "1s", "input_series": busy + disk + kubelets + probes, "alert_rule_test": [
+            {"eval_time": "18s", "alertname": "ClusterDNSDown", "exp_alerts": []},  # worker2 answers
+            {"eval_time": "21s", "alertname": "ClusterDNSDown", "exp_alerts": []},  # pending: its `for:`
+            {"eval_time": "23s", "alertname": "ClusterDNSDown", "exp_alerts": [
+                {"exp_labels": {"severity": "critical"}, "exp_annotations": {"summary": summary["ClusterDNSDown"]}}]},
             {"eval_time": "5s", "alertname": "KubeletRestarted", "exp_alerts": []},
             {"eval_time": "20s", "alertname": "KubeletRestarted", "exp_alerts": [
                 {"exp_labels": {"severity": "warning", "host": "worker1", "job": "kubelet"},
@@ -385,6 +403,38 @@ def test_the_shipped_drills_declare_alerts_the_lab_raises_in_time(monitored, tmp
 
 def monitored_kube(monitored) -> KubeAccess:
     return KubeAccess(monitored.admin_kubeconfig, monitored.readonly_kubeconfig, monitored.lab)
+
+
+def test_dns_outage_drill_names_stop_resolving_during_the_cut_and_resolve_after_and_its_alert_fires(
+        monitored, tmp_path):
+    """The cluster DNS's port 53 dropped on its hosts: the names stop resolving and come back, and the
+    blackbox probe from the monitoring host, through the cut, fires ClusterDNSDown in time."""
+    kube = monitored_kube(monitored)
+    servers = sorted(h.address for h in dns_hosts(kube))
+    journal = journal_of(chaos_run(tmp_path, "dns-outage.json", [monitored.lab.vars_path],
+                                   "--var", "cut_seconds:int=12", "--var", "settle_seconds:int=2"), tmp_path)
+    assert_declared_alerts_fired_in_time(journal, {"ClusterDNSDown": {}})
+    out = {run["activity"]["name"]: run for run in journal["run"]}
+    assert sorted(h["address"] for h in out["cut-dns"]["output"]["hosts"]) == servers
+
+    during = out["names-fail-during-the-outage"]["output"]
+    assert during["proved"] is True and sorted(h["address"] for h in during["hosts"]) == servers
+    for host in during["hosts"]:
+        assert "Timeout" in host["names"][dns.CHECK_NAME + "."]["error"], host
+    after = out["names-resolve-after-the-outage"]["output"]
+    assert after["proved"] is True
+    assert all(host["names"][dns.CHECK_NAME + "."] == {"addresses": RESOLVED} for host in after["hosts"])
+    # back when the hosts healed on their own timer (12 s), not at once: resolution really stopped
+    assert 1 <= after["seconds"] <= 12 + 10
+
+    steady = hypothesis_after(journal)
+    assert steady["dns-answers"]["output"]["proved"] is True
+    [names_failed] = [e for e in fault_proven(journal)["evidence"] if e["what"].startswith("names failing")]
+    assert names_failed["seen"] is True and names_failed["expected"] is True
+    for server in dns_hosts(kube):
+        assert answers(monitored.lab.hosts[0], server) == ANSWERING
+    for host in monitored.lab.hosts:
+        assert markers(monitored.lab, host) == [] and chaosali_chains(host) == [], host.name
 
 
 def test_node_reboot_proves_a_new_boot_and_the_kubelet_s_restart_is_alerted(monitored, tmp_path):

@@ -9,6 +9,12 @@ the controller-managers and schedulers, the real workers' kubelets (the admin's 
 certificate again: they authenticate clients by the lab's CA; their serving certificates are the
 lab CA's too, so verified), every node exporter and itself. Prometheus lives apart
 from the masters so that a master cut is seen, not shared.
+
+A blackbox exporter beside Prometheus asks the cluster DNS, as a client would, for a name every
+cluster has: CoreDNS's metrics port keeps answering while its port 53 is dropped, so only a query
+from outside sees DNS go silent. The lab's CoreDNS pods serve on their workers' addresses (no pod
+network: ``dns.py``), so each worker's port 53 is probed from the monitoring host, across the path
+a network fault cuts.
 """
 
 from __future__ import annotations
@@ -20,22 +26,31 @@ from pathlib import Path
 import bcrypt
 import yaml
 
+from chaosali.lab import dns
 from chaosali.lab.hosts import LabError, LabHost
 from chaosali.lab.pki import server_certificate
 
-__all__ = ["Monitoring", "ROLE", "RULES", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "NODE_EXPORTER_PORT"]
+__all__ = ["Monitoring", "ROLE", "RULES", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "NODE_EXPORTER_PORT",
+           "BLACKBOX_PORT"]
 
 ROLE = "monitor"
-PROMETHEUS_PORT, ALERTMANAGER_PORT, NODE_EXPORTER_PORT, KUBELET_PORT = 9090, 9093, 9100, 10250
+PROMETHEUS_PORT, ALERTMANAGER_PORT, NODE_EXPORTER_PORT, KUBELET_PORT, BLACKBOX_PORT = 9090, 9093, 9100, 10250, 9115
 USER = "chaosali"
 _BINARIES = {"prometheus": "/usr/bin/prometheus", "alertmanager": "/usr/bin/prometheus-alertmanager",
-             "node-exporter": "/usr/bin/prometheus-node-exporter"}
+             "node-exporter": "/usr/bin/prometheus-node-exporter",
+             "blackbox-exporter": "/usr/bin/prometheus-blackbox-exporter"}
 # a scrape every 2 s and a rule evaluation every 1 s: an alert with `for: 2s` fires ~5 s after
 # its target stops answering
 _SCRAPE = {"scrape_interval": "2s", "scrape_timeout": "1500ms", "evaluation_interval": "1s"}
 # the node exporter's collectors that the rules read, and no more: the lab's CPUs are shared
 _COLLECTORS = ("cpu", "filesystem", "loadavg", "meminfo", "stat")
 _CONTROL_PLANE = "kube-apiserver|kube-controller-manager|kube-scheduler|etcd"
+# the blackbox exporter's module: the API's Service name by UDP, answered with an address. One try
+# of a second: a dropped query is a failed probe at the next scrape, not retried past it
+_DNS_MODULE = {"prober": "dns", "timeout": "1s", "dns": {
+    "transport_protocol": "udp", "preferred_ip_protocol": "ip4", "ip_protocol_fallback": False,
+    "query_name": dns.CHECK_NAME, "query_type": "A", "valid_rcodes": ["NOERROR"],
+    "validate_answer_rrs": {"fail_if_none_matches_regexp": [r".*\tIN\tA\t.*"]}}}
 
 
 def _rule(name: str, expression: str, wait: str, summary: str, severity: str = "critical") -> dict:
@@ -60,6 +75,9 @@ RULES = [
     _rule("KubeNodeNotReady", "sum(node_collector_unhealthy_nodes_in_zone) > 0", "2s",
           "the node lifecycle controller counts unhealthy nodes"),
     _rule("HostDown", 'up{job="node"} == 0', "2s", "host {{ $labels.host }} does not answer"),
+    # no DNS server of the cluster answers a client's query (one that answers keeps the names resolving)
+    _rule("ClusterDNSDown", 'max(probe_success{job="cluster-dns"}) == 0', "2s",
+          "no server of the cluster DNS answers a query"),
     # seen within seconds, where KubeNodeNotReady waits out the node's grace (none with kwok workers)
     _rule("KubeletDown", 'up{job="kubelet"} == 0', "2s", "the kubelet of {{ $labels.host }} does not answer"),
     # a rebooted lab host is back in seconds, its kubelet down for less than KubeletDown's scrape and
@@ -106,7 +124,8 @@ class Monitoring:
         missing = [path for path in _BINARIES.values() if not shutil.which(path)]
         if missing:
             raise LabError(f"{', '.join(missing)} not found: the lab's monitoring needs apt-get install "
-                           "prometheus prometheus-alertmanager prometheus-node-exporter (scripts/setup does it)")
+                           "prometheus prometheus-alertmanager prometheus-node-exporter prometheus-blackbox-exporter "
+                           "(scripts/setup does it)")
         self.dir.mkdir(parents=True, exist_ok=True)
         server_certificate(self.pki, "prometheus", "prometheus", [self.host.address, "127.0.0.1"])
         if not self._password_file.exists():
@@ -118,6 +137,7 @@ class Monitoring:
                                 "basic_auth_users": {USER: hashed}})
         self._write("rules.yml", {"groups": [{"name": "chaosali-lab", "interval": "1s", "rules": RULES}]})
         self._write("prometheus.yml", self._prometheus_config())
+        self._write("blackbox.yml", {"modules": {"cluster_dns": _DNS_MODULE}})
         self._write("alertmanager.yml", {"route": {"receiver": "lab", "group_wait": "0s", "group_interval": "1s",
                                                    "repeat_interval": "1h"},
                                          "receivers": [{"name": "lab"}]})
@@ -134,6 +154,9 @@ class Monitoring:
                 f"--web.config.file={self.dir / 'web.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
                 f"--web.listen-address={host.address}:{PROMETHEUS_PORT}", "--storage.tsdb.retention.time=1d",
                 "--log.level=warn"]
+            services["blackbox-exporter"] = [
+                _BINARIES["blackbox-exporter"], f"--config.file={self.dir / 'blackbox.yml'}",
+                f"--web.listen-address={host.address}:{BLACKBOX_PORT}", "--log.level=warn"]
             services["alertmanager"] = [
                 _BINARIES["alertmanager"], f"--config.file={self.dir / 'alertmanager.yml'}",
                 f"--storage.path={self.dir / 'alertmanager'}", f"--web.listen-address={host.address}:{ALERTMANAGER_PORT}",
@@ -175,6 +198,11 @@ class Monitoring:
                 job("node", self.hosts, NODE_EXPORTER_PORT),
                 *([job("kubelet", self.kubelets, KUBELET_PORT, scheme="https", tls_config=admin)]
                   if self.kubelets else []),
+                # the exporter asks each target's port 53 (its host label names the worker probed)
+                job("cluster-dns", [h for h in self.hosts if h.role == "worker"], 53, metrics_path="/probe",
+                    params={"module": ["cluster_dns"]}, relabel_configs=[
+                        {"source_labels": ["__address__"], "target_label": "__param_target"},
+                        {"target_label": "__address__", "replacement": f"{self.host.address}:{BLACKBOX_PORT}"}]),
             ],
         }
 
