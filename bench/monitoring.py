@@ -18,7 +18,7 @@ from chaosali.lab.hosts import Lab
 
 from _cli import parse  # bench/_cli.py
 
-_MONITORING = ("prometheus", "prometheus-alertmanager", "prometheus-node-exporter")
+_MONITORING = ("prometheus", "prometheus-alertmanager", "prometheus-node-exporter", "prometheus-blackbox-exporter")
 
 
 def timed_up(lab: Lab, monitored: bool) -> float:
