@@ -3,8 +3,8 @@ impact recorder keeps, and the FMEA's expected alerts judged in every report for
 
 The unit tests read a real journal (``data/alerts.json``: master-netcut run against the lab's
 Prometheus, whose KubeAPIDown fired 3.1 s after the cut); the lab tests run a real Prometheus, and
-the shipped drills of one master, one worker or one zone on its lab (two workers in two zones),
-each judged by the alerts its FMEA declares.
+the shipped drills of one master, one worker, one zone or the cluster DNS on its lab (two workers
+in two zones), each judged by the alerts its FMEA declares.
 """
 
 from __future__ import annotations
