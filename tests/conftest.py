@@ -73,14 +73,29 @@ def chaos_args(lab_vars: dict) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def fresh_run_memory() -> Iterator[None]:
+def fresh_run_memory(request: pytest.FixtureRequest) -> Iterator[None]:
     """Each test starts with an empty run memory: the faults one test's in-process activities
-    remembered must not be another's to heal or to count."""
+    remembered must not be another's to heal or to count. A lab test's own faults are proven gone
+    at its end by the verified revert, as a run's are (on every lab, the shared ones included)."""
     from chaosali.core import memory
+    from chaosali.safety import revert
 
     memory.forget()
     yield
-    memory.forget()
+    try:
+        if "one_test_session_at_a_time" in request.fixturenames:
+            left = revert.verify()["left_behind"]
+            # an address where no lab host lives (a test's unreachable target) holds no fault
+            places = [] if left == revert.NOTHING else [place for place in left if place["where"] in lab_addresses()]
+            assert not places, f"the test left faults behind: {places}"
+    finally:
+        memory.forget()
+
+
+def lab_addresses() -> set[str]:
+    """The addresses of every lab host on this machine."""
+    return {host.address for state in DEFAULT_STATE_DIR.glob("*/state.json")
+            for host in Lab.load(state.parent.name).hosts}
 
 
 @pytest.fixture(autouse=True)
