@@ -16,6 +16,7 @@ from chaosali.host.actions import (
     cut_network, delay_network, limit_bandwidth, lose_packets, restore_network, stop_service, stress_cpu,
 )
 from chaosali.host.ssh import SSHSettings
+from chaosali.safety import revert
 from conftest import ping
 
 
@@ -27,11 +28,14 @@ def _other_key(path: Path) -> str:
     return str(path)
 
 
-def test_wrong_key_is_an_authentication_error(lab, chaos_args, tmp_path):
+def test_wrong_key_is_an_authentication_error_and_the_revert_has_nothing_to_check(lab, chaos_args, tmp_path):
     chaos_args["secrets"]["key_path"] = _other_key(tmp_path / "wrong")
     with pytest.raises(ActivityFailed, match=r"10\.214\.0\.11: authentication failed for user 'root'"):
         cut_network([lab.hosts[0].address], duration=30, **chaos_args)
     assert ping(lab.hosts[0].address) == 1
+    # nothing ran there, so nothing can be left: the run's revert is proven, not "unchecked"
+    proof = revert.verify()
+    assert (proof["left_behind"], proof["checked"]) == (revert.NOTHING, [])
 
 
 def test_unknown_host_key_is_refused_unless_accepted_explicitly(lab, chaos_args, tmp_path):

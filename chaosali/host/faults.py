@@ -29,7 +29,7 @@ from chaosali.core import evidence, memory, undo
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT, new_fault_id
 from chaosali.host.evidence import summarise_loads
-from chaosali.host.ssh import Host, SSHSettings, run_script
+from chaosali.host.ssh import Host, NothingRan, SSHSettings, run_script
 
 __all__ = ["FaultScript", "host_script", "inject", "restore", "restore_script_for", "run_everywhere", "left_behind"]
 
@@ -119,14 +119,25 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
     with undo.injecting(f"{fault.kind} {fault.id}"):
         # known to the run before it reaches any host: an interrupt on the way heals it too
         _remember(fault, {host: {} for host in hosts}, settings)
-        results, errors = fan_out(hosts, lambda host: run_script(host, script, settings))
+        unreached: set[Host] = set()
+
+        def attempt(host: Host) -> str:
+            try:
+                return run_script(host, script, settings)
+            except NothingRan:
+                unreached.add(host)
+                raise
+
+        results, errors = fan_out(hosts, attempt)
         if errors and all_or_nothing and results:
             restore_script = restore_script_for([fault.id], "")
             _, undo_errors = fan_out(list(results), lambda host: run_script(host, restore_script, settings))
             for host, reason in undo_errors.items():
                 errors[host] = (f"took the fault but could not be restored ({reason}); it heals by itself "
                                 f"within {fault.duration:g} s")
-        _remember(fault, {host: _resolved(results.get(host, "")) for host in hosts}, settings)
+        # a host that ran nothing of it holds nothing of it: the verified revert need not (and, with
+        # the credentials that failed, could not) look there
+        _remember(fault, {host: _resolved(results.get(host, "")) for host in hosts if host not in unreached}, settings)
     if errors and (all_or_nothing or not results):
         raise ActivityFailed(
             f"{fault.kind} {fault.id} failed on {len(errors)} of {len(hosts)} host(s): "

@@ -28,7 +28,7 @@ from chaosali.core.args import address, flag, port, seconds, setting, split_endp
 from chaosali.core.errors import EndpointError, InvalidArgument
 from chaosali.core.fanout import Endpoint
 
-__all__ = ["Host", "SSHSettings", "SudoRefused", "parse_hosts", "run_script"]
+__all__ = ["Host", "SSHSettings", "NothingRan", "SudoRefused", "parse_hosts", "run_script"]
 
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*", re.ASCII)
 
@@ -76,7 +76,12 @@ def _host(item: Any) -> Host:
     )
 
 
-class SudoRefused(EndpointError):
+class NothingRan(EndpointError):
+    """The script never started on the host: it was not reached, the login failed, or sudo refused.
+    Nothing can be left there by it."""
+
+
+class SudoRefused(NothingRan):
     """The user logged in, but ``sudo -n`` would not run the script: nothing ran on the host."""
 
 
@@ -183,7 +188,7 @@ def _connect(host: Host, settings: SSHSettings, sock: Any = None) -> paramiko.SS
     try:
         pkey = settings._pkey()
     except (paramiko.SSHException, OSError, ValueError, TypeError) as error:
-        raise EndpointError(f"cannot load the SSH private key: {error}; check key_path/key and passphrase in secrets") from None
+        raise NothingRan(f"cannot load the SSH private key: {error}; check key_path/key and passphrase in secrets") from None
     try:
         client.connect(
             host.address,
@@ -200,7 +205,7 @@ def _connect(host: Host, settings: SSHSettings, sock: Any = None) -> paramiko.SS
         )
     except (OSError, paramiko.SSHException) as error:
         client.close()
-        raise EndpointError(_connect_failure(error, host, user, known_hosts, settings)) from None
+        raise NothingRan(_connect_failure(error, host, user, known_hosts, settings)) from None
     return client
 
 
@@ -224,7 +229,7 @@ def _connect_failure(error: Exception, host: Host, user: str, known_hosts: str, 
 def _transport(client: paramiko.SSHClient) -> paramiko.Transport:
     transport = client.get_transport()
     if transport is None:  # connect() returned, yet the session is gone: the host hung up at once
-        raise EndpointError("the SSH session closed as soon as it opened")
+        raise NothingRan("the SSH session closed as soon as it opened")
     return transport
 
 
@@ -234,14 +239,14 @@ def _open(host: Host, settings: SSHSettings) -> tuple[paramiko.SSHClient, parami
     try:
         jump = _connect(settings.jump_host, settings)
     except EndpointError as error:
-        raise EndpointError(f"jump host {settings.jump_host}: {error}") from None
+        raise NothingRan(f"jump host {settings.jump_host}: {error}") from None
     try:
         channel = _transport(jump).open_channel(
             "direct-tcpip", (host.address, host.port), ("127.0.0.1", 0), timeout=settings.connect_timeout
         )
     except (paramiko.SSHException, OSError) as error:
         jump.close()
-        raise EndpointError(f"jump host {settings.jump_host} cannot reach port {host.port}: {error}") from None
+        raise NothingRan(f"jump host {settings.jump_host} cannot reach port {host.port}: {error}") from None
     return _connect(host, settings, sock=channel), jump
 
 
