@@ -62,8 +62,9 @@ def test_containerd_and_the_kubelet_are_configured_for_a_lab_host():
     assert cri["sandbox_image"] == nodes.PAUSE_IMAGE and cri["restrict_oom_score_adj"] is True
     assert cri["containerd"]["runtimes"]["runc"]["runtime_type"] == "io.containerd.runc.v2"
     assert cri["cni"] == {"bin_dir": "/usr/lib/cni", "conf_dir": "/etc/cni/net.d"}
-    kubelet = yaml.safe_load(nodes.kubelet_config("lab-worker1", Path("/ca.crt"), 10))
+    kubelet = yaml.safe_load(nodes.kubelet_config("lab-worker1", Path("/ca.crt"), 10, (Path("/k.crt"), Path("/k.key"))))
     assert kubelet["cgroupRoot"] == "/lab-worker1" and kubelet["cgroupDriver"] == "cgroupfs"
+    assert (kubelet["tlsCertFile"], kubelet["tlsPrivateKeyFile"]) == ("/k.crt", "/k.key")
     cni = json.loads(nodes.cni_config(nodes.pod_subnet(2)))
     assert cni["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "10.244.2.0/24"}]]
 

@@ -5,7 +5,8 @@ from the first position of INPUT / OUTPUT, so that no ACCEPT rule of the host ca
 removing the fault removes exactly its rules. FORWARD jumps to them too, for what the host forwards
 in and out through its default route's interface: its containers' traffic (a pod's, a NodePort's)
 never passes INPUT or OUTPUT, and a host cut from the network cuts its pods off with it.
-Exemptions (loopback, the controller's SSH path) ``RETURN`` to the host's own rules instead of accepting, so a fault never opens anything.
+Exemptions (loopback, the controller's SSH path) ``RETURN`` to the host's own rules instead of
+accepting, so a fault never opens anything.
 """
 
 from __future__ import annotations

@@ -213,12 +213,10 @@ def cni_config(subnet: str) -> str:
     }, indent=2)
 
 
-def kubelet_config(namespace: str, ca_file: Path, lease_seconds: int,
-                   serving: tuple[Path, Path] | None = None) -> str:
+def kubelet_config(namespace: str, ca_file: Path, lease_seconds: int, serving: tuple[Path, Path]) -> str:
     """The kubelet's configuration for the node of lab host ``namespace``; ``serving``: the
-    certificate and key of its port 10250 (signed by the lab's CA, so that clients such as
-    Prometheus verify it), else one the kubelet makes and signs itself."""
-    tls = {"tlsCertFile": str(serving[0]), "tlsPrivateKeyFile": str(serving[1])} if serving else {}
+    certificate and key of its port 10250, signed by the lab's CA so that clients such as
+    Prometheus verify it."""
     return yaml.safe_dump({
         "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
         "cgroupDriver": "cgroupfs", "cgroupRoot": cgroup_parent(namespace),
@@ -228,7 +226,7 @@ def kubelet_config(namespace: str, ca_file: Path, lease_seconds: int,
         "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
                            "x509": {"clientCAFile": str(ca_file)}},
         "authorization": {"mode": "AlwaysAllow"},
-        "readOnlyPort": 0, **tls,
+        "readOnlyPort": 0, "tlsCertFile": str(serving[0]), "tlsPrivateKeyFile": str(serving[1]),
         "resolvConf": "",  # a lab host has no name server
         # the lab's CoreDNS (dns.py), as kubeadm's kubelets are configured for theirs
         "clusterDNS": [dns.CLUSTER_IP], "clusterDomain": dns.DOMAIN,
