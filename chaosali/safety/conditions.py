@@ -54,7 +54,7 @@ class Condition:
     interval: float
     failures: int
     fail_closed: bool
-    spec: dict  # as declared, for the journal
+    spec: dict  # as declared, before substitution: what the journal keeps (no secret filled in)
 
     def describe(self) -> str:
         return f"{self.name} ({_summary(self.kind, self.spec)})"
@@ -110,16 +110,23 @@ _NUMBERS = ("budget", "interval", "failures")
 _PLACEHOLDER = re.compile(r"\$\{[^}]+\}")
 
 
-def conditions(given: Any, configuration: Configuration = None, secrets: Secrets = None) -> list[Condition]:
+def conditions(given: Any, configuration: Configuration = None, secrets: Secrets = None,
+               declared: Any = None) -> list[Condition]:
     """The conditions as declared, each checked; an error names the condition and its problem.
     A value given as a configuration placeholder (``"${max_pods_lost}"``) is checked once
-    ``configuration`` fills it in: without a configuration (``chaos validate``), as its default 1."""
+    ``configuration`` fills it in: without a configuration (``chaos validate``), as its default 1.
+    ``declared``: the same list before chaoslib substituted it (a control's arguments arrive
+    substituted), which is what each condition keeps for the journal; without it, ``given`` with
+    every secret value masked: nothing a secret filled in reaches the journal."""
     if given is None:
         return []
     if not isinstance(given, list):
         raise InvalidArgument('conditions must be a list of objects, e.g. [{"name": "web stays up", '
                               '"limit": "min_availability", "budget": 90}]')
-    built = [_condition(_filled(spec, configuration, secrets), index) for index, spec in enumerate(given)]
+    if not (isinstance(declared, list) and len(declared) == len(given)):
+        declared = [_masked(spec, secrets) for spec in given]
+    built = [_condition(_filled(spec, configuration, secrets), journal, index)
+             for index, (spec, journal) in enumerate(zip(given, declared))]
     names = [condition.name for condition in built]
     if len(set(names)) != len(names):
         raise InvalidArgument(f"stop conditions need distinct names: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
@@ -135,7 +142,25 @@ def _filled(spec: Any, configuration: Configuration, secrets: Secrets) -> Any:
     return {key: 1 if key in _NUMBERS and _PLACEHOLDER.fullmatch(str(value)) else value for key, value in spec.items()}
 
 
-def _condition(spec: Any, index: int) -> Condition:
+def _masked(declared: Any, secrets: Secrets) -> Any:
+    """``declared`` with every secret value in it masked (``***``)."""
+    values = sorted({value for scope in (secrets or {}).values() if isinstance(scope, dict)
+                     for value in scope.values() if isinstance(value, str) and value}, key=len, reverse=True)
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: mask(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [mask(item) for item in value]
+        if isinstance(value, str):
+            for secret in values:
+                value = value.replace(secret, "***")
+        return value
+
+    return mask(declared) if values else declared
+
+
+def _condition(spec: Any, declared: Any, index: int) -> Condition:
     label = f"stop condition #{index + 1}"
     if not isinstance(spec, dict):
         raise InvalidArgument(f"{label} must be an object with a name and one of {', '.join(KINDS)}")
@@ -158,13 +183,15 @@ def _condition(spec: Any, index: int) -> Condition:
         fail_closed = args.boolean(spec.get("fail_closed", True), "fail_closed")
     except InvalidArgument as error:
         raise InvalidArgument(f"{label}: {error}") from None
-    return Condition(name, kind, check, interval, failures, fail_closed, spec)
+    return Condition(name, kind, check, interval, failures, fail_closed, declared)
 
 
 def _summary(kind: str, spec: dict) -> str:
     if kind == "limit":
         return f"{spec['limit']} {spec['budget']}"
-    provider = spec["probe"].get("provider") or {}
+    provider = spec["probe"].get("provider") if isinstance(spec["probe"], dict) else None
+    if not isinstance(provider, dict):
+        return "probe"
     return f"probe {provider.get('func') or provider.get('url') or provider.get('path')}"
 
 

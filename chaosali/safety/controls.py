@@ -27,7 +27,7 @@ from typing import Any
 
 from chaoslib.exceptions import InvalidControl
 from chaoslib.run import RunEventHandler
-from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
+from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets, Settings
 
 from chaosali.core import args, memory, undo
 from chaosali.core.controls import check_arguments, fail_closed
@@ -72,6 +72,7 @@ def before_experiment_control(
     verify_revert: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
+    settings: Settings = None,
 ) -> None:
     """
     Get ready to watch the stop `conditions` while the method runs (a list:
@@ -84,7 +85,7 @@ def before_experiment_control(
     rollbacks. With `verify_revert` (default true), every host and cluster
     object the run touched is checked at its end for anything left.
     """
-    watched = read_conditions(conditions, configuration or {}, secrets)
+    watched = read_conditions(conditions, configuration or {}, secrets, _declared(context, settings))
     if any(c.kind == "limit" for c in watched) and not _declares(context, _IMPACT_CONTROL):
         raise InvalidArgument(f"a limit stop condition judges the impact recording: declare the control {_IMPACT_CONTROL}")
     memory.section(_MEMORY).update(watch=Watch(watched, configuration, secrets),
@@ -129,6 +130,15 @@ def _stop_watching() -> None:
     watch: Watch | None = memory.section(_MEMORY).get("watch")
     if watch is not None:
         watch.stop()
+
+
+def _declared(experiment: Experiment, settings: Settings) -> Any:
+    """The conditions as the experiment (or the settings) declare them, before chaoslib filled in
+    their placeholders (secrets included): what the journal keeps."""
+    declarations = [*((experiment or {}).get("controls") or []), *(((settings or {}).get("controls") or {}).values())]
+    found = [((control.get("provider") or {}).get("arguments") or {}).get("conditions") for control in declarations
+             if isinstance(control, dict) and (control.get("provider") or {}).get("module") == __name__]
+    return found[0] if len(found) == 1 else None
 
 
 def _declares(experiment: Experiment, module: str) -> bool:
