@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+import yaml
+
 from chaoslib.exceptions import ActivityFailed, ChaosException
 
 from chaosali import __version__
@@ -89,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("-o", "--output", type=Path, help="write the plan to this file (default: stdout)")
     plan.add_argument("--no-preflight", dest="preflight", action="store_false",
                       help="skip the hosts' read-only preflight (no SSH)")
+    plan.add_argument("--rbac", action="store_true",
+                      help="print the least-privilege RBAC the drill needs instead (a ClusterRole and Roles as YAML; "
+                           "--format json: each rule and why), asking nothing of the cluster")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -164,6 +169,8 @@ def _plan(args: argparse.Namespace) -> int:
         experiment, configuration, secrets = load(args.experiment, args.var_files, args.variables)
     except (ChaosException, ValueError) as error:  # chaoslib's loader and var parser
         return _failed(error)
+    if args.rbac:
+        return _rbac(args, experiment, configuration, secrets)
     plan = make_plan(experiment, configuration, secrets, preflight=args.preflight)
     text = render_plan(plan, args.format)
     if args.output:
@@ -173,6 +180,28 @@ def _plan(args: argparse.Namespace) -> int:
     for reason in plan["reasons"]:
         print(f"chaosali plan: {reason}", file=sys.stderr)
     return 1 if plan["reasons"] else 0
+
+
+def _rbac(args: argparse.Namespace, experiment: dict, configuration: dict, secrets: dict) -> int:
+    from chaosali.plan.rbac import rbac, role_documents
+    from chaosali.schedule.manifests import drill_name
+
+    needed = rbac(experiment, configuration, secrets)
+    if args.format == "json":
+        text = json.dumps(needed, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump_all(role_documents(needed["rules"], drill_name(args.experiment)), sort_keys=False)
+    _write(text, args.output)
+    for unknown in needed["unknown"]:
+        print(f"chaosali plan: not granted: {unknown}", file=sys.stderr)
+    return 1 if needed["unknown"] else 0
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
 
 
 def _plan_vs_run(text: str, fmt: str, args: argparse.Namespace) -> str:

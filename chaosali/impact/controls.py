@@ -86,7 +86,7 @@ def before_experiment_control(
         return  # declared twice
     section.update(
         scope=Scope(
-            tuple(_namespaces(namespaces, context, configuration, secrets)),
+            tuple(recorded_namespaces(namespaces, context, configuration, secrets)),
             None if label_selector is None else args.label_selector(label_selector),
         ),
         settle_seconds=args.seconds(settle_seconds, "settle_seconds", 3600, zero=True),
@@ -209,7 +209,8 @@ def recording_state() -> tuple[bool, Recorder | None, str | None]:
     return "scope" in section, section.get("recorder"), section.get("missing")
 
 
-def _namespaces(given: Any, experiment: Experiment, configuration: Configuration, secrets: Secrets) -> list[str]:
+def recorded_namespaces(given: Any, experiment: Experiment, configuration: Configuration, secrets: Secrets) -> list[str]:
+    """The namespaces the recorder watches: ``given``, else those the experiment names."""
     if given is not None:
         listed = given if isinstance(given, list) else [given]
         return [args.dns_label(namespace, "namespaces") for namespace in listed]

@@ -223,6 +223,17 @@ def namespace_object(namespace: str) -> dict:
     }
 
 
+#: kube-monkey's ClusterRole
+RULES = [
+    # what it reads: the enrolled workloads of every whitelisted namespace (or all), and namespaces
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"],
+     "verbs": ["get", "list", "watch"]},
+    # what it kills
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
+]
+
+
 def objects(namespace: str, image: str, settings: Settings) -> list[dict]:
     """ConfigMap, ServiceAccount, ClusterRole, ClusterRoleBinding and Deployment, in apply order."""
     config = config_toml(settings)
@@ -230,14 +241,6 @@ def objects(namespace: str, image: str, settings: Settings) -> list[dict]:
     def metadata(name: str = NAME, namespaced: bool = True) -> dict:
         return {"name": name, **({"namespace": namespace} if namespaced else {}), "labels": labels(namespace)}
 
-    rules = [
-        # what it reads: the enrolled workloads of every whitelisted namespace (or all), and namespaces
-        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "daemonsets"],
-         "verbs": ["get", "list", "watch"]},
-        # what it kills
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
-    ]
     container = {
         "name": NAME,
         "image": image,
@@ -266,7 +269,7 @@ def objects(namespace: str, image: str, settings: Settings) -> list[dict]:
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(), "data": {"config.toml": config}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata()},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": metadata(cluster_name(namespace), namespaced=False), "rules": rules},
+         "metadata": metadata(cluster_name(namespace), namespaced=False), "rules": RULES},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
          "metadata": metadata(cluster_name(namespace), namespaced=False),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_name(namespace)},
