@@ -25,7 +25,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaosali.core.errors import InvalidArgument
 from chaosali.host import actions
 from chaosali.host.ssh import Host, run_script
-from chaosali.impact.measures import ALERT_MOMENTS, detections, expected_alerts, unexpected_alerts
+from chaosali.impact.measures import ALERT_MOMENTS, detections, expected_alerts, sorted_alerts
 from chaosali.impact.recorder import Recorder, Scope
 from chaosali.lab import dns
 from chaosali.lab.hosts import LabHost
@@ -92,7 +92,42 @@ def test_time_to_detect_and_to_resolve_and_what_was_missed():
     assert pending_only["met"] is False
     # without alerts recorded (no Prometheus) nothing is judged
     assert [d["met"] for d in detections(None, expected, 30.0, 50.0)] == [None] * 4
-    assert [a["alert"] for a in unexpected_alerts(ALERTS, expected_alerts({"alert": "KubeAPIDown"}))] == ["HostDown"]
+    # HostDown was firing at the recording's start: neither a detection nor unexpected
+    assert sorted_alerts(ALERTS, expected_alerts({"alert": "KubeAPIDown"}), 30.0, {"10.0.0.5": "master1"}) == {
+        "on_faulted": [], "unexpected": [],
+        "before_fault": [{"alert": "HostDown", "labels": {"alertname": "HostDown", "host": "master1"},
+                          "firing_at": 0.0, "resolved_at": None, "at_start": True}]}
+
+
+def fired(name: str, at: float, **labels: str) -> dict:
+    return {"alert": name, "labels": {"alertname": name, **labels}, "firing_at": at, "resolved_at": None,
+            "at_start": False}
+
+
+def test_alerts_are_sorted_by_what_they_are_about():
+    """An alert on a faulted host is a detection of the fault, one already firing before it is
+    neither, and only the rest is unexpected; the declared ones are judged apart."""
+    faulted = {"10.224.0.11": "master1", "10.224.0.12": "worker1", "10.224.0.13": None}
+    alerts = [fired("KubeAPIDown", 33.0), fired("HostDown", 35.0, host="master1", instance="10.224.0.11:9100"),
+              fired("KubeletRestarted", 36.0, instance="10.224.0.12:10250", job="kubelet"),
+              fired("KubeNodeNotReady", 40.0, node="worker1"), fired("EtcdNoLeader", 41.0, instance="10.224.0.13:2379"),
+              fired("HostDown", 37.0, host="worker2", instance="10.224.0.14:9100"),
+              fired("MachineCPUSaturated", 20.0), fired("HostDiskNearlyFull", 31.0, host="worker2"),
+              {**fired("KubeAPIDown", 0.5), "at_start": True},
+              {**fired("Watchdog", 0.0), "firing_at": None}]  # pending only: never fired
+    found = sorted_alerts(alerts, expected_alerts([{"alert": "KubeAPIDown"}]), 30.0, faulted)
+    assert [(a["alert"], a["target"], a["seconds_to_detect"]) for a in found["on_faulted"]] == [
+        ("HostDown", "master1", 5.0), ("KubeletRestarted", "worker1", 6.0), ("KubeNodeNotReady", "worker1", 10.0),
+        ("EtcdNoLeader", "10.224.0.13", 11.0)]
+    assert [a["alert"] for a in found["before_fault"]] == ["MachineCPUSaturated", "KubeAPIDown"]
+    assert [(a["alert"], a["labels"].get("host")) for a in found["unexpected"]] == [
+        ("HostDown", "worker2"), ("HostDiskNearlyFull", "worker2")]
+    # an IPv6 instance names its address in brackets
+    assert sorted_alerts([fired("HostDown", 31.0, instance="[fd00::5]:9100")], [], 30.0,
+                         {"fd00::5": "host5"})["on_faulted"][0]["target"] == "host5"
+    # no fault: nothing was faulted, nothing detected it
+    assert [a["alert"] for a in sorted_alerts(alerts, [], None, faulted)["unexpected"]] == [
+        a["alert"] for a in alerts[:8]]
 
 
 def test_the_recorder_keeps_each_alert_s_life_on_its_clock_and_no_annotation():
@@ -141,10 +176,31 @@ def test_a_detected_alert_is_reported_with_its_time_to_detect():
     assert run_verdict(run) == "ok"
     text = render([run], "text")
     assert "alert KubeAPIDown fires within 20 s: fired 3.06 s after the fault started" in text
-    assert "alerts that fired unexpected: EtcdMemberDown (master1), HostDown (master1)" in text
+    # the journal of a chaosali that did not record the faulted hosts: every other alert is unexpected
+    assert "unexpected: EtcdMemberDown (master1), HostDown (master1)" in text
     figures = json.loads(render([run], "json"))["runs"][0]
     assert figures["detections"][0]["seconds_to_detect"] == detected["seconds_to_detect"]
     assert {a["alert"] for a in figures["unexpected_alerts"]} == {"EtcdMemberDown", "HostDown"}
+
+
+def test_alerts_on_the_cut_master_are_detections_of_the_cut_not_unexpected():
+    """master-netcut's report listed EtcdMemberDown and HostDown on master1, the cut host, as
+    unexpected; the impact control now records the faulted hosts, and they detected the fault."""
+    journal = monitored_journal([{"alert": "KubeAPIDown", "within_seconds": 20}])
+    journal["extensions"][0]["recording"]["faulted_hosts"] = {"10.224.0.11": "master1"}
+    run = read_run(journal)
+    for fmt in ("text", "markdown", "html"):
+        out = render([run], fmt)
+        assert ("alerts that detected the fault (time to detect): KubeAPIDown 3.06 s (declared: ok), "
+                "EtcdMemberDown on master1 5.08 s, HostDown on master1 5.08 s; already firing before the fault: none; "
+                "unexpected: none") in out, fmt
+    figures = json.loads(render([run], "json"))["runs"][0]
+    assert figures["unexpected_alerts"] == [] and figures["alerts_before_the_fault"] == []
+    assert [(a["alert"], a["target"], a["seconds_to_detect"]) for a in figures["alerts_on_faulted_hosts"]] == [
+        ("EtcdMemberDown", "master1", 5.081), ("HostDown", "master1", 5.081)]
+    # the declared alert keeps its verdict, and the score is what it was
+    assert run.detections == read_run(monitored_journal([{"alert": "KubeAPIDown", "within_seconds": 20}])).detections
+    assert run_verdict(run) == "ok" and run.score == 100
 
 
 def test_an_alert_that_never_fired_is_not_detected_in_every_format_and_in_the_score():
@@ -348,6 +404,12 @@ def test_a_master_cut_fires_the_api_down_alert_in_time(monitored, tmp_path):
     lives = [a for a in impact["recording"]["alerts"] if a["alert"] == "KubeAPIDown" and a["firing_at"]]
     assert lives and lives[0]["pending_at"] and lives[0]["resolved_at"]
     assert "annotations" not in json.dumps(impact["recording"])
+    # the cut master's own alerts detected the cut: none of them is unexpected
+    master = outputs(journal)["cut-master-network"]["hosts"][0]["address"]
+    assert impact["recording"]["faulted_hosts"] == {master: "master1"}
+    alerts = read_run(journal).alerts
+    assert "HostDown" in {a["alert"] for a in alerts["on_faulted"] if a["target"] == "master1"}, alerts
+    assert not [a for a in alerts["unexpected"] if a["labels"].get("host") == "master1"], alerts
     assert alerts_firing(["KubeAPIDown"], configuration=prometheus_access(monitored)[0],
                          secrets=prometheus_access(monitored)[1])["count"] == 0
 

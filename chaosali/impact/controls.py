@@ -273,9 +273,12 @@ def _activities(experiment: Experiment) -> list[dict]:
 def recorded(recorder: Recorder | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The recording so far (empty without a recorder: before the method nothing is recorded) with
     the run's fault ends on its clock (``fault_ends``: fault id -> seconds since it started, the one
-    record of them, which the report reads too), and its measures, recovery counted from the last."""
+    record of them, which the report reads too) and the hosts faulted (``faulted_hosts``: address ->
+    name, as the recorder tells the pods lost to the drill; the report sorts the alerts by them),
+    and its measures, recovery counted from the last."""
     recording = recorder.recording() if recorder else {}
     if recording.get("started_at"):
+        recording["faulted_hosts"] = dict(memory.faulted_hosts())
         started = dt.datetime.fromisoformat(recording["started_at"])
         recording["fault_ends"] = {fault: round((dt.datetime.fromisoformat(end) - started).total_seconds(), 3)
                                    for fault, end in memory.fault_ends().items()}

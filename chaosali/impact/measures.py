@@ -13,7 +13,7 @@ from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.windows import Windows
 
-__all__ = ["measure", "http_between", "judge", "detections", "expected_alerts", "unexpected_alerts", "Limit", "LIMITS",
+__all__ = ["measure", "http_between", "judge", "detections", "expected_alerts", "sorted_alerts", "Limit", "LIMITS",
            "IMPACTS", "BARE_PODS", "NOT_DETECTED", "ALERT_MOMENTS"]
 
 IMPACTS = ("none", "partial", "core")
@@ -333,12 +333,47 @@ def detections(alerts: list[dict[str, Any]] | None, expected: list[dict[str, Any
     return judged
 
 
-def unexpected_alerts(alerts: list[dict[str, Any]] | None, expected: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The alerts that fired without being expected (noise is a finding): name, labels, when."""
-    names = {wanted["alert"] for wanted in expected}
-    return [{"alert": a.get("alert"), "labels": a.get("labels") or {}, "firing_at": a.get("firing_at"),
-             "resolved_at": a.get("resolved_at"), "at_start": bool(a.get("at_start"))}
-            for a in alerts or [] if a.get("firing_at") is not None and a.get("alert") not in names]
+def sorted_alerts(alerts: list[dict[str, Any]] | None, expected: list[dict[str, Any]], fault_start: float | None,
+                  faulted: dict[str, str | None]) -> dict[str, list[dict[str, Any]]]:
+    """The alerts that fired, sorted by what they are about (the FMEA's declared ones are judged by
+    ``detections``): ``on_faulted`` fired on a faulted target after the fault started, a detection of
+    it with its time to detect; ``before_fault`` were firing already, declared or not; ``unexpected``
+    fired elsewhere after the fault started (noise is a finding). ``faulted``: the hosts the run
+    faulted, address -> name; an alert is about one when its ``instance`` (address:port), ``node``
+    or ``host`` label names it."""
+    declared = {wanted["alert"] for wanted in expected}
+    known = {**{address: name or address for address, name in faulted.items()},
+             **{name: name for name in faulted.values() if name}}
+    found: dict[str, list[dict[str, Any]]] = {"on_faulted": [], "before_fault": [], "unexpected": []}
+    for alert in alerts or []:
+        firing = _moment(alert.get("firing_at"))
+        if firing is None:
+            continue
+        labels = alert.get("labels") or {}
+        entry = {"alert": alert.get("alert"), "labels": labels, "firing_at": firing,
+                 "resolved_at": alert.get("resolved_at"), "at_start": bool(alert.get("at_start"))}
+        target = next((known[value] for value in _targets_named(labels) if value in known), None)
+        if entry["at_start"] or fault_start is not None and firing < fault_start:
+            found["before_fault"].append(entry)
+        elif entry["alert"] in declared:
+            continue
+        elif target is not None and fault_start is not None:
+            found["on_faulted"].append({**entry, "target": target, "seconds_to_detect": round(firing - fault_start, 3)})
+        else:
+            found["unexpected"].append(entry)
+    return found
+
+
+def _targets_named(labels: dict[str, Any]) -> list[str]:
+    """What an alert's labels say it is about: its ``instance``'s host (an address:port, an IPv6
+    address in brackets), its ``node``, its ``host``."""
+    named = [str(labels[key]) for key in ("node", "host") if labels.get(key)]
+    instance = str(labels.get("instance") or "")
+    if instance.startswith("["):
+        named.append(instance[1:].partition("]")[0])
+    elif instance:
+        named.append(instance.rpartition(":")[0] if instance.count(":") == 1 else instance)
+    return named
 
 
 def _moment(t: Any) -> float | None:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import LIMITS, detections, expected_alerts, judge, unexpected_alerts
+from chaosali.impact.measures import LIMITS, detections, expected_alerts, judge, sorted_alerts
 from chaosali.report.fmea import CHOICES, validate_fmea
 from chaosali.report.journal import read_journal
 from chaosali.report.model import (
@@ -182,19 +182,29 @@ class Run:
             return []
         if self.recording is None:
             return detections(None, expected, None, None)
-        start = self.recording.t(min((f.start for f in self.faults), default=None))
-        return detections(self.recording.alerts, expected, start,
-                          self.recording.t(max((f.end for f in self.faults), default=None)))
+        return detections(self.recording.alerts, expected, *self.fault_moments)
 
     @property
     def not_detected(self) -> bool:
         return any(d["met"] is False for d in self.detections)
 
     @property
-    def unexpected_alerts(self) -> list[dict[str, Any]]:
-        """The alerts that fired though the FMEA expects none of that name: noise is a finding."""
-        alerts = self.recording.alerts if self.recording else None
-        return unexpected_alerts(alerts, expected_alerts(self.fmea["detection"]) if self.fmea else [])
+    def alerts(self) -> dict[str, list[dict[str, Any]]]:
+        """The alerts that fired but the declared ones, sorted by what they are about
+        (``chaosali.impact.measures.sorted_alerts``): on a faulted host after the fault started
+        (detections, with their time to detect), already firing before it, and unexpected."""
+        recording = self.recording
+        expected = expected_alerts(self.fmea["detection"]) if self.fmea else []
+        return sorted_alerts(recording.alerts if recording else None, expected, self.fault_moments[0],
+                             recording.faulted_hosts if recording else {})
+
+    @property
+    def fault_moments(self) -> tuple[float | None, float | None]:
+        """The first fault's start and the last one's end, on the recording's clock (None: unknown)."""
+        if self.recording is None:
+            return None, None
+        return (self.recording.t(min((f.start for f in self.faults), default=None)),
+                self.recording.t(max((f.end for f in self.faults), default=None)))
 
     def unchecked_probes(self) -> list[tuple[str, str]]:
         """(phase, name) of the hypothesis probes never checked before or after: the run stopped."""
@@ -272,7 +282,9 @@ class Run:
             "limits": [{"limit": c.limit, "bound": c.bound, "measured": c.measured, "met": c.met,
                         **({"why": c.why} if c.why else {})} for c in self.limits],
             "detections": self.detections,
-            "unexpected_alerts": self.unexpected_alerts,
+            "alerts_on_faulted_hosts": self.alerts["on_faulted"],
+            "alerts_before_the_fault": self.alerts["before_fault"],
+            "unexpected_alerts": self.alerts["unexpected"],
             "checks": [{"kind": c.kind, "name": c.name, "weight": c.weight, "met": c.met} for c in self.checks()],
             "score": self.score,
             "safety": safety_figures(self.journal),

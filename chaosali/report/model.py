@@ -100,6 +100,8 @@ class Recording:
     fault_ends: dict[str, float] = field(default_factory=dict)
     # the alerts seen, when a Prometheus was polled: their ALERT_MOMENTS on the recording's clock
     alerts: list[dict[str, Any]] | None = None
+    # the hosts the run faulted, address -> name (empty in a journal of an older chaosali)
+    faulted_hosts: dict[str, str | None] = field(default_factory=dict)
 
     def at(self, t: Any) -> dt.datetime | None:
         """A moment of the recording's clock, as a time."""
@@ -184,6 +186,9 @@ def recording_of(extensions: Any) -> Recording | None:
         fault_ends={str(name): t for name, end in ends.items() if (t := on_clock(end)) is not None},
         alerts=[{**a, **{moment: on_clock(a.get(moment)) for moment in ALERT_MOMENTS}} for a in recording["alerts"]
                 if isinstance(a, dict)] if isinstance(recording.get("alerts"), list) else None,
+        faulted_hosts={str(address): None if name is None else str(name)
+                       for address, name in (recording.get("faulted_hosts") or {}).items()}
+        if isinstance(recording.get("faulted_hosts"), dict) else {},
     )
 
 

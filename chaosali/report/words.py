@@ -18,7 +18,7 @@ from chaosali.report.safety import halt_sentence, revert_sentence
 
 __all__ = [
     "Expectation", "Table", "activity_details", "story", "campaign_score_text", "detection_sentence", "expectations",
-    "expected_text", "unexpected_alerts_sentence",
+    "expected_text", "alerts_sentence",
     "fmea_sentence", "impact_sentence", "impact_tables", "impact_verdict", "offset_text", "output_text",
     "proof_sentence", "recording_sentence", "recovery_seen", "recovery_sentence", "run_verdict", "score_text", "steady_words",
     "summary_rows", "together_text", "verdict",
@@ -153,15 +153,26 @@ def detection_sentence(detection: dict) -> str:
     return f"fired {seconds_text(detection['seconds_to_detect'])} after the fault started; {resolved}: {flag}"
 
 
-def unexpected_alerts_sentence(run: Run) -> str:
-    """The alerts that fired without being expected, e.g. "HostDown (master1) 4.2 s"; "" for none."""
+def alerts_sentence(run: Run) -> str:
+    """The alerts recorded, sorted by what they are about: those that detected the fault (the
+    declared ones with their verdict, then those on a faulted host), those already firing before
+    the fault, and the unexpected ones (fired elsewhere after the fault started)."""
     def where(alert: dict) -> str:
         labels = alert["labels"]
-        return labels.get("host") or labels.get("instance") or ""
+        return labels.get("host") or labels.get("node") or labels.get("instance") or ""
 
-    names = [f"{a['alert']}" + (f" ({where(a)})" if where(a) else "") + (" (firing at the start)" if a["at_start"] else "")
-             for a in run.unexpected_alerts]
-    return ", ".join(names)
+    def named(alerts: list[dict]) -> str:
+        return ", ".join(str(a["alert"]) + (f" ({where(a)})" if where(a) else "") for a in alerts) or "none"
+
+    declared = [f"{d['alert']} " + (f"{seconds_text(d['seconds_to_detect'])} (declared: {'ok' if d['met'] else 'LATE'})"
+                                    if d["seconds_to_detect"] is not None else f"(declared: {NOT_DETECTED})")
+                for d in run.detections if d["met"] is not None]
+    sorted_alerts = run.alerts
+    on_faulted = [f"{a['alert']} on {a['target']} {seconds_text(a['seconds_to_detect'])}"
+                  for a in sorted_alerts["on_faulted"]]
+    return (f"alerts that detected the fault (time to detect): {', '.join(declared + on_faulted) or 'none'}; "
+            f"already firing before the fault: {named(sorted_alerts['before_fault'])}; "
+            f"unexpected: {named(sorted_alerts['unexpected'])}")
 
 
 def limit_sentence(check: LimitCheck) -> str:
@@ -289,7 +300,7 @@ def recording_sentence(run: Run) -> str | None:
     if recording.errors:
         parts.append(f"errors: {'; '.join(recording.errors[:3])}")
     if recording.alerts is not None:
-        parts.append(f"alerts that fired unexpected: {unexpected_alerts_sentence(run) or 'none'}")
+        parts.append(alerts_sentence(run))
     return ", ".join(parts)
 
 
