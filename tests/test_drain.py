@@ -12,6 +12,7 @@ from chaosali.cluster.actions import drain_node, uncordon_node
 from chaosali.cluster.api import connect
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.markers import CORDONED_BY_ANNOTATION
+from chaosali.report.figures import read_run
 from conftest import chaos_run, journal_of, passed, wait_until, workload_container
 
 NAMESPACE = "drain-test"
@@ -98,3 +99,4 @@ def test_node_drain_drill_migrates_the_workload_and_uncordons(kube, web_spread, 
     drained = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "drain-a-node")
     assert len(drained["nodes"]) == 1 and drained["blocked"] == []
     assert journal["rollbacks"][0]["output"] == {"uncordoned": drained["nodes"]}
+    assert read_run(journal).recovery.exceeded is False  # judged from what recovered, in time

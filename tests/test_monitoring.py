@@ -34,6 +34,7 @@ from chaosali.lab.pki import make_pki
 from chaosali.monitoring.prometheus import client
 from chaosali.monitoring.probes import alerts_firing, query
 from chaosali.report.figures import read_run
+from chaosali.report.recovery import RECOVERED
 from chaosali.report.fmea import validate_fmea
 from chaosali.report.render import render
 from chaosali.report.words import run_verdict
@@ -534,6 +535,7 @@ def test_node_reboot_proves_a_new_boot_and_the_kubelet_s_restart_is_alerted(moni
     ended = next(e for e in timeline if e["what"] == "container-ended" and e["node"] == node)
     assert ended["finished_at"] and ended["reason"], ended  # when and how, as the kubelet tells it
     assert measures["impact"] == "partial"
+    assert read_run(journal).recovery.exceeded is False  # judged from what recovered, in time
 
 
 def test_zone_outage_keeps_the_workload_available_from_the_other_zone_and_its_alerts_fire(monitored, tmp_path):
@@ -555,6 +557,8 @@ def test_zone_outage_keeps_the_workload_available_from_the_other_zone_and_its_al
     assert out["workload-available-from-the-other-zone"]["status"]["availableReplicas"] >= 1
     back = out["zone-nodes-back"]
     assert back["back_at"] and back["last"] is True
+    recovery = read_run(journal).recovery  # judged from what recovered: the nodes and the workload, in time
+    assert recovery.state == RECOVERED and recovery.exceeded is False, recovery
     print(f"\nzone-a cut for 40 s: its nodes were back Ready at {back['back_at']}")
 
 

@@ -387,3 +387,59 @@ def test_an_outage_the_recording_measured_is_one_figure_with_its_source_and_reso
     assert "nodes NotReady" not in seen and "worker1 NotReady 13.5 s" in seen  # the recorded node, not the watch
     plain = read_run(load("deviated.json")).impact_seen  # without a recording, the watches tell it
     assert "NotReady" in plain and "(recorded" not in plain
+
+
+# -- recovery judged from what recovered (issue 31) -------------------------------------------------------
+
+
+def fmea_impact_missed(journal: dict) -> dict:
+    """The journal as if its steady state's last check had met every probe but impact_within."""
+    after = journal["steady_states"]["after"]
+    [judge] = [p for p in after["probes"] if p["activity"]["provider"]["func"] == "impact_within"]
+    judge["tolerance_met"], after["steady_state_met"], journal["deviated"] = False, False, True
+    return journal
+
+
+def test_a_drill_whose_only_unmet_check_is_its_fmea_impact_recovered():
+    """node-drain, node-reboot and zone-outage exceeded their FMEA and were also "not recovered:
+    still down at the last sighting (steady state after not met)", though every other probe was met
+    and the workload was back: the impact check failing is not the system being down."""
+    journal = fmea_impact_missed(load("impact.json"))
+    run = read_run(journal)
+    assert run.impact_exceeded is True and run_verdict(run) == "EXCEEDED"
+    assert run.recovery.state == RECOVERED and run.recovery.measured == 1.16 and run.recovery.exceeded is False
+    assert [o.label for o in run.outages] == ["nodes NotReady", "the API down"]  # no "steady state not met after"
+    met = {e.name: e.met for e in expectations(run)}
+    assert met["impact at most partial"] is False and met["recovery within 30 s"] is True
+    text = render([run], "text")
+    assert "recovery: 1.16 s measured" in text and "not recovered" not in text
+    [case] = [c for c in ET.fromstring(render([run], "junit")).iter("testcase") if c.get("name") == "recovery within 30 s"]
+    assert outcome(case) == "passed"
+    # a hypothesis of nothing but the run's judges says nothing about the system
+    alone = fmea_impact_missed(load("impact.json"))
+    alone["steady_states"]["after"]["probes"] = alone["steady_states"]["after"]["probes"][1:]
+    assert read_run(alone).recovery.state == RECOVERED
+
+
+def test_recovery_is_judged_from_the_recorded_workloads_nodes_api_and_http_targets():
+    """The recording watched the workload all along: it is back when its ready replicas are, not
+    when a steady state was met (zone-outage's web was 2/2 again at +35.0 s, after its last check)."""
+    journal = fmea_impact_missed(load("impact.json"))
+    impact = next(e for e in journal["extensions"] if e["name"] == "chaosali-impact")
+    web = impact["measures"]["workloads"]["Deployment demo/web"]
+    web["below_desired"][-1]["to"] = 50.0  # after the steady state's last check (+41.19 s on its clock)
+    recovery = read_run(journal).recovery
+    started = dt.datetime.fromisoformat(impact["recording"]["started_at"])
+    assert recovery.state == RECOVERED and recovery.healthy == started + dt.timedelta(seconds=50)
+    assert recovery.healthy_by == "Deployment demo/web back (recorded)"
+    assert recovery.measured == round((recovery.healthy - recovery.started).total_seconds(), 2) > 1.16
+    # still below desired when the recording ended: not recovered, and it says what
+    web["below_desired"][-1]["to"] = None
+    recovery = read_run(journal).recovery
+    assert recovery.state == NOT_RECOVERED
+    assert recovery.healthy_by == "still down at the last sighting (Deployment demo/web below desired (recorded))"
+    # an HTTP target failing at the end is the system down too
+    web["below_desired"][-1]["to"] = 35.769
+    impact["measures"]["http"] = {"web": {"samples": 100, "availability": 90.0, "longest_failure_streak": 10,
+                                          "error_windows": [{"from": 45.0, "to": None}]}}
+    assert read_run(journal).recovery.healthy_by == "still down at the last sighting (HTTP web failing (recorded))"

@@ -20,10 +20,17 @@ healthy sighting after the last unhealthy one. Sightings are what the journal ob
   (``down_at``, ``back_at``...), and a down sighting at its end if it ended down;
 - ``wait_for_hosts`` (the seconds it waited): silent from its start, answering at its end;
 - a method probe that returned a boolean: a sighting at its end;
-- a steady-state hypothesis (before, during, after) met: healthy, for everything, at the end
-  of its last probe; not met: unhealthy at that moment.
+- a steady-state hypothesis (before, during, after) whose probes were met: healthy, for
+  everything, at the end of its last probe; one not met: unhealthy at that moment. The probes
+  that judge the run rather than the system (``impact_within``: the impact against the FMEA,
+  ``faults_observed``: the fault proven) are left out: each is a check of its own, and an impact
+  worse than the FMEA's is not the system being down (a hypothesis of nothing else says nothing);
+- the impact recording, when the journal has one: each workload's windows below its desired
+  ready replicas, each node's NotReady windows, the API's outages and each HTTP target's error
+  windows, down at a window's start and back at its end (a window not closed: still down). These
+  subjects are watched all along: a steady state met does not bring them back.
 
-Sightings are kept per subject (the API, the nodes, a probe): the API coming back says
+Sightings are kept per subject (the API, the nodes, a probe, a workload): the API coming back says
 nothing about the nodes. The recovery ends when every subject seen down is seen up for good.
 Measured recovery = max(0, stop - start): 0 when the system came back while the fault was still
 on (it coped). No unhealthy sighting at all: no outage seen, 0 s. Unhealthy at the last
@@ -56,6 +63,10 @@ CORE_SUBJECTS = {"api"}  # an outage of these is core impact
 RECORDED_SUBJECTS = {"api", "nodes"}  # what an impact recording measures itself (/readyz, node watches)
 
 
+# steady-state probes that judge the run, not the system: checks of their own, never a sighting
+_JUDGES = {"impact_within", "faults_observed"}
+
+
 @dataclass(frozen=True)
 class Sighting:
     at: dt.datetime
@@ -63,6 +74,7 @@ class Sighting:
     subject: str
     what: str  # how the journal saw it, e.g. "watch-api: up"
     outage: str  # what a down sighting of this subject reads as, e.g. "the API down"
+    recorded: bool = False  # by the impact recording, which watched it all along
 
 
 @dataclass(frozen=True)
@@ -104,9 +116,10 @@ class Recovery:
 def sightings_of(activities: list[Activity], steady: list[SteadyCheck]) -> list[Sighting]:
     sightings = []
     for check in steady:
-        if check.end and check.met is not None:
-            sightings.append(Sighting(check.end, bool(check.met), STEADY, f"steady state {check.phase} "
-                                      f"{'met' if check.met else 'not met'}", f"steady state not met {check.phase}"))
+        seen = _system_seen(check)
+        if check.end and seen is not None:
+            sightings.append(Sighting(check.end, seen, STEADY, f"steady state {check.phase} "
+                                      f"{'met' if seen else 'not met'}", f"steady state not met {check.phase}"))
     for activity in activities:
         if activity.phase != "method" or not activity.end:
             continue
@@ -130,6 +143,44 @@ def sightings_of(activities: list[Activity], steady: list[SteadyCheck]) -> list[
     return sorted(sightings, key=lambda s: s.at)
 
 
+def _system_seen(check: SteadyCheck) -> bool | None:
+    """Whether a hypothesis saw the system healthy: its probes met, but those that judge the run
+    (an impact worse than the FMEA's is not the system down); None: it saw nothing else."""
+    judged = [probe for probe in check.probes if probe.func in _JUDGES]
+    if not judged or check.met is not False:
+        return check.met
+    probes = [probe for probe in check.probes if probe.func not in _JUDGES]
+    if not probes:
+        return None
+    return all(probe.tolerance_met is True and not probe.error for probe in probes)
+
+
+def _recorded(recording: Recording | None) -> list[Sighting]:
+    """The impact recording's windows as sightings: down at each window's start, back at its end."""
+    measures = recording.measures if recording else None
+    if recording is None or not measures:
+        return []
+    windows = [(name, "below desired", w.get("below_desired")) for name, w in _items(measures.get("workloads"))]
+    windows += [(f"node {name}", "NotReady", n.get("not_ready")) for name, n in _items(measures.get("nodes"))]
+    windows.append(("the API", "down", recording.api_outages))
+    windows += [(f"HTTP {name}", "failing", t.get("error_windows")) for name, t in _items(measures.get("http"))]
+    sightings = []
+    for what, down, spans in windows:
+        subject = f"recorded: {what}"  # apart from the journal's own subjects (its watch of the API...)
+        for window in spans or []:
+            start, end = recording.at(window.get("from")), recording.at(window.get("to"))
+            if start is None:
+                continue
+            sightings.append(Sighting(start, False, subject, f"{what} {down} (recorded)", f"{what} {down}", True))
+            if end is not None:
+                sightings.append(Sighting(end, True, subject, f"{what} back (recorded)", f"{what} {down}", True))
+    return sightings
+
+
+def _items(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    return [(str(name), item) for name, item in value.items() if isinstance(item, dict)] if isinstance(value, dict) else []
+
+
 def _relevant(sightings: list[Sighting]) -> dict[str, list[Sighting]]:
     """Per subject seen down, its own sightings and the steady state met (healthy for
     everything), in order. Of the steady states met between two of its own sightings only the
@@ -150,7 +201,7 @@ def _relevant(sightings: list[Sighting]) -> dict[str, list[Sighting]]:
         for at, index in enumerate(indexes):
             seen.append(sightings[index])
             steady, after = following[index], indexes[at + 1] if at + 1 < len(indexes) else len(sightings)
-            if steady is not None and steady < after:
+            if steady is not None and steady < after and not sightings[index].recorded:
                 seen.append(sightings[steady])
         relevant[subject] = seen
     return relevant
@@ -182,7 +233,9 @@ def recovery_of(sightings: list[Sighting], faults: list[FaultWindow], activities
         return Recovery(NOT_MEASURED, None, expected, None, started_by, None, "")
     injected = min([f.start for f in faults] + [a.start for a in activities if a.phase == "method" and a.start],
                    default=started)
-    if not any(s.at >= injected for s in sightings):
+    recorded_until = recording.at(recording.seconds) if recording and recording.measures else None
+    sightings = sorted(sightings + _recorded(recording), key=lambda s: s.at)
+    if not any(s.at >= injected for s in sightings) and not (recorded_until and recorded_until >= injected):
         return Recovery(NOT_MEASURED, None, expected, started, started_by, None,
                         "nothing watched the system after the injection")
     if all(s.up for s in sightings):
