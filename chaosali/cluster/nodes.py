@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -27,13 +28,15 @@ from chaosali.cluster.api import ApiFailed, Connection, connect
 from chaosali.core.args import address as read_address, flag, label_selector, percent as read_percent, whole
 from chaosali.core.errors import InvalidArgument
 
-__all__ = ["MASTER_COMPONENTS", "master_hosts", "select_hosts"]
+__all__ = ["MASTER_COMPONENTS", "RUNNER_NODE_ENV", "master_hosts", "select_hosts"]
 
 logger = logging.getLogger("chaostoolkit")
 
 MASTER_COMPONENTS = ["kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager"]
 _ALIASES = {"apiserver": "kube-apiserver", "scheduler": "kube-scheduler", "controller-manager": "kube-controller-manager"}
 _CONTROL_PLANE_LABELS = ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"]
+#: the node a drill's own pod runs on (set by ``chaosali schedule``): no host query chooses it
+RUNNER_NODE_ENV = "CHAOSALI_RUNNER_NODE"
 
 
 def master_hosts(
@@ -113,6 +116,10 @@ def select_hosts(
         why = f"nodes matching {selector!r}"
     else:
         candidates, why = _nodes_of_pods(query["pods"], book, configuration, secrets)
+    runner = os.environ.get(RUNNER_NODE_ENV)
+    if runner in candidates:  # a drill run from a pod (chaosali schedule) never hits its own node
+        del candidates[runner]
+        why += f", but {runner}, where this drill runs"
     if not candidates:
         if empty_ok:
             return {"hosts": [], "why": f"no {why}"}

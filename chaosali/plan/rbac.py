@@ -24,7 +24,7 @@ from chaoslib.types import Configuration, Experiment, Secrets
 
 from chaosali.lock import lease
 
-__all__ = ["Need", "rbac", "role_documents", "KINDS"]
+__all__ = ["Need", "rbac", "role_documents", "host_queries", "KINDS"]
 
 READ = ("get", "list", "watch")
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -108,7 +108,7 @@ def rbac(experiment: Experiment, configuration: Configuration = None, secrets: S
     gathered = _Needs(configuration, secrets)
     for where, provider in _providers(experiment):
         arguments = _arguments(provider, gathered)
-        for query in _queries(arguments):
+        for query in host_queries(arguments):
             _query(gathered, where, query)
         key = f"{provider.get('module')}.{provider.get('func')}" if provider.get("func") else provider.get("module")
         needs = _ACTIVITIES.get(str(key))
@@ -140,17 +140,17 @@ def _arguments(provider: dict, gathered: _Needs) -> dict:
     return substitute(dict(arguments), gathered.configuration, gathered.secrets)
 
 
-def _queries(value: Any) -> Iterator[dict]:
+def host_queries(value: Any) -> Iterator[dict]:
     """The host queries anywhere in an activity's arguments (targets, peers, a random pool's)."""
     if isinstance(value, dict):
         if any(key in value for key in ("masters", "nodes", "pods")):
             yield value
         else:
             for item in value.values():
-                yield from _queries(item)
+                yield from host_queries(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _queries(item)
+            yield from host_queries(item)
 
 
 def _query(gathered: _Needs, why: str, query: dict) -> None:
