@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -29,6 +30,8 @@ from chaosali.report.words import run_verdict
 from webserver import LocalServer
 
 REPO = Path(__file__).resolve().parent.parent
+# the session's runs keep their ledgers apart from the user's (``chaos run`` children inherit it)
+os.environ["CHAOSALI_STATE_DIR"] = tempfile.mkdtemp(prefix="chaosali-test-state-")
 TEST_LAB = {"name": "cstest", "subnet": "10.214.0.0/24"}
 KUBE_LAB = {"name": "cskube", "subnet": "10.217.0.0/24"}
 MONITORED_LAB = {"name": "csmon", "subnet": "10.242.0.0/24"}

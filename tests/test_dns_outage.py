@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client as k8s
 
 from chaosali.cluster.api import new_api_client
-from chaosali.core import evidence, memory
+from chaosali.core import ledger, memory
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network
 from chaosali.host.probes import names_resolve
@@ -89,7 +89,8 @@ def test_the_lab_runs_coredns_as_kube_dns_on_each_worker(kube, cluster_lab):
     assert outside["proved"] and "answered REFUSED" in outside["hosts"][0]["names"]["example.org."]["error"]
     # a DNS that answers is no outage: "failing" is not proved, and once a fault was injected,
     # faults_observed is told that its expected effect was missed
-    evidence.injected("network-cut", "a test's stand-in for a cut that did not take")
+    with ledger.injecting("network-cut", ["a test's stand-in for a cut that did not take"]) as record:
+        record.started = "2026-01-01T00:00:00+00:00"
     answering = names_resolve([h.address for h in servers], expect="failing", tcp=True)
     assert answering["proved"] is False and answering["how"] == "tcp port 53 from the controller"
     judged = faults_observed()

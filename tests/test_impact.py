@@ -12,7 +12,7 @@ from kubernetes import client
 from chaosali.cluster.api import new_api_client
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network, restore_network
-from chaosali.core import memory
+from chaosali.core import ledger, memory
 from chaosali.impact import controls
 from chaosali.impact.controls import _http_targets, _judge_to_the_end
 from chaosali.impact.measures import http_between, judge, measure
@@ -323,15 +323,35 @@ class _Recorded:
         return {**RECORDING, "timeline": list(RECORDING["timeline"])}
 
 
+def _fault(kind: str, started: str, heals_by: str | None = None) -> ledger.Fault:
+    with ledger.injecting(kind, ["host1"]) as record:
+        record.started, record.heals_by = started, heals_by
+    return record
+
+
 def test_the_recording_carries_the_run_s_fault_ends_on_its_clock_and_recovery_counts_from_the_last() -> None:
-    memory.fault_ends().update({"chaosali-0123abcd": "2026-01-01T00:00:20+00:00",
-                                "restart_service at 2026-01-01T00:00:30+00:00": "2026-01-01T00:00:30+00:00"})
+    cut = _fault("cut_network", "2026-01-01T00:00:05+00:00", heals_by="2026-01-01T00:00:20+00:00")
+    restart = _fault("restart kubelet", "2026-01-01T00:00:30+00:00")
+    ledger.closed(restart.id, "2026-01-01T00:00:30+00:00")
     try:
         recording, measures = controls.recorded(_Recorded())
-        assert recording["fault_ends"] == {"chaosali-0123abcd": 20.0, "restart_service at 2026-01-01T00:00:30+00:00": 30.0}
+        assert recording["fault_ends"] == {cut.id: 20.0, restart.id: 30.0}
         assert controls.fault_end(recording) == 30.0 and measures == measure(recording, 30.0)
-        memory.fault_ends()["chaosali-4567cdef"] = "2026-01-01T00:01:30+00:00"  # heals after the recording's end
+        _fault("cut_network", "2026-01-01T00:01:00+00:00", heals_by="2026-01-01T00:01:30+00:00")  # after the recording's end
         assert controls.fault_end(controls.recorded(_Recorded())[0]) is None
+    finally:
+        memory.forget()
+
+
+def test_a_drain_s_end_is_its_last_eviction_and_a_fault_with_no_end_leaves_recovery_unplaced() -> None:
+    drain = _fault("drain", "2026-01-01T00:00:05+00:00")
+    try:
+        assert controls.fault_end(controls.recorded(_Recorded())[0]) is None  # cordoned, evicting: no end yet
+        ledger.ended(drain.id, "2026-01-01T00:00:12+00:00")
+        recording, measures = controls.recorded(_Recorded())
+        assert recording["fault_ends"] == {drain.id: 12.0} and measures == measure(recording, 12.0)
+        ledger.closed(drain.id, "2026-01-01T00:00:40+00:00")  # the uncordon later: the end stays the eviction's
+        assert controls.recorded(_Recorded())[0]["fault_ends"] == {drain.id: 12.0}
     finally:
         memory.forget()
 

@@ -17,10 +17,10 @@ from kubernetes import client
 
 from chaosali.cluster.api import ApiFailed, Connection, connect
 from chaosali.cluster.nodes import select_hosts
-from chaosali.core import evidence, memory, undo
+from chaosali.core import evidence, ledger, memory, undo
 from chaosali.core.args import seconds
 from chaosali.core.errors import InvalidArgument
-from chaosali.core.markers import CORDONED_BY_ANNOTATION, new_fault_id
+from chaosali.core.markers import CORDONED_BY_ANNOTATION, RUN_ANNOTATION, new_fault_id
 from chaosali.core.waiting import wait_until
 
 __all__ = ["drain", "uncordon"]
@@ -32,48 +32,27 @@ _RETRY = 1.0  # seconds between evictions a budget refused: the budget may allow
 
 
 def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Secrets) -> dict:
-    """Cordon the query's nodes, then evict their pods until none is left to evict or ``timeout``."""
+    """Cordon the query's nodes, then evict their pods until none is left to evict or ``timeout``.
+    Its record ends once the evictions are done (the workload's recovery counts from then) and
+    closes when its cordons are lifted."""
     deadline = time.monotonic() + seconds(timeout, "timeout")
     drain_id = new_fault_id()
-    nodes = [host["name"] for host in select_hosts(_query(targets), configuration, secrets)["hosts"]]
+    with ledger.attempt("drain", targets):
+        nodes = [host["name"] for host in select_hosts(_query(targets), configuration, secrets)["hosts"]]
     output: dict[str, Any] = {"drain_id": drain_id, "nodes": nodes, "started_at": _now(), "evicted": [],
                               "blocked": [], "skipped": []}
-    with connect(configuration, secrets) as cluster:
+    with connect(configuration, secrets) as cluster, \
+            ledger.injecting("drain", [f"node {node}" for node in nodes], drain_id) as record:
         core = client.CoreV1Api(cluster.client)
-        waiting: dict[str, client.V1Pod] = {}
         # known to the run before any node is cordoned, and the cordons done before a halt heals
-        with undo.injecting(f"drain {drain_id}"):
-            _remember(drain_id, nodes, configuration, secrets)
-            for node in nodes:
-                cordon = {"spec": {"unschedulable": True},
-                          "metadata": {"annotations": {CORDONED_BY_ANNOTATION: drain_id}}}
-                cluster.call(f"cordon node {node}", core.patch_node, node, cordon)
-                evidence.injected("drain", f"{drain_id} of node {node}")
+        _remember(record, nodes, configuration, secrets)
         for node in nodes:
-            listing = cluster.call(f"list the pods of node {node}", core.list_pod_for_all_namespaces,
-                                   field_selector=f"spec.nodeName={node}").items
-            for pod in listing:
-                why = _skipped(pod)
-                if why:
-                    output["skipped"].append({"pod": _name(pod), "node": node, "why": why})
-                else:
-                    waiting[_name(pod)] = pod
-        refusals: dict[str, str] = {}
-
-        def evict_waiting() -> dict[str, client.V1Pod]:
-            for name, pod in list(waiting.items()):
-                outcome, why = _evict(cluster, core, pod)
-                if outcome == "blocked":
-                    refusals[name] = str(why)  # a refusal always says why
-                    continue
-                entry = {"pod": name, "node": pod.spec.node_name}
-                output[outcome].append({**entry, "why": why} if why else entry)
-                del waiting[name]
-            return waiting
-
-        wait_until(evict_waiting, deadline, _RETRY, lambda left: not left)
-        output["blocked"] = [{"pod": name, "node": pod.spec.node_name, "why": refusals[name]}
-                             for name, pod in waiting.items()]
+            cordon = {"spec": {"unschedulable": True},
+                      "metadata": {"annotations": {CORDONED_BY_ANNOTATION: drain_id, RUN_ANNOTATION: record.run}}}
+            cluster.call(f"cordon node {node}", core.patch_node, node, cordon)
+            record.started = record.started or _now()
+        _evict_all(cluster, core, nodes, deadline, output)
+    ledger.ended(drain_id)
     output["finished_at"] = _now()
     logger.info("chaosali: drained %s: %d evicted, %d blocked by a budget, %d skipped", ", ".join(nodes),
                 len(output["evicted"]), len(output["blocked"]), len(output["skipped"]))
@@ -82,6 +61,36 @@ def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Sec
                       f"{len(output['evicted'])} pods evicted, {len(output['blocked'])} blocked by a budget, "
                       f"{len(output['skipped'])} skipped")
     return output
+
+
+def _evict_all(cluster: Connection, core: client.CoreV1Api, nodes: list[str], deadline: float, output: dict) -> None:
+    """Evict the nodes' pods until none is left to evict or the deadline; ``output`` tells each."""
+    waiting: dict[str, client.V1Pod] = {}
+    for node in nodes:
+        listing = cluster.call(f"list the pods of node {node}", core.list_pod_for_all_namespaces,
+                               field_selector=f"spec.nodeName={node}").items
+        for pod in listing:
+            why = _skipped(pod)
+            if why:
+                output["skipped"].append({"pod": _name(pod), "node": node, "why": why})
+            else:
+                waiting[_name(pod)] = pod
+    refusals: dict[str, str] = {}
+
+    def evict_waiting() -> dict[str, client.V1Pod]:
+        for name, pod in list(waiting.items()):
+            outcome, why = _evict(cluster, core, pod)
+            if outcome == "blocked":
+                refusals[name] = str(why)  # a refusal always says why
+                continue
+            entry = {"pod": name, "node": pod.spec.node_name}
+            output[outcome].append({**entry, "why": why} if why else entry)
+            del waiting[name]
+        return waiting
+
+    wait_until(evict_waiting, deadline, _RETRY, lambda left: not left)
+    output["blocked"] = [{"pod": name, "node": pod.spec.node_name, "why": refusals[name]}
+                         for name, pod in waiting.items()]
 
 
 def uncordon(targets: Any, configuration: Configuration, secrets: Secrets) -> dict:
@@ -100,45 +109,62 @@ def uncordon(targets: Any, configuration: Configuration, secrets: Secrets) -> di
 
 
 def _uncordon(cluster: Connection, core: client.CoreV1Api, names: list[str], drain_id: str | None = None) -> list[str]:
-    """Uncordon those of the nodes a drain cordoned (``drain_id``'s, or any drain's); the names."""
+    """Uncordon those of the nodes a drain cordoned (``drain_id``'s, or any drain's); the names.
+    Each drain's record closes once none of its nodes is cordoned."""
     uncordoned = []
-    for name in _cordoned(cluster, core, names, drain_id):
-        uncordon = {"spec": {"unschedulable": False}, "metadata": {"annotations": {CORDONED_BY_ANNOTATION: None}}}
+    drains = set()
+    for name, by in _cordoned(cluster, core, names, drain_id):
+        uncordon = {"spec": {"unschedulable": False},
+                    "metadata": {"annotations": {CORDONED_BY_ANNOTATION: None, RUN_ANNOTATION: None}}}
         cluster.call(f"uncordon node {name}", core.patch_node, name, uncordon)
         uncordoned.append(name)
+        drains.add(by)
+    for by in drains:
+        ledger.closed(by)
     return uncordoned
 
 
-def _cordoned(cluster: Connection, core: client.CoreV1Api, names: list[str], drain_id: str | None) -> list[str]:
-    """Those of the nodes that still carry a drain's cordon (``drain_id``'s, or any drain's)."""
+def _cordoned(cluster: Connection, core: client.CoreV1Api, names: list[str],
+              drain_id: str | None) -> list[tuple[str, str]]:
+    """Those of the nodes that still carry a drain's cordon (``drain_id``'s, or any drain's), with
+    the drain's id."""
     found = []
     for name in names:
         node = cluster.call(f"read node {name}", core.read_node, name)
         by = (node.metadata.annotations or {}).get(CORDONED_BY_ANNOTATION)
         if by is not None and drain_id in (None, by):
-            found.append(name)
+            found.append((name, by))
     return found
 
 
 _DRAINS = "drains of this run"
 
 
-def _remember(drain_id: str, nodes: list[str], configuration: Configuration, secrets: Secrets) -> None:
-    """How to uncordon the drain's nodes at once, and to check that none is left cordoned."""
+def _remember(record: ledger.Fault, nodes: list[str], configuration: Configuration, secrets: Secrets) -> None:
+    """How to uncordon the drain's nodes at once, or later from the ledger, and to check that none
+    is left cordoned."""
     def heal() -> dict:
         with connect(configuration, secrets) as cluster:
-            return {"uncordoned": _uncordon(cluster, client.CoreV1Api(cluster.client), nodes, drain_id)}
+            return {"uncordoned": _uncordon(cluster, client.CoreV1Api(cluster.client), nodes, record.id)}
 
-    memory.section(_DRAINS)[drain_id] = nodes
-    undo.in_effect(drain_id, f"drain {drain_id} of {', '.join(nodes)}", heal)
+    memory.section(_DRAINS)[record.id] = nodes
+    record.heal = heal
+    record.undo = {"by": "uncordon", "nodes": nodes, "drain_id": record.id}
     undo.add_check("drains", lambda: _still_cordoned(configuration, secrets))
+
+
+@ledger.healer("uncordon")
+def _heal_from_record(undo_spec: dict, configuration: dict, secrets: dict) -> None:
+    with connect(configuration, secrets) as cluster:
+        _uncordon(cluster, client.CoreV1Api(cluster.client), undo_spec["nodes"], undo_spec["drain_id"])
 
 
 def _still_cordoned(configuration: Configuration, secrets: Secrets) -> list[dict]:
     with connect(configuration, secrets) as cluster:
         core = client.CoreV1Api(cluster.client)
         drains = memory.section(_DRAINS).items()
-        cordoned = {(name, drain_id) for drain_id, nodes in drains for name in _cordoned(cluster, core, nodes, drain_id)}
+        cordoned = {(name, drain_id) for drain_id, nodes in drains
+                    for name, _ in _cordoned(cluster, core, nodes, drain_id)}
     return [{"where": f"node {name}", "cleanup": "chaosali cleanup --var-file VARS (its kubeconfig_path: the drain's cordons)",
              "left": [{"what": "cordon", "detail": f"{CORDONED_BY_ANNOTATION}={drain_id}"}
                       for drained, drain_id in sorted(cordoned) if drained == name]}

@@ -1,7 +1,8 @@
 """Evidence that a run's faults took effect, gathered through the run and forgotten when it ends.
 
-Every fault action tells what it injected (``injected``). Whatever can tell whether a fault took
-effect tells what it saw (``observed``):
+The faults are the run's ledger (:mod:`chaosali.core.ledger`): one that did not go in, wholly or on
+some of its targets, fails the judgement at once. Whatever can tell whether a fault took effect
+tells what it saw (``observed``):
 
 - an **expected effect**, that a probe or the fault itself measured and that must be seen (a cut
   host that stops answering, a new boot identity, a load sampled on the host, pods a drain
@@ -19,26 +20,19 @@ from __future__ import annotations
 
 from typing import Callable
 
-from chaosali.core import memory
+from chaosali.core import ledger, memory
 
-__all__ = ["injected", "observed", "add_source", "judgement"]
+__all__ = ["observed", "add_source", "judgement"]
 
-_INJECTED = "faults injected"
 _OBSERVED = "fault effects observed"
 _SOURCES = "live evidence sources"
-
-
-def injected(kind: str, detail: str) -> None:
-    """Tell that a fault of ``kind`` was injected (``detail``: where, e.g. the hosts or nodes)."""
-    section = memory.section(_INJECTED)
-    section[len(section)] = {"kind": kind, "detail": detail}
 
 
 def observed(what: str, seen: bool, detail: str, *, expected: bool = True) -> None:
     """Tell what was seen of a fault's effect. ``expected``: the effect must be seen, or the fault
     did not take effect; otherwise a sighting, kept only when seen. Kept only after a fault was
     injected: what the steady state's first check sees is no evidence of a fault."""
-    if not memory.section(_INJECTED) or not (expected or seen):
+    if not any(fault.injected for fault in ledger.faults()) or not (expected or seen):
         return
     memory.section(_OBSERVED)[what] = {"what": what, "seen": bool(seen), "detail": detail, "expected": expected}
 
@@ -51,12 +45,17 @@ def add_source(name: str, source: Callable[[], list[dict]]) -> None:
 def judgement() -> dict:
     """Whether this run's faults are proven: ``proven`` (None while nothing was injected), the
     faults, the evidence and, when not proven, ``why``."""
-    faults = list(memory.section(_INJECTED).values())
+    records = ledger.faults()
+    faults = [{"kind": f.kind, "detail": f"{f.id} on {', '.join(f.targets) or 'no target'}", "state": f.state,
+               **({"not_injected": f.not_injected} if f.not_injected else {})} for f in records]
+    failed = [f for f in records if f.not_injected]
     evidence = list(memory.section(_OBSERVED).values())
-    if faults:
+    if any(f.injected for f in records):
         evidence += [entry for source in list(memory.section(_SOURCES).values()) for entry in source()]
     missed = [entry for entry in evidence if entry["expected"] and not entry["seen"]]
-    if not faults:
+    if failed:
+        proven, why = False, "; ".join(f"{f.kind} {f.id} not injected: {f.not_injected}" for f in failed)
+    elif not records:
         proven, why = None, "no fault was injected in this run yet: nothing to prove"
     elif missed:
         proven, why = False, "; ".join(f"{entry['what']}: {entry['detail']}" for entry in missed)

@@ -19,6 +19,7 @@ __all__ = [
     "MANAGED_BY",
     "CREATED_BY_ANNOTATION",
     "CORDONED_BY_ANNOTATION",
+    "RUN_ANNOTATION",
 ]
 
 # A host fault's id (``chaosali-1a2b3c4d``) names its marker directory, chains and comments.
@@ -35,6 +36,8 @@ MANAGED_BY = "chaosali"
 CREATED_BY_ANNOTATION = "chaosali/created-by"
 # on a node a drain cordoned: its uncordon (the rollback) makes schedulable only what a drain cordoned
 CORDONED_BY_ANNOTATION = "chaosali/cordoned-by"
+# on every object a fault of a run changed: the run whose ledger holds its record
+RUN_ANNOTATION = "chaosali/run"
 
 
 def new_fault_id() -> str:

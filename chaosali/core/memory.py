@@ -19,7 +19,7 @@ import logging
 import threading
 from typing import Any, Callable, Iterator
 
-__all__ = ["section", "aside", "faulted_hosts", "fault_ends", "on_forget", "forget", "cleanup_control"]
+__all__ = ["section", "aside", "on_forget", "forget", "cleanup_control"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -36,20 +36,6 @@ def section(name: str) -> dict[Any, Any]:
         if not _sections:
             _enrol()
         return _sections.setdefault(name, {})
-
-
-def faulted_hosts() -> dict[str, str | None]:
-    """The hosts a fault was injected on in this run, address -> name (None: unnamed): the host
-    domain writes it, the impact recorder reads it to tell a pod lost to the drill from one
-    "deleted by mistake"."""
-    return section("faulted hosts")
-
-
-def fault_ends() -> dict[str, str]:
-    """When each fault of this run ends, fault id (or one-shot action) -> ISO time: its timer's,
-    or its restore's if sooner; a one-shot fault ends when it is done. The impact control
-    measures recovery from the last, and records them for the report."""
-    return section("fault ends")
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.core import evidence as run_evidence, memory
+from chaosali.core import ledger
 from chaosali.core.args import boolean, seconds, setting
 from chaosali.core.markers import check_fault_ids
 from chaosali.host import disk, evidence, faults
@@ -468,15 +468,18 @@ def _restore_family(
 def _once(
     targets: Any, command: str, what: str, configuration: Configuration, secrets: Secrets
 ) -> tuple[dict, dict[Host, str]]:
-    """Run ``command`` once on the targets: the activity output, and each host's own output."""
-    settings = SSHSettings.from_chaos(configuration, secrets)
-    hosts, selection = resolve_targets(targets, configuration, secrets)
-    results = faults.run_everywhere(hosts, command, settings, what)
-    at = dt.datetime.now(dt.timezone.utc).isoformat()
-    output = {"action": what, "at": at,
+    """Run ``command`` once on the targets: the activity output, and each host's own output. Its
+    record ends, and closes, when it is done: a one-shot fault leaves nothing to heal."""
+    with ledger.injecting(what, [str(targets)]) as record:
+        settings = SSHSettings.from_chaos(configuration, secrets)
+        hosts, selection = resolve_targets(targets, configuration, secrets)
+        record.targets = list(map(str, hosts))
+        results = faults.run_everywhere(hosts, command, settings, what)
+        at = dt.datetime.now(dt.timezone.utc).isoformat()
+        record.started, record.hosts = at, {host.address: host.name for host in hosts}
+    ledger.closed(record.id, at)
+    output = {"action": what, "at": at, "fault_id": record.id,
               "hosts": [{"host": str(h), "address": h.address, "report": results[h].splitlines()} for h in hosts]}
-    memory.fault_ends()[f"{what} at {at}"] = at
-    run_evidence.injected(what, ", ".join(map(str, hosts)))
     return ({**output, "targets": selection} if selection else output), results
 
 
@@ -489,15 +492,16 @@ def _inject(
     every host at one instant, configuration ``start_together_lead`` seconds (default 2) from now."""
     kind = fault_kind(action)
     assert kind is not None, f"{action} is a lasting fault of the catalogue"  # only they are injected here
-    fault = kind.build(**arguments)
-    all_or_nothing = boolean(all_or_nothing, "all_or_nothing")
-    lead = _lead(configuration) if boolean(start_together, "start_together") else None
-    settings = SSHSettings.from_chaos(configuration, secrets)
-    hosts, selection = resolve_targets(targets, configuration, secrets)
-    if lead is not None:
-        # the instant is chosen once the targets are known: the lead covers the SSH sessions only
-        fault.at = time.time() + lead
-    output = faults.inject(hosts, fault, settings, all_or_nothing)
+    with ledger.attempt(action, targets):
+        fault = kind.build(**arguments)
+        all_or_nothing = boolean(all_or_nothing, "all_or_nothing")
+        lead = _lead(configuration) if boolean(start_together, "start_together") else None
+        settings = SSHSettings.from_chaos(configuration, secrets)
+        hosts, selection = resolve_targets(targets, configuration, secrets)
+        if lead is not None:
+            # the instant is chosen once the targets are known: the lead covers the SSH sessions only
+            fault.at = time.time() + lead
+        output = faults.inject(hosts, fault, settings, all_or_nothing)
     return {**output, "targets": selection} if selection else output
 
 

@@ -25,11 +25,11 @@ from typing import Any, Iterable
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosali.core import evidence, memory, undo
+from chaosali.core import ledger, memory, undo
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX, MARKER_ROOT, new_fault_id
 from chaosali.host.evidence import summarise_loads
-from chaosali.host.ssh import Host, NothingRan, SSHSettings, run_script
+from chaosali.host.ssh import Host, NothingRan, SSHSettings, parse_hosts, run_script
 
 __all__ = ["FaultScript", "host_script", "inject", "restore", "restore_script_for", "run_everywhere", "left_behind"]
 
@@ -114,11 +114,11 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
     All-or-nothing by default: if one host fails, the hosts that took the fault are restored
     and the activity fails, naming each failed host and why.
     """
-    started = dt.datetime.now(dt.timezone.utc)
     script = fault.render()
-    with undo.injecting(f"{fault.kind} {fault.id}"):
+    with ledger.injecting(fault.kind, list(map(str, hosts)), fault.id) as record:
         # known to the run before it reaches any host: an interrupt on the way heals it too
-        _remember(fault, {host: {} for host in hosts}, settings)
+        _remember(record, fault, {host: {} for host in hosts}, settings)
+        started = dt.datetime.now(dt.timezone.utc)
         unreached: set[Host] = set()
 
         def attempt(host: Host) -> str:
@@ -137,19 +137,22 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
                                 f"within {fault.duration:g} s")
         # a host that ran nothing of it holds nothing of it: the verified revert need not (and, with
         # the credentials that failed, could not) look there
-        _remember(fault, {host: _resolved(results.get(host, "")) for host in hosts if host not in unreached}, settings)
-    if errors and (all_or_nothing or not results):
-        raise ActivityFailed(
-            f"{fault.kind} {fault.id} failed on {len(errors)} of {len(hosts)} host(s): "
-            + "; ".join(f"{host}: {reason}" for host, reason in errors.items())
-            + ("; the others were restored" if all_or_nothing and results else "")
-        )
+        _remember(record, fault, {host: _resolved(results.get(host, "")) for host in hosts if host not in unreached},
+                  settings)
+        failures = "; ".join(f"{host}: {reason}" for host, reason in errors.items())
+        if errors and (all_or_nothing or not results):
+            raise ActivityFailed(f"{fault.kind} {fault.id} failed on {len(errors)} of {len(hosts)} host(s): {failures}"
+                                 + ("; the others were restored" if all_or_nothing and results else ""))
+        if errors:
+            record.not_injected = f"not on {len(errors)} of {len(hosts)} host(s): {failures}"
+        record.started, record.targets = started.isoformat(), list(map(str, results))
+        record.hosts = {host.address: host.name for host in results}
     output: dict[str, Any] = {
         "fault_id": fault.id,
         "kind": fault.kind,
         "duration": fault.duration,
         "started_at": started.isoformat(),
-        "heals_at": (started + dt.timedelta(seconds=fault.duration)).isoformat(),
+        "heals_at": record.heals_by,
         "commands": fault.apply,
         "hosts": [
             {"host": str(host), "address": host.address, "ok": True, **_effect(results[host])}
@@ -160,9 +163,6 @@ def inject(hosts: list[Host], fault: FaultScript, settings: SSHSettings, all_or_
     }
     if fault.at is not None:
         output.update(_together(fault.at, output["hosts"]))
-    memory.faulted_hosts().update({host.address: host.name for host in results})
-    memory.fault_ends()[fault.id] = output["heals_at"]
-    evidence.injected(fault.kind, f"{fault.id} on {', '.join(map(str, results))}")
     logger.info("chaosali: %s %s on %s for %g s", fault.kind, fault.id, ", ".join(map(str, results)), fault.duration)
     return output
 
@@ -197,14 +197,28 @@ class _Injected:
     settings: SSHSettings
 
 
-def _remember(fault: FaultScript, resolved: dict[Host, dict[str, str]], settings: SSHSettings) -> None:
-    """Keep the fault in the run's memory: how to heal it at once while it lasts (restoring it where
-    it never took is harmless), and where to look for what it may leave."""
+def _remember(record: ledger.Fault, fault: FaultScript, resolved: dict[Host, dict[str, str]],
+              settings: SSHSettings) -> None:
+    """Keep the fault in its record and the run's memory: how to heal it at once while it lasts
+    (restoring it where it never took is harmless), how ``chaosali cleanup`` heals it later, and
+    where to look for what it may leave."""
     hosts = list(resolved)
     memory.section(_INJECTED)[fault.id] = _Injected(fault.kind, resolved, settings)
-    undo.in_effect(fault.id, f"{fault.kind} {fault.id} on {', '.join(map(str, hosts))}",
-                   lambda: restore(hosts, settings, [fault.id]), (fault.at or time.time()) + fault.duration + 1)
+    record.heals_by = _iso((fault.at or time.time()) + fault.duration)
+    record.heal = lambda: restore(hosts, settings, [fault.id])
+    record.undo = {"by": "hosts", "fault_ids": [fault.id], "hosts": [_spec(host) for host in hosts]}
     undo.add_check("hosts", left_behind)
+
+
+def _spec(host: Host) -> dict[str, Any]:
+    """A host as ``parse_hosts`` takes it back (no credential: the cleanup's var file gives them)."""
+    return {"address": host.address, "port": host.port, **({"name": host.name} if host.name else {}),
+            **({"user": host.user} if host.user else {})}
+
+
+@ledger.healer("hosts")
+def _heal_from_record(undo_spec: dict, configuration: dict, secrets: dict) -> None:
+    restore(parse_hosts(undo_spec["hosts"]), SSHSettings.from_chaos(configuration, secrets), undo_spec["fault_ids"])
 
 
 def left_behind() -> list[dict]:
@@ -258,9 +272,8 @@ def restore(
     restored = {str(host): [line for line in out.split("\n") if line and " " not in line]
                 for host, out in results.items()}
     logger.info("chaosali: restored %s", json.dumps(restored))
-    ends, now = memory.fault_ends(), dt.datetime.now(dt.timezone.utc).isoformat()
     for fault_id in {fault_id for ids in restored.values() for fault_id in ids}:
-        ends[fault_id] = min(ends.get(fault_id, now), now)
+        ledger.closed(fault_id)
     observed = {str(host): summarise_loads(out.splitlines()) for host, out in results.items()}
     observed = {host: loads for host, loads in observed.items() if loads}
     return {"restored": restored, **({"observed": observed} if observed else {})}

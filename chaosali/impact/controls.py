@@ -27,7 +27,7 @@ from chaoslib import substitute
 from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
 
 from chaosali.cluster.api import new_api_client
-from chaosali.core import args, evidence, memory
+from chaosali.core import args, evidence, ledger, memory
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import judge, measure
@@ -238,7 +238,7 @@ def _alert_source(wanted: Any, configuration: Configuration, secrets: Secrets) -
 
 
 def _faulted() -> set[str]:
-    faulted = memory.faulted_hosts()
+    faulted = ledger.faulted_hosts()
     return {*faulted, *(name for name in faulted.values() if name)}
 
 
@@ -280,14 +280,19 @@ def recorded(recorder: Recorder | None) -> tuple[dict[str, Any], dict[str, Any]]
     if recording.get("started_at"):
         recording["faulted_hosts"] = dict(memory.faulted_hosts())
         started = dt.datetime.fromisoformat(recording["started_at"])
-        recording["fault_ends"] = {fault: round((dt.datetime.fromisoformat(end) - started).total_seconds(), 3)
-                                   for fault, end in memory.fault_ends().items()}
+        # None: a fault with no end in sight (a cordon not lifted, kube-monkey still enrolled)
+        recording["fault_ends"] = {fault: None if end is None else
+                                   round((dt.datetime.fromisoformat(end) - started).total_seconds(), 3)
+                                   for fault, end in ledger.fault_ends().items()}
     return recording, measure(recording, fault_end(recording))
 
 
 def fault_end(recording: dict) -> float | None:
     """When the run's faults ended, on the recording's clock: the last of its ``fault_ends`` (a
-    timer, or a restore if sooner; a one-shot's moment). None while a fault is still on at the
-    recording's end, or without any."""
-    latest = max((recording.get("fault_ends") or {}).values(), default=None)
-    return None if latest is None or latest > recording.get("seconds", 0) else latest
+    timer, or a restore if sooner; a one-shot's moment; a drain's last eviction; kube-monkey's
+    victims withdrawn). None while a fault is still on at the recording's end, or without any."""
+    ends = list((recording.get("fault_ends") or {}).values())
+    if not ends or None in ends:
+        return None
+    latest = max(ends)
+    return None if latest > recording.get("seconds", 0) else latest

@@ -14,10 +14,10 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes.dynamic import DynamicClient
 
 from chaosali.cluster import resources, rollout
-from chaosali.core import evidence, undo
+from chaosali.core import ledger, undo
 from chaosali.core.args import boolean, dns_label, seconds
 from chaosali.core.errors import InvalidArgument
-from chaosali.core.markers import CREATED_BY_ANNOTATION
+from chaosali.core.markers import CREATED_BY_ANNOTATION, RUN_ANNOTATION
 from chaosali.kubemonkey import manifests as km
 
 __all__ = ["deploy_kube_monkey", "remove_kube_monkey", "mark_victims", "unmark_victims"]
@@ -34,6 +34,7 @@ _DEPLOYED_KINDS = (
 )
 
 
+@ledger.fault_action("kube-monkey")
 def deploy_kube_monkey(
     namespace: str = "kube-monkey",
     image: str = km.DEFAULT_IMAGE,
@@ -95,13 +96,16 @@ def deploy_kube_monkey(
     if not isinstance(image, str) or not image or any(c.isspace() for c in image):
         raise InvalidArgument(f"image must be a container image reference such as {km.DEFAULT_IMAGE!r}, not {image!r}")
     documents = km.objects(namespace, image, settings)
-    with resources.connect(configuration, secrets) as dyn:
+    with resources.connect(configuration, secrets) as dyn, \
+            ledger.injecting("kube-monkey", [f"namespace {namespace}"]) as record:
+        _remember_deployment(record, namespace, configuration, secrets)
         for document in documents:
             _refuse_foreign(dyn, document, namespace)
+            document["metadata"].setdefault("annotations", {})[RUN_ANNOTATION] = record.run
         created = rollout.ensure_namespace(dyn, km.namespace_object(namespace))
         applied = resources.apply(dyn, documents, None, force=False)
+        record.started = _now()
         in_scope = [v.as_dict() for v in km.victims(dyn, None) if settings.covers(v.namespace)]
-    _remember_deployment(namespace, configuration, secrets)
     fate = "would only log kills of" if settings.dry_run else "will kill"
     for victim in in_scope:
         where = f"{victim['kind']} {victim['namespace']}/{victim['name']}"
@@ -145,9 +149,12 @@ def remove_kube_monkey(
             targets.append(resources.target(dyn, km.namespace_object(namespace), None))
         # foreground: an object is gone only once its dependents are (the Deployment's pods)
         deleted = resources.delete(dyn, targets, None, "Foreground", True, wait_timeout)
+    for record in _records("kube-monkey", namespace):
+        ledger.closed(record.id)
     return {"namespace": namespace, "namespace_deleted": ours, "deleted": deleted}
 
 
+@ledger.fault_action("kube-monkey victims")
 def mark_victims(
     namespace: str,
     name: str = None,
@@ -201,26 +208,31 @@ def mark_victims(
             )
         identifiers = {rollout.key(w): identifier or _default_identifier(w) for w in workloads}
         _refuse_shared_identifiers(dyn, namespace, identifiers)
-        for workload in workloads:
-            _patch_labels(dyn, workload, {**labels, km.IDENTIFIER: identifiers[rollout.key(workload)]})
+        names = ["{} {}/{}".format(*rollout.key(w)) for w in workloads]
+        with ledger.injecting("kube-monkey victims", names) as record:
+            # the workloads someone else enrolled before keep their labels
+            _remember_victims(record, namespace, kind, [w for w in workloads if not _kube_monkey_labels(w)],
+                              configuration, secrets)
+            for workload in workloads:
+                _patch_labels(dyn, workload, {**labels, km.IDENTIFIER: identifiers[rollout.key(workload)]},
+                              annotations={RUN_ANNOTATION: record.run})
+                record.started = record.started or _now()
 
-        def carries_identifier(pod: dict, workload: dict) -> bool:
-            return _labels(pod).get(km.IDENTIFIER) == identifiers[rollout.key(workload)]
+            def carries_identifier(pod: dict, workload: dict) -> bool:
+                return _labels(pod).get(km.IDENTIFIER) == identifiers[rollout.key(workload)]
 
-        try:
-            rolled = rollout.await_pods(dyn, workloads, carries_identifier, wait_timeout) if wait_timeout else {}
-        except ActivityFailed as error:
-            raise ActivityFailed(f"{error} (the labels stay until unmarked)") from None
-        # creationTimestamp counts whole seconds: the baseline is the next whole second, and the
-        # action returns only once it has come, so that the pods of the rollout are stamped before
-        # it and any pod created after this action returns is stamped at it or later
-        marked = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=1)
-        time.sleep(max(0.0, (marked - dt.datetime.now(dt.timezone.utc)).total_seconds()))
-        marked_at = km.iso(marked)
-        for workload in workloads:
-            _patch(dyn, workload, {"metadata": {"annotations": {km.MARKED_AT: marked_at}}})
-    _remember_victims(namespace, kind, [w for w in workloads if not _kube_monkey_labels(w)], configuration, secrets)
-    evidence.injected("kube-monkey victims", ", ".join("{} {}/{}".format(*rollout.key(w)) for w in workloads))
+            try:
+                rolled = rollout.await_pods(dyn, workloads, carries_identifier, wait_timeout) if wait_timeout else {}
+            except ActivityFailed as error:
+                raise ActivityFailed(f"{error} (the labels stay until unmarked)") from None
+            # creationTimestamp counts whole seconds: the baseline is the next whole second, and the
+            # action returns only once it has come, so that the pods of the rollout are stamped before
+            # it and any pod created after this action returns is stamped at it or later
+            marked = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=1)
+            time.sleep(max(0.0, (marked - dt.datetime.now(dt.timezone.utc)).total_seconds()))
+            marked_at = km.iso(marked)
+            for workload in workloads:
+                _patch(dyn, workload, {"metadata": {"annotations": {km.MARKED_AT: marked_at}}})
     return [
         {
             **_describe(workload),
@@ -267,6 +279,14 @@ def unmark_victims(
             _unmark(dyn, workload)
         if wait_timeout:
             rollout.await_pods(dyn, workloads, lambda pod, _: not _kube_monkey_labels(pod), wait_timeout)
+    # withdrawn victims end the killing: their record closes, and kube-monkey's ends (it stays until removed)
+    for record in _records("kube-monkey victims", namespace):
+        if not set(record.undo.get("names", [])) - {w["metadata"]["name"] for w in workloads}:
+            ledger.closed(record.id)
+    if workloads:
+        for record in ledger.faults():
+            if record.kind == "kube-monkey" and not record.closed:
+                ledger.ended(record.id)
     return [{**_describe(w), "removed_labels": _kube_monkey_labels(w)} for w in workloads]
 
 
@@ -287,7 +307,7 @@ def unmark_left(configuration: Configuration = None, secrets: Secrets = None) ->
 
 def _unmark(dyn: DynamicClient, workload: dict) -> None:
     # null in a merge patch: remove the label, and mark_victims' annotation with them
-    _patch_labels(dyn, workload, dict.fromkeys(km.VICTIM_LABELS), annotations={km.MARKED_AT: None})
+    _patch_labels(dyn, workload, dict.fromkeys(km.VICTIM_LABELS), annotations={km.MARKED_AT: None, RUN_ANNOTATION: None})
 
 
 # -- kube-monkey's own objects ----------------------------------------------------------------
@@ -302,22 +322,24 @@ def _deployed(dyn: DynamicClient, namespace: str) -> list[resources.Target]:
     return found
 
 
-def _remember_deployment(namespace: str, configuration: Configuration, secrets: Secrets) -> None:
-    """A halt removes kube-monkey at once; the verified revert checks that nothing of it is left."""
+def _remember_deployment(record: ledger.Fault, namespace: str, configuration: Configuration, secrets: Secrets) -> None:
+    """A halt removes kube-monkey at once, ``chaosali cleanup`` later; the verified revert checks that
+    nothing of it is left."""
     def left() -> list[dict]:
         with resources.connect(configuration, secrets) as dyn:
             found = _deployed(dyn, namespace)
         return [{"where": f"kube-monkey of namespace {namespace}", "cleanup": "the action remove_kube_monkey",
                  "left": [{"what": "object", "detail": str(target)} for target in found]}]
 
-    undo.in_effect(f"kube-monkey {namespace}", f"kube-monkey in namespace {namespace}",
-                   lambda: remove_kube_monkey(namespace, wait=False, configuration=configuration, secrets=secrets))
+    record.heal = lambda: remove_kube_monkey(namespace, wait=False, configuration=configuration, secrets=secrets)
+    record.undo = {"by": "kube-monkey", "namespace": namespace}
     undo.add_check(f"kube-monkey {namespace}", left)
 
 
-def _remember_victims(namespace: str, kind: str, workloads: list[dict], configuration: Configuration,
-                      secrets: Secrets) -> None:
-    """The verified revert checks that the workloads this run enrolled carry no kube-monkey label."""
+def _remember_victims(record: ledger.Fault, namespace: str, kind: str, workloads: list[dict],
+                      configuration: Configuration, secrets: Secrets) -> None:
+    """A halt withdraws the workloads this run enrolled at once, ``chaosali cleanup`` later; the
+    verified revert checks that they carry no kube-monkey label."""
     names = [workload["metadata"]["name"] for workload in workloads]
 
     def left() -> list[dict]:
@@ -328,8 +350,31 @@ def _remember_victims(namespace: str, kind: str, workloads: list[dict], configur
                  "left": [{"what": "label", "detail": f"{key}={value}"} for key, value in found.get(name, {}).items()]}
                 for name in names]
 
+    record.undo = {"by": "kube-monkey victims", "namespace": namespace, "kind": kind, "names": names}
+    record.heal = lambda: _heal_victims(record.undo, configuration, secrets)
     if names:
         undo.add_check(f"kube-monkey victims {kind} {namespace}/{','.join(names)}", left)
+
+
+@ledger.healer("kube-monkey")
+def _heal_deployment(undo_spec: dict, configuration: dict, secrets: dict) -> None:
+    remove_kube_monkey(undo_spec["namespace"], wait=False, configuration=configuration, secrets=secrets)
+
+
+@ledger.healer("kube-monkey victims")
+def _heal_victims(undo_spec: dict, configuration: Configuration, secrets: Secrets) -> None:
+    for name in undo_spec["names"]:
+        unmark_victims(undo_spec["namespace"], name, kind=undo_spec["kind"], wait=False,
+                       configuration=configuration, secrets=secrets)
+
+
+def _records(kind: str, namespace: str) -> list[ledger.Fault]:
+    """This run's open records of ``kind`` in ``namespace``."""
+    return [r for r in ledger.faults() if r.kind == kind and r.undo.get("namespace") == namespace and not r.closed]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
 def _refuse_foreign(dyn: DynamicClient, document: dict, namespace: str) -> None:

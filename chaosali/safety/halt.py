@@ -21,7 +21,7 @@ from typing import Any
 from chaoslib.exit import exit_gracefully
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.core import undo
+from chaosali.core import ledger, undo
 from chaosali.safety.conditions import Condition
 
 __all__ = ["Watch"]
@@ -89,7 +89,7 @@ class Watch:
         logger.warning("chaosali: stop condition %s %s (value %s): halting the drill, healing every fault now",
                        condition.describe(), why, value)
         began = time.monotonic()
-        if not undo.stop_injecting(_SETTLE):
+        if not ledger.stop_injecting(_SETTLE):
             logger.warning("chaosali: an injection still runs after %g s: healing what is known now", _SETTLE)
         healed = undo.heal_all()
         self.halt.update(healed=healed, heal_seconds=round(time.monotonic() - began, 3), healed_at=_now())
