@@ -278,7 +278,7 @@ def recorded(recorder: Recorder | None) -> tuple[dict[str, Any], dict[str, Any]]
     and its measures, recovery counted from the last."""
     recording = recorder.recording() if recorder else {}
     if recording.get("started_at"):
-        recording["faulted_hosts"] = dict(memory.faulted_hosts())
+        recording["faulted_hosts"] = ledger.faulted_hosts()
         started = dt.datetime.fromisoformat(recording["started_at"])
         # None: a fault with no end in sight (a cordon not lifted, kube-monkey still enrolled)
         recording["fault_ends"] = {fault: None if end is None else
