@@ -2,8 +2,9 @@
 capped body reader, one wording of failures.
 
 ``attempt`` never raises on a failed check or an unreachable service: it returns why it failed.
-Request header values, bodies and URL credentials or query strings never reach a log, a reason or
-a repr: they can hold tokens.
+Every request has one wall-clock deadline, its ``timeout``: connect, TLS, headers, body and
+redirects together, however slowly a server trickles. Request header values, bodies and URL
+credentials or query strings never reach a log, a reason or a repr: they can hold tokens.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -50,6 +51,8 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     body: str | None = field(default=None, repr=False)
     json: Any = field(default=None, repr=False)
+    auth: tuple[str, str] | None = field(default=None, repr=False)  # basic auth: user, password
+    cert: tuple[str, str] | None = None  # a client certificate: the paths of its PEM file and key
     follow_redirects: bool = False
     direct: bool = False  # bypass environment proxies
     # more headers that carry credentials (lower case), dropped as _CREDENTIAL_HEADER's are
@@ -126,15 +129,30 @@ def attempt(request: Request, expect: Expectation) -> tuple[int | None, str | No
         return None, why(error, request.timeout)
 
 
+def fetch(request: Request, what: str) -> tuple[int, str]:
+    """The status and body of one answer to ``request``, the body as served: asked for unencoded
+    (``Accept-Encoding: identity``), refused if encoded all the same (a small gzip answer can
+    decode into gigabytes) or larger than ``MAX_BODY``. ``LookupError`` naming ``what`` and why."""
+    try:
+        with _response(replace(request, headers={**request.headers, "Accept-Encoding": "identity"})) as response:
+            encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                raise LookupError(f"{what}: the answer is encoded ({encoding[:40]}) although the request asked for it "
+                                  "as it is (Accept-Encoding: identity); refused, a decoded body can be far larger "
+                                  "than what was sent")
+            body = _capped(response.raw.stream(_CHUNK, decode_content=False), MAX_BODY)
+    except requests.RequestException as error:
+        raise LookupError(f"{what}: {why(error, request.timeout, request.url)}") from None
+    if len(body) > MAX_BODY:
+        raise LookupError(f"{what}: the answer is larger than {MAX_BODY // 2**20} MiB; refused")
+    return response.status_code, body.decode(response.encoding or "utf-8", errors="replace")
+
+
 def get_json(request: Request, what: str) -> Any:
     """The JSON document a 2xx answer to ``request`` carries; ``LookupError`` saying why if none."""
-    try:
-        with _response(request) as response:
-            if not 200 <= response.status_code < 300:
-                raise LookupError(f"{what}: HTTP {response.status_code}, expected 200-299")
-            text = _read_text(response)
-    except requests.RequestException as error:
-        raise LookupError(f"{what}: {why(error, request.timeout)}") from None
+    status, text = fetch(request, what)
+    if not 200 <= status < 300:
+        raise LookupError(f"{what}: HTTP {status}, expected 200-299")
     try:
         return json.loads(text)
     except ValueError:
@@ -166,23 +184,34 @@ def dig(document: Any, path: str) -> Any:
 def _response(request: Request) -> Iterator[requests.Response]:
     # A fresh session per attempt: a new connection each time, so that a retry or a VIP attempt
     # is never answered over a kept-alive connection to the server that answered before.
-    with _Session(request.credential_headers) as session:
-        response = session.request(
-            request.method,
-            request.url,
-            headers=request.headers,
-            data=request.body,
-            json=request.json,
-            timeout=request.timeout,
-            verify=request.verify,
-            allow_redirects=request.follow_redirects,
-            proxies=dict(NO_PROXY) if request.direct else None,
-            stream=True,  # the body is read only if a check needs it, and at most MAX_BODY
-        )
+    with _Deadline(request.timeout) as deadline, _watched(_Session(request.credential_headers), deadline) as session:
         try:
-            yield response
+            response = session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body,
+                json=request.json,
+                auth=request.auth,
+                cert=request.cert,
+                timeout=request.timeout,
+                verify=request.verify,
+                allow_redirects=request.follow_redirects,
+                proxies=dict(NO_PROXY) if request.direct else None,
+                stream=True,  # the body is read only if a check needs it, and at most MAX_BODY
+            )
+            try:
+                yield response
+            finally:
+                response.close()
         finally:
-            response.close()
+            # the watchdog cut the connection: say so, not how it broke (a cut body may even end as if complete)
+            if deadline.expired:
+                raise DeadlinePassed() from None
+
+
+class DeadlinePassed(requests.exceptions.Timeout):
+    """A request's deadline passed before its answer was complete."""
 
 
 class _Session(requests.Session):
@@ -275,6 +304,8 @@ def why(error: requests.RequestException, timeout: float, url: str | None = None
             said = said.replace(secret, "***")
     if isinstance(error, requests.exceptions.InvalidHeader):  # its message quotes the value
         return "a header name or value is not valid HTTP (values are not shown)"
+    if isinstance(error, DeadlinePassed):
+        return f"no complete answer within {timeout:g} s"
     if isinstance(error, requests.exceptions.SSLError):
         return f"TLS failed: {said}"
     if isinstance(error, requests.exceptions.ConnectTimeout):
@@ -298,9 +329,7 @@ def download(request: Request, max_bytes: int, what: str, error: type[Exception]
     Raises ``error`` naming ``what`` and the URL as :func:`display_url` shows it."""
     where = display_url(request.url)
     try:
-        with _Deadline(request.timeout) as deadline, requests.Session() as session:
-            session.mount("http://", _DeadlineAdapter(deadline))
-            session.mount("https://", _DeadlineAdapter(deadline))
+        with _Deadline(request.timeout) as deadline, _watched(requests.Session(), deadline) as session:
             try:
                 return _follow(session, request, max_bytes, what, deadline, error)
             finally:
@@ -381,8 +410,15 @@ def _served(response: requests.Response, max_bytes: int, what: str, where: str, 
     return body
 
 
+def _watched(session: requests.Session, deadline: _Deadline) -> requests.Session:
+    """``session``, its sockets shut by ``deadline`` when it passes."""
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, _DeadlineAdapter(deadline))
+    return session
+
+
 class _Deadline:
-    """A watchdog for one download: when ``seconds`` have passed it shuts down every socket the
+    """A watchdog for one request or download: when ``seconds`` have passed it shuts down every socket the
     download opened, so a blocked read returns at once. Per-read timeouts alone let a server
     that sends one byte every half second (in its headers or its body) go on for ever."""
 

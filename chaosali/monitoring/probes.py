@@ -33,13 +33,12 @@ def query(expression: str, url: str = None, timeout: float = 5.0, configuration:
     if not isinstance(expression, str) or not expression.strip():
         raise InvalidArgument('expression must be a PromQL expression, e.g. "up{job=\\"node\\"}"')
     data = client(url, timeout, configuration, secrets).query(expression)
-    kind, result = data.get("resultType"), data.get("result")
+    kind, result = data["resultType"], data["result"]
     if kind in ("scalar", "string"):
-        return _number((result or [None, None])[1])
+        return _number(result[1])
     if kind == "matrix":
         raise InvalidArgument(f"{expression!r} is a range vector: give an instant expression, e.g. rate(...[1m])")
-    samples = [{"labels": sample.get("metric") or {}, "value": _number((sample.get("value") or [0, None])[1])}
-               for sample in result or []]
+    samples = [{"labels": sample.get("metric") or {}, "value": _number(sample["value"][1])} for sample in result]
     if not samples:
         return None
     return samples[0]["value"] if len(samples) == 1 else samples
@@ -58,8 +57,8 @@ def alerts_firing(names: list = None, labels: dict = None, include_pending: bool
     wanted = _names(names)
     labels = _labels(labels)
     states = ("firing", "pending") if include_pending else ("firing",)
-    alerts = [{"alert": (alert["labels"] or {}).get("alertname"), "state": alert["state"],
-               "labels": alert["labels"] or {}, "active_at": alert["activeAt"]}
+    alerts = [{"alert": alert["labels"].get("alertname"), "state": alert["state"],
+               "labels": alert["labels"], "active_at": alert["activeAt"]}
               for alert in client(url, timeout, configuration, secrets).alerts() if alert["state"] in states]
     chosen = [alert for alert in alerts if (not wanted or alert["alert"] in wanted)
               and all(alert["labels"].get(key) == value for key, value in labels.items())]

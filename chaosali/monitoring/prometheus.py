@@ -7,11 +7,12 @@ reach a message, a log or a repr. Every failure names the address, never the cre
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
@@ -40,33 +41,52 @@ class Prometheus:
         return f"Prometheus at {display_url(self.url)}"
 
     def query(self, expression: str) -> dict[str, Any]:
-        """The ``data`` of an instant query: ``resultType`` and ``result``."""
-        return self._get("/api/v1/query", {"query": expression})
+        """The ``data`` of an instant query: ``resultType`` and ``result``, of a shape checked."""
+        data = self._get("/api/v1/query", {"query": expression})
+        kind, result = data.get("resultType"), data.get("result")
+        if not (kind in ("scalar", "string") and _is_sample(result) or kind == "matrix" and isinstance(result, list)
+                or kind == "vector" and isinstance(result, list)
+                and all(isinstance(item, dict) and _is_sample(item.get("value")) for item in result)):
+            raise ActivityFailed(f"{self.where}: a malformed query answer: its data needs a resultType and a result "
+                                 "of that type (is it a Prometheus?)")
+        return data
 
     def alerts(self) -> list[dict[str, Any]]:
         """The pending and firing alerts: labels, state and activeAt of each."""
-        alerts = self._get("/api/v1/alerts", {}).get("alerts") or []
-        return [{key: alert.get(key) for key in _KEPT} for alert in alerts if isinstance(alert, dict)]
+        alerts = self._get("/api/v1/alerts", {}).get("alerts")
+        if not isinstance(alerts, list) or not all(isinstance(alert, dict) and isinstance(alert.get("labels"), dict)
+                                                   and isinstance(alert.get("state"), str) for alert in alerts):
+            raise ActivityFailed(f"{self.where}: a malformed alerts answer: its data needs a list of alerts, each with "
+                                 "its labels and state (is it a Prometheus?)")
+        return [{key: alert.get(key) for key in _KEPT} for alert in alerts]
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        url = self.url.rstrip("/") + path + (f"?{urlencode(params)}" if params else "")
+        request = http.Request("GET", url, self.timeout, self.verify, headers=headers, auth=self.auth, cert=self.cert)
         try:
-            response = requests.get(self.url.rstrip("/") + path, params=params, headers=headers, auth=self.auth,
-                                    cert=self.cert, verify=self.verify, timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as error:
-            raise ActivityFailed(f"{self.where}: {http.why(error, self.timeout, self.url)}") from None
-        if response.status_code in (401, 403):
-            raise ActivityFailed(f"{self.where}: HTTP {response.status_code}: the credentials were refused; check the "
+            status, text = http.fetch(request, self.where)
+        except LookupError as error:
+            raise ActivityFailed(str(error)) from None
+        if status in (401, 403):
+            raise ActivityFailed(f"{self.where}: HTTP {status}: the credentials were refused; check the "
                                  "username and password, token or client certificate in the secrets")
         try:
-            answer = response.json()
+            answer = json.loads(text)
         except ValueError:
-            raise ActivityFailed(f"{self.where}: HTTP {response.status_code}, not a Prometheus API answer "
+            raise ActivityFailed(f"{self.where}: HTTP {status}, not a Prometheus API answer "
                                  f"(is {display_url(self.url)} a Prometheus?)") from None
         if not isinstance(answer, dict) or answer.get("status") != "success":
             said = answer.get("error") if isinstance(answer, dict) else None
-            raise ActivityFailed(f"{self.where}: HTTP {response.status_code}: {said or 'not a Prometheus API answer'}")
-        return answer.get("data") or {}
+            raise ActivityFailed(f"{self.where}: HTTP {status}: {said or 'not a Prometheus API answer'}")
+        if not isinstance(answer.get("data"), dict):
+            raise ActivityFailed(f"{self.where}: HTTP {status}: a Prometheus answer without its data")
+        return answer["data"]
+
+
+def _is_sample(value: Any) -> bool:
+    """A sample as Prometheus writes it: [time, "value"]."""
+    return isinstance(value, list) and len(value) == 2
 
 
 def client(url: str | None, timeout: Any, configuration: Configuration, secrets: Secrets) -> Prometheus:
