@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
 import xmlschema
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import judge, measure
+from chaosali.impact import controls
+from chaosali.impact.measures import RECORDING_EVIDENCE, judge, measure
+from chaosali.impact.recorder import Recorder, Scope
 from chaosali.report.figures import campaign_score, read_run
 from chaosali.report.recovery import NO_OUTAGE, NOT_MEASURED, NOT_RECOVERED, RECOVERED
 from chaosali.report.fmea import validate_fmea
@@ -443,3 +447,55 @@ def test_recovery_is_judged_from_the_recorded_workloads_nodes_api_and_http_targe
     impact["measures"]["http"] = {"web": {"samples": 100, "availability": 90.0, "longest_failure_streak": 10,
                                           "error_windows": [{"from": 45.0, "to": None}]}}
     assert read_run(journal).recovery.healthy_by == "still down at the last sighting (HTTP web failing (recorded))"
+
+
+# -- one figure per measure (issue 31) -------------------------------------------------------------------
+
+
+def shown(fmt: str, out: str) -> str:
+    """What a report tells in its own words: the HTML's raw outputs (<details>) and JUnit's
+    system-out (each activity's output, as the journal holds it) left out."""
+    if fmt == "html":
+        return re.sub(r"<details>.*?</details>", "", out, flags=re.S)
+    if fmt == "junit":
+        return " ".join(e.get("message", "") for e in ET.fromstring(out).iter() if e.tag in ("failure", "error", "skipped"))
+    return out
+
+
+def test_one_outage_has_one_figure_in_every_format():
+    """The demo's report gave one API outage as the watch's figure, the recording's, and the
+    recording's summary at the moment the run was judged. The recording's is the one figure; the
+    watch's, where its activity is told, says it is the watch's."""
+    journal = load("alerts.json")  # master-netcut: the watch saw the API down 10.06 s, the recording 9.02 s
+    evidence = journal["steady_states"]["after"]["probes"][3]["output"]["evidence"]
+    assert "the API down 8.43 s" in evidence[1]["detail"]  # the recording's summary when the run was judged
+    evidence[0]["detail"] += ", as this watch saw it (a check every 0.5 s)"  # as the watch now says it
+    run = read_run(journal)
+    assert run.impact_seen == "the API down 9.02 s (recorded, /readyz each second)"
+    for fmt in FORMATS:
+        out = shown(fmt, render([run], fmt))
+        assert "8.43" not in out, fmt
+        assert all(out[m.end():].startswith(" s in all, as this watch saw it")
+                   for m in re.finditer(r"10\.06\b", out)), fmt
+    figures = json.loads(render([run], "json"))["runs"][0]
+    assert figures["outages"] == []  # the watch's outage of the API: the recording measured it
+    assert figures["fault"]["evidence"][1]["detail"] == "core impact recorded (its figures: impact seen)"
+    timeline = DOM(render([run], "html")).root.find("svg", id="timeline-1")
+    assert [r.find("text").text() for r in timeline.find_all("g", cls="row") if r.find_all("rect", cls="outage")] == [
+        "the API down (recorded)"]
+
+
+def test_the_recording_s_evidence_names_what_it_hit_not_for_how_long():
+    """Its figures at the moment the run was judged were a third figure beside the watch's and the
+    recording's final one."""
+    recorder = Recorder(lambda: None, Scope(("demo",)))
+    recorder._started, recorder._started_at = time.monotonic() - 12, dt.datetime.now(dt.timezone.utc).isoformat()
+    recorder._outages.sample(False, 2.0)
+    recorder._timeline += [
+        {"t": 0.1, "kind": "node", "node": "worker1", "what": "initial", "ready": True, "taints": []},
+        {"t": 3.0, "kind": "node", "node": "worker1", "what": "not-ready"},
+        {"t": 0.1, "kind": "workload", "what": "initial", "workload": "Deployment demo/web", "desired": 2, "ready": 2},
+        {"t": 3.5, "kind": "workload", "what": "changed", "workload": "Deployment demo/web", "desired": 2, "ready": 1}]
+    [sighting] = controls._sightings(recorder)
+    assert sighting["what"] == RECORDING_EVIDENCE
+    assert sighting["detail"] == "core impact recorded: the API down, Deployment demo/web below desired, worker1 NotReady"

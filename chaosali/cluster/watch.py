@@ -60,8 +60,8 @@ def watch(sample: Callable[[], bool], seconds: float, interval: float, stop: str
     down_total = down.seconds()
     if down_at:
         ended = f"back at {back_at}" if previous else f"still down when the watch ended after {watched:.1f} s"
-        evidence.observed(f"{what} down", True, f"first down at {down_at}, {ended}; down {down_total:.2f} s in all",
-                          expected=False)
+        evidence.observed(f"{what} down", True, f"first down at {down_at}, {ended}; down {down_total:.2f} s in all, "
+                          f"as this watch saw it (a check every {interval:g} s)", expected=False)
     return {
         "samples": samples,
         "first": changes[0]["up"],

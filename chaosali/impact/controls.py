@@ -30,7 +30,7 @@ from chaosali.cluster.api import new_api_client
 from chaosali.core import args, evidence, ledger, memory
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import judge, measure
+from chaosali.impact.measures import RECORDING_EVIDENCE, judge, measure
 from chaosali.impact.recorder import HttpTarget, Recorder, Scope
 from chaosali.core.http import check as check_http
 from chaosali.monitoring.prometheus import client
@@ -127,11 +127,14 @@ def _sightings(recorder: Recorder) -> list[dict]:
     recording, measures = recorded(recorder)
     sightings = []
     if measures["impact"] != "none":
-        not_ready = [name for name, node in measures["nodes"].items() if node["seconds_not_ready"]]
-        sightings.append({"what": "the impact recording", "seen": True, "expected": False,
-                          "detail": f"{measures['impact']} impact recorded: {measures['pods_lost']} pods lost, the API "
-                                    f"down {measures['api_down_seconds']:g} s, nodes NotReady: "
-                                    f"{', '.join(not_ready) or 'none'}"})
+        # what it hit, not for how long: the figures are the measures' at the run's end (one per measure)
+        hit = (["the API down"] if measures["api_down_seconds"] else []) + (["pods lost"] if measures["pods_lost"] else [])
+        hit += [f"{name} below desired" for name, w in measures["workloads"].items() if w["seconds_below_desired"]]
+        hit += [f"{name} NotReady" for name, node in measures["nodes"].items() if node["seconds_not_ready"]]
+        hit += [f"{name} failing" for name, t in measures["http"].items()
+                if t["availability"] is not None and t["availability"] < 100]
+        sightings.append({"what": RECORDING_EVIDENCE, "seen": True, "expected": False,
+                          "detail": f"{measures['impact']} impact recorded: {', '.join(hit)}"})
     # containers that a node's kubelet reported ended (a reboot, a kill), even when no pod was lost
     ended = sorted({f"{entry['pod']} ({entry['node']})" for entry in recording.get("timeline") or []
                     if entry.get("what") == "container-ended"})

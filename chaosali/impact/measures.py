@@ -14,10 +14,12 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.core.windows import Windows
 
 __all__ = ["measure", "http_between", "judge", "detections", "expected_alerts", "sorted_alerts", "Limit", "LIMITS",
-           "IMPACTS", "BARE_PODS", "NOT_DETECTED", "ALERT_MOMENTS"]
+           "IMPACTS", "BARE_PODS", "NOT_DETECTED", "ALERT_MOMENTS", "RECORDING_EVIDENCE"]
 
 IMPACTS = ("none", "partial", "core")
 BARE_PODS = "pods without a controller"
+#: What the run's evidence calls the recording's sightings (its figures are the measures', told once)
+RECORDING_EVIDENCE = "the impact recording"
 _DAY = 86400.0
 
 

@@ -42,7 +42,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import LIMITS, detections, expected_alerts, judge, sorted_alerts
+from chaosali.impact.measures import (
+    LIMITS, RECORDING_EVIDENCE, detections, expected_alerts, judge, sorted_alerts,
+)
 from chaosali.report.fmea import CHOICES, validate_fmea
 from chaosali.report.journal import read_journal
 from chaosali.report.model import (
@@ -104,8 +106,15 @@ class Run:
         """One figure per outage: what the recording measured (the API, the nodes) is told once,
         from the recording, with its resolution; the journal's own sightings tell the rest."""
         seen = _measured_phrases(self.measures) if self.measures else []
+        return ", ".join(seen + [outage.text() for outage in self.journal_outages]) or "none"
+
+    @property
+    def journal_outages(self) -> list[Outage]:
+        """The outages the journal's own sightings tell (a watch, a probe, a steady state), but of
+        what the recording measured itself (the API, the nodes): each outage has one figure, from
+        one source."""
         told = RECORDED_SUBJECTS if self.measures else set()
-        return ", ".join(seen + [outage.text() for outage in self.outages if outage.subject not in told]) or "none"
+        return [outage for outage in self.outages if outage.subject not in told]
 
     @property
     def impact_level(self) -> str | None:
@@ -125,6 +134,20 @@ class Run:
         judged = [a.output for a in self.activities if a.func == "faults_observed" and isinstance(a.output, dict)
                   and a.output.get("proven") in (True, False)]
         return judged[-1] if judged else None
+
+    @property
+    def evidence(self) -> list[dict[str, Any]]:
+        """The proof's evidence as the report tells it: the recording's entry by its level, since
+        its figures were those of the moment it was judged (an older chaosali wrote them) and
+        impact seen gives the recording's final ones: one figure per measure."""
+        told = []
+        for entry in (self.proof or {}).get("evidence") or []:
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("what") == RECORDING_EVIDENCE and self.impact_level:
+                entry = {**entry, "detail": f"{self.impact_level} impact recorded (its figures: impact seen)"}
+            told.append(entry)
+        return told
 
     @property
     def fault_proven(self) -> bool | None:
@@ -263,16 +286,16 @@ class Run:
                 for f in self.faults
             ],
             "outages": [
-                {"subject": o.subject, "what": o.label, "start": iso(o.start), "end": iso(o.end),
+                {"subject": o.subject, "what": o.label, "source": o.source, "start": iso(o.start), "end": iso(o.end),
                  "seconds": o.seconds, "seen_back": o.end is not None}
-                for o in self.outages
+                for o in self.journal_outages
             ],
             "impact_seen": self.impact_seen,
             "impact": {"level": self.impact_level, "expected": self.fmea["impact"] if self.fmea else None,
                        "exceeded": self.impact_exceeded, "lower": self.impact_lower,
                        "measured": self.measures is not None},
             "fault": {"proven": self.fault_proven, "judged_by": "faults_observed" if self.proof else "impact seen",
-                      "evidence": (self.proof or {}).get("evidence"), "why": (self.proof or {}).get("why")},
+                      "evidence": self.evidence if self.proof else None, "why": (self.proof or {}).get("why")},
             "recording": None if self.recording is None else {
                 "missing": self.recording.missing, "start": iso(self.recording.started),
                 "seconds": self.recording.seconds, "scope": self.recording.scope,

@@ -53,7 +53,8 @@ def output_lines(output: Any) -> list[str]:
         if output.get("down_at"):
             ended = (f"back at {output.get('back_at')}" if output.get("last") is not False else
                      f"still down when the watch ended after {output.get('watched_seconds')} s")
-            lines.append(f"first down at {output['down_at']}, {ended}; down {output['down_seconds']} s in all")
+            lines.append(f"first down at {output['down_at']}, {ended}; down {output['down_seconds']} s in all, "
+                         "as this watch saw it")
         else:
             lines.append(f"never down in {output.get('watched_seconds')} s")
     for fault in output.get("faults") or []:  # a random drill: each fault as its host action told it

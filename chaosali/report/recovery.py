@@ -75,6 +75,7 @@ class Sighting:
     what: str  # how the journal saw it, e.g. "watch-api: up"
     outage: str  # what a down sighting of this subject reads as, e.g. "the API down"
     recorded: bool = False  # by the impact recording, which watched it all along
+    source: str = ""  # what saw it: an activity's name, a steady state
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Outage:
     start: dt.datetime
     end: dt.datetime | None  # None: not seen back
     seconds: float
+    source: str = ""  # what saw it down: an activity's name, a steady state
 
     def text(self) -> str:
         if self.end:
@@ -119,7 +121,8 @@ def sightings_of(activities: list[Activity], steady: list[SteadyCheck]) -> list[
         seen = _system_seen(check)
         if check.end and seen is not None:
             sightings.append(Sighting(check.end, seen, STEADY, f"steady state {check.phase} "
-                                      f"{'met' if seen else 'not met'}", f"steady state not met {check.phase}"))
+                                      f"{'met' if seen else 'not met'}", f"steady state not met {check.phase}",
+                                      source=f"steady state {check.phase}"))
     for activity in activities:
         if activity.phase != "method" or not activity.end:
             continue
@@ -130,16 +133,18 @@ def sightings_of(activities: list[Activity], steady: list[SteadyCheck]) -> list[
                 at = time_of(change.get("at")) if isinstance(change, dict) else None
                 if at:
                     up = bool(change.get("up"))
-                    sightings.append(Sighting(at, up, subject, f"{name}: {'up' if up else 'down'}", label))
+                    sightings.append(Sighting(at, up, subject, f"{name}: {'up' if up else 'down'}", label, source=name))
             if output.get("last") is False:
-                sightings.append(Sighting(activity.end, False, subject, f"{name}: still down at its end", label))
+                sightings.append(Sighting(activity.end, False, subject, f"{name}: still down at its end", label,
+                                          source=name))
         elif activity.func == "wait_for_hosts" and activity.status == "succeeded" and isinstance(output, (int, float)):
             label = f"{name}: hosts silent"
             if output > 0 and activity.start:
-                sightings.append(Sighting(activity.start, False, name, label, label))
-            sightings.append(Sighting(activity.end, True, name, f"{name}: hosts answer", label))
+                sightings.append(Sighting(activity.start, False, name, label, label, source=name))
+            sightings.append(Sighting(activity.end, True, name, f"{name}: hosts answer", label, source=name))
         elif activity.type == "probe" and isinstance(output, bool):
-            sightings.append(Sighting(activity.end, output, name, f"{name}: {str(output).lower()}", f"{name}: false"))
+            sightings.append(Sighting(activity.end, output, name, f"{name}: {str(output).lower()}", f"{name}: false",
+                                      source=name))
     return sorted(sightings, key=lambda s: s.at)
 
 
@@ -216,11 +221,12 @@ def outages_of(sightings: list[Sighting]) -> list[Outage]:
             if not sighting.up and down is None:
                 down = sighting
             elif sighting.up and down is not None:
-                outages.append(Outage(subject, down.outage, down.at, sighting.at, span(down.at, sighting.at) or 0.0))
+                outages.append(Outage(subject, down.outage, down.at, sighting.at, span(down.at, sighting.at) or 0.0,
+                                      down.source))
                 down = None
         if down is not None:
             last = max(s.at for s in seen if s.subject == subject)
-            outages.append(Outage(subject, down.outage, down.at, None, span(down.at, last) or 0.0))
+            outages.append(Outage(subject, down.outage, down.at, None, span(down.at, last) or 0.0, down.source))
     return sorted(outages, key=lambda o: o.start)
 
 

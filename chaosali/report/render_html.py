@@ -319,9 +319,9 @@ def _timeline(run: Run, number: int) -> str:
             label += f" → {fault.end.strftime('%H:%M:%S')}"
         row(label, "fault", fault.start, min(fault.end, scale.end),
             f"fault {fault.kind} {fault.fault_id}: {fault.start.isoformat()} to {fault.end.isoformat()}, {fault.ended_by}")
-    for outage in run.outages:
+    for outage in run.journal_outages:
         row(outage.text(), "outage", outage.start, outage.end or scale.end,
-            f"{outage.text()}: from {outage.start.isoformat()}")
+            f"{outage.text()} (seen by {outage.source}): from {outage.start.isoformat()}")
     for label, cls, bars in recorded:
         spans(label, cls, bars)
     recovery = run.recovery

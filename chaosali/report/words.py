@@ -128,7 +128,7 @@ def proof_sentence(run: Run) -> str:
     """Whether the faults took effect, and the evidence (or the lack of it)."""
     expected = run.fmea["impact"] if run.fmea else "?"
     if run.proof is not None:
-        seen = [entry for entry in run.proof.get("evidence") or [] if isinstance(entry, dict) and entry.get("seen")]
+        seen = [entry for entry in run.evidence if entry.get("seen")]
         if run.fault_proven:
             return "proven by " + "; ".join(f"{entry.get('what')}: {entry.get('detail')}" for entry in seen)
         return f"{NOT_OBSERVED}: {run.proof.get('why') or 'no evidence'}; the drill proved nothing"
