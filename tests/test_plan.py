@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from chaosali.cli import main
 from chaosali.cluster.api import connect
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.ssh import Host, run_script
+from chaosali.impact.recorder import Recorder, Scope
+from chaosali.plan._exposure import _counts
 from chaosali.plan.build import _caps, _radius
 from chaosali.plan.render import render
 from chaosali.report.planned import versus
@@ -288,3 +291,28 @@ def test_nothing_changes_anywhere_after_a_plan(kube, tmp_path):
     assert all(h["preflight"]["ready"] for h in plan["hosts"])
     for key in before:
         assert after[key] == before[key], key
+
+
+def test_the_planner_and_the_impact_recorder_read_a_workload_s_replicas_alike():
+    """The planner read ``spec.replicas or 0``, the recorder ``get("replicas", 1)``: a Deployment
+    whose replicas are unset (the API's default is 1) was 0 desired in the plan and 1 in the run."""
+    serialize = client.ApiClient().sanitize_for_serialization
+    template = {"selector": client.V1LabelSelector(), "template": client.V1PodTemplateSpec()}
+    meta = client.V1ObjectMeta(name="web", namespace="demo")
+    for kind, workload, expected in [
+        ("Deployment", client.V1Deployment(metadata=meta, spec=client.V1DeploymentSpec(**template)), (1, 0)),
+        ("Deployment", client.V1Deployment(metadata=meta, spec=client.V1DeploymentSpec(replicas=0, **template)), (0, 0)),
+        ("StatefulSet", client.V1StatefulSet(metadata=meta, spec=client.V1StatefulSetSpec(
+            replicas=3, service_name="web", **template), status=client.V1StatefulSetStatus(replicas=3, ready_replicas=2)),
+         (3, 2)),
+        ("DaemonSet", client.V1DaemonSet(metadata=meta, spec=client.V1DaemonSetSpec(**template),
+                                         status=client.V1DaemonSetStatus(
+                                             current_number_scheduled=2, desired_number_scheduled=2,
+                                             number_misscheduled=0, number_ready=1)), (2, 1)),
+    ]:
+        planned = _counts(kind, workload, serialize)
+        recorder = Recorder(lambda: None, Scope(("demo",)))
+        recorder._started = time.monotonic()
+        recorder._workload(kind)("ADDED", serialize(workload))  # as its watch hands it the object
+        [recorded] = recorder.recording()["timeline"]
+        assert (planned["desired"], planned["ready"]) == (recorded["desired"], recorded["ready"]) == expected, kind

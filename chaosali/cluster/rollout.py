@@ -27,6 +27,7 @@ __all__ = [
     "rollout_state",
     "rolls",
     "phase",
+    "replicas",
     "selector_text",
 ]
 
@@ -115,10 +116,7 @@ def rollout_state(dyn: DynamicClient, workload: dict, updated: Callable[[dict, d
     status = fresh.get("status") or {}
     if status.get("observedGeneration", 0) < fresh["metadata"].get("generation", 0):
         return "its controller has not seen the change yet"
-    if workload["kind"] == "DaemonSet":
-        desired = status.get("desiredNumberScheduled", 0)
-    else:
-        desired = fresh["spec"].get("replicas", 1)
+    desired, _ = replicas(workload["kind"], fresh)
     pods = resources.locate(dyn, "Pod", "v1", fresh["metadata"]["namespace"])
     live = [
         pod
@@ -130,6 +128,17 @@ def rollout_state(dyn: DynamicClient, workload: dict, updated: Callable[[dict, d
     if stale or len(running) < desired:
         return f"{len(running)} of {desired} pods updated and running, {len(stale)} still to replace"
     return None
+
+
+def replicas(kind: str, workload: dict) -> tuple[int, int]:
+    """A workload's desired and ready replicas, from its JSON (camelCase, as the API gives it): a
+    DaemonSet's are the nodes it should run on and those where it is ready; the others' desired
+    is ``spec.replicas``, 1 when unset (the API's default), and 0 only when scaled to 0."""
+    spec, status = workload.get("spec") or {}, workload.get("status") or {}
+    if kind == "DaemonSet":
+        return int(status.get("desiredNumberScheduled") or 0), int(status.get("numberReady") or 0)
+    desired = spec.get("replicas")
+    return 1 if desired is None else int(desired), int(status.get("readyReplicas") or 0)
 
 
 def rolls(workload: dict) -> bool:

@@ -33,6 +33,7 @@ from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.api import Connection, failing
 from chaosali.cluster.health import readiness_problem
+from chaosali.cluster.rollout import replicas
 from chaosali.core import http
 from chaosali.core.args import cause, display_url
 from chaosali.core.windows import Windows
@@ -466,11 +467,8 @@ class Recorder:
 
     def _workload(self, kind: str) -> Callable[[str, dict], None]:
         def changed(change: str, obj: dict) -> None:
-            metadata, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-            if kind == "DaemonSet":
-                desired, ready = status.get("desiredNumberScheduled") or 0, status.get("numberReady") or 0
-            else:
-                desired, ready = spec.get("replicas", 1), status.get("readyReplicas") or 0
+            metadata = obj.get("metadata") or {}
+            desired, ready = replicas(kind, obj)
             workload = f"{kind} {metadata.get('namespace')}/{metadata.get('name')}"
             state = (0, 0) if change == "DELETED" else (desired, ready)
             entry = {"kind": "workload", "workload": workload, "desired": state[0], "ready": state[1]}

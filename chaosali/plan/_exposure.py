@@ -14,21 +14,16 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes import client
 
 from chaosali.cluster.api import Connection, connect
-from chaosali.cluster.rollout import selector_text
+from chaosali.cluster.rollout import replicas, selector_text
 
 __all__ = ["exposure"]
 
-# kind -> (how to read it, its ready replicas, its desired replicas)
-_Reader = tuple[Callable[[client.AppsV1Api], Callable[..., Any]], Callable[[Any], int], Callable[[Any], int]]
-_WORKLOADS: dict[str, _Reader] = {
-    "Deployment": (lambda apps: apps.read_namespaced_deployment,
-                   lambda w: w.status.ready_replicas or 0, lambda w: w.spec.replicas or 0),
-    "StatefulSet": (lambda apps: apps.read_namespaced_stateful_set,
-                    lambda w: w.status.ready_replicas or 0, lambda w: w.spec.replicas or 0),
-    "ReplicaSet": (lambda apps: apps.read_namespaced_replica_set,
-                   lambda w: w.status.ready_replicas or 0, lambda w: w.spec.replicas or 0),
-    "DaemonSet": (lambda apps: apps.read_namespaced_daemon_set,
-                  lambda w: w.status.number_ready or 0, lambda w: w.status.desired_number_scheduled or 0),
+# kind -> how to read it (its replicas: rollout.replicas, as the impact recorder reads them)
+_WORKLOADS: dict[str, Callable[[client.AppsV1Api], Callable[..., Any]]] = {
+    "Deployment": lambda apps: apps.read_namespaced_deployment,
+    "StatefulSet": lambda apps: apps.read_namespaced_stateful_set,
+    "ReplicaSet": lambda apps: apps.read_namespaced_replica_set,
+    "DaemonSet": lambda apps: apps.read_namespaced_daemon_set,
 }
 
 
@@ -100,9 +95,14 @@ def _controller(metadata: client.V1ObjectMeta) -> tuple[str, str] | None:
 def _replicas(cluster: Connection, apps: client.AppsV1Api, kind: str, namespace: str, name: str) -> dict:
     if kind not in _WORKLOADS:
         return {"ready": None, "desired": None}
-    read, ready, desired = _WORKLOADS[kind]
-    workload = cluster.call(f"read {kind} {namespace}/{name}", read(apps), name, namespace)
-    return {"ready": ready(workload), "desired": desired(workload)}
+    workload = cluster.call(f"read {kind} {namespace}/{name}", _WORKLOADS[kind](apps), name, namespace)
+    return _counts(kind, workload, cluster.client.sanitize_for_serialization)
+
+
+def _counts(kind: str, workload: Any, serialize: Callable[[Any], Any]) -> dict:
+    """A workload's ready and desired replicas, read from its JSON as the impact recorder reads them."""
+    desired, ready = replicas(kind, serialize(workload))
+    return {"ready": ready, "desired": desired}
 
 
 def _budgets(cluster: Connection, core: client.CoreV1Api, pods: list[client.V1Pod]) -> list[dict]:
