@@ -20,6 +20,7 @@ import datetime as dt
 import fcntl
 import functools
 import json
+import logging
 import os
 import threading
 import time
@@ -30,11 +31,12 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosali.core import memory
+from chaosali.core import extensions, memory
 
 __all__ = ["Fault", "attempt", "fault_action", "injecting", "stop_injecting", "ended", "closed", "faults", "find", "save", "run_id", "faulted_hosts",
            "fault_ends", "healer", "HEALERS", "state_directory", "RunLedger", "ledgers"]
 
+logger = logging.getLogger("chaostoolkit")
 Action = TypeVar("Action", bound=Callable[..., Any])
 _SECTION = "ledger"
 _write_lock = threading.RLock()
@@ -171,9 +173,7 @@ def injecting(kind: str, targets: list[str] | None = None, fault_id: str | None 
     and once the run halts no injection starts."""
     fault_id = fault_id or _new_id()
     with _under_way(f"{kind} {fault_id}"):
-        record = Fault(fault_id, kind, run_id(), list(targets or []))
-        memory.section(_SECTION).setdefault("faults", {})[fault_id] = record
-        save()
+        record = _add(Fault(fault_id, kind, run_id(), list(targets or [])))
         try:
             yield record
         except BaseException as error:
@@ -195,9 +195,7 @@ def attempt(kind: str, targets: Any = None) -> Iterator[None]:
         made = [r for key, r in memory.section(_SECTION).get("faults", {}).items() if key not in before]
         if not any(record.not_injected for record in made):
             where = [] if targets is None else [str(t) for t in (targets if isinstance(targets, list) else [targets])]
-            record = Fault(_new_id(), kind, run_id(), where, not_injected=_reason(error))
-            memory.section(_SECTION).setdefault("faults", {})[record.id] = record
-            save()
+            _add(Fault(_new_id(), kind, run_id(), where, not_injected=_reason(error)))
         raise
 
 
@@ -269,6 +267,25 @@ def closed(fault_id: str, at: str | None = None) -> None:
     ended(fault_id, at)
     record.closed = at
     save()
+
+
+def _add(record: Fault) -> Fault:
+    memory.section(_SECTION).setdefault("faults", {})[record.id] = record
+    memory.on_journal(_SECTION, _into_journal)
+    save()
+    return record
+
+
+def _into_journal(journal: dict) -> None:
+    """The records, in the journal as on disk; a fault that did not go in deviates the run."""
+    records = faults()
+    journal["extensions"] = [*(journal.get("extensions") or []),
+                             {"name": extensions.LEDGER, "run": run_id(), "faults": [r.to_json() for r in records]}]
+    failed = [record for record in records if record.not_injected]
+    if failed:
+        journal["deviated"] = True
+        for record in failed:
+            logger.error("chaosali: %s", record.summary())
 
 
 def faulted_hosts() -> dict[str, str | None]:

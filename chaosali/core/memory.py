@@ -6,8 +6,9 @@ kubeconfig and the lock they took. Each keeps that here, in a section of its own
 
 Chaos Toolkit tells an extension nothing when a run ends unless the experiment declares one of
 its controls. So the first time a run writes here, this module enrols itself as a global control
-of that run: chaoslib calls every global control's ``cleanup_control`` when the run ends, and
-forgets the enrolment when the next run loads its own. A process that runs several experiments
+of that run: chaoslib calls every global control's ``after_experiment_control`` with the journal
+(``on_journal``: what a domain adds to it) and ``cleanup_control`` when the run ends, and forgets
+the enrolment when the next run loads its own. A process that runs several experiments
 (chaoslib used as a library) thus starts each run with an empty memory.
 """
 
@@ -19,13 +20,14 @@ import logging
 import threading
 from typing import Any, Callable, Iterator
 
-__all__ = ["section", "aside", "on_forget", "forget", "cleanup_control"]
+__all__ = ["section", "aside", "on_forget", "on_journal", "forget", "after_experiment_control", "cleanup_control"]
 
 logger = logging.getLogger("chaostoolkit")
 
 _lock = threading.Lock()
 _sections: dict[str, dict[Any, Any]] = {}
 _ENROLMENT = {"name": "chaosali-run-memory", "provider": {"type": "python", "module": __name__}}
+_JOURNAL = "journal writers"
 # run when the memory is forgotten, e.g. to remove the private kubeconfig a control fetched
 _on_forget: list[Callable[[], None]] = []
 
@@ -71,6 +73,20 @@ def forget() -> None:
             callback()
         except Exception:  # the run is over: a failed clean-up is told, not raised
             logger.warning("chaosali: clean-up at the end of the run failed", exc_info=True)
+
+
+def on_journal(name: str, callback: Callable[[dict], None]) -> None:
+    """Call ``callback`` with the run's journal when the run ends, before any declared control's
+    end (once per ``name``)."""
+    section(_JOURNAL)[name] = callback
+
+
+def after_experiment_control(context: Any = None, state: Any = None, **arguments: Any) -> None:
+    """chaoslib's hook at the end of a run, with the journal as ``state``."""
+    if not isinstance(state, dict):
+        return
+    for callback in list(section(_JOURNAL).values()):
+        callback(state)
 
 
 def cleanup_control() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosali.core import evidence
+from chaosali.core import evidence, ledger
 from chaosali.impact.controls import judge_again_at_the_end, recorded, recording_state
 from chaosali.impact.measures import judge
 
@@ -52,7 +52,9 @@ def impact_within(
     cent of successful samples per HTTP target, `max_failure_streak` failed
     HTTP samples in a row per target, `max_api_down_seconds`, and
     `max_impact` ("none", "partial" or "core": the most the FMEA expects; a
-    lower impact is met, and reported as lower than expected). The control
+    lower impact is met, and reported as lower than expected). A fault of
+    the run that did not go in (wholly or on some targets) is a check not
+    met: its impact would say nothing of the system. The control
     judges the same limits again on the whole recording when the run ends
     (after the rollbacks and the settle time): impact that came after this
     check still deviates the run, and the journal says which limit and why.
@@ -80,6 +82,10 @@ def impact_within(
     }
     checks = judge(measures, limits, max_impact)
     judge_again_at_the_end(limits, max_impact)
+    failed = [fault.summary() for fault in ledger.faults() if fault.not_injected]
+    if failed:  # no impact of a fault that did not go in says anything of the system
+        checks.insert(0, {"limit": "faults injected", "bound": "every fault", "measured": "; ".join(failed),
+                          "met": False, "means": "a fault that did not go in leaves the impact unjudged"})
     lost = [pod for workload in measures["workloads"].values() for pod in workload["lost"]]
     return {
         "within": all(check["met"] for check in checks),

@@ -15,7 +15,9 @@ the rollbacks then do.
 
 At the end of the run (``verify_revert``, the default), every host and cluster object the run
 touched is checked for anything the run left: "left behind: nothing", or the list, and the run
-deviates. The journal keeps it all under its ``extensions`` as ``{"name": "chaosali-safety", ...}``.
+deviates. A run whose steady state before the method was not met never started its drill:
+chaoslib calls it "completed"; here it fails (``chaos run`` exits 1), saying which probe was not
+met. The journal keeps it all under its ``extensions`` as ``{"name": "chaosali-safety", ...}``.
 """
 
 from __future__ import annotations
@@ -114,11 +116,27 @@ def after_experiment_control(context: Experiment, state: Journal = None, **argum
         state["status"] = "interrupted"
     entry: dict[str, Any] = {"name": EXTENSION, "conditions": [c.spec for c in section["watch"].conditions],
                              "halt": section["watch"].halt, "interrupt": section.get("interrupt")}
+    unmet = _not_started(state)
+    if unmet is not None:  # chaoslib calls such a run "completed": a drill that never ran is no pass
+        state["status"] = "failed"
+        entry["not_started"] = unmet
+        logger.error("chaosali: %s", unmet)
     if section["verify"]:
         entry["revert"] = revert.verify()
         if entry["revert"]["left_behind"] != revert.NOTHING:
             state["deviated"] = True
     state["extensions"] = [*(state.get("extensions") or []), entry]
+
+
+def _not_started(journal: Journal) -> str | None:
+    """Why the drill never started (its steady state before the method was not met), or None."""
+    before = (journal.get("steady_states") or {}).get("before")
+    if not isinstance(before, dict) or before.get("steady_state_met") is not False:
+        return None
+    unmet = [str((probe.get("activity") or {}).get("name")) for probe in before.get("probes") or []
+             if isinstance(probe, dict) and (probe.get("tolerance_met") is False or probe.get("status") == "failed")]
+    return (f"the drill never started: the steady state before the method was not met ({', '.join(unmet) or 'a probe'}); "
+            "no fault was injected, and the run fails")
 
 
 def cleanup_control() -> None:
