@@ -17,6 +17,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.service.probes import service_available
+from reports import load
 from webserver import Answer, LocalServer
 
 TOKEN = "tkn-4f9c2e7a1b"
@@ -202,3 +203,108 @@ def test_a_well_formed_prometheus_answer_still_reads(http: LocalServer):
         "resultType": "vector", "result": [{"metric": {}, "value": [1, "3"]}]}})
     assert alerts_firing(labels={"severity": "critical"}, url=http.url(""))["count"] == 1
     assert query("up", url=http.url("")) == 3.0
+
+
+# ---- 5, 6, 8: the report's new sections: plan vs run in every format, masked, clean; hostile shapes
+
+SECRET = "hunter2-Sup3r-secret"
+PLANNED_HOSTS = [{"name": "master1", "address": "10.224.0.11"}]
+
+
+def journal_with_sections() -> dict:
+    """alerts.json with a halt, a verified revert that left something, and the plan control's plan."""
+    journal = load("alerts.json")
+    journal["extensions"] += [
+        {"name": "chaosali-safety", "conditions": [{"name": "web", "limit": "min_availability", "budget": 90}],
+         "halt": {"condition": "web", "kind": "limit", "at": journal["start"], "value": 50, "why": "broke",
+                  "healed": [{"fault": "network-cut chaosali-1a2b on master1", "healed": True, "seconds": 0.4}],
+                  "heal_seconds": 0.4, "healed_at": journal["start"]},
+         "interrupt": None, "revert": {"left_behind": [{"where": "10.224.0.11", "left": [
+             {"what": "iptables", "detail": "-N chaosali-1a2b-in"}], "cleanup": "chaosali cleanup"}],
+             "checked": ["10.224.0.11"], "seconds": 0.3}},
+        {"name": "chaosali-plan", "plan": {"experiment": "cut", "activities": [
+            {"phase": "method", "name": "cut-master-network", "activity": "chaosali.host.actions.cut_network",
+             "hosts": PLANNED_HOSTS}]}},
+    ]
+    return journal
+
+
+def report(tmp_path, journal: dict, fmt: str, capsys, *options: str) -> str:
+    from chaosali.cli import main
+
+    path = tmp_path / "journal.json"
+    path.write_text(json.dumps(journal))
+    status = main(["report", str(path), "--format", fmt, *options])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["html", "junit"])
+def test_a_journal_of_a_run_with_the_plan_control_renders_in_every_format(tmp_path, capsys, fmt):
+    shown = report(tmp_path, journal_with_sections(), fmt, capsys)
+    assert "no stop condition broke" in shown and "chaosali cleanup" in shown
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(journal_with_sections()["extensions"][-1]["plan"]))
+    from chaosali.cli import main
+
+    assert main(["report", str(tmp_path / "journal.json"), "--format", fmt, "--plan", str(plan)]) == 1
+    assert f"plan vs run is shown in text, markdown or json, not {fmt}; drop --plan" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given", [False, True], ids=["the journal's plan", "a plan file"])
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_plan_vs_run_is_masked_and_safe_for_a_terminal(tmp_path, capsys, fmt, given):
+    journal = journal_with_sections()
+    journal["experiment"]["secrets"]["db"] = {"password": SECRET}
+    name = f"cut \x1b]0;owned\x07\x1b[2J{SECRET}"
+    journal["run"][0]["activity"]["name"] = name
+    plan = journal["extensions"][-1]["plan"]
+    plan["activities"][0]["name"] = name
+    options = []
+    if given:
+        (tmp_path / "plan.json").write_text(json.dumps(plan))
+        options = ["--plan", str(tmp_path / "plan.json")]
+    shown = report(tmp_path, journal, fmt, capsys, *options)
+    assert "plan_vs_run" in shown if fmt == "json" else "lan vs run" in shown.lower()
+    assert SECRET not in shown and "\x1b" not in shown and "\x07" not in shown
+    if fmt == "json":
+        [rows] = json.loads(shown)["plan_vs_run"].values()
+        assert rows[0]["activity"].endswith("2J***") and rows[0]["same"] is True
+
+
+def _section(journal: dict, name: str) -> dict:
+    return next(e for e in journal["extensions"] if e["name"] == name)
+
+
+def _plan_entry(journal: dict) -> dict:
+    return _section(journal, "chaosali-plan")["plan"]["activities"][0]
+
+
+HOSTILE = {
+    "halt.healed a number": lambda j: _section(j, "chaosali-safety")["halt"].update(healed=5),
+    "revert.left_behind a number": lambda j: _section(j, "chaosali-safety")["revert"].update(left_behind=5),
+    "revert.left_behind an object": lambda j: _section(j, "chaosali-safety")["revert"].update(left_behind={"a": 1}),
+    "conditions a string": lambda j: _section(j, "chaosali-safety").update(conditions="web"),
+    "alert labels a string": lambda j: _section(j, "chaosali-impact")["recording"]["alerts"][3].update(
+        labels="host=master1"),
+    "alert labels a list": lambda j: _section(j, "chaosali-impact")["recording"]["alerts"][3].update(labels=["x"]),
+    "plan phase unknown": lambda j: _plan_entry(j).update(phase="later"),
+    "plan phase a list": lambda j: _plan_entry(j).update(phase=["method"]),
+    "plan name an object": lambda j: _plan_entry(j).update(name={"a": 1}),
+    "plan hosts a number": lambda j: _plan_entry(j).update(hosts=3),
+    "plan host a string": lambda j: _plan_entry(j).update(hosts=["10.224.0.11"]),
+    "plan address a number": lambda j: _plan_entry(j)["hosts"][0].update(address=7),
+    "plan activity a string": lambda j: _section(j, "chaosali-plan")["plan"]["activities"].append("cut"),
+}
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json", "html", "junit"])
+@pytest.mark.parametrize("hostile", HOSTILE, ids=list(HOSTILE))
+def test_a_hostile_shape_of_the_new_sections_is_shown_as_left_out_and_the_rest_renders(tmp_path, capsys, hostile, fmt):
+    journal = journal_with_sections()
+    HOSTILE[hostile](journal)
+    shown = report(tmp_path, journal, fmt, capsys)
+    assert "no stop condition broke" in shown or "left behind" in shown.lower()  # the rest renders
+    if fmt in ("text", "markdown", "json") and not hostile.startswith("alert"):
+        assert "left out" in shown

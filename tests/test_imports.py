@@ -168,6 +168,17 @@ def test_the_report_reads_only_the_core_and_the_impact_measures():
     assert reads == {}, f"the report reads beyond the core and the impact measures: {reads}"
 
 
+def test_the_impact_never_imports_the_report():
+    """The report reads the impact's entry in the journal: an arrow back up (the impact control's
+    judgement of its alerts imported the report's reading, late) is a circle in waiting."""
+    reads = {
+        f"{name} (line {line})": target
+        for name, targets in import_graph().items() if name.startswith("chaosali.impact")
+        for target, line in targets.items() if target.startswith("chaosali.report")
+    }
+    assert reads == {}, f"the impact imports the report: {reads}"
+
+
 def test_the_core_imports_no_domain():
     reads = {
         f"{name} (line {line})": target

@@ -25,6 +25,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaosali.core.errors import InvalidArgument
 from chaosali.host import actions
 from chaosali.host.ssh import Host, run_script
+from chaosali.impact import controls
 from chaosali.impact.measures import ALERT_MOMENTS, detections, expected_alerts, sorted_alerts
 from chaosali.impact.recorder import Recorder, Scope
 from chaosali.lab import dns
@@ -202,6 +203,25 @@ def test_alerts_on_the_cut_master_are_detections_of_the_cut_not_unexpected():
     # the declared alert keeps its verdict, and the score is what it was
     assert run.detections == read_run(monitored_journal([{"alert": "KubeAPIDown", "within_seconds": 20}])).detections
     assert run_verdict(run) == "ok" and run.score == 100
+
+
+def test_the_run_judges_its_alerts_as_the_report_does_without_the_report():
+    """The impact control judged the declared alerts by importing the report's reading of the
+    journal (an arrow back up); now both judge them from the recording's own fault starts and ends
+    and the FMEA's declared alerts, whatever else the FMEA holds."""
+    journal = monitored_journal([{"alert": "KubeAPIDown", "within_seconds": 20}, {"alert": "NoSuchAlert"}])
+    entry = journal["extensions"][0]
+    recording, run = entry["recording"], read_run(journal)
+    [cut] = run.faults  # as the run now records it: on the recording's clock, alerts included
+    recording.update(alerts=run.recording.alerts, fault_starts={cut.fault_id: run.recording.t(cut.start)},
+                     fault_ends={cut.fault_id: run.recording.t(cut.end)})
+    for fmea in (journal["experiment"]["extensions"][0]["fmea"], {}):
+        fmea.pop("severity", None)  # the second time round: an FMEA the report cannot use, its detection kept
+        journal["deviated"] = False
+        judged = controls._judge_detection(journal, recording)
+        assert [(d["alert"], d["met"]) for d in judged] == [("KubeAPIDown", True), ("NoSuchAlert", False)]
+        assert judged == read_run(journal).detections and journal["deviated"] is True
+    assert read_run(journal).fmea is None and run_verdict(read_run(journal)) == "NOT DETECTED"
 
 
 def test_an_alert_that_never_fired_is_not_detected_in_every_format_and_in_the_score():

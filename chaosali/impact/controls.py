@@ -30,7 +30,9 @@ from chaosali.cluster.api import new_api_client
 from chaosali.core import args, evidence, ledger, memory
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.core.errors import InvalidArgument
-from chaosali.impact.measures import RECORDING_EVIDENCE, judge, measure
+from chaosali.impact.measures import (
+    RECORDING_EVIDENCE, declared_alerts, detections, fault_span, judge, measure,
+)
 from chaosali.impact.recorder import HttpTarget, Recorder, Scope
 from chaosali.core.http import check as check_http
 from chaosali.monitoring.prometheus import client
@@ -162,15 +164,15 @@ def after_experiment_control(context: Experiment, state: Journal = None, **argum
             entry["final_judgement"] = _judge_to_the_end(state, entry["measures"], *section["limits"])
     state["extensions"] = [*(state.get("extensions") or []), entry]
     if recorder is not None and recorder.alert_source is not None:
-        entry["detections"] = _judge_detection(state)
+        entry["detections"] = _judge_detection(state, entry["recording"])
 
 
-def _judge_detection(journal: Journal) -> list[dict[str, Any]]:
-    """The FMEA's expected alerts judged on the recording, by the report's own reading of the
-    journal (so that the two cannot disagree): one that did not fire in time deviates the run."""
-    from chaosali.report.figures import read_run  # the report reads this control's entry: import it late
-
-    judged = read_run(journal).detections
+def _judge_detection(journal: Journal, recording: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alerts the FMEA declares judged on the recording, from the faults' span it carries, as
+    the report judges them (``measures.declared_alerts``, ``fault_span``, ``detections``: so that the
+    two cannot disagree): one that did not fire in time deviates the run."""
+    span = fault_span(recording.get("fault_starts") or {}, recording.get("fault_ends") or {})
+    judged = detections(recording.get("alerts"), declared_alerts(journal.get("experiment")), *span)
     missed = [d for d in judged if d["met"] is False]
     if missed and journal.get("status") == "completed" and not journal.get("deviated"):
         journal["deviated"] = True
@@ -275,18 +277,21 @@ def _activities(experiment: Experiment) -> list[dict]:
 
 def recorded(recorder: Recorder | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The recording so far (empty without a recorder: before the method nothing is recorded) with
-    the run's fault ends on its clock (``fault_ends``: fault id -> seconds since it started, the one
-    record of them, which the report reads too) and the hosts faulted (``faulted_hosts``: address ->
-    name, as the recorder tells the pods lost to the drill; the report sorts the alerts by them),
-    and its measures, recovery counted from the last."""
+    the run's fault starts and ends on its clock (``fault_starts``, ``fault_ends``: fault id -> seconds
+    since it started, the one record of them, which the report reads too) and the hosts faulted
+    (``faulted_hosts``: address -> name, as the recorder tells the pods lost to the drill; the report
+    sorts the alerts by them), and its measures, recovery counted from the last end."""
     recording = recorder.recording() if recorder else {}
     if recording.get("started_at"):
         recording["faulted_hosts"] = ledger.faulted_hosts()
         started = dt.datetime.fromisoformat(recording["started_at"])
+
+        def clock(instant: str | None) -> float | None:
+            return None if instant is None else round((dt.datetime.fromisoformat(instant) - started).total_seconds(), 3)
+
+        recording["fault_starts"] = {fault.id: clock(fault.started) for fault in ledger.faults() if fault.injected}
         # None: a fault with no end in sight (a cordon not lifted, kube-monkey still enrolled)
-        recording["fault_ends"] = {fault: None if end is None else
-                                   round((dt.datetime.fromisoformat(end) - started).total_seconds(), 3)
-                                   for fault, end in ledger.fault_ends().items()}
+        recording["fault_ends"] = {fault: clock(end) for fault, end in ledger.fault_ends().items()}
     return recording, measure(recording, fault_end(recording))
 
 

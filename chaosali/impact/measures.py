@@ -13,11 +13,13 @@ from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.windows import Windows
 
-__all__ = ["measure", "http_between", "judge", "detections", "expected_alerts", "sorted_alerts", "Limit", "LIMITS",
+__all__ = ["measure", "http_between", "judge", "detections", "declared_alerts", "expected_alerts", "fault_span",
+           "sorted_alerts", "Limit", "LIMITS",
            "IMPACTS", "BARE_PODS", "NOT_DETECTED", "ALERT_MOMENTS", "RECORDING_EVIDENCE"]
 
 IMPACTS = ("none", "partial", "core")
 BARE_PODS = "pods without a controller"
+FMEA_EXTENSION = "chaosali"  # the experiment's extension that holds the FMEA
 #: What the run's evidence calls the recording's sightings (its figures are the measures', told once)
 RECORDING_EVIDENCE = "the impact recording"
 _DAY = 86400.0
@@ -278,6 +280,28 @@ def _impact(measures: dict[str, Any]) -> str:
 NOT_DETECTED = "NOT DETECTED"
 #: An alert's moments in a recording, on its clock (seconds since it started; None: not seen).
 ALERT_MOMENTS = ("pending_at", "firing_at", "resolved_at")
+
+
+def declared_alerts(experiment: Any) -> list[dict[str, Any]]:
+    """The alerts an experiment's FMEA declares in its ``detection`` (``expected_alerts``): none
+    without one, or for a malformed one (the FMEA's validation names it). The run's judgement and
+    the report's read them alike, whatever else the FMEA holds."""
+    extensions = experiment.get("extensions") if isinstance(experiment, dict) else None
+    fmea = next((e.get("fmea") for e in extensions if isinstance(e, dict) and e.get("name") == FMEA_EXTENSION),
+                None) if isinstance(extensions, list) else None
+    try:
+        return expected_alerts(fmea.get("detection")) if isinstance(fmea, dict) else []
+    except InvalidArgument:
+        return []
+
+
+def fault_span(starts: dict[str, Any], ends: dict[str, Any]) -> tuple[float | None, float | None]:
+    """The first fault's start and the last one's end, on a recording's clock, from the moments the
+    run recorded (fault id -> seconds); the end is None while a fault has none (yet)."""
+    started = [t for t in starts.values() if _moment(t) is not None]
+    ended = list(ends.values())
+    last = None if not ended or any(_moment(t) is None for t in ended) else max(ended)
+    return (min(started) if started else None), last
 
 
 def expected_alerts(detection: Any) -> list[dict[str, Any]]:

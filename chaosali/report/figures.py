@@ -43,7 +43,7 @@ from typing import Any
 
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import (
-    LIMITS, RECORDING_EVIDENCE, detections, expected_alerts, judge, sorted_alerts,
+    LIMITS, RECORDING_EVIDENCE, declared_alerts, detections, fault_span, judge, sorted_alerts,
 )
 from chaosali.report.fmea import CHOICES, validate_fmea
 from chaosali.report.journal import read_journal
@@ -200,7 +200,7 @@ class Run:
     def detections(self) -> list[dict[str, Any]]:
         """Each alert the FMEA expects, judged on the alerts recorded, from the first fault's start
         (time to detect) and the last fault's end (time to resolve)."""
-        expected = expected_alerts(self.fmea["detection"]) if self.fmea else []
+        expected = declared_alerts(self.journal["experiment"])
         if not expected:
             return []
         if self.recording is None:
@@ -217,17 +217,21 @@ class Run:
         (``chaosali.impact.measures.sorted_alerts``): on a faulted host after the fault started
         (detections, with their time to detect), already firing before it, and unexpected."""
         recording = self.recording
-        expected = expected_alerts(self.fmea["detection"]) if self.fmea else []
-        return sorted_alerts(recording.alerts if recording else None, expected, self.fault_moments[0],
-                             recording.faulted_hosts if recording else {})
+        return sorted_alerts(recording.alerts if recording else None, declared_alerts(self.journal["experiment"]),
+                             self.fault_moments[0], recording.faulted_hosts if recording else {})
 
     @property
     def fault_moments(self) -> tuple[float | None, float | None]:
-        """The first fault's start and the last one's end, on the recording's clock (None: unknown)."""
-        if self.recording is None:
+        """The first fault's start and the last one's end, on the recording's clock (None: unknown):
+        as the run recorded them (the impact control judged its alerts by these), else worked out
+        from the activities (a journal of an older chaosali)."""
+        recording = self.recording
+        if recording is None:
             return None, None
-        return (self.recording.t(min((f.start for f in self.faults), default=None)),
-                self.recording.t(max((f.end for f in self.faults), default=None)))
+        if recording.fault_starts:
+            return fault_span(recording.fault_starts, {**recording.fault_ends, **dict.fromkeys(recording.unended)})
+        return (recording.t(min((f.start for f in self.faults), default=None)),
+                recording.t(max((f.end for f in self.faults), default=None)))
 
     def unchecked_probes(self) -> list[tuple[str, str]]:
         """(phase, name) of the hypothesis probes never checked before or after: the run stopped."""

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["MAX_DEPTH", "Reading", "kept", "read_journal"]
+__all__ = ["MAX_DEPTH", "PLAN_EXTENSION", "Reading", "kept", "read_journal"]
 
 MAX_DEPTH = 100  # levels of nesting kept: a Kubernetes object in an output needs about 15
 _LARGEST = 1e9  # seconds (31 years), counts, offsets: larger is no measurement
@@ -113,6 +113,12 @@ def TIME(value: Any, where: str, problems: _Problems) -> Any:
     return value if value is None or isinstance(value, str) else problems.add(where, value, "a time")
 
 
+def ONE_OF(*choices: str) -> Shape:
+    """One of these words."""
+    wanted = " or ".join(f'"{choice}"' for choice in choices)
+    return lambda value, where, problems: value if value in choices else problems.add(where, value, wanted)
+
+
 def OPT(shape: Shape) -> Shape:
     """``shape``, or null."""
     return lambda value, where, problems: None if value is None else shape(value, where, problems)
@@ -180,6 +186,8 @@ def kept(value: dict[Any, Any] | list[Any], read: dict[Any, Any] | list[Any]) ->
 # -- what reports read ------------------------------------------------------------------------------------
 
 IMPACT_EXTENSION = "chaosali-impact"  # chaosali.impact.controls.EXTENSION
+SAFETY_EXTENSION = "chaosali-safety"  # chaosali.safety.controls.EXTENSION
+PLAN_EXTENSION = "chaosali-plan"  # chaosali.plan.controls.JOURNAL_EXTENSION
 
 
 def _output(value: Any, where: str, problems: _Problems) -> Any:
@@ -224,16 +232,32 @@ _RECORDING = OBJ({
     "timeline": LIST(OBJ({"t": NUMBER, "kind": TEXT, "workload": TEXT})),
     "api_outages": LIST(OBJ({"from": _CLOCK, "to": OPT(_CLOCK)})),
     "fault_ends": MAP(_CLOCK),
-    "alerts": LIST(OBJ({"alert": TEXT, "active_at": OPT(TIME), "pending_at": OPT(_CLOCK), "firing_at": OPT(_CLOCK),
+    "alerts": LIST(OBJ({"alert": TEXT, "labels": MAP(ANY), "active_at": OPT(TIME), "pending_at": OPT(_CLOCK), "firing_at": OPT(_CLOCK),
                         "resolved_at": OPT(_CLOCK), "at_start": FLAG})),
 })
 _IMPACT = OBJ({"recording": _RECORDING, "measures": _MEASURES, "missing": TEXT})
+# a halt, or the healing of an interrupted run
+_HEALING = OBJ({"condition": TEXT, "why": TEXT, "at": TIME, "healed_at": TIME, "heal_seconds": SECONDS,
+                "healed": LIST(OBJ({"healed": FLAG, "seconds": SECONDS}))})
+_LEFT = LIST(OBJ({"where": TEXT, "cleanup": TEXT, "left": LIST(OBJ({"what": TEXT, "detail": TEXT}))}))
+_SAFETY = OBJ({
+    "conditions": LIST(OBJ({"name": TEXT})), "halt": OPT(_HEALING), "interrupt": OPT(_HEALING),
+    "revert": OPT(OBJ({"left_behind": EITHER(ONE_OF("nothing"), _LEFT, '"nothing" or a list of places'),
+                       "checked": LIST(ANY), "seconds": SECONDS})),
+})
+_PLAN = OBJ({"plan": OBJ({"activities": LIST(OBJ({
+    "phase": ONE_OF("method", "rollback"), "name": TEXT,
+    "hosts": LIST(OBJ({"address": TEXT, "name": TEXT}, required=("address",))),
+}, required=("phase", "name")))}, required=("activities",))})
+_EXTENSIONS = {IMPACT_EXTENSION: _IMPACT, SAFETY_EXTENSION: _SAFETY, PLAN_EXTENSION: _PLAN}
 
 
 def _extension(value: Any, where: str, problems: _Problems) -> Any:
     if not isinstance(value, dict):
         return problems.add(where, value, "an object")
-    return _IMPACT(value, where, problems) if value.get("name") == IMPACT_EXTENSION else value
+    name = value.get("name")
+    shape = _EXTENSIONS.get(name) if isinstance(name, str) else None
+    return shape(value, where, problems) if shape else value
 
 
 _JOURNAL = OBJ({

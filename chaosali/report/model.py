@@ -98,6 +98,10 @@ class Recording:
     # when each of the run's faults ended, as the run recorded it (id -> seconds); empty in a journal
     # of an older chaosali: the report then works the ends out from the activities
     fault_ends: dict[str, float] = field(default_factory=dict)
+    # when each began, as the run recorded it (id -> seconds; None: unreadable); empty in an older journal
+    fault_starts: dict[str, float | None] = field(default_factory=dict)
+    # faults the run recorded with no end (in sight when the recording ended, or unreadable)
+    unended: tuple[str, ...] = ()
     # the alerts seen, when a Prometheus was polled: their ALERT_MOMENTS on the recording's clock
     alerts: list[dict[str, Any]] | None = None
     # the hosts the run faulted, address -> name (empty in a journal of an older chaosali)
@@ -173,6 +177,7 @@ def recording_of(extensions: Any) -> Recording | None:
         measures = {**measures, "http": {name: {**t, "error_windows": windows(t.get("error_windows"))}
                                          for name, t in measures["http"].items() if isinstance(t, dict)}}
     ends: dict[str, Any] = recording["fault_ends"] if isinstance(recording.get("fault_ends"), dict) else {}
+    starts: dict[str, Any] = recording["fault_starts"] if isinstance(recording.get("fault_starts"), dict) else {}
     return Recording(
         started=started,
         seconds=float(recording.get("seconds") or 0.0),
@@ -184,6 +189,8 @@ def recording_of(extensions: Any) -> Recording | None:
         measures=measures,
         missing=missing,
         fault_ends={str(name): t for name, end in ends.items() if (t := on_clock(end)) is not None},
+        fault_starts={str(name): on_clock(start) for name, start in starts.items()},
+        unended=tuple(str(name) for name, end in ends.items() if on_clock(end) is None),
         alerts=[{**a, **{moment: on_clock(a.get(moment)) for moment in ALERT_MOMENTS}} for a in recording["alerts"]
                 if isinstance(a, dict)] if isinstance(recording.get("alerts"), list) else None,
         faulted_hosts={str(address): None if name is None else str(name)

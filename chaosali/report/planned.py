@@ -2,7 +2,8 @@
 journal says the activity really acted on (targets may move between the plan and the run).
 
 The plan is a file of ``chaosali plan --format json``, or the one the ``plan`` control put in the
-journal (extension ``chaosali-plan``). Only the plan and the journal are read.
+journal (extension ``chaosali-plan``). Only the plan and the journal are read, as the report reads
+a journal: parts of the wrong shape left out and said so, secrets masked, text made printable.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from chaosali.core.errors import InvalidArgument
-from chaosali.core.tables import md_table, text_table
+from chaosali.core.tables import md, md_table, text_table
+from chaosali.report.journal import PLAN_EXTENSION, read_journal
+from chaosali.report.outputs import printable
+from chaosali.report.redact import redact
 
-__all__ = ["read_plan", "plan_in", "versus", "render_versus"]
+__all__ = ["read_plan", "plan_in", "compared", "versus", "render_versus"]
 
 _LABELLED = re.compile(r"^(?P<name>.*) \((?P<address>[^()]+)\)$")  # str(Host): "worker1 (10.0.0.5)"
 
@@ -27,14 +32,33 @@ def read_plan(path: Path) -> dict:
         plan = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise InvalidArgument(f"{path}: cannot read the plan: {error}") from None
+    except RecursionError:  # the JSON parser's own limit
+        raise InvalidArgument(f"{path}: cannot read the plan: nested too deep") from None
     if not isinstance(plan, dict) or not isinstance(plan.get("activities"), list):
         raise InvalidArgument(f"{path} is not a plan: write one with `chaosali plan EXPERIMENT --format json -o {path}`")
     return plan
 
 
+def compared(journal: Any, plan: dict | None = None) -> tuple[list[dict], list[str]] | None:
+    """Plan vs run of one journal, with ``plan`` (a plan file's) or else the journal's own, if it
+    has one; and a line for each part of the plan left out for its shape. Both are read as the
+    report reads a journal, the plan as if the journal held it: checked, cut, masked."""
+    if not isinstance(journal, dict):
+        return None
+    if plan is not None:
+        journal = {**journal, "extensions": [{"name": PLAN_EXTENSION, "plan": plan}, *_objects(journal, "extensions")]}
+    reading = read_journal({"experiment": {}, **journal})
+    masked = redact({"journal": reading.journal, "problems": reading.problems})
+    found = plan_in(masked["journal"])
+    if found is None:
+        return None
+    where = re.compile(r"^journal\.extensions\[\d+\]\.plan")
+    return versus(found, masked["journal"]), [where.sub("plan", line) for line in masked["problems"] if where.match(line)]
+
+
 def plan_in(journal: Any) -> dict | None:
     """The plan the ``plan`` control made before this run, if it did."""
-    plans = [e.get("plan") for e in _objects(journal, "extensions") if e.get("name") == "chaosali-plan"]
+    plans = [e.get("plan") for e in _objects(journal, "extensions") if e.get("name") == PLAN_EXTENSION]
     return next((plan for plan in plans if isinstance(plan, dict) and isinstance(plan.get("activities"), list)), None)
 
 
@@ -88,12 +112,17 @@ def _same(planned: list[str], hit: list[str], activity: dict) -> bool:
     return hit in (planned, names)
 
 
-def render_versus(rows: list[dict], fmt: str) -> str:
-    """The comparison as a text or Markdown section."""
+def render_versus(rows: list[dict], fmt: str, left_out: Sequence[str] = ()) -> str:
+    """The comparison as a text or Markdown section, safe for a terminal; then the parts of the
+    plan left out for their shape."""
     header = ["PHASE", "ACTIVITY", "PLANNED", "HIT", "AGREE"]
     table = [[r["phase"], r["activity"] or "", ", ".join(r["planned"]) or "-",
               r["status"] if r["hit"] is None else ", ".join(r["hit"]) or "-", "yes" if r["same"] else "NO"]
              for r in rows]
     if fmt == "markdown":
-        return "\n".join(["## Plan vs run", "", *md_table(header, table)])
-    return "\n".join(["PLAN VS RUN", *("  " + line for line in text_table(header, table))]) + "\n"
+        lines = ["## Plan vs run", "", *md_table(header, table), *(["", *(f"- unreadable: {md(line)}" for line in left_out)]
+                                                                    if left_out else [])]
+    else:
+        lines = ["PLAN VS RUN", *("  " + line for line in text_table(header, table)),
+                 *(f"  unreadable: {line}" for line in left_out), ""]
+    return printable("\n".join(lines))
