@@ -13,7 +13,7 @@ import yaml
 from chaoslib.exceptions import ActivityFailed, ChaosException
 
 from chaosali import __version__
-from chaosali.core import private
+from chaosali.core import ledger, private
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import FAULT_ID_PREFIX
 from chaosali.host import faults
@@ -47,13 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     lab.add_argument("--state-dir", type=Path, help="where labs keep their state (default: /var/lib/chaosali-lab)")
 
     cleanup = commands.add_parser(
-        "cleanup", help="remove every chaosali fault (markers, rules, qdiscs) from hosts, a drain's cordon and "
-                        "kube-monkey's victim labels from the cluster (kubeconfig_path in --var-file), and the "
-                        "private kubeconfigs of runs that died, even after a crash"
+        "cleanup", help="heal what runs that died left open in their ledgers (oldest first), then remove every "
+                        "chaosali fault (markers, rules, qdiscs) from hosts, a drain's cordon and kube-monkey's "
+                        "victim labels from the cluster (kubeconfig_path in --var-file), and the private "
+                        "kubeconfigs of runs that died, even after a crash"
     )
     cleanup.add_argument("--var-file", type=Path,
                          help="a chaos --var-file with ssh secrets (and lab_hosts when --hosts is not given)")
     cleanup.add_argument("--hosts", nargs="+", help="[user@]address[:port] of each host")
+    cleanup.add_argument("--list", action="store_true",
+                         help="only show the faults the runs' ledgers hold open, touching nothing")
 
     check = commands.add_parser(
         "check", help="tell whether each host can take and heal each fault (run it before your first drill)"
@@ -287,6 +290,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list_ledgers()
     # first, and on this machine only: no host's failure may keep a kubeconfig's credentials on disk
     removed, left = private.remove_orphans()
     for directory in removed:
@@ -296,8 +301,39 @@ def _cleanup(args: argparse.Namespace) -> int:
     variables = json.loads(args.var_file.read_text()) if args.var_file else {}
     configuration = variables.get("configuration", {})
     secrets = variables.get("secrets", {}).get("ssh", {})
-    status = _cleanup_hosts(args.hosts or configuration.get("lab_hosts"), configuration, secrets)
+    status = _heal_ledgers(configuration, secrets)
+    status = max(status, _cleanup_hosts(args.hosts or configuration.get("lab_hosts"), configuration, secrets))
     return max(status, _cleanup_cluster(configuration))
+
+
+def _list_ledgers() -> int:
+    """What the runs' ledgers hold open, the runs that died first (oldest first), touching nothing."""
+    runs = sorted(ledger.ledgers(), key=lambda found: found.alive)
+    for found in runs:
+        for record in found.open:
+            print(f"{found.run} ({'running' if found.alive else 'dead'}): {record.summary()}")
+    if not any(found.open for found in runs):
+        print(f"no fault open in any run's ledger ({ledger.state_directory() / 'ledger'})")
+    return 0
+
+
+def _heal_ledgers(configuration: dict, secrets: dict) -> int:
+    """Heal what every dead run left open, oldest run first, saying what became of each record."""
+    _register_healers()
+    status = 0
+    for found in ledger.ledgers():
+        if found.alive or not found.open:
+            continue
+        for record, outcome in found.heal(configuration, secrets):
+            print(f"{found.run}: {record.kind} {record.id} on {', '.join(record.targets)}: {outcome}")
+            status = max(status, 0 if outcome == "healed" else 1)
+    return status
+
+
+def _register_healers() -> None:
+    # each domain registers how it heals its records when imported (hosts: chaosali.host.faults, above)
+    import chaosali.cluster.drain  # noqa: F401
+    import chaosali.kubemonkey.actions  # noqa: F401
 
 
 def _cleanup_hosts(listed: list | None, configuration: dict, secrets: dict) -> int:
