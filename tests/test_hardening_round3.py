@@ -308,3 +308,49 @@ def test_a_hostile_shape_of_the_new_sections_is_shown_as_left_out_and_the_rest_r
     assert "no stop condition broke" in shown or "left behind" in shown.lower()  # the rest renders
     if fmt in ("text", "markdown", "json") and not hostile.startswith("alert"):
         assert "left out" in shown
+
+
+# ---- 9: chaosali plan says what is wrong in a malformed experiment, and where
+
+def _cut_experiment() -> dict:
+    return {"title": "cut a host", "description": "d",
+            "method": [{"type": "action", "name": "cut", "provider": {
+                "type": "python", "module": "chaosali.host.actions", "func": "cut_network",
+                "arguments": {"targets": ["10.0.0.2"], "duration": 5}}}],
+            "rollbacks": [], "controls": [{"name": "lock", "provider": {"type": "python",
+                                                                      "module": "chaosali.lock.controls"}}],
+            "extensions": [{"name": "chaosali", "fmea": {"category": "host", "severity": "low"}}]}
+
+
+MALFORMED = {
+    "an activity a string": (lambda e: e["method"].append("cut"), "method[1] must be an object, not a string"),
+    "a provider a string": (lambda e: e["method"][0].update(provider="python"),
+                            "method[0] 'cut': its provider must be an object, not a string"),
+    "no func": (lambda e: e["method"][0]["provider"].pop("func"),
+                "method[0] 'cut': its python provider needs module and func"),
+    "list arguments": (lambda e: e["method"][0]["provider"].update(arguments=["10.0.0.2"]),
+                       "method[0] 'cut': its arguments must be an object of named arguments, not a list"),
+    "secrets a string": (lambda e: e["method"][0]["provider"].update(secrets="ssh"),
+                         "method[0] 'cut': its secrets must be a list of secrets scope names"),
+    "a control a string": (lambda e: e["controls"].append("lock"), "controls[1] must be an object, not a string"),
+    "a control's provider a string": (lambda e: e["controls"][0].update(provider="lock"),
+                                      "controls[0] 'lock': its provider must be an object, not a string"),
+    "an extension a string": (lambda e: e["extensions"].append("chaosali"),
+                              "extensions[1] must be an object, not a string"),
+    "an fmea a string": (lambda e: e["extensions"][0].update(fmea="high"),
+                         "the chaosali extension's fmea must be an object"),
+    "rollbacks an object": (lambda e: e.update(rollbacks={"heal": 1}),
+                            "the experiment's rollbacks must be a list, not an object"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED, ids=list(MALFORMED))
+def test_plan_names_what_is_wrong_in_a_malformed_experiment_and_exits_1(tmp_path, capsys, case):
+    from chaosali.cli import main
+
+    change, says = MALFORMED[case]
+    experiment = _cut_experiment()
+    change(experiment)
+    (tmp_path / "experiment.json").write_text(json.dumps(experiment))
+    assert main(["plan", str(tmp_path / "experiment.json"), "--no-preflight"]) == 1
+    assert says in capsys.readouterr().err

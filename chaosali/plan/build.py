@@ -50,10 +50,52 @@ def load(source: str, var_files: list[str], variables: list[str]) -> tuple[Exper
     if missing:  # chaoslib only logs a missing var file and goes on
         raise InvalidArgument(f"var file {', '.join(missing)} does not exist: give the path of a JSON or YAML var file")
     experiment = load_experiment(source)
+    _well_formed(experiment)
     config_vars, secret_vars = merge_vars(convert_vars(variables), var_files)
     configuration = load_configuration(experiment.get("configuration", {}), config_vars)
     secrets = load_secrets(experiment.get("secrets", {}), configuration, secret_vars)
     return experiment, load_dynamic_configuration(configuration, secrets), secrets
+
+
+def _well_formed(experiment: Experiment) -> None:
+    """Refuse, naming where, the parts the plan reads that are not of their shape (chaoslib's own
+    validation fails on them with a bare AttributeError): activities, providers, controls, extensions."""
+    if not isinstance(experiment, dict):
+        raise InvalidArgument(f"the experiment must be an object (title, method...), not {_a(experiment)}")
+    for key in ("method", "rollbacks", "controls", "extensions"):
+        listed = experiment.get(key)
+        if listed is not None and not isinstance(listed, list):
+            raise InvalidArgument(f"the experiment's {key} must be a list, not {_a(listed)}")
+        for index, item in enumerate(listed or []):
+            where = f"{key}[{index}]"
+            if not isinstance(item, dict):
+                raise InvalidArgument(f"{where} must be an object, not {_a(item)}")
+            where += f" {item['name']!r}" if isinstance(item.get("name"), str) else ""
+            if key in ("extensions",) or "ref" in item and "provider" not in item:
+                continue
+            _well_formed_provider(item.get("provider"), where, ("module",) if key == "controls" else ("module", "func"))
+    fmea = _extension(experiment).get("fmea")
+    if fmea is not None and not isinstance(fmea, dict):
+        raise InvalidArgument(f"the chaosali extension's fmea must be an object (category, severity, impact, "
+                              f"recovery...), not {_a(fmea)}")
+
+
+def _well_formed_provider(provider: Any, where: str, needs: tuple[str, ...]) -> None:
+    if not isinstance(provider, dict):
+        raise InvalidArgument(f"{where}: its provider must be an object, not {_a(provider)}")
+    if provider.get("type") == "python" and not all(isinstance(provider.get(k), str) and provider[k] for k in needs):
+        raise InvalidArgument(f"{where}: its python provider needs {' and '.join(needs)} (text), e.g. "
+                              '{"type": "python", "module": "chaosali.host.actions", "func": "cut_network"}')
+    if not isinstance(provider.get("arguments", {}), dict):
+        raise InvalidArgument(f"{where}: its arguments must be an object of named arguments, not {_a(provider['arguments'])}")
+    scopes = provider.get("secrets", [])
+    if not (isinstance(scopes, list) and all(isinstance(scope, str) for scope in scopes)):
+        raise InvalidArgument(f"{where}: its secrets must be a list of secrets scope names, e.g. [\"ssh\"]")
+
+
+def _a(value: Any) -> str:
+    return {str: "a string", list: "a list", dict: "an object", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
 
 
 def make_plan(experiment: Experiment, configuration: Configuration, secrets: Secrets, preflight: bool = True) -> dict:
@@ -234,7 +276,7 @@ def _cluster(
 
 def _extension(experiment: Experiment) -> dict:
     """The experiment's chaosali extension (its FMEA, its caps), or nothing."""
-    return next((e for e in experiment.get("extensions") or [] if e.get("name") == EXTENSION), {})
+    return next((e for e in experiment.get("extensions") or [] if isinstance(e, dict) and e.get("name") == EXTENSION), {})
 
 
 def _caps(experiment: Experiment) -> dict:
