@@ -6,6 +6,7 @@ hostile shapes without a traceback; masking masks secrets, not figures or names.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import tracemalloc
 import zlib
 
 import pytest
+import yaml
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.service.probes import service_available
@@ -354,3 +356,48 @@ def test_plan_names_what_is_wrong_in_a_malformed_experiment_and_exits_1(tmp_path
     (tmp_path / "experiment.json").write_text(json.dumps(experiment))
     assert main(["plan", str(tmp_path / "experiment.json"), "--no-preflight"]) == 1
     assert says in capsys.readouterr().err
+
+
+# ---- 7: Secrets printed among other lines, more credential names, header pairs
+
+def _printed_secret(name: str, value: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque",
+            "data": {"password": base64.b64encode(value.encode()).decode()}}
+
+
+def _encoded_values(*values: str) -> list[str]:
+    return [form for value in values for form in (value, base64.b64encode(value.encode()).decode())]
+
+
+PRINTED = {
+    "two JSON Secrets back to back": lambda a, b: json.dumps(a, indent=2) + json.dumps(b, indent=2),
+    "JSON after a created line": lambda a, b: "secret/a created\n" + json.dumps(a) + "\n" + json.dumps(b),
+    "a YAML Secret then done.": lambda a, b: yaml.safe_dump(a) + "---\n" + yaml.safe_dump(b) + "done.\n",
+    "a YAML Secret then a JSON one": lambda a, b: yaml.safe_dump(a) + json.dumps(b, indent=2) + "\n",
+}
+
+
+@pytest.mark.parametrize("printed", PRINTED, ids=list(PRINTED))
+def test_secrets_printed_among_other_lines_are_masked_in_the_html(printed):
+    from chaosali.report.figures import read_run
+    from chaosali.report.render import render
+
+    stdout = PRINTED[printed](_printed_secret("a", "pw-aaaa-0031"), _printed_secret("b", "pw-bbbb-0032"))
+    journal = load("process-failure.json")
+    journal["run"][0]["output"] = {"status": 0, "stdout": stdout, "stderr": ""}
+    page = render([read_run(journal)], "html")
+    assert base64.b64encode(b"pw-aaaa-0031").decode() in json.dumps(journal)  # the journal holds it
+    assert not [value for value in _encoded_values("pw-aaaa-0031", "pw-bbbb-0032") if value in page]
+
+
+def test_more_credential_names_and_header_pairs_are_masked():
+    from chaosali.report.redact import MASK, redact
+
+    output = {"pwd": "pwd-0041", "sessionid": "sid-0042", "session_id": "sid-0043", "signature": "sig-0044",
+              "oauth": "oa-0045", "jwt": "jwt-0046", "X-Session-Id": "sid-0047",
+              "headers": [["Authorization", "Bearer hp-0048"], ["X-Api-Key", "hp-0049"], ["Accept", "text/plain"]],
+              "said": "sent hp-0049 and sid-0042"}
+    masked = redact({"experiment": {}, "run": [{"output": output}]})["run"][0]["output"]
+    assert masked["headers"] == [["Authorization", MASK], ["X-Api-Key", MASK], ["Accept", "text/plain"]]
+    assert all(masked[name] == MASK for name in output if name not in ("headers", "said"))
+    assert masked["said"] == f"sent {MASK} and {MASK}"

@@ -7,9 +7,10 @@ exception, a Kubernetes Secret read by a probe. ``redact`` returns a copy where
 - the ``data`` / ``stringData`` of every Kubernetes Secret object (and kubectl's
   last-applied annotation on it, which repeats them) is ``***``;
 - any value under a credential-like key name (authorization, auth, credential(s), token,
-  password, passphrase, secret, cookie, bearer, private key, kubeconfig, username, api key, and
-  names ending in one: ``PGPASSWORD``, ``authtoken``...) is ``***``, whatever its shape, and so
-  is the ``value`` of a Kubernetes env entry whose ``name`` is one; names of paths, files and
+  password, passphrase, pwd, secret, cookie, bearer, private key, kubeconfig, username, api key,
+  session id, signature, oauth, jwt, and names ending in one: ``PGPASSWORD``, ``authtoken``...)
+  is ``***``, whatever its shape, and so is the ``value`` of a Kubernetes env entry whose
+  ``name`` is one, and the second item of a ``[name, value]`` pair (a header as a list); names of paths, files and
   references (``kubeconfig_path``, ``secret_name``) are not credentials;
 - every known secret value is ``***`` as a whole value and inside any string (keys included),
   also in its encoded forms (URL-encoded, JSON and Python escapes, base64). Known values are the
@@ -18,7 +19,7 @@ exception, a Kubernetes Secret read by a probe. ``redact`` returns a copy where
   entry's ``provider.secrets``), never from the environment where the report runs (a hostile
   journal naming any variable would read it out); the values found under credential-like names
   and in Secret objects (decoded from base64 too), those printed by a process as a Secret's YAML
-  or JSON included;
+  or JSON included (among other lines, or several back to back);
 - in free text (an exception, a process's output), a value introduced as a credential, even one
   no one told the report about (``_IN_TEXT``): ``Authorization:``/``Cookie:`` headers (also in a
   dict repr), ``Bearer`` tokens, ``password=``-like assignments (``DB_PASSWORD=``,
@@ -60,10 +61,12 @@ __all__ = ["MASK", "redact"]
 _SECRET_WORDS = frozenset({
     "password", "passwords", "passwd", "passphrase", "token", "tokens", "secret", "key", "apikey", "authorization",
     "credential", "credentials", "cookie", "cookies", "bearer", "kubeconfig", "username", "auth", "auths",
+    "pwd", "sessionid", "signature", "oauth", "jwt",
 })
 # one-word names ending in one of these are credentials too ("pgpassword", "authtoken", "privatekey"),
 # not those ending in "key" ("monkey")
-_SECRET_ENDINGS = ("password", "passwd", "passphrase", "token", "secret", "apikey", "privatekey", "credentials")
+_SECRET_ENDINGS = ("password", "passwd", "passphrase", "token", "secret", "apikey", "privatekey", "credentials",
+                   "sessionid", "signature")
 # ...unless the name says it is where a secret is, or which one: not the secret itself
 _POINTER_WORDS = frozenset({"path", "file", "name", "names", "ref", "namespace", "url", "type"})
 # Values shorter than this are masked as whole values only: masking "1" or "a" inside every
@@ -98,6 +101,10 @@ _HEADS = ("head", "scheme", "basic", "name", "option", "userinfo", "pem")
 _P_COMMANDS = re.compile(r"(?<![\w-])(?:mysql\w*|mariadb\w*|sshpass)\b")
 _P_OPTION = re.compile(r"(?<=\s)-p(?=[^\s\"'])[^\s\"',;]+|^-p[^\s\"',;]+$")
 _OPTIONS = re.compile(rf"(?i)--(?:[A-Za-z0-9]+-)*{_KEYWORD}")  # an argv item whose next item is the secret
+# where a JSON document may start in a process's output: at a line's start, or right after another
+_JSON_START = re.compile(r"(?m)(?:^|\})[ \t]*\{")
+# a line of a YAML document: a key, an item, an indented line, a document marker
+_YAML_LINE = re.compile(r"[ \t]|-(?: |$)|---|\.\.\.|[\w.\"'/-]+:(?:\s|$)")
 
 
 def redact(journal: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +136,8 @@ class _Masker:
                       for name, value in node.items()}
             return kept(node, masked)
         if isinstance(node, list):
+            if _secret_pair(node):
+                return [node[0], MASK]
             return kept(node, self._argv([self.mask(value) for value in node], node))
         if isinstance(node, str):
             return MASK if node in self.values else self.text(node)
@@ -184,8 +193,8 @@ def _keep_head(match: re.Match[str]) -> str:
     return next((match[head] for head in _HEADS if match[head] is not None), "") + MASK
 
 
-def _words(name: str) -> set[str]:
-    return {word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)}
+def _words(name: str) -> list[str]:
+    return [word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)]
 
 
 def _secret_name(name: Any) -> bool:
@@ -195,13 +204,19 @@ def _secret_name(name: Any) -> bool:
 @lru_cache(maxsize=1 << 16)  # a journal repeats its key names thousands of times
 def _secret_text(name: str) -> bool:
     words = _words(name)
-    secret = any(word in _SECRET_WORDS or word.endswith(_SECRET_ENDINGS) for word in words)
-    return secret and not words & _POINTER_WORDS
+    secret = (any(word in _SECRET_WORDS or word.endswith(_SECRET_ENDINGS) for word in words)
+              or "".join(words).endswith(_SECRET_ENDINGS))  # session_id, X-Session-Id
+    return secret and not _POINTER_WORDS.intersection(words)
 
 
 def _secret_env_entry(node: dict[str, Any]) -> bool:
     """A Kubernetes env entry (``{"name": "DB_PASSWORD", "value": ...}``) of a credential."""
     return "value" in node and _secret_name(node.get("name"))
+
+
+def _secret_pair(node: list[Any]) -> bool:
+    """A ``[name, value]`` pair of a credential: a header as a list (``["Authorization", "Bearer …"]``)."""
+    return len(node) == 2 and _secret_name(node[0]) and node[1] not in (None, "", [], {}, MASK)
 
 
 def _scalars(value: Any) -> set[str]:
@@ -252,6 +267,8 @@ def _found_values(node: Any, values: set[str] | None = None) -> set[str]:
             else:
                 _found_values(value, values)
     elif isinstance(node, list):
+        if _secret_pair(node):
+            values |= _scalars(node[1])
         for value in node:
             _found_values(value, values)
     elif isinstance(node, str) and "Secret" in node and "data" in node.lower() and len(node) <= _PARSED_MAX:
@@ -261,19 +278,52 @@ def _found_values(node: Any, values: set[str] | None = None) -> set[str]:
 
 
 def _printed_secrets(text: str) -> Iterator[dict[str, Any]]:
-    """The Secret objects of a process's output that is a YAML or JSON document (or a stream of
-    them): ``kubectl get secret -o yaml``. Only their string values are taken, so an alias bomb
-    costs nothing."""
-    try:
-        documents = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-    except (yaml.YAMLError, ValueError, RecursionError):
-        return
-    for document in documents:
+    """The Secret objects of a process's output: ``kubectl get secret -o yaml``, a YAML stream, or
+    JSON and YAML documents among other lines (``secret/x created``, ``done.``) or back to back.
+    Only their string values are taken, so an alias bomb costs nothing."""
+    for document in _printed_documents(text):
         items = document.get("items") if isinstance(document, dict) else None
         for node in [document, *(items if isinstance(items, list) else [])]:
             if is_secret_object(node):
                 yield {"kind": "Secret", **{name: {k: v for k, v in node[name].items() if isinstance(v, str)}
                                             for name in ("data", "stringData") if isinstance(node.get(name), dict)}}
+
+
+def _printed_documents(text: str) -> Iterator[Any]:
+    """The documents of ``text``: all of it as one YAML stream if it is one; else each JSON object
+    that starts a line or follows another, then each run of YAML-like lines between the rest."""
+    try:
+        yield from _yaml_documents(text)
+        return
+    except (yaml.YAMLError, ValueError, RecursionError):
+        pass
+    decoder, at, rest = json.JSONDecoder(), 0, []
+    for found in _JSON_START.finditer(text):
+        start = found.end() - 1
+        if start < at:
+            continue
+        try:
+            document, end = decoder.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            continue
+        yield document
+        rest.append(text[at:start])
+        at = end
+    rest.append(text[at:])
+    block: list[str] = []
+    for line in [*"\n".join(rest).splitlines(), ""]:
+        if line and _YAML_LINE.match(line):
+            block.append(line)
+            continue
+        try:
+            yield from _yaml_documents("\n".join(block))
+        except (yaml.YAMLError, ValueError, RecursionError):
+            pass
+        block = []
+
+
+def _yaml_documents(text: str) -> list[Any]:
+    return list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
 
 
 def _decoded(value: str) -> set[str]:
