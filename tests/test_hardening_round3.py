@@ -401,3 +401,29 @@ def test_more_credential_names_and_header_pairs_are_masked():
     assert masked["headers"] == [["Authorization", MASK], ["X-Api-Key", MASK], ["Accept", "text/plain"]]
     assert all(masked[name] == MASK for name in output if name not in ("headers", "said"))
     assert masked["said"] == f"sent {MASK} and {MASK}"
+
+
+# ---- 10: mask what is secret, not every equal string
+
+def test_a_projected_token_and_a_user_name_change_no_figure_name_or_path():
+    from chaosali.report.figures import read_run
+    from chaosali.report.redact import MASK
+    from chaosali.report.render import render
+
+    journal = load("process-failure.json")
+    journal["experiment"]["secrets"]["prometheus"] = {"username": "chaosali", "password": "prom-pw-0051-long"}
+    pod = {"kind": "Pod", "metadata": {"name": "web-1"}, "spec": {"volumes": [{"name": "kube-api-access", "projected": {
+        "sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}]}}]}}
+    journal["run"][0]["activity"]["name"] = "api token check"
+    journal["run"][0]["activity"]["provider"] = {"type": "python", "module": "chaosali.host.actions", "func": "cut_network"}
+    journal["run"][0]["output"] = {"pods": [pod], "measured": 3607, "url": "https://10.0.0.5:6443/token",
+                                   "fault_id": "chaosali-1a2b3c4d", "said": "login as chaosali with prom-pw-0051-long"}
+    run = read_run(journal)
+    output, activity = run.journal["run"][0]["output"], run.journal["run"][0]["activity"]
+    assert output["measured"] == 3607 and output["url"] == "https://10.0.0.5:6443/token"
+    assert output["fault_id"] == "chaosali-1a2b3c4d" and activity["name"] == "api token check"
+    assert activity["provider"]["module"] == "chaosali.host.actions"
+    assert output["pods"][0]["spec"]["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"] == MASK
+    assert output["said"] == f"login as {MASK} with {MASK}"  # the user name alone, and the password, go
+    shown = render([run], "text")
+    assert "api token check" in shown and "prom-pw-0051-long" not in shown

@@ -72,6 +72,10 @@ _POINTER_WORDS = frozenset({"path", "file", "name", "names", "ref", "namespace",
 # Values shorter than this are masked as whole values only: masking "1" or "a" inside every
 # string would hide the whole report, not the secret.
 _MIN_SUBSTRING = 3
+# A value shorter than this made of word characters (a user name, "root") is no secret where it
+# is part of a longer name: a module (chaosali.host.actions), a fault id, a path.
+_SHORT_WORD = 12
+_WORD = re.compile(r"[\w-]+")
 # short strings (key names, statuses, kinds) repeat thousands of times in a journal: masked once
 _CACHED, _CACHE_MAX = 64, 1 << 17
 # a process's output parsed for Secret objects up to this size (kubectl get secret -o yaml)
@@ -124,7 +128,7 @@ class _Masker:
         if forms:
             self.automaton = ahocorasick.Automaton()
             for form in forms:
-                self.automaton.add_word(form, len(form))
+                self.automaton.add_word(form, (len(form), len(form) < _SHORT_WORD and bool(_WORD.fullmatch(form))))
             self.automaton.make_automaton()
 
     def mask(self, node: Any) -> Any:
@@ -159,7 +163,9 @@ class _Masker:
     def _text(self, text: str) -> str:
         if self.automaton is not None:
             pieces, at = [], 0
-            for end, length in self.automaton.iter_long(text):
+            for end, (length, word) in self.automaton.iter_long(text):
+                if word and _in_a_name(text, end + 1 - length, end + 1):
+                    continue
                 pieces += [text[at:end + 1 - length], MASK]
                 at = end + 1
             text = "".join(pieces) + text[at:] if pieces else text
@@ -187,6 +193,16 @@ class _Masker:
             elif command and _P_OPTION.fullmatch(item):
                 masked[index] = "-p" + MASK
         return masked
+
+
+def _in_a_name(text: str, start: int, stop: int) -> bool:
+    """``text[start:stop]`` is part of a longer name: a letter, digit, ``_``, ``-`` or ``/`` next
+    to it, or a dot between it and one (``chaosali.host``, but not ``chaosali.`` ending a sentence)."""
+    def joins(char: str, beyond: str) -> bool:
+        return char.isalnum() or char in "_-/" or char == "." and beyond.isalnum()
+
+    return (start > 0 and joins(text[start - 1], text[start - 2:start - 1])
+            or stop < len(text) and joins(text[stop], text[stop + 1:stop + 2]))
 
 
 def _keep_head(match: re.Match[str]) -> str:
@@ -230,6 +246,18 @@ def _scalars(value: Any) -> set[str]:
     return {str(value)}
 
 
+def _nested(value: Any) -> set[str]:
+    """The text nested in an object or a list under a credential's name, to be masked elsewhere:
+    not its numbers nor what a pointer's name holds (a pod's projected ``serviceAccountToken`` is
+    ``{"expirationSeconds": 3607, "path": "token"}``: no secret, and common words and figures)."""
+    if isinstance(value, dict):
+        return set().union(*(_nested(item) for name, item in value.items()
+                             if not (isinstance(name, str) and _POINTER_WORDS.intersection(_words(name)))))
+    if isinstance(value, list):
+        return set().union(*map(_nested, value))
+    return {value} if isinstance(value, str) and value else set()
+
+
 def _block_values(block: Any) -> set[str]:
     """The values of a ``secrets`` block, walked as chaoslib loads it. A reference (``{"type":
     "env"}``, vault) holds none: the journal's resolved copy holds its value, if anything does."""
@@ -263,7 +291,11 @@ def _found_values(node: Any, values: set[str] | None = None) -> set[str]:
             if name == "secrets" and isinstance(value, dict):
                 values |= _block_values(value)
             elif _secret_name(name) and not (isinstance(name, str) and name.lower() == "key"):
-                values |= _scalars(value)
+                if isinstance(value, (dict, list)):
+                    values |= _nested(value)
+                    _found_values(value, values)  # a resolved secrets object, a Secret, in it
+                else:
+                    values |= _scalars(value)
             else:
                 _found_values(value, values)
     elif isinstance(node, list):
