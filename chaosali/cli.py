@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -32,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     lab = commands.add_parser("lab", help="the local lab of SSH hosts (network namespaces)")
-    lab.add_argument("action", choices=["up", "down", "status"])
+    lab.add_argument("action", choices=["up", "down", "status", "image"],
+                     help="image: build the image of scheduled drills (cached) and import it into every real worker")
     lab.add_argument("--hosts", type=int, default=0, help="plain hosts, without a cluster (up)")
     lab.add_argument("--masters", type=int, default=1, help="control-plane hosts, 1 or 3 (up; default 1)")
     lab.add_argument("--workers", type=int, default=2, help="worker hosts (up; default 2)")
@@ -71,8 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser(
         "report", help="tell what chaos runs did, from their journals: story, FMEA, timeline, recovery time"
     )
-    report.add_argument("journals", type=Path, nargs="+", metavar="JOURNAL",
+    report.add_argument("journals", type=Path, nargs="*", metavar="JOURNAL",
                         help="journal files of `chaos run`; several give a campaign summary first")
+    report.add_argument("--run", dest="runs", action="append", default=[], metavar="NAME",
+                        help="a scheduled drill's run, as `chaosali runs` lists it: its journal is read from the "
+                             "cluster of --var-file's kubeconfig; may be repeated")
+    report.add_argument("--var-file", type=Path, help="with --run: a chaos var file with kubeconfig_path")
+    report.add_argument("--namespace", default="chaos", help="with --run: the drills' namespace (default: chaos)")
     report.add_argument("-o", "--output", type=Path, help="write the report to this file (default: stdout)")
     report.add_argument("--format", choices=FORMATS,
                         help="text (the story; default), html (one self-contained page), markdown, json "
@@ -121,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     out.add_argument("-o", "--output", type=Path, help="write the manifests to this file (default: stdout)")
     out.add_argument("--apply", action="store_true", help="apply them to the cluster of the var file's kubeconfig")
 
+    runs = commands.add_parser(
+        "runs", help="list the runs of scheduled drills from the cluster (kubeconfig_path in --var-file): start, "
+                     "duration, verdict, proof, impact, stop condition, what was left behind, and their journals"
+    )
+    runs.add_argument("--var-file", type=Path, required=True, help="a chaos var file with kubeconfig_path")
+    runs.add_argument("--namespace", default="chaos", help="the drills' namespace (default: chaos)")
+    runs.add_argument("--schedule", help="only the runs of this schedule (e.g. chaosali-master-netcut)")
+    runs.add_argument("--format", choices=["text", "json"], default="text")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("paramiko").setLevel(logging.WARNING)
@@ -135,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return _plan(args)
         if args.command == "schedule":
             return _schedule(args)
+        if args.command == "runs":
+            return _runs(args)
         return _cleanup(args)
     except ActivityFailed as error:
         return _failed(error)
@@ -163,6 +181,8 @@ def _lab(args: argparse.Namespace) -> int:
                 shape = f" ({cluster.node_kind} workers)"
             print(f"lab {lab.name} is up: {len(lab.hosts)} hosts{shape}; "
                   f"chaos run --var-file {lab.vars_path} EXPERIMENT")
+        elif args.action == "image":
+            _lab_image(lab)
         elif args.action == "down":
             lab.down()
             print(f"lab {lab.name} is down")
@@ -177,7 +197,24 @@ def _lab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab_image(lab: Any) -> None:
+    from chaosali.lab import runner_image
+    from chaosali.lab.cluster import Cluster
+
+    cluster = Cluster.of(lab)
+    sockets = cluster.containerd_sockets() if cluster else []
+    if not sockets:
+        raise runner_image.ImageError("the lab has no real worker to import the image into: chaosali lab up --nodes real")
+    archive = runner_image.build()
+    runner_image.import_into(sockets, archive)
+    print(f"imported {runner_image.IMAGE} into {len(sockets)} worker(s): {archive}")
+
+
 def _report(args: argparse.Namespace) -> int:
+    if args.runs:
+        return _report_runs(args)
+    if not args.journals:
+        return _failed(ActivityFailed("give journal files, or --run NAME --var-file V for a scheduled drill's run"))
     fmt = format_for(args.output, args.format)
     text = render(load_runs(args.journals), fmt)
     text = _plan_vs_run(text, fmt, args)
@@ -186,6 +223,31 @@ def _report(args: argparse.Namespace) -> int:
         print(f"chaosali: report written to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _report_runs(args: argparse.Namespace) -> int:
+    """The report of scheduled runs: their journals read from the cluster into a private directory."""
+    import tempfile
+
+    from chaosali.schedule.runs import journal_of
+
+    configuration = json.loads(args.var_file.read_text()).get("configuration", {}) if args.var_file else {}
+    with tempfile.TemporaryDirectory(prefix="chaosali-runs-") as directory:
+        for name in args.runs:
+            path = Path(directory) / f"{name}.json"
+            path.write_text(json.dumps(journal_of(name, args.namespace, configuration, None)), encoding="utf-8")
+            args.journals.append(path)
+        args.runs = []
+        return _report(args)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from chaosali.schedule.runs import runs, table
+
+    configuration = json.loads(args.var_file.read_text()).get("configuration", {})
+    found = runs(args.namespace, configuration, None, args.schedule)
+    sys.stdout.write(json.dumps(found, indent=2) + "\n" if args.format == "json" else table(found))
     return 0
 
 
@@ -245,9 +307,9 @@ def _schedule(args: argparse.Namespace) -> int:
     if not args.apply:
         _write(yaml.safe_dump_all(documents, sort_keys=False), args.output)
         return 0
-    for applied in apply(documents, configuration, secrets):
-        where = f"{applied['namespace']}/{applied['name']}" if applied["namespace"] else applied["name"]
-        print(f"applied {applied['kind']} {where}")
+    run = apply(documents, configuration, secrets)[-1]  # each applied object is logged
+    print(f"scheduled: {run['kind']} {args.namespace}/{run['name']}; its runs: chaosali runs --var-file "
+          f"{args.var_files[0]} --namespace {args.namespace}")
     return 0
 
 

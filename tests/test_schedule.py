@@ -160,3 +160,26 @@ def test_names_and_deadlines_of_every_shipped_experiment():
     with pytest.raises(InvalidArgument, match="rename it"):
         drill_name("__.json")
     assert Options(now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)).cron is None
+
+
+def test_the_containerfile_and_the_lab_s_image_run_the_same_runner_as_the_same_user(tmp_path):
+    import tarfile
+
+    from chaosali import __version__
+    from chaosali.lab import runner_image
+    from chaosali.schedule.manifests import RUNNER_UID
+
+    containerfile = (REPO / "Containerfile").read_text()
+    assert "-t chaostoolkit-ali:" in containerfile  # the tag `chaosali schedule` names: the version
+    assert f"USER {RUNNER_UID}:{RUNNER_UID}" in containerfile and "FROM docker.io/library/python:3.11-" in containerfile
+    layer = tmp_path / "layer.tar"
+    with tarfile.open(layer, "w"):
+        pass
+    runner_image._docker_archive(tmp_path / "image.tar", [layer])
+    with tarfile.open(tmp_path / "image.tar") as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))[0]
+        config = json.load(archive.extractfile(manifest["Config"]))["config"]
+    assert manifest["RepoTags"] == [f"chaostoolkit-ali:{__version__}"]
+    assert f'CMD {json.dumps(config["Cmd"])}' in containerfile
+    assert config["User"] == f"{RUNNER_UID}:{RUNNER_UID}" and config["WorkingDir"] == "/tmp"
+    assert runner_image.full_name() == f"docker.io/library/chaostoolkit-ali:{__version__}"

@@ -420,6 +420,11 @@ class Cluster:
         return {"api": self.endpoint, "api_ready": ready, **addresses, "services": self.lab.services(),
                 **({"pod_logs": pods} if pods else {})}
 
+    def containerd_sockets(self) -> list[Path]:
+        """The containerd socket of each real worker, as this machine reaches it (images are imported there)."""
+        return [self.lab.host_dir(h) / "fs" / "run" / "containerd" / "containerd.sock"
+                for h in self._workers() if self._real(h)]
+
     def pod_logs(self) -> dict[str, str]:
         """What each pod run for real wrote, by ``<host>/<namespace>_<pod>``: the containers of a real
         worker, the processes of a kwok node's ``pods`` service."""

@@ -168,6 +168,8 @@ def _pod(name: str, experiment: Experiment, configuration: Configuration, secret
     env = [
         {"name": "CHAOSTOOLKIT_IN_POD", "value": "true"},
         {"name": "HOME", "value": "/tmp"},
+        # the run's fault ledger beside its journals: on a --journal-claim it outlives a killed pod
+        {"name": "CHAOSALI_STATE_DIR", "value": f"{JOURNAL_DIR}/state"},
         {"name": "CHAOSALI_SCHEDULE", "value": name},
         {"name": RUNNER_NODE_ENV, **field("spec.nodeName")},
         {"name": "CHAOSALI_RUNNER_POD", **field("metadata.name")},
