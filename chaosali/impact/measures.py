@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chaosali.core import args
+from chaosali.core import args, extensions
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.windows import Windows
 
@@ -19,7 +19,6 @@ __all__ = ["measure", "http_between", "judge", "detections", "declared_alerts", 
 
 IMPACTS = ("none", "partial", "core")
 BARE_PODS = "pods without a controller"
-FMEA_EXTENSION = "chaosali"  # the experiment's extension that holds the FMEA
 #: What the run's evidence calls the recording's sightings (its figures are the measures', told once)
 RECORDING_EVIDENCE = "the impact recording"
 _DAY = 86400.0
@@ -286,9 +285,7 @@ def declared_alerts(experiment: Any) -> list[dict[str, Any]]:
     """The alerts an experiment's FMEA declares in its ``detection`` (``expected_alerts``): none
     without one, or for a malformed one (the FMEA's validation names it). The run's judgement and
     the report's read them alike, whatever else the FMEA holds."""
-    extensions = experiment.get("extensions") if isinstance(experiment, dict) else None
-    fmea = next((e.get("fmea") for e in extensions if isinstance(e, dict) and e.get("name") == FMEA_EXTENSION),
-                None) if isinstance(extensions, list) else None
+    fmea = next((entry.get("fmea") for entry in extensions.entries(experiment, extensions.FMEA)), None)
     try:
         return expected_alerts(fmea.get("detection")) if isinstance(fmea, dict) else []
     except InvalidArgument:
