@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import subprocess
+import sys
 import time
 import tracemalloc
 import zlib
@@ -427,3 +429,81 @@ def test_a_projected_token_and_a_user_name_change_no_figure_name_or_path():
     assert output["said"] == f"login as {MASK} with {MASK}"  # the user name alone, and the password, go
     shown = render([run], "text")
     assert "api token check" in shown and "prom-pw-0051-long" not in shown
+
+
+# ---- also found: private keys of processes in another PID namespace; private files; deep YAML; urllib3's log
+
+MAKER = """
+import sys, time
+from chaosali.core import private
+directory = private.make()
+open(directory + "/client.key", "w").write("-----BEGIN PRIVATE KEY-----")
+print(directory, flush=True)
+time.sleep(120)
+"""
+
+
+def _made_by_another_process(tmp_path, named_pid: int) -> tuple[subprocess.Popen, str]:
+    """A private directory made by a live process, renamed as if that process had ``named_pid``
+    in its own PID namespace (a lab host's process: this machine's /tmp, another pid)."""
+    maker = subprocess.Popen([sys.executable, "-c", MAKER], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(tmp_path)})
+    made = maker.stdout.readline().strip()
+    renamed = str(tmp_path / f"chaosali-kubeconfig-{named_pid}-{made[-8:]}")
+    os.rename(made, renamed)
+    return maker, renamed
+
+
+def test_a_private_directory_s_owner_is_told_by_its_lock_not_by_a_pid_of_another_namespace(tmp_path, monkeypatch):
+    from chaosali.core import private
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    unused = next(pid for pid in range(4194000, 4194300) if not os.path.exists(f"/proc/{pid}"))
+    alive, alive_dir = _made_by_another_process(tmp_path, unused)  # its pid means nothing here
+    dead, dead_dir = _made_by_another_process(tmp_path, 1)  # pid 1 lives here, not the maker
+    try:
+        dead.kill()
+        dead.wait()
+        removed, left = private.remove_orphans()
+        assert removed == [dead_dir] and left == []
+        assert os.path.isfile(os.path.join(alive_dir, "client.key"))
+    finally:
+        alive.kill()
+        alive.wait()
+    assert private.remove_orphans()[0] == [alive_dir]
+
+
+def test_a_private_file_is_0600_from_its_creation_and_made_so_when_it_exists(tmp_path):
+    from chaosali.core import private
+
+    old = os.umask(0)
+    try:
+        private.write(tmp_path / "vars.json", '{"secrets": {}}')
+        (tmp_path / "shared.key").write_text("old")
+        (tmp_path / "shared.key").chmod(0o644)
+        private.write(tmp_path / "shared.key", b"-----BEGIN PRIVATE KEY-----")
+    finally:
+        os.umask(old)
+    assert [oct(os.stat(tmp_path / name).st_mode & 0o777) for name in ("vars.json", "shared.key")] == ["0o600"] * 2
+    assert (tmp_path / "shared.key").read_bytes() == b"-----BEGIN PRIVATE KEY-----"
+    (tmp_path / "link").symlink_to(tmp_path / "vars.json")
+    with pytest.raises(OSError):
+        private.write(tmp_path / "link", "x")
+
+
+def test_a_kubeconfig_nested_thousands_deep_gets_the_download_s_own_error(http: LocalServer):
+    import hashlib
+
+    from chaosali.cluster import kubeconfig
+
+    deep = b"clusters: " + b"[" * 5000 + b"]" * 5000
+    url = http.serve("/deep", deep)
+    with pytest.raises(kubeconfig.FetchFailed, match="not a kubeconfig: invalid YAML: nested too deep"):
+        kubeconfig.fetch_private(kubeconfig.Source.of(url, hashlib.md5(deep).hexdigest()))
+
+
+def test_urllib3_s_debug_log_shows_no_query_string(http: LocalServer, caplog):
+    http.routes["/health"] = Answer(b"ok")
+    with caplog.at_level(logging.DEBUG):
+        assert service_available(http.url("/health?token=q-s3cret-0061"))["ok"]
+    assert "q-s3cret-0061" not in caplog.text and "/health?" in caplog.text

@@ -10,6 +10,7 @@ credentials or query strings never reach a log, a reason or a repr: they can hol
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 import threading
@@ -39,6 +40,21 @@ NO_PROXY: dict[str, Any] = {"http": None, "https": None, "all": None}
 # X-Auth-Token...): never sent on past a redirect to another origin. requests itself drops only
 # Authorization, and only when the host changes, not the port.
 _CREDENTIAL_HEADER = re.compile(r".*(auth|cookie|token|key|secret|passw|session|signature).*", re.IGNORECASE)
+
+
+class _NoQueryString(logging.Filter):
+    """urllib3 logs each request's URL at DEBUG (and a redirect's target), query string included,
+    which can carry a token: shown as ``?…``, as :func:`display_url` shows a URL."""
+
+    _QUERY = re.compile(r"\?[^\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self._QUERY.sub("?…", record.getMessage()), None
+        return True
+
+
+for _logger in ("urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry"):
+    logging.getLogger(_logger).addFilter(_NoQueryString())
 
 
 @dataclass(frozen=True)

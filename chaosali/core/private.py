@@ -2,13 +2,21 @@
 kubeconfigs, and the certificates and keys the kubernetes client decodes from a kubeconfig's
 ``*-data`` fields (it writes them to files for the TLS library).
 
-Each is 0700 (``mkdtemp``) and named ``chaosali-kubeconfig-<pid>-…``: the pid tells ``chaosali
-cleanup`` that the process that made it died without removing it (SIGKILL), and only then.
+Each is 0700 (``mkdtemp``) and named ``chaosali-kubeconfig-<pid>-…``; the process that made it
+holds a lock on its ``.owner`` file for as long as it lives. The lock, not the pid, tells
+``chaosali cleanup`` (and ``chaosali lab down``) that the process died without removing it
+(SIGKILL, or killed with the lab host it ran in): a pid means nothing outside its own PID
+namespace, and the lab's hosts have their own but share this machine's /tmp. A directory made
+before owner locks is judged by its pid, as then.
+
+Private files (a var file with a password, a key) are written by :func:`write`: 0600 from the
+moment they exist.
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import glob
 import os
 import shutil
@@ -16,16 +24,27 @@ import stat
 import tempfile
 import threading
 
-__all__ = ["PREFIX", "make", "process_directory", "remove", "remove_orphans"]
+__all__ = ["PREFIX", "make", "process_directory", "remove", "remove_orphans", "write"]
 
 PREFIX = "chaosali-kubeconfig-"
-_lock = threading.Lock()
+_OWNER = ".owner"
+_lock = threading.RLock()  # make() runs under process_directory()'s hold
 _made: dict[int, str] = {}  # by pid: a forked child makes its own
+_owned: dict[str, int] = {}  # directory -> the descriptor of its owner lock, held until it is removed
 
 
 def make() -> str:
-    """A new private directory of this process; remove it with :func:`remove`."""
-    return tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
+    """A new private directory of this process; remove it with :func:`remove`. It appears under
+    its name only once its owner lock is held (made under another name, then renamed), so that
+    no cleanup takes it for an orphan while it is being made."""
+    making = tempfile.mkdtemp(prefix=f".making-{PREFIX}")
+    owner = os.open(os.path.join(making, _OWNER), os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(owner, fcntl.LOCK_EX)
+    directory = os.path.join(os.path.dirname(making), f"{PREFIX}{os.getpid()}-{os.path.basename(making)[-8:]}")
+    os.rename(making, directory)
+    with _lock:
+        _owned[directory] = owner
+    return directory
 
 
 def process_directory() -> str:
@@ -43,6 +62,19 @@ def remove(directory: str) -> None:
     """Remove a directory made by :func:`make`, quietly if already gone; never another one."""
     if os.path.basename(directory).startswith(PREFIX):
         shutil.rmtree(directory, ignore_errors=True)
+        with _lock:
+            owner = _owned.pop(directory, None)
+        if owner is not None:  # released once nothing is left to remove
+            os.close(owner)
+
+
+def write(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write ``data`` to a file only its owner may read: created 0600 (an existing one made 0600
+    before it is written), never a moment readable by others; a symbolic link is refused."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "wb") as stream:
+        os.fchmod(descriptor, 0o600)
+        stream.write(data.encode() if isinstance(data, str) else data)
 
 
 def remove_orphans() -> tuple[list[str], list[str]]:
@@ -51,9 +83,8 @@ def remove_orphans() -> tuple[list[str], list[str]]:
     never what a symbolic link of that name points to."""
     removed, left = [], []
     for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{PREFIX}*")):
-        pid = os.path.basename(path)[len(PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
-            continue  # its process lives: still in use
+        if _in_use(path):
+            continue
         try:
             info = os.lstat(path)
         except FileNotFoundError:
@@ -70,3 +101,22 @@ def remove_orphans() -> tuple[list[str], list[str]]:
         else:
             removed.append(path)
     return removed, left
+
+
+def _in_use(path: str) -> bool:
+    """Whether the process that made ``path`` lives: it holds the owner lock (in whatever PID
+    namespace it runs). Without an owner file (made before them), whether its pid lives here."""
+    try:
+        owner = os.open(os.path.join(path, _OWNER), os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        pid = os.path.basename(path)[len(PREFIX):].split("-", 1)[0]
+        return not pid.isdigit() or os.path.exists(f"/proc/{pid}")
+    except OSError:
+        return True  # not ours to judge (a link, no permission): the checks below say why it stays
+    try:
+        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(owner)
+    return False

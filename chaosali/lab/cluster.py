@@ -29,6 +29,7 @@ from kubernetes.client.rest import ApiException
 
 from chaosali.cluster.api import new_api_client
 from chaosali.cluster.health import api_problem, nodes_problem
+from chaosali.core import private
 from chaosali.core.waiting import wait_until
 from chaosali.host.probes import names_resolve
 from chaosali.kubemonkey import manifests as km
@@ -326,9 +327,6 @@ class Cluster:
             "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={pki}/front-proxy-client.crt",
             f"--proxy-client-key-file={pki}/front-proxy-client.key", f"--cert-dir={cert_dir}", "--v=0",
-            # `kubectl logs` and `exec`: the real kubelets trust the lab's CA (kubelet_config)
-            f"--kubelet-client-certificate={pki}/apiserver-kubelet-client.crt",
-            f"--kubelet-client-key={pki}/apiserver-kubelet-client.key",
             f"--default-not-ready-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
             f"--default-unreachable-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
         ]
@@ -337,7 +335,7 @@ class Cluster:
         def data(name: str) -> str:
             return base64.b64encode((self.pki / name).read_bytes()).decode()
 
-        path.write_text(yaml.safe_dump({
+        private.write(path, yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": self.lab.name,
             "clusters": [{"name": self.lab.name, "cluster": {
                 "server": server or self.endpoint, "certificate-authority-data": data("ca.crt")}}],
@@ -345,7 +343,6 @@ class Cluster:
                 "client-certificate-data": data(f"{leaf}.crt"), "client-key-data": data(f"{leaf}.key")}}],
             "contexts": [{"name": self.lab.name, "context": {"cluster": self.lab.name, "user": leaf}}],
         }, sort_keys=False))
-        path.chmod(0o600)
 
     # -- once the hosts run -------------------------------------------------------------------------
 
@@ -469,8 +466,7 @@ class Cluster:
         config = yaml.safe_load(self.admin_kubeconfig.read_text())
         config["users"] = [{"name": name, "user": {"token": token}}]
         config["contexts"][0]["context"]["user"] = name
-        self.readonly_kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.readonly_kubeconfig.chmod(0o600)
+        private.write(self.readonly_kubeconfig, yaml.safe_dump(config, sort_keys=False))
 
     def _demo(self, api: k8s.ApiClient) -> None:
         core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)

@@ -30,6 +30,7 @@ from typing import Callable
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from chaosali.core import private
 from chaosali.core.fanout import fan_out
 from chaosali.host.ssh import Host, SSHSettings, run_script
 from chaosali.lab.nodes import remove_cgroups
@@ -209,6 +210,9 @@ class Lab:
         left = remove_cgroups(f"{self.name}-")
         if left:
             raise LabError(f"cgroups still in use after lab {self.name}'s processes were killed: {', '.join(left)}")
+        # the private kubeconfig directories its hosts' processes made in this machine's /tmp: killed
+        # with their host, they ran no exit handler (their owner locks are free now)
+        private.remove_orphans()
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self.hosts = []
 
@@ -260,7 +264,7 @@ class Lab:
                 **(secrets or {}),
             },
         }
-        self.vars_path.write_text(json.dumps(variables, indent=2))
+        private.write(self.vars_path, json.dumps(variables, indent=2))  # its secrets: a key's path, a password
 
     # -- pieces ------------------------------------------------------------------------------------
 
@@ -294,7 +298,7 @@ class Lab:
         shutil.copyfile(self.key_path.with_suffix(".pub"), directory / "authorized_keys")
         (directory / "fs" / "root").mkdir(parents=True, exist_ok=True)
         (directory / "passwd").write_text(_passwd(directory / "fs" / "root"))
-        (directory / "shadow").write_text("".join(f"{line.split(':')[0]}:*:19000:0:99999:7:::\n"
+        private.write(directory / "shadow", "".join(f"{line.split(':')[0]}:*:19000:0:99999:7:::\n"
                                                   for line in (directory / "passwd").read_text().splitlines()))
         (directory / "shadow").chmod(0o600)
         sudoers = directory / "sudoers.d"
@@ -423,10 +427,8 @@ def _tcp_open(address: str, port: int, timeout: float = 0.5) -> bool:
 
 def _write_keypair(path: Path) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
-    )
-    os.chmod(path, 0o600)
+    private.write(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                          serialization.NoEncryption()))
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     path.with_suffix(".pub").write_text(public.decode() + "\n")
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import bcrypt
 import yaml
 
+from chaosali.core import private
 from chaosali.lab import dns
 from chaosali.lab.hosts import LabError, LabHost
 from chaosali.lab.pki import server_certificate
@@ -129,8 +130,7 @@ class Monitoring:
         self.dir.mkdir(parents=True, exist_ok=True)
         server_certificate(self.pki, "prometheus", "prometheus", [self.host.address, "127.0.0.1"])
         if not self._password_file.exists():
-            self._password_file.write_text(secrets.token_urlsafe(24))
-            self._password_file.chmod(0o600)
+            private.write(self._password_file, secrets.token_urlsafe(24))
         hashed = bcrypt.hashpw(self._password_file.read_bytes(), bcrypt.gensalt(rounds=10)).decode()
         self._write("web.yml", {"tls_server_config": {"cert_file": str(self.pki / "prometheus.crt"),
                                                       "key_file": str(self.pki / "prometheus.key")},
@@ -207,6 +207,4 @@ class Monitoring:
         }
 
     def _write(self, name: str, document: dict) -> None:
-        path = self.dir / name
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
-        path.chmod(0o600)
+        private.write(self.dir / name, yaml.safe_dump(document, sort_keys=False))

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from chaosali.core import private
+
 __all__ = ["make_pki", "server_certificate", "CLIENTS"]
 
 # leaf name -> (common name, organisations)
@@ -25,8 +27,6 @@ CLIENTS = {
     "scheduler": ("system:kube-scheduler", []),
     "kubelet": ("kwok-kubelet", ["system:masters"]),
     "front-proxy-client": ("front-proxy-client", []),
-    # the API server's to the kubelets (logs, exec, port-forward), as kubeadm's apiserver-kubelet-client
-    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ["kubeadm:cluster-admins"]),
 }
 _SERVICE_DNS = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                 "kubernetes.default.svc.cluster.local"]
@@ -62,15 +62,12 @@ def make_pki(directory: Path, server_addresses: list[str]) -> None:
     for stem, (common_name, organisations) in CLIENTS.items():
         leaf(stem, common_name, organisations, [])
     sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (directory / "sa.key").write_bytes(
-        sa.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                         serialization.NoEncryption())
-    )
+    private.write(directory / "sa.key", sa.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.TraditionalOpenSSL,
+                                                         serialization.NoEncryption()))
     (directory / "sa.pub").write_bytes(
         sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    for path in directory.glob("*.key"):
-        path.chmod(0o600)
 
 
 def server_certificate(directory: Path, stem: str, common_name: str, addresses: list[str]) -> None:
@@ -83,7 +80,6 @@ def server_certificate(directory: Path, stem: str, common_name: str, addresses: 
     sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     _leaf(directory, stem, _name(common_name, []), sans, (ca, ca_key), now)
-    (directory / f"{stem}.key").chmod(0o600)
 
 
 def _leaf(directory: Path, stem: str, subject: x509.Name, sans: list[x509.GeneralName],
@@ -126,6 +122,5 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key, now: dt.datetime
 
 def _write(directory: Path, stem: str, certificate: x509.Certificate, key) -> None:
     (directory / f"{stem}.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (directory / f"{stem}.key").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    private.write(directory / f"{stem}.key", key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
