@@ -87,7 +87,11 @@ def test_a_drill_run_now_is_a_job_tried_once_within_a_deadline_from_its_own_dura
 def test_a_cron_schedule_never_overlaps_and_runs_the_image_of_this_version(capsys, var_file):
     from chaosali import __version__
 
-    documents = scheduled(capsys, "node-drain.json", var_file, "--cron", "0 3 * * 2")
+    written = var_file.parent / "drill.yaml"
+    assert main(["schedule", str(REPO / "experiments" / "node-drain.json"), "--var-file", str(var_file),
+                 "--cron", "0 3 * * 2", "-o", str(written)]) == 0
+    documents = {f"{d['kind']} {d['metadata'].get('namespace', '')}/{d['metadata']['name']}": d
+                 for d in yaml.safe_load_all(written.read_text())}
     cron = documents["CronJob chaos/chaosali-node-drain"]
     assert cron["spec"]["schedule"] == "0 3 * * 2" and cron["spec"]["concurrencyPolicy"] == "Forbid"
     assert cron["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FMEA", "IMPACT", "SAFETY", "PLAN", "LEDGER", "entries"]
+__all__ = ["FMEA", "IMPACT", "SAFETY", "PLAN", "LEDGER", "LOCK", "entries"]
 
 FMEA = "chaosali"  # in the experiment: the FMEA, the blast-radius caps
 IMPACT = "chaosali-impact"  # the impact recording and its measures
 SAFETY = "chaosali-safety"  # stop conditions, the halt, the verified revert, a drill that never started
 PLAN = "chaosali-plan"  # the plan the plan control judged
 LEDGER = "chaosali-ledger"  # the run's fault records
+LOCK = "chaosali-lock"  # the environment lock a run did not get, and who held it
 
 
 def entries(document: Any, name: str) -> list[dict]:

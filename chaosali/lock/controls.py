@@ -32,10 +32,10 @@ from typing import Any
 
 from chaoslib.exceptions import ChaosException
 from chaoslib.exit import exit_gracefully
-from chaoslib.types import Configuration, Control, Experiment, Secrets
+from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
 
 from chaosali.cluster.api import Connection, connect
-from chaosali.core import memory
+from chaosali.core import extensions, memory
 from chaosali.core.args import whole
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.lock import lease
@@ -46,6 +46,7 @@ logger = logging.getLogger("chaostoolkit")
 
 DEFAULT_DURATION = 60
 _MEMORY = "lock"  # the run memory's section: the locks this run took, by Lock
+_REFUSED = "lock refused"  # the lock this run did not get
 
 
 class _Renewer(threading.Thread):
@@ -153,6 +154,10 @@ def before_experiment_control(
     cluster = connect(configuration, secrets, retries=0, timeout=lease.request_timeout(configuration, duration))
     try:
         holding, already = lease.acquire(cluster, lock, identity, duration)
+    except lease.Held as held:  # the journal says so (a scheduled drill is read from its journal)
+        memory.section(_REFUSED)["refused"] = {**held.holding.as_dict(lock), "why": str(held)}
+        cluster.close()
+        raise
     except BaseException:
         cluster.close()
         raise
@@ -164,9 +169,14 @@ def before_experiment_control(
 
 
 def after_experiment_control(
-    context: Experiment, name: str = lease.DEFAULT_NAME, namespace: str = lease.DEFAULT_NAMESPACE, **arguments: Any
+    context: Experiment, name: str = lease.DEFAULT_NAME, namespace: str = lease.DEFAULT_NAMESPACE,
+    state: Journal = None, **arguments: Any
 ) -> None:
-    """Stop renewing the lock and release it if it is still this run's."""
+    """Stop renewing the lock and release it if it is still this run's; a run the lock refused
+    says so in its journal (extension ``chaosali-lock``)."""
+    refused = memory.section(_REFUSED).pop("refused", None)
+    if refused is not None and state is not None:
+        state["extensions"] = [*(state.get("extensions") or []), {"name": extensions.LOCK, "refused": refused}]
     taken = memory.section(_MEMORY).pop(lease.Lock(str(namespace), str(name)), None)
     if taken:  # none when before_experiment_control did not take it (held elsewhere, or never ran)
         taken.give_back()

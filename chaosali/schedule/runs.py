@@ -18,6 +18,7 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes import client
 
 from chaosali.cluster.api import connect
+from chaosali.core import extensions
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.tables import text_table
 from chaosali.report.figures import read_run
@@ -88,8 +89,9 @@ def _run(job: client.V1Job, secret: client.V1Secret | None, namespace: str) -> d
         found["verdict"] = "REFUSED: the account lacks " + "; ".join(record["refused"])
     if "journal" in kept:
         found.update(_verdict(kept["journal"]))
-    elif "verdict" not in found and ended:
-        found["verdict"] = f"no journal: the run ended {found['job']} before keeping it (its pod killed?)"
+    elif "verdict" not in found and ended:  # killed: deleted, or past its deadline
+        found["status"] = "interrupted"
+        found["verdict"] = f"INTERRUPTED: its pod ended ({found['job']}) before it could keep a journal"
     return found
 
 
@@ -113,7 +115,10 @@ def _verdict(journal: dict) -> dict:
     the FMEA, the stop conditions and what was left behind."""
     run = read_run(journal)
     safety = {kind: met for kind, _, met in safety_checks(run.journal)}
-    return {"status": run.status, "verdict": run_verdict(run), "proven": run.fault_proven,
+    refused = [entry["refused"] for entry in extensions.entries(journal, extensions.LOCK) if "refused" in entry]
+    verdict = (f"REFUSED by the lock: {refused[0].get('namespace')}/{refused[0].get('name')} held by "
+               f"{refused[0].get('holder')} since {refused[0].get('since')}") if refused else run_verdict(run)
+    return {"status": run.status, "verdict": verdict, "proven": run.fault_proven,
             "impact": impact_verdict(run),
             "stop_condition": None if "halt" not in safety else ("none broke" if safety["halt"] else "HALTED"),
             "left_behind": None if "revert" not in safety else ("nothing" if safety["revert"] else "SOMETHING")}
