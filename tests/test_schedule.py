@@ -187,3 +187,42 @@ def test_the_containerfile_and_the_lab_s_image_run_the_same_runner_as_the_same_u
     assert f'CMD {json.dumps(config["Cmd"])}' in containerfile
     assert config["User"] == f"{RUNNER_UID}:{RUNNER_UID}" and config["WorkingDir"] == "/tmp"
     assert runner_image.full_name() == f"docker.io/library/chaostoolkit-ali:{__version__}"
+
+
+def test_runs_tell_a_run_the_lock_refused_a_run_killed_before_its_journal_and_an_unreadable_journal():
+    import gzip
+
+    from kubernetes import client
+
+    from chaosali.schedule.runs import _run, table
+
+    started = dt.datetime(2026, 12, 7, 3, 0, tzinfo=dt.timezone.utc)
+
+    def job(name: str, succeeded: bool) -> client.V1Job:
+        failed = [] if succeeded else [client.V1JobCondition(type="Failed", status="True", reason="BackoffLimitExceeded",
+                                                              last_transition_time=started + dt.timedelta(seconds=13))]
+        return client.V1Job(metadata=client.V1ObjectMeta(name=name, labels={"chaosali/schedule": "chaosali-x"}),
+                            status=client.V1JobStatus(start_time=started, succeeded=1 if succeeded else None,
+                                                      completion_time=started + dt.timedelta(seconds=27) if succeeded
+                                                      else None, conditions=failed))
+
+    def kept(journal: dict) -> client.V1Secret:
+        data = {"journal.json.gz": gzip.compress(json.dumps(journal).encode()), "runner.json": b"{}"}
+        return client.V1Secret(data={k: base64.b64encode(v).decode() for k, v in data.items()})
+
+    refused = {"experiment": {"title": "x"}, "status": "interrupted", "deviated": False, "run": [], "extensions": [
+        {"name": "chaosali-lock", "refused": {"namespace": "default", "name": "chaosali-drill-lock",
+                                              "holder": "chaosali@chaosali-x-1-abcde", "since": "2026-12-07T03:00:01Z"}}]}
+    found = _run(job("chaosali-x-2", False), kept(refused), "chaos")
+    assert (found["job"], found["status"], found["seconds"]) == ("failed (BackoffLimitExceeded)", "interrupted", 13)
+    assert found["verdict"] == ("REFUSED by the lock: default/chaosali-drill-lock held by chaosali@chaosali-x-1-abcde "
+                                "since 2026-12-07T03:00:01Z")
+    assert found["journal"] == "Secret chaos/chaosali-x-2-journal"
+    killed = _run(job("chaosali-x-3", False), None, "chaos")
+    assert (killed["status"], killed["journal"]) == ("interrupted", None)
+    assert killed["verdict"].startswith("INTERRUPTED: its pod ended (failed (BackoffLimitExceeded))")
+    unreadable = _run(job("chaosali-x-4", True), kept({"status": "completed"}), "chaos")
+    assert unreadable["verdict"] == "UNREADABLE journal: journal: not a Chaos Toolkit journal (no experiment in it)"
+    lines = table([found, killed]).splitlines()
+    assert lines[0].split()[:4] == ["run", "started", "seconds", "job"] and len(lines) == 3
+    assert table([]) == "no run of a scheduled drill in this namespace\n"

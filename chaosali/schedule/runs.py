@@ -113,7 +113,10 @@ def _job_state(job: client.V1Job) -> str:
 def _verdict(journal: dict) -> dict:
     """The journal in the report's words: chaos run's status, the verdict, the proof, the impact vs
     the FMEA, the stop conditions and what was left behind."""
-    run = read_run(journal)
+    try:
+        run = read_run(journal)
+    except InvalidArgument as error:
+        return {"verdict": f"UNREADABLE journal: {error}"}
     safety = {kind: met for kind, _, met in safety_checks(run.journal)}
     refused = [entry["refused"] for entry in extensions.entries(journal, extensions.LOCK) if "refused" in entry]
     verdict = (f"REFUSED by the lock: {refused[0].get('namespace')}/{refused[0].get('name')} held by "
