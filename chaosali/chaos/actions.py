@@ -20,7 +20,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosali.chaos._plan import Step, check_pool, plan
 from chaosali.chaos._radius import Caps
-from chaosali.core import memory
+from chaosali.core import ledger, memory
 from chaosali.host import actions as host_actions
 from chaosali.host import faults
 from chaosali.host.catalogue import fault_kind
@@ -51,6 +51,7 @@ def _injected() -> dict[str, list[_Injected]]:
     return memory.section("random faults injected")
 
 
+@ledger.fault_action("random faults")
 def inject_random_faults(
     pool: list,
     count: int = 1,

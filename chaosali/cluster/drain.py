@@ -51,6 +51,7 @@ def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Sec
                       "metadata": {"annotations": {CORDONED_BY_ANNOTATION: drain_id, RUN_ANNOTATION: record.run}}}
             cluster.call(f"cordon node {node}", core.patch_node, node, cordon)
             record.started = record.started or _now()
+        ledger.save()
         _evict_all(cluster, core, nodes, deadline, output)
     ledger.ended(drain_id)
     output["finished_at"] = _now()
@@ -150,6 +151,7 @@ def _remember(record: ledger.Fault, nodes: list[str], configuration: Configurati
     memory.section(_DRAINS)[record.id] = nodes
     record.heal = heal
     record.undo = {"by": "uncordon", "nodes": nodes, "drain_id": record.id}
+    ledger.save()  # on disk before any node is cordoned: a run killed from here on is healed by cleanup
     undo.add_check("drains", lambda: _still_cordoned(configuration, secrets))
 
 

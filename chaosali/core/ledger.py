@@ -101,8 +101,9 @@ class Fault:
 
     @property
     def open(self) -> bool:
-        """Whether something of it may still be in place (injected, not closed, its timer not run)."""
-        return self.state in ("in effect", "partly injected", "ended")
+        """Whether something of it may still be in place: injected (or being injected, when it
+        knows how to be healed), not closed, its timer not run."""
+        return self.state in ("in effect", "partly injected", "ended") or self.state == "injecting" and bool(self.undo)
 
     def end(self) -> str | None:
         """When its effect ends: ended, else its timer; None while it has no end in sight."""
@@ -140,6 +141,8 @@ class Fault:
             state = f"{state}: {self.not_injected}"
         elif state == "in effect" and self.heals_by:
             state = f"in effect, heals by itself at {self.heals_by}"
+        elif state == "ended":
+            state = f"ended at {self.ended}, not healed yet"
         return f"{self.kind} {self.id} on {where}: {state}"
 
 

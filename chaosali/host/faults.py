@@ -207,6 +207,7 @@ def _remember(record: ledger.Fault, fault: FaultScript, resolved: dict[Host, dic
     record.heals_by = _iso((fault.at or time.time()) + fault.duration)
     record.heal = lambda: restore(hosts, settings, [fault.id])
     record.undo = {"by": "hosts", "fault_ids": [fault.id], "hosts": [_spec(host) for host in hosts]}
+    ledger.save()  # on disk before any host is reached: a run killed from here on is healed by cleanup
     undo.add_check("hosts", left_behind)
 
 

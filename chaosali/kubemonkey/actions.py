@@ -105,6 +105,7 @@ def deploy_kube_monkey(
         created = rollout.ensure_namespace(dyn, km.namespace_object(namespace))
         applied = resources.apply(dyn, documents, None, force=False)
         record.started = _now()
+        ledger.save()
         in_scope = [v.as_dict() for v in km.victims(dyn, None) if settings.covers(v.namespace)]
     fate = "would only log kills of" if settings.dry_run else "will kill"
     for victim in in_scope:
@@ -217,6 +218,7 @@ def mark_victims(
                 _patch_labels(dyn, workload, {**labels, km.IDENTIFIER: identifiers[rollout.key(workload)]},
                               annotations={RUN_ANNOTATION: record.run})
                 record.started = record.started or _now()
+            ledger.save()
 
             def carries_identifier(pod: dict, workload: dict) -> bool:
                 return _labels(pod).get(km.IDENTIFIER) == identifiers[rollout.key(workload)]
@@ -333,6 +335,7 @@ def _remember_deployment(record: ledger.Fault, namespace: str, configuration: Co
 
     record.heal = lambda: remove_kube_monkey(namespace, wait=False, configuration=configuration, secrets=secrets)
     record.undo = {"by": "kube-monkey", "namespace": namespace}
+    ledger.save()  # on disk before anything is applied: a run killed from here on is healed by cleanup
     undo.add_check(f"kube-monkey {namespace}", left)
 
 
@@ -352,6 +355,7 @@ def _remember_victims(record: ledger.Fault, namespace: str, kind: str, workloads
 
     record.undo = {"by": "kube-monkey victims", "namespace": namespace, "kind": kind, "names": names}
     record.heal = lambda: _heal_victims(record.undo, configuration, secrets)
+    ledger.save()
     if names:
         undo.add_check(f"kube-monkey victims {kind} {namespace}/{','.join(names)}", left)
 
