@@ -381,7 +381,6 @@ def _list_ledgers() -> int:
 
 def _heal_ledgers(configuration: dict, secrets: dict) -> int:
     """Heal what every dead run left open, oldest run first, saying what became of each record."""
-    _register_healers()
     status = 0
     for found in ledger.ledgers():
         if found.alive or not found.open:
@@ -391,11 +390,6 @@ def _heal_ledgers(configuration: dict, secrets: dict) -> int:
             status = max(status, 0 if outcome == "healed" else 1)
     return status
 
-
-def _register_healers() -> None:
-    # each domain registers how it heals its records when imported (hosts: chaosali.host.faults, above)
-    import chaosali.cluster.drain  # noqa: F401
-    import chaosali.kubemonkey.actions  # noqa: F401
 
 
 def _cleanup_hosts(listed: list | None, configuration: dict, secrets: dict) -> int:

@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import functools
+import importlib
 import json
 import logging
 import os
@@ -376,8 +377,11 @@ def _close_file(section: dict) -> None:
 # -- the ledgers of runs that died: ``chaosali cleanup`` ---------------------------------------
 
 #: How a later process heals a fault from its record, by the record's ``undo["by"]``: each domain
-#: registers its own (``healer``); the CLI imports the domains, so core never imports them.
+#: registers its own when imported (``healer``), and here is where each lives, so that a process
+#: that never imported it (``chaosali cleanup``, the lock's next holder) finds it.
 HEALERS: dict[str, Callable[[dict, dict, dict], Any]] = {}
+_HOMES = {"hosts": "chaosali.host.faults", "uncordon": "chaosali.cluster.drain",
+          "kube-monkey": "chaosali.kubemonkey.actions", "kube-monkey victims": "chaosali.kubemonkey.actions"}
 
 
 def healer(name: str) -> Callable[[Callable[[dict, dict, dict], Any]], Callable[[dict, dict, dict], Any]]:
@@ -387,6 +391,12 @@ def healer(name: str) -> Callable[[Callable[[dict, dict, dict], Any]], Callable[
         return function
 
     return register
+
+
+def _healer_of(name: str) -> Callable[[dict, dict, dict], Any] | None:
+    if name not in HEALERS and name in _HOMES:
+        importlib.import_module(_HOMES[name])
+    return HEALERS.get(name)
 
 
 @dataclass
@@ -407,7 +417,7 @@ class RunLedger:
         The file is rewritten as records close, and removed once none is open."""
         outcomes = []
         for record in self.open:
-            how = HEALERS.get(str(record.undo.get("by")))
+            how = _healer_of(str(record.undo.get("by")))
             if how is None:
                 outcomes.append((record, f"not healed: no healer for {record.undo.get('by')!r}; heal it by hand"))
                 continue

@@ -7,7 +7,8 @@
 
 Before the experiment it takes the lock, a Lease (default ``default/chaosali-drill-lock``) in
 the cluster of the run's kubeconfig, or stops the run before any activity naming who holds it
-and since when. While the run lasts a background thread renews the Lease every duration/3
+and since when. The Lease names the run's ledger (``chaosali/run``): a run that takes the lock
+from a holder that died heals first what that run's ledger on this machine holds open. While the run lasts a background thread renews the Lease every duration/3
 seconds. After the experiment it releases the Lease, if it is still this run's.
 
 A run killed outright stops renewing: the lock is free ``duration`` seconds after its last
@@ -35,7 +36,7 @@ from chaoslib.exit import exit_gracefully
 from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
 
 from chaosali.cluster.api import Connection, connect
-from chaosali.core import extensions, memory
+from chaosali.core import extensions, ledger, memory
 from chaosali.core.args import whole
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.lock import lease
@@ -153,7 +154,8 @@ def before_experiment_control(
     # retries=0: the renewer retries on its own schedule
     cluster = connect(configuration, secrets, retries=0, timeout=lease.request_timeout(configuration, duration))
     try:
-        holding, already = lease.acquire(cluster, lock, identity, duration)
+        before = lease.read(cluster, lock)
+        holding, already = lease.acquire(cluster, lock, identity, duration, run=ledger.run_id())
     except lease.Held as held:  # the journal says so (a scheduled drill is read from its journal)
         memory.section(_REFUSED)["refused"] = {**held.holding.as_dict(lock), "why": str(held)}
         cluster.close()
@@ -161,11 +163,22 @@ def before_experiment_control(
     except BaseException:
         cluster.close()
         raise
+    if not already and before.holder and before.run and before.run != ledger.run_id():
+        _heal_the_dead_holder(before, configuration, secrets)
     renewer = _Renewer(cluster, lock, identity, duration, holding)
     renewer.start()
     taken[lock] = _Taken(cluster, lock, identity, renewer, release=not already)
     memory.on_forget(taken[lock].give_back)  # the last resort: a run that never reached its controls' end
     logger.info("chaosali: this run holds %s as %r, renewed every %g s", lock, identity, duration / 3)
+
+
+def _heal_the_dead_holder(before: lease.Holding, configuration: Configuration, secrets: Secrets) -> None:
+    """The lock was taken from a holder whose lease ran out: a run that died. Heal first what its
+    ledger (on this machine) holds open, with this run's credentials."""
+    dead = [found for found in ledger.ledgers() if found.run == before.run and not found.alive and found.open]
+    for found in dead:
+        for record, outcome in found.heal(dict(configuration or {}), dict((secrets or {}).get("ssh") or {})):
+            logger.warning("chaosali: the lock's last holder %r died: %s: %s", before.holder, record.summary(), outcome)
 
 
 def after_experiment_control(

@@ -31,7 +31,7 @@ from kubernetes import client
 
 from chaosali.cluster.api import ApiFailed, Connection, request_timeout as configured_timeout
 from chaosali.core.errors import InvalidArgument
-from chaosali.core.markers import MANAGED_BY, MANAGED_BY_LABEL
+from chaosali.core.markers import MANAGED_BY, MANAGED_BY_LABEL, RUN_ANNOTATION
 
 __all__ = [
     "DEFAULT_NAME",
@@ -100,6 +100,12 @@ class Holding:
             transitions=int(spec.get("leaseTransitions") or 0),
             raw=lease,
         )
+
+    @property
+    def run(self) -> str | None:
+        """The run whose ledger holds what the holder changed (see :mod:`chaosali.core.ledger`)."""
+        annotations = ((self.raw or {}).get("metadata") or {}).get("annotations") or {}
+        return annotations.get(RUN_ANNOTATION) if isinstance(annotations, dict) else None
 
     @property
     def expires(self) -> dt.datetime | None:
@@ -190,19 +196,25 @@ def read(cluster: Connection, lock: Lock) -> Holding:
 
 
 def acquire(
-    cluster: Connection, lock: Lock, identity: str, duration: int, renewing: Holding | None = None
+    cluster: Connection, lock: Lock, identity: str, duration: int, renewing: Holding | None = None,
+    run: str | None = None,
 ) -> tuple[Holding, bool]:
     """Take the lock, or renew it when ``identity`` holds it already.
 
     Returns the Lease now and whether ``identity`` held it (live) before this call. Raises
     :class:`Held` when another live holder has it. ``renewing``: the Lease as this holder last
     wrote it; if it changed hands since (another holder, a release, any transition), even if
-    it is free again now, :class:`Lost` is raised instead of taking it again.
+    it is free again now, :class:`Lost` is raised instead of taking it again. ``run``: the
+    holder's run, noted on the Lease, so that whoever takes the lock after it died knows whose
+    ledger to heal.
     """
     leases = client.CoordinationV1Api(cluster.client)
     for _ in range(_ATTEMPTS):
         current = read(cluster, lock)
         body, already = claim(lock, current, identity, duration, _now(), renewing)
+        if run:
+            metadata = body["metadata"] = dict(body.get("metadata") or {})
+            metadata["annotations"] = {**(metadata.get("annotations") or {}), RUN_ANNOTATION: run}
         try:
             if current.raw is None:
                 written = _call(cluster, f"create {lock}", leases.create_namespaced_lease, lock.namespace, body)
