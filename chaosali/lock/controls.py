@@ -8,8 +8,9 @@
 Before the experiment it takes the lock, a Lease (default ``default/chaosali-drill-lock``) in
 the cluster of the run's kubeconfig, or stops the run before any activity naming who holds it
 and since when. The Lease names the run's ledger (``chaosali/run``): a run that takes the lock
-from a holder that died heals first what that run's ledger on this machine holds open. While the run lasts a background thread renews the Lease every duration/3
-seconds. After the experiment it releases the Lease, if it is still this run's.
+from a holder that died heals first what that run's ledger on this machine holds open. While
+the run lasts a background thread renews the Lease every duration/3 seconds. After the
+experiment it releases the Lease, if it is still this run's.
 
 A run killed outright stops renewing: the lock is free ``duration`` seconds after its last
 renewal. A run whose renewals fail (its drill cut the API, say) keeps the lock as long as
