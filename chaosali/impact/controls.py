@@ -27,7 +27,7 @@ from chaoslib import substitute
 from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
 
 from chaosali.cluster.api import new_api_client
-from chaosali.core import args, evidence, ledger, memory
+from chaosali.core import args, evidence, extensions, ledger, memory
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import (
@@ -42,7 +42,7 @@ __all__ = ["validate_control", "before_experiment_control", "before_method_contr
 
 logger = logging.getLogger("chaostoolkit")
 
-EXTENSION = "chaosali-impact"
+EXTENSION = extensions.IMPACT
 _MEMORY = "impact"
 
 

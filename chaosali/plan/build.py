@@ -25,7 +25,7 @@ from chaoslib.secret import load_secrets
 from chaoslib.types import Configuration, Experiment, Secrets
 
 from chaosali.cluster.api import ApiFailed
-from chaosali.core import memory
+from chaosali.core import extensions, memory
 from chaosali.core.args import percent as read_percent, whole
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.ssh import Host, SSHSettings
@@ -34,7 +34,7 @@ __all__ = ["load", "make_plan", "CAPS"]
 
 logger = logging.getLogger("chaostoolkit")
 
-EXTENSION = "chaosali"
+EXTENSION = extensions.FMEA
 # max_blast_radius in the experiment's chaosali extension: cap -> how it is read
 CAPS = {
     "hosts": lambda value: whole(value, "max_blast_radius hosts", 0, 1_000_000),

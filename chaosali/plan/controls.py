@@ -20,7 +20,7 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
 
-from chaosali.core import memory
+from chaosali.core import extensions, memory
 from chaosali.core.args import boolean
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.plan.build import make_plan
@@ -28,7 +28,7 @@ from chaosali.plan.build import make_plan
 __all__ = ["validate_control", "before_experiment_control", "after_experiment_control"]
 
 _MEMORY = "plan"
-JOURNAL_EXTENSION = "chaosali-plan"
+JOURNAL_EXTENSION = extensions.PLAN
 
 
 def validate_control(control: Control) -> None:

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaosali.core import args
+from chaosali.core import args, extensions
 from chaosali.core.errors import InvalidArgument
 from chaosali.impact.measures import LIMITS, expected_alerts
 
 __all__ = ["CHOICES", "FIELDS", "validate_fmea"]
 
-EXTENSION = "chaosali"
+EXTENSION = extensions.FMEA
 
 # The closed vocabularies: a report groups and compares drills by them, so a typo ("hight")
 # must fail loudly rather than make a category of its own.

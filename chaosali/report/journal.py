@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from chaosali.core import extensions
+
 __all__ = ["MAX_DEPTH", "PLAN_EXTENSION", "Reading", "kept", "read_journal"]
 
 MAX_DEPTH = 100  # levels of nesting kept: a Kubernetes object in an output needs about 15
@@ -185,9 +187,9 @@ def kept(value: dict[Any, Any] | list[Any], read: dict[Any, Any] | list[Any]) ->
 
 # -- what reports read ------------------------------------------------------------------------------------
 
-IMPACT_EXTENSION = "chaosali-impact"  # chaosali.impact.controls.EXTENSION
-SAFETY_EXTENSION = "chaosali-safety"  # chaosali.safety.controls.EXTENSION
-PLAN_EXTENSION = "chaosali-plan"  # chaosali.plan.controls.JOURNAL_EXTENSION
+IMPACT_EXTENSION = extensions.IMPACT
+SAFETY_EXTENSION = extensions.SAFETY
+PLAN_EXTENSION = extensions.PLAN
 
 
 def _output(value: Any, where: str, problems: _Problems) -> Any:

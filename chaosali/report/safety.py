@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from chaosali.core import extensions
+
 __all__ = ["SAFETY_EXTENSION", "safety_checks", "halt_sentence", "revert_sentence", "halt_span", "safety_figures"]
 
-SAFETY_EXTENSION = "chaosali-safety"  # chaosali.safety.controls.EXTENSION
+SAFETY_EXTENSION = extensions.SAFETY
 HALT, REVERT = "halt", "revert"
 
 

@@ -31,7 +31,7 @@ from chaoslib.exceptions import InvalidControl
 from chaoslib.run import RunEventHandler
 from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets, Settings
 
-from chaosali.core import args, memory, undo
+from chaosali.core import args, extensions, memory, undo
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.core.errors import InvalidArgument
 from chaosali.safety import revert
@@ -43,7 +43,7 @@ __all__ = ["validate_control", "configure_control", "before_experiment_control",
 
 logger = logging.getLogger("chaostoolkit")
 
-EXTENSION = "chaosali-safety"
+EXTENSION = extensions.SAFETY
 _MEMORY = "safety"
 _IMPACT_CONTROL = "chaosali.impact.controls"
 # the journal's status while the rollbacks of a halted run play: chaoslib skips them for "interrupted"
