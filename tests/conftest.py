@@ -9,27 +9,17 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
-import subprocess
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
-from kubernetes import client as k8s
 
-from chaosali.core import waiting
-from chaosali.host.ssh import Host, SSHSettings, run_script
-from chaosali.lab import nodes
 from chaosali.lab.cluster import Cluster
-from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab, LabHost
-from chaosali.report.figures import read_run
-from chaosali.report.planned import versus
-from chaosali.report.words import run_verdict
+from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab
+from helpers import KubeAccess, chaosali_chains, markers, sh, spread_over_both_zones
 from webserver import LocalServer
 
-REPO = Path(__file__).resolve().parent.parent
 # the session's runs keep their ledgers apart from the user's (``chaos run`` children inherit it)
 os.environ["CHAOSALI_STATE_DIR"] = tempfile.mkdtemp(prefix="chaosali-test-state-")
 TEST_LAB = {"name": "cstest", "subnet": "10.214.0.0/24"}
@@ -105,62 +95,18 @@ def no_fault_left(request: pytest.FixtureRequest) -> None:
         assert chaosali_chains(host) == [], f"{host.name} still has chaosali chains"
 
 
-def settings(lab: Lab) -> SSHSettings:
-    return SSHSettings(key_path=str(lab.key_path), known_hosts=str(lab.known_hosts))
 
 
-def markers(lab: Lab, host: LabHost) -> list[str]:
-    return run_script(Host(host.address), "ls /run/chaosali 2>/dev/null || true", settings(lab)).split()
 
 
-def chaosali_chains(host: LabHost) -> list[str]:
-    rules = subprocess.run(
-        ["ip", "netns", "exec", host.namespace, "iptables", "-S"], capture_output=True, text=True, check=True
-    ).stdout
-    return [line for line in rules.splitlines() if "chaosali-" in line]
 
 
-def ping(address: str, namespace: str | None = None, count: int = 1, interval: float = 0.2) -> int:
-    """Replies received to ``count`` pings, from the root namespace or from inside a host."""
-    prefix = ["ip", "netns", "exec", namespace] if namespace else []
-    out = subprocess.run(
-        prefix + ["ping", "-n", "-q", "-c", str(count), "-i", str(interval), "-W", "1", address],
-        capture_output=True, text=True,
-    ).stdout
-    for line in out.splitlines():
-        if "received" in line:
-            return int(line.split(",")[1].split()[0])
-    return 0
 
 
-def tcp_answers(address: str, port: int = 22, timeout: float = 1.0) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
-def wait_until(condition: Callable[[], object], timeout: float, step: float = 0.2) -> float | None:
-    """Seconds until ``condition()`` is true, or None if it is not within ``timeout``."""
-    start = time.monotonic()
-    held, _ = waiting.wait_until(condition, start + timeout, step)
-    return time.monotonic() - start if held else None
 
 
-class KubeAccess:
-    """Kubeconfigs of a real cluster: the lab's, or the one named by CHAOSALI_TEST_KUBECONFIG."""
-
-    def __init__(self, admin: Path, readonly: Path, lab: Lab | None = None) -> None:
-        self.admin_kubeconfig = admin
-        self.readonly_kubeconfig = readonly
-        self.lab = lab
-        self.kwok_because: str | None = None  # why the lab's workers are kwok, not real
-
-    @property
-    def admin(self) -> dict:
-        """The configuration of activities that act as the cluster's admin."""
-        return {"kubeconfig_path": str(self.admin_kubeconfig)}
 
 
 @pytest.fixture(scope="session")
@@ -185,28 +131,6 @@ def kube(one_test_session_at_a_time: None) -> Iterator[KubeAccess]:
     lab.down()
 
 
-def spread_over_both_zones(kube: KubeAccess) -> None:
-    """Have the demo's pods made again, so that the scheduler spreads them anew, until they run in both
-    zones (one per worker): a drill that expects partial impact needs it, and a drain or an eviction
-    before may have gathered them on one node."""
-    from kubernetes import client
-
-    from chaosali.cluster.api import connect
-
-    with connect(kube.admin) as cluster:
-        core = client.CoreV1Api(cluster.client)
-        zones = {n.metadata.name: n.metadata.labels.get("topology.kubernetes.io/zone") for n in core.list_node().items}
-
-        def running() -> list:  # Ready: a real container serves once its readiness probe passes
-            return [p for p in core.list_namespaced_pod("demo", label_selector="app=web").items
-                    if not p.metadata.deletion_timestamp and p.status.phase == "Running"
-                    and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])]
-        for _ in range(3):  # the spread is a preference (ScheduleAnyway): ask again if it was not met
-            if len(running()) == 2 and {zones.get(p.spec.node_name) for p in running()} == {"zone-a", "zone-b"}:
-                return
-            core.delete_collection_namespaced_pod("demo", label_selector="app=web")
-            wait_until(lambda: len(running()) == 2, 60, step=1)
-    pytest.fail("the demo did not spread over both zones")
 
 
 @pytest.fixture
@@ -245,17 +169,8 @@ def real_containers(kube: KubeAccess) -> None:
         pytest.skip(kube.kwok_because or "real containers: the cluster under test is not the lab's")
 
 
-def kubelet_process(lab: Lab) -> str:
-    """The process that is a worker's kubelet in ``lab``: a real kubelet, or kwok standing in for it."""
-    return "kubelet" if json.loads(lab.vars_path.read_text())["configuration"].get("lab_nodes") == "real" else "kwok"
 
 
-def workload_container(api, name: str) -> dict:
-    """A container for a test's own workload: the lab's web image where the workers are real (nothing
-    can be pulled there), else any image (kwok runs none)."""
-    if k8s.CoreV1Api(api).list_node(label_selector="type=real").items:
-        return {"name": name, "image": nodes.WEB_IMAGE, "imagePullPolicy": "Never"}
-    return {"name": name, "image": "nginx:1.27"}
 
 @pytest.fixture(scope="session")
 def monitored(one_test_session_at_a_time: None) -> Iterator[Cluster]:
@@ -269,108 +184,26 @@ def monitored(one_test_session_at_a_time: None) -> Iterator[Cluster]:
     lab.down()
 
 
-def runs_real_kube_monkey(lab: Lab) -> bool:
-    """Whether the lab's nodes run kube-monkey's pods with the real binary (built from its source):
-    its image on real workers, else the pods service of every kwok node."""
-    variables = json.loads(lab.vars_path.read_text())["configuration"]
-    if variables.get("lab_nodes") == "real":
-        return any("kube-monkey" in image for image in variables["lab_images"])
-    return all("--binary=kube-monkey=" in (lab.host_dir(host) / "services" / "pods.sh").read_text()
-               for host in lab.hosts if host.role in ("master", "worker"))
 
 
-def chaos_run(tmp_path: Path, experiment: str, var_files: list[Path], *extra: str, **popen) -> subprocess.Popen:
-    """Start the real ``chaos run`` on a shipped experiment; the journal goes to tmp_path/journal.json."""
-    command = ["chaos", "run", "--journal-path", str(tmp_path / "journal.json")]
-    for var_file in var_files:
-        command += ["--var-file", str(var_file)]
-    command += [*extra, str(REPO / "experiments" / experiment)]
-    return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
 
 
-def plan_of(tmp_path: Path, experiment: str, var_files: list[Path], *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
-    """Run the real ``chaosali plan`` as ``chaos_run`` would run the experiment (same var files and
-    --var); its JSON plan is kept in tmp_path/plan.json."""
-    command = ["chaosali", "plan", "--format", "json", "-o", str(tmp_path / "plan.json")]
-    for var_file in var_files:
-        command += ["--var-file", str(var_file)]
-    source = experiment if os.path.isabs(experiment) else str(REPO / "experiments" / experiment)
-    done = subprocess.run([*command, *extra, source], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert (tmp_path / "plan.json").exists(), done.stdout + done.stderr
-    return done, json.loads((tmp_path / "plan.json").read_text())
 
 
-def assert_plan_agrees(plan: dict, journal: dict) -> None:
-    """The hosts the plan resolved are exactly the hosts the run's journal says it hit."""
-    rows = versus(plan, journal)
-    assert rows and all(row["same"] for row in rows), rows
 
 
-def hidden_tc(lab: Lab, host: LabHost) -> Path:
-    """A host whose sudo finds no tc: its secure_path lacks the sbin directories."""
-    drop_in = lab.host_dir(host) / "sudoers.d" / "test-path"
-    drop_in.write_text("Defaults secure_path=/usr/local/bin:/usr/bin:/bin\n")
-    drop_in.chmod(0o440)
-    return drop_in
 
 
-def journal_of(run: subprocess.Popen, tmp_path: Path, timeout: float = 300) -> dict:
-    """Wait for a ``chaos run`` and return its journal; its output is in the failure message."""
-    output = run.communicate(timeout=timeout)[0].decode()
-    journal = tmp_path / "journal.json"
-    assert journal.exists(), output
-    journal = json.loads(journal.read_text())
-    assert_report_agrees(journal)
-    return journal
 
 
-# the report's verdicts that mean a failed drill: chaos run must have deviated (or failed) then
-FAILED_VERDICTS = ("FAULT NOT OBSERVED", "NOT DETECTED", "EXCEEDED", "DEVIATED")
 
 
-def assert_report_agrees(journal: dict) -> None:
-    """Every drill a test runs: the report's verdict and chaos run's own must tell the same story."""
-    if journal.get("status") != "completed":
-        return  # interrupted, aborted or failed: chaos run said so itself
-    verdict = run_verdict(read_run(journal))
-    assert (verdict in FAILED_VERDICTS) == journal["deviated"], (
-        f"the report says {verdict!r} but chaos run's journal says deviated={journal['deviated']}")
 
 
-class Passed:
-    """Whether a drill passed, falsy with the reasons when not: pytest prints them under a failed assert."""
-
-    def __init__(self, journal: dict) -> None:
-        self.reasons = [f"{key} {journal[key]!r}" for key, good in (("status", "completed"), ("deviated", False))
-                        if journal[key] != good]
-        for phase, state in journal.get("steady_states", {}).items():
-            for probe in (state or {}).get("probes", []):
-                if probe.get("tolerance_met") is False:
-                    output = json.dumps(probe.get("output"), default=str)[:600]
-                    self.reasons.append(f"{phase}: {probe['activity']['name']} missed its tolerance: {output}")
-        # a run that deviated stopped its last check at the first miss: it may have no faults_observed
-        if journal["status"] == "completed" and not self.reasons:
-            judged = fault_proven(journal)
-            if not judged["proven"]:
-                self.reasons.append(f"faults not proven: {judged.get('why')}")
-
-    def __bool__(self) -> bool:
-        return not self.reasons
-
-    def __repr__(self) -> str:
-        return "passed" if not self.reasons else "not passed:\n  " + "\n  ".join(self.reasons)
 
 
-def passed(journal: dict) -> Passed:
-    """A drill that passed: completed, not deviated, and its faults proven by its own faults_observed."""
-    return Passed(journal)
 
 
-def fault_proven(journal: dict) -> dict:
-    """The run's own judgement of its faults (the steady state's last faults_observed)."""
-    after = journal["steady_states"]["after"]["probes"]
-    [judged] = [p["output"] for p in after if p["activity"]["provider"].get("func") == "faults_observed"]
-    return judged
 
 
 @pytest.fixture
@@ -384,9 +217,6 @@ def no_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(faults, "run_script", refuse)
 
 
-def sh(script: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run a host script here (``sh -s``, in ``cwd``), as a host runs what chaosali sends it over SSH."""
-    return subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=20, cwd=cwd)
 
 
 @pytest.fixture

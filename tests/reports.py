@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
 
 DATA = Path(__file__).resolve().parent / "data"
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))

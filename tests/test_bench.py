@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 BENCH = REPO / "bench"
 SCRIPTS = sorted(path for path in BENCH.glob("*.py") if not path.name.startswith("_"))

@@ -18,7 +18,7 @@ from chaosali.chaos.actions import inject_random_faults, restore_random_faults
 from chaosali.cluster.probes import nodes_ready
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import lose_packets, restore_faults, stress_cpu
-from conftest import REPO, assert_plan_agrees, chaos_run, journal_of, markers, passed, plan_of, wait_until
+from helpers import REPO, assert_plan_agrees, chaos_run, journal_of, markers, passed, plan_of, wait_until
 
 WORKERS = {"nodes": "node-role.kubernetes.io/worker"}
 ONE_WORKER = {**WORKERS, "count": 1}

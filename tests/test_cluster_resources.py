@@ -18,7 +18,7 @@ from chaosali.cluster import actions, probes
 from chaosali.cluster.api import new_api_client
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.secrets import MASK
-from conftest import wait_until
+from helpers import wait_until
 
 
 @pytest.fixture

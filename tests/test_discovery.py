@@ -10,7 +10,7 @@ from chaoslib.discovery.discover import discover_activities
 
 import chaosali
 from chaosali import docs
-from conftest import REPO
+from helpers import REPO
 
 PACKAGE = Path(chaosali.__file__).parent
 

@@ -11,7 +11,7 @@ from chaosali.core.errors import InvalidArgument
 from chaosali.host import actions, faults
 from chaosali.host.catalogue import fault_kind
 from chaosali.host.ssh import Host, run_script
-from conftest import chaos_run, journal_of, markers, passed, settings, sh, wait_until
+from helpers import chaos_run, journal_of, markers, passed, settings, sh, wait_until
 
 TARGET = ["10.0.0.5"]
 

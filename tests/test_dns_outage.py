@@ -21,7 +21,7 @@ from chaosali.host.probes import names_resolve
 from chaosali.impact.probes import faults_observed
 from chaosali.lab import dns
 from chaosali.lab.hosts import Lab, LabHost
-from conftest import chaosali_chains, markers, tcp_answers, wait_until
+from helpers import chaosali_chains, markers, tcp_answers, wait_until
 
 API_SERVICE_IP = "10.96.0.1"  # the first address of the lab's service range: kubernetes.default
 RESOLVED = [API_SERVICE_IP]

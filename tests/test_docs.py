@@ -1,7 +1,7 @@
 """The generated documentation is the documentation: a test fails when docs/ is out of date."""
 
 from chaosali import docs
-from conftest import REPO
+from helpers import REPO
 
 
 def test_activity_reference_is_up_to_date():

@@ -19,7 +19,7 @@ from chaosali.report.figures import read_run
 from chaosali.report.recovery import RECOVERED
 from chaosali.report.render import render
 from chaosali.report.words import run_verdict
-from conftest import chaos_run, journal_of, passed, spread_over_both_zones, wait_until, workload_container
+from helpers import chaos_run, journal_of, passed, spread_over_both_zones, wait_until, workload_container
 
 NAMESPACE = "drain-test"
 WORKER = {"nodes": "kubernetes.io/hostname=worker1"}

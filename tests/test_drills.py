@@ -12,7 +12,7 @@ import time
 
 from chaosali.cluster.probes import nodes_ready
 from chaosali.host.ssh import Host, run_script
-from conftest import (REPO, assert_plan_agrees, chaos_run, journal_of, kubelet_process, passed, plan_of,
+from helpers import (REPO, assert_plan_agrees, chaos_run, journal_of, kubelet_process, passed, plan_of,
                       runs_real_kube_monkey, settings, wait_until)
 
 

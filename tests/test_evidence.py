@@ -6,25 +6,17 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from chaosali.core import memory
 from chaosali.host import evidence, faults, system
 from chaosali.host.actions import cut_network, lose_packets, reboot_host, restore_network, stress_cpu, stress_memory
 from chaosali.host.probes import load_observed, network_effect, wait_for_reboot
 from chaosali.impact.probes import faults_observed
 from chaosali.host.ssh import Host, SSHSettings
-from conftest import markers, sh, wait_until
+from helpers import markers, sh, wait_until
 
-
-@pytest.fixture(autouse=True)
-def fresh_run_memory() -> Iterator[None]:
-    memory.forget()
-    yield
-    memory.forget()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from chaosali.report.fmea import validate_fmea
-from conftest import REPO, chaos_run, fault_proven, journal_of, passed, ping, tcp_answers, wait_until
+from helpers import REPO, chaos_run, fault_proven, journal_of, passed, ping, tcp_answers, wait_until
 
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
 

@@ -15,7 +15,7 @@ from chaosali.core.markers import FAULT_ID_PREFIX
 from chaosali.host import actions, faults, preflight
 from chaosali.host.catalogue import CATALOGUE, ONE_SHOT, fault_kind
 from chaosali.host.faults import FaultScript, host_script
-from conftest import sh as run, wait_until
+from helpers import sh as run, wait_until
 
 # One example of each kind's arguments: a new kind adds its line here.
 EXAMPLES = {

@@ -3,7 +3,6 @@ memory (``chaosali.core.evidence``), before, during and after faults."""
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import pytest
 
@@ -16,12 +15,6 @@ def injected(kind: str, on: str) -> None:
     with ledger.injecting(kind, [on]) as record:
         record.started = "2026-01-01T00:00:00+00:00"
 
-
-@pytest.fixture(autouse=True)
-def fresh_run_memory() -> Iterator[None]:
-    memory.forget()
-    yield
-    memory.forget()
 
 
 def test_before_any_fault_nothing_is_to_prove_and_nothing_seen_counts():

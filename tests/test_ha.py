@@ -9,7 +9,7 @@ import pytest
 from chaosali.cluster.nodes import master_hosts
 from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import Lab
-from conftest import chaos_run, journal_of, passed
+from helpers import chaos_run, journal_of, passed
 
 HA_LAB = {"name": "csha", "subnet": "10.218.0.0/24"}
 

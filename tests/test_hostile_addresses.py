@@ -22,7 +22,7 @@ from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
 from chaosali.host import actions, disk, faults, network, probes, process, system
 from chaosali.host.ssh import Host, SSHSettings, parse_hosts, run_script
-from conftest import sh
+from helpers import sh
 
 PWNED = "pwned-by-a-node-address"
 HOSTILE_SCOPES = [f"$(touch${{IFS}}{PWNED})", f"`touch {PWNED}`", f"eth0;touch {PWNED}", "eth0 x", "eth0\n",

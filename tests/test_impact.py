@@ -17,7 +17,7 @@ from chaosali.impact import controls
 from chaosali.impact.controls import _http_targets, _judge_to_the_end
 from chaosali.impact.measures import http_between, judge, measure
 from chaosali.impact.recorder import Recorder, Scope
-from conftest import wait_until
+from helpers import wait_until
 
 DEMO = "demo"
 

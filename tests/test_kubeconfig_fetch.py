@@ -23,7 +23,7 @@ from kubernetes.config import kube_config
 
 from chaosali.cluster import controls
 from chaosali.lab.pki import make_pki
-from conftest import wait_until
+from helpers import wait_until
 from webserver import LocalServer
 
 CHAOS = Path(sys.executable).with_name("chaos")  # the real console script, not a pyenv shim needing HOME

@@ -30,7 +30,7 @@ from chaosali.host.ssh import Host, run_script
 from chaosali.kubemonkey import actions, manifests, probes
 from chaosali.lab import k8sbuild, podrunner
 from chaosali.lab.cluster import Cluster
-from conftest import REPO, KubeAccess, kubelet_process, runs_real_kube_monkey, settings, wait_until, workload_container
+from helpers import REPO, KubeAccess, kubelet_process, runs_real_kube_monkey, settings, wait_until, workload_container
 
 KM_LABELS = ("kube-monkey/enabled", "kube-monkey/identifier", "kube-monkey/mtbf", "kube-monkey/kill-mode",
              "kube-monkey/kill-value")

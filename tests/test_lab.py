@@ -13,7 +13,7 @@ from chaosali.cli import main
 from chaosali.host.actions import cut_network
 from chaosali.lab import hosts as lab_hosts
 from chaosali.lab.hosts import Lab, LabError
-from conftest import chaosali_chains, markers, ping, tcp_answers
+from helpers import chaosali_chains, markers, ping, tcp_answers
 
 
 def test_up_twice_keeps_the_same_hosts_and_keys(lab):
@@ -32,7 +32,7 @@ def test_up_twice_keeps_the_same_hosts_and_keys(lab):
 
 def test_each_host_has_its_own_hostname_and_process_table(lab, chaos_args):
     from chaosali.host.ssh import Host, run_script
-    from conftest import settings
+    from helpers import settings
 
     names = {run_script(Host(h.address), "hostname", settings(lab)).strip() for h in lab.hosts}
     assert names == {"host1", "host2", "host3"}

@@ -8,7 +8,7 @@ from kubernetes.client.rest import ApiException
 
 from chaosali.host.ssh import Host, run_script
 from chaosali.lab.cluster import Cluster
-from conftest import kubelet_process, settings
+from helpers import kubelet_process, settings
 
 
 @pytest.fixture(scope="module")

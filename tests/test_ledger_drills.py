@@ -20,7 +20,7 @@ from chaosali.core.markers import CORDONED_BY_ANNOTATION
 from chaosali.lock.actions import unlock_environment
 from chaosali.report.figures import read_run
 from chaosali.report.words import proof_sentence, run_verdict
-from conftest import REPO, chaos_run, fault_proven, journal_of, passed, runs_real_kube_monkey, wait_until
+from helpers import REPO, chaos_run, fault_proven, journal_of, passed, runs_real_kube_monkey, wait_until
 
 KM_ENABLED = "kube-monkey/enabled"
 

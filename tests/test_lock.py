@@ -21,7 +21,7 @@ from kubernetes import client as k8s
 from chaosali.cluster.api import connect, new_api_client
 from chaosali.core import memory
 from chaosali.lock import actions, controls, lease, probes
-from conftest import wait_until
+from helpers import wait_until
 from test_kubeconfig_fetch import md5, start_chaos
 
 

@@ -39,7 +39,7 @@ from chaosali.report.recovery import RECOVERED
 from chaosali.report.fmea import validate_fmea
 from chaosali.report.render import render
 from chaosali.report.words import run_verdict
-from conftest import (REPO, KubeAccess, assert_plan_agrees, chaos_run, chaosali_chains, fault_proven, journal_of,
+from helpers import (REPO, KubeAccess, assert_plan_agrees, chaos_run, chaosali_chains, fault_proven, journal_of,
                       kubelet_process, markers, passed, plan_of, settings, spread_over_both_zones, wait_until)
 from test_dns_outage import ANSWERING, RESOLVED, answers, dns_hosts
 

@@ -8,7 +8,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.host.actions import cut_network, delay_network, limit_bandwidth, lose_packets, restore_network
-from conftest import chaosali_chains, markers, ping, tcp_answers, wait_until
+from helpers import chaosali_chains, markers, ping, tcp_answers, wait_until
 
 
 def test_cut_host_stops_answering_neighbours_do_not_and_it_heals_alone(lab, chaos_args):

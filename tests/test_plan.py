@@ -25,7 +25,7 @@ from chaosali.plan._exposure import _counts
 from chaosali.plan.build import _caps, _radius
 from chaosali.plan.render import render
 from chaosali.report.planned import versus
-from conftest import REPO, hidden_tc, markers, plan_of, settings, wait_until
+from helpers import REPO, hidden_tc, markers, plan_of, settings, wait_until
 
 WORKERS = {"nodes": "node-role.kubernetes.io/worker"}
 

@@ -23,7 +23,7 @@ from chaosali.host import actions, faults
 from chaosali.host.catalogue import fault_kind
 from chaosali.host.process import kill_script
 from chaosali.host.ssh import Host, run_script
-from conftest import chaos_run, journal_of, passed, settings, sh, wait_until
+from helpers import chaos_run, journal_of, passed, settings, sh, wait_until
 
 TARGET = ["10.0.0.5"]
 

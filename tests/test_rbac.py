@@ -11,7 +11,7 @@ import yaml
 from chaosali.cli import main
 from chaosali.plan.build import load
 from chaosali.plan.rbac import rbac, role_documents
-from conftest import REPO
+from helpers import REPO
 
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
 LOCK = {"name": "lock", "provider": {"type": "python", "module": "chaosali.lock.controls",

@@ -30,7 +30,7 @@ from chaosali.host.ssh import Host, run_script
 from chaosali.lab import dns, k8sbuild, nodes
 from chaosali.lab.cluster import DEMO_NAMESPACE, Cluster
 from chaosali.lab.hosts import Lab, LabError, LabHost
-from conftest import settings, wait_until
+from helpers import settings, wait_until
 
 REAL_LAB = {"name": "csreal", "subnet": "10.239.0.0/24"}
 
@@ -426,7 +426,7 @@ def web_through_a_fault(kube, kube_chaos, fault: str, **arguments) -> dict[str, 
     from chaosali.host import actions
     from chaosali.impact.measures import http_between
     from chaosali.impact.recorder import HttpTarget, Recorder, Scope
-    from conftest import chaosali_chains, markers
+    from helpers import chaosali_chains, markers
 
     host = worker(kube.lab, "worker1")
     urls = {h.name: f"http://{h.address}:{nodes.WEB_NODE_PORT}/" for h in kube.lab.hosts if h.role == "worker"}

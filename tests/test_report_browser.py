@@ -15,7 +15,7 @@ from chaosali.report.figures import read_run
 from chaosali.report.model import seconds_text
 from chaosali.report.recovery import RECOVERED
 from chaosali.report.render import render
-from conftest import chaos_run, journal_of
+from helpers import chaos_run, journal_of
 from reports import CHROMIUM_FLAGS, check_page, load
 
 

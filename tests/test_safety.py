@@ -16,7 +16,7 @@ from chaoslib.exceptions import InvalidControl
 
 from chaosali.host.ssh import Host, run_script
 from chaosali.safety.controls import EXTENSION, validate_control
-from conftest import chaosali_chains, markers, settings, tcp_answers, wait_until
+from helpers import chaosali_chains, markers, settings, tcp_answers, wait_until
 
 
 def control(*conditions: dict, **arguments) -> dict:
@@ -256,7 +256,7 @@ def test_the_revert_check_names_a_marker_a_timer_a_file_and_a_process_a_restore_
     import shlex
 
     from chaosali.host import faults
-    from conftest import sh
+    from helpers import sh
 
     fill = tmp_path / "fill"
     fault = faults.FaultScript(kind="probe-test", duration=60, undo=[], apply=[

@@ -20,7 +20,7 @@ from chaosali.plan.build import load
 from chaosali.plan.rbac import rbac
 from chaosali.schedule.manifests import (SLACK, START_SECONDS, Bundle, Options, deadline_seconds, drill_name, render,
                                          runner_affinity)
-from conftest import REPO
+from helpers import REPO
 
 PASSWORD = "sudo-pass-7f3a"
 

@@ -17,7 +17,7 @@ from chaosali.lab import runner_image
 from chaosali.lab.cluster import Cluster
 from chaosali.schedule.build import apply, schedule
 from chaosali.schedule.manifests import SCHEDULE_LABEL, Options
-from conftest import REPO, wait_until
+from helpers import REPO, wait_until
 
 NAMESPACE = "chaosali-drills"
 MASTER_NETCUT = str(REPO / "experiments" / "master-netcut.json")

@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.actions import cut_network, restore_network
 from chaosali.service.probes import service_available, vip_members
-from conftest import tcp_answers, wait_until
+from helpers import tcp_answers, wait_until
 
 PORT, TLS_PORT = 8080, 8443
 VIP, VIP_PORT = "10.214.0.100", 80

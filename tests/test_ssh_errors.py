@@ -17,7 +17,7 @@ from chaosali.host.actions import (
 )
 from chaosali.host.ssh import SSHSettings
 from chaosali.safety import revert
-from conftest import ping
+from helpers import ping
 
 
 def _other_key(path: Path) -> str:

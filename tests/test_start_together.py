@@ -12,7 +12,7 @@ import pytest
 from chaosali.core.errors import InvalidArgument
 from chaosali.host import actions, faults
 from chaosali.host.faults import FaultScript
-from conftest import wait_until
+from helpers import wait_until
 
 
 def together(at: float, duration: float = 60) -> FaultScript:

@@ -18,7 +18,7 @@ from chaosali.host.actions import (
 from chaosali.host.probes import hosts_ready
 from chaosali.host.ssh import Host, SSHSettings, run_script
 from chaosali.lab.hosts import PASSWORD_SUDO_USER, SUDO_USER
-from conftest import chaos_run, hidden_tc, markers, ping, settings, tcp_answers, wait_until
+from helpers import chaos_run, hidden_tc, markers, ping, settings, tcp_answers, wait_until
 
 SUPPORTED = "cut_network,lose_packets,limit_bandwidth,stop_service,stress_cpu,stress_memory,restart_service,reboot_host"
 

@@ -6,7 +6,7 @@ import sys
 import tomllib
 from importlib.metadata import version
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_version_prints_the_installed_distribution_version() -> None:
