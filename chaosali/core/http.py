@@ -223,11 +223,16 @@ def _response(request: Request) -> Iterator[requests.Response]:
         finally:
             # the watchdog cut the connection: say so, not how it broke (a cut body may even end as if complete)
             if deadline.expired:
-                raise DeadlinePassed() from None
+                raise DeadlinePassed(deadline.connected) from None
 
 
 class DeadlinePassed(requests.exceptions.Timeout):
-    """A request's deadline passed before its answer was complete."""
+    """A request's deadline passed before its answer was complete (``connected``: after a
+    connection was made)."""
+
+    def __init__(self, connected: bool) -> None:
+        super().__init__()
+        self.connected = connected
 
 
 class _Session(requests.Session):
@@ -321,7 +326,7 @@ def why(error: requests.RequestException, timeout: float, url: str | None = None
     if isinstance(error, requests.exceptions.InvalidHeader):  # its message quotes the value
         return "a header name or value is not valid HTTP (values are not shown)"
     if isinstance(error, DeadlinePassed):
-        return f"no complete answer within {timeout:g} s"
+        return f"no {'complete answer' if error.connected else 'connection'} within {timeout:g} s"
     if isinstance(error, requests.exceptions.SSLError):
         return f"TLS failed: {said}"
     if isinstance(error, requests.exceptions.ConnectTimeout):
@@ -449,6 +454,11 @@ class _Deadline:
     @property
     def remaining(self) -> float:
         return self._ends - time.monotonic()
+
+    @property
+    def connected(self) -> bool:
+        with self._lock:
+            return bool(self._sockets)
 
     def watch(self, sock: socket.socket) -> None:
         # a duplicate: TLS detaches the socket it wraps, but a shutdown through any of its
