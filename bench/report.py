@@ -81,9 +81,10 @@ print(json.dumps({"read": read, "render": time.perf_counter() - started - read, 
 
 
 # texts made to make a regular expression backtrack: runs that a credential's name, an option, a
-# URL, a PEM block or a JWT could start in, repeated
+# URL, a PEM block, a JWT or a printed Secret's JSON could start in, repeated
 _HOSTILE = {"letters": "a", "dashes": "-", "dots": "a.", "JWT starts": "eyJ", "PEM starts": "-----BEGIN RSA PRIVATE KEY-----x",
-            "URL schemes": "a://b:", "header names": "authorization ", "names": "x_password ", "options": "--a-"}
+            "URL schemes": "a://b:", "header names": "authorization ", "names": "x_password ", "options": "--a-",
+            "JSON openings": '{"Secret data":\n'}  # nested objects a printed Secret could start, never closed
 
 
 def hostile(megabytes: float) -> None:

@@ -507,3 +507,15 @@ def test_urllib3_s_debug_log_shows_no_query_string(http: LocalServer, caplog):
     with caplog.at_level(logging.DEBUG):
         assert service_available(http.url("/health?token=q-s3cret-0061"))["ok"]
     assert "q-s3cret-0061" not in caplog.text and "/health?" in caplog.text
+
+
+@pytest.mark.parametrize("unit", ["- ", '{"Secret data":\n'], ids=["dashes", "JSON openings"])
+def test_a_printed_document_nested_60000_deep_is_no_segfault(tmp_path, unit):
+    """The C YAML loader recurses without a limit: the report process died of SIGSEGV."""
+    journal = load("process-failure.json")
+    journal["run"][0]["output"] = {"status": 0, "stdout": unit * 60000 + "Secret data", "stderr": ""}
+    (tmp_path / "journal.json").write_text(json.dumps(journal))
+    done = subprocess.run([sys.executable, "-c", "import sys; from chaosali.cli import main; sys.exit(main(sys.argv[1:]))",
+                           "report", str(tmp_path / "journal.json"), "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert json.loads(done.stdout)["runs"][0]["title"] == journal["experiment"]["title"]

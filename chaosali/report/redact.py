@@ -105,7 +105,11 @@ _HEADS = ("head", "scheme", "basic", "name", "option", "userinfo", "pem")
 _P_COMMANDS = re.compile(r"(?<![\w-])(?:mysql\w*|mariadb\w*|sshpass)\b")
 _P_OPTION = re.compile(r"(?<=\s)-p(?=[^\s\"'])[^\s\"',;]+|^-p[^\s\"',;]+$")
 _OPTIONS = re.compile(rf"(?i)--(?:[A-Za-z0-9]+-)*{_KEYWORD}")  # an argv item whose next item is the secret
-# where a JSON document may start in a process's output: at a line's start, or right after another
+# where a JSON document may start in a process's output: at a line's start, or right after another;
+# failed attempts may read the output this many times over in all
+_JSON_SCANS = 8
+# YAML nesting a printed document may have (the journal's own reading keeps 100 levels)
+_YAML_DEPTH = 1000
 _JSON_START = re.compile(r"(?m)(?:^|\})[ \t]*\{")
 # a line of a YAML document: a key, an item, an indented line, a document marker
 _YAML_LINE = re.compile(r"[ \t]|-(?: |$)|---|\.\.\.|[\w.\"'/-]+:(?:\s|$)")
@@ -330,13 +334,20 @@ def _printed_documents(text: str) -> Iterator[Any]:
     except (yaml.YAMLError, ValueError, RecursionError):
         pass
     decoder, at, rest = json.JSONDecoder(), 0, []
+    budget = _JSON_SCANS * len(text)  # what failed attempts may read: nested openings cannot make it a square
     for found in _JSON_START.finditer(text):
         start = found.end() - 1
         if start < at:
             continue
+        if budget <= 0:
+            break
         try:
             document, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError as error:
+            budget -= error.pos - start + 1
+            continue
         except (ValueError, RecursionError):
+            budget -= len(text) - start
             continue
         yield document
         rest.append(text[at:start])
@@ -355,7 +366,26 @@ def _printed_documents(text: str) -> Iterator[Any]:
 
 
 def _yaml_documents(text: str) -> list[Any]:
-    return list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    """The YAML documents of ``text``; ``ValueError`` if they nest deeper than the C loader can
+    build (it recurses without a limit: ``- - - …`` or ``{"a": {"a": …`` 100,000 deep is a
+    segfault, not an error). Only a text with that many openings is walked to tell."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if sum(map(text.count, "[{-?")) > _YAML_DEPTH and _deeper(text, loader):
+        raise ValueError("nested too deep")
+    return list(yaml.load_all(text, Loader=loader))
+
+
+def _deeper(text: str, loader: Any) -> bool:
+    """Whether the YAML ``text`` nests deeper than ``_YAML_DEPTH``: its parser's events, no nodes built."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > _YAML_DEPTH:
+                return True
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    return False
 
 
 def _decoded(value: str) -> set[str]:
