@@ -316,3 +316,19 @@ def test_the_planner_and_the_impact_recorder_read_a_workload_s_replicas_alike():
         recorder._workload(kind)("ADDED", serialize(workload))  # as its watch hands it the object
         [recorded] = recorder.recording()["timeline"]
         assert (planned["desired"], planned["ready"]) == (recorded["desired"], recorded["ready"]) == expected, kind
+
+
+def test_a_drill_run_from_a_pod_is_refused_when_its_method_hits_the_runner_s_own_node(monkeypatch):
+    from chaosali.plan.build import _runner_node
+
+    reasons: list[str] = []
+    _runner_node(plan_with(), reasons)
+    assert reasons == []  # not run from a pod
+    monkeypatch.setenv("CHAOSALI_RUNNER_NODE", "master1")
+    _runner_node(plan_with(), reasons)
+    assert reasons == []  # the method hits worker1 and worker2
+    monkeypatch.setenv("CHAOSALI_RUNNER_NODE", "worker2")
+    _runner_node(plan_with(), reasons)
+    assert reasons == ["runner's node: the method hits node worker2, where this drill's own pod runs, and would cut or "
+                       "stop the drill itself: target the hosts by a query (it leaves that node out) or keep the "
+                       "runner off them"]

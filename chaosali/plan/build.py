@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from chaoslib.secret import load_secrets
 from chaoslib.types import Configuration, Experiment, Secrets
 
 from chaosali.cluster.api import ApiFailed
+from chaosali.cluster.nodes import RUNNER_NODE_ENV
 from chaosali.core import extensions, memory
 from chaosali.core.args import percent as read_percent, whole
 from chaosali.core.errors import InvalidArgument
@@ -121,6 +123,7 @@ def _make(experiment: Experiment, configuration: Configuration, secrets: Secrets
     }
     plan.update(_cluster(list(hit), activities, configuration, secrets, reasons))
     plan["blast_radius"] = _radius(plan, _caps(experiment), reasons)
+    _runner_node(plan, reasons)
     plan["fmea"] = _fmea(experiment, plan, configuration, secrets)
     if preflight:
         _preflight(hit, plan["hosts"], configuration, reasons)
@@ -272,6 +275,15 @@ def _cluster(
                 f"lost now, and the targets run {len(budget['touched'])} of its ready pods "
                 f"({', '.join(budget['touched'])})")
     return found
+
+
+def _runner_node(plan: dict, reasons: list[str]) -> None:
+    """A drill run from a pod (``chaosali schedule``) never hits the node its own pod runs on."""
+    runner = os.environ.get(RUNNER_NODE_ENV)
+    if runner and plan["nodes"] and runner in plan["nodes"]["hit"]:
+        reasons.append(f"runner's node: the method hits node {runner}, where this drill's own pod runs, and would "
+                       "cut or stop the drill itself: target the hosts by a query (it leaves that node out) or keep "
+                       "the runner off them")
 
 
 def _extension(experiment: Experiment) -> dict:
