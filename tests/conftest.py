@@ -70,7 +70,7 @@ def fresh_run_memory(request: pytest.FixtureRequest) -> Iterator[None]:
     """Each test starts with an empty run memory: the faults one test's in-process activities
     remembered must not be another's to heal or to count. A lab test's own faults are proven gone
     at its end by the verified revert, as a run's are (on every lab, the shared ones included)."""
-    from chaosali.core import memory
+    from chaosali.core import ledger, memory
     from chaosali.safety import revert
 
     memory.forget()
@@ -79,8 +79,23 @@ def fresh_run_memory(request: pytest.FixtureRequest) -> Iterator[None]:
         if "one_test_session_at_a_time" in request.fixturenames:
             left = revert.verify()["left_behind"]
             assert left == revert.NOTHING, f"the test left faults behind: {left}"
+            ledger.close_all()  # as a run's verified revert does: its ledger then holds nothing open
     finally:
         memory.forget()
+
+
+@pytest.fixture(autouse=True)
+def lock_free_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test on a cluster lab leaves its environment lock free: a drill a test killed holds it
+    until its lease runs out, which would refuse the next test's drills."""
+    yield
+    for name in ("kube", "monitored"):
+        if name in request.fixturenames:
+            from chaosali.lock.actions import unlock_environment
+
+            access = request.getfixturevalue(name)
+            kubeconfig = access.admin if name == "kube" else {"kubeconfig_path": str(access.admin_kubeconfig)}
+            unlock_environment(force=True, configuration=kubeconfig)
 
 
 @pytest.fixture(autouse=True)

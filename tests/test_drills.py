@@ -12,7 +12,7 @@ import time
 
 from chaosali.cluster.probes import nodes_ready
 from chaosali.host.ssh import Host, run_script
-from helpers import (REPO, assert_plan_agrees, chaos_run, journal_of, kubelet_process, passed, plan_of,
+from helpers import (REPO, assert_plan_agrees, chaos_run, fault_proven, journal_of, kubelet_process, passed, plan_of,
                       runs_real_kube_monkey, settings, wait_until)
 
 
@@ -232,15 +232,19 @@ def test_kube_monkey_passes_only_when_it_deleted_victim_pods(kube, tmp_path):
     # kube-monkey schedules schedule_delay s after it starts and kills within the next minute
     run = chaos_run(tmp_path, "kube-monkey.json", [kube.lab.vars_path], "--var", "kill_seconds:int=80")
     journal = journal_of(run, tmp_path, timeout=400)
-    deleted = hypothesis_after(journal)["victim-pods-deleted"]
+    # counted in the method, before the victims are withdrawn (the killing stops there)
+    deleted = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "victim-pods-deleted")
     if real:
         assert passed(journal), json.dumps(hypothesis_after(journal), default=str)[:3000]
-        assert deleted["output"]["deleted"] >= 1
-        lost = impact_of(journal)["measures"]["workloads"]["Deployment demo/web"]["lost"]
+        assert deleted["deleted"] >= 1
+        measures = impact_of(journal)["measures"]
+        lost = measures["workloads"]["Deployment demo/web"]["lost"]
         assert any(pod["reason"] == "kube-monkey" for pod in lost), lost
+        # recovery is measured from the victims' withdrawal, and meets max_recovery_seconds
+        assert measures["recovery_seconds"] is not None and measures["recovery_seconds"] <= 30
     else:  # nothing kills in this lab: the drill must say so, not pass
-        assert journal["deviated"] is True and deleted["tolerance_met"] is False
-        assert deleted["output"]["deleted"] == 0 and deleted["output"]["victims"]
+        assert journal["deviated"] is True and fault_proven(journal)["proven"] is False
+        assert deleted["deleted"] == 0 and deleted["victims"]
 
 
 def test_kube_monkey_in_dry_run_does_not_pass(kube, tmp_path):
@@ -248,5 +252,5 @@ def test_kube_monkey_in_dry_run_does_not_pass(kube, tmp_path):
                     "--var", "kill_seconds:int=15")
     journal = journal_of(run, tmp_path, timeout=300)
     assert not passed(journal) and journal["deviated"] is True
-    deleted = hypothesis_after(journal)["victim-pods-deleted"]
-    assert deleted["tolerance_met"] is False and deleted["output"]["deleted"] == 0
+    deleted = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "victim-pods-deleted")
+    assert deleted["deleted"] == 0 and "victim pods deleted by kube-monkey" in fault_proven(journal)["why"]

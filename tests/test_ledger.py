@@ -52,10 +52,17 @@ def test_a_run_that_ends_with_nothing_open_removes_its_ledger_and_one_with_a_fau
     assert _files(state_directory) == []
     with ledger.injecting("drain", ["node worker1"]) as record:
         record.started = "2026-01-01T00:00:00+00:00"
+        record.undo = {"by": "uncordon", "nodes": ["worker1"], "drain_id": record.id}
     memory.forget()
     assert _files(state_directory) == [f"{record.run}.json", f"{record.run}.lock"]
     [found] = ledger.ledgers()
     assert not found.alive and [r.id for r in found.open] == [record.id] and found.open[0].state == "in effect"
+
+
+def test_a_record_with_no_way_to_heal_it_later_is_not_open():
+    with ledger.injecting("drain", ["node worker1"]) as record:
+        record.started = "2026-01-01T00:00:00+00:00"
+    assert record.state == "in effect" and not record.open  # nothing chaosali cleanup could do
 
 
 def test_a_failed_injection_says_why_and_holds_nothing_open(state_directory: Path):
@@ -111,7 +118,7 @@ def test_a_dead_run_s_open_faults_are_healed_by_their_healers_oldest_first(state
 def test_a_run_killed_with_sigkill_leaves_a_ledger_that_reads_as_dead(state_directory: Path):
     script = ("from chaosali.core import ledger; import time\n"
               "with ledger.injecting('drain', ['node worker1']) as r:\n"
-              "    r.started = '2026-01-01T00:00:00+00:00'\n"
+              "    r.started, r.undo = '2026-01-01T00:00:00+00:00', {'by': 'uncordon'}\n"
               "print('injected', flush=True); time.sleep(60)\n")
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=os.environ)
     try:

@@ -17,7 +17,6 @@ from kubernetes import client as k8s
 from chaosali.cluster.api import new_api_client
 from chaosali.core import extensions, ledger
 from chaosali.core.markers import CORDONED_BY_ANNOTATION
-from chaosali.lock.actions import unlock_environment
 from chaosali.report.figures import read_run
 from chaosali.report.words import proof_sentence, run_verdict
 from helpers import REPO, chaos_run, fault_proven, journal_of, passed, runs_real_kube_monkey, wait_until
@@ -47,13 +46,6 @@ def cordoned(core: k8s.CoreV1Api) -> list[str]:
 
 def chaosali(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(["chaosali", *arguments], capture_output=True, text=True, timeout=180)
-
-
-@pytest.fixture
-def lock_free(kube):
-    """A killed run holds the environment lock until its Lease expires: free it after the test."""
-    yield
-    unlock_environment(force=True, configuration=kube.admin)
 
 
 def test_disk_full_whose_fill_fails_is_a_failed_drill_not_a_pass(kube, real_containers, tmp_path):
@@ -132,7 +124,7 @@ def test_a_second_drill_on_a_locked_cluster_is_refused_before_it_touches_anythin
     assert passed(journal)  # the first ends as it would alone
 
 
-def test_sigkill_mid_drain_then_cleanup_heals_the_cordon_from_the_ledger(kube, web_spread, lock_free, tmp_path):
+def test_sigkill_mid_drain_then_cleanup_heals_the_cordon_from_the_ledger(kube, web_spread, tmp_path):
     core = k8s.CoreV1Api(new_api_client(kube.admin))
 
     run = chaos_run(tmp_path, "node-drain.json", [kube.lab.vars_path], "--var", "drain_timeout:int=30",
@@ -153,8 +145,7 @@ def test_sigkill_mid_drain_then_cleanup_heals_the_cordon_from_the_ledger(kube, w
     assert "no fault open" in chaosali("cleanup", "--list").stdout
 
 
-def test_sigkill_mid_kube_monkey_then_cleanup_removes_it_and_the_victim_labels(kube, real_containers, lock_free,
-                                                                              tmp_path):
+def test_sigkill_mid_kube_monkey_then_cleanup_removes_it_and_the_victim_labels(kube, real_containers, tmp_path):
     if not runs_real_kube_monkey(kube.lab):
         pytest.skip("the lab runs no real kube-monkey (CHAOSALI_KUBE_MONKEY_SRC)")
     apps = k8s.AppsV1Api(new_api_client(kube.admin))

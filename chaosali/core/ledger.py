@@ -34,7 +34,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core import extensions, memory
 
-__all__ = ["Fault", "attempt", "fault_action", "injecting", "stop_injecting", "ended", "closed", "faults", "find", "save", "run_id", "faulted_hosts",
+__all__ = ["Fault", "attempt", "fault_action", "injecting", "stop_injecting", "into_journal", "close_all", "ended", "closed", "faults", "find", "save", "run_id", "faulted_hosts",
            "fault_ends", "healer", "HEALERS", "state_directory", "RunLedger", "ledgers"]
 
 logger = logging.getLogger("chaostoolkit")
@@ -102,9 +102,9 @@ class Fault:
 
     @property
     def open(self) -> bool:
-        """Whether something of it may still be in place: injected (or being injected, when it
-        knows how to be healed), not closed, its timer not run."""
-        return self.state in ("in effect", "partly injected", "ended") or self.state == "injecting" and bool(self.undo)
+        """Whether something of it may still be in place, that ``chaosali cleanup`` can heal:
+        injected (or being injected), not closed, its timer not run, and with an ``undo``."""
+        return bool(self.undo) and self.state in ("injecting", "in effect", "partly injected", "ended")
 
     def end(self) -> str | None:
         """When its effect ends: ended, else its timer; None while it has no end in sight."""
@@ -280,11 +280,25 @@ def _add(record: Fault) -> Fault:
     return record
 
 
+def into_journal(journal: dict) -> None:
+    """The records as they are now, in the journal's ``chaosali-ledger`` entry (made, or replaced)."""
+    entry = {"name": extensions.LEDGER, "run": run_id(), "faults": [r.to_json() for r in faults()]}
+    journal["extensions"] = [*(e for e in journal.get("extensions") or [] if e not in extensions.entries(journal, extensions.LEDGER)),
+                             entry]
+
+
+def close_all(at: str | None = None) -> None:
+    """Close every record of the run: a verified revert found nothing of them left."""
+    for record in faults():
+        if record.injected and not record.closed:
+            closed(record.id, at)
+
+
 def _into_journal(journal: dict) -> None:
-    """The records, in the journal as on disk; a fault that did not go in deviates the run."""
+    """At the run's end: the records, in the journal as on disk; a fault that did not go in
+    deviates the run."""
+    into_journal(journal)
     records = faults()
-    journal["extensions"] = [*(journal.get("extensions") or []),
-                             {"name": extensions.LEDGER, "run": run_id(), "faults": [r.to_json() for r in records]}]
     failed = [record for record in records if record.not_injected]
     if failed:
         journal["deviated"] = True

@@ -31,7 +31,7 @@ from chaoslib.exceptions import InvalidControl
 from chaoslib.run import RunEventHandler
 from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets, Settings
 
-from chaosali.core import args, extensions, memory, undo
+from chaosali.core import args, extensions, ledger, memory, undo
 from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.core.errors import InvalidArgument
 from chaosali.safety import revert
@@ -125,6 +125,10 @@ def after_experiment_control(context: Experiment, state: Journal = None, **argum
         entry["revert"] = revert.verify()
         if entry["revert"]["left_behind"] != revert.NOTHING:
             state["deviated"] = True
+        else:  # nothing of the run's faults is left: their records close, here and on disk
+            ledger.close_all()
+            if extensions.entries(state, extensions.LEDGER):
+                ledger.into_journal(state)
     state["extensions"] = [*(state.get("extensions") or []), entry]
 
 
