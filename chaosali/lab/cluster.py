@@ -327,6 +327,9 @@ class Cluster:
             "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={pki}/front-proxy-client.crt",
             f"--proxy-client-key-file={pki}/front-proxy-client.key", f"--cert-dir={cert_dir}", "--v=0",
+            # `kubectl logs` and `exec`: the real kubelets trust the lab's CA (kubelet_config)
+            f"--kubelet-client-certificate={pki}/apiserver-kubelet-client.crt",
+            f"--kubelet-client-key={pki}/apiserver-kubelet-client.key",
             f"--default-not-ready-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
             f"--default-unreachable-toleration-seconds={EVICTION_TOLERATION_SECONDS}",
         ]

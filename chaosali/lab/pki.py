@@ -27,6 +27,8 @@ CLIENTS = {
     "scheduler": ("system:kube-scheduler", []),
     "kubelet": ("kwok-kubelet", ["system:masters"]),
     "front-proxy-client": ("front-proxy-client", []),
+    # the API server's to the kubelets (logs, exec, port-forward), as kubeadm's apiserver-kubelet-client
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", ["kubeadm:cluster-admins"]),
 }
 _SERVICE_DNS = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                 "kubernetes.default.svc.cluster.local"]
