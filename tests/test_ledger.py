@@ -141,3 +141,22 @@ def test_a_record_read_back_from_a_hand_edited_file_keeps_what_is_well_formed():
     assert record is not None and record.targets == [] and record.hosts == {} and record.started is None
     assert record.undo == {"by": "uncordon"}
     assert ledger.Fault.from_json(["not", "a", "record"]) is None
+
+
+def test_the_report_reads_a_fault_not_injected_from_the_journal_s_ledger_even_without_faults_observed():
+    from chaosali.core import extensions
+    from chaosali.report.figures import read_run
+    from chaosali.report.words import proof_sentence, run_verdict
+    from reports import load
+
+    journal = load("deviated.json")
+    record = ledger.Fault("chaosali-0123abcd", "disk-fill", "run-x", ["worker1"],
+                          not_injected="path /nonexistent/x is not a directory on this host")
+    journal["extensions"] = [*(journal.get("extensions") or []),
+                             {"name": extensions.LEDGER, "run": "run-x", "faults": [record.to_json(), "not a record"]}]
+    for entry in journal["steady_states"]["after"]["probes"] if journal["steady_states"].get("after") else []:
+        entry["output"] = None  # no faults_observed judged anything: the ledger alone says it
+    run = read_run(journal)
+    assert run.fault_proven is False and run_verdict(run) == "FAULT NOT OBSERVED"
+    assert proof_sentence(run) == ("FAULT NOT OBSERVED: disk-fill chaosali-0123abcd on worker1: not injected: "
+                                   "path /nonexistent/x is not a directory on this host; the drill proved nothing")

@@ -41,7 +41,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaosali.core import extensions
 from chaosali.core.errors import InvalidArgument
+from chaosali.core.ledger import Fault
 from chaosali.impact.measures import (
     LIMITS, RECORDING_EVIDENCE, declared_alerts, detections, fault_span, judge, sorted_alerts,
 )
@@ -150,10 +152,24 @@ class Run:
         return told
 
     @property
+    def ledger(self) -> list[Fault]:
+        """The run's fault records (its ledger), read back through the type that wrote them."""
+        entries = [entry.get("faults") for entry in extensions.entries(self.journal, extensions.LEDGER)]
+        return [fault for found in entries if isinstance(found, list)
+                for fault in map(Fault.from_json, found) if fault is not None]
+
+    @property
+    def not_injected(self) -> list[Fault]:
+        """The faults that did not go in, wholly or on some targets: the drill proved nothing."""
+        return [fault for fault in self.ledger if fault.not_injected]
+
+    @property
     def fault_proven(self) -> bool | None:
-        """Whether the faults took effect: the run's own judgement when the journal has one
-        (``faults_observed``); otherwise impact seen proves them, and none where the FMEA expects
-        some does not. None: nothing to judge by."""
+        """Whether the faults took effect: never when one did not go in (the ledger says so); the
+        run's own judgement when the journal has one (``faults_observed``); otherwise impact seen
+        proves them, and none where the FMEA expects some does not. None: nothing to judge by."""
+        if self.not_injected:
+            return False
         if self.proof is not None:
             return self.proof["proven"]
         if self.fmea is None or self.fmea["impact"] == "none" or self.impact_level is None:

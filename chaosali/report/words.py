@@ -127,6 +127,8 @@ def expectations(run: Run) -> list[Expectation]:
 def proof_sentence(run: Run) -> str:
     """Whether the faults took effect, and the evidence (or the lack of it)."""
     expected = run.fmea["impact"] if run.fmea else "?"
+    if run.not_injected:
+        return f"{NOT_OBSERVED}: " + "; ".join(fault.summary() for fault in run.not_injected) + "; the drill proved nothing"
     if run.proof is not None:
         seen = [entry for entry in run.evidence if entry.get("seen")]
         if run.fault_proven:
