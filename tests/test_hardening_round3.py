@@ -10,11 +10,13 @@ import base64
 import json
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import time
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -519,3 +521,29 @@ def test_a_printed_document_nested_60000_deep_is_no_segfault(tmp_path, unit):
                            "report", str(tmp_path / "journal.json"), "--format", "json"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-500:]
     assert json.loads(done.stdout)["runs"][0]["title"] == journal["experiment"]["title"]
+
+
+@pytest.mark.usefixtures("one_test_session_at_a_time")
+def test_lab_down_leaves_no_key_a_process_of_its_hosts_made(tmp_path):
+    """A process in a lab host (its own PID namespace, this machine's /tmp) makes a private
+    kubeconfig directory and is killed with its host: no exit handler removes it, lab down does."""
+    from chaosali.host.ssh import Host, run_script
+    from chaosali.lab.hosts import Lab
+    from helpers import settings
+
+    small = Lab(name="cskeys", subnet="10.221.0.0/24", state_root=tmp_path)
+    told = tmp_path / "made"
+    try:
+        small.up(hosts=1)
+        maker = MAKER.replace("print(directory, flush=True)", f"open({str(told)!r}, 'w').write(directory)")
+        run_script(Host(small.hosts[0].address),
+                   f"setsid {sys.executable} -c {shlex.quote(maker)} >/dev/null 2>&1 </dev/null &", settings(small))
+        ends = time.monotonic() + 20
+        while not told.exists() and time.monotonic() < ends:
+            time.sleep(0.1)
+        made = Path(told.read_text())
+        assert (made / "client.key").exists()
+        small.down()
+        assert not made.exists()
+    finally:
+        small.down()
