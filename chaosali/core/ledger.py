@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosali.core import extensions, memory
+from chaosali.core import extensions, memory, private
 
 __all__ = ["Fault", "attempt", "fault_action", "injecting", "stop_injecting", "into_journal", "close_all", "ended", "closed", "faults", "find", "save", "run_id", "faulted_hosts",
            "fault_ends", "healer", "HEALERS", "state_directory", "RunLedger", "ledgers"]
@@ -472,13 +472,6 @@ def ledgers() -> list[RunLedger]:
 
 def _held(lock_path: Path) -> bool:
     try:
-        descriptor = os.open(lock_path, os.O_RDWR)
+        return private.held(lock_path)
     except FileNotFoundError:
         return False
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(descriptor)
-    return False

@@ -24,7 +24,7 @@ import stat
 import tempfile
 import threading
 
-__all__ = ["PREFIX", "make", "process_directory", "remove", "remove_orphans", "write"]
+__all__ = ["PREFIX", "held", "make", "process_directory", "remove", "remove_orphans", "write"]
 
 PREFIX = "chaosali-kubeconfig-"
 _OWNER = ".owner"
@@ -107,16 +107,22 @@ def _in_use(path: str) -> bool:
     """Whether the process that made ``path`` lives: it holds the owner lock (in whatever PID
     namespace it runs). Without an owner file (made before them), whether its pid lives here."""
     try:
-        owner = os.open(os.path.join(path, _OWNER), os.O_RDONLY | os.O_NOFOLLOW)
+        return held(os.path.join(path, _OWNER))
     except FileNotFoundError:
         pid = os.path.basename(path)[len(PREFIX):].split("-", 1)[0]
         return not pid.isdigit() or os.path.exists(f"/proc/{pid}")
     except OSError:
         return True  # not ours to judge (a link, no permission): the checks below say why it stays
+
+
+def held(lock_path: str | os.PathLike) -> bool:
+    """Whether a live process holds ``lock_path`` locked (flock): told by the kernel, so it holds
+    across PID namespaces, where a pid would not. Raises OSError when there is no such file."""
+    descriptor = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     finally:
-        os.close(owner)
+        os.close(descriptor)
     return False
