@@ -1,19 +1,15 @@
-"""What chaosali's controls share: they fail closed, refuse wrong arguments at validation, and
-stop a run one way."""
+"""What chaosali's controls share: they fail closed, and refuse wrong arguments at validation."""
 
 from __future__ import annotations
 
-import _thread
 import functools
 import inspect
-import signal
 from typing import Any, Callable, TypeVar
 
 from chaoslib.exceptions import ChaosException, InterruptExecution, InvalidControl
-from chaoslib.exit import exit_gracefully
 from chaoslib.types import Control
 
-__all__ = ["fail_closed", "check_arguments", "stop_the_run"]
+__all__ = ["fail_closed", "check_arguments"]
 
 Hook = TypeVar("Hook", bound=Callable[..., Any])
 
@@ -66,14 +62,3 @@ def check_arguments(control: Control, hook: Callable[..., Any], required: tuple[
         problems = [f"unknown argument(s) {', '.join(unknown)}"] if unknown else []
         problems += [f"missing {', '.join(missing)}"] if missing else []
         raise InvalidControl(f"control {name!r}: {'; '.join(problems)} (it takes: {', '.join(accepted)})")
-
-
-def stop_the_run() -> None:
-    """Stop the run from any thread as chaostoolkit's SIGUSR1 does (status interrupted, the
-    rollbacks kept); without chaoslib's handler (chaoslib used as a library, where SIGUSR1 would
-    kill the process), as Ctrl-C does."""
-    handler = signal.getsignal(signal.SIGUSR1) if hasattr(signal, "SIGUSR1") else None
-    if getattr(handler, "__module__", None) == "chaoslib.exit":
-        exit_gracefully()
-    else:
-        _thread.interrupt_main()

@@ -27,17 +27,19 @@ controls run in the order they are declared.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from chaoslib.exceptions import ChaosException
+from chaoslib.exit import exit_gracefully
 from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
 
 from chaosali.cluster.api import Connection, connect
 from chaosali.core import extensions, ledger, memory
 from chaosali.core.args import whole
-from chaosali.core.controls import check_arguments, fail_closed, stop_the_run
+from chaosali.core.controls import check_arguments, fail_closed
 from chaosali.lock import lease
 
 __all__ = ["validate_control", "before_experiment_control", "after_experiment_control", "cleanup_control"]
@@ -71,7 +73,7 @@ class _Renewer(threading.Thread):
             except (lease.Held, lease.Lost) as error:
                 self.lost = error
                 logger.error("chaosali: this run lost the environment lock: %s; stopping the run", error)
-                stop_the_run()
+                _stop_the_run()
                 return
             except Exception as error:  # noqa: BLE001 - the thread must go on renewing whatever happened
                 # the API may be unreachable (a drill on the masters): another may take the lock once
@@ -81,6 +83,13 @@ class _Renewer(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self.join()
+
+
+def _stop_the_run() -> None:
+    # `chaos run` turns SIGUSR1 into a graceful stop (status interrupted, rollbacks played);
+    # where nobody handles it (chaoslib used as a library) it would kill the process: log only
+    if signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, signal.SIG_IGN, None):
+        exit_gracefully()
 
 
 @dataclass

@@ -9,17 +9,19 @@ once, on every host (``chaosali.core.undo``), and only then is the run interrupt
 
 from __future__ import annotations
 
+import _thread
 import datetime as dt
 import logging
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaoslib.exit import exit_gracefully
 from chaoslib.types import Configuration, Secrets
 
 from chaosali.core import ledger, undo
-from chaosali.core.controls import stop_the_run
 from chaosali.safety.conditions import Condition
 
 __all__ = ["Watch"]
@@ -93,7 +95,17 @@ class Watch:
         self.halt.update(healed=healed, heal_seconds=round(time.monotonic() - began, 3), healed_at=_now())
         logger.warning("chaosali: healed %d fault(s) in %.2f s; interrupting the run", len(healed),
                        self.halt["heal_seconds"])
-        stop_the_run()
+        _interrupt()
+
+
+def _interrupt() -> None:
+    """Stop the run as chaostoolkit's SIGUSR1 does (rollbacks kept); without chaoslib's handler
+    (chaoslib used as a library), as Ctrl-C does."""
+    handler = signal.getsignal(signal.SIGUSR1) if hasattr(signal, "SIGUSR1") else None
+    if getattr(handler, "__module__", None) == "chaoslib.exit":
+        exit_gracefully()
+    else:
+        _thread.interrupt_main()
 
 
 def _now() -> str:
