@@ -363,7 +363,8 @@ def _cleanup(args: argparse.Namespace) -> int:
     variables = json.loads(args.var_file.read_text()) if args.var_file else {}
     configuration = variables.get("configuration", {})
     secrets = variables.get("secrets", {}).get("ssh", {})
-    status = _heal_ledgers(configuration, secrets)
+    # a dead run's host faults are healed on the hosts this cleanup names only
+    status = _heal_ledgers({**configuration, "lab_hosts": args.hosts or configuration.get("lab_hosts") or []}, secrets)
     status = max(status, _cleanup_hosts(args.hosts or configuration.get("lab_hosts"), configuration, secrets))
     return max(status, _cleanup_cluster(configuration))
 
@@ -380,14 +381,15 @@ def _list_ledgers() -> int:
 
 
 def _heal_ledgers(configuration: dict, secrets: dict) -> int:
-    """Heal what every dead run left open, oldest run first, saying what became of each record."""
+    """Heal what every dead run left open, oldest run first, saying what became of each record: a
+    record of other hosts or another cluster is left for a cleanup with that environment's var file."""
     status = 0
     for found in ledger.ledgers():
         if found.alive or not found.open:
             continue
         for record, outcome in found.heal(configuration, secrets):
             print(f"{found.run}: {record.kind} {record.id} on {', '.join(record.targets)}: {outcome}")
-            status = max(status, 0 if outcome == "healed" else 1)
+            status = max(status, 1 if outcome.startswith("not healed") else 0)
     return status
 
 

@@ -531,7 +531,7 @@ def test_lab_down_leaves_no_key_a_process_of_its_hosts_made(tmp_path):
     from chaosali.lab.hosts import Lab
     from helpers import settings
 
-    small = Lab(name="cskeys", subnet="10.221.0.0/24", state_root=tmp_path)
+    small = Lab(name="cskeys", subnet="10.249.0.0/24", state_root=tmp_path)
     told = tmp_path / "made"
     try:
         small.up(hosts=1)

@@ -160,3 +160,20 @@ def test_the_report_reads_a_fault_not_injected_from_the_journal_s_ledger_even_wi
     assert run.fault_proven is False and run_verdict(run) == "FAULT NOT OBSERVED"
     assert proof_sentence(run) == ("FAULT NOT OBSERVED: disk-fill chaosali-0123abcd on worker1: not injected: "
                                    "path /nonexistent/x is not a directory on this host; the drill proved nothing")
+
+
+def test_a_dead_run_s_record_of_another_environment_is_left_for_its_own_cleanup(state_directory: Path):
+    def elsewhere(spec: dict, configuration: dict, secrets: dict) -> None:
+        raise ledger.Elsewhere("in the cluster at https://10.9.0.2:6443, not this kubeconfig's")
+
+    ledger.healer("test-elsewhere")(elsewhere)
+    try:
+        with ledger.injecting("drain", ["node worker1"]) as record:
+            record.started, record.undo = "2026-01-01T00:00:00+00:00", {"by": "test-elsewhere"}
+        memory.forget()
+        [dead] = ledger.ledgers()
+        [(_, outcome)] = dead.heal({}, {})
+        assert outcome == "left: in the cluster at https://10.9.0.2:6443, not this kubeconfig's"
+        assert [r.id for r in ledger.ledgers()[0].open] == [record.id]
+    finally:
+        ledger.HEALERS.pop("test-elsewhere")

@@ -45,7 +45,7 @@ def drain(targets: Any, timeout: Any, configuration: Configuration, secrets: Sec
             ledger.injecting("drain", [f"node {node}" for node in nodes], drain_id) as record:
         core = client.CoreV1Api(cluster.client)
         # known to the run before any node is cordoned, and the cordons done before a halt heals
-        _remember(record, nodes, configuration, secrets)
+        _remember(record, nodes, cluster.client.configuration.host, configuration, secrets)
         for node in nodes:
             cordon = {"spec": {"unschedulable": True},
                       "metadata": {"annotations": {CORDONED_BY_ANNOTATION: drain_id, RUN_ANNOTATION: record.run}}}
@@ -141,7 +141,8 @@ def _cordoned(cluster: Connection, core: client.CoreV1Api, names: list[str],
 _DRAINS = "drains of this run"
 
 
-def _remember(record: ledger.Fault, nodes: list[str], configuration: Configuration, secrets: Secrets) -> None:
+def _remember(record: ledger.Fault, nodes: list[str], server: str, configuration: Configuration,
+              secrets: Secrets) -> None:
     """How to uncordon the drain's nodes at once, or later from the ledger, and to check that none
     is left cordoned."""
     def heal() -> dict:
@@ -150,7 +151,7 @@ def _remember(record: ledger.Fault, nodes: list[str], configuration: Configurati
 
     memory.section(_DRAINS)[record.id] = nodes
     record.heal = heal
-    record.undo = {"by": "uncordon", "nodes": nodes, "drain_id": record.id}
+    record.undo = {"by": "uncordon", "nodes": nodes, "drain_id": record.id, "server": server}
     ledger.save()  # on disk before any node is cordoned: a run killed from here on is healed by cleanup
     undo.add_check("drains", lambda: _still_cordoned(configuration, secrets))
 
@@ -158,6 +159,8 @@ def _remember(record: ledger.Fault, nodes: list[str], configuration: Configurati
 @ledger.healer("uncordon")
 def _heal_from_record(undo_spec: dict, configuration: dict, secrets: dict) -> None:
     with connect(configuration, secrets) as cluster:
+        if cluster.client.configuration.host != undo_spec.get("server"):
+            raise ledger.Elsewhere(f"in the cluster at {undo_spec.get('server')}, not this kubeconfig's")
         _uncordon(cluster, client.CoreV1Api(cluster.client), undo_spec["nodes"], undo_spec["drain_id"])
 
 

@@ -34,7 +34,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core import extensions, memory, private
 
-__all__ = ["Fault", "attempt", "fault_action", "injecting", "stop_injecting", "into_journal", "close_all", "ended", "closed", "faults", "find", "save", "run_id", "faulted_hosts",
+__all__ = ["Elsewhere", "Fault", "attempt", "fault_action", "injecting", "stop_injecting", "into_journal", "close_all", "ended", "closed", "faults", "find", "save", "run_id", "faulted_hosts",
            "fault_ends", "healer", "HEALERS", "state_directory", "RunLedger", "ledgers"]
 
 logger = logging.getLogger("chaostoolkit")
@@ -398,6 +398,11 @@ _HOMES = {"hosts": "chaosali.host.faults", "uncordon": "chaosali.cluster.drain",
           "kube-monkey": "chaosali.kubemonkey.actions", "kube-monkey victims": "chaosali.kubemonkey.actions"}
 
 
+class Elsewhere(Exception):
+    """A healer's answer for a record of another environment (other hosts, another cluster): it is
+    left as it is, for a cleanup with that environment's var file."""
+
+
 def healer(name: str) -> Callable[[Callable[[dict, dict, dict], Any]], Callable[[dict, dict, dict], Any]]:
     """Register ``function(undo, configuration, secrets)`` to heal records whose undo is by ``name``."""
     def register(function: Callable[[dict, dict, dict], Any]) -> Callable[[dict, dict, dict], Any]:
@@ -437,6 +442,9 @@ class RunLedger:
                 continue
             try:
                 how(record.undo, configuration, secrets)
+            except Elsewhere as where:
+                outcomes.append((record, f"left: {where}"))
+                continue
             except Exception as error:
                 outcomes.append((record, f"not healed: {_reason(error)}"))
                 continue

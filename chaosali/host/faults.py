@@ -219,7 +219,12 @@ def _spec(host: Host) -> dict[str, Any]:
 
 @ledger.healer("hosts")
 def _heal_from_record(undo_spec: dict, configuration: dict, secrets: dict) -> None:
-    restore(parse_hosts(undo_spec["hosts"]), SSHSettings.from_chaos(configuration, secrets), undo_spec["fault_ids"])
+    """Restore the record's faults on those of its hosts that the cleanup names (lab_hosts)."""
+    named = {host.address for host in parse_hosts(configuration.get("lab_hosts") or [])} if configuration.get("lab_hosts") else set()
+    hosts = [host for host in parse_hosts(undo_spec["hosts"]) if host.address in named]
+    if not hosts:
+        raise ledger.Elsewhere(f"on hosts {', '.join(h['address'] for h in undo_spec['hosts'])}, not among the hosts given")
+    restore(hosts, SSHSettings.from_chaos(configuration, secrets), undo_spec["fault_ids"])
 
 
 def left_behind() -> list[dict]:

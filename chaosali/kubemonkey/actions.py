@@ -98,7 +98,7 @@ def deploy_kube_monkey(
     documents = km.objects(namespace, image, settings)
     with resources.connect(configuration, secrets) as dyn, \
             ledger.injecting("kube-monkey", [f"namespace {namespace}"]) as record:
-        _remember_deployment(record, namespace, configuration, secrets)
+        _remember_deployment(record, namespace, dyn.client.configuration.host, configuration, secrets)
         for document in documents:
             _refuse_foreign(dyn, document, namespace)
             document["metadata"].setdefault("annotations", {})[RUN_ANNOTATION] = record.run
@@ -213,7 +213,7 @@ def mark_victims(
         with ledger.injecting("kube-monkey victims", names) as record:
             # the workloads someone else enrolled before keep their labels
             _remember_victims(record, namespace, kind, [w for w in workloads if not _kube_monkey_labels(w)],
-                              configuration, secrets)
+                              dyn.client.configuration.host, configuration, secrets)
             for workload in workloads:
                 _patch_labels(dyn, workload, {**labels, km.IDENTIFIER: identifiers[rollout.key(workload)]},
                               annotations={RUN_ANNOTATION: record.run})
@@ -324,7 +324,8 @@ def _deployed(dyn: DynamicClient, namespace: str) -> list[resources.Target]:
     return found
 
 
-def _remember_deployment(record: ledger.Fault, namespace: str, configuration: Configuration, secrets: Secrets) -> None:
+def _remember_deployment(record: ledger.Fault, namespace: str, server: str, configuration: Configuration,
+                         secrets: Secrets) -> None:
     """A halt removes kube-monkey at once, ``chaosali cleanup`` later; the verified revert checks that
     nothing of it is left."""
     def left() -> list[dict]:
@@ -334,12 +335,12 @@ def _remember_deployment(record: ledger.Fault, namespace: str, configuration: Co
                  "left": [{"what": "object", "detail": str(target)} for target in found]}]
 
     record.heal = lambda: remove_kube_monkey(namespace, wait=False, configuration=configuration, secrets=secrets)
-    record.undo = {"by": "kube-monkey", "namespace": namespace}
+    record.undo = {"by": "kube-monkey", "namespace": namespace, "server": server}
     ledger.save()  # on disk before anything is applied: a run killed from here on is healed by cleanup
     undo.add_check(f"kube-monkey {namespace}", left)
 
 
-def _remember_victims(record: ledger.Fault, namespace: str, kind: str, workloads: list[dict],
+def _remember_victims(record: ledger.Fault, namespace: str, kind: str, workloads: list[dict], server: str,
                       configuration: Configuration, secrets: Secrets) -> None:
     """A halt withdraws the workloads this run enrolled at once, ``chaosali cleanup`` later; the
     verified revert checks that they carry no kube-monkey label."""
@@ -353,20 +354,28 @@ def _remember_victims(record: ledger.Fault, namespace: str, kind: str, workloads
                  "left": [{"what": "label", "detail": f"{key}={value}"} for key, value in found.get(name, {}).items()]}
                 for name in names]
 
-    record.undo = {"by": "kube-monkey victims", "namespace": namespace, "kind": kind, "names": names}
+    record.undo = {"by": "kube-monkey victims", "namespace": namespace, "kind": kind, "names": names, "server": server}
     record.heal = lambda: _heal_victims(record.undo, configuration, secrets)
     ledger.save()
     if names:
         undo.add_check(f"kube-monkey victims {kind} {namespace}/{','.join(names)}", left)
 
 
+def _same_cluster(undo_spec: dict, configuration: Configuration, secrets: Secrets) -> None:
+    with resources.connect(configuration, secrets) as dyn:
+        if dyn.client.configuration.host != undo_spec.get("server"):
+            raise ledger.Elsewhere(f"in the cluster at {undo_spec.get('server')}, not this kubeconfig's")
+
+
 @ledger.healer("kube-monkey")
 def _heal_deployment(undo_spec: dict, configuration: dict, secrets: dict) -> None:
+    _same_cluster(undo_spec, configuration, secrets)
     remove_kube_monkey(undo_spec["namespace"], wait=False, configuration=configuration, secrets=secrets)
 
 
 @ledger.healer("kube-monkey victims")
 def _heal_victims(undo_spec: dict, configuration: Configuration, secrets: Secrets) -> None:
+    _same_cluster(undo_spec, configuration, secrets)
     for name in undo_spec["names"]:
         unmark_victims(undo_spec["namespace"], name, kind=undo_spec["kind"], wait=False,
                        configuration=configuration, secrets=secrets)
