@@ -158,9 +158,9 @@ def _remember(record: ledger.Fault, nodes: list[str], server: str, configuration
 
 @ledger.healer("uncordon")
 def _heal_from_record(undo_spec: dict, configuration: dict, secrets: dict) -> None:
+    ledger.same_cluster(undo_spec, configuration)
     with connect(configuration, secrets) as cluster:
-        if cluster.client.configuration.host != undo_spec.get("server"):
-            raise ledger.Elsewhere(f"in the cluster at {undo_spec.get('server')}, not this kubeconfig's")
+        ledger.same_cluster(undo_spec, configuration, cluster.client.configuration.host)
         _uncordon(cluster, client.CoreV1Api(cluster.client), undo_spec["nodes"], undo_spec["drain_id"])
 
 

@@ -34,7 +34,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core import extensions, memory, private
 
-__all__ = ["Elsewhere", "Fault", "attempt", "fault_action", "injecting", "stop_injecting", "into_journal", "close_all", "ended", "closed", "faults", "find", "save", "run_id", "faulted_hosts",
+__all__ = ["Elsewhere", "same_cluster", "Fault", "attempt", "fault_action", "injecting", "stop_injecting", "into_journal", "close_all", "ended", "closed", "faults", "find", "save", "run_id", "faulted_hosts",
            "fault_ends", "healer", "HEALERS", "state_directory", "RunLedger", "ledgers"]
 
 logger = logging.getLogger("chaostoolkit")
@@ -401,6 +401,13 @@ _HOMES = {"hosts": "chaosali.host.faults", "uncordon": "chaosali.cluster.drain",
 class Elsewhere(Exception):
     """A healer's answer for a record of another environment (other hosts, another cluster): it is
     left as it is, for a cleanup with that environment's var file."""
+
+
+def same_cluster(undo_spec: dict, configuration: dict, server: str | None = None) -> None:
+    """Raise :class:`Elsewhere` unless the configuration names a kubeconfig and (once connected, at
+    ``server``) its cluster is the record's."""
+    if not (configuration or {}).get("kubeconfig_path") or server is not None and server != undo_spec.get("server"):
+        raise Elsewhere(f"in the cluster at {undo_spec.get('server')}: give its kubeconfig_path in --var-file")
 
 
 def healer(name: str) -> Callable[[Callable[[dict, dict, dict], Any]], Callable[[dict, dict, dict], Any]]:

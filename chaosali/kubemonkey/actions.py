@@ -362,9 +362,9 @@ def _remember_victims(record: ledger.Fault, namespace: str, kind: str, workloads
 
 
 def _same_cluster(undo_spec: dict, configuration: Configuration, secrets: Secrets) -> None:
+    ledger.same_cluster(undo_spec, configuration)
     with resources.connect(configuration, secrets) as dyn:
-        if dyn.client.configuration.host != undo_spec.get("server"):
-            raise ledger.Elsewhere(f"in the cluster at {undo_spec.get('server')}, not this kubeconfig's")
+        ledger.same_cluster(undo_spec, configuration, dyn.client.configuration.host)
 
 
 @ledger.healer("kube-monkey")
