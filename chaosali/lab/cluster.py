@@ -163,9 +163,8 @@ class Cluster:
                 raise LabError(f"real worker nodes need {', '.join(lacking)}: run scripts/setup, or "
                                "apt-get install containerd runc containernetworking-plugins busybox-static")
         self.binaries = k8sbuild.ensure_binaries(
-            self.progress, k8sbuild.CONTROL_PLANE_BINARIES + (k8sbuild.NODE_BINARIES if real else ()))
+            self.progress, k8sbuild.CONTROL_PLANE_BINARIES + (k8sbuild.NODE_BINARIES if real else ()) + ("coredns",))
         stages = [yaml.safe_load(path.read_text()) for path in k8sbuild.kwok_pod_stages()] + [_POD_READY_AGAIN]
-        self.binaries["coredns"] = k8sbuild.coredns(self.progress)
         kube_monkey = k8sbuild.kube_monkey(self.progress)
         if kube_monkey:  # its pods run for real (podrunner.py); without it they only look Running
             self.binaries["kube-monkey"] = kube_monkey

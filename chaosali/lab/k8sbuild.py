@@ -37,12 +37,19 @@ CoreDNS, the lab's cluster DNS, is built too (:func:`coredns`): from its own mod
 only the plugins the lab's Corefile uses (CoreDNS's documented way of choosing plugins at build
 time), into ``bin/coredns`` beside the others.
 
-Run ``python -m chaosali.lab.k8sbuild`` to build everything (idempotent; a
-no-op taking well under a second when everything is cached).
+The modules are built in the order a lab needs them (etcd, Kubernetes, kwok, CoreDNS), each in
+one go command (Kubernetes' five binaries load their shared packages once), linked without debug
+information, while one thread downloads the next module's dependencies. The progress estimates
+what is left from each module's cold build time on an idle 2-core machine.
+
+Run ``python -m chaosali.lab.k8sbuild`` (or ``python3 chaosali/lab/k8sbuild.py``, before pip has
+installed anything: it needs only the standard library) to build everything; ``--lab-only``
+leaves kube-monkey. Idempotent: a no-op taking well under a second when everything is cached.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -51,11 +58,13 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -66,6 +75,7 @@ __all__ = [
     "KWOK_VERSION",
     "GO_MIN_VERSION",
     "BINARIES",
+    "LAB_BINARIES",
     "CONTROL_PLANE_BINARIES",
     "NODE_BINARIES",
     "BuildResult",
@@ -76,7 +86,6 @@ __all__ = [
     "KUBE_MONKEY_SRC_ENV",
     "COREDNS_VERSION",
     "COREDNS_PLUGINS",
-    "coredns",
 ]
 
 #: Kubernetes release whose control-plane commands are built.
@@ -105,8 +114,10 @@ CONTROL_PLANE_BINARIES = (
 )
 #: What a real worker node runs besides Debian's containerd and runc.
 NODE_BINARIES = ("kubelet", "kube-proxy")
-#: Every binary ``python -m chaosali.lab.k8sbuild`` builds, in build order.
+#: The Kubernetes binaries of a cluster lab with real workers.
 BINARIES = CONTROL_PLANE_BINARIES + NODE_BINARIES
+#: Everything a cluster lab runs: :data:`BINARIES` and its DNS (kube-monkey is built apart: :func:`kube_monkey`).
+LAB_BINARIES = BINARIES + ("coredns",)
 
 _KUBE_MODULE = "k8s.io/kubernetes"
 _ETCD_MODULE = "go.etcd.io/etcd/server/v3"
@@ -252,8 +263,9 @@ def _run_go(
     log: Path,
     progress: Progress,
     env: Optional[dict[str, str]] = None,
+    expected: Optional[float] = None,
 ) -> None:
-    """Run ``go ARGS`` with output to LOG; heartbeat; RuntimeError on failure."""
+    """Run ``go ARGS`` with output to LOG; heartbeat (against ``expected`` seconds); RuntimeError on failure."""
     cmd = [go, *args]
     log.parent.mkdir(parents=True, exist_ok=True)
     logger.debug("%s: running %s (cwd %s)", step, " ".join(cmd), cwd)
@@ -286,7 +298,7 @@ def _run_go(
                             f"{step}: timed out after {elapsed:.0f}s; "
                             f"last go output ({log}):\n{_tail(log)}"
                         ) from None
-                    progress(f"{step}: still running ({elapsed:.0f}s)")
+                    progress(f"{step}: still running ({_so_far(elapsed, expected)})")
         except BaseException:
             # KeyboardInterrupt or the timeout above: never leave go running.
             if proc.poll() is None:
@@ -299,6 +311,14 @@ def _run_go(
             f"{step} failed (go exit {proc.returncode} after {elapsed:.0f}s): "
             f"{' '.join(cmd)}\nlast go output ({log}):\n{_tail(log)}"
         )
+
+
+def _so_far(elapsed: float, expected: Optional[float]) -> str:
+    if not expected:
+        return f"{elapsed:.0f}s"
+    if elapsed <= expected:
+        return f"{elapsed:.0f}s of about {expected:.0f}s"
+    return f"{elapsed:.0f}s; about {expected:.0f}s on an idle 2-core machine"
 
 
 def _download_gomod(go: str, module: str, version: str, cwd: Path) -> tuple[str, dict]:
@@ -435,93 +455,78 @@ def _verify_and_install(tmp: Path, target: Path, step: str, check: tuple[str, in
     logger.info("%s installed: %s", target.name, first)
 
 
-def _go_build(
-    go: str,
-    workdir: Path,
-    package: str,
-    target: Path,
-    ldflags: str,
-    progress: Progress,
-) -> None:
-    tmp = _tmp_name(target)
-    step = f"build {target.name}"
+def _go_build(go: str, workdir: Path, outputs: dict[str, Path], ldflags: str, progress: Progress,
+              expected: Optional[float] = None) -> None:
+    """Build each main package of OUTPUTS into its target, all in one go command: their shared
+    packages load once, and one binary links while the next compiles."""
+    scratch = Path(tempfile.mkdtemp(dir=workdir, prefix=".out-"))
+    if len(outputs) == 1:
+        built = {package: scratch / target.name for package, target in outputs.items()}
+        out = str(next(iter(built.values())))
+    else:  # go names each binary after its package's last element
+        built = {package: scratch / package.rsplit("/", 1)[-1] for package in outputs}
+        out = f"{scratch}/"
+    step = f"build {', '.join(target.name for target in outputs.values())}"
     try:
-        _run_go(
-            go,
-            ["build", "-mod=mod", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), package],
-            step=step,
-            cwd=workdir,
-            log=workdir / "logs" / f"{target.name}.log",
-            progress=progress,
-        )
-        _verify_and_install(tmp, target, step)
+        _run_go(go, ["build", "-mod=mod", "-trimpath", "-ldflags", ldflags, "-o", out, *outputs],
+                step=step, cwd=workdir, log=workdir / "logs" / "build.log", progress=progress,
+                expected=expected)
+        for package, target in outputs.items():
+            _verify_and_install(built[package], target, step)
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _build_kube(go: str, name: str, progress: Progress, state: dict) -> None:
-    workdir = state.get("kube_workdir")
-    if workdir is None:
-        staging = "v0." + KUBERNETES_VERSION.lstrip("v").split(".", 1)[1]
-        workdir = _prepare_consumer(
-            go, "kubernetes", _KUBE_MODULE, KUBERNETES_VERSION, staging, progress
-        )
-        state["kube_workdir"] = workdir
-    _go_build(
-        go, workdir, f"{_KUBE_MODULE}/cmd/{name}", cache_dir() / name, _kube_ldflags(), progress
-    )
+@dataclass(frozen=True)
+class _Module:
+    """A Go module the lab's binaries are built from: one consumer module, one go command."""
+
+    name: str  # its build directory, and what the progress calls it
+    module: str
+    version: str
+    packages: dict[str, str]  # binary -> its main package
+    #: Cold seconds on this 2-core machine with nothing else running: the progress's estimate.
+    expected: float
+    replaced_version: str = ""  # the tag its locally replaced siblings are published at
+    ldflags: str = "-s -w"  # no symbol table, no DWARF: smaller binaries, shorter links
+    go: tuple[int, int] = GO_MIN_VERSION
+    main: Optional[Callable[[], str]] = None  # a generated main package, in the consumer module
+
+    def prepare(self, go: str, progress: Progress) -> Path:
+        """The consumer module, its dependencies downloaded (``go list -deps``, which fills go.sum):
+        the network's part of the build, done while the previous module compiles."""
+        _check_go(go, self.go)
+        workdir = _prepare_consumer(go, self.name, self.module, self.version,
+                                    self.replaced_version or self.version, progress)
+        if self.main:
+            (workdir / "main.go").write_text(self.main())
+        _run_go(go, ["list", "-mod=mod", "-deps", "-f", "{{.ImportPath}}", *self.packages.values()],
+                step=f"download {self.name}'s modules", cwd=workdir, log=workdir / "logs" / "download.log",
+                progress=progress)
+        return workdir
 
 
-def _build_etcd(go: str, name: str, progress: Progress, state: dict) -> None:
-    workdir = _prepare_consumer(go, "etcd", _ETCD_MODULE, ETCD_VERSION, ETCD_VERSION, progress)
-    # The server module's root package is etcd's main package (server/main.go).
-    _go_build(go, workdir, _ETCD_MODULE, cache_dir() / name, "-s -w", progress)
+def _coredns_main() -> str:
+    """The ``main`` package of the lab's CoreDNS: CoreDNS's own ``coredns.go`` with our plugins."""
+    imports = "".join(f'\t_ "{_COREDNS_MODULE}/plugin/{name}"\n' for name in COREDNS_PLUGINS)
+    return (f"// Generated by chaosali.lab.k8sbuild: CoreDNS {COREDNS_VERSION} with the plugins of the lab's Corefile.\n"
+            f'package main\n\nimport (\n\t"{_COREDNS_MODULE}/coremain"\n{imports})\n\n'
+            "func main() {\n\tcoremain.Run()\n}\n")
 
 
-def _build_kwok(go: str, name: str, progress: Progress, state: dict) -> None:
-    # kwok's go.mod has no replace directives: "go install pkg@version" works.
-    target = cache_dir() / name
-    gobin = _build_dir() / f"kwok-gobin-{os.getpid()}"
-    gobin.mkdir(parents=True, exist_ok=True)
-    step = f"build {name}"
-    try:
-        _run_go(
-            go,
-            [
-                "install",
-                "-trimpath",
-                "-ldflags",
-                "-s -w",
-                f"{_KWOK_PACKAGE}@{KWOK_VERSION}",
-            ],
-            step=step,
-            cwd=_build_dir(),
-            log=_build_dir() / "kwok" / "logs" / "kwok.log",
-            progress=progress,
-            env=_go_env({"GOBIN": str(gobin)}),
-        )
-        built = gobin / "kwok"
-        if not built.exists():
-            raise RuntimeError(f"{step}: go install succeeded but {built} is missing")
-        tmp = _tmp_name(target)
-        os.replace(built, tmp)
-        try:
-            _verify_and_install(tmp, target, step)
-        finally:
-            tmp.unlink(missing_ok=True)
-    finally:
-        shutil.rmtree(gobin, ignore_errors=True)
-
-
-_BUILDERS: dict[str, Callable[[str, str, Progress, dict], None]] = {
-    "etcd": _build_etcd,
-    "kube-apiserver": _build_kube,
-    "kube-controller-manager": _build_kube,
-    "kube-scheduler": _build_kube,
-    "kwok": _build_kwok,
-    "kubelet": _build_kube,
-    "kube-proxy": _build_kube,
-}
+#: What the lab's binaries are built from, in build order: what a lab runs first.
+_MODULES = (
+    # the server module's root package is etcd's main package (server/main.go)
+    _Module("etcd", _ETCD_MODULE, ETCD_VERSION, {"etcd": _ETCD_MODULE}, expected=60),
+    _Module("kubernetes", _KUBE_MODULE, KUBERNETES_VERSION,
+            {name: f"{_KUBE_MODULE}/cmd/{name}" for name in
+             ("kube-apiserver", "kube-controller-manager", "kube-scheduler", *NODE_BINARIES)},
+            expected=330, replaced_version="v0." + KUBERNETES_VERSION.lstrip("v").split(".", 1)[1],
+            ldflags=_kube_ldflags()),
+    _Module("kwok", "sigs.k8s.io/kwok", KWOK_VERSION, {"kwok": _KWOK_PACKAGE}, expected=110),
+    _Module("coredns", _COREDNS_MODULE, COREDNS_VERSION, {"coredns": "."}, expected=60,
+            go=_COREDNS_GO, main=_coredns_main),
+)
 
 
 @contextlib.contextmanager
@@ -540,39 +545,49 @@ def _is_ready(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def build_all(progress: Optional[Progress] = None, names: tuple[str, ...] = BINARIES) -> list[BuildResult]:
+def _minutes(seconds: float) -> str:
+    return f"about {max(1, round(seconds / 60))} min"
+
+
+def build_all(progress: Optional[Progress] = None, names: tuple[str, ...] = LAB_BINARIES) -> list[BuildResult]:
     """Build every missing binary of ``names``; return one :class:`BuildResult` per binary.
 
     Same contract as :func:`ensure_binaries` but also reports whether each
     binary was built in this call and how long it took.
     """
     report: Progress = progress or (lambda msg: logger.info("%s", msg))
-    bindir = cache_dir()
-    targets = {name: bindir / name for name in names}
+    unknown = sorted(set(names) - set(LAB_BINARIES))
+    if unknown:
+        raise ValueError(f"no such lab binary: {', '.join(unknown)}; choose from {', '.join(LAB_BINARIES)}")
+    targets = {name: cache_dir() / name for name in names}
     if all(_is_ready(p) for p in targets.values()):
         return [BuildResult(n, p, False, 0.0) for n, p in targets.items()]
-
     go = _find_go()
-    bindir.mkdir(parents=True, exist_ok=True)
-    results: list[BuildResult] = []
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    built: dict[str, float] = {}
     total = time.monotonic()
     with _locked(_release_dir() / ".build.lock"):
-        goversion = _check_go(go)
-        report(f"using {goversion} ({go}); cache {bindir}")
-        state: dict = {}
-        for name in names:
-            target = targets[name]
-            if _is_ready(target):  # possibly built by a concurrent caller
-                results.append(BuildResult(name, target, False, 0.0))
-                continue
-            report(f"{name}: building ({time.monotonic() - total:.0f}s elapsed in total)")
-            start = time.monotonic()
-            _BUILDERS[name](go, name, report, state)
-            seconds = time.monotonic() - start
-            report(f"{name}: built in {seconds:.1f}s -> {target}")
-            results.append(BuildResult(name, target, True, seconds))
-    report(f"all binaries ready in {time.monotonic() - total:.1f}s")
-    return results
+        report(f"using {_check_go(go)} ({go}); cache {cache_dir()}")
+        # what is still missing once the lock is ours (a concurrent caller may have built some)
+        plan = [(module, {name: targets[name] for name in module.packages
+                          if name in targets and not _is_ready(targets[name])}) for module in _MODULES]
+        plan = [(module, outputs) for module, outputs in plan if outputs]
+        left = sum(module.expected for module, _ in plan)
+        # one thread downloads the next module's dependencies while this one compiles
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="k8sbuild-download") as downloads:
+            prepared = [downloads.submit(module.prepare, go, report) for module, _ in plan]
+            for (module, outputs), workdir in zip(plan, prepared):
+                report(f"{module.name}: building {', '.join(outputs)} ({time.monotonic() - total:.0f}s elapsed; "
+                       f"{_minutes(left)} left on an idle 2-core machine)")
+                start = time.monotonic()
+                _go_build(go, workdir.result(), {module.packages[name]: target for name, target in outputs.items()},
+                          module.ldflags, report, module.expected)
+                seconds = time.monotonic() - start
+                built.update(dict.fromkeys(outputs, seconds))
+                left -= module.expected
+                report(f"{module.name}: built in {seconds:.1f}s -> {cache_dir()}")
+    report(f"binaries ready in {time.monotonic() - total:.1f}s")
+    return [BuildResult(name, target, name in built, built.get(name, 0.0)) for name, target in targets.items()]
 
 
 def ensure_binaries(progress: Optional[Progress] = None,
@@ -581,10 +596,10 @@ def ensure_binaries(progress: Optional[Progress] = None,
 
     Names: ``etcd``, ``kube-apiserver``, ``kube-controller-manager``,
     ``kube-scheduler``, ``kwok`` by default; :data:`NODE_BINARIES` (``kubelet``,
-    ``kube-proxy``) for real worker nodes. Binaries already in :func:`cache_dir` are
-    reused untouched. ``progress`` (default: log at INFO on the
+    ``kube-proxy``) for real worker nodes; ``coredns`` for the cluster's DNS. Binaries already
+    in :func:`cache_dir` are reused untouched. ``progress`` (default: log at INFO on the
     ``chaostoolkit`` logger) receives one message per step, with elapsed
-    seconds, plus a heartbeat every 30 s during long compilations.
+    seconds and an estimate, plus a heartbeat every 30 s during long compilations.
 
     Raises RuntimeError when go is missing or too old, or when a step fails
     (the message names the step and quotes the tail of the go output; the
@@ -683,42 +698,16 @@ def kwok_pod_stages() -> list[Path]:
     return [directory / name for name in names]
 
 
-def _coredns_main() -> str:
-    """The ``main`` package of the lab's CoreDNS: CoreDNS's own ``coredns.go`` with our plugins."""
-    imports = "".join(f'\t_ "{_COREDNS_MODULE}/plugin/{name}"\n' for name in COREDNS_PLUGINS)
-    return (f"// Generated by chaosali.lab.k8sbuild: CoreDNS {COREDNS_VERSION} with the plugins of the lab's Corefile.\n"
-            f'package main\n\nimport (\n\t"{_COREDNS_MODULE}/coremain"\n{imports})\n\n'
-            "func main() {\n\tcoremain.Run()\n}\n")
-
-
-def coredns(progress: Optional[Progress] = None) -> Path:
-    """The real CoreDNS of the lab's cluster DNS, built from its Go module if missing.
-
-    Lands in :func:`cache_dir` as ``coredns``, with :data:`COREDNS_PLUGINS` compiled in
-    (``coredns -plugins`` lists them). Raises RuntimeError when go is missing or older than
-    1.26 (and may not switch), or when the build fails (the message quotes the go output's tail).
-    """
-    report: Progress = progress or (lambda msg: logger.info("%s", msg))
-    target = cache_dir() / "coredns"
-    if _is_ready(target):
-        return target
-    go = _find_go()
-    with _locked(_release_dir() / ".build.lock"):
-        if _is_ready(target):  # built by a concurrent caller
-            return target
-        _check_go(go, _COREDNS_GO)
-        start = time.monotonic()
-        report(f"coredns: building {_COREDNS_MODULE}@{COREDNS_VERSION} with {', '.join(COREDNS_PLUGINS)}")
-        workdir = _prepare_consumer(go, "coredns", _COREDNS_MODULE, COREDNS_VERSION, COREDNS_VERSION, report)
-        (workdir / "main.go").write_text(_coredns_main())
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _go_build(go, workdir, ".", target, "-s -w", report)
-        report(f"coredns: built in {time.monotonic() - start:.1f}s -> {target}")
-    return target
-
-
 def _main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of ``python -m chaosali.lab.k8sbuild``."""
+    """Entry point of ``python -m chaosali.lab.k8sbuild`` (or of this file run as a script: it needs
+    only the standard library and Go, so that it can start before pip has installed anything)."""
+    parser = argparse.ArgumentParser(prog="k8sbuild", description="Build the lab's Kubernetes binaries, "
+                                     "CoreDNS and, given its source, kube-monkey into the cache.")
+    parser.add_argument("--lab-only", action="store_true",
+                        help="only what a cluster lab runs (kube-monkey, which only its drills run, is left)")
+    options = parser.parse_args(argv)
+    # killed (scripts/setup stopping): unwind, so that the go command running is killed too
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     start = time.monotonic()
 
@@ -728,20 +717,17 @@ def _main(argv: Optional[list[str]] = None) -> int:
     try:
         results = build_all(progress)
         kwok_pod_stages()
-        monkey = kube_monkey(progress)
-        dns = coredns(progress)
+        monkey = None if options.lab_only else kube_monkey(progress)
     except RuntimeError as exc:
         print(f"k8sbuild: error: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"Kubernetes {KUBERNETES_VERSION}, etcd {ETCD_VERSION}, kwok {KWOK_VERSION}; "
-        f"cache {cache_dir()}"
-    )
+    print(f"Kubernetes {KUBERNETES_VERSION}, etcd {ETCD_VERSION}, kwok {KWOK_VERSION}, "
+          f"CoreDNS {COREDNS_VERSION}; cache {cache_dir()}")
     for r in results:
         how = f"built in {r.seconds:.1f}s" if r.built else "cached"
         print(f"{r.name:24} {r.path}  ({how})")
-    print(f"{'coredns':24} {dns}  (CoreDNS {COREDNS_VERSION})")
-    print(f"{'kube-monkey':24} {monkey or f'not built: set {KUBE_MONKEY_SRC_ENV} to its source to build it'}")
+    if not options.lab_only:
+        print(f"{'kube-monkey':24} {monkey or f'not built: set {KUBE_MONKEY_SRC_ENV} to its source to build it'}")
     print(f"total {time.monotonic() - start:.1f}s")
     return 0
 
