@@ -23,7 +23,8 @@ from chaosali.host.preflight import check_hosts, fault_names, table
 from chaosali.host.ssh import SSHSettings, parse_hosts, run_script
 from chaosali.plan.render import FORMATS as PLAN_FORMATS
 from chaosali.report.planned import compared, read_plan, render_versus
-from chaosali.report.render import FORMATS, format_for, load_runs, render
+from chaosali.report.render import FORMATS, format_for, load_report, render
+from chaosali.report.trends import DEFAULT_MARGIN, Margin
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         "report", help="tell what chaos runs did, from their journals: story, FMEA, timeline, recovery time"
     )
     report.add_argument("journals", type=Path, nargs="*", metavar="JOURNAL",
-                        help="journal files of `chaos run`; several give a campaign summary first")
+                        help="journal files of `chaos run`, directories of them, or a quoted glob; several give a "
+                             "campaign summary first, and a trend per experiment run more than once")
     report.add_argument("--run", dest="runs", action="append", default=[], metavar="NAME",
                         help="a scheduled drill's run, as `chaosali runs` lists it: its journal is read from the "
                              "cluster of --var-file's kubeconfig; may be repeated")
@@ -85,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="text (the story; default), html (one self-contained page), markdown, json "
                              "(the figures), junit (a test run for CI); default: from the -o suffix (.html, "
                              ".md, .json, .xml), else text")
+    report.add_argument("--margin", type=float, default=DEFAULT_MARGIN.percent, metavar="PERCENT",
+                        help="a time worse than the median of the previous runs by more than this per cent is a "
+                             f"regression (default: {DEFAULT_MARGIN.percent:g})")
+    report.add_argument("--margin-seconds", type=float, default=DEFAULT_MARGIN.seconds, metavar="S",
+                        help=f"...and by at least these seconds (default: {DEFAULT_MARGIN.seconds:g})")
     report.add_argument("--plan", type=Path, metavar="PLAN.json",
                         help="a plan of `chaosali plan --format json`: show the hosts planned beside those each "
                              "activity hit (text, markdown, json); without it, the plan a run's plan control made")
@@ -216,7 +223,7 @@ def _report(args: argparse.Namespace) -> int:
     if not args.journals:
         return _failed(ActivityFailed("give journal files, or --run NAME --var-file V for a scheduled drill's run"))
     fmt = format_for(args.output, args.format)
-    text = render(load_runs(args.journals), fmt)
+    text = render(load_report(args.journals, Margin(args.margin, args.margin_seconds)), fmt)
     text = _plan_vs_run(text, fmt, args)
     if args.output:
         args.output.write_text(text, encoding="utf-8")

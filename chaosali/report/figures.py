@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 from chaosali.core import extensions
 from chaosali.core.errors import InvalidArgument
@@ -104,11 +104,15 @@ class Run:
         return self.recording.measures if self.recording else None
 
     @property
-    def impact_seen(self) -> str:
+    def impact_figures(self) -> list[str]:
         """One figure per outage: what the recording measured (the API, the nodes) is told once,
         from the recording, with its resolution; the journal's own sightings tell the rest."""
         seen = _measured_phrases(self.measures) if self.measures else []
-        return ", ".join(seen + [outage.text() for outage in self.journal_outages]) or "none"
+        return seen + [outage.text() for outage in self.journal_outages]
+
+    @property
+    def impact_seen(self) -> str:
+        return ", ".join(self.impact_figures) or "none"
 
     @property
     def journal_outages(self) -> list[Outage]:
@@ -388,7 +392,14 @@ def read_run(journal: Any, source: str = "journal") -> Run:
     )
 
 
-def campaign_score(runs: list[Run]) -> float | None:
+class Scored(Protocol):
+    """A run, or its point in a trend (``chaosali.report.trends.Point``): what a campaign's score needs."""
+
+    @property
+    def score(self) -> float | None: ...
+
+
+def campaign_score(runs: Sequence[Scored]) -> float | None:
     """The mean of the runs' scores: each drill counts once, however many probes it has."""
     scores = [run.score for run in runs if run.score is not None]
     return round(sum(scores) / len(scores), 1) if scores else None

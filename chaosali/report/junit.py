@@ -12,6 +12,12 @@ One ``<testsuite>`` per journal, all inside one ``<testsuites>``; its test cases
 - each method or rollback activity that failed, or whose process exited non-zero where no
   tolerance asked for it: an error. The others are the drill's steps, not tests.
 
+Over several runs of an experiment, one more ``<testsuite>`` per trend (``chaosali.report.trends``)
+judges its newest run: one test case per measure and one for the verdict, a failure when that
+run regressed (worse than the runs before it by more than the margin), so that a CI job that
+reports the journals after each drill stops on a regression. The trend's older regressions are
+in the suite's ``system-out`` (and in every other format).
+
 The XML is built with ElementTree from the redacted figures, so it holds no secret.
 """
 
@@ -26,6 +32,7 @@ from typing import Any
 
 from chaosali.report.figures import Run
 from chaosali.report.model import Activity
+from chaosali.report.trends import SCORE, VERDICT, Report, Trend
 from chaosali.report.words import activity_details, expectations, output_text
 
 __all__ = ["junit_report"]
@@ -36,10 +43,12 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _EXCEPTION = re.compile(r"[\w.]+")
 
 
-def junit_report(runs: list[Run]) -> str:
+def junit_report(report: Report) -> str:
     suites = ET.Element("testsuites", name="chaosali report")
-    for number, run in enumerate(runs, 1):
+    for number, run in enumerate(report.runs, 1):
         suites.append(_suite(run, number))
+    for number, trend in enumerate(report.trends, len(report.runs) + 1):
+        suites.append(_trend_suite(trend, number))
     for count in ("tests", "failures", "errors"):
         suites.set(count, str(sum(int(suite.get(count, 0)) for suite in suites)))
     suites.set("time", _seconds(sum(float(suite.get("time", 0)) for suite in suites)))
@@ -64,10 +73,37 @@ def _suite(run: Run, number: int) -> ET.Element:
     # a journal named like a Java class would split into packages at its dots
     root = Path(run.source).stem.replace(".", "-")
     cases = _problem_cases(run, root) + _steady_cases(run, root) + _expectation_cases(run, root) + _activity_cases(run, root)
+    _add_cases(suite, cases)
+    return suite
+
+
+def _add_cases(suite: ET.Element, cases: list[ET.Element]) -> None:
     suite.extend(cases)
     suite.set("tests", str(len(cases)))
     for count, tag in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
         suite.set(count, str(sum(case.find(tag) is not None for case in cases)))
+
+
+def _trend_suite(trend: Trend, number: int) -> ET.Element:
+    """The newest run of a trend against the runs before it: a failure per measure it regressed on."""
+    newest = trend.points[-1]
+    suite = ET.Element("testsuite", name=_text(f"trend: {trend.title}"), id=str(number), file=_text(newest.source))
+    classname = _text(f"trend.{Path(newest.source).stem.replace('.', '-')}")
+    flagged = {regression.measure: regression for regression in trend.flagged(newest)}
+    cases = []
+    for measure, unit in [(VERDICT, VERDICT), *trend.measures]:
+        if unit == SCORE:
+            continue
+        case = ET.Element("testcase", name=_text(f"{measure} not worse than the runs before"), classname=classname)
+        if measure in flagged:
+            _outcome(case, "failure", flagged[measure].text(), "regression")
+        elif unit != VERDICT and newest.value(measure) is None:
+            _outcome(case, "skipped", f"{measure}: not measured in the newest run, {newest.source}")
+        cases.append(case)
+    _add_cases(suite, cases)
+    older = [r.line() for r in trend.regressions if r.point is not newest]
+    if older:
+        ET.SubElement(suite, "system-out").text = _text("regressions before the newest run:\n" + "\n".join(older))
     return suite
 
 

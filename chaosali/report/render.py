@@ -8,9 +8,11 @@ run) followed by each report. Everything shown comes from one model of each run
 
 from __future__ import annotations
 
+import glob
 import json
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from chaosali.core.errors import InvalidArgument
 from chaosali.core.tables import md, md_table, text_table
@@ -20,43 +22,104 @@ from chaosali.report.junit import junit_report
 from chaosali.report.render_html import html_report
 from chaosali.report.outputs import printable
 from chaosali.report.safety import halt_span
+from chaosali.report.trends import (
+    DEFAULT_MARGIN, Margin, Point, Report, point_of, regression_figures, trend_figures, trend_table, trends_of, unreadable_point,
+)
 from chaosali.report.words import (
     activity_details, campaign_score_text, expectations, expected_text, fmea_sentence, impact_sentence,
     impact_tables, offset_text, recording_sentence, recovery_seen, recovery_sentence, run_verdict, score_text,
     steady_words, story, summary_rows, together_text,
 )
 
-__all__ = ["FORMATS", "format_for", "load_runs", "render"]
+__all__ = ["DETAILED", "FORMATS", "format_for", "journals_in", "load_report", "load_runs", "render"]
 
 FORMATS = ("text", "html", "markdown", "json", "junit")
 _SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".json": "json",
              ".xml": "junit"}
+DETAILED = 20  # runs reported in full; of a larger campaign, those that regressed (the newest first)
+_PARALLEL = 200  # journals from which reading them takes every CPU
+
+
+def journals_in(paths: list[Path]) -> list[Path]:
+    """The journal files named: a file as it is, a directory's ``*.json`` files (in its
+    subdirectories too), the files a quoted glob matches (``'runs/**/journal.json'``)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*.json") if p.is_file())
+        elif not path.exists() and any(char in str(path) for char in "*?["):
+            found += [Path(p) for p in sorted(glob.glob(str(path), recursive=True))] or [path]
+        else:
+            found.append(path)
+    return found
 
 
 def load_runs(paths: list[Path]) -> list[Run]:
     """Read journal files. One that cannot be read fails naming the file; among several, it
     becomes a run that says why, so that one bad journal does not hide the campaign."""
-    runs = []
-    for path in paths:
-        try:
-            runs.append(_load(Path(path)))
-        except InvalidArgument as error:
-            if len(paths) == 1:
-                raise
-            unreadable = read_run({"experiment": {"title": Path(path).name}}, Path(path).name)
-            unreadable.problems.append(str(error))
-            runs.append(unreadable)
-    return runs
+    if len(paths) == 1:
+        return [_load(Path(paths[0]), Path(paths[0]).name)]
+    sources = _sources(paths)
+    return [_read(path, source)[0] for path, source in zip(paths, sources)]
 
 
-def _load(path: Path) -> Run:
+def load_report(paths: list[Path], margin: Margin = DEFAULT_MARGIN) -> Report:
+    """The report of journal files, directories or globs (``journals_in``). Up to ``DETAILED``
+    runs, each is reported in full; beyond, each journal is read into its point and let go (a
+    year of nightly runs fits in memory), and only the runs that regressed are read again to be
+    reported in full."""
+    files = journals_in(paths)
+    if not files:
+        raise InvalidArgument(f"no journal in {', '.join(map(str, paths))}: give journal files, a directory of them "
+                              "or a glob")
+    if len(files) == 1:
+        return Report.of(load_runs(files), margin)
+    sources = _sources(files)
+    if len(files) <= DETAILED:
+        read = [_read(path, source) for path, source in zip(files, sources)]
+        points = [point for _, point in read]
+        return Report([run for run, _ in read], points, trends_of(points, margin))
+    if len(files) >= _PARALLEL:
+        with ProcessPoolExecutor() as pool:
+            points = list(pool.map(_point, files, sources, chunksize=64))
+    else:
+        points = list(map(_point, files, sources))
+    trends = trends_of(points, margin)
+    where = dict(zip(sources, files))
+    regressed = list(dict.fromkeys(r.point for t in trends for r in t.regressions))
+    regressed.sort(key=lambda p: p.start.timestamp() if p.start else 0, reverse=True)
+    return Report([_read(where[p.source], p.source)[0] for p in regressed[:DETAILED]], points, trends)
+
+
+def _sources(paths: list[Path]) -> list[str]:
+    """How a report names each journal: its file name, or its path where names repeat (journal.json
+    in a directory per run)."""
+    names = [Path(path).name for path in paths]
+    return names if len(set(names)) == len(names) else [str(path) for path in paths]
+
+
+def _read(path: Path, source: str) -> tuple[Run, Point]:
+    try:
+        run = _load(Path(path), source)
+        return run, point_of(run)
+    except InvalidArgument as error:
+        unreadable = read_run({"experiment": {"title": Path(path).name}}, source)
+        unreadable.problems.append(str(error))
+        return unreadable, unreadable_point(source, str(error))
+
+
+def _point(path: Path, source: str) -> Point:
+    return _read(path, source)[1]
+
+
+def _load(path: Path, source: str) -> Run:
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise InvalidArgument(f"{path}: cannot read the journal: {error}") from None
     except RecursionError:  # the JSON parser's own limit
         raise InvalidArgument(f"{path}: cannot read the journal: nested too deep") from None
-    return read_run(journal, path.name)
+    return read_run(journal, source)
 
 
 def format_for(output: Path | None, requested: str | None) -> str:
@@ -66,15 +129,17 @@ def format_for(output: Path | None, requested: str | None) -> str:
     return _SUFFIXES.get(output.suffix.lower(), "text") if output else "text"
 
 
-def render(runs: list[Run], fmt: str = "text") -> str:
-    if not runs:
+def render(report: Report | list[Run], fmt: str = "text") -> str:
+    if isinstance(report, list):
+        report = Report.of(report)
+    if not report.points:
         raise InvalidArgument("no journal to report on")
-    renderers: dict[str, Callable[[list[Run]], str]] = {
+    renderers: dict[str, Callable[[Report], str]] = {
         "text": _text, "markdown": _markdown, "json": _json, "html": html_report, "junit": junit_report,
     }
     if fmt not in renderers:
         raise InvalidArgument(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-    out = renderers[fmt](runs)
+    out = renderers[fmt](report)
     # journal text reaches a terminal as it is: no escape sequence of a title or an exception may act on it
     return printable(out) if fmt in ("text", "markdown") else out
 
@@ -82,19 +147,48 @@ def render(runs: list[Run], fmt: str = "text") -> str:
 # -- text -------------------------------------------------------------------------------------------------
 
 
-def _text(runs: list[Run]) -> str:
-    reports = [_text_one(run) for run in runs]
-    if len(runs) == 1:
-        return reports[0] + "\n"
-    rows = summary_rows(runs)
-    for row in rows:  # the reports below give the titles in full; the table must fit a terminal
-        row["scenario"] = row["scenario"] if len(row["scenario"]) <= 48 else row["scenario"][:47] + "…"
-    columns = [c for c in rows[0] if c != "journal"]
-    parts = [f"Drill campaign: {len(runs)} runs, resilience score {campaign_score_text(runs)}",
-             "\n".join(text_table(columns, [[row[c] for c in columns] for row in rows]))]
-    for number, (run, report) in enumerate(zip(runs, reports), 1):
-        parts.append(f"{'=' * 72}\n#{number} {run.source}\n{report}")
+def _text(report: Report) -> str:
+    runs = report.runs
+    if len(report.points) == 1:
+        return _text_one(runs[0]) + "\n"
+    parts = [f"Drill campaign: {_counted(report)}, resilience score {campaign_score_text(report.points)}"]
+    if report.regressions:
+        parts.append("\n".join([_regressions_title(report), *(f"  {r.line()}" for r in report.regressions)]))
+    if report.unreadable:
+        parts.append("\n".join([f"Journals that cannot be read: {len(report.unreadable)}",
+                                 *(f"  {p.source}: {p.unreadable}" for p in report.unreadable)]))
+    if report.left_out:
+        parts.append(_left_out(report))
+    elif runs:
+        rows = summary_rows(runs)
+        for row in rows:  # the reports below give the titles in full; the table must fit a terminal
+            row["scenario"] = row["scenario"] if len(row["scenario"]) <= 48 else row["scenario"][:47] + "…"
+        columns = [c for c in rows[0] if c != "journal"]
+        parts.append("\n".join(text_table(columns, [[row[c] for c in columns] for row in rows])))
+    for trend in report.trends:
+        table = trend_table(trend)
+        parts.append("\n".join([f"Trend of {trend.title}: {len(trend.points)} runs, ▲ worse than the runs before",
+                                 *("  " + line for line in text_table(table.header, table.marked)),
+                                 *([f"  ({table.note})"] if table.note else [])]))
+    for number, run in enumerate(runs, 1):
+        parts.append(f"{'=' * 72}\n#{number} {run.source}\n{_text_one(run)}")
     return "\n\n".join(parts) + "\n"
+
+
+def _counted(report: Report) -> str:
+    experiments = len({point.title for point in report.points if not point.unreadable})
+    return f"{len(report.points)} runs" + (f" of {experiments} experiments" if experiments > 1 else "")
+
+
+def _regressions_title(report: Report) -> str:
+    runs = len({id(r.point) for r in report.regressions})
+    return (f"Regressions: {runs} run{'s' * (runs > 1)} worse than the runs before them "
+            f"({len(report.regressions)} measure{'s' * (len(report.regressions) > 1)})")
+
+
+def _left_out(report: Report) -> str:
+    return (f"{len(report.points)} runs: each is a row of its experiment's trend; the {len(report.runs)} newest "
+            "of those that regressed are reported in full after the trends (chaosali report JOURNAL for any other)")
 
 
 def _text_one(run: Run) -> str:
@@ -126,13 +220,25 @@ def _mark(met: bool | None) -> str:
 # -- Markdown (GitHub / GitLab flavoured: tables, no raw HTML) -------------------------------------------
 
 
-def _markdown(runs: list[Run]) -> str:
-    if len(runs) == 1:
+def _markdown(report: Report) -> str:
+    runs = report.runs
+    if len(report.points) == 1:
         return "\n".join(_markdown_one(runs[0], "#")).rstrip("\n") + "\n"
-    rows = summary_rows(runs)
-    columns = [c for c in rows[0]]
-    lines = [f"# Drill campaign: {len(runs)} runs", "", f"Resilience score: {campaign_score_text(runs)}", ""]
-    lines += md_table(columns, [[row[c] for c in columns] for row in rows])
+    lines = [f"# Drill campaign: {_counted(report)}", "", f"Resilience score: {campaign_score_text(report.points)}", ""]
+    if report.regressions:
+        lines += [f"## {_regressions_title(report)}", "", *(f"- {md(r.line())}" for r in report.regressions), ""]
+    if report.unreadable:
+        lines += ["## Journals that cannot be read", "", *(f"- {md(p.source)}: {md(p.unreadable)}"
+                                                           for p in report.unreadable), ""]
+    if report.left_out:
+        lines += [md(_left_out(report)), ""]
+    elif runs:
+        rows = summary_rows(runs)
+        lines += md_table(list(rows[0]), [list(row.values()) for row in rows])
+    for trend in report.trends:
+        table = trend_table(trend)
+        lines += [f"## Trend: {md(trend.title)}", "", f"{len(trend.points)} runs; ▲ worse than the runs before.", ""]
+        lines += md_table(table.header, table.marked) + ([md(table.note), ""] if table.note else [])
     for run in runs:
         lines += _markdown_one(run, "##")
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -206,16 +312,23 @@ def _probe_mark(probe: Activity) -> str:
 # -- JSON --------------------------------------------------------------------------------------------------
 
 
-def _json(runs: list[Run]) -> str:
-    figures = [run.figures() for run in runs]
+def _json(report: Report) -> str:
+    points = report.points
     summary = {
-        "runs": len(runs),
-        "completed": sum(run.status == "completed" for run in runs),
-        "deviated": sum(run.deviated for run in runs),
-        "recovery_exceeded": sum(run.recovery.exceeded is True for run in runs),
-        "impact_exceeded": sum(run.impact_exceeded is True for run in runs),
-        "fault_not_observed": sum(run.fault_proven is False for run in runs),
-        "not_detected": sum(run.not_detected for run in runs),
-        "score": campaign_score(runs),
+        "runs": len(points),
+        "completed": sum(point.status == "completed" for point in points),
+        "deviated": sum(point.deviated for point in points),
+        "recovery_exceeded": sum(point.recovery_exceeded for point in points),
+        "impact_exceeded": sum(point.impact_exceeded for point in points),
+        "fault_not_observed": sum(point.proven is False for point in points),
+        "not_detected": sum(point.not_detected for point in points),
+        "score": campaign_score(points),
     }
-    return json.dumps({"summary": summary, "runs": figures}, indent=2, ensure_ascii=False) + "\n"
+    if report.left_out:
+        summary["reported_in_full"] = len(report.runs)
+    out: dict[str, Any] = {"summary": summary}
+    if len(points) > 1:
+        out |= {"regressions": [regression_figures(r) for r in report.regressions],
+                "unreadable": [{"journal": p.source, "why": p.unreadable} for p in report.unreadable],
+                "trends": [trend_figures(trend) for trend in report.trends]}
+    return json.dumps({**out, "runs": [run.figures() for run in report.runs]}, indent=2, ensure_ascii=False) + "\n"

@@ -11,13 +11,16 @@ import datetime as dt
 import html
 from typing import Any
 
+from chaosali.report.charts import regressions_html, trends_html
+from chaosali.impact.measures import ALERT_MOMENTS
 from chaosali.report.figures import Run
 from chaosali.report.model import seconds_text
 from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED
 from chaosali.report.safety import halt_span
+from chaosali.report.trends import Report
 from chaosali.report.words import (
-    DEVIATED, NOT_DETECTED, NOT_OBSERVED, Table, activity_details, campaign_score_text, expectations, expected_text, fmea_sentence,
-    impact_tables, impact_verdict, offset_text, output_text, recording_sentence, recovery_seen, recovery_sentence,
+    RED_VERDICTS, Table, activity_details, campaign_score_text, expectations, expected_text, fmea_sentence,
+    impact_figure, impact_flag, impact_sentence, impact_tables, offset_text, output_text, recording_sentence, recovery_seen, recovery_sentence,
     run_verdict, score_text, steady_words, summary_rows, together_text, verdict,
 )
 
@@ -34,12 +37,15 @@ def escaped(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def html_report(runs: list[Run]) -> str:
-    campaign = len(runs) > 1
-    title = f"Drill campaign: {len(runs)} runs" if campaign else runs[0].title
+def html_report(report: Report) -> str:
+    runs = report.runs
+    campaign = len(report.points) > 1
+    title = f"Drill campaign: {len(report.points)} runs" if campaign else runs[0].title
     body = []
     if campaign:
-        body.append(_campaign(runs))
+        anchors = {run.source: number for number, run in enumerate(runs, 1)}
+        body += [_campaign_header(report), regressions_html(report, "h2", anchors), _unreadable(report),
+                 _campaign(report), trends_html(report, "h2", "h3")]
     body += [_run(run, number, campaign) for number, run in enumerate(runs, 1)]
     return "\n".join([
         "<!DOCTYPE html>",
@@ -69,7 +75,19 @@ def html_report(runs: list[Run]) -> str:
 # -- the campaign ------------------------------------------------------------------------------------------
 
 
-def _campaign(runs: list[Run]) -> str:
+def _campaign_header(report: Report) -> str:
+    return (f'<header class="campaign"><h1>Drill campaign: {len(report.points)} runs</h1>'
+            f'<p class="score">Resilience score: <strong id="campaign-score">'
+            f"{escaped(campaign_score_text(report.points))}</strong></p></header>")
+
+
+def _campaign(report: Report) -> str:
+    """The campaign's table: one row per run (of a large campaign, a line: the trends have every run)."""
+    runs = report.runs
+    if report.left_out:
+        return (f'<p class="explain">{len(report.points)} runs: each is a row of its experiment\'s trend below; '
+                         f"the {len(runs)} newest of those that regressed are reported in full after the trends "
+                         "(chaosali report JOURNAL for any other).</p>")
     rows = summary_rows(runs)
     columns = ["#", "scenario", "status", "deviated", "impact seen", "recovery seen", "expected", "verdict", "score"]
     head = "".join(f"<th scope=\"col\">{escaped(c)}</th>" for c in columns)
@@ -84,16 +102,20 @@ def _campaign(runs: list[Run]) -> str:
                 value = f'<span class="badge {_verdict_class(run)}">{value}</span>'
             cells.append(f'<td data-label="{escaped(column)}">{value}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
-    return (f'<header class="campaign"><h1>Drill campaign: {len(runs)} runs</h1>'
-            f'<p class="score">Resilience score: <strong id="campaign-score">{escaped(campaign_score_text(runs))}</strong>'
-            "</p></header>"
-            f'<section class="campaign"><table class="stack summary"><thead><tr>{head}</tr></thead>'
+    return (f'<section class="campaign"><table class="stack summary"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></section>")
+
+
+def _unreadable(report: Report) -> str:
+    if not report.unreadable:
+        return ""
+    items = "".join(f"<li>{escaped(p.source)}: {escaped(p.unreadable)}</li>" for p in report.unreadable)
+    return f'<section class="unreadable"><h2>Journals that cannot be read</h2><ul>{items}</ul></section>'
 
 
 def _verdict_class(run: Run) -> str:
     verdict = run_verdict(run)
-    return "good" if verdict.startswith("ok") else "bad" if verdict in ("EXCEEDED", NOT_OBSERVED, NOT_DETECTED, DEVIATED) else "unknown"
+    return "good" if verdict.startswith("ok") else "bad" if verdict in RED_VERDICTS else "unknown"
 
 
 def _flag_class(exceeded: bool | None) -> str:
@@ -118,7 +140,8 @@ def _run(run: Run, number: int, campaign: bool) -> str:
         "</header>",
         _problems(run, h2),
         _figures(run, number),
-        f'<p class="explain">{escaped(recovery_sentence(run.recovery))}</p>',
+        f'<p class="explain">Impact seen: {escaped(impact_sentence(run))}.<br>'
+        f"Recovery: {escaped(recovery_sentence(run.recovery))}.</p>",
         f"<section><{h2}>Timeline</{h2}>{_timeline(run, number)}{_legend()}</section>",
         f"<section><{h2}>Expectations</{h2}>{_expectations(run)}</section>",
         _recorded(run, h2),
@@ -148,9 +171,9 @@ def _figures(run: Run, number: int) -> str:
         '<span class="label">Recovery measured</span>'
         f'<strong class="value">{escaped(recovery_seen(recovery))}</strong>'
         f'<span class="sub">expected {escaped(expected_text(recovery))} · {escaped(verdict(recovery))}</span></div>'
-        f'<div class="figure impact {_impact_class(run)}"><span class="label">Impact seen</span>'
-        f'<strong class="value">{escaped(run.impact_seen)}</strong>'
-        f'<span class="sub">{escaped(impact_verdict(run))}</span></div>'
+        f'<div class="figure impact {_impact_class(run)}" id="impact-{number}"><span class="label">Impact seen</span>'
+        f'<strong class="value">{escaped(run.impact_level or "not measured")}</strong>'
+        f'<span class="sub">{escaped(impact_figure(run))} · {escaped(impact_flag(run))}</span></div>'
         f'<div class="figure steady"><span class="label">Steady state</span>'
         f'<strong class="value">{escaped(steady)}</strong></div>'
         f'<div class="figure score {_verdict_class(run)}" id="score-{number}">'
@@ -291,18 +314,19 @@ def _timeline(run: Run, number: int) -> str:
         moments.append(run.start)
     if not moments:
         return "<p>Nothing to draw: no activity has a time.</p>"
-    recorded = _recorded_spans(run)
+    recorded = [(label, [(start, stop, tip, cls) for start, stop, tip in bars]) for label, cls, bars in _recorded_spans(run)]
+    recorded += _alert_lanes(run)
     # the run's own span, and the recording's settle time after it: a fault that heals long after
     # the run (its timer) is clipped, not drawn to scale
-    end = max(filter(None, [run.end or max(moments), *(stop for _, _, spans in recorded for _, stop, _ in spans)]))
+    end = max(filter(None, [run.end or max(moments), *(stop for _, bars in recorded for _, stop, _, _ in bars)]))
     scale = _Scale(min(moments), end)
     rows: list[str] = []
     y = _AXIS
 
-    def spans(label: str, cls: str, bars: list[tuple[dt.datetime, dt.datetime, str]]) -> None:
+    def spans(label: str, bars: list[_Bar]) -> None:
         nonlocal y
         rects = []
-        for start, stop, tip in bars:
+        for start, stop, tip, cls in bars:
             x, width = scale.bar(start, stop)
             rects.append(f'<rect class="{cls}" x="{x}" y="{y + 16}" width="{width}" height="{_BAR}" rx="2">'
                          f"<title>{escaped(tip)}</title></rect>")
@@ -310,7 +334,7 @@ def _timeline(run: Run, number: int) -> str:
         y += _ROW
 
     def row(label: str, cls: str, start: dt.datetime, stop: dt.datetime, tip: str) -> None:
-        spans(label, cls, [(start, stop, tip)])
+        spans(label, [(start, stop, tip, cls)])
 
     for fault in run.faults:
         clipped = fault.end > scale.end
@@ -322,8 +346,8 @@ def _timeline(run: Run, number: int) -> str:
     for outage in run.journal_outages:
         row(outage.text(), "outage", outage.start, outage.end or scale.end,
             f"{outage.text()} (seen by {outage.source}): from {outage.start.isoformat()}")
-    for label, cls, bars in recorded:
-        spans(label, cls, bars)
+    for label, bars in recorded:
+        spans(label, bars)
     recovery = run.recovery
     if recovery.started and recovery.state == RECOVERED and recovery.healthy:
         row(f"recovery {recovery_seen(recovery)} (expected {expected_text(recovery)})",
@@ -368,6 +392,37 @@ def _timeline(run: Run, number: int) -> str:
         f'<title id="timeline-{number}-title">Timeline of {escaped(run.title)}</title>'
         f"{_axis(scale, height)}{bands}{''.join(rows)}{deadline}</svg></figure>"
     )
+
+
+_Bar = tuple[dt.datetime, dt.datetime, str, str]  # from, to, its tooltip, its class
+
+
+def _alert_lanes(run: Run) -> list[tuple[str, list[_Bar]]]:
+    """A lane per alert recorded: pending, then firing, then the moment it resolved (on the same
+    clock as the NotReady or API-down bar it detects)."""
+    recording = run.recording
+    if recording is None or recording.started is None:
+        return []
+    end = recording.at(recording.seconds) or recording.started
+    lanes = []
+    for alert in recording.alerts or []:
+        pending, firing, resolved = (recording.at(alert.get(moment)) for moment in ALERT_MOMENTS)
+        labels = alert.get("labels") or {}
+        where = labels.get("host") or labels.get("node") or labels.get("instance") or ""
+        name = f"alert {alert.get('alert')}" + (f" on {where}" if where else "")
+        bars: list[_Bar] = []
+        if pending:
+            bars.append((pending, firing or resolved or end, f"{name} pending from {offset_text(run, pending)}",
+                         "alert-pending"))
+        if firing:
+            bars.append((firing, resolved or end, f"{name} firing from {offset_text(run, firing)}", "alert-firing"))
+        if resolved:
+            bars.append((resolved, resolved, f"{name} resolved at {offset_text(run, resolved)}", "alert-resolved"))
+        states = [f"{state} {offset_text(run, at)}" for state, at in
+                  (("pending", pending), ("firing", firing), ("resolved", resolved)) if at]
+        if bars:
+            lanes.append((f"{name} · {', '.join(states)}", bars))
+    return sorted(lanes, key=lambda lane: lane[1][0][0])
 
 
 def _recorded_spans(run: Run) -> list[tuple[str, str, list[tuple[dt.datetime, dt.datetime, str]]]]:
@@ -425,7 +480,8 @@ def _axis(scale: _Scale, height: int) -> str:
 
 def _legend() -> str:
     items = [("fault", "fault window"), ("outage", "seen down"), ("below", "below desired replicas"),
-             ("notready", "node NotReady"), ("recovery", "recovery"),
+             ("notready", "node NotReady"), ("alert-pending", "alert pending"), ("alert-firing", "alert firing"),
+             ("alert-resolved", "alert resolved"), ("recovery", "recovery"),
              ("deadline", "expected recovery"), ("succeeded", "activity ok"), ("met", "steady state met"),
              ("failed", "failed / not met")]
     return '<p class="legend">' + "".join(
@@ -435,7 +491,8 @@ def _legend() -> str:
 
 _CSS = """
 :root { --ink: #1c2330; --muted: #5b6578; --line: #d9dee7; --bg: #ffffff; --panel: #f5f7fa;
-  --good: #1b7f3b; --bad: #c0262d; --warn: #b45309; --fault: #e8892c; --recovery: #6d3fc0; --probe: #2c7fb8; }
+  --good: #1b7f3b; --bad: #c0262d; --warn: #b45309; --fault: #e8892c; --recovery: #6d3fc0; --probe: #2c7fb8;
+  --limit: #0b7285; --regression: #d01c8b; }
 * { box-sizing: border-box; }
 html { -webkit-text-size-adjust: 100%; }
 body { margin: 0; background: var(--bg); color: var(--ink);
@@ -457,7 +514,7 @@ article.run { border-top: 3px solid var(--ink); padding-top: .8rem; margin-top: 
   display: flex; flex-direction: column; }
 .figure .label { font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
 .figure .value { font-size: 1.35rem; line-height: 1.25; overflow-wrap: anywhere; }
-.figure.impact .value, .figure.steady .value { font-size: 1.05rem; }
+.figure.steady .value { font-size: 1.05rem; }
 .figure .sub { font-size: .9rem; color: var(--muted); }
 .figure.good { border-left: 6px solid var(--good); }
 .figure.bad { border-left: 6px solid var(--bad); background: #fdf0f0; }
@@ -475,6 +532,7 @@ svg .outage { fill: var(--bad); opacity: .85; }
 svg .halt { fill: var(--bad); }
 svg .below { fill: var(--warn); } svg .below.none, svg .http-error { fill: var(--bad); }
 svg .notready { fill: #8a5a00; }
+svg .alert-pending { fill: #f2c14e; } svg .alert-firing { fill: var(--bad); } svg .alert-resolved { fill: var(--good); }
 svg .recovery { fill: var(--recovery); }
 svg .recovery.bad { fill: var(--bad); }
 svg .deadline { stroke: var(--recovery); stroke-width: 1.5; stroke-dasharray: 4 3; }
@@ -486,9 +544,27 @@ svg .activity.failed, svg .activity.not-met, svg .activity.unexpected-exit { fil
 .swatch { display: inline-block; width: .9rem; height: .6rem; border-radius: 2px; margin-right: .3rem; background: #9aa3b2; }
 .swatch.fault { background: var(--fault); } .swatch.outage { background: var(--bad); }
 .swatch.below { background: var(--warn); } .swatch.notready { background: #8a5a00; }
+.swatch.alert-pending { background: #f2c14e; } .swatch.alert-firing { background: var(--bad); }
+.swatch.alert-resolved { background: var(--good); }
 .swatch.recovery { background: var(--recovery); } .swatch.succeeded { background: var(--good); }
 .swatch.failed { background: var(--bad); } .swatch.met { background: var(--probe); }
 .swatch.deadline { background: none; border-left: 2px dashed var(--recovery); width: .5rem; border-radius: 0; }
+section.regressions { border-left: 6px solid var(--regression); padding: .2rem .8rem; background: #fdf0f7; }
+section.regressions li { overflow-wrap: anywhere; margin: .2rem 0; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(17rem, 1fr)); gap: .6rem; }
+figure.chart { margin: 0; background: var(--panel); border: 1px solid var(--line); border-radius: .5rem; }
+svg.chart { display: block; width: 100%; height: auto; font-size: 10px; font-family: inherit; }
+svg .chart-title { fill: var(--ink); font-size: 11px; font-weight: 600; }
+svg .axis { stroke: var(--muted); stroke-width: 1; }
+svg .series { fill: none; stroke: var(--probe); stroke-width: 1.5; }
+svg .point { fill: var(--probe); }
+svg .failed { fill: var(--bad); }
+svg .regression { fill: var(--regression); stroke: #ffffff; stroke-width: 1.5; }
+svg .limit { stroke: var(--limit); stroke-width: 2; stroke-dasharray: 6 3; shape-rendering: crispEdges; }
+svg .limit-label { fill: var(--limit); font-size: 9px; }
+.swatch.series { background: var(--probe); } .swatch.limit { background: var(--limit); }
+.swatch.regression { background: var(--regression); }
+td.worse { background: #fdf0f7; color: var(--regression); font-weight: 600; }
 dl.fmea { display: grid; grid-template-columns: repeat(auto-fit, minmax(11rem, 1fr)); gap: .4rem .8rem; margin: 0; }
 dl.fmea div { border-bottom: 1px solid var(--line); padding: .2rem 0; }
 dl.fmea dt { font-size: .8rem; color: var(--muted); } dl.fmea dd { margin: 0; overflow-wrap: anywhere; }
@@ -521,7 +597,7 @@ a { color: inherit; }
   main { max-width: none; padding: 0; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   article.run + article.run, section.campaign + article.run { break-before: page; }
-  .figure, tr, svg.timeline, dl.fmea div { break-inside: avoid; }
+  .figure, tr, svg.timeline, figure.chart, dl.fmea div { break-inside: avoid; }
   a { text-decoration: none; }
 }
 """

@@ -6,20 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from chaosali.impact import measures
 from chaosali.impact.measures import LIMITS
-from chaosali.report.figures import Run, campaign_score
+from chaosali.report.figures import Run, Scored, campaign_score
 from chaosali.report.model import Activity, FaultWindow, LimitCheck, seconds_text
 from chaosali.report.recovery import NO_OUTAGE, NOT_RECOVERED, RECOVERED, Recovery
 from chaosali.report.outputs import output_lines, skew_text, status_words
 from chaosali.report.safety import halt_sentence, revert_sentence
 
 __all__ = [
-    "Expectation", "Table", "activity_details", "story", "campaign_score_text", "detection_sentence", "expectations",
+    "Expectation", "RED_VERDICTS", "Table", "activity_details", "story", "campaign_score_text", "detection_sentence", "expectations",
     "expected_text", "alerts_sentence",
-    "fmea_sentence", "impact_sentence", "impact_tables", "impact_verdict", "offset_text", "output_text",
+    "fmea_sentence", "impact_figure", "impact_flag", "impact_sentence", "impact_tables", "impact_verdict", "offset_text", "output_text",
     "proof_sentence", "recording_sentence", "recovery_seen", "recovery_sentence", "run_verdict", "score_text", "steady_words",
     "summary_rows", "together_text", "verdict",
 ]
@@ -52,6 +52,7 @@ class Table:
 NOT_OBSERVED = "FAULT NOT OBSERVED"
 NOT_DETECTED = measures.NOT_DETECTED  # an expected alert did not fire: the monitoring missed the failure
 DEVIATED = "DEVIATED"  # a steady-state probe not met, whatever the FMEA says
+RED_VERDICTS = (NOT_OBSERVED, NOT_DETECTED, "EXCEEDED", DEVIATED)  # a failed drill
 LOWER = "lower than expected (the fault is proven: a finding about the system, not a failed drill)"
 
 
@@ -97,6 +98,23 @@ def impact_verdict(run: Run) -> str:
             else _flag(run.impact_exceeded))
     measured = " (recorded)" if run.measures else ""
     return f"{level}{measured}, expected at most {run.fmea['impact']}: {flag}"
+
+
+def impact_figure(run: Run) -> str:
+    """The impact seen in one figure (a card's): the API down where it was, else the first figure,
+    and how many more the report gives."""
+    figures = run.impact_figures
+    if not figures:
+        return "no outage seen" if run.impact_level else "not measured"
+    first = next((f for f in figures if f.startswith("the API down")), figures[0]).split(" (recorded")[0]
+    return first + (f" (+{len(figures) - 1} more)" if len(figures) > 1 else "")
+
+
+def impact_flag(run: Run) -> str:
+    """The impact against the FMEA in a word or two: ok, EXCEEDED, lower than expected, FAULT NOT OBSERVED."""
+    if run.fault_proven is False:
+        return NOT_OBSERVED
+    return "lower than expected" if run.impact_lower else _flag(run.impact_exceeded)
 
 
 def impact_sentence(run: Run) -> str:
@@ -221,7 +239,7 @@ def score_text(run: Run) -> str:
     return f"{run.score:g} / 100 ({met} of {judged} weighted points met)"
 
 
-def campaign_score_text(runs: list[Run]) -> str:
+def campaign_score_text(runs: Sequence[Scored]) -> str:
     score = campaign_score(runs)
     return "-" if score is None else f"{score:g} / 100 (the mean of the runs' scores)"
 
