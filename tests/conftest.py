@@ -29,9 +29,13 @@ MONITORED_LAB = {"name": "csmon", "subnet": "10.242.0.0/24"}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # fixturenames is the transitive closure: lab, lab_vars, chaos_args, kube and all built on them
+    # Under pytest-xdist (scripts/test: -n ... --dist loadgroup) every lab test goes to one worker, in
+    # this order, since the labs are shared across tests; the unit tests run beside them on the others.
     for item in items:
         if "one_test_session_at_a_time" in item.fixturenames:
             item.add_marker(pytest.mark.lab)
+        if item.get_closest_marker("lab"):
+            item.add_marker(pytest.mark.xdist_group("lab"))
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,8 @@ _LAB = re.compile(r"""name["']?\s*[:=]\s*"(\w+)",\s*["']?subnet["']?\s*[:=]\s*"(
 
 
 def needs_lab(script: Path) -> bool:
-    """Whether the benchmark brings up a lab: it imports chaosali.lab, or bench/_cluster.py."""
+    """Whether the benchmark brings up a lab: it imports the lab's hosts or cluster (chaosali.lab, not its
+    build alone), or bench/_cluster.py."""
     for node in ast.walk(ast.parse(script.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module]
@@ -57,7 +58,8 @@ def needs_lab(script: Path) -> bool:
             names = [alias.name for alias in node.names]
         else:
             continue
-        if any(name == "_cluster" or name.startswith("chaosali.lab") for name in names):
+        if any(name == "_cluster" or (name.startswith("chaosali.lab") and name != "chaosali.lab.k8sbuild")
+               for name in names):
             return True
     return False
 

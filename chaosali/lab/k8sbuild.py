@@ -80,6 +80,8 @@ __all__ = [
     "NODE_BINARIES",
     "BuildResult",
     "cache_dir",
+    "cache_root",
+    "build_log",
     "ensure_binaries",
     "build_all",
     "kube_monkey",
@@ -146,8 +148,8 @@ class BuildResult:
     seconds: float
 
 
-def _cache_root() -> Path:
-    """Return the chaosali cache root (``$CHAOSALI_CACHE`` or ``~/.cache/chaosali``)."""
+def cache_root() -> Path:
+    """The chaosali cache root (``$CHAOSALI_CACHE`` or ``~/.cache/chaosali``)."""
     env = os.environ.get("CHAOSALI_CACHE")
     root = Path(env).expanduser() if env else Path.home() / ".cache" / "chaosali"
     return root
@@ -155,7 +157,7 @@ def _cache_root() -> Path:
 
 def _release_dir() -> Path:
     """Return the per-release directory ``<root>/k8s-<KUBERNETES_VERSION>``."""
-    return _cache_root() / f"k8s-{KUBERNETES_VERSION}"
+    return cache_root() / f"k8s-{KUBERNETES_VERSION}"
 
 
 def cache_dir() -> Path:
@@ -170,6 +172,11 @@ def cache_dir() -> Path:
 
 def _build_dir() -> Path:
     return _release_dir() / "build"
+
+
+def build_log() -> Path:
+    """Where each run of the build appends its steps, with their times (bench/phases.py reads it)."""
+    return _build_dir() / "k8sbuild.log"
 
 
 # --------------------------------------------------------------------------
@@ -500,9 +507,11 @@ class _Module:
                                     self.replaced_version or self.version, progress)
         if self.main:
             (workdir / "main.go").write_text(self.main())
+        start = time.monotonic()
         _run_go(go, ["list", "-mod=mod", "-deps", "-f", "{{.ImportPath}}", *self.packages.values()],
                 step=f"download {self.name}'s modules", cwd=workdir, log=workdir / "logs" / "download.log",
                 progress=progress)
+        progress(f"{self.name}: modules downloaded in {time.monotonic() - start:.1f}s")
         return workdir
 
 
@@ -576,11 +585,12 @@ def build_all(progress: Optional[Progress] = None, names: tuple[str, ...] = LAB_
         # one thread downloads the next module's dependencies while this one compiles
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="k8sbuild-download") as downloads:
             prepared = [downloads.submit(module.prepare, go, report) for module, _ in plan]
-            for (module, outputs), workdir in zip(plan, prepared):
+            for (module, outputs), download in zip(plan, prepared):
                 report(f"{module.name}: building {', '.join(outputs)} ({time.monotonic() - total:.0f}s elapsed; "
                        f"{_minutes(left)} left on an idle 2-core machine)")
+                workdir = download.result()
                 start = time.monotonic()
-                _go_build(go, workdir.result(), {module.packages[name]: target for name, target in outputs.items()},
+                _go_build(go, workdir, {module.packages[name]: target for name, target in outputs.items()},
                           module.ldflags, report, module.expected)
                 seconds = time.monotonic() - start
                 built.update(dict.fromkeys(outputs, seconds))
@@ -643,14 +653,14 @@ def kube_monkey(progress: Optional[Progress] = None) -> Optional[Path]:
     report: Progress = progress or (lambda msg: logger.info("%s", msg))
     named = os.environ.get(KUBE_MONKEY_SRC_ENV)
     if not named:
-        built = sorted(_cache_root().glob("kube-monkey-*/kube-monkey"), key=lambda p: p.stat().st_mtime)
+        built = sorted(cache_root().glob("kube-monkey-*/kube-monkey"), key=lambda p: p.stat().st_mtime)
         return built[-1] if built and _is_ready(built[-1]) else None
     source = Path(named).expanduser().resolve()
     if not source.exists():
         raise RuntimeError(f"{KUBE_MONKEY_SRC_ENV}={named}: no such file or directory; point it at "
                            "kube-monkey's source tarball (e.g. ../shared/third_party/kube-monkey-7dcb3ca.tar.gz) "
                            "or unset it to run the lab without the real kube-monkey")
-    directory = _cache_root() / f"kube-monkey-{_source_digest(source)}"
+    directory = cache_root() / f"kube-monkey-{_source_digest(source)}"
     target = directory / "kube-monkey"
     if _is_ready(target):
         return target
@@ -711,8 +721,16 @@ def _main(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     start = time.monotonic()
 
+    log = build_log()
+    log.parent.mkdir(parents=True, exist_ok=True)
+
     def progress(msg: str) -> None:
-        print(f"[k8sbuild {time.monotonic() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
+        line = f"[k8sbuild {time.monotonic() - start:6.1f}s] {msg}"
+        print(line, file=sys.stderr, flush=True)
+        with open(log, "a") as out:
+            out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {line}\n")
+
+    progress(f"start: {' '.join(argv or []) or 'everything'}")
 
     try:
         results = build_all(progress)
