@@ -14,14 +14,25 @@ linear growth, a square would be that ratio squared.
     python bench/report.py --quick          # 1k and 10k, 0.02 MB of hostile text: well under a minute
     python bench/report.py --sizes 400000   # e.g. a ~180 MB journal
 
-Last, the masking of hostile free text (runs that a credential pattern could start in), at one
+Then the masking of hostile free text (runs that a credential pattern could start in), at one
 size and ten times that.
+
+Last, trends across runs (issue 35): a directory of E experiments x N nightly journals, each a
+copy of a real master-netcut journal (tests/data/alerts.json, 40 KB, with its impact recording
+and alerts) under its own title and night, its API outage and recovery varying and now and then
+slower. ``chaosali report DIR`` is timed in a process of its own, reading every journal (on every
+CPU) and rendering each format; it prints the read and render times, the HTML page's size, and the
+peak memory of the report's process and of its largest reading worker.
+
+    python bench/report.py --trend-experiments 15 --trend-nights 365   # a year of 15 nightly drills
 """
 
 import argparse
+import copy
 import datetime as dt
 import hashlib
 import json
+import random
 import resource
 import subprocess
 import sys
@@ -101,6 +112,66 @@ def hostile(megabytes: float) -> None:
         print(f"  {name:>13}: {times[0]:.2f}s, {times[1]:.2f}s: x{times[1] / max(times[0], 1e-3):.1f}")
 
 
+_TREND_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from chaosali.report.render import FORMATS, load_report, render
+started = time.perf_counter()
+report = load_report([Path(sys.argv[1])])
+read = time.perf_counter() - started
+formats = {}
+for fmt in FORMATS:
+    began = time.perf_counter()
+    formats[fmt] = [len(render(report, fmt).encode()), time.perf_counter() - began]
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"read": read, "formats": formats, "total": time.perf_counter() - started,
+                  "journals": len(report.points), "regressions": len(report.regressions), "full": len(report.runs),
+                  "peak": usage.ru_maxrss, "workers_peak": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+_REAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "alerts.json"  # master-netcut on the lab
+_REAL_DAY = "2026-12-03T"  # the day it ran: every moment in it
+
+
+def nightly(directory: Path, experiments: int, nights: int) -> float:
+    """E experiments x N nights of a real journal, one directory per night; their size in MB."""
+    base = json.loads(_REAL.read_text())
+    title = base["experiment"]["title"]
+    randomly = random.Random(35)
+    size = 0
+    for night in range(nights):
+        folder = directory / f"{night:03d}"
+        folder.mkdir()
+        day = (_START + dt.timedelta(days=night)).date().isoformat()
+        for number in range(experiments):
+            journal = copy.copy(base)  # only the parts changed below are new objects
+            journal["experiment"] = {**base["experiment"], "title": f"{title} #{number + 1}"}
+            slow = randomly.random() < 0.02  # now and then a night much slower than the others
+            down = round(randomly.uniform(8, 10) * (2.5 if slow else 1), 2)
+            journal["extensions"] = [{**entry, "measures": {**entry["measures"], "api_down_seconds": down}}
+                                     if entry.get("name") == "chaosali-impact" else entry for entry in base["extensions"]]
+            text = json.dumps(journal).replace(_REAL_DAY, f"{day}T")  # every moment of the run on its night
+            (folder / f"{number + 1:02d}.json").write_text(text)
+            size += len(text)
+    return size / 1e6
+
+
+def trend(experiments: int, nights: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        megabytes = nightly(Path(tmp), experiments, nights)
+        made = time.perf_counter() - started
+        done = subprocess.run([sys.executable, "-c", _TREND_CHILD, tmp], capture_output=True, text=True, check=True)
+        result = json.loads(done.stdout)
+    html_bytes, html_seconds = result["formats"]["html"]
+    print(f"trend: {experiments} experiments x {nights} nights = {result['journals']} journals ({megabytes:.0f} MB, "
+          f"made in {made:.1f}s): read {result['read']:.1f}s, html {html_seconds:.2f}s ({html_bytes / 1e6:.1f} MB), "
+          f"all {len(result['formats'])} formats: {result['total']:.1f}s in all")
+    print("  render per format: " + ", ".join(f"{fmt} {seconds:.2f}s ({size / 1e6:.1f} MB)"
+                                              for fmt, (size, seconds) in result["formats"].items()))
+    print(f"  regressions {result['regressions']}, runs reported in full {result['full']}; peak memory: the report "
+          f"{result['peak'] / 1024:.0f} MiB, its largest reading worker {result['workers_peak'] / 1024:.0f} MiB")
+
+
 def measure(path: str) -> dict:
     done = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
@@ -111,7 +182,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated activity / secret counts")
     parser.add_argument("--hostile-mb", type=float, default=0.1,
                         help="hostile text masked at this size and ten times it (default 0.1 MB)")
-    args = parse(parser, {"sizes": "1000,10000", "hostile_mb": 0.02})
+    parser.add_argument("--trend-experiments", type=int, default=15, help="experiments of the trend (default 15)")
+    parser.add_argument("--trend-nights", type=int, default=365, help="nightly runs of each (default 365: a year)")
+    args = parse(parser, {"sizes": "1000,10000", "hostile_mb": 0.02, "trend_experiments": 3, "trend_nights": 70})
     sizes = [int(size) for size in args.sizes.split(",")]
     baseline = measure("-")
     print(f"baseline (interpreter and imports): peak {baseline['peak'] / 1024:.0f} MiB")
@@ -134,6 +207,7 @@ def main() -> None:
               f"peak memory above the baseline x{(large_peak - baseline['peak']) / max(1, small_peak - baseline['peak']):.1f}")
     print(f"(this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, generating)")
     hostile(args.hostile_mb)
+    trend(args.trend_experiments, args.trend_nights)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ FIGURES = {
                       r"^ratio with / without: +x[\d.]+", r"^monitoring CPU while idle: [\d.]+ CPU-s"],
     "recovery.py": [r"^restore -> API answers +: median +[\d.]+ s", r"^end of duration -> API answers +: median +-?[\d.]+ s"],
     "report.py": [r"^\d+/\d+: size x[\d.]+, CPU time x[\d.]+, peak memory above the baseline x[\d.]+",
-                  r"^ +options: [\d.]+s, [\d.]+s: x[\d.]+"],
+                  r"^ +options: [\d.]+s, [\d.]+s: x[\d.]+",
+                  r"^trend: \d+ experiments x \d+ nights = \d+ journals .*: read [\d.]+s, html [\d.]+s",
+                  r"peak memory: the report \d+ MiB, its largest reading worker \d+ MiB"],
     "scale.py": [r"^naive / chaosali: time x[\d.]+, bytes x\d+", r"count_pods: +[\d.]+ ms; ratio x[\d.]+"],
     "soak.py": [r"^network cut: \d/1 healed within duration", r"^kubelet fault: \d/1 healed within duration"],
 }

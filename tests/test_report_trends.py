@@ -7,8 +7,6 @@ monitored lab, the API down 9.02 s as recorded); the lab test runs master-netcut
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -27,15 +25,15 @@ MASTER_NETCUT = "The cluster survives losing its masters' network for a while"
 
 
 def night(day: int, api_down: float = 9.0, pods_lost: int = 0, **extra: float) -> dict:
-    """alerts.json as the night ``day`` of December 2026 ran it, with these recorded measures."""
-    journal = copy.deepcopy(_ALERTS)
-    journal["start"] = dt.datetime(2026, 12, day, 2, 0, tzinfo=dt.timezone.utc).isoformat()
+    """alerts.json (run on 2026-12-03 at 07:09:50) as the night ``day`` of December 2026 ran it,
+    with these recorded measures."""
+    journal = json.loads(_ALERTS.replace("2026-12-03T", f"2026-12-{day:02d}T"))
     measures = next(e for e in journal["extensions"] if e["name"] == "chaosali-impact")["measures"]
     measures.update(api_down_seconds=api_down, pods_lost=pods_lost, **extra)
     return journal
 
 
-_ALERTS = load("alerts.json")
+_ALERTS = (DATA / "alerts.json").read_text()
 
 
 def written(tmp_path: Path, journals: list[dict], name: str = "night-{}.json") -> list[Path]:
@@ -100,7 +98,9 @@ def test_the_median_is_of_the_last_runs_only():
     slow = [night(day, 30.0 if day > 10 else 9.0) for day in range(1, 26)]
     report = report_of(slow, Margin())
     # until more than half of the last 10 runs are slow (night 16: a median of 19.5 s), then it is the normal
-    assert [r.point.start.day for r in report.regressions if r.measure == "API down"] == list(range(11, 17))
+    assert [r.point.start.day for r in report.regressions if r.measure == "API down"] == list(range(16, 10, -1))
+    assert report.regressions[0].text() == ("API down 30 s, +54 %, the median of the 10 runs before 19.5 s "
+                                            "(night-6.json … night-15.json)")  # newest first, the runs a range
 
 
 # -- every format --------------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def test_every_format_lists_the_regression_first_and_the_trend_with_its_measures
     assert text.index("Regressions: 1 run worse") < text.index("Trend of ") < text.index("#1 night-1.json")
     header = next(line for line in text.splitlines() if line.lstrip().startswith("#  started"))
     assert "recovery (≤ 30 s)" in header and "API down (≤ 30 s)" in header and "time to detect KubeAPIDown (≤ 20 s)" in header
-    assert "  4  2026-12-04 02:00  night-4.json  ok" in text and "20 s ▲" in text
+    assert "  4  2026-12-04 07:09  night-4.json  ok" in text and "20 s ▲" in text
     markdown = render(load_report(paths), "markdown")
     assert "## Regressions: 1 run worse" in markdown and "| 20 s ▲ |" in markdown
     figures = json.loads(render(load_report(paths), "json"))
@@ -134,7 +134,7 @@ def test_the_html_charts_draw_the_limit_the_failed_runs_and_the_regression():
     page = render(report_of(journals), "html")
     dom = check_page(page, journals)
     links = [a.attrs["href"] for a in dom.find("section", cls="regressions").find_all("a")]
-    assert links == ["#run-3", "#run-3", "#run-5"]  # night 3: red, and a pod lost; night 5: the API down longer
+    assert links == ["#run-5", "#run-3", "#run-3"]  # the newest first: night 5's API down, night 3 red and a pod lost
     trend = dom.find("section", id="trend-1")
     charts = {c.find("title").text().split(" of ")[0]: c for c in trend.find_all("svg", cls="chart")}
     assert list(charts) == ["recovery", "API down", "pods lost", "worst below desired", "time to detect KubeAPIDown",
@@ -146,7 +146,7 @@ def test_the_html_charts_draw_the_limit_the_failed_runs_and_the_regression():
     [failed] = api.find_all("circle", cls="failed")  # night 3: red, for its pod lost
     assert "night-3.json" in failed.find("title").text() and "EXCEEDED" in failed.find("title").text()
     [flagged] = api.find_all("circle", cls="regression")
-    assert flagged.find("title").text().startswith("regression: night-5.json (2026-12-05 02:00): API down 20 s, +122 %")
+    assert flagged.find("title").text().startswith("regression: night-5.json (2026-12-05 07:09): API down 20 s, +122 %")
     # the limit line (30 s) above the regression (20 s), above the failed night (9 s)
     assert float(limit.attrs["y1"]) < float(flagged.attrs["cy"]) < float(failed.attrs["cy"])
     assert charts["pods lost"].find("circle", cls="regression")
@@ -172,7 +172,7 @@ def test_junit_fails_the_newest_run_that_regressed_and_tells_the_older_regressio
     schema.validate(out)
     [suite] = [s for s in ET.fromstring(out).iter("testsuite") if s.get("name", "").startswith("trend: ")]
     assert suite.get("failures") == "0"
-    assert "night-3.json (2026-12-03 02:00): API down 20 s" in suite.find("system-out").text
+    assert "night-3.json (2026-12-03 07:09): API down 20 s" in suite.find("system-out").text
 
 
 # -- many journals ---------------------------------------------------------------------------------------
@@ -268,3 +268,11 @@ def test_the_timeline_has_a_lane_per_alert_pending_firing_resolved():
 def test_one_journal_has_no_trend(fmt):
     out = render([read_run(load("alerts.json"))], fmt)
     assert "Trend" not in out and "trend" not in out.lower().replace("trends across", "")
+
+
+def test_a_timeline_spanning_a_year_has_a_few_ticks():
+    """A journal whose end is a year after its start drew a tick every two hours: 4,380 of them."""
+    journal = load("alerts.json")
+    journal["end"] = "2027-12-03T07:10:00+00:00"
+    ticks = DOM(render([read_run(journal)], "html")).root.find("svg", id="timeline-1").find_all("text", cls="tick")
+    assert 2 <= len(ticks) <= 6 and ticks[1].text() == "+1753 h"  # 8,760 h / 5, in whole hours

@@ -17,6 +17,7 @@ __all__ = ["regressions_html", "trends_html"]
 _WIDTH, _HEIGHT = 320, 140
 _LEFT, _RIGHT, _TOP, _BOTTOM = 40, 312, 24, 112  # the plot area
 _POINTS_MAX = 60  # every run is a dot up to this many; beyond, only the marked ones (and the line)
+_REGRESSIONS_SHOWN = 10
 
 
 def _e(value: Any) -> str:
@@ -24,7 +25,8 @@ def _e(value: Any) -> str:
 
 
 def regressions_html(report: Report, h2: str, anchors: dict[str, int]) -> str:
-    """The regressions, listed first, each linking to its run's report when it is in the page."""
+    """The regressions, the newest first, each linking to its run's report when it is in the page;
+    past the first ``_REGRESSIONS_SHOWN``, folded."""
     if not report.regressions:
         return ""
     items = []
@@ -34,9 +36,11 @@ def regressions_html(report: Report, h2: str, anchors: dict[str, int]) -> str:
                else _e(regression.point.source))
         items.append(f"<li><strong>{_e(regression.point.title)}</strong>: {run} ({_e(regression.point.day)}): "
                      f"{_e(regression.text())}</li>")
-    runs = len({id(r.point) for r in report.regressions})
-    return (f'<section class="regressions" id="regressions"><{h2}>Regressions: {runs} run{"s" * (runs > 1)} worse '
-            f"than the runs before them</{h2}><ul>{''.join(items)}</ul></section>")
+    shown, older = items[:_REGRESSIONS_SHOWN], items[_REGRESSIONS_SHOWN:]
+    folded = (f"<details><summary>{len(older)} older regressions</summary><ul>{''.join(older)}</ul></details>"
+              if older else "")
+    return (f'<section class="regressions" id="regressions"><{h2}>{_e(report.regressions_title)}</{h2}>'
+            f"<ul>{''.join(shown)}</ul>{folded}</section>")
 
 
 def trends_html(report: Report, h2: str, h3: str) -> str:

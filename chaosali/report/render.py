@@ -151,14 +151,14 @@ def _text(report: Report) -> str:
     runs = report.runs
     if len(report.points) == 1:
         return _text_one(runs[0]) + "\n"
-    parts = [f"Drill campaign: {_counted(report)}, resilience score {campaign_score_text(report.points)}"]
+    parts = [f"Drill campaign: {report.counted}, resilience score {campaign_score_text(report.points)}"]
     if report.regressions:
-        parts.append("\n".join([_regressions_title(report), *(f"  {r.line()}" for r in report.regressions)]))
+        parts.append("\n".join([report.regressions_title, *(f"  {r.line()}" for r in report.regressions)]))
     if report.unreadable:
         parts.append("\n".join([f"Journals that cannot be read: {len(report.unreadable)}",
                                  *(f"  {p.source}: {p.unreadable}" for p in report.unreadable)]))
     if report.left_out:
-        parts.append(_left_out(report))
+        parts.append(report.left_out_sentence)
     elif runs:
         rows = summary_rows(runs)
         for row in rows:  # the reports below give the titles in full; the table must fit a terminal
@@ -173,22 +173,6 @@ def _text(report: Report) -> str:
     for number, run in enumerate(runs, 1):
         parts.append(f"{'=' * 72}\n#{number} {run.source}\n{_text_one(run)}")
     return "\n\n".join(parts) + "\n"
-
-
-def _counted(report: Report) -> str:
-    experiments = len({point.title for point in report.points if not point.unreadable})
-    return f"{len(report.points)} runs" + (f" of {experiments} experiments" if experiments > 1 else "")
-
-
-def _regressions_title(report: Report) -> str:
-    runs = len({id(r.point) for r in report.regressions})
-    return (f"Regressions: {runs} run{'s' * (runs > 1)} worse than the runs before them "
-            f"({len(report.regressions)} measure{'s' * (len(report.regressions) > 1)})")
-
-
-def _left_out(report: Report) -> str:
-    return (f"{len(report.points)} runs: each is a row of its experiment's trend; the {len(report.runs)} newest "
-            "of those that regressed are reported in full after the trends (chaosali report JOURNAL for any other)")
 
 
 def _text_one(run: Run) -> str:
@@ -224,14 +208,14 @@ def _markdown(report: Report) -> str:
     runs = report.runs
     if len(report.points) == 1:
         return "\n".join(_markdown_one(runs[0], "#")).rstrip("\n") + "\n"
-    lines = [f"# Drill campaign: {_counted(report)}", "", f"Resilience score: {campaign_score_text(report.points)}", ""]
+    lines = [f"# Drill campaign: {report.counted}", "", f"Resilience score: {campaign_score_text(report.points)}", ""]
     if report.regressions:
-        lines += [f"## {_regressions_title(report)}", "", *(f"- {md(r.line())}" for r in report.regressions), ""]
+        lines += [f"## {report.regressions_title}", "", *(f"- {md(r.line())}" for r in report.regressions), ""]
     if report.unreadable:
         lines += ["## Journals that cannot be read", "", *(f"- {md(p.source)}: {md(p.unreadable)}"
                                                            for p in report.unreadable), ""]
     if report.left_out:
-        lines += [md(_left_out(report)), ""]
+        lines += [md(report.left_out_sentence), ""]
     elif runs:
         rows = summary_rows(runs)
         lines += md_table(list(rows[0]), [list(row.values()) for row in rows])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 from typing import Any
 
 from chaosali.report.charts import regressions_html, trends_html
@@ -76,7 +77,7 @@ def html_report(report: Report) -> str:
 
 
 def _campaign_header(report: Report) -> str:
-    return (f'<header class="campaign"><h1>Drill campaign: {len(report.points)} runs</h1>'
+    return (f'<header class="campaign"><h1>Drill campaign: {escaped(report.counted)}</h1>'
             f'<p class="score">Resilience score: <strong id="campaign-score">'
             f"{escaped(campaign_score_text(report.points))}</strong></p></header>")
 
@@ -85,9 +86,7 @@ def _campaign(report: Report) -> str:
     """The campaign's table: one row per run (of a large campaign, a line: the trends have every run)."""
     runs = report.runs
     if report.left_out:
-        return (f'<p class="explain">{len(report.points)} runs: each is a row of its experiment\'s trend below; '
-                         f"the {len(runs)} newest of those that regressed are reported in full after the trends "
-                         "(chaosali report JOURNAL for any other).</p>")
+        return f'<p class="explain">{escaped(report.left_out_sentence)}.</p>'
     rows = summary_rows(runs)
     columns = ["#", "scenario", "status", "deviated", "impact seen", "recovery seen", "expected", "verdict", "score"]
     head = "".join(f"<th scope=\"col\">{escaped(c)}</th>" for c in columns)
@@ -464,14 +463,15 @@ def _recorded_spans(run: Run) -> list[tuple[str, str, list[tuple[dt.datetime, dt
 
 
 def _axis(scale: _Scale, height: int) -> str:
+    # at most six ticks, whatever the span (a journal whose end is a year after its start, too)
     step = next((s for s in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
-                 if scale.seconds / s <= 5), 7200)
+                 if scale.seconds / s <= 5), math.ceil(scale.seconds / 5 / 3600) * 3600)
     ticks = []
     at = 0.0
     while at <= scale.seconds + 1e-9:
         x = at / scale.seconds * 100
         anchor = "start" if x < 5 else "end" if x > 95 else "middle"
-        label = f"+{at:g} s" if step < 60 else f"+{at / 60:g} min"
+        label = f"+{at:g} s" if step < 60 else f"+{at / 60:g} min" if step < 3600 else f"+{at / 3600:g} h"
         ticks.append(f'<line class="grid" x1="{x:.3f}%" x2="{x:.3f}%" y1="{_AXIS - 6}" y2="{height}"/>'
                      f'<text class="tick" x="{x:.3f}%" y="12" text-anchor="{anchor}">{label}</text>')
         at += step

@@ -130,7 +130,8 @@ class Regression:
         return f"{self.point.title}: {self.point.source} ({self.point.day}): {self.text()}"
 
     def text(self) -> str:
-        against = ", ".join(p.source for p in self.compared)
+        names = [p.source for p in self.compared]
+        against = ", ".join(names) if len(names) <= 3 else f"{names[0]} … {names[-1]}"
         if self.unit == VERDICT:
             return f"verdict {self.value}, the run before {self.baseline} ({against})"
         assert isinstance(self.value, float) and isinstance(self.baseline, float)
@@ -274,7 +275,26 @@ class Report:
 
     @property
     def regressions(self) -> list[Regression]:
-        return [regression for trend in self.trends for regression in trend.regressions]
+        """Every trend's regressions, the newest first: what changed lately leads."""
+        found = [regression for trend in self.trends for regression in trend.regressions]
+        return sorted(found, key=lambda r: r.point.start.timestamp() if r.point.start else 0, reverse=True)
+
+    @property
+    def counted(self) -> str:
+        """"4 runs", "5475 runs of 15 experiments"."""
+        experiments = len({point.title for point in self.points if not point.unreadable})
+        return f"{len(self.points)} runs" + (f" of {experiments} experiments" if experiments > 1 else "")
+
+    @property
+    def regressions_title(self) -> str:
+        runs, measures = len({id(r.point) for r in self.regressions}), len(self.regressions)
+        return (f"Regressions: {runs} run{'s' * (runs > 1)} worse than the runs before them "
+                f"({measures} measure{'s' * (measures > 1)}), the newest first")
+
+    @property
+    def left_out_sentence(self) -> str:
+        return (f"{len(self.points)} runs: each is a row of its experiment's trend; the {len(self.runs)} newest of "
+                "those that regressed are reported in full after the trends (chaosali report JOURNAL for any other)")
 
 
 TABLE_ROWS = 30  # runs a trend's table shows: the newest, and every one flagged before them
