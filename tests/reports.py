@@ -20,6 +20,8 @@ journal's configuration (a dynamic configuration's ``provider.secrets``).
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -34,6 +36,14 @@ CHAOS = Path(sys.executable).with_name("chaos")  # the real console script, not 
 PROCESS_SECRET = "s3cr3t-boom-token-99"  # the inline secret of process-failure.experiment.json
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium(*args: str, tmp: Path, timeout: float = 90) -> subprocess.CompletedProcess:
+    """The real headless Chromium, with a profile of its own under ``tmp``."""
+    binary = shutil.which("chromium")
+    assert binary, "headless Chromium is needed: apt-get install -y chromium fonts-dejavu-core"
+    return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}", *args],
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def load(name: str) -> dict:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from chaosali.report.model import seconds_text
 from chaosali.report.recovery import RECOVERED
 from chaosali.report.render import render
 from helpers import chaos_run, journal_of
-from reports import CHROMIUM_FLAGS, check_page, load
+from reports import check_page, chromium, load
 
 
 # -- a real journal, and the page in a real browser ------------------------------------------------------
@@ -55,13 +53,6 @@ def test_real_master_netcut_journal(netcut_journal):
     figures = json.loads(render([run], "json"))["runs"][0]
     assert figures["recovery"]["measured_seconds"] == run.recovery.measured
     assert figures["faults"][0]["fault_id"] == output["fault_id"]
-
-
-def chromium(*args: str, tmp: Path, timeout: float = 90) -> subprocess.CompletedProcess:
-    binary = shutil.which("chromium")
-    assert binary, "headless Chromium is needed: apt-get install -y chromium fonts-dejavu-core"
-    return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}", *args],
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def check_in_chromium(page: Path, journals: list[dict], tmp: Path) -> None:
