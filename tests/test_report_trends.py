@@ -7,6 +7,7 @@ monitored lab, the API down 9.02 s as recorded); the lab test runs master-netcut
 
 from __future__ import annotations
 
+import copy
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -24,7 +25,7 @@ from reports import DATA, DOM, check_page, load, outcome
 MASTER_NETCUT = "The cluster survives losing its masters' network for a while"
 
 
-def night(day: int, api_down: float = 9.0, pods_lost: int = 0, **extra: float) -> dict:
+def night(day: int, api_down: float = 9.0, pods_lost: int = 0, **extra: object) -> dict:
     """alerts.json (run on 2026-12-03 at 07:09:50) as the night ``day`` of December 2026 ran it,
     with these recorded measures."""
     journal = json.loads(_ALERTS.replace("2026-12-03T", f"2026-12-{day:02d}T"))
@@ -82,6 +83,17 @@ def test_a_margin_needs_both_its_per_cent_and_its_seconds():
     assert Margin(10, 5).worse(SECONDS, 16, 10) and not Margin(10, 5).worse(SECONDS, 14, 10)
 
 
+def test_a_lower_availability_is_a_regression_in_points():
+    http = {"web": {"samples": 200, "availability": 99.5, "p50": 0.01, "p95": 0.02, "p99": 0.03,
+                    "longest_failure_streak": 1, "error_windows": []}}
+    slower = copy.deepcopy(http)
+    slower["web"]["availability"] = 97.0
+    report = report_of([night(1, http=http), night(2, http=http), night(3, http=slower)])
+    [regression] = report.regressions
+    assert regression.text() == ("availability web 97 %, 2.5 points lower, the median of the 2 runs before 99.5 % "
+                                 "(night-1.json, night-2.json)")
+
+
 def test_a_pod_lost_and_a_verdict_turned_red_are_regressions():
     report = report_of([night(1), night(2), night(3, pods_lost=1), night(4, 40.0)])
     found = [(r.point.source, r.measure) for r in report.regressions]
@@ -89,6 +101,8 @@ def test_a_pod_lost_and_a_verdict_turned_red_are_regressions():
     assert ("night-3.json", "verdict") in found and ("night-3.json", "pods lost") in found
     # night 4: the API down past the FMEA's 30 s is red too, but night 3 already was: not "turned" red
     assert ("night-4.json", "API down") in found and ("night-4.json", "verdict") not in found
+    assert next(r for r in report.regressions if r.measure == "pods lost").text().startswith(
+        "pods lost 1, +1, the median of the 2 runs before 0 (")
     verdict = next(r for r in report.regressions if r.measure == "verdict")
     assert verdict.text() == "verdict EXCEEDED, the run before ok (night-2.json)"
 
@@ -276,3 +290,4 @@ def test_a_timeline_spanning_a_year_has_a_few_ticks():
     journal["end"] = "2027-12-03T07:10:00+00:00"
     ticks = DOM(render([read_run(journal)], "html")).root.find("svg", id="timeline-1").find_all("text", cls="tick")
     assert 2 <= len(ticks) <= 6 and ticks[1].text() == "+1753 h"  # 8,760 h / 5, in whole hours
+

@@ -135,9 +135,18 @@ class Regression:
         if self.unit == VERDICT:
             return f"verdict {self.value}, the run before {self.baseline} ({against})"
         assert isinstance(self.value, float) and isinstance(self.baseline, float)
-        change = f"+{(self.value - self.baseline) / self.baseline * 100:.0f} %, " if self.baseline else ""
-        return (f"{self.measure} {value_text(self.unit, self.value)}, {change}the median of the "
+        return (f"{self.measure} {value_text(self.unit, self.value)}, {self._change()}the median of the "
                 f"{len(self.compared)} runs before {value_text(self.unit, self.baseline)} ({against})")
+
+
+    def _change(self) -> str:
+        """How much worse than the median: "+122 %, ", "+1, ", "1.5 points lower, "."""
+        assert isinstance(self.value, float) and isinstance(self.baseline, float)
+        if self.unit == PERCENT:
+            return f"{self.baseline - self.value:.3g} points lower, "
+        if self.unit == PODS:
+            return f"+{self.value - self.baseline:g}, "
+        return f"+{(self.value - self.baseline) / self.baseline * 100:.0f} %, " if self.baseline else ""
 
 
 @dataclass
