@@ -16,6 +16,7 @@ import pytest
 import xmlschema
 
 from chaosali.cli import main
+from chaosali.core.errors import InvalidArgument
 from chaosali.report import trends
 from chaosali.report.figures import read_run
 from chaosali.report.render import FORMATS, journals_in, load_report, render
@@ -81,6 +82,10 @@ def test_a_margin_needs_both_its_per_cent_and_its_seconds():
     assert margin.worse(PERCENT, 98.0, 99.5)  # 2 points unavailable where 0.5 were
     assert not margin.worse(PERCENT, 99.2, 99.5) and not margin.worse(PERCENT, 100.0, 90.0)
     assert Margin(10, 5).worse(SECONDS, 16, 10) and not Margin(10, 5).worse(SECONDS, 14, 10)
+    with pytest.raises(InvalidArgument, match=r"the margin \(--margin, per cent\) -5 must be a number of 0 or more"):
+        Margin(-5)
+    with pytest.raises(InvalidArgument, match=r"--margin-seconds\) nan must be a number"):
+        Margin(50, float("nan"))
 
 
 def test_a_lower_availability_is_a_regression_in_points():

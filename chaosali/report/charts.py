@@ -60,7 +60,7 @@ def _trend(trend: Trend, number: int, h2: str, h3: str) -> str:
     first, last = trend.points[0].day, trend.points[-1].day
     return (f'<section class="trend" id="trend-{number}"><{h2}>Trend: {_e(trend.title)}</{h2}>'
             f'<p class="meta">{len(trend.points)} runs, {_e(first)} to {_e(last)}; '
-            f'{len(trend.regressions)} regressions. {_legend()}</p>'
+            f'{len(trend.regressions)} regression{"s" * (len(trend.regressions) != 1)}. {_legend()}</p>'
             f'<div class="charts">{charts}</div>'
             f'<{h3}>Runs</{h3}><table class="stack trend"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
             + (f'<p class="explain">{_e(table.note)}</p>' if table.note else "") + "</section>")

@@ -34,6 +34,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaosali.core import args
 from chaosali.report.figures import Run
 from chaosali.report.model import seconds_text
 from chaosali.report.recovery import CORE_SUBJECTS
@@ -54,6 +55,10 @@ class Margin:
 
     percent: float = 50.0
     seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        args.number(self.percent, "the margin (--margin, per cent)", 0)
+        args.number(self.seconds, "the margin's seconds (--margin-seconds)", 0)
 
     def worse(self, unit: str, value: float, median: float) -> bool:
         if unit == PODS:
