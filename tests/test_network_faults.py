@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaosali.host.actions import cut_network, delay_network, limit_bandwidth, lose_packets, restore_network
-from helpers import chaosali_chains, markers, ping, tcp_answers, wait_until
+from chaosali.host.preflight import check_hosts
+from chaosali.host.ssh import Host, run_script
+from helpers import chaosali_chains, markers, ping, settings, tcp_answers, wait_until
 
 
 def test_cut_host_stops_answering_neighbours_do_not_and_it_heals_alone(lab, chaos_args):
@@ -109,7 +116,61 @@ def test_limit_bandwidth_installs_tbf_and_restore_removes_it(lab, chaos_args):
     assert restored["restored"][target.address] == [output["fault_id"]]
 
 
-def test_delay_without_netem_is_a_clear_error_and_leaves_nothing(lab, chaos_args):
+def round_trip_ms(address: str, namespace: str) -> float:
+    """The mean round trip of 5 pings from a host's namespace, in ms."""
+    out = subprocess.run(["ip", "netns", "exec", namespace, "ping", "-n", "-q", "-c", "5", "-i", "0.2", "-W", "2",
+                          address], capture_output=True, text=True).stdout
+    return float(out.rsplit("=", 1)[1].split("/")[1])
+
+
+def test_delay_holds_a_round_trip_through_the_host_for_the_delay_asked_until_the_heal(lab, chaos_args):
+    """Where the kernel has no sch_netem (this one), the delay is the NFQUEUE delayer's: a ping's
+    reply leaves the delayed host 150 ms late, other hosts' traffic is untouched, and the restore
+    ends it at once; the preflight says which mechanism the host uses."""
+    target, neighbour, third = lab.hosts
+    assert round_trip_ms(target.address, neighbour.namespace) < 20
+    output = delay_network([target.address], delay="150ms", duration=60, **chaos_args)
+    report = output["hosts"][0]["report"][0]
+    netem = report.startswith("eth0: qdisc netem")
+    assert netem or report.startswith("eth0: NFQUEUE 3000, the delayer"), report
+    assert 150 <= round_trip_ms(target.address, neighbour.namespace) <= 150 + 50
+    assert round_trip_ms(third.address, neighbour.namespace) < 20
+    checked = check_hosts([Host(target.address)], ["delay_network"], chaos_args["configuration"], settings(lab))
+    [row] = [row for row in checked["hosts"][0]["checks"] if row["check"].startswith("delay via ")]
+    assert checked["ready"] and row["detail"].startswith("netem" if netem else "nfqueue: no sch_netem here"), row
+
+    restored = restore_network([target.address], **chaos_args)
+    assert restored["restored"][target.address] == [output["fault_id"]]
+    assert round_trip_ms(target.address, neighbour.namespace) < 20
+    assert markers(lab, target) == [] and chaosali_chains(target) == []
+
+
+def test_a_delayed_host_heals_by_its_own_timer_when_the_controller_is_killed(lab, chaos_args):
+    target, neighbour, _ = lab.hosts
+    controller = subprocess.Popen(
+        [sys.executable, "-c", "import json, sys, time\n"
+         "from chaosali.host.actions import delay_network\n"
+         "delay_network([sys.argv[1]], delay='150ms', duration=3, **json.loads(sys.argv[2]))\n"
+         "print('injected', flush=True)\n"
+         "time.sleep(600)\n", target.address, json.dumps(chaos_args)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert controller.stdout is not None and controller.stdout.readline() == "injected\n"
+    finally:
+        os.killpg(controller.pid, signal.SIGKILL)
+        controller.wait()
+    killed = time.monotonic()
+    assert round_trip_ms(target.address, neighbour.namespace) >= 150
+    # no controller from here: the host's own timer ends the delay, its rules and its delayer
+    assert wait_until(lambda: round_trip_ms(target.address, neighbour.namespace) < 20, 8) is not None
+    assert time.monotonic() - killed < 3 + 4
+    assert markers(lab, target) == [] and chaosali_chains(target) == []
+    assert "delayer.py" not in run_script(Host(target.address), "ps -e -o args=", settings(lab))
+
+
+def test_delay_by_netem_where_the_kernel_has_none_is_a_clear_error_and_leaves_nothing(lab, chaos_args):
     target = lab.hosts[0]
-    with pytest.raises(ActivityFailed, match="no sch_netem"):
-        delay_network([target.address], delay="100ms", duration=30, **chaos_args)
+    if "netem" in run_script(Host(target.address), "ls /sys/module | grep sch_netem || true", settings(lab)):
+        pytest.skip("this kernel has sch_netem")
+    with pytest.raises(ActivityFailed, match="no sch_netem .*use mechanism 'auto' or 'nfqueue'"):
+        delay_network([target.address], delay="100ms", duration=30, mechanism="netem", **chaos_args)

@@ -46,16 +46,33 @@ def test_a_healthy_host_is_ready_and_a_missing_optional_tool_is_information(monk
 
 
 def test_each_missing_piece_fails_the_faults_that_need_it_with_its_reason(monkeypatch):
+    no_delayer = ("no sch_netem, and the NFQUEUE delayer needs python3 with the fnfqueue package (pip install fnfqueue, "
+                  "or set configuration delay_python to a Python that has it): ModuleNotFoundError: No module named "
+                  "'fnfqueue'")
     answer(monkeypatch, {**HEALTHY, "command tc": ("fail", f"tc not found on PATH ({PATH})"),
                          "qdisc tbf": ("fail", f"tc not found on PATH ({PATH})"),
-                         "qdisc netem": ("fail", "no sch_netem (tc: Error: Specified qdisc kind is unknown.)")})
+                         "delay via python3": ("fail", no_delayer)})
     report = check("limit_bandwidth,delay_network,cut_network")
     assert not report["ready"]
     reasons = verdicts(report)
     assert reasons["limit_bandwidth"] == f"bandwidth unavailable: tc not found on PATH ({PATH})"
-    assert reasons["delay_network"].startswith(f"delay unavailable: tc not found on PATH ({PATH}); no sch_netem")
+    assert reasons["delay_network"] == f"delay unavailable: {no_delayer}"
     assert reasons["cut_network"] == ""
     assert "NOT READY: web1 (10.0.0.5): limit_bandwidth, delay_network" in preflight.table(report)
+
+
+def test_a_delay_is_ready_by_netem_or_by_the_nfqueue_delayer_of_the_python_configured(monkeypatch):
+    by_nfqueue = "nfqueue: no sch_netem here; iptables NFQUEUE and the delayer (/opt/py/bin/python3, fnfqueue)"
+    answer(monkeypatch, {**HEALTHY, "delay via /opt/py/bin/python3": ("ok", by_nfqueue)})
+    report = preflight.check_hosts([Host("10.0.0.5", name="web1")], ["delay_network"],
+                                   {"delay_python": "/opt/py/bin/python3"}, SSHSettings())
+    assert report["ready"] and verdicts(report) == {"delay_network": ""}
+    assert "delay via /opt/py/bin/python3  ok" in preflight.table(report) and by_nfqueue in preflight.table(report)
+    # the script asks the Python configured, and nothing else of the delay
+    script = preflight.check_script(["delay_network"], {"delay_python": "/opt/py/bin/python3"})
+    assert "CHAOSALI_DELAY_PYTHON=/opt/py/bin/python3" in script and "CHAOSALI_QDISCS=''" in script
+    with pytest.raises(InvalidArgument, match="delay_python"):
+        preflight.check_script(["delay_network"], {"delay_python": "python3; reboot"})
 
 
 def test_a_sudo_that_wants_a_password_blocks_every_fault_and_says_why(monkeypatch):

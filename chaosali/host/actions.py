@@ -129,19 +129,27 @@ def delay_network(
     duration: float = 60,
     jitter: str = None,
     interface: str = None,
+    mechanism: str = "auto",
     start_together: bool = False,
     all_or_nothing: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
     """
-    Delay the egress packets of the target hosts by `delay` (and `jitter`)
-    with tc netem for `duration` seconds. Fails with a clear error on hosts
-    whose kernel has no sch_netem module.
+    Delay the egress packets of the target hosts on `interface` (default:
+    the interface of the default route; what the host forwards too: its
+    pods') by `delay` (and `jitter`) for `duration` seconds. `mechanism`
+    "auto" uses tc netem where the kernel has sch_netem, else the NFQUEUE
+    delayer: iptables rules in the fault's own chain send the packets to a
+    small program on the host (run by configuration `delay_python`,
+    default "python3", which needs the fnfqueue package) that holds each
+    one for the delay; "netem" or "nfqueue" insist on one. The host heals
+    by itself after `duration`; the output's report says which mechanism
+    held the packets (`chaosali check` says which a host would use).
     """
     return _inject("delay_network", targets, all_or_nothing, configuration, secrets,
-                   start_together=start_together, duration=duration,
-                   delay=delay, jitter=jitter, interface=interface)
+                   start_together=start_together, duration=duration, configuration=configuration,
+                   delay=delay, jitter=jitter, interface=interface, mechanism=mechanism)
 
 
 @takes_targets

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from chaosali.host import disk, network, process, system
 from chaosali.host.faults import FaultScript
 
-__all__ = ["Need", "FaultKind", "ARMING", "CATALOGUE", "ONE_SHOT", "fault_kind"]
+__all__ = ["Need", "FaultKind", "ARMING", "CATALOGUE", "ONE_SHOT", "fault_kind", "DELAY_MECHANISM"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Need:
 
     command: str  # looked up on the host's PATH
     # what of it must work; the preflight (chaosali.host.preflight) tries "<kind> qdisc",
-    # "<name> match" and "default route", and shows any other words
+    # "<name> match", "default route" and DELAY_MECHANISM, and shows any other words
     detail: str = ""
     optional: bool = False  # without it the fault falls back to plain shell
     setting: str = ""  # a configuration key whose command (its first word) replaces ``command``
@@ -63,6 +63,8 @@ ARMING = (Need("setsid"), Need("nohup"))
 _SERVICE = Need("systemctl", setting="service_command")
 _STRESS_NG = Need("stress-ng", optional=True)
 _ROUTE = Need("ip", "default route")
+#: What a delay needs, as the preflight tries it: tc netem, or iptables' NFQUEUE and the delayer.
+DELAY_MECHANISM = "netem qdisc, or NFQUEUE and the delayer"
 # a process fault finds its processes in /proc (sh/process.sh); a unit's main PID through systemctl
 _PROCESS = (Need("readlink"), Need("sed"), Need("systemctl", "unit main PID", optional=True))
 
@@ -72,7 +74,9 @@ CATALOGUE: tuple[FaultKind, ...] = (
     FaultKind("network-loss", "lose_packets", network.drop_fault, (Need("iptables", "statistic match"),),
               sweep="sweep.sh"),
     FaultKind("network-bandwidth", "limit_bandwidth", network.bandwidth_fault, (Need("tc", "tbf qdisc"), _ROUTE)),
-    FaultKind("network-delay", "delay_network", network.delay_fault, (Need("tc", "netem qdisc"), _ROUTE)),
+    # netem, or where the kernel has none the NFQUEUE delayer run by the host's Python (with fnfqueue)
+    FaultKind("network-delay", "delay_network", network.delay_fault,
+              (Need("python3", DELAY_MECHANISM, setting="delay_python"), _ROUTE), sweep="sweep.sh"),
     FaultKind("kubelet-config", "reconfigure_kubelet", system.kubelet_fault, (Need("sed"), _SERVICE),
               files=("kubeconfig_path", "config_path")),
     FaultKind("service-stop", "stop_service", system.service_fault, (_SERVICE,)),

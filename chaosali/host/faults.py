@@ -70,6 +70,9 @@ class FaultScript:
     # a packaged script (sh/) that the dead-man timer runs while the fault lasts, to sample its
     # effect on the host into ``$d/samples``; a restore prints the samples (``restore``)
     sampler: str | None = None
+    # a program of this package (a file name in chaosali/host/) that the fault runs on the host:
+    # written into its marker directory under that name before ``apply`` runs
+    program: str | None = None
     # when the fault takes effect, in epoch seconds (None: at once): faults that start together
     at: float | None = None
     # how many of ``apply``'s first commands only prepare the fault (chains, lookups): faults that
@@ -102,6 +105,8 @@ class FaultScript:
             "CHAOSALI_RESTORE": self.restore_script(),
             "CHAOSALI_APPLY": self.apply_script(),
             "CHAOSALI_SAMPLE": host_script(self.sampler, {"d": self.directory}) if self.sampler else "",
+            "CHAOSALI_PROGRAM": self.program or "",
+            "CHAOSALI_PROGRAM_TEXT": (files(__package__) / self.program).read_text() if self.program else "",
             "CHAOSALI_AT": "" if self.at is None else f"{self.at:.6f}",
         }
         # after the report, what the fault resolved here: for the check that its restore left nothing

@@ -15,11 +15,13 @@ import re
 import shlex
 from typing import Any
 
+from chaoslib.types import Configuration
+
 from chaosali.core import args
 from chaosali.core.errors import InvalidArgument
 from chaosali.host.faults import FaultScript
 
-__all__ = ["drop_fault", "bandwidth_fault", "delay_fault"]
+__all__ = ["drop_fault", "bandwidth_fault", "delay_fault", "MECHANISMS"]
 
 IPTABLES = "iptables -w"
 DIRECTIONS = {"both": ("in", "out"), "ingress": ("in",), "egress": ("out",)}
@@ -29,6 +31,13 @@ _HOOKS = {"in": ("INPUT", "-i lo", "-s", '-s "$CHAOSALI_SSH_PEER" --dport "$CHAO
 _RATE = re.compile(r"\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)", re.ASCII | re.IGNORECASE)
 _SIZE = re.compile(r"\d+(k|kb|m|mb|b)?", re.ASCII | re.IGNORECASE)
 _TIME = re.compile(r"\d+(\.\d+)?(us|ms|s)", re.ASCII)
+#: How a delay holds packets: netem where the kernel has it, else NFQUEUE (auto), or either one.
+MECHANISMS = ("auto", "netem", "nfqueue")
+# the NFQUEUE delayer (a program of this package) and the first queue number it tries on a host
+DELAYER = "delayer.py"
+FIRST_QUEUE = 3000
+# the delayer ends by itself this long after the fault's duration, if its restore never came
+DELAYER_GRACE = 5
 
 
 def drop_fault(
@@ -134,12 +143,98 @@ def bandwidth_fault(kind: str, duration: Any, rate: Any, burst: Any, latency: An
     )
 
 
-def delay_fault(kind: str, duration: Any, delay: Any, jitter: Any, interface: Any) -> FaultScript:
-    """Delay egress packets with netem; hosts whose kernel lacks sch_netem get a clear error."""
-    qdisc = ["netem", "delay", _tc_value("delay", delay, _TIME)]
+def delay_fault(kind: str, duration: Any, delay: Any, jitter: Any, interface: Any, mechanism: Any = "auto",
+                configuration: Configuration = None) -> FaultScript:
+    """Delay egress packets of an interface: with netem where the kernel has it, else (``auto``, or
+    ``nfqueue``) with the NFQUEUE delayer (``delayer.py``, run by the host's Python, configuration
+    ``delay_python``), to which rules in the fault's own chain send what leaves the interface, the
+    host's own packets (OUTPUT) and those it forwards (FORWARD: its pods'). The delayer is bound to
+    its queue before the rules go in; the rules bypass a queue nobody listens to, so a delayer that
+    died never holds traffic."""
+    how = args.choice(mechanism, "mechanism", MECHANISMS)
+    netem = ["netem", "delay", _tc_value("delay", delay, _TIME)]
     if jitter:
-        qdisc.append(_tc_value("jitter", jitter, _TIME))
-    return tc_fault(kind, duration, interface, qdisc)
+        netem.append(_tc_value("jitter", jitter, _TIME))
+    fault = FaultScript(kind=kind, duration=args.duration(duration), apply=[], undo=[], program=DELAYER)
+    chain, jump = f"{fault.id}-delay", f"-m comment --comment {fault.id} -j {fault.id}-delay"
+    python = _python(configuration)
+    fault.apply = [
+        *_device(interface),
+        '[ -n "$DEV" ] || { echo "no interface given and no default route to find one" >&2; exit 2; }',
+        f"WANT={how}",
+        *_netem_or_not(netem),
+        # no netem: the NFQUEUE delayer, on the first queue nobody on this host uses
+        'if [ "$MECHANISM" != netem ]; then',
+        f'{python} -c "import fnfqueue" 2>"$d/py.err" || {{ echo "no sch_netem here, and the NFQUEUE delayer needs '
+        f'{python} with the fnfqueue package: pip install fnfqueue, or set configuration delay_python to a Python '
+        'that has it ($(tail -n 1 "$d/py.err"))" >&2; exit 2; }',
+        f"QUEUE={FIRST_QUEUE}",
+        f"while {_BOUND}; do QUEUE=$((QUEUE + 1)); done",
+        """printf "MECHANISM='nfqueue'\\nQUEUE='%s'\\n" "$QUEUE" >> "$d/env\"""",
+        f"{IPTABLES} -N {chain}",
+        f'{IPTABLES} -A {chain} -j NFQUEUE --queue-num "$QUEUE" --queue-bypass',
+        f'CHAOSALI_FAULT="${{d##*/}}" setsid {python} "$d/{DELAYER}" --queue "$QUEUE" --delay {_seconds(netem[2])} '
+        f'--jitter {_seconds(netem[3]) if jitter else 0} --seconds {fault.duration + DELAYER_GRACE:g} '
+        '</dev/null >"$d/delayer.log" 2>&1 &',
+        'echo $! > "$d/delayer.pid"',
+        "tries=0",
+        f"until {_BOUND}; do",
+        'if [ "$tries" -ge 100 ] || ! kill -0 "$(cat "$d/delayer.pid")" 2>/dev/null; then',
+        'echo "the NFQUEUE delayer did not take queue $QUEUE: $(tail -n 2 "$d/delayer.log")" >&2; exit 2',
+        "fi",
+        "tries=$((tries + 1)); sleep 0.1",
+        "done",
+        f'{IPTABLES} -I OUTPUT 1 -o "$DEV" {jump}',
+        f'{IPTABLES} -I FORWARD 1 -o "$DEV" {jump}',
+        "fi",
+    ]
+    fault.undo = [
+        '[ "$MECHANISM" != netem ] || tc qdisc del dev "$DEV" root',
+        f'{IPTABLES} -D OUTPUT -o "$DEV" {jump}',
+        f'{IPTABLES} -D FORWARD -o "$DEV" {jump}',
+        f"{IPTABLES} -F {chain}",
+        f"{IPTABLES} -X {chain}",
+        # the delayer lets what it holds go and ends (at once; killed if it does not within 3 s)
+        '[ ! -f "$d/delayer.pid" ] || { p=$(cat "$d/delayer.pid"); kill -TERM "$p"; i=0; '
+        'while kill -0 "$p" && [ "$i" -lt 30 ]; do sleep 0.1; i=$((i + 1)); done; kill -KILL "$p"; }',
+    ]
+    held = " +- ".join(netem[2:])
+    fault.report = [f'if [ "$MECHANISM" = netem ]; then echo "$DEV: $(tc qdisc show dev "$DEV" root)"; else echo '
+                    f'"$DEV: NFQUEUE $QUEUE, the delayer (pid $(cat "$d/delayer.pid")) holds each egress packet {held}"; fi']
+    return fault
+
+
+# whether a program listens on NFQUEUE $QUEUE of this host (its network namespace)
+_BOUND = 'grep -qE "^ *$QUEUE " /proc/net/netfilter/nfnetlink_queue 2>/dev/null'
+
+
+def _netem_or_not(netem: list[str]) -> list[str]:
+    """netem, unless $WANT is nfqueue; where the kernel has no sch_netem, $WANT auto goes on to the
+    NFQUEUE delayer, and netem fails naming what to do."""
+    missing = ("the kernel of this host has no sch_netem (tc netem): use mechanism 'auto' or 'nfqueue' (the NFQUEUE "
+               "delayer), or load it with modprobe sch_netem")
+    return [
+        f'if [ "$WANT" != nfqueue ] && tc qdisc add dev "$DEV" root {shlex.join(netem)} 2>"$d/tc.err"; then',
+        """MECHANISM=netem; echo "MECHANISM='netem'" >> "$d/env\"""",
+        'elif [ "$WANT" = netem ] || { [ "$WANT" = auto ] && ! grep -q "kind is unknown" "$d/tc.err"; }; then',
+        f'if grep -qs "kind is unknown" "$d/tc.err"; then echo "{missing}" >&2; else cat "$d/tc.err" >&2; fi; exit 2',
+        "fi",
+    ]
+
+
+def _python(configuration: Configuration) -> str:
+    """The host's Python that runs the NFQUEUE delayer: configuration ``delay_python``, a plain path."""
+    python = (configuration or {}).get("delay_python", "python3")
+    if not isinstance(python, str) or not re.fullmatch(r"[A-Za-z0-9._/+-]+", python, re.ASCII):
+        raise InvalidArgument(f"configuration delay_python {python!r} must be a command or path of Python on the hosts, "
+                              "e.g. 'python3' or '/usr/bin/python3'")
+    return python
+
+
+def _seconds(value: str) -> str:
+    """A tc time ("100ms", "1.5s", "500us") in seconds, for the delayer."""
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)(us|ms|s)", value, re.ASCII).groups()  # type: ignore[union-attr]
+    return f"{float(number) / {'us': 1e6, 'ms': 1e3, 's': 1}[unit]:g}"
 
 
 def _tc_value(name: str, value: Any, pattern: re.Pattern) -> str:

@@ -21,7 +21,7 @@ from chaosali.core.errors import EndpointError, InvalidArgument
 from chaosali.core.fanout import fan_out
 from chaosali.core.markers import MARKER_ROOT
 from chaosali.host import actions
-from chaosali.host.catalogue import ARMING, CATALOGUE, ONE_SHOT, Need
+from chaosali.host.catalogue import ARMING, CATALOGUE, DELAY_MECHANISM, ONE_SHOT, Need
 from chaosali.host.faults import host_script
 from chaosali.host.ssh import Host, SSHSettings, SudoRefused, run_script
 
@@ -38,6 +38,8 @@ _QDISC_ARGUMENTS = {"tbf": "rate 1mbit burst 32kb latency 400ms", "netem": "dela
 _MATCH_ARGUMENTS = {"statistic": "--mode random --probability 0.5"}
 _TRIED = re.compile(r"(?P<name>[a-z0-9_-]+) (?P<what>qdisc|match)", re.ASCII)
 _COMMAND = re.compile(r"[A-Za-z0-9._/+-]+", re.ASCII)
+# the check of how a delay would hold packets (netem, or NFQUEUE and the delayer run by this Python)
+_DELAY_CHECK = "delay via "
 
 
 @dataclass
@@ -93,7 +95,9 @@ def _requirements(name: str, configuration: Configuration) -> tuple[_Fault, list
         command = _command(need, configuration)
         checks = [f"command {command}"] + (["iptables"] if command == "iptables" else [])
         tried = _TRIED.fullmatch(need.detail)
-        if tried:
+        if need.detail == DELAY_MECHANISM:  # one check says which of two ways a delay would take
+            checks = [f"{_DELAY_CHECK}{command}"]
+        elif tried:
             checks.append(f"{tried['what']} {tried['name']}")
         elif need.detail == "default route":
             checks.append("route")
@@ -125,6 +129,7 @@ def _script(checks: list[str]) -> str:
         "CHAOSALI_IPTABLES": "yes" if "iptables" in checks else "no",
         "CHAOSALI_ROUTE": "yes" if "route" in checks else "no",
         "CHAOSALI_FILES": " ".join(named("file ")),
+        "CHAOSALI_DELAY_PYTHON": " ".join(named(_DELAY_CHECK)),
         "CHAOSALI_MARKER_ROOT": MARKER_ROOT,
         "CHAOSALI_SPACE_PATH": SPACE_PATH,
     }

@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
@@ -254,6 +255,9 @@ class Lab:
                 # lab hosts have no systemd: their services answer to labctl
                 "service_command": f"{self.labctl} {{action}} {{service}}",
                 "reboot_command": f"{self.labctl} reboot",
+                # the NFQUEUE delayer's Python where the kernel has no sch_netem: the hosts share this
+                # machine's files, and the Python that runs the lab has fnfqueue (scripts/setup)
+                "delay_python": sys.executable,
                 **(configuration or {}),
             },
             # one scope per way of logging in, for an experiment (or a --var-file) to pick

@@ -60,6 +60,22 @@ printf '%s\n' "$CHAOSALI_MATCHES" | while read -r match arguments; do
         row "match $match" info "not tried (no unshare)"
     fi
 done
+# how a delay would hold packets here: netem, else iptables' NFQUEUE and the delayer, which this Python
+# (configuration delay_python) runs with the fnfqueue package
+for python in $CHAOSALI_DELAY_PYTHON; do
+    name="delay via $python"
+    if [ "$isolated" != yes ]; then
+        row "$name" fail "not tried (no unshare)"
+    elif unshare --net tc qdisc add dev lo root netem delay 1ms >/dev/null 2>&1; then
+        row "$name" ok "netem (tc qdisc netem)"
+    elif ! out=$(unshare --net iptables -w -A OUTPUT -j NFQUEUE --queue-num 1 --queue-bypass 2>&1); then
+        row "$name" fail "no sch_netem, and iptables has no NFQUEUE target: $out"
+    elif ! out=$("$python" -c 'import fnfqueue' 2>&1); then
+        row "$name" fail "no sch_netem, and the NFQUEUE delayer needs $python with the fnfqueue package (pip install fnfqueue, or set configuration delay_python to a Python that has it): $(printf '%s\n' "$out" | tail -n 1)"
+    else
+        row "$name" ok "nfqueue: no sch_netem here; iptables NFQUEUE and the delayer ($python, fnfqueue)"
+    fi
+done
 if [ "$CHAOSALI_ROUTE" = yes ]; then
     dev=$(ip route show default 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p' | head -n 1)
     if [ -n "$dev" ]; then

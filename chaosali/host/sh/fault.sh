@@ -9,6 +9,7 @@ echo "$CHAOSALI_KIND" > "$d/kind"
 printf '%s\n' "$CHAOSALI_RESTORE" > "$d/restore.sh"
 printf '%s\n' "$CHAOSALI_APPLY" > "$d/apply.sh"
 [ -z "$CHAOSALI_SAMPLE" ] || printf '%s\n' "$CHAOSALI_SAMPLE" > "$d/sample.sh"
+[ -z "$CHAOSALI_PROGRAM" ] || printf '%s\n' "$CHAOSALI_PROGRAM_TEXT" > "$d/$CHAOSALI_PROGRAM"
 # faults that start together take effect at the controller's instant, CHAOSALI_AT (epoch seconds;
 # empty: at once; apply.sh waits for it): the timer counts the wait, so the fault lasts its duration
 lasts=$CHAOSALI_DURATION
