@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import ipaddress
+import os
 import re
 import subprocess
 import sys
@@ -66,8 +67,11 @@ def needs_lab(script: Path) -> bool:
     return False
 
 
-def run_quick(script: Path, capsys: pytest.CaptureFixture) -> None:
+def run_quick(script: Path, capsys: pytest.CaptureFixture, state: Path) -> None:
+    # a ledger of its own: a benchmark that kills its drills mid-fault (soak.py) leaves records of
+    # dead runs on a lab that is gone once it ends, which no test's cleanup must meet
     run = subprocess.Popen([sys.executable, str(script), "--quick"], cwd=REPO, text=True,
+                           env={**os.environ, "CHAOSALI_STATE_DIR": str(state)},
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         output = run.communicate(timeout=QUICK_SECONDS)[0]
@@ -84,13 +88,13 @@ def run_quick(script: Path, capsys: pytest.CaptureFixture) -> None:
 
 @pytest.mark.parametrize("script", [s for s in SCRIPTS if needs_lab(s)], ids=lambda s: s.name)
 def test_benchmark_runs_quick_on_a_lab_of_its_own(script: Path, one_test_session_at_a_time: None,
-                                                   capsys: pytest.CaptureFixture) -> None:
-    run_quick(script, capsys)
+                                                   capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    run_quick(script, capsys, tmp_path)
 
 
 @pytest.mark.parametrize("script", [s for s in SCRIPTS if not needs_lab(s)], ids=lambda s: s.name)
-def test_benchmark_runs_quick(script: Path, capsys: pytest.CaptureFixture) -> None:
-    run_quick(script, capsys)
+def test_benchmark_runs_quick(script: Path, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    run_quick(script, capsys, tmp_path)
 
 
 def test_benchmark_labs_meet_no_other_lab() -> None:
