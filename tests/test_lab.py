@@ -54,11 +54,44 @@ def test_down_removes_its_own_things_only(tmp_path):
         assert "csdown-" not in namespaces and foreign in namespaces
         assert subprocess.run(["ip", "link", "show", "csdown-br"], capture_output=True).returncode != 0
         assert not (tmp_path / "csdown").exists()
+        # its hosts' cgroups (their CPUs) and its lxcfs went with it
+        assert not [c for c in lab_hosts.CPU_CONTROLLERS if (lab_hosts.CGROUP_ROOT / c / "csdown-host1").exists()]
+        assert "csdown" not in Path("/proc/self/mounts").read_text()
         leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "csdown")], capture_output=True, text=True)
         assert leftover.stdout == "", "a process of the lab survived down"
     finally:
         subprocess.run(["ip", "netns", "del", foreign])
         small.down()
+
+
+def test_workers_get_a_cpu_each_round_robin_and_the_control_plane_shares_every_cpu():
+    roles = ["master", "worker", "worker", "lb", "monitor", "worker"]
+    assert lab_hosts.cpus_for(roles, [0, 1]) == ["0,1", "0", "1", "0,1", "0,1", "0"]
+    assert lab_hosts.cpus_for(["host", "host", "host"], [2, 5]) == ["2", "5", "2"]
+    assert lab_hosts.cpus_for(["master", "worker"], [0]) == ["0", "0"]
+
+
+def test_each_host_runs_on_its_own_cpu_and_counts_only_its_own_processes_time(lab):
+    """A busy loop over host1's SSH session runs on host1's CPU, in its cgroup, and only host1's
+    /proc/stat (lxcfs: what its node exporter reads) counts it as busy."""
+    from chaosali.host.ssh import Host, run_script
+    from helpers import settings
+
+    if not all(h.cpus for h in lab.hosts):
+        pytest.skip("this machine has no cgroup v1 cpuset: the hosts share every CPU")
+    busy_of = "awk '/^cpu /{print $2+$3+$4+$7+$8, $5}' /proc/stat"
+    looks = "nproc; grep -c ^processor /proc/cpuinfo; grep cpuset /proc/self/cgroup; grep '^cpu[0-9]' /proc/stat | cut -d ' ' -f 1"
+    seen = {h.name: run_script(Host(h.address), looks, settings(lab)).split() for h in lab.hosts}
+    for host in lab.hosts:
+        nproc, processors, cgroup, *cpus = seen[host.name]
+        assert (nproc, processors, cpus) == ("1", "1", [f"cpu{host.cpus}"]), seen
+        assert cgroup.endswith(f":cpuset:/{host.namespace}"), seen
+    host1, host2 = (Host(h.address) for h in lab.hosts[:2])
+    before = {h: [int(n) for n in run_script(h, busy_of, settings(lab)).split()] for h in (host1, host2)}
+    run_script(host1, "timeout 2 sh -c 'while :; do :; done'; true", settings(lab))
+    after = {h: [int(n) for n in run_script(h, busy_of, settings(lab)).split()] for h in (host1, host2)}
+    busy = {h: after[h][0] - before[h][0] for h in (host1, host2)}  # clock ticks (1/100 s) of work
+    assert busy[host1] >= 100 and busy[host2] < 50, busy
 
 
 def test_not_root_is_a_clear_error(monkeypatch):

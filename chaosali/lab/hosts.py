@@ -6,6 +6,16 @@ that faults edit, bind-mounted over the shared root filesystem. Everything the l
 its name (namespaces ``<name>-<host>``, bridge ``<name>-br``, veths ``<name>-v<i>``) and lives in
 its address range, so ``down`` removes exactly that.
 
+Each host has CPUs of its own: its boot loop joins the cgroup ``/<namespace>`` of the ``cpuset``,
+``cpu`` and ``cpuacct`` hierarchies (cgroups v1) before anything of the host starts, so its services,
+its kubelet's pods (their cgroup root is the same directory) and whatever runs over its SSH
+sessions inherit them. Workers (and plain hosts) get one CPU each, round robin over the machine's
+CPUs; masters, the load balancer and the monitoring host share every CPU (:func:`cpus_for`). A
+host's ``/proc/stat``, ``/proc/cpuinfo`` and ``/proc/loadavg`` are the lab's lxcfs's (a FUSE file
+system that production container hosts use for the same purpose): the host's CPUs only, and their
+time as the host's own processes used it, so that its node exporter, ``top`` or ``nproc`` see the
+host rather than the machine.
+
 This module knows hosts and their services only; ``cluster.py`` builds a Kubernetes cluster on it.
 """
 
@@ -34,10 +44,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from chaosali.core import private
 from chaosali.core.fanout import fan_out
 from chaosali.host.ssh import Host, SSHSettings, run_script
-from chaosali.lab.nodes import remove_cgroups
+from chaosali.lab.nodes import CGROUP_ROOT, remove_cgroups
 
 __all__ = ["DEFAULT_STATE_DIR", "Lab", "LabError", "LabHost", "HostServices", "script", "SUDO_USER",
-           "PASSWORD_SUDO_USER"]
+           "PASSWORD_SUDO_USER", "cpus_for", "CPU_CONTROLLERS"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -49,6 +59,10 @@ _NAME = re.compile(r"[a-z][a-z0-9]{0,9}", re.ASCII)
 SUDO_USER = "drill"
 PASSWORD_SUDO_USER = "drill-pw"
 _USERS = ((SUDO_USER, 2901, "ALL=(ALL:ALL) NOPASSWD: ALL"), (PASSWORD_SUDO_USER, 2902, "ALL=(ALL:ALL) ALL"))
+#: The cgroup v1 hierarchies a host's boot loop joins: its CPUs, and the accounting of their use.
+CPU_CONTROLLERS = ("cpuset", "cpu", "cpuacct")
+# the roles whose hosts get a CPU of their own; the others share every CPU of the machine
+_OWN_CPU_ROLES = ("worker", "host")
 
 
 class LabError(RuntimeError):
@@ -61,6 +75,7 @@ class LabHost:
     address: str
     namespace: str
     role: str = "host"
+    cpus: str = ""  # its cpuset's CPU list ("0", "0,1"); empty: the machine's, unplaced
 
     def as_target(self) -> dict:
         return {"name": self.name, "address": self.address}
@@ -73,6 +88,16 @@ HostServices = Callable[[LabHost], dict[str, list[str]]]
 def script(name: str) -> str:
     """One of the lab's shell scripts (package data under ``sh/``)."""
     return (files(__package__) / "sh" / name).read_text(encoding="utf-8")
+
+
+def cpus_for(roles: list[str], machine: list[int]) -> list[str]:
+    """The CPU list of each host of ``roles`` (in order) on a machine of CPUs ``machine``: a worker
+    or plain host gets one CPU, round robin, so that a load on one does not slow another; masters,
+    the load balancer and the monitoring share every CPU, so that a worker's load leaves them the
+    rest of the machine."""
+    every = ",".join(map(str, machine))
+    own = iter(range(len(roles)))
+    return [str(machine[next(own) % len(machine)]) if role in _OWN_CPU_ROLES else every for role in roles]
 
 
 @dataclass
@@ -132,6 +157,11 @@ class Lab:
     def host_dir(self, host: LabHost) -> Path:
         return self.state_dir / "hosts" / host.name
 
+    @property
+    def lxcfs_dir(self) -> Path:
+        """Where the lab's lxcfs is mounted: each host's view of its own CPUs."""
+        return self.state_dir / "lxcfs"
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     @classmethod
@@ -160,11 +190,10 @@ class Lab:
         if count < 1 or count + 10 > network.num_addresses - 2:
             raise LabError(f"{count} hosts do not fit in {self.subnet}: use 1 to {network.num_addresses - 12}")
         addresses = iter(list(network.hosts())[10:])
-        wanted = [
-            LabHost(f"{role}{i}", str(next(addresses)), f"{self.name}-{role}{i}", role)
-            for role, number in roles
-            for i in range(1, number + 1)
-        ]
+        placed = [(role, i) for role, number in roles for i in range(1, number + 1)]
+        cpus = cpus_for([role for role, _ in placed], sorted(os.sched_getaffinity(0)))
+        wanted = [LabHost(f"{role}{i}", str(next(addresses)), f"{self.name}-{role}{i}", role, cpu)
+                  for (role, i), cpu in zip(placed, cpus)]
         if self.hosts and [h.name for h in self.hosts] != [h.name for h in wanted]:
             raise LabError(
                 f"lab {self.name!r} is up with {len(self.hosts)} hosts "
@@ -180,6 +209,7 @@ class Lab:
     def start(self, services: HostServices = lambda host: {}) -> None:
         """Boot every placed host that is not running, with sshd and its ``services``, and wait for sshd."""
         self._bridge()
+        self._lxcfs()
         for index, host in enumerate(self.hosts, start=1):
             self._host(index, host, services(host))
         self._wait_for_sshd()
@@ -205,6 +235,7 @@ class Lab:
         for veth in _links(f"{self.name}-v"):  # its namespace may still be pinned somewhere
             # quietly: the kernel may be removing it with its namespace right now
             subprocess.run(["ip", "link", "del", veth], capture_output=True)
+        self._stop_lxcfs()
         if _link_exists(self.bridge):
             _run(["ip", "link", "del", self.bridge])
         # the cgroups of real nodes' kubelets (nodes.cgroup_parent), once their processes are gone
@@ -344,9 +375,12 @@ class Lab:
             self.boot(host)
 
     def boot(self, host: LabHost) -> None:
-        """Start the host's boot loop (boot.sh): init.sh as pid 1 of the host, again after each reboot."""
+        """Start the host's boot loop (boot.sh) in the host's cgroup: init.sh as pid 1 of the host,
+        again after each reboot."""
         directory = self.host_dir(host)
-        environment = {**os.environ, "LAB_HOSTNAME": host.name, "LAB_HOST_DIR": str(directory)}
+        lxcfs = self.lxcfs_dir if (self.lxcfs_dir / "proc" / "stat").exists() else ""
+        environment = {**os.environ, "LAB_HOSTNAME": host.name, "LAB_HOST_DIR": str(directory),
+                       "LAB_CGROUP": self._cgroup(host), "LAB_LXCFS": str(lxcfs)}
         with open(directory / "init.log", "ab") as log:
             # nsenter, not `ip netns exec`: the latter gives the loop a mount namespace that is a
             # slave of the root one, so every namespace made later would be pinned by it, and live on
@@ -355,6 +389,61 @@ class Lab:
                 ["nsenter", f"--net=/run/netns/{host.namespace}", "sh", str(self.tools / "boot.sh")],
                 env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             )
+
+    def _cgroup(self, host: LabHost) -> str:
+        """Make the host's cgroup (named like its namespace, as its kubelet's cgroup root) under each
+        of :data:`CPU_CONTROLLERS`, with its CPUs; return its name, or "" where the machine has no
+        cgroup v1 cpuset (the host then shares every CPU)."""
+        if not host.cpus or not (CGROUP_ROOT / "cpuset" / "cpuset.cpus").exists():
+            return ""
+        for controller in CPU_CONTROLLERS:
+            (CGROUP_ROOT / controller / host.namespace).mkdir(exist_ok=True)
+        cpuset = CGROUP_ROOT / "cpuset" / host.namespace
+        (cpuset / "cpuset.mems").write_text((CGROUP_ROOT / "cpuset" / "cpuset.mems").read_text())
+        (cpuset / "cpuset.cpus").write_text(host.cpus)
+        return host.namespace
+
+    def _lxcfs(self) -> None:
+        """Start the lab's lxcfs (once): each host's /proc/stat, cpuinfo and loadavg then tell its own
+        CPUs. Without lxcfs or FUSE the hosts read the machine's, said once."""
+        mount = self.lxcfs_dir
+        if (mount / "proc" / "stat").exists():
+            return
+        if not shutil.which("lxcfs") or not Path("/dev/fuse").exists():
+            logger.warning("lab %s: no lxcfs (apt-get install lxcfs) or no /dev/fuse: each host's /proc/stat is "
+                           "the machine's, and its node exporter cannot tell its own CPUs", self.name)
+            return
+        mount.mkdir(exist_ok=True)
+        # in the foreground of a session of its own, as the hosts' boot loops are; --enable-loadavg: a
+        # load average per host, counted from its cgroup's tasks
+        with open(self.state_dir / "lxcfs.log", "ab") as log:
+            subprocess.Popen(["lxcfs", "--foreground", "--enable-loadavg", f"--pidfile={self.state_dir / 'lxcfs.pid'}",
+                              str(mount)], stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while not (mount / "proc" / "stat").exists():
+            if time.monotonic() > deadline:
+                raise LabError(f"lxcfs did not mount {mount} within 10 s")
+            time.sleep(0.05)
+
+    def _stop_lxcfs(self) -> None:
+        """Stop the lab's lxcfs once its hosts are gone, and make sure nothing is mounted on its
+        directory: the state directory is removed next, and lxcfs's tree holds cgroups."""
+        pidfile = self.state_dir / "lxcfs.pid"
+        pid = pidfile.read_text().strip() if pidfile.exists() else ""
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for _ in range(100):
+            alive = pid.isdigit() and Path(f"/proc/{pid}/cmdline").exists() and Path(f"/proc/{pid}/cmdline").read_bytes()
+            if not alive and not os.path.ismount(self.lxcfs_dir):
+                return
+            if not alive:
+                subprocess.run(["umount", "-l", str(self.lxcfs_dir)], capture_output=True)
+            time.sleep(0.05)
+        raise LabError(f"lxcfs (pid {pid or 'unknown'}) still runs or {self.lxcfs_dir} is still mounted: "
+                       f"stop it and umount -l {self.lxcfs_dir}, then run lab down again")
 
     def _wait_for_sshd(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

@@ -43,7 +43,7 @@ _BINARIES = {"prometheus": "/usr/bin/prometheus", "alertmanager": "/usr/bin/prom
 # a scrape every 2 s and a rule evaluation every 1 s: an alert with `for: 2s` fires ~5 s after
 # its target stops answering
 _SCRAPE = {"scrape_interval": "2s", "scrape_timeout": "1500ms", "evaluation_interval": "1s"}
-# the node exporter's collectors that the rules read, and no more: the lab's CPUs are shared
+# the node exporter's collectors that the rules read, and no more (the cpu collector's each host's own)
 _COLLECTORS = ("cpu", "filesystem", "loadavg", "meminfo", "stat")
 _CONTROL_PLANE = "kube-apiserver|kube-controller-manager|kube-scheduler|etcd"
 # the blackbox exporter's module: the API's Service name by UDP, answered with an address. One try
@@ -85,10 +85,14 @@ RULES = [
     # `for:`; nor does the host's boot time tell (node_boot_time_seconds is the machine's): the
     # kubelet's own start time does, as a real node's rebooted kubelet's would
     _restarted("KubeletRestarted", "kubelet", "warning"),
-    # the lab's hosts share the machine's CPUs and its /proc/stat, which their exporters read alike:
-    # one series, of the machine, rather than one alike per host that names a host it cannot tell
-    _rule("MachineCPUSaturated", 'min(1 - avg by (host) (rate(node_cpu_seconds_total{mode="idle"}[15s]))) > 0.95',
-          "15s", "the machine's CPUs, which every lab host shares, are saturated", "warning"),
+    # each lab host has CPUs of its own (hosts.cpus_for), and its exporter reads their time as the
+    # host's processes used it (lxcfs): one series per host, the stressed one's alone. The idle share
+    # of all the time counted, not an average per CPU: the exporter lists a CPU the host lacks (cpu0
+    # of a host on cpu1) with no time at all. 80 %: the machine's other work shares a worker's CPU,
+    # and a saturated host gets what it leaves
+    _rule("HostCPUSaturated", '1 - sum by (host) (rate(node_cpu_seconds_total{mode="idle"}[6s])) '
+          "/ sum by (host) (rate(node_cpu_seconds_total[6s])) > 0.8", "2s",
+          "the CPUs of {{ $labels.host }} are saturated", "warning"),
     # before the kubelet's own hard eviction threshold (nodefs.available < 10 %): a warning while
     # the pods still run. One series per mount point: a bind mount is listed again under its device
     _rule("HostDiskNearlyFull", "min by (host, mountpoint) (node_filesystem_avail_bytes / node_filesystem_size_bytes)"

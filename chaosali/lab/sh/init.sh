@@ -23,6 +23,14 @@ mount -t tmpfs -o size=64m,mode=0755 lab-kubelet /var/lib/kubelet
 for name in passwd shadow hosts resolv.conf sudoers.d; do
     mount --bind "$LAB_HOST_DIR/$name" "/etc/$name"
 done
+# the host's own CPUs, as lxcfs tells them to the processes of this host (LAB_LXCFS, its mount; empty
+# without lxcfs): /proc/stat counts the time of this host's CPUs as its processes used it, and the
+# online CPUs are its cpuset's (a kubelet gives its pods' cgroups the CPUs it finds online there)
+if [ -n "$LAB_LXCFS" ]; then
+    for file in proc/stat proc/cpuinfo proc/loadavg sys/devices/system/cpu/online; do
+        mount --bind "$LAB_LXCFS/$file" "/$file"
+    done
+fi
 mkdir -p /run/sshd /run/lab
 set +e
 
