@@ -54,17 +54,18 @@ class Suite:
     tests: int = 0
 
 
-def read_suite(path: Path, lab_files: set[str]) -> Suite:
+def read_suite(path: Path, lab_tests: set[str]) -> Suite:
     root = ET.parse(path).getroot()
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     suite = Suite(path, sum(float(s.get("time") or 0) for s in suites))
     files: dict[str, float] = defaultdict(float)
     for case in root.iter("testcase"):
-        name = (case.get("classname") or "").split(".")[-1] + ".py"
+        module = (case.get("classname") or "").replace(".", "/") + ".py"
+        name = Path(module).name
         seconds = float(case.get("time") or 0)
         files[name] += seconds
         suite.tests += 1
-        if name in lab_files:
+        if f"{module}::{case.get('name')}" in lab_tests:
             suite.lab += seconds
         else:
             suite.unit += seconds
@@ -72,17 +73,17 @@ def read_suite(path: Path, lab_files: set[str]) -> Suite:
     return suite
 
 
-def lab_files() -> set[str]:
-    """The test files with lab tests: those that use a lab fixture (what tests/conftest.py marks)."""
+def lab_tests() -> set[str]:
+    """The lab tests' ids (``tests/test_x.py::test_y``): those tests/conftest.py marks ``lab``."""
     listed = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-m", "lab",
-                             "-p", "no:cacheprovider", str(REPO / "tests")],
-                            capture_output=True, text=True, cwd=REPO).stdout
-    return {Path(line.split("::")[0]).name for line in listed.splitlines() if "::" in line}
+                             "-p", "no:cacheprovider", "tests"], capture_output=True, text=True, cwd=REPO).stdout
+    return {line for line in listed.splitlines() if "::" in line}
 
 
 def print_suites(newest: Suite, before: Suite | None) -> None:
     print(f"suite: {newest.path.name}, {newest.tests} tests, wall {newest.wall:.0f} s; "
-          f"lab tests {newest.lab:.0f} s (one worker, in order), unit tests {newest.unit:.0f} s (the others)")
+          f"lab tests {newest.lab:.0f} s (in order, on the workers of their labs), "
+          f"unit tests {newest.unit:.0f} s (beside them)")
     if before:
         print(f"suite wall / previous run's ({before.path.name}): x{newest.wall / max(before.wall, 0.001):.2f}; "
               f"lab tests x{newest.lab / max(before.lab, 0.001):.2f}, unit tests x{newest.unit / max(before.unit, 0.001):.2f}")
@@ -150,7 +151,7 @@ def main() -> None:
         if not reports:
             print(f"suite: no JUnit report under {test_runs()} yet (scripts/test keeps one per run)")
             return
-        labs = lab_files()
+        labs = lab_tests()
         suites = [read_suite(path, labs) for path in reports[-2:]]
         print_suites(suites[-1], suites[0] if len(suites) > 1 else None)
 

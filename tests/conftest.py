@@ -27,24 +27,48 @@ KUBE_LAB = {"name": "cskube", "subnet": "10.217.0.0/24"}
 MONITORED_LAB = {"name": "csmon", "subnet": "10.242.0.0/24"}
 
 
+_SESSIONS_LOCK = DEFAULT_STATE_DIR / ".tests.lock"
+#: Set by a pytest-xdist controller that holds the lock for its workers: its pid.
+_LOCK_HELD = "CHAOSALI_TESTS_LOCK_HELD_BY"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # fixturenames is the transitive closure: lab, lab_vars, chaos_args, kube and all built on them
-    # Under pytest-xdist (scripts/test: -n ... --dist loadgroup) every lab test goes to one worker, in
-    # this order, since the labs are shared across tests; the unit tests run beside them on the others.
+    # fixturenames is the transitive closure: lab, lab_vars, chaos_args, kube and all built on them.
+    # Under pytest-xdist (scripts/test: -n ... --dist loadgroup) a session's lab lives in one worker, so
+    # every test of a lab goes to that lab's worker, in this order: the cluster lab's tests and the host
+    # lab's (three tests use both) to one, the monitored, highly available and own labs' to another;
+    # the unit tests run beside them on the other workers.
     for item in items:
         if "one_test_session_at_a_time" in item.fixturenames:
             item.add_marker(pytest.mark.lab)
         if item.get_closest_marker("lab"):
-            item.add_marker(pytest.mark.xdist_group("lab"))
+            shared = "kube" in item.fixturenames or "lab" in item.fixturenames
+            item.add_marker(pytest.mark.xdist_group("cluster-and-hosts" if shared else "other-labs"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A pytest-xdist controller that may run lab tests takes the sessions' lock for all of its
+    workers (they bring up different labs, each in one worker) before it starts them."""
+    distributed = getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")
+    if distributed and "not lab" not in (config.option.markexpr or ""):
+        DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        lock = open(_SESSIONS_LOCK, "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        config.add_cleanup(lock.close)
+        os.environ[_LOCK_HELD] = str(os.getpid())
 
 
 @pytest.fixture(scope="session")
 def one_test_session_at_a_time() -> Iterator[None]:
     """Test sessions share the labs' names and ranges: a second session waits for the first.
 
-    Every fixture that brings up a lab depends on this one, and it is held to the session's end."""
+    Every fixture that brings up a lab depends on this one, and it is held to the session's end
+    (the run's end, when a pytest-xdist controller holds it for this worker)."""
+    if os.environ.get(_LOCK_HELD) == str(os.getppid()):
+        yield
+        return
     DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(DEFAULT_STATE_DIR / ".tests.lock", "w") as lock:
+    with open(_SESSIONS_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
