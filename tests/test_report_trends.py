@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import xmlschema
+from PIL import Image
 
 from chaosali.cli import main
 from chaosali.core.errors import InvalidArgument
@@ -21,7 +22,8 @@ from chaosali.report import trends
 from chaosali.report.figures import read_run
 from chaosali.report.render import FORMATS, journals_in, load_report, render
 from chaosali.report.trends import DEFAULT_MARGIN, PERCENT, PODS, SECONDS, Margin, Report
-from reports import DATA, DOM, check_page, load, outcome
+from helpers import chaos_run, journal_of, passed
+from reports import DATA, DOM, check_page, chromium, load, outcome
 
 MASTER_NETCUT = "The cluster survives losing its masters' network for a while"
 
@@ -296,3 +298,75 @@ def test_a_timeline_spanning_a_year_has_a_few_ticks():
     ticks = DOM(render([read_run(journal)], "html")).root.find("svg", id="timeline-1").find_all("text", cls="tick")
     assert 2 <= len(ticks) <= 6 and ticks[1].text() == "+1753 h"  # 8,760 h / 5, in whole hours
 
+
+# -- the lab: master-netcut night after night -----------------------------------------------------------
+
+LIMIT_COLOUR, REGRESSION_COLOUR = (0x0B, 0x72, 0x85), (0xD0, 0x1C, 0x8B)  # the page's --limit and --regression
+
+
+def drawn(shot: Path) -> tuple[list[int], list[int]]:
+    """What a screenshot shows of the trend charts: the rows a limit line runs along (100 pixels of
+    its colour or more: no label or legend is that wide), and the centres (y) of the regression
+    discs (round blobs of their colour: not the section's stripe, nor the table's ▲)."""
+    image = Image.open(shot).convert("RGB")
+    width = image.size[0]
+
+    def near(pixel: tuple[int, int, int], colour: tuple[int, int, int]) -> bool:
+        return all(abs(a - b) <= 12 for a, b in zip(pixel, colour))
+
+    rows: dict[int, int] = {}
+    marked: set[tuple[int, int]] = set()
+    for index, pixel in enumerate(image.getdata()):
+        y, x = divmod(index, width)
+        if near(pixel, LIMIT_COLOUR):
+            rows[y] = rows.get(y, 0) + 1
+        elif near(pixel, REGRESSION_COLOUR):
+            marked.add((x, y))
+    discs = []
+    while marked:
+        blob, todo = set(), [marked.pop()]
+        while todo:
+            x, y = todo.pop()
+            blob.add((x, y))
+            for neighbour in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)):
+                if neighbour in marked:
+                    marked.remove(neighbour)
+                    todo.append(neighbour)
+        xs, ys = [x for x, _ in blob], [y for _, y in blob]
+        w, h = max(xs) - min(xs) + 1, max(ys) - min(ys) + 1
+        if 5 <= w <= 16 and 5 <= h <= 16 and abs(w - h) <= 2 and len(blob) >= 0.6 * w * h:
+            discs.append(min(ys) + h // 2)
+    return [y for y, count in rows.items() if count >= 100], discs
+
+
+def test_master_netcut_night_after_night_the_longer_cut_is_flagged_and_charted_in_chromium(kube, tmp_path):
+    """Three runs of a 5 s master cut, then one of 10 s: the report over their directory flags the
+    fourth's API outage against the median of the three before it, and Chromium shows the charts
+    with the FMEA's limit line and, below it, the flagged point."""
+    runs = tmp_path / "runs"
+    for night, cut in enumerate([5, 5, 5, 10], 1):
+        folder = runs / f"night-{night}"
+        folder.mkdir(parents=True)
+        run = chaos_run(folder, "master-netcut.json", [kube.lab.vars_path], "--var", f"cut_seconds:int={cut}",
+                        "--var", "settle_seconds:int=2")
+        assert passed(journal_of(run, folder))
+    report = load_report([runs])
+    [trend] = report.trends
+    journals = [str(runs / f"night-{night}" / "journal.json") for night in range(1, 5)]
+    assert [p.source for p in trend.points] == journals
+    [longer] = [r for r in report.regressions if r.measure == "API down"]
+    assert longer.point.source == journals[3] and [p.source for p in longer.compared] == journals[:3]
+    assert longer.value > 1.5 * longer.baseline  # about twice the 5 s cuts' outage
+
+    page = tmp_path / "trend.html"
+    assert main(["report", str(runs), "-o", str(page)]) == 0
+    dumped = chromium("--dump-dom", "--window-size=1000,1600", page.as_uri(), tmp=tmp_path)
+    charts = DOM(dumped.stdout).root.find("section", id="trend-1").find_all("svg", cls="chart")
+    [api] = [chart for chart in charts if chart.find("title").text().startswith("API down of")]
+    assert api.find("line", cls="limit") and "night-4" in api.find("circle", cls="regression").find("title").text()
+    shot = tmp_path / "trend.png"
+    chromium(f"--screenshot={shot}", "--window-size=1000,1600", page.as_uri(), tmp=tmp_path)
+    limit_rows, discs = drawn(shot)
+    assert limit_rows and discs, (limit_rows, discs)
+    # the flagged point sits in a chart under its limit line (the API down 30 s at most; this night ~10 s)
+    assert any(row < disc < row + 130 for row in limit_rows for disc in discs), (limit_rows, discs)
