@@ -209,10 +209,10 @@ def test_directories_and_globs_and_repeated_names(tmp_path, capsys):
     assert journals_in([tmp_path / "none-*.json"]) == [tmp_path / "none-*.json"]  # said unreadable, by its name
     assert main(["report", str(tmp_path / "runs"), "--format", "json"]) == 0
     figures = json.loads(capsys.readouterr().out)
-    # journal.json four times: each run named by its path; the broken file listed, not fatal
-    assert [r["journal"] for r in figures["regressions"]] == [str(tmp_path / "runs" / "4" / "journal.json")]
+    # journal.json four times: each run named by its path in the directory; the broken file listed, not fatal
+    assert [r["journal"] for r in figures["regressions"]] == ["4/journal.json"]
     [unreadable] = figures["unreadable"]
-    assert unreadable["journal"].endswith("2/broken.json") and "cannot read the journal" in unreadable["why"]
+    assert unreadable["journal"] == "2/broken.json" and "cannot read the journal" in unreadable["why"]
     assert figures["summary"]["runs"] == 5 and len(figures["trends"][0]["runs"]) == 4
     assert main(["report", str(tmp_path / "empty-dir-*")]) == 1
     assert main(["report", str(tmp_path / "empty-dir-*.json"), "--format", "json"]) == 1
@@ -311,13 +311,15 @@ def drawn(shot: Path) -> tuple[list[int], list[int]]:
     image = Image.open(shot).convert("RGB")
     width = image.size[0]
 
-    def near(pixel: tuple[int, int, int], colour: tuple[int, int, int]) -> bool:
+    def near(pixel: tuple[int, ...], colour: tuple[int, int, int]) -> bool:
         return all(abs(a - b) <= 12 for a, b in zip(pixel, colour))
 
     rows: dict[int, int] = {}
     marked: set[tuple[int, int]] = set()
-    for index, pixel in enumerate(image.getdata()):
-        y, x = divmod(index, width)
+    data = image.tobytes()  # RGB, row by row
+    for index in range(0, len(data), 3):
+        pixel = (data[index], data[index + 1], data[index + 2])
+        y, x = divmod(index // 3, width)
         if near(pixel, LIMIT_COLOUR):
             rows[y] = rows.get(y, 0) + 1
         elif near(pixel, REGRESSION_COLOUR):
@@ -352,7 +354,7 @@ def test_master_netcut_night_after_night_the_longer_cut_is_flagged_and_charted_i
         assert passed(journal_of(run, folder))
     report = load_report([runs])
     [trend] = report.trends
-    journals = [str(runs / f"night-{night}" / "journal.json") for night in range(1, 5)]
+    journals = [f"night-{night}/journal.json" for night in range(1, 5)]
     assert [p.source for p in trend.points] == journals
     [longer] = [r for r in report.regressions if r.measure == "API down"]
     assert longer.point.source == journals[3] and [p.source for p in longer.compared] == journals[:3]

@@ -129,8 +129,8 @@ def _chart(trend: Trend, measure: str, unit: str, chart_id: str) -> str:
         f'<line class="axis" x1="{_LEFT}" x2="{_LEFT}" y1="{_TOP}" y2="{_BOTTOM}"/>'
         f'<text class="tick" x="{_LEFT - 4}" y="{_TOP + 4}" text-anchor="end">{_e(_tick(unit, axes.high))}</text>'
         f'<text class="tick" x="{_LEFT - 4}" y="{_BOTTOM}" text-anchor="end">{_e(_tick(unit, axes.low))}</text>'
-        f'<text class="tick" x="{_LEFT}" y="{_BOTTOM + 14}">{_e(_date(first))}</text>'
-        f'<text class="tick" x="{_RIGHT}" y="{_BOTTOM + 14}" text-anchor="end">{_e(_date(last))}</text>'
+        f'<text class="tick" x="{_LEFT}" y="{_BOTTOM + 14}">{_e(_date(first, axes.span))}</text>'
+        f'<text class="tick" x="{_RIGHT}" y="{_BOTTOM + 14}" text-anchor="end">{_e(_date(last, axes.span))}</text>'
         f"{limit_line}"
         f'<polyline class="series" points="{line}"/>{"".join(marks)}</svg></figure>'
     )
@@ -140,5 +140,6 @@ def _tick(unit: str, value: float) -> str:
     return f"{value:.3g}" + {"seconds": " s", PERCENT: " %"}.get(unit, "")
 
 
-def _date(moment: dt.datetime | None) -> str:
-    return moment.strftime("%b %d") if moment else "-"
+def _date(moment: dt.datetime | None, span: float) -> str:
+    """A run's start on the x axis: its day, or its time of day when the runs fit in two days."""
+    return moment.strftime("%H:%M" if span < 2 * 86400 else "%b %d") if moment else "-"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -92,10 +93,14 @@ def load_report(paths: list[Path], margin: Margin = DEFAULT_MARGIN) -> Report:
 
 
 def _sources(paths: list[Path]) -> list[str]:
-    """How a report names each journal: its file name, or its path where names repeat (journal.json
-    in a directory per run)."""
+    """How a report names each journal: its file name, or where names repeat (journal.json in a
+    directory per run), its path from the directory all of them are in."""
     names = [Path(path).name for path in paths]
-    return names if len(set(names)) == len(names) else [str(path) for path in paths]
+    if len(set(names)) == len(names):
+        return names
+    absolute = [os.path.abspath(path) for path in paths]
+    common = os.path.commonpath(absolute)
+    return [os.path.relpath(path, common) for path in absolute]
 
 
 def _read(path: Path, source: str) -> tuple[Run, Point]:
