@@ -27,13 +27,19 @@ KUBE_LAB = {"name": "cskube", "subnet": "10.217.0.0/24"}
 MONITORED_LAB = {"name": "csmon", "subnet": "10.242.0.0/24"}
 
 
-_SESSIONS_LOCK = DEFAULT_STATE_DIR / ".tests.lock"
-#: Set by a pytest-xdist controller that holds the lock for its workers: its pid.
-_LOCK_HELD = "CHAOSALI_TESTS_LOCK_HELD_BY"
+#: The labs tests share, by the fixture that brings each up. A lab test that uses none of them
+#: brings up labs of its own ("own": names and ranges no other test uses).
+_SHARED_LABS = ("ha_cluster", "kube", "lab", "monitored")
+#: Set by a pytest-xdist controller that holds the labs' locks for its workers: its pid.
+_LOCKS_HELD = "CHAOSALI_TESTS_LOCKS_HELD_BY"
+
+
+def _labs_of(item: pytest.Item) -> list[str]:
+    # fixturenames is the transitive closure: lab, lab_vars, chaos_args, kube and all built on them
+    return [name for name in _SHARED_LABS if name in item.fixturenames] or ["own"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # fixturenames is the transitive closure: lab, lab_vars, chaos_args, kube and all built on them.
     # Under pytest-xdist (scripts/test: -n ... --dist loadgroup) a session's lab lives in one worker, so
     # every test of a lab goes to that lab's worker, in this order: the cluster lab's tests and the host
     # lab's (three tests use both) to one, the monitored, highly available and own labs' to another;
@@ -42,35 +48,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "one_test_session_at_a_time" in item.fixturenames:
             item.add_marker(pytest.mark.lab)
         if item.get_closest_marker("lab"):
-            shared = "kube" in item.fixturenames or "lab" in item.fixturenames
+            shared = {"kube", "lab"} & set(_labs_of(item))
             item.add_marker(pytest.mark.xdist_group("cluster-and-hosts" if shared else "other-labs"))
 
 
+def _lock_labs(config: pytest.Config, labs: set[str]) -> None:
+    """Hold the locks of ``labs`` to the run's end, taken in one order (so that two sessions never
+    wait for each other): a session waits only for the sessions that use one of its labs. The
+    sessions' lock is shared: a checkout from before the labs had locks of their own takes it alone."""
+    if not labs:
+        return
+    DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
+    for name, mode in [(".tests.lock", fcntl.LOCK_SH), *((f".tests-{lab}.lock", fcntl.LOCK_EX) for lab in sorted(labs))]:
+        lock = open(DEFAULT_STATE_DIR / name, "w")
+        fcntl.flock(lock, mode)
+        config.add_cleanup(lock.close)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """A pytest-xdist controller that may run lab tests takes the sessions' lock for all of its
-    workers (they bring up different labs, each in one worker) before it starts them."""
+    """A pytest-xdist controller that may run lab tests takes every lab's lock for its workers
+    before it starts them (it does not collect: it cannot tell which labs its tests use)."""
     distributed = getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")
     if distributed and "not lab" not in (config.option.markexpr or ""):
-        DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
-        lock = open(_SESSIONS_LOCK, "w")
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        config.add_cleanup(lock.close)
-        os.environ[_LOCK_HELD] = str(os.getpid())
+        _lock_labs(config, {*_SHARED_LABS, "own"})
+        os.environ[_LOCKS_HELD] = str(os.getpid())
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A session takes the locks of the labs its selected tests use, before its first test."""
+    if session.config.option.collectonly or os.environ.get(_LOCKS_HELD) in (str(os.getpid()), str(os.getppid())):
+        return  # nothing runs; or a pytest-xdist controller took them, for its workers too
+    _lock_labs(session.config, {lab for item in session.items if item.get_closest_marker("lab")
+                                for lab in _labs_of(item)})
 
 
 @pytest.fixture(scope="session")
-def one_test_session_at_a_time() -> Iterator[None]:
-    """Test sessions share the labs' names and ranges: a second session waits for the first.
-
-    Every fixture that brings up a lab depends on this one, and it is held to the session's end
-    (the run's end, when a pytest-xdist controller holds it for this worker)."""
-    if os.environ.get(_LOCK_HELD) == str(os.getppid()):
-        yield
-        return
-    DEFAULT_STATE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(_SESSIONS_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+def one_test_session_at_a_time() -> None:
+    """What every fixture that brings up a lab depends on: it makes the tests that use it ``lab``
+    tests, whose labs' locks the session takes once it has collected them (pytest_collection_finish)."""
 
 
 @pytest.fixture(scope="session")
