@@ -342,11 +342,11 @@ def drawn(shot: Path) -> tuple[list[int], list[int]]:
 
 
 def test_master_netcut_night_after_night_the_longer_cut_is_flagged_and_charted_in_chromium(kube, tmp_path):
-    """Three runs of a 5 s master cut, then one of 10 s: the report over their directory flags the
+    """Three runs of a 4 s master cut, then one of 10 s: the report over their directory flags the
     fourth's API outage against the median of the three before it, and Chromium shows the charts
     with the FMEA's limit line and, below it, the flagged point."""
     runs = tmp_path / "runs"
-    for night, cut in enumerate([5, 5, 5, 10], 1):
+    for night, cut in enumerate([4, 4, 4, 10], 1):
         folder = runs / f"night-{night}"
         folder.mkdir(parents=True)
         run = chaos_run(folder, "master-netcut.json", [kube.lab.vars_path], "--var", f"cut_seconds:int={cut}",
@@ -358,7 +358,7 @@ def test_master_netcut_night_after_night_the_longer_cut_is_flagged_and_charted_i
     assert [p.source for p in trend.points] == journals
     [longer] = [r for r in report.regressions if r.measure == "API down"]
     assert longer.point.source == journals[3] and [p.source for p in longer.compared] == journals[:3]
-    assert longer.value > 1.5 * longer.baseline  # about twice the 5 s cuts' outage
+    assert longer.value > 1.5 * longer.baseline  # about twice the 4 s cuts' outage
 
     page = tmp_path / "trend.html"
     assert main(["report", str(runs), "-o", str(page)]) == 0
