@@ -39,6 +39,7 @@ def _labs_of(item: pytest.Item) -> list[str]:
     return [name for name in _SHARED_LABS if name in item.fixturenames] or ["own"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Under pytest-xdist (scripts/test: -n ... --dist loadgroup) a session's lab lives in one worker, so
     # every test of a lab goes to that lab's worker, in this order: the cluster lab's tests and the host
