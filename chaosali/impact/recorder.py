@@ -45,6 +45,7 @@ logger = logging.getLogger("chaostoolkit")
 WATCH_SECONDS = 10  # the server ends each watch after this; resuming costs one small request
 _READ_TIMEOUT = WATCH_SECONDS + 5
 _RETRY_SECONDS = 1.0
+_STOP_SECONDS = 3.0  # what the samplers may still take once stopped: one check of each
 ALERT_POLL_SECONDS = 1.0  # the alerts are asked for at most once a second
 _PAGE = 500  # objects per list request: the first list of a large cluster, a page at a time
 _WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
@@ -166,8 +167,12 @@ class Recorder:
 
     def stop(self) -> None:
         self._stopping.set()
+        # The samplers end within a poll; a watch blocked on a quiet stream ends only when its server
+        # ends it (WATCH_SECONDS), with nothing more to record: it is left to end by itself, so that
+        # each run does not wait for it.
+        deadline = time.monotonic() + _STOP_SECONDS
         for thread in self._threads:
-            thread.join(timeout=_READ_TIMEOUT + 5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._ended_at = _now()
         with self._lock:
             self._outages.close(self._t())
