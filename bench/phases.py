@@ -12,7 +12,7 @@ changed most. So the change that makes the suite slower is seen in the run that 
 
     python3 bench/phases.py                   # the newest logs
     python3 bench/phases.py --junit A.xml B.xml --build-log k8sbuild.log
-    python3 bench/phases.py --quick           # two small unit runs of its own, compared
+    python3 bench/phases.py --quick           # two runs of a small suite of its own, compared
 """
 
 from __future__ import annotations
@@ -73,10 +73,10 @@ def read_suite(path: Path, lab_tests: set[str]) -> Suite:
     return suite
 
 
-def lab_tests() -> set[str]:
+def lab_tests(root: Path = REPO) -> set[str]:
     """The lab tests' ids (``tests/test_x.py::test_y``): those tests/conftest.py marks ``lab``."""
     listed = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-m", "lab",
-                             "-p", "no:cacheprovider", "tests"], capture_output=True, text=True, cwd=REPO).stdout
+                             "-p", "no:cacheprovider", "tests"], capture_output=True, text=True, cwd=root).stdout
     return {line for line in listed.splitlines() if "::" in line}
 
 
@@ -126,14 +126,32 @@ def print_build(log: Path) -> None:
         print(f"build total {total:.0f} s; compiling / total: x{compiled / total:.2f} (the rest: waiting for downloads)")
 
 
+_QUICK_TESTS = """
+import time
+
+import pytest
+
+
+@pytest.mark.lab
+def test_a_lab_test_that_waits():
+    time.sleep(0.2)
+
+
+def test_a_unit_test():
+    assert True
+"""
+
+
 def quick_runs(directory: Path) -> list[Path]:
-    """Two small runs of the unit tests, as scripts/test would keep them."""
+    """Two runs of a small suite of its own (a lab test, a unit test), kept as scripts/test keeps them."""
+    (directory / "tests").mkdir()
+    (directory / "tests" / "test_quick.py").write_text(_QUICK_TESTS)
+    (directory / "pytest.ini").write_text("[pytest]\nmarkers =\n    lab: needs the lab\n")
     paths = []
     for index in (1, 2):
         path = directory / f"quick-{index}.xml"
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not lab",
-                        f"--junitxml={path}", str(REPO / "tests" / "test_ledger.py"),
-                        str(REPO / "tests" / "test_core.py")], cwd=REPO, capture_output=True, check=True)
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={path}",
+                        "tests"], cwd=directory, capture_output=True, check=True)
         paths.append(path)
     return paths
 
@@ -151,7 +169,7 @@ def main() -> None:
         if not reports:
             print(f"suite: no JUnit report under {test_runs()} yet (scripts/test keeps one per run)")
             return
-        labs = lab_tests()
+        labs = lab_tests(Path(scratch) if args.quick and not args.junit else REPO)
         suites = [read_suite(path, labs) for path in reports[-2:]]
         print_suites(suites[-1], suites[0] if len(suites) > 1 else None)
 
