@@ -42,15 +42,14 @@ def _labs_of(item: pytest.Item) -> list[str]:
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Under pytest-xdist (scripts/test: -n ... --dist loadgroup) a session's lab lives in one worker, so
-    # every test of a lab goes to that lab's worker, in this order: the cluster lab's tests and the host
-    # lab's (three tests use both) to one, the monitored, highly available and own labs' to another;
-    # the unit tests run beside them on the other workers.
+    # every test of a lab goes to that lab's worker, in this order: the cluster lab's tests to one, the
+    # host, monitored, highly available and own labs' to another (a test that uses two labs uses two of
+    # these: tests/test_suite_rules.py checks it); the unit tests run beside them on the other workers.
     for item in items:
         if "one_test_session_at_a_time" in item.fixturenames:
             item.add_marker(pytest.mark.lab)
         if item.get_closest_marker("lab"):
-            shared = {"kube", "lab"} & set(_labs_of(item))
-            item.add_marker(pytest.mark.xdist_group("cluster-and-hosts" if shared else "other-labs"))
+            item.add_marker(pytest.mark.xdist_group("cluster" if "kube" in _labs_of(item) else "other-labs"))
 
 
 def _lock_labs(config: pytest.Config, labs: set[str]) -> None:

@@ -332,7 +332,8 @@ def test_vip_with_a_cut_member_answers_for_some_connections_only(web: Web, vip: 
     assert within_tolerance(at_least_two, healed)
 
 
-def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, kube):
+def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, monitored):
+    # the monitored lab's API: it is in the same pytest-xdist worker as the host lab (tests/conftest.py)
     from kubernetes import client, config
 
     idle = lab.hosts[0].address  # a lab host with no web server: refuses the connection
@@ -343,7 +344,8 @@ def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, kube):
         ]},
         {"name": "chaosali-svc-test-b", "endpoints": [{"addresses": [idle]}]},  # readiness unknown
     ]
-    api = config.new_client_from_config(config_file=str(kube.admin_kubeconfig))
+    api = config.new_client_from_config(config_file=str(monitored.admin_kubeconfig))
+    admin = {"kubeconfig_path": str(monitored.admin_kubeconfig)}
     discovery = client.DiscoveryV1Api(api)
     try:
         for item in slices:
@@ -354,7 +356,7 @@ def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, kube):
                 "endpoints": item["endpoints"],
             })
         result = vip_members(vip, VIP_PORT, service="chaosali-svc-test", timeout=1,
-                             configuration=kube.admin)
+                             configuration=admin)
     finally:
         for item in slices:
             try:
@@ -370,7 +372,7 @@ def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, kube):
     assert result["members"][2]["reason"] .startswith("TCP connection to port ") and result["members"][2]["reason"].endswith(" failed: connection refused")
 
     none = vip_members(vip, VIP_PORT, service="chaosali-no-such-svc", timeout=1,
-                       configuration=kube.admin)
+                       configuration=admin)
     assert (none["total"], none["answering"], none["vip"]["ok"]) == (0, 0, True)
 
 
@@ -468,7 +470,7 @@ def test_vip_members_refuses_a_malformed_vip():
 
 
 def test_the_impact_recorder_measures_the_availability_a_cut_member_leaves_behind_the_vip(
-    web: Web, vip: str, cuts: Cuts, kube
+    web: Web, vip: str, cuts: Cuts, monitored
 ):
     from chaosali.cluster.api import new_api_client
     from chaosali.impact.measures import measure
@@ -476,7 +478,7 @@ def test_the_impact_recorder_measures_the_availability_a_cut_member_leaves_behin
     from chaosali.core.http import check
 
     request, expect = check(f"http://{vip}:{VIP_PORT}/health.json", timeout=0.5)
-    configuration = kube.admin
+    configuration = {"kubeconfig_path": str(monitored.admin_kubeconfig)}
     recorder = Recorder(lambda: new_api_client(configuration, retries=0), Scope(()),
                         http_targets=(HttpTarget("vip", request, expect, rate=10),))
     cuts.cut(web.first)
