@@ -17,7 +17,7 @@ import pytest
 
 from chaosali.lab.cluster import Cluster
 from chaosali.lab.hosts import DEFAULT_STATE_DIR, Lab
-from helpers import KubeAccess, chaosali_chains, markers, sh, spread_over_both_zones
+from helpers import SEQUENCE, Drill, KubeAccess, chaosali_chains, markers, run_in_order, sh
 from webserver import LocalServer
 
 # the session's runs keep their ledgers apart from the user's (``chaos run`` children inherit it)
@@ -199,8 +199,13 @@ def kube(one_test_session_at_a_time: None) -> Iterator[KubeAccess]:
 
 @pytest.fixture
 def web_spread(kube: KubeAccess) -> None:
-    """The demo workload with one replica per worker before the drill."""
-    spread_over_both_zones(kube)
+    """The demo workload with one replica per worker, for a test that acts on it without a drill (a
+    drill's own ``spread`` control does this): put back as the drills put it back."""
+    from chaosali.cluster.api import connect
+    from chaosali.cluster.spread import respread
+
+    with connect(kube.admin) as cluster:
+        respread(cluster, "demo", "web", 120)
 
 
 @pytest.fixture
@@ -268,6 +273,13 @@ def monitored(one_test_session_at_a_time: None) -> Iterator[Cluster]:
 
 
 
+
+
+@pytest.fixture(scope="session")
+def forward(monitored: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Drill]:
+    """Every shipped drill the monitored lab runs, once, one after another in file order, as a user
+    runs them (helpers.SEQUENCE): the drill tests read their journals."""
+    return run_in_order(monitored.lab, tmp_path_factory.mktemp("forward"), list(SEQUENCE))
 
 
 @pytest.fixture

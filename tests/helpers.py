@@ -8,10 +8,10 @@ import os
 import socket
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import pytest
 from kubernetes import client as k8s
 
 from chaosali.core import waiting
@@ -82,30 +82,6 @@ class KubeAccess:
     def admin(self) -> dict:
         """The configuration of activities that act as the cluster's admin."""
         return {"kubeconfig_path": str(self.admin_kubeconfig)}
-
-
-def spread_over_both_zones(kube: KubeAccess) -> None:
-    """Have the demo's pods made again, so that the scheduler spreads them anew, until they run in both
-    zones (one per worker): a drill that expects partial impact needs it, and a drain or an eviction
-    before may have gathered them on one node."""
-    from kubernetes import client
-
-    from chaosali.cluster.api import connect
-
-    with connect(kube.admin) as cluster:
-        core = client.CoreV1Api(cluster.client)
-        zones = {n.metadata.name: n.metadata.labels.get("topology.kubernetes.io/zone") for n in core.list_node().items}
-
-        def running() -> list:  # Ready: a real container serves once its readiness probe passes
-            return [p for p in core.list_namespaced_pod("demo", label_selector="app=web").items
-                    if not p.metadata.deletion_timestamp and p.status.phase == "Running"
-                    and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])]
-        for _ in range(3):  # the spread is a preference (ScheduleAnyway): ask again if it was not met
-            if len(running()) == 2 and {zones.get(p.spec.node_name) for p in running()} == {"zone-a", "zone-b"}:
-                return
-            core.delete_collection_namespaced_pod("demo", label_selector="app=web")
-            wait_until(lambda: len(running()) == 2, 60, step=1)
-    pytest.fail("the demo did not spread over both zones")
 
 
 def kubelet_process(lab: Lab) -> str:
@@ -228,3 +204,91 @@ def fault_proven(journal: dict) -> dict:
 def sh(script: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run a host script here (``sh -s``, in ``cwd``), as a host runs what chaosali sends it over SSH."""
     return subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=20, cwd=cwd)
+
+
+# -- every shipped drill the monitored lab runs, one after another, as a user runs them ---------------
+
+# Each with the options a user would give it every time (shorter timings where they prove as much).
+# etcd-partition and master-netcut-ha need three masters (tests/test_ha.py), host-netcut a plain host.
+SEQUENCE = {
+    "apiserver-crash.json": ("settle_seconds:int=2",),
+    # filled past the alert (< 15 % free), short of the kubelet's eviction (< 10 %) of the 64 MiB disk
+    "disk-full.json": ("fill_nodes=kubernetes.io/hostname=worker1", "fill_percent:int=88", "keep_free_megabytes:int=4",
+                       "fill_seconds:int=20"),
+    "dns-outage.json": ("cut_seconds:int=12", "settle_seconds:int=2"),
+    # etcd stopped (SIGSTOP): its sockets stay open, its scrapes time out, and the API server's with them
+    "etcd-hang.json": ("settle_seconds:int=2",),
+    # kube-monkey schedules schedule_delay s after it starts and kills within the next minute
+    "kube-monkey.json": ("kill_seconds:int=80",),
+    # against the lab's decoy (the var file's wrong_apiserver): the kubelet kills its containers
+    "kubelet-misconfig.json": (),
+    "master-netcut.json": ("settle_seconds:int=5",),
+    "node-drain.json": ("drain_timeout:int=10",),
+    "node-high-load.json": ("load_seconds:int=8",),
+    "node-reboot.json": (),
+    "random-chaos.json": (),
+    "zone-outage.json": ("cut_seconds:int=46", "notready_seconds:int=36"),
+}
+ON_OTHER_LABS = {"etcd-partition.json", "master-netcut-ha.json", "host-netcut.json"}
+# the drills whose tests compare the plan made before the run with the hosts the run hit
+PLANNED = {"kubelet-misconfig.json", "random-chaos.json", "zone-outage.json"}
+
+
+@dataclass
+class Drill:
+    """One drill of a sequence: its journal, its verdict (the report's word), how long ``chaos run``
+    took, and what was read around it before the next drill changed it (``seen``)."""
+
+    journal: dict
+    verdict: str
+    seconds: float
+    seen: dict = field(default_factory=dict)
+
+
+def run_in_order(lab: Lab, directory: Path, names: list[str]) -> dict[str, Drill]:
+    """Run the drills one after another against the (monitored) cluster ``lab``, as a user would;
+    each leaves no fault on any host."""
+    done: dict[str, Drill] = {}
+    for name in names:
+        where = directory / name.removesuffix(".json")
+        where.mkdir()
+        options = [f"--var={option}" for option in SEQUENCE[name]]
+        seen: dict = {}
+        if name in PLANNED:
+            # the drill's spread control puts the replicas back before anything else: the plan (which
+            # knows nothing of it) judges the placement the run will act on
+            respread_web(lab)
+            seen["plan"] = plan_of(where, name, [lab.vars_path], *options)
+        started = time.monotonic()
+        journal = journal_of(chaos_run(where, name, [lab.vars_path], *options), where, timeout=600)
+        took = time.monotonic() - started
+        seen.update(_seen_after(lab, name, journal))
+        for host in lab.hosts:
+            assert markers(lab, host) == [] and chaosali_chains(host) == [], (name, host.name)
+        done[name] = Drill(journal, run_verdict(read_run(journal)), took, seen)
+        print(f"\n{name}: {done[name].verdict} in {took:.0f} s")
+    return done
+
+
+def respread_web(lab: Lab) -> None:
+    """The lab's demo workload put back where its spread wants it, as the drills' spread control does."""
+    from chaosali.cluster.api import connect
+    from chaosali.cluster.spread import respread
+
+    with connect({"kubeconfig_path": json.loads(lab.vars_path.read_text())["configuration"]["kubeconfig_path"]}) as cluster:
+        respread(cluster, "demo", "web", 120)
+
+
+def _seen_after(lab: Lab, name: str, journal: dict) -> dict:
+    """What a test checks that the next drill would change: the alerts firing right after each drill,
+    and the age of a rebooted host's processes."""
+    from chaosali.monitoring.prometheus import client as prometheus
+
+    variables = json.loads(lab.vars_path.read_text())
+    alerts = prometheus(None, 2.0, variables["configuration"], variables["secrets"]["prometheus"]).alerts()
+    seen: dict = {"firing": {alert["labels"].get("alertname") for alert in alerts if alert["state"] == "firing"}}
+    if name == "node-reboot.json":
+        rebooted = next(run["output"] for run in journal["run"] if run["activity"]["name"] == "reboot-a-worker")
+        seen["ages"] = run_script(Host(rebooted["hosts"][0]["address"]), "ps -e -o etimes=,comm=",
+                                  settings(lab)).splitlines()
+    return seen

@@ -99,7 +99,7 @@ def test_host_netcut_against_a_host_whose_key_is_unknown_never_starts_and_exits_
     assert run_verdict(read_run(journal)) != "ok"
 
 
-def test_a_second_drill_on_a_locked_cluster_is_refused_before_it_touches_anything(kube, web_spread, tmp_path):
+def test_a_second_drill_on_a_locked_cluster_is_refused_before_it_touches_anything(kube, tmp_path):
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     first_dir.mkdir()
     second_dir.mkdir()
@@ -124,7 +124,7 @@ def test_a_second_drill_on_a_locked_cluster_is_refused_before_it_touches_anythin
     assert passed(journal)  # the first ends as it would alone
 
 
-def test_sigkill_mid_drain_then_cleanup_heals_the_cordon_from_the_ledger(kube, web_spread, tmp_path):
+def test_sigkill_mid_drain_then_cleanup_heals_the_cordon_from_the_ledger(kube, tmp_path):
     core = k8s.CoreV1Api(new_api_client(kube.admin))
 
     run = chaos_run(tmp_path, "node-drain.json", [kube.lab.vars_path], "--var", "drain_timeout:int=30",
@@ -179,7 +179,7 @@ def test_sigkill_mid_kube_monkey_then_cleanup_removes_it_and_the_victim_labels(k
     assert "no fault open" in chaosali("cleanup", "--list").stdout
 
 
-def test_the_lock_s_next_holder_heals_first_what_a_holder_killed_mid_drain_left(kube, web_spread, tmp_path):
+def test_the_lock_s_next_holder_heals_first_what_a_holder_killed_mid_drain_left(kube, tmp_path):
     core = k8s.CoreV1Api(new_api_client(kube.admin))
     experiment = json.loads((REPO / "experiments" / "node-drain.json").read_text())
     for control in experiment["controls"]:

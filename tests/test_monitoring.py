@@ -24,7 +24,6 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosali.core.errors import InvalidArgument
 from chaosali.host import actions
-from chaosali.host.ssh import Host, run_script
 from chaosali.impact import controls
 from chaosali.impact.measures import ALERT_MOMENTS, detections, expected_alerts, sorted_alerts
 from chaosali.impact.recorder import Recorder, Scope
@@ -39,8 +38,8 @@ from chaosali.report.recovery import RECOVERED
 from chaosali.report.fmea import validate_fmea
 from chaosali.report.render import render
 from chaosali.report.words import run_verdict
-from helpers import (REPO, KubeAccess, assert_plan_agrees, chaos_run, chaosali_chains, fault_proven, journal_of,
-                      kubelet_process, markers, passed, plan_of, settings, spread_over_both_zones, wait_until)
+from helpers import (ON_OTHER_LABS, REPO, SEQUENCE, KubeAccess, assert_plan_agrees, chaos_run, fault_proven,
+                     journal_of, kubelet_process, passed, wait_until)
 from test_dns_outage import ANSWERING, RESOLVED, answers, dns_hosts
 
 DATA = Path(__file__).parent / "data"
@@ -418,9 +417,15 @@ def test_unreachable_and_timeout_name_the_address(monitored):
         query("up", url=silent, timeout=1, secrets=scope)
 
 
-def test_a_master_cut_fires_the_api_down_alert_in_time(monitored, tmp_path):
-    run = chaos_run(tmp_path, "master-netcut.json", [monitored.lab.vars_path], "--var", "settle_seconds:int=5")
-    journal = journal_of(run, tmp_path)
+# -- lab: every shipped drill the monitored lab runs, one after another (``forward``, conftest.py) ----
+
+def test_the_sequence_is_every_shipped_drill_the_monitored_lab_runs_in_file_order():
+    shipped = sorted(path.name for path in (REPO / "experiments").glob("*.json"))
+    assert list(SEQUENCE) == [name for name in shipped if name not in ON_OTHER_LABS]
+
+
+def test_a_master_cut_fires_the_api_down_alert_in_time(forward):
+    journal = forward["master-netcut.json"].journal
     impact = impact_of(journal)
     [detected] = impact["detections"]
     assert detected["alert"] == "KubeAPIDown" and detected["met"] is True
@@ -438,8 +443,7 @@ def test_a_master_cut_fires_the_api_down_alert_in_time(monitored, tmp_path):
     alerts = read_run(journal).alerts
     assert "HostDown" in {a["alert"] for a in alerts["on_faulted"] if a["target"] == "master1"}, alerts
     assert not [a for a in alerts["unexpected"] if a["labels"].get("host") == "master1"], alerts
-    assert alerts_firing(["KubeAPIDown"], configuration=prometheus_access(monitored)[0],
-                         secrets=prometheus_access(monitored)[1])["count"] == 0
+    assert "KubeAPIDown" not in forward["master-netcut.json"].seen["firing"]  # resolved by the drill's end
 
 
 def impact_of(journal: dict) -> dict:
@@ -472,20 +476,13 @@ def assert_declared_alerts_fired_in_time(journal: dict, labels: dict[str, dict])
               f"after the fault, resolved {detected['seconds_to_resolve']} s after the heal (None: not in the recording)")
 
 
-@pytest.mark.parametrize("experiment, options, labels", [
-    # filled past the alert (< 15 % free), short of the kubelet's eviction (< 10 %) of the 64 MiB disk
-    ("disk-full.json", ["fill_nodes=kubernetes.io/hostname=worker1", "fill_percent:int=88",
-                        "keep_free_megabytes:int=4", "fill_seconds:int=20"],
-     {"HostDiskNearlyFull": {"host": "worker1", "mountpoint": "/var/lib/kubelet"}}),
-    ("apiserver-crash.json", ["settle_seconds:int=2"],
-     {"ControlPlaneRestarted": {"host": "master1", "job": "kube-apiserver"}}),
-    # etcd stopped (SIGSTOP): its sockets stay open, its scrapes time out, and the API server's with them
-    ("etcd-hang.json", ["settle_seconds:int=2"],
-     {"EtcdMemberDown": {"host": "master1", "job": "etcd"}, "KubeAPIDown": {}}),
+@pytest.mark.parametrize("experiment, labels", [
+    ("disk-full.json", {"HostDiskNearlyFull": {"host": "worker1", "mountpoint": "/var/lib/kubelet"}}),
+    ("apiserver-crash.json", {"ControlPlaneRestarted": {"host": "master1", "job": "kube-apiserver"}}),
+    ("etcd-hang.json", {"EtcdMemberDown": {"host": "master1", "job": "etcd"}, "KubeAPIDown": {}}),
 ])
-def test_the_shipped_drills_declare_alerts_the_lab_raises_in_time(monitored, tmp_path, experiment, options, labels):
-    run = chaos_run(tmp_path, experiment, [monitored.lab.vars_path], *(f"--var={option}" for option in options))
-    journal = journal_of(run, tmp_path)
+def test_the_shipped_drills_declare_alerts_the_lab_raises_in_time(forward, experiment, labels):
+    journal = forward[experiment].journal
     assert_declared_alerts_fired_in_time(journal, labels)
     # each fault proven by more than the impact recording
     assert any(entry["what"] != "the impact recording" for entry in fault_proven(journal)["evidence"])
@@ -496,13 +493,12 @@ def monitored_kube(monitored) -> KubeAccess:
 
 
 def test_dns_outage_drill_names_stop_resolving_during_the_cut_and_resolve_after_and_its_alert_fires(
-        monitored, tmp_path):
-    """The cluster DNS's port 53 dropped on its hosts: the names stop resolving and come back, and the
-    blackbox probe from the monitoring host, through the cut, fires ClusterDNSDown in time."""
+        monitored, forward):
+    """The cluster DNS's port 53 dropped on its hosts (12 s): the names stop resolving and come back,
+    and the blackbox probe from the monitoring host, through the cut, fires ClusterDNSDown in time."""
     kube = monitored_kube(monitored)
     servers = sorted(h.address for h in dns_hosts(kube))
-    journal = journal_of(chaos_run(tmp_path, "dns-outage.json", [monitored.lab.vars_path],
-                                   "--var", "cut_seconds:int=12", "--var", "settle_seconds:int=2"), tmp_path)
+    journal = forward["dns-outage.json"].journal
     assert_declared_alerts_fired_in_time(journal, {"ClusterDNSDown": {}})
     out = {run["activity"]["name"]: run for run in journal["run"]}
     assert sorted(h["address"] for h in out["cut-dns"]["output"]["hosts"]) == servers
@@ -523,20 +519,16 @@ def test_dns_outage_drill_names_stop_resolving_during_the_cut_and_resolve_after_
     assert names_failed["seen"] is True and names_failed["expected"] is True
     for server in dns_hosts(kube):
         assert answers(monitored.lab.hosts[0], server) == ANSWERING
-    for host in monitored.lab.hosts:
-        assert markers(monitored.lab, host) == [] and chaosali_chains(host) == [], host.name
 
 
-def test_node_reboot_proves_a_new_boot_and_the_kubelet_s_restart_is_alerted(monitored, tmp_path):
+def test_node_reboot_proves_a_new_boot_and_the_kubelet_s_restart_is_alerted(monitored, forward):
     """On a real worker a reboot ends every container of the host; the recorder sees them end and
     return (the kubelet's reports, a second or two after the host is back), and measures the impact
     the FMEA expects; the kubelet's new start time fires KubeletRestarted (its host is back in
     seconds: too soon for KubeletDown or HostDown to fire)."""
     if not monitored.monitoring.kubelets:
         pytest.skip("the monitored lab's workers are kwok: no kubelet to restart or to scrape")
-    spread_over_both_zones(monitored_kube(monitored))
-    run = chaos_run(tmp_path, "node-reboot.json", [monitored.lab.vars_path])
-    journal = journal_of(run, tmp_path)
+    journal = forward["node-reboot.json"].journal
     reboot = outputs(journal)["reboot-a-worker"]
     rebooted, node = reboot["hosts"][0], reboot["targets"]["hosts"][0]["name"]
     assert_declared_alerts_fired_in_time(journal, {"KubeletRestarted": {"host": node, "job": "kubelet"}})
@@ -547,7 +539,7 @@ def test_node_reboot_proves_a_new_boot_and_the_kubelet_s_restart_is_alerted(moni
     assert proof[0]["boot_before"] == rebooted["boot_before"] != proof[0]["boot_after"]
     assert 0 < proof[0]["answered_after_seconds"] < 30
     # every process of the host is younger than the drill: it really rebooted, and booted again
-    ages = run_script(Host(rebooted["address"]), "ps -e -o etimes=,comm=", settings(monitored.lab)).splitlines()
+    ages = forward["node-reboot.json"].seen["ages"]
     assert ages and all(int(line.split()[0]) < 60 for line in ages)
     assert any(line.split()[1] == kubelet_process(monitored.lab) for line in ages)
     measures = impact_of(journal)["measures"]
@@ -565,13 +557,10 @@ def test_node_reboot_proves_a_new_boot_and_the_kubelet_s_restart_is_alerted(moni
     assert read_run(journal).recovery.exceeded is False  # judged from what recovered, in time
 
 
-def test_zone_outage_keeps_the_workload_available_from_the_other_zone_and_its_alerts_fire(monitored, tmp_path):
-    spread_over_both_zones(monitored_kube(monitored))
-    shortened = ("--var", "cut_seconds:int=40", "--var", "notready_seconds:int=28")
-    planned, plan = plan_of(tmp_path, "zone-outage.json", [monitored.lab.vars_path], *shortened)
+def test_zone_outage_keeps_the_workload_available_from_the_other_zone_and_its_alerts_fire(forward):
+    planned, plan = forward["zone-outage.json"].seen["plan"]
     assert planned.returncode == 0, planned.stderr
-    run = chaos_run(tmp_path, "zone-outage.json", [monitored.lab.vars_path], *shortened)
-    journal = journal_of(run, tmp_path)
+    journal = forward["zone-outage.json"].journal
     worker = {"host": "worker1"}
     assert_declared_alerts_fired_in_time(journal, {"HostDown": {**worker, "job": "node"},
                                                    "KubeletDown": {**worker, "job": "kubelet"},
@@ -586,7 +575,7 @@ def test_zone_outage_keeps_the_workload_available_from_the_other_zone_and_its_al
     assert back["back_at"] and back["last"] is True
     recovery = read_run(journal).recovery  # judged from what recovered: the nodes and the workload, in time
     assert recovery.state == RECOVERED and recovery.exceeded is False, recovery
-    print(f"\nzone-a cut for 40 s: its nodes were back Ready at {back['back_at']}")
+    print(f"\nzone-a cut for 46 s: its nodes were back Ready at {back['back_at']}")
 
 
 def test_an_expected_alert_that_does_not_exist_is_not_detected(monitored, tmp_path):
@@ -613,3 +602,4 @@ def test_a_promql_stop_condition_is_a_probe_condition_on_query():
     assert condition.kind == "probe" and condition.interval == 2
     with pytest.raises(ActivityFailed, match="Prometheus at https://127.0.0.1:1: connection failed"):
         condition.check({}, {})  # an unreadable Prometheus is a failing check, counted by `failures`
+

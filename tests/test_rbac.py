@@ -46,12 +46,14 @@ def test_every_shipped_experiment_has_its_rules_each_with_why_and_nothing_to_gra
         assert {(None, "", "nodes", (), "list"), (None, "", "nodes", (), "watch")} <= grants(found["rules"])
 
 
-def test_master_netcut_reads_the_masters_and_its_workload_and_changes_nothing_in_the_cluster():
+def test_master_netcut_reads_the_masters_and_its_workload_and_changes_only_its_lock_and_its_workload_s_rollout():
     granted = grants(needed("master-netcut.json")["rules"])
     assert {(None, "", "nodes", (), "get"), ("kube-system", "", "pods", (), "list"),
             ("default", "", "endpoints", ("kubernetes",), "get"),
             ("demo", "apps", "deployments", ("web",), "get"), ("demo", "", "pods", (), "watch")} <= granted
-    assert {verb for *_, verb in granted if not _lock_grant(_)} <= {"get", "list", "watch"}
+    restart = ("demo", "apps", "deployments", ("web",), "patch")  # the spread control's rollout restart, by name
+    assert restart in granted
+    assert {verb for *_, verb in granted - {restart} if not _lock_grant(_)} <= {"get", "list", "watch"}
     assert {namespace for namespace, *_ in granted if not _lock_grant(_)} == {None, "default", "kube-system", "demo"}
 
 

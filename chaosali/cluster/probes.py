@@ -80,7 +80,8 @@ def watch_api(
     Watch the API server's /readyz every `interval` seconds for up to
     `seconds`, through a fault: when it stopped answering (`down_at`), for how
     long (`down_seconds`), when it answered again (`back_at`). `stop` ends the
-    watch early: "down" once it fails, "back" once it is back after failing.
+    watch early: "down" once it fails, "back" once it is back after failing,
+    "up" once it answers (at once if it does).
     `apiserver` watches one API server rather than the kubeconfig's endpoint
     (a load balancer): its address, or a host query that chooses one host,
     e.g. {"masters": ["etcd"], "count": 1, "seed": 7} (the query a fault
@@ -131,7 +132,8 @@ def watch_nodes(
     Watch whether every node matching `label_selector` is Ready, every
     `interval` seconds for up to `seconds`: when one went NotReady
     (`down_at`), for how long, when all were Ready again (`back_at`). `stop`:
-    "down" ends the watch once a node is not Ready, "back" once all are again.
+    "down" ends the watch once a node is not Ready, "back" once all are again,
+    "up" once all are Ready (at once if they are: waiting out a recovery).
     """
     what = f"nodes {label_selector!r}" if label_selector else "the nodes"
     return watch(lambda: nodes_problem(label_selector, configuration, secrets) is None, seconds, interval, stop, what)

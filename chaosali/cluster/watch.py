@@ -19,13 +19,14 @@ __all__ = ["watch"]
 
 logger = logging.getLogger("chaostoolkit")
 
-STOPS = ("never", "down", "back")
+STOPS = ("never", "down", "back", "up")
 MAX_WATCH = 3600.0  # a watch is one activity of a drill: an hour is already long
 
 
 def watch(sample: Callable[[], bool], seconds: float, interval: float, stop: str = "never", what: str = "it") -> dict:
     """Sample ``sample()`` every ``interval`` s for up to ``seconds``; ``stop`` early once it was
-    ``"down"`` (seen false) or is ``"back"`` (true again after being false).
+    ``"down"`` (seen false), is ``"back"`` (true again after being false) or is ``"up"`` (true, at once
+    if it already is: waiting for a recovery that may be over).
 
     Returns ``{"samples", "first": bool, "last": bool, "changes": [{"at", "up"}],
     "down_seconds", "down_at", "back_at", "watched_seconds"}`` with ISO times.
@@ -47,7 +48,7 @@ def watch(sample: Callable[[], bool], seconds: float, interval: float, stop: str
             logger.info("chaosali: %s %s at %s", what, "is up" if up else "is down", changes[-1]["at"])
         down.sample(up, at)
         previous = up
-        if (stop == "down" and not up) or (stop == "back" and up and down.spans):
+        if (stop == "down" and not up) or (stop == "back" and up and down.spans) or (stop == "up" and up):
             break
         if at >= seconds:
             break

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FMEA", "IMPACT", "SAFETY", "PLAN", "LEDGER", "LOCK", "entries"]
+__all__ = ["FMEA", "IMPACT", "SAFETY", "PLAN", "LEDGER", "LOCK", "SPREAD", "entries"]
 
 FMEA = "chaosali"  # in the experiment: the FMEA, the blast-radius caps
 IMPACT = "chaosali-impact"  # the impact recording and its measures
@@ -13,6 +13,7 @@ SAFETY = "chaosali-safety"  # stop conditions, the halt, the verified revert, a 
 PLAN = "chaosali-plan"  # the plan the plan control judged
 LEDGER = "chaosali-ledger"  # the run's fault records
 LOCK = "chaosali-lock"  # the environment lock a run did not get, and who held it
+SPREAD = "chaosali-spread"  # where the workload's replicas stood before the drill, and the rollouts that moved them
 
 
 def entries(document: Any, name: str) -> list[dict]:

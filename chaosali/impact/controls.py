@@ -24,6 +24,7 @@ import time
 from typing import Any, Callable
 
 from chaoslib import substitute
+from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Control, Experiment, Journal, Secrets
 
 from chaosali.cluster.api import new_api_client
@@ -35,6 +36,7 @@ from chaosali.impact.measures import (
 )
 from chaosali.impact.recorder import HttpTarget, Recorder, Scope
 from chaosali.core.http import check as check_http
+from chaosali.core.waiting import wait_until
 from chaosali.monitoring.prometheus import client
 
 __all__ = ["validate_control", "before_experiment_control", "before_method_control", "after_experiment_control",
@@ -61,6 +63,7 @@ def before_experiment_control(
     fail_on_error: bool = True,
     http: list = None,
     alerts: bool = True,
+    quiet_seconds: float = 90,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> None:
@@ -81,7 +84,10 @@ def before_experiment_control(
     in the configuration (`prometheus_url`, its credentials in the
     `prometheus` secrets scope), its alerts are recorded too: when each was
     pending, firing and resolved, with its labels (never its annotations),
-    and the FMEA's `detection` alerts are judged on them.
+    and the FMEA's `detection` alerts are judged on them; one of them still
+    firing from what ran before (a restart alert lasts a minute) could not
+    detect this run's fault, so the run first waits for them to resolve, at
+    most `quiet_seconds`.
     """
     section = memory.section(_MEMORY)
     if "scope" in section:
@@ -97,6 +103,25 @@ def before_experiment_control(
         http=_http_targets(http),
         alerts=_alert_source(alerts, configuration, secrets),
     )
+    _quiet_start(section["alerts"], context, args.seconds(quiet_seconds, "quiet_seconds", 3600, zero=True))
+
+
+def _quiet_start(source: Callable[[], list[dict]] | None, experiment: Experiment, wait: float) -> None:
+    """Wait until none of the FMEA's declared alerts fires (a detection is a firing after the
+    fault's start: one firing since the drill before would hide it), at most ``wait`` seconds."""
+    declared = {alert["alert"] for alert in declared_alerts(experiment)}
+    if source is None or not declared:
+        return
+
+    def firing() -> list[str]:
+        try:
+            return sorted({str(a["labels"].get("alertname")) for a in source()} & declared)
+        except ActivityFailed:  # an unreadable Prometheus is the recording's to report, not a reason to wait
+            return []
+    quiet, still = wait_until(firing, time.monotonic() + wait, 2.0, lambda names: not names)
+    if not quiet:
+        logger.warning("chaosali: %s still firing after %g s: this run cannot tell its own firing of them",
+                       ", ".join(still), wait)
 
 
 @fail_closed("impact")

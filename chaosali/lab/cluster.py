@@ -51,6 +51,9 @@ SERVICE_CIDR = "10.96.0.0/16"
 NODE_LEASE_SECONDS = 10
 # how long a silent kubelet keeps its node Ready: short, so drills see NotReady within seconds
 NODE_GRACE_SECONDS = 20
+# the highly available lab's: production's (40 s before Kubernetes 1.32, 50 s since), so that a master
+# cut for master-netcut-ha's 15 s stays Ready with production's margin (at 20 s one went NotReady under load)
+HA_NODE_GRACE_SECONDS = 40
 # how long pods stay on a NotReady or unreachable node before they are evicted (300 s by default):
 # short, so a drill of about two minutes sees its pods evicted and replaced
 EVICTION_TOLERATION_SECONDS = 10
@@ -284,7 +287,8 @@ class Cluster:
                 f"--cluster-signing-cert-file={pki}/ca.crt", f"--cluster-signing-key-file={pki}/ca.key",
                 "--use-service-account-credentials=true", f"--leader-elect={str(ha).lower()}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                f"--node-monitor-grace-period={NODE_GRACE_SECONDS}s", "--node-monitor-period=2s", "--v=0",
+                f"--node-monitor-grace-period={HA_NODE_GRACE_SECONDS if ha else NODE_GRACE_SECONDS}s",
+                "--node-monitor-period=2s", "--v=0",
             ],
             "kube-scheduler": [
                 str(self.binaries["kube-scheduler"]),
@@ -478,18 +482,20 @@ class Cluster:
             container = {"name": "web", "image": real_nodes.WEB_IMAGE, "imagePullPolicy": "Never",
                          "ports": [{"containerPort": real_nodes.WEB_PORT}],
                          "readinessProbe": {"httpGet": {"path": "/", "port": real_nodes.WEB_PORT},
-                                            "periodSeconds": 2, "failureThreshold": 1}}
+                                            "periodSeconds": 2, "failureThreshold": 1},
+                         # a pod being deleted serves on until every node's kube-proxy has dropped it
+                         # (a rollout or a drain loses no request), as production's preStop sleep does
+                         "lifecycle": {"preStop": {"exec": {"command": ["/bin/busybox", "sleep", "5"]}}}}
         _create(core.create_namespace, {"metadata": {"name": DEMO_NAMESPACE}})
         _create(lambda body: apps.create_namespaced_deployment(DEMO_NAMESPACE, body), {
             "metadata": {"name": "web", "labels": labels},
             "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [container],
-                         # one replica per zone where possible: a zone outage leaves the other
-                         "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE_LABEL,
-                                                        "whenUnsatisfiable": "ScheduleAnyway",
-                                                        "labelSelector": {"matchLabels": labels}}]}}},
+                "spec": {"containers": [container], "topologySpreadConstraints": spread_constraints(labels)}}},
         })
+        # a drain or an eviction keeps one replica serving (the Eviction API honours it)
+        _create(lambda body: k8s.PolicyV1Api(api).create_namespaced_pod_disruption_budget(DEMO_NAMESPACE, body),
+                {"metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}}})
         service = {"selector": labels, "ports": [{"port": 80}]}
         if self.node_kind == "real":  # reachable through any worker, as the drills' HTTP samples need
             service = {"type": "NodePort", "selector": labels, "ports": [
@@ -556,6 +562,16 @@ _POD_READY_AGAIN = {
         ])},
     },
 }
+
+
+def spread_constraints(labels: dict[str, str]) -> list[dict]:
+    """One replica per node and per zone, as a production service spreads: a pod that would break
+    it is not scheduled (DoNotSchedule), over the nodes that take new pods (a cordoned or NotReady
+    node's taints leave it out, so a replacement goes to the surviving node), counting the pods of
+    the current rollout only (a rollout restart spreads its new pods anew: ``chaosali.spread``)."""
+    return [{"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "DoNotSchedule", "nodeTaintsPolicy": "Honor",
+             "matchLabelKeys": ["pod-template-hash"], "labelSelector": {"matchLabels": labels}}
+            for key in ("kubernetes.io/hostname", ZONE_LABEL)]
 
 
 def _haproxy_config(masters: list[LabHost]) -> str:

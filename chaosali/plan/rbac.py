@@ -255,6 +255,14 @@ def _impact(gathered: _Needs, why: str, arguments: dict, experiment: Experiment)
             gathered.add(why, "apps", resource, ("list", "watch"), namespace)
 
 
+def _spread(gathered: _Needs, why: str, arguments: dict, experiment: Experiment) -> None:
+    """The spread control reads the Deployment, its pods and the nodes, and restarts its rollout."""
+    namespace = str(arguments.get("namespace") or "default")
+    gathered.add(why, "apps", "deployments", ("get", "patch"), namespace, (str(arguments.get("name")),))
+    gathered.add(why, "", "pods", ("list",), namespace)
+    gathered.add(why, "", "nodes", ("list",))
+
+
 def _safety(gathered: _Needs, why: str, arguments: dict, experiment: Experiment) -> None:
     """A halt heals what the method injected, and the verified revert reads what is left of it (host
     faults over SSH; a drain's cordons, kube-monkey's objects and labels in the cluster); a stop
@@ -369,6 +377,7 @@ _ACTIVITIES: dict[str, _Rule] = {
     "chaosali.lock.actions.unlock_environment": _unlock,
     "chaosali.lock.probes.environment_lock_holder": _lock_holder,
     "chaosali.impact.controls": _impact,
+    "chaosali.spread.controls": _spread,
     "chaosali.safety.controls": _safety,
     "chaosali.plan.controls": _exposure,
     "chaosali.kubemonkey.actions.deploy_kube_monkey": _deploy_kube_monkey,
