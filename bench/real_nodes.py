@@ -5,9 +5,11 @@ Side by side in one run, each --runs times (binaries already built): the time of
 with real ones, and the memory (proportional set size) of everything a real worker runs: its
 kubelet, containerd, kube-proxy, shims and containers. In each lab with real workers, the web
 latency (p95 of the impact recorder's samples, 10 a second) of each replica before and during a CPU
-stress of the worker that runs the first one, each --stress-seconds long: each replica is reached
-through its own worker's NodePort of a Service with externalTrafficPolicy Local, so that kube-proxy
-sends no request to the other. Needs root: brings up its own lab.
+stress (four busy loops) of the worker that runs the first one, each --stress-seconds long: each
+replica is reached through its own worker's NodePort of the lab's ``web-local`` Service
+(externalTrafficPolicy Local), so that kube-proxy sends no request to the other. Each worker has a CPU of its own (hosts.cpus_for), so
+the stressed replica slows and the other should not: the ratio of the two p95 ratios (stressed /
+other) is printed per run, and its median. Needs root: brings up its own lab.
 
     python bench/real_nodes.py [--runs 3] [--stress-seconds 20] [--quick]
 """
@@ -33,8 +35,8 @@ from chaosali.lab.hosts import Lab
 
 from _cli import parse  # bench/_cli.py
 
+LOOPS = 4  # the stress's busy loops, as node-high-load's load_workers
 
-LOCAL_NODE_PORT = nodes.WEB_NODE_PORT + 1  # the bench's own Service: each worker's NodePort, its own replica
 
 
 def lab_up(kind: str, lab: Lab, stress_seconds: float) -> tuple[float, dict[str, float], dict | None]:
@@ -54,30 +56,29 @@ def lab_up(kind: str, lab: Lab, stress_seconds: float) -> tuple[float, dict[str,
 
 def stress_latency(cluster: Cluster, seconds: float) -> dict:
     """The p95 latency (ms) of each web replica, by the node it runs on, ``before`` and ``during`` a
-    stress of every CPU of the node that runs the first replica (``stressed``)."""
+    stress (:data:`LOOPS` busy loops) of the node that runs the first replica (``stressed``)."""
     api = new_api_client({"kubeconfig_path": str(cluster.admin_kubeconfig)})
     try:
         core = client.CoreV1Api(api)
-        core.create_namespaced_service(DEMO_NAMESPACE, {"metadata": {"name": "web-local"}, "spec": {
-            "type": "NodePort", "externalTrafficPolicy": "Local", "selector": {"app": "web"},
-            "ports": [{"port": 80, "targetPort": nodes.WEB_PORT, "nodePort": LOCAL_NODE_PORT}]}})
         replicas = [p.spec.node_name for p in core.list_namespaced_pod(DEMO_NAMESPACE, label_selector="app=web").items]
     finally:
         api.close()
     hosts = {h.name: h for h in cluster.lab.hosts}
-    targets = tuple(HttpTarget(node, *check(f"http://{hosts[node].address}:{LOCAL_NODE_PORT}/", timeout=2), rate=10)
+    targets = tuple(HttpTarget(node, *check(f"http://{hosts[node].address}:{nodes.WEB_LOCAL_NODE_PORT}/", timeout=2),
+                               rate=10)
                     for node in sorted(set(replicas)))
     recorder = Recorder(lambda: new_api_client({"kubeconfig_path": str(cluster.admin_kubeconfig)}),
                         Scope((DEMO_NAMESPACE,)), http_targets=targets)
     variables = json.loads(cluster.lab.vars_path.read_text())
     access = {"configuration": variables["configuration"], "secrets": variables["secrets"]["ssh"]}
+    time.sleep(2)  # kube-proxy's rules for web-local, made as the lab came up
     recorder.start()
     try:
-        time.sleep(1)  # kube-proxy's rules for the new Service
         started = recorder.recording()
         time.sleep(seconds)
         before = recorder.recording()
-        stress_cpu([hosts[replicas[0]].address], duration=seconds + 5, **access)
+        # four busy loops on the worker's CPU: one per CPU leaves the replica its turn at once
+        stress_cpu([hosts[replicas[0]].address], duration=seconds + 5, workers=LOOPS, **access)
         time.sleep(seconds)
         during = recorder.recording()
     finally:
@@ -125,13 +126,21 @@ def main() -> None:
         print(f"{kind:5} workers: lab up {medians[kind]:5.1f} s (median of {len(runs)}: "
               f"{', '.join(f'{s:.1f}' for s, _, _ in runs)}); memory per worker {memory:6.1f} MiB")
     print(f"real / kwok lab up: {medians['real'] / medians['kwok']:.2f}x")
+    ratios = []
     for _, _, stress in results["real"]:
-        print(f"CPU stress of {stress['stressed']} ({args.stress_seconds:g} s each, every CPU), web p95 before -> during: "
+        print(f"CPU stress of {stress['stressed']} ({args.stress_seconds:g} s each, {LOOPS} busy loops), web p95 before -> during: "
               + "; ".join(f"replica on {node}{' (stressed)' if node == stress['stressed'] else ''} "
                           f"{stress['before'][node]['p95_ms']} -> {stress['during'][node]['p95_ms']} ms "
                           f"({stress['during'][node]['p95_ms'] / stress['before'][node]['p95_ms']:.2f}x, "
                           f"{stress['during'][node]['availability']}% of {stress['during'][node]['samples']} answered)"
                           for node in stress["before"]))
+        slowed = {node: stress["during"][node]["p95_ms"] / stress["before"][node]["p95_ms"] for node in stress["before"]}
+        other = next((node for node in slowed if node != stress["stressed"]), None)
+        if other is not None:  # both replicas on one worker: nothing to compare
+            ratios.append(slowed[stress["stressed"]] / slowed[other])
+    if ratios:
+        print(f"stressed replica's p95 ratio / the other's: {', '.join(f'{r:.2f}' for r in ratios)} "
+              f"(median {statistics.median(ratios):.2f}; above 1: the stressed worker's replica slowed more)")
 
 
 if __name__ == "__main__":

@@ -224,7 +224,8 @@ SEQUENCE = {
     "kubelet-misconfig.json": (),
     "master-netcut.json": ("settle_seconds:int=5",),
     "node-drain.json": ("drain_timeout:int=10",),
-    "node-high-load.json": ("load_seconds:int=8",),
+    # worker1 loaded long enough for HostCPUSaturated to fire (7 s after the load began, on this lab)
+    "node-high-load.json": ("node_selector=kubernetes.io/hostname=worker1", "load_seconds:int=20"),
     "node-reboot.json": (),
     "random-chaos.json": (),
     "zone-outage.json": ("cut_seconds:int=46", "notready_seconds:int=36"),

@@ -39,6 +39,8 @@ FIGURES = {
                   r"recorder memory \(RSS", r"recorder memory vs churn", r"measure\(\): pods_lost \d+"],
     "monitoring.py": [r"^lab up without monitoring: +[\d.]+ s", r"^lab up with monitoring: +[\d.]+ s",
                       r"^ratio with / without: +x[\d.]+", r"^monitoring CPU while idle: [\d.]+ CPU-s"],
+    # the stressed replica's p95 ratio against the other's (a fresh lab spreads the two replicas)
+    "real_nodes.py": [r"^stressed replica's p95 ratio / the other's: [\d.]+(, [\d.]+)* \(median [\d.]+"],
     "recovery.py": [r"^restore -> API answers +: median +[\d.]+ s", r"^end of duration -> API answers +: median +-?[\d.]+ s"],
     "report.py": [r"^\d+/\d+: size x[\d.]+, CPU time x[\d.]+, peak memory above the baseline x[\d.]+",
                   r"^ +options: [\d.]+s, [\d.]+s: x[\d.]+",

@@ -13,6 +13,7 @@ import pytest
 
 from chaosali.cluster.probes import nodes_ready
 from chaosali.host.ssh import Host, run_script
+from chaosali.lab import nodes
 from helpers import (REPO, assert_plan_agrees, chaos_run, fault_proven, journal_of, kubelet_process, passed, plan_of,
                       runs_real_kube_monkey, settings, wait_until)
 
@@ -197,8 +198,10 @@ def test_node_reboot_that_does_not_reboot_fails(kube, tmp_path):
     assert "no reboot seen" in proof["output"]["not_rebooted"][0]["why"]
 
 
-def test_node_high_load_measures_the_load_on_the_host(kube, tmp_path):
-    run = chaos_run(tmp_path, "node-high-load.json", [kube.lab.vars_path], "--var", "load_seconds:int=8")
+def test_node_high_load_measures_the_load_on_the_host(kube, web_spread, tmp_path):
+    # 15 s: long enough that the loaded replica's slow answers make the recording's 95th percentile
+    run = chaos_run(tmp_path, "node-high-load.json", [kube.lab.vars_path], "--var", "load_seconds:int=15",
+                    "--var", "node_selector=kubernetes.io/hostname=worker1")
     journal = journal_of(run, tmp_path)
     assert passed(journal), json.dumps(journal["steady_states"])[:2000]
     out = outputs(journal)
@@ -211,10 +214,14 @@ def test_node_high_load_measures_the_load_on_the_host(kube, tmp_path):
     # the rollback read the samples back too, and removed them
     observed = journal["rollbacks"][0]["output"]["observed"]
     assert [fault["kind"] for host in observed.values() for fault in host.values()] == ["stress-cpu"]
-    # the workload's Service was sampled through each real worker's NodePort, and answered every time
+    # each replica was sampled through its own worker's NodePort (web-local), and answered every time
     http = impact_of(journal)["measures"]["http"]
-    assert set(http) == set(json.loads(kube.lab.vars_path.read_text())["configuration"].get("web_urls", []))
+    assert set(http) == set(json.loads(kube.lab.vars_path.read_text())["configuration"].get("web_replica_urls", []))
     assert all(target["availability"] == 100 for target in http.values()), http
+    if http:  # real workers: worker1 has a CPU of its own, which the load saturated, and its replica is the slower
+        assert load["host_cpu_busy_percent_max"] >= 80, load
+        loaded, other = (f"http://{h.address}:{nodes.WEB_LOCAL_NODE_PORT}/" for h in kube.lab.hosts[1:3])
+        assert http[loaded]["p95"] > http[other]["p95"], http
 
 
 def test_node_high_load_whose_load_exits_at_once_fails(kube, tmp_path):

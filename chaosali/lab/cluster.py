@@ -405,7 +405,9 @@ class Cluster:
             # kubelet-misconfig's "wrong cluster": an API server that answers, where none of the pods are
             # the images its real workers have (nothing can be pulled: pods use imagePullPolicy Never)
             **({"lab_images": [*real_nodes.IMAGES, *self._workload_images()], "wrong_apiserver": self.decoy_endpoint,
-                "web_urls": [f"http://{h.address}:{real_nodes.WEB_NODE_PORT}/" for h in self._workers()]}
+                "web_urls": [f"http://{h.address}:{real_nodes.WEB_NODE_PORT}/" for h in self._workers()],
+                # each worker's own replica: the web-local Service's NodePort (see _demo)
+                "web_replica_urls": [f"http://{h.address}:{real_nodes.WEB_LOCAL_NODE_PORT}/" for h in self._workers()]}
                if self.node_kind == "real" else {}),
         }
 
@@ -502,6 +504,13 @@ class Cluster:
                 {"port": 80, "targetPort": real_nodes.WEB_PORT, "nodePort": real_nodes.WEB_NODE_PORT}]}
         _create(lambda body: core.create_namespaced_service(DEMO_NAMESPACE, body),
                 {"metadata": {"name": "web"}, "spec": service})
+        if self.node_kind == "real":
+            # each worker's NodePort answers from that worker's replica only (externalTrafficPolicy
+            # Local): a drill that loads one worker tells its replica from the other's
+            _create(lambda body: core.create_namespaced_service(DEMO_NAMESPACE, body), {
+                "metadata": {"name": "web-local"}, "spec": {
+                    "type": "NodePort", "externalTrafficPolicy": "Local", "selector": labels, "ports": [
+                        {"port": 80, "targetPort": real_nodes.WEB_PORT, "nodePort": real_nodes.WEB_LOCAL_NODE_PORT}]}})
 
     @property
     def _dns_replicas(self) -> int:

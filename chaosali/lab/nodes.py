@@ -33,7 +33,7 @@ import yaml
 from chaosali.lab import dns
 
 __all__ = ["IMAGES", "PAUSE_IMAGE", "WEB_IMAGE", "WEB_PORT", "missing", "write_images", "containerd_config",
-           "cni_config", "kubelet_config", "kube_proxy_config", "pod_subnet", "POD_CIDR", "WEB_NODE_PORT", "remove_cgroups", "cgroup_parent", "pod_logs"]
+           "cni_config", "kubelet_config", "kube_proxy_config", "pod_subnet", "POD_CIDR", "WEB_NODE_PORT", "WEB_LOCAL_NODE_PORT", "remove_cgroups", "cgroup_parent", "pod_logs"]
 
 BUSYBOX = Path("/bin/busybox")
 PAUSE_IMAGE = "lab.chaosali.invalid/pause:1"
@@ -41,6 +41,8 @@ WEB_IMAGE = "lab.chaosali.invalid/web:1"
 WEB_PORT = 80
 #: The demo web Service's NodePort on every real worker.
 WEB_NODE_PORT = 30080
+#: The NodePort of the demo's ``web-local`` Service, which answers from the worker's own replica.
+WEB_LOCAL_NODE_PORT = 30081
 #: Every node's pod subnet (:func:`pod_subnet`) lies in it.
 POD_CIDR = "10.244.0.0/16"
 # what each image runs: the pause container only holds the pod's namespaces; the web server
