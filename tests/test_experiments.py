@@ -58,6 +58,18 @@ def test_every_experiment_s_own_verdict_judges_the_fault_and_the_fmea():
         assert arguments == {**limits, "max_impact": fmea["impact"]}, path.name
 
 
+def test_every_experiment_that_declares_an_alert_takes_the_monitoring_from_the_var_file():
+    """A var file fills only the configuration keys and secrets scopes an experiment declares: one that
+    declares an alert without the prometheus scope records no alert (its recorder cannot verify
+    Prometheus), and its drill is NOT DETECTED however soon the alert fires."""
+    for path in EXPERIMENTS:
+        experiment = json.loads(path.read_text())
+        detection = next(e for e in experiment["extensions"] if e["name"] == "chaosali")["fmea"].get("detection")
+        if isinstance(detection, list) and any("alert" in d for d in detection):
+            assert "prometheus_url" in experiment["configuration"], path.name
+            assert "prometheus" in experiment.get("secrets", {}), path.name
+
+
 def test_every_experiment_is_run_to_its_verdict_by_a_lab_test():
     """Each shipped experiment is run by some lab test that requires passed(): completed, not
     deviated, its fault proven (and, through journal_of, the report agreeing with chaos run)."""
