@@ -91,11 +91,11 @@ def test_every_lab_host_passes_the_check_for_what_it_supports(lab, capsys):
     for scope in ("ssh", "ssh_sudo"):
         assert main(["check", "--var-file", str(lab.vars_path), "--secrets", scope, "--faults", SUPPORTED]) == 0
         assert "ready: every host can take and heal" in capsys.readouterr().out
-    assert main(["check", "--var-file", str(lab.vars_path), "--faults", "delay_network", "--format", "json"]) == 1
+    # this kernel has no sch_netem: the NFQUEUE delayer run by the Python the lab's var file names delays
+    assert main(["check", "--var-file", str(lab.vars_path), "--faults", "delay_network", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [h["address"] for h in report["hosts"]] == [h.address for h in lab.hosts]
-    for host in report["hosts"]:
-        assert host["faults"][0]["reason"].startswith("delay unavailable: no sch_netem")
+    assert [host["faults"][0]["ready"] for host in report["hosts"]] == [True] * len(lab.hosts)
 
 
 def test_the_check_names_the_host_and_the_reason(lab, lab_vars, capsys):
