@@ -30,6 +30,7 @@ from chaosali.impact.recorder import Recorder, Scope
 from chaosali.lab import dns
 from chaosali.lab.hosts import LabHost
 from chaosali.lab.monitoring import RULES, Monitoring
+from chaosali.lab.nodes import WEB_LOCAL_NODE_PORT
 from chaosali.lab.pki import make_pki
 from chaosali.monitoring.prometheus import client
 from chaosali.monitoring.probes import alerts_firing, query
@@ -519,6 +520,29 @@ def test_dns_outage_drill_names_stop_resolving_during_the_cut_and_resolve_after_
     assert names_failed["seen"] is True and names_failed["expected"] is True
     for server in dns_hosts(kube):
         assert answers(monitored.lab.hosts[0], server) == ANSWERING
+
+
+def test_node_high_load_alerts_for_the_loaded_worker_alone_and_its_replica_is_the_slower(monitored, forward):
+    """Each worker has a CPU of its own: the load of worker1 (helpers.SEQUENCE) fires HostCPUSaturated
+    for worker1 alone, in time, and the report lists each replica (through its own worker's NodePort of
+    web-local), every request answered."""
+    if not monitored.monitoring.kubelets:
+        pytest.skip("the monitored lab's workers are kwok: no replica runs for real")
+    journal = forward["node-high-load.json"].journal
+    assert_declared_alerts_fired_in_time(journal, {"HostCPUSaturated": {"host": "worker1"}})
+    impact = impact_of(journal)
+    assert {a["labels"].get("host") for a in impact["recording"]["alerts"]
+            if a["alert"] == "HostCPUSaturated" and a["firing_at"] is not None} == {"worker1"}
+    hosts = {h.name: h.address for h in monitored.lab.hosts}
+    loaded, other = (f"http://{hosts[name]}:{WEB_LOCAL_NODE_PORT}/" for name in ("worker1", "worker2"))
+    http = impact["measures"]["http"]
+    assert http[loaded]["availability"] == http[other]["availability"] == 100, http
+    # which replica is the slower is asserted on the cluster lab (test_drills): here the other drills'
+    # sessions load the machine as much as the drill loads worker1
+    table = render([read_run(journal)], "text")
+    assert loaded in table and other in table
+    print(f"\nnode-high-load: web p95 of worker1's replica {1000 * http[loaded]['p95']:.1f} ms, "
+          f"worker2's {1000 * http[other]['p95']:.1f} ms")
 
 
 def test_node_reboot_proves_a_new_boot_and_the_kubelet_s_restart_is_alerted(monitored, forward):
