@@ -43,8 +43,8 @@ def _labs_of(item: pytest.Item) -> list[str]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Under pytest-xdist (scripts/test: -n ... --dist loadgroup) a session's lab lives in one worker, so
     # every test of a lab goes to that lab's worker, in this order: the cluster lab's tests to one, the
-    # host, monitored, highly available and own labs' to another (a test that uses two labs uses two of
-    # these: tests/test_suite_rules.py checks it); the unit tests run beside them on the other workers.
+    # host, monitored, highly available and own labs' to another (a test that uses two labs must find both
+    # in its group: tests/test_suite_rules.py checks it); the unit tests run beside them on the others.
     for item in items:
         if "one_test_session_at_a_time" in item.fixturenames:
             item.add_marker(pytest.mark.lab)
@@ -54,7 +54,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _lock_labs(config: pytest.Config, labs: set[str]) -> None:
     """Hold the locks of ``labs`` to the run's end, taken in one order (so that two sessions never
-    wait for each other): a session waits only for the sessions that use one of its labs. The
+    wait for each other in a circle): a session waits only for the sessions that use one of its labs. The
     sessions' lock is shared: a checkout from before the labs had locks of their own takes it alone."""
     if not labs:
         return
@@ -76,9 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A session takes the locks of the labs its selected tests use, before its first test."""
+    grouped = getattr(session.config.option, "loadgroup", False)  # set in pytest-xdist's workers
     ungrouped = [item.nodeid for item in session.items
-                 if getattr(session.config.option, "loadgroup", False) and item.get_closest_marker("lab")
-                 and "@" not in item.nodeid]
+                 if grouped and item.get_closest_marker("lab") and "@" not in item.nodeid]
     if ungrouped:  # each would go to any worker, and two workers would bring up one lab at once
         raise pytest.UsageError(f"pytest-xdist did not group the lab tests ({ungrouped[0]}, ...): pytest 9.2 breaks "
                                 "--dist loadgroup (pytest-xdist issue 1386); pip install 'pytest<9.2'")

@@ -199,15 +199,13 @@ def _find_go() -> str:
     )
 
 
-def _go_env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
+def _go_env() -> dict[str, str]:
     """Environment for go commands: the caller's, static binaries, no prompts."""
     env = dict(os.environ)
     env["CGO_ENABLED"] = "0"
     env.setdefault("GOFLAGS", "")
     # Never ask for credentials on a VCS fallback.
     env["GIT_TERMINAL_PROMPT"] = "0"
-    if extra:
-        env.update(extra)
     return env
 
 
@@ -269,7 +267,6 @@ def _run_go(
     cwd: Path,
     log: Path,
     progress: Progress,
-    env: Optional[dict[str, str]] = None,
     expected: Optional[float] = None,
 ) -> None:
     """Run ``go ARGS`` with output to LOG; heartbeat (against ``expected`` seconds); RuntimeError on failure."""
@@ -284,7 +281,7 @@ def _run_go(
             proc = subprocess.Popen(
                 cmd,
                 cwd=str(cwd),
-                env=env or _go_env(),
+                env=_go_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
