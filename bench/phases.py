@@ -52,6 +52,7 @@ class Suite:
     lab: float = 0.0
     unit: float = 0.0
     tests: int = 0
+    groups: dict[str, float] = field(default_factory=dict)  # pytest-xdist's loadgroup: a worker's time each
 
 
 def read_suite(path: Path, lab_tests: set[str]) -> Suite:
@@ -59,17 +60,23 @@ def read_suite(path: Path, lab_tests: set[str]) -> Suite:
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     suite = Suite(path, sum(float(s.get("time") or 0) for s in suites))
     files: dict[str, float] = defaultdict(float)
+    groups: dict[str, float] = defaultdict(float)
     for case in root.iter("testcase"):
         module = (case.get("classname") or "").replace(".", "/") + ".py"
         name = Path(module).name
         seconds = float(case.get("time") or 0)
         files[name] += seconds
         suite.tests += 1
-        if f"{module}::{case.get('name')}" in lab_tests:
+        # under --dist loadgroup a test's name ends with its group: "test_x@cluster"
+        grouped = re.fullmatch(r"(.*)@([\w.-]+)", case.get("name") or "")
+        test, group = grouped.groups() if grouped else (case.get("name"), None)
+        if group:
+            groups[group] += seconds
+        if f"{module}::{test}" in lab_tests:
             suite.lab += seconds
         else:
             suite.unit += seconds
-    suite.files = dict(files)
+    suite.files, suite.groups = dict(files), dict(groups)
     return suite
 
 
@@ -84,6 +91,9 @@ def print_suites(newest: Suite, before: Suite | None) -> None:
     print(f"suite: {newest.path.name}, {newest.tests} tests, wall {newest.wall:.0f} s; "
           f"lab tests {newest.lab:.0f} s (in order, on the workers of their labs), "
           f"unit tests {newest.unit:.0f} s (beside them)")
+    for group, seconds in sorted(newest.groups.items()):
+        was = before.groups.get(group) if before else None
+        print(f"  group {group}: {seconds:.0f} s on its worker" + ("" if was is None else f" (previous {was:.0f} s)"))
     if before:
         print(f"suite wall / previous run's ({before.path.name}): x{newest.wall / max(before.wall, 0.001):.2f}; "
               f"lab tests x{newest.lab / max(before.lab, 0.001):.2f}, unit tests x{newest.unit / max(before.unit, 0.001):.2f}")

@@ -221,9 +221,12 @@ def test_node_high_load_measures_the_load_on_the_host(kube, web_spread, tmp_path
     if http:  # real workers: worker1 has a CPU of its own, which the load saturated, and its replica is the slower
         assert load["host_cpu_busy_percent_max"] >= 80, load
         loaded, other = (f"http://{h.address}:{nodes.WEB_LOCAL_NODE_PORT}/" for h in kube.lab.hosts[1:3])
-        # the median: the drills that other labs run beside this one (pytest-xdist) load the other CPU in
-        # bursts that reach the other replica's tail (its p95 was the higher once), not its median
-        assert http[loaded]["p50"] > http[other]["p50"], http
+        # the medians of the attempts made under the load: the whole recording's are mostly the calm
+        # before and after it (they tied at 2.2 ms once), and the drills that other labs run beside this
+        # one (pytest-xdist) load the other CPU in bursts that reach the other replica's tail
+        during = {url: target["during_fault"] for url, target in http.items()}
+        assert min(d["samples"] for d in during.values()) >= 30, during  # 15 s at the recorder's 5 a second
+        assert during[loaded]["p50"] > during[other]["p50"], during
 
 
 def test_node_high_load_whose_load_exits_at_once_fails(kube, tmp_path):

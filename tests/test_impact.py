@@ -119,6 +119,21 @@ def test_http_between_two_readings_measures_only_the_samples_taken_in_between() 
                                                    "p99": None}
 
 
+def test_a_replica_slowed_by_the_fault_shows_it_during_the_fault_not_diluted_by_the_calm_around_it() -> None:
+    calm, slow = [0.002] * 10, [0.009] * 4  # 14 attempts a second apart; the fault from 5 s to 8 s
+    recording = dict(RECORDING, fault_starts={"f1": 5.0}, fault_ends={"f1": 8.0}, http={"web": {
+        "samples": 14, "failures": 0, "latencies": calm[:5] + slow + calm[5:],
+        "latency_at": [float(t) for t in range(14)]}})
+    web = measure(recording, fault_end=8.0)["http"]["web"]
+    assert web["p50"] == 0.002  # the whole recording's median: the calm
+    assert web["during_fault"] == {"samples": 4, "p50": 0.009, "p95": 0.009}
+    still_on = measure(recording, fault_end=None)["http"]["web"]["during_fault"]  # no end yet: to the recording's
+    assert still_on["samples"] == 9
+    old = dict(recording, http={"web": {"samples": 14, "failures": 0, "latencies": calm + slow}})
+    assert "during_fault" not in measure(old, fault_end=8.0)["http"]["web"]  # a recording without latency_at
+    assert "during_fault" not in measure(dict(recording, fault_starts={}), fault_end=8.0)["http"]["web"]
+
+
 def test_limits_are_read_with_the_argument_rules() -> None:
     with pytest.raises(InvalidArgument, match="max_pods_lost 'nan' must be a whole number from 0 to 100000"):
         judge(measure(RECORDING), {"max_pods_lost": "nan"})

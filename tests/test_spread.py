@@ -11,7 +11,8 @@ from kubernetes import client
 from chaosali.cluster.api import connect
 from chaosali.cluster.spread import placement, respread
 from chaosali.lab.cluster import spread_constraints
-from helpers import wait_until
+from chaosali.plan.render import render
+from helpers import plan_of, wait_until
 
 LABELS = {"app": "web"}
 
@@ -82,11 +83,12 @@ def test_the_control_refuses_a_missing_or_malformed_workload_before_any_client()
         before_experiment_control({}, namespace="Not_A_Name", name="web", configuration={"kubeconfig_path": "/nonexistent"})
 
 
-def test_a_rollout_restart_spreads_the_demo_again_after_a_disruption_gathered_it(kube):
+def test_a_rollout_restart_spreads_the_demo_again_after_a_disruption_gathered_it(kube, tmp_path):
     """The lab's demo gathered on worker1 (worker2 cordoned while its pods were made again, as a drain
-    of worker2 leaves them): the scheduler never moves them back; the restart the drills' spread
-    control makes puts one replica on each worker, one per zone, and a placement that holds is left
-    alone."""
+    of worker2 leaves them): the scheduler never moves them back; ``chaosali plan`` says that the
+    drill's spread control will move them (the replicas it sees on the targets are not the run's);
+    the restart the control makes puts one replica on each worker, one per zone, and a placement
+    that holds is left alone."""
     with connect(kube.admin) as cluster:
         core = client.CoreV1Api(cluster.client)
 
@@ -100,8 +102,17 @@ def test_a_rollout_restart_spreads_the_demo_again_after_a_disruption_gathered_it
             assert wait_until(lambda: ready_on() == ["worker1", "worker1"], 60, step=1) is not None, ready_on()
         finally:
             core.patch_node("worker2", {"spec": {"unschedulable": False}})
+        _, gathered = plan_of(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path])
+        [moved] = gathered["spread"]
+        assert moved["deployment"] == "demo/web" and moved["holds"] is False, moved
+        assert moved["domains"]["kubernetes.io/hostname"] == {"worker1": 2, "worker2": 0}
+        assert any("spread control restarts Deployment demo/web's rollout" in n for n in gathered["fmea"]["notes"])
         done = respread(cluster, "demo", "web", 120)
         assert done["before"]["holds"] is False and done["restarts"] == 1 and done["after"]["holds"] is True, done
         assert ready_on() == ["worker1", "worker2"]
         again = respread(cluster, "demo", "web", 120)
         assert again["restarts"] == 0 and again["before"]["holds"] is True
+        _, spread = plan_of(tmp_path, "kubelet-misconfig.json", [kube.lab.vars_path])
+        assert spread["spread"][0]["holds"] is True and not any("spread" in n for n in spread["fmea"]["notes"])
+    assert "Deployment demo/web: NOT spread as its constraints want (kubernetes.io/hostname" in render(gathered)
+    assert "Deployment demo/web: spread as its constraints want" in render(spread)

@@ -24,7 +24,7 @@ from kubernetes import client
 from chaosali.cluster.api import Connection
 from chaosali.core.waiting import wait_until
 
-__all__ = ["placement", "respread"]
+__all__ = ["placement", "placement_now", "misplacement", "respread"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -85,12 +85,12 @@ def respread(cluster: Connection, namespace: str, name: str, timeout: float, att
     most ``attempts`` times), each time waiting until it has rolled out and its old pods are gone.
     Returns the placement ``before`` and ``after`` and the ``restarts``; a Deployment whose spread
     still does not hold fails, naming its domains."""
-    before = _placement(cluster, namespace, name)
+    before = placement_now(cluster, namespace, name)
     now, restarts = before, 0
     while not now["holds"] and restarts < attempts:
         restarts += 1
         logger.info("chaosali: Deployment %s/%s is not spread as its constraints want (%s): restarting its rollout",
-                    namespace, name, _told(now))
+                    namespace, name, misplacement(now))
         stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         cluster.call(f"restart the rollout of Deployment {namespace}/{name}",
                      client.AppsV1Api(cluster.client).patch_namespaced_deployment, name, namespace,
@@ -99,16 +99,17 @@ def respread(cluster: Connection, namespace: str, name: str, timeout: float, att
                                  lambda state: state is None)
         if not done:
             raise ActivityFailed(f"Deployment {namespace}/{name} did not roll out within {timeout:g} s: {state}")
-        now = _placement(cluster, namespace, name)
+        now = placement_now(cluster, namespace, name)
     if not now["holds"]:
         raise ActivityFailed(
             f"Deployment {namespace}/{name} is still not spread as its topologySpreadConstraints want after "
-            f"{restarts} rollouts ({_told(now)}): give them whenUnsatisfiable: DoNotSchedule and matchLabelKeys: "
+            f"{restarts} rollouts ({misplacement(now)}): give them whenUnsatisfiable: DoNotSchedule and matchLabelKeys: "
             "[pod-template-hash], or bring the missing nodes back")
     return {"deployment": f"{namespace}/{name}", "before": before, "restarts": restarts, "after": now}
 
 
-def _placement(cluster: Connection, namespace: str, name: str) -> dict[str, Any]:
+def placement_now(cluster: Connection, namespace: str, name: str) -> dict[str, Any]:
+    """The :func:`placement` of Deployment ``namespace/name`` as the cluster has it now."""
     apps, core = client.AppsV1Api(cluster.client), client.CoreV1Api(cluster.client)
     serialize = cluster.client.sanitize_for_serialization
     deployment = serialize(cluster.call(f"read Deployment {namespace}/{name}", apps.read_namespaced_deployment,
@@ -138,7 +139,8 @@ def _rolled_out(cluster: Connection, namespace: str, name: str) -> str | None:
     return None
 
 
-def _told(placed: dict[str, Any]) -> str:
+def misplacement(placed: dict[str, Any]) -> str:
+    """What breaks a placement, in words (empty when it holds)."""
     parts = [f"{c['topology_key']} {c['domains']} skew {c['skew']} > {c['max_skew']}"
              for c in placed["constraints"] if not c["holds"]]
     if placed["misplaced"]:

@@ -73,7 +73,9 @@ def measure(recording: dict[str, Any], fault_end: float | None = None) -> dict[s
     timeline = recording.get("timeline") or []
     workloads = _workloads(timeline, end, fault_end)
     nodes = _nodes(timeline, end, fault_end)
-    http = {name: _http(target) for name, target in (recording.get("http") or {}).items()}
+    started, _ = fault_span(recording.get("fault_starts") or {}, {})
+    during = None if started is None else (started, end if fault_end is None else fault_end)
+    http = {name: _http(target, during) for name, target in (recording.get("http") or {}).items()}
     # an outage not seen back lasts until the recording's own end (it may be read mid-run)
     api_down = sum(max(0.0, (end if outage.get("to") is None else outage["to"]) - outage["from"])
                    for outage in recording.get("api_outages") or [])
@@ -232,10 +234,13 @@ def http_between(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, di
     return between
 
 
-def _http(target: dict[str, Any]) -> dict[str, Any]:
+def _http(target: dict[str, Any], during: tuple[float, float] | None = None) -> dict[str, Any]:
+    """The target's measures over the recording; with ``during`` (the faults' span on its clock),
+    ``during_fault`` too: the latencies of the attempts begun in it, which the whole recording's
+    percentiles dilute with the calm before and after."""
     latencies = sorted(target.get("latencies") or [])
     samples, failures = target.get("samples") or 0, target.get("failures") or 0
-    return {
+    measured = {
         "samples": samples,
         "availability": round(100 * (samples - failures) / samples, 2) if samples else None,
         "p50": _percentile(latencies, 50),
@@ -244,6 +249,12 @@ def _http(target: dict[str, Any]) -> dict[str, Any]:
         "longest_failure_streak": target.get("longest_streak") or 0,
         "error_windows": target.get("error_windows") or [],
     }
+    at = target.get("latency_at") or []
+    if during is not None and len(at) == len(target.get("latencies") or []):  # a recording before 2026-12 has none
+        inside = sorted(latency for latency, t in zip(target["latencies"], at) if during[0] <= t <= during[1])
+        measured["during_fault"] = {"samples": len(inside), "p50": _percentile(inside, 50),
+                                    "p95": _percentile(inside, 95)}
+    return measured
 
 
 def _percentile(values: list[float], rank: float) -> float | None:

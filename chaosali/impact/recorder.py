@@ -92,11 +92,13 @@ class _Sampled:
     streak: int = 0
     longest_streak: int = 0
     latencies: list[float] = field(default_factory=list)
+    latency_at: list[float] = field(default_factory=list)  # when each kept latency's attempt began
     errors: Windows = field(default_factory=Windows)  # failing stretches, each with its first reason
 
     def as_dict(self) -> dict[str, Any]:
         return {"url": self.url, "samples": self.samples, "failures": self.failures,
                 "longest_streak": self.longest_streak, "latencies": list(self.latencies),
+                "latency_at": list(self.latency_at),
                 "error_windows": [dict(window) for window in self.errors.spans]}
 
 
@@ -306,7 +308,7 @@ class Recorder:
         error window in the recording and two entries (failing, answering) in the timeline."""
         interval = 1 / target.rate
         while not self._stopping.is_set():
-            began = time.monotonic()
+            began, at = time.monotonic(), self._t()
             _, failure = http.attempt(target.request, target.expect)
             latency = round(time.monotonic() - began, 4)
             with self._lock:
@@ -314,6 +316,7 @@ class Recorder:
                 sampled.samples += 1
                 if len(sampled.latencies) < self.cap:
                     sampled.latencies.append(latency)
+                    sampled.latency_at.append(at)
                 change = sampled.errors.sample(failure is None, self._t(), reason=failure)
                 if change == "back":
                     self._add({"kind": "http", "target": target.name, "what": "answering"})

@@ -119,6 +119,7 @@ def _make(experiment: Experiment, configuration: Configuration, secrets: Secrets
         "made_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "activities": activities,
         "lock": _lock(experiment, configuration, secrets, reasons),
+        "spread": _spread(experiment, configuration, reasons),
         "hosts": [_shown(host) for host in hit.values()],
     }
     plan.update(_cluster(list(hit), activities, configuration, secrets, reasons))
@@ -251,6 +252,31 @@ def _lock(experiment: Experiment, configuration: Configuration, secrets: Secrets
     return {"lease": f"{namespace}/{name}", **holding}
 
 
+def _spread(experiment: Experiment, configuration: Configuration, reasons: list[str]) -> list[dict]:
+    """The Deployments the spread control puts back before the drill, as they stand now: a placement
+    that does not hold is restarted first, so the pods the plan sees on the targets will move."""
+    from chaosali.cluster.api import connect
+    from chaosali.cluster.spread import misplacement, placement_now
+
+    found: list[dict[str, Any]] = []
+    for control in experiment.get("controls") or []:
+        provider = control.get("provider") or {}
+        if provider.get("module") != "chaosali.spread.controls":
+            continue
+        arguments, scoped = _call(provider, configuration, {})
+        deployment = f"{arguments.get('namespace')}/{arguments.get('name')}"
+        try:
+            with connect(configuration, scoped) as cluster:
+                now = placement_now(cluster, str(arguments.get("namespace")), str(arguments.get("name")))
+        except ActivityFailed as error:  # the control would stop the run before any activity
+            reasons.append(f"{_kind(error)}: the spread of Deployment {deployment}: {error}")
+            found.append({"deployment": deployment, "error": str(error)})
+            continue
+        found.append({"deployment": deployment, "holds": now["holds"], "misplaced": misplacement(now),
+                      "domains": {c["topology_key"]: c["domains"] for c in now["constraints"]}})
+    return found
+
+
 def _cluster(
     addresses: list[str], activities: list[dict], configuration: Configuration, secrets: Secrets, reasons: list[str]
 ) -> dict:
@@ -329,7 +355,9 @@ def _fmea(experiment: Experiment, plan: dict, configuration: Configuration, secr
     at_risk = [w for w in plan["workloads"] if w["touched"] and (watched is None or w["namespace"] in watched)]
     pods = sum(w["touched"] for w in at_risk)
     words = ", ".join(f"{w['workload']}: {w['touched']} of {w['ready']}" for w in at_risk)
-    notes = []
+    notes = [f"the spread control restarts Deployment {moved['deployment']}'s rollout before the drill "
+             f"({moved['misplaced']}): its pods on the targets are today's, not the run's"
+             for moved in plan["spread"] if moved.get("holds") is False]
     limit = expected.get("max_pods_lost")
     if isinstance(limit, int) and pods > limit:
         notes.append(f"max_pods_lost {limit}, but the targets run {pods} ready pod(s) ({words})")

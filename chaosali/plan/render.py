@@ -41,6 +41,8 @@ def _sections(plan: dict) -> list[Section]:
         holder = ("error: " + lock["error"]) if "error" in lock else (
             f"held by {lock['holder']!r} until {lock['expires']}" if lock.get("held") else "free")
         sections.append(("Lock", [], [], [f"Lease {lock['lease']}: {holder}"]))
+    if plan.get("spread"):
+        sections.append(("Spread before the drill", [], [], [_spread_line(moved) for moved in plan["spread"]]))
     sections.append(("Hosts hit by the method", ["HOST", "ADDRESS", "FAULTS", "PREFLIGHT"],
                      [[h["name"] or "", h["address"], ", ".join(h["faults"]) or "-", _preflight(h)] for h in plan["hosts"]],
                      [] if plan["hosts"] else ["none"]))
@@ -55,6 +57,16 @@ def _sections(plan: dict) -> list[Section]:
     if plan.get("fmea"):
         sections.append(("FMEA: expected vs planned", [], [], _fmea_lines(plan["fmea"])))
     return sections
+
+
+def _spread_line(moved: dict) -> str:
+    if "error" in moved:
+        return f"Deployment {moved['deployment']}: error: {moved['error']}"
+    where = "; ".join(f"{key} {domains}" for key, domains in moved["domains"].items())
+    if moved["holds"]:
+        return f"Deployment {moved['deployment']}: spread as its constraints want ({where}): left as it is"
+    return (f"Deployment {moved['deployment']}: NOT spread as its constraints want ({moved['misplaced']}): the spread "
+            "control restarts its rollout before the drill, so its pods on the targets below will move")
 
 
 def _activity_row(activity: dict) -> list[str]:

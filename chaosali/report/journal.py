@@ -226,6 +226,7 @@ _MEASURES = OBJ({
                       "taints_seen": LIST(TEXT)})),
     "http": MAP(OBJ({"samples": WHOLE, "availability": OPT(NUMBER), "p50": OPT(SECONDS), "p95": OPT(SECONDS),
                      "p99": OPT(SECONDS), "longest_failure_streak": WHOLE,
+                     "during_fault": OPT(OBJ({"samples": WHOLE, "p50": OPT(SECONDS), "p95": OPT(SECONDS)})),
                      "error_windows": LIST(OBJ({"from": _CLOCK, "to": OPT(_CLOCK), "reason": TEXT}))})),
 })
 _RECORDING = OBJ({

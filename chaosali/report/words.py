@@ -370,14 +370,23 @@ def impact_tables(run: Run) -> list[Table]:
     http = measures.get("http") or {}
     if http:
         tables.append(Table("HTTP targets", ["target", "samples", "availability", "p50", "p95", "p99",
-                                             "longest failure streak", "error windows"], [
+                                             "p50 / p95 during the fault", "longest failure streak",
+                                             "error windows"], [
             [name, str(t.get("samples")), "-" if t.get("availability") is None else f"{t['availability']:g} %",
-             *(_ms(t.get(p)) for p in ("p50", "p95", "p99")), str(t.get("longest_failure_streak")),
+             *(_ms(t.get(p)) for p in ("p50", "p95", "p99")), _during(t.get("during_fault")),
+             str(t.get("longest_failure_streak")),
              ", ".join(f"{start} to {end}" + (f" ({w['reason']})" if w.get("reason") else "")
                        for (start, end, _), w in zip(spans(t.get("error_windows") or []),
                                                       t.get("error_windows") or [])) or "-"]
             for name, t in http.items()]))
     return tables
+
+
+def _during(during: dict | None) -> str:
+    """The latency of the attempts made while the faults were on, beside the whole recording's."""
+    if not during or not during.get("samples"):
+        return "-"
+    return f"{_ms(during.get('p50'))} / {_ms(during.get('p95'))} ({during['samples']} samples)"
 
 
 def _after(seconds: Any) -> str:
