@@ -25,6 +25,7 @@ os.environ["CHAOSALI_STATE_DIR"] = tempfile.mkdtemp(prefix="chaosali-test-state-
 TEST_LAB = {"name": "cstest", "subnet": "10.214.0.0/24"}
 KUBE_LAB = {"name": "cskube", "subnet": "10.217.0.0/24"}
 MONITORED_LAB = {"name": "csmon", "subnet": "10.242.0.0/24"}
+HA_LAB = {"name": "csha", "subnet": "10.218.0.0/24"}
 
 
 #: The labs tests share, by the fixture that brings each up. A lab test that uses none of them
@@ -43,13 +44,16 @@ def _labs_of(item: pytest.Item) -> list[str]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Under pytest-xdist (scripts/test: -n ... --dist loadgroup) a session's lab lives in one worker, so
     # every test of a lab goes to that lab's worker, in this order: the cluster lab's tests to one, the
-    # host, monitored, highly available and own labs' to another (a test that uses two labs must find both
-    # in its group: tests/test_suite_rules.py checks it); the unit tests run beside them on the others.
+    # monitored lab's (its drills run twice in sequence, about 16 min) to another, the host, highly
+    # available and own labs' to a third (a test that uses two labs must find both in its group:
+    # tests/test_suite_rules.py checks it); the unit tests run beside them.
     for item in items:
         if "one_test_session_at_a_time" in item.fixturenames:
             item.add_marker(pytest.mark.lab)
         if item.get_closest_marker("lab"):
-            item.add_marker(pytest.mark.xdist_group("cluster" if "kube" in _labs_of(item) else "other-labs"))
+            labs = _labs_of(item)
+            group = "cluster" if "kube" in labs else "monitored" if "monitored" in labs else "other-labs"
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _lock_labs(config: pytest.Config, labs: set[str]) -> None:
@@ -242,6 +246,17 @@ def real_containers(kube: KubeAccess) -> None:
 
 
 @pytest.fixture(scope="session")
+def ha_cluster(one_test_session_at_a_time: None) -> Iterator[Cluster]:
+    """The highly available lab: 3 masters (etcd members, API servers) behind a load balancer, kwok
+    workers (its drills measure the control plane); beside the host lab's tests, the API they record."""
+    cluster = Cluster(Lab(**HA_LAB), nodes="kwok")
+    cluster.lab.down()
+    cluster.up(masters=3, workers=2)
+    yield cluster
+    cluster.lab.down()
+
+
+@pytest.fixture(scope="session")
 def monitored(one_test_session_at_a_time: None) -> Iterator[Cluster]:
     """A lab cluster with its monitoring (Prometheus, Alertmanager, node exporters), brought up once:
     two workers in two zones, so that the drills of one worker or one zone run here, judged by their alerts."""
@@ -280,6 +295,13 @@ def forward(monitored: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dic
     """Every shipped drill the monitored lab runs, once, one after another in file order, as a user
     runs them (helpers.SEQUENCE): the drill tests read their journals."""
     return run_in_order(monitored.lab, tmp_path_factory.mktemp("forward"), list(SEQUENCE))
+
+
+@pytest.fixture(scope="session")
+def reverse(forward: dict[str, Drill], monitored: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Drill]:
+    """The same drills on the same lab after ``forward``, in the reverse order: each then finds the lab
+    as the drill after it in file order left it."""
+    return run_in_order(monitored.lab, tmp_path_factory.mktemp("reverse"), list(reversed(SEQUENCE)))
 
 
 @pytest.fixture

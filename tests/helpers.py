@@ -20,7 +20,7 @@ from chaosali.lab import nodes
 from chaosali.lab.hosts import Lab, LabHost
 from chaosali.report.figures import read_run
 from chaosali.report.planned import versus
-from chaosali.report.words import run_verdict
+from chaosali.report.words import expectations, run_verdict
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -269,6 +269,14 @@ def run_in_order(lab: Lab, directory: Path, names: list[str]) -> dict[str, Drill
         done[name] = Drill(journal, run_verdict(read_run(journal)), took, seen)
         print(f"\n{name}: {done[name].verdict} in {took:.0f} s")
     return done
+
+
+def failing_checks(drill: Drill) -> list[str]:
+    """What a drill's verdict rests on when it is not ok: the FMEA's expectations it missed (the
+    report's sentences) and the steady-state probes that missed their tolerance (their output)."""
+    run = read_run(drill.journal)
+    missed = [f"{e.name}: {e.sentence}" for e in expectations(run) if e.met is False]
+    return missed + [reason for reason in passed(drill.journal).reasons if reason not in missed]
 
 
 def respread_web(lab: Lab) -> None:

@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
-import pytest
-
 from chaosali.cluster.nodes import master_hosts
-from chaosali.lab.cluster import Cluster
-from chaosali.lab.hosts import Lab
 from helpers import chaos_run, journal_of, passed
-
-HA_LAB = {"name": "csha", "subnet": "10.218.0.0/24"}
-
-
-@pytest.fixture(scope="module")
-def ha_cluster(one_test_session_at_a_time: None) -> Iterator[Cluster]:
-    cluster = Cluster(Lab(**HA_LAB), nodes="kwok")  # the HA drills measure the control plane
-    cluster.lab.down()
-    cluster.up(masters=3, workers=2)
-    yield cluster
-    cluster.lab.down()
 
 
 def test_master_hosts_of_three_masters(ha_cluster):

@@ -39,8 +39,8 @@ from chaosali.report.recovery import RECOVERED
 from chaosali.report.fmea import validate_fmea
 from chaosali.report.render import render
 from chaosali.report.words import run_verdict
-from helpers import (ON_OTHER_LABS, REPO, SEQUENCE, KubeAccess, assert_plan_agrees, chaos_run, fault_proven,
-                     journal_of, kubelet_process, passed, wait_until)
+from helpers import (ON_OTHER_LABS, REPO, SEQUENCE, Drill, KubeAccess, assert_plan_agrees, chaos_run, failing_checks,
+                     fault_proven, journal_of, kubelet_process, passed, wait_until)
 from test_dns_outage import ANSWERING, RESOLVED, answers, dns_hosts
 
 DATA = Path(__file__).parent / "data"
@@ -423,6 +423,24 @@ def test_unreachable_and_timeout_name_the_address(monitored):
 def test_the_sequence_is_every_shipped_drill_the_monitored_lab_runs_in_file_order():
     shipped = sorted(path.name for path in (REPO / "experiments").glob("*.json"))
     assert list(SEQUENCE) == [name for name in shipped if name not in ON_OTHER_LABS]
+
+
+def test_every_drill_ends_with_the_same_verdict_in_either_order(forward, reverse):
+    """Every shipped drill, run as a user runs them one after another on one lab, in file order and
+    then in the reverse order: each judged the same (the report's word and chaos run's deviated), so
+    that its verdict is about the system under test, not about where the drill before it left the lab."""
+    def outcome(drill: Drill) -> tuple[str, str, bool]:
+        return drill.verdict, drill.journal["status"], drill.journal["deviated"]
+
+    for name in SEQUENCE:
+        print(f"\n{name}: {forward[name].verdict} in {forward[name].seconds:.0f} s, "
+              f"then {reverse[name].verdict} in {reverse[name].seconds:.0f} s")
+    differ = [name for name in SEQUENCE if outcome(forward[name]) != outcome(reverse[name])]
+    assert differ == [], "\n".join(
+        f"{name}: in file order {outcome(forward[name])}, in reverse order {outcome(reverse[name])}"
+        + "".join(f"\n  {order} order: " + ("\n    ".join(failing_checks(runs[name])) or "nothing failed")
+                  for order, runs in (("file", forward), ("reverse", reverse)))
+        for name in differ)
 
 
 def test_a_master_cut_fires_the_api_down_alert_in_time(forward):

@@ -277,13 +277,13 @@ def test_the_revert_check_names_a_marker_a_timer_a_file_and_a_process_a_restore_
     assert sh(check).stdout == ""
 
 
-def test_an_http_availability_limit_breaks_during_a_long_cut_and_heals_it_early(monitored, lab, web, tmp_path):
-    """The recorder samples the web server of a lab host (the monitored lab's API is what it records):
+def test_an_http_availability_limit_breaks_during_a_long_cut_and_heals_it_early(ha_cluster, lab, web, tmp_path):
+    """The recorder samples the web server of a lab host (the HA lab's API is what it records):
     a 60 s cut of that host brings the availability under its budget within a second or two."""
     path = drill(lab, tmp_path, [host_action("cut_network", [web.address], duration=60), pause(60)],
                  {"name": "web stays available", "limit": "min_availability", "budget": 90})
     document = json.loads(path.read_text())
-    document["configuration"]["kubeconfig_path"] = str(monitored.admin_kubeconfig)
+    document["configuration"]["kubeconfig_path"] = str(ha_cluster.admin_kubeconfig)
     document["controls"].insert(0, {"name": "impact", "provider": {"type": "python", "module": "chaosali.impact.controls",
         "arguments": {"namespaces": ["demo"], "settle_seconds": 0,
                       "http": [{"name": "web", "url": f"http://{web.address}:{PORT}/", "timeout": 0.5}]}}})

@@ -332,8 +332,8 @@ def test_vip_with_a_cut_member_answers_for_some_connections_only(web: Web, vip: 
     assert within_tolerance(at_least_two, healed)
 
 
-def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, monitored):
-    # the monitored lab's API: it is in the same pytest-xdist worker as the host lab (tests/conftest.py)
+def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, ha_cluster):
+    # the HA lab's API: it is in the same pytest-xdist worker as the host lab (tests/conftest.py)
     from kubernetes import client, config
 
     idle = lab.hosts[0].address  # a lab host with no web server: refuses the connection
@@ -344,8 +344,8 @@ def test_members_from_kubernetes_endpoint_slices(web: Web, vip: str, lab, monito
         ]},
         {"name": "chaosali-svc-test-b", "endpoints": [{"addresses": [idle]}]},  # readiness unknown
     ]
-    api = config.new_client_from_config(config_file=str(monitored.admin_kubeconfig))
-    admin = {"kubeconfig_path": str(monitored.admin_kubeconfig)}
+    api = config.new_client_from_config(config_file=str(ha_cluster.admin_kubeconfig))
+    admin = {"kubeconfig_path": str(ha_cluster.admin_kubeconfig)}
     discovery = client.DiscoveryV1Api(api)
     try:
         for item in slices:
@@ -470,7 +470,7 @@ def test_vip_members_refuses_a_malformed_vip():
 
 
 def test_the_impact_recorder_measures_the_availability_a_cut_member_leaves_behind_the_vip(
-    web: Web, vip: str, cuts: Cuts, monitored
+    web: Web, vip: str, cuts: Cuts, ha_cluster
 ):
     from chaosali.cluster.api import new_api_client
     from chaosali.impact.measures import measure
@@ -478,7 +478,7 @@ def test_the_impact_recorder_measures_the_availability_a_cut_member_leaves_behin
     from chaosali.core.http import check
 
     request, expect = check(f"http://{vip}:{VIP_PORT}/health.json", timeout=0.5)
-    configuration = {"kubeconfig_path": str(monitored.admin_kubeconfig)}
+    configuration = {"kubeconfig_path": str(ha_cluster.admin_kubeconfig)}
     recorder = Recorder(lambda: new_api_client(configuration, retries=0), Scope(()),
                         http_targets=(HttpTarget("vip", request, expect, rate=10),))
     cuts.cut(web.first)
