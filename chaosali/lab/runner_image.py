@@ -1,7 +1,8 @@
 """The image of scheduled drills (``chaosali schedule``) for the lab, built here without a registry.
 
 The ``Containerfile`` of the repository builds the same image where there is a registry. Here it
-is two layers, each cached in ``~/.cache/chaosali/runner-image`` under the hash of what makes it:
+is two layers, each cached in ``$CHAOSALI_CACHE/runner-image`` (default ``~/.cache/chaosali``) under
+the hash of what makes it:
 
 - the base: Debian's ``python3``, ``python3-venv`` and ``ca-certificates`` (``mmdebstrap``), a
   virtual environment at ``/opt/chaosali`` with chaosali's dependencies and the ``chaos`` command
@@ -32,11 +33,11 @@ from pathlib import Path
 from typing import Callable
 
 from chaosali.lab.hosts import LabError
+from chaosali.lab.k8sbuild import cache_root
 from chaosali.schedule.manifests import DEFAULT_IMAGE, RUNNER_UID
 
-__all__ = ["CACHE", "IMAGE", "ImageError", "build", "import_into", "full_name", "sizes"]
+__all__ = ["cache", "IMAGE", "ImageError", "build", "import_into", "full_name", "sizes"]
 
-CACHE = Path("~/.cache/chaosali/runner-image").expanduser()
 IMAGE = DEFAULT_IMAGE
 SUITE = "bookworm"
 PACKAGES = ("python3", "python3-venv", "ca-certificates")
@@ -60,6 +61,11 @@ def full_name(image: str = IMAGE) -> str:
     return image if "." in first or ":" in first or first == "localhost" else f"docker.io/{image}"
 
 
+def cache() -> Path:
+    """Where the layers are kept: beside the lab's binaries, so that one variable empties every cache."""
+    return cache_root() / "runner-image"
+
+
 def build(progress: Callable[[str], None] = print, source: Path = REPO) -> Path:
     """The image's Docker archive, built or taken from the cache; returns its path."""
     if sys.version_info[:2] != (3, 11):
@@ -67,28 +73,29 @@ def build(progress: Callable[[str], None] = print, source: Path = REPO) -> Path:
                          f"machine's pip, but it runs Python {platform.python_version()}: build it with Python 3.11")
     if not (source / "pyproject.toml").is_file():
         raise ImageError(f"{source} has no pyproject.toml: the lab image is built from chaosali's source tree")
-    CACHE.mkdir(parents=True, exist_ok=True)
+    kept = cache()
+    kept.mkdir(parents=True, exist_ok=True)
     package_key = _tree_hash(source)
     with tempfile.TemporaryDirectory(prefix="chaosali-image-") as work:
-        wheel = _cached(CACHE / f"wheel-{package_key}", lambda target: _wheel(source, target), progress, "wheel")
+        wheel = _cached(kept / f"wheel-{package_key}", lambda target: _wheel(source, target), progress, "wheel")
         wheel_file = next(wheel.glob("*.whl"))
         requirements = _requirements(wheel_file)
         base_key = hashlib.sha256(json.dumps([SUITE, PACKAGES, VENV, RUNNER_UID, requirements]).encode()).hexdigest()[:16]
-        wheels = _cached(CACHE / f"wheels-{base_key}", lambda target: _dependency_wheels(wheel_file, target),
+        wheels = _cached(kept / f"wheels-{base_key}", lambda target: _dependency_wheels(wheel_file, target),
                          progress, "dependency wheels")
-        base = _cached(CACHE / f"base-{base_key}.tar", lambda target: _base_layer(wheels, target, Path(work)),
+        base = _cached(kept / f"base-{base_key}.tar", lambda target: _base_layer(wheels, target, Path(work)),
                        progress, "base layer (Debian and the dependencies)")
-        package = _cached(CACHE / f"package-{package_key}.tar", lambda target: _package_layer(wheel_file, target),
+        package = _cached(kept / f"package-{package_key}.tar", lambda target: _package_layer(wheel_file, target),
                           progress, "package layer")
-        image = _cached(CACHE / f"image-{base_key}-{package_key}.tar",
+        image = _cached(kept / f"image-{base_key}-{package_key}.tar",
                         lambda target: _docker_archive(target, [base, package]), progress, "image archive")
-    _prune({wheel, wheels, base, package, image})
+    _prune(kept, {wheel, wheels, base, package, image})
     return image
 
 
-def _prune(current: set[Path]) -> None:
+def _prune(kept: Path, current: set[Path]) -> None:
     """Only the latest of each: a source tree that changes would fill the cache with images."""
-    for path in CACHE.iterdir():
+    for path in kept.iterdir():
         if path not in current:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
