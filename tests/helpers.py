@@ -271,12 +271,11 @@ def run_in_order(lab: Lab, directory: Path, names: list[str]) -> dict[str, Drill
     return done
 
 
-def failing_checks(drill: Drill) -> list[str]:
+def failing_checks(journal: dict) -> list[str]:
     """What a drill's verdict rests on when it is not ok: the FMEA's expectations it missed (the
     report's sentences) and the steady-state probes that missed their tolerance (their output)."""
-    run = read_run(drill.journal)
-    missed = [f"{e.name}: {e.sentence}" for e in expectations(run) if e.met is False]
-    return missed + [reason for reason in passed(drill.journal).reasons if reason not in missed]
+    missed = [f"{e.name}: {e.sentence}" for e in expectations(read_run(journal)) if e.met is False]
+    return missed + [reason for reason in passed(journal).reasons if reason not in missed]
 
 
 def respread_web(lab: Lab) -> None:

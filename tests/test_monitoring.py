@@ -438,7 +438,7 @@ def test_every_drill_ends_with_the_same_verdict_in_either_order(forward, reverse
     differ = [name for name in SEQUENCE if outcome(forward[name]) != outcome(reverse[name])]
     assert differ == [], "\n".join(
         f"{name}: in file order {outcome(forward[name])}, in reverse order {outcome(reverse[name])}"
-        + "".join(f"\n  {order} order: " + ("\n    ".join(failing_checks(runs[name])) or "nothing failed")
+        + "".join(f"\n  {order} order: " + ("\n    ".join(failing_checks(runs[name].journal)) or "nothing failed")
                   for order, runs in (("file", forward), ("reverse", reverse)))
         for name in differ)
 

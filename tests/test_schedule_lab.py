@@ -20,7 +20,7 @@ from chaosali.schedule.manifests import SCHEDULE_LABEL, Options
 from chaosali.schedule.runs import journal_of
 from chaosali.lock.actions import unlock_environment
 from chaosali.lock.probes import environment_lock_holder
-from helpers import REPO, markers, wait_until
+from helpers import REPO, failing_checks, markers, wait_until
 
 NAMESPACE = "chaosali-drills"
 MASTER_NETCUT = str(REPO / "experiments" / "master-netcut.json")
@@ -71,9 +71,12 @@ def finished(var_file: Path, capsys, run: str, timeout: float = 180) -> dict:
 
 
 def test_master_netcut_scheduled_now_cuts_master1_from_a_worker_and_its_journal_is_read_back(drills, kube, capsys):
-    run = scheduled(drills, capsys, MASTER_NETCUT, "--var", "cut_seconds:int=5")
+    # the shipped 10 s cut: a runner has its worker's one CPU, shared with what else runs there; a 5 s cut
+    # ended FAULT NOT OBSERVED once, two runners at once (its journal lost: likely healed before it was watched)
+    run = scheduled(drills, capsys, MASTER_NETCUT)
     found = finished(drills, capsys, run)
-    assert (found["job"], found["status"], found["verdict"], found["proven"]) == ("succeeded", "completed", "ok", True)
+    assert (found["job"], found["status"], found["verdict"], found["proven"]) == ("succeeded", "completed", "ok", True), \
+        failing_checks(journal_of(run, NAMESPACE, kube.admin, None))
     assert (found["stop_condition"], found["left_behind"]) == ("none broke", "nothing")
     with connect(kube.admin) as cluster:
         pod = client.CoreV1Api(cluster.client).list_namespaced_pod(NAMESPACE, label_selector=f"job-name={run}").items[0]
@@ -102,13 +105,14 @@ def test_a_runner_whose_role_lacks_one_rule_stops_before_any_fault_naming_it(dri
     assert found["verdict"] == "REFUSED: the account lacks list pods in namespace kube-system"
 
 
-def test_two_drills_scheduled_at_once_one_runs_and_the_lock_refuses_the_other_saying_so(drills, capsys, tmp_path):
+def test_two_drills_scheduled_at_once_one_runs_and_the_lock_refuses_the_other_saying_so(drills, kube, capsys, tmp_path):
     twin = tmp_path / "master-netcut-twin.json"
     twin.write_text(Path(MASTER_NETCUT).read_text())
-    runs = [scheduled(drills, capsys, experiment, "--var", "cut_seconds:int=5") for experiment in (MASTER_NETCUT, str(twin))]
+    runs = [scheduled(drills, capsys, experiment) for experiment in (MASTER_NETCUT, str(twin))]
     found = [finished(drills, capsys, run) for run in runs]
     verdicts = sorted((run["status"], run["verdict"].split(":")[0]) for run in found)
-    assert verdicts == [("completed", "ok"), ("interrupted", "REFUSED by the lock")], found
+    assert verdicts == [("completed", "ok"), ("interrupted", "REFUSED by the lock")], (found, [
+        failing_checks(journal_of(run["run"], NAMESPACE, kube.admin, None)) for run in found if run["status"] == "completed"])
     refused = next(run for run in found if run["status"] == "interrupted")
     ran = next(run for run in found if run["status"] == "completed")
     assert f"default/chaosali-drill-lock held by chaosali@{ran['run']}-" in refused["verdict"]
@@ -138,8 +142,9 @@ def test_a_runner_force_deleted_during_a_load_leaves_nothing_that_the_host_s_tim
 def test_kubelet_misconfig_scheduled_now_reconfigures_a_worker_that_is_not_its_runner_s(drills, kube, capsys, web_spread):
     run = scheduled(drills, capsys, KUBELET_MISCONFIG)
     found = finished(drills, capsys, run, timeout=240)
-    assert (found["job"], found["verdict"], found["proven"], found["left_behind"]) == ("succeeded", "ok", True, "nothing")
     journal = journal_of(run, NAMESPACE, kube.admin, None)
+    assert (found["job"], found["verdict"], found["proven"], found["left_behind"]) == ("succeeded", "ok", True, "nothing"), \
+        failing_checks(journal)
     reconfigured = next(entry["output"]["hosts"] for entry in journal["run"]
                         if entry["activity"]["name"] == "point-kubelet-at-a-wrong-apiserver")
     with connect(kube.admin) as cluster:

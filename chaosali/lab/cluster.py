@@ -483,8 +483,11 @@ class Cluster:
         if self.node_kind == "real":  # the lab's own image (nothing can be pulled), served for real
             container = {"name": "web", "image": real_nodes.WEB_IMAGE, "imagePullPolicy": "Never",
                          "ports": [{"containerPort": real_nodes.WEB_PORT}],
+                         # out of the Service after three missed probes (Kubernetes' default threshold): one
+                         # slow answer on a loaded CPU is not an outage, and the one replica left while
+                         # a drill has the other down would otherwise make the drill's impact core
                          "readinessProbe": {"httpGet": {"path": "/", "port": real_nodes.WEB_PORT},
-                                            "periodSeconds": 2, "failureThreshold": 1},
+                                            "periodSeconds": 2, "failureThreshold": 3},
                          # a pod being deleted serves on until every node's kube-proxy has dropped it
                          # (a rollout or a drain loses no request), as production's preStop sleep does
                          "lifecycle": {"preStop": {"exec": {"command": ["/bin/busybox", "sleep", "5"]}}}}
