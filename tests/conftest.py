@@ -163,20 +163,6 @@ def no_fault_left(request: pytest.FixtureRequest) -> None:
         assert chaosali_chains(host) == [], f"{host.name} still has chaosali chains"
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 @pytest.fixture(scope="session")
 def kube(one_test_session_at_a_time: None) -> Iterator[KubeAccess]:
     """A real kube-apiserver: the lab cluster (one master, two workers), brought up once.
@@ -197,8 +183,6 @@ def kube(one_test_session_at_a_time: None) -> Iterator[KubeAccess]:
                                None if cluster.node_kind == "real" else "kwok workers: CHAOSALI_TEST_NODES=kwok")
     yield access
     lab.down()
-
-
 
 
 @pytest.fixture
@@ -242,9 +226,6 @@ def real_containers(kube: KubeAccess) -> None:
         pytest.skip(kube.kwok_because or "real containers: the cluster under test is not the lab's")
 
 
-
-
-
 @pytest.fixture(scope="session")
 def ha_cluster(one_test_session_at_a_time: None) -> Iterator[Cluster]:
     """The highly available lab: 3 masters (etcd members, API servers) behind a load balancer, kwok
@@ -266,28 +247,6 @@ def monitored(one_test_session_at_a_time: None) -> Iterator[Cluster]:
     cluster.up(masters=1, workers=2, monitored=True)
     yield cluster
     lab.down()
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 @pytest.fixture(scope="session")
@@ -313,8 +272,6 @@ def no_ssh(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a host was reached before the arguments were checked")
 
     monkeypatch.setattr(faults, "run_script", refuse)
-
-
 
 
 @pytest.fixture
