@@ -301,6 +301,28 @@ def test_an_http_availability_limit_breaks_during_a_long_cut_and_heals_it_early(
     assert tcp_answers(web.address, PORT) and safety(journal)["revert"]["left_behind"] == "nothing"
 
 
+def test_an_availability_budget_is_not_broken_before_the_targets_first_answer():
+    """Checked four times a second, a condition may look before a slow target's first sample is in:
+    no sample is no breach (the impact control's final judgement still fails a target never sampled)."""
+    from chaosali.core import memory
+    from chaosali.safety.conditions import conditions
+
+    [condition] = conditions([{"name": "web", "limit": "min_availability", "budget": 90}])
+    sampled = {"samples": 0, "failures": 0}
+
+    class Reading:  # what Recorder.recording gives, as far as the condition reads it
+        def recording(self) -> dict:
+            return {"seconds": 1.0, "http": {"web": dict(sampled)}}
+
+    memory.section("impact").update(scope={"namespaces": ["demo"]}, recorder=Reading())
+    try:
+        assert condition.check({}, {}) == (True, {})
+        sampled.update(samples=4, failures=1)
+        assert condition.check({}, {}) == (False, {"web": 75.0})
+    finally:
+        memory.forget()
+
+
 @pytest.mark.parametrize("fail_closed", [True, False])
 def test_a_condition_whose_own_check_keeps_failing_stops_the_drill_unless_it_fails_open(fail_closed, tmp_path):
     from chaosali.core import memory

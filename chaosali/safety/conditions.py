@@ -79,7 +79,11 @@ def _limit(spec: dict, name: str) -> tuple[Check, float]:
             raise ChaosException(missing)
         if recorder is None:
             return True, None  # not recording yet: nothing broke
-        [judged] = judge(recorded(recorder)[1], {limit: budget})
+        measures = recorded(recorder)[1]
+        # a target whose first answer is still on its way has broken no budget (the impact
+        # control's own final judgement still counts a target never sampled as not met)
+        measures["http"] = {name: target for name, target in measures["http"].items() if target["samples"]}
+        [judged] = judge(measures, {limit: budget})
         return judged["met"], judged["measured"]
 
     return check, 0.25
