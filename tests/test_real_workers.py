@@ -378,26 +378,40 @@ def _assert_down_leaves_nothing(lab: Lab) -> None:
             netns.add(os.readlink(f"/proc/{key.split()[0]}/ns/net"))
         except OSError:
             continue
-    needles = {str(lab.state_dir)} | netns  # nsfs mounts show as "net:[inode]"
+    # by path, not by "net:[inode]": the kernel gives a freed namespace's number to the next one made,
+    # and the labs beside this one make pod namespaces all the time (it found another lab's pod once)
+    needles = {str(lab.state_dir)} | {line.split()[4] for line in _mounts(netns) if " nsfs " in line}
     assert _mounts({str(lab.state_dir)}) and glob.glob(f"{nodes.CGROUP_ROOT}/*/{lab.name}-*")
+    assert any("/run/netns/cni-" in needle for needle in needles), "no pod network namespace: the probe would prove nothing"
     chains = _root_chains()
+    began = _ticks_since_boot()
 
     lab.down()
 
     assert _alive(processes) == []
-    # within seconds: a process that the kill raced with may still be exiting in a host's mount namespace
-    # (a full run once found a pod's network namespace still mounted right after down); then none is left
-    assert wait_until(lambda: _mounts(needles) == [], 5) is not None, _mounts(needles)
+    assert _mounts(needles) == []
     assert glob.glob(f"{nodes.CGROUP_ROOT}/*/{lab.name}-*") == []
+    # a process older than the down that is in one of the lab's namespaces (a younger one may be in
+    # a new namespace that got a freed number)
     held = set()
     for proc in glob.glob("/proc/[0-9]*"):
         try:
-            held.add(os.readlink(f"{proc}/ns/net"))
-        except OSError:
+            if _start_ticks(proc) < began:
+                held.add(os.readlink(f"{proc}/ns/net"))
+        except (OSError, IndexError):
             continue
     assert not netns & held, "a network namespace of the lab lives on"
     assert [n for n in _ip_netns() if n.startswith(f"{lab.name}-")] == []
     assert _root_chains() == chains
+
+
+def _start_ticks(proc: str) -> int:
+    """When the process started, in clock ticks since boot."""
+    return int(Path(f"{proc}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+def _ticks_since_boot() -> int:
+    return int(float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK"))
 
 
 def _ip_netns() -> list[str]:
