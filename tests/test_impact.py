@@ -134,6 +134,18 @@ def test_a_replica_slowed_by_the_fault_shows_it_during_the_fault_not_diluted_by_
     assert "during_fault" not in measure(dict(recording, fault_starts={}), fault_end=8.0)["http"]["web"]
 
 
+def test_a_target_failing_before_its_first_answer_is_as_the_drill_found_it_not_its_doing() -> None:
+    window = {"from": 0.0, "to": 0.6, "reason": "connection failed: connection refused"}
+    later = {"from": 9.0, "to": 9.4, "reason": "HTTP 500"}
+    web = measure(dict(RECORDING, http={"web": {"samples": 20, "failures": 5, "failing_at_start": 3,
+                                                "longest_streak": 2, "error_windows": [window, later]}}))["http"]["web"]
+    assert (web["samples"], web["availability"], web["error_windows"]) == (17, 88.24, [later])
+    assert web["failing_at_start"] == 3
+    never = measure(dict(RECORDING, http={"web": {"samples": 4, "failures": 4, "longest_streak": 4,
+                                                  "error_windows": [window]}}))["http"]["web"]
+    assert (never["availability"], never["longest_failure_streak"], never["error_windows"]) == (0.0, 4, [window])
+
+
 def test_limits_are_read_with_the_argument_rules() -> None:
     with pytest.raises(InvalidArgument, match="max_pods_lost 'nan' must be a whole number from 0 to 100000"):
         judge(measure(RECORDING), {"max_pods_lost": "nan"})
@@ -180,6 +192,35 @@ def web_pods(kube) -> list[str]:
 
 def recorder_for(kube) -> Recorder:
     return Recorder(lambda: new_api_client(kube.admin, retries=0), Scope((DEMO,)))
+
+
+def test_a_web_that_answers_late_is_recorded_failing_at_start_and_only_its_later_failures_count(kube, http) -> None:
+    """As after a rollout the drill's spread control restarted: the new pods are Ready before their
+    NodePort answers, and the first samples are refused. The failures after its first answer count."""
+    from chaosali.core.http import check
+    from chaosali.impact.recorder import HttpTarget
+
+    url = http.url("/late")  # not served yet: 404
+    recorder = Recorder(lambda: new_api_client(kube.admin, retries=0), Scope((DEMO,)),
+                        http_targets=(HttpTarget("web", *check(url, timeout=1), rate=20),))
+    recorder.start()
+    try:
+        assert wait_until(lambda: recorder.recording()["http"]["web"]["failures"] >= 3, 10)
+        http.serve("/late", b"ok")
+        assert wait_until(lambda: recorder.recording()["http"]["web"]["failing_at_start"], 10)
+        http.serve("/late", b"down", status=500)
+        assert wait_until(lambda: recorder.recording()["http"]["web"]["samples"]
+                          - recorder.recording()["http"]["web"]["failures"] >= 1, 10)
+        failed = recorder.recording()["http"]["web"]["failures"]
+        assert wait_until(lambda: recorder.recording()["http"]["web"]["failures"] >= failed + 2, 10)
+    finally:
+        recorder.stop()
+    recorded = recorder.recording()["http"]["web"]
+    web = measure(recorder.recording())["http"]["web"]
+    assert recorded["failing_at_start"] >= 3 and web["failing_at_start"] == recorded["failing_at_start"]
+    assert web["samples"] == recorded["samples"] - recorded["failing_at_start"]
+    assert 0 < web["availability"] < 100 and web["longest_failure_streak"] >= 2
+    assert [w["reason"][:8] for w in web["error_windows"]] == ["HTTP 500"], web["error_windows"]
 
 
 def test_a_pod_deleted_during_the_recording_is_lost_by_mistake_and_replaced(kube) -> None:

@@ -239,7 +239,11 @@ def _http(target: dict[str, Any], during: tuple[float, float] | None = None) -> 
     ``during_fault`` too: the latencies of the attempts begun in it, which the whole recording's
     percentiles dilute with the calm before and after."""
     latencies = sorted(target.get("latencies") or [])
-    samples, failures = target.get("samples") or 0, target.get("failures") or 0
+    # failing before its first answer is how the drill found the target, not the drill's doing (as a
+    # workload short at the start): those samples and their stretch are left out
+    at_start = target.get("failing_at_start") or 0
+    samples, failures = (target.get("samples") or 0) - at_start, (target.get("failures") or 0) - at_start
+    windows = target.get("error_windows") or []
     measured = {
         "samples": samples,
         "availability": round(100 * (samples - failures) / samples, 2) if samples else None,
@@ -247,7 +251,8 @@ def _http(target: dict[str, Any], during: tuple[float, float] | None = None) -> 
         "p95": _percentile(latencies, 95),
         "p99": _percentile(latencies, 99),
         "longest_failure_streak": target.get("longest_streak") or 0,
-        "error_windows": target.get("error_windows") or [],
+        "error_windows": windows[1:] if at_start else windows,
+        "failing_at_start": at_start,
     }
     at = target.get("latency_at") or []
     if during is not None and len(at) == len(target.get("latencies") or []):  # a recording before 2026-12 has none

@@ -225,7 +225,7 @@ _MEASURES = OBJ({
     "nodes": MAP(OBJ({"seconds_not_ready": SECONDS, "not_ready": _SPANS, "ready_after_fault_seconds": OPT(SECONDS),
                       "taints_seen": LIST(TEXT)})),
     "http": MAP(OBJ({"samples": WHOLE, "availability": OPT(NUMBER), "p50": OPT(SECONDS), "p95": OPT(SECONDS),
-                     "p99": OPT(SECONDS), "longest_failure_streak": WHOLE,
+                     "p99": OPT(SECONDS), "longest_failure_streak": WHOLE, "failing_at_start": WHOLE,
                      "during_fault": OPT(OBJ({"samples": WHOLE, "p50": OPT(SECONDS), "p95": OPT(SECONDS)})),
                      "error_windows": LIST(OBJ({"from": _CLOCK, "to": OPT(_CLOCK), "reason": TEXT}))})),
 })

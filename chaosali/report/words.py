@@ -372,7 +372,7 @@ def impact_tables(run: Run) -> list[Table]:
         tables.append(Table("HTTP targets", ["target", "samples", "availability", "p50", "p95", "p99",
                                              "p50 / p95 during the fault", "longest failure streak",
                                              "error windows"], [
-            [name, str(t.get("samples")), "-" if t.get("availability") is None else f"{t['availability']:g} %",
+            [name, _samples(t), "-" if t.get("availability") is None else f"{t['availability']:g} %",
              *(_ms(t.get(p)) for p in ("p50", "p95", "p99")), _during(t.get("during_fault")),
              str(t.get("longest_failure_streak")),
              ", ".join(f"{start} to {end}" + (f" ({w['reason']})" if w.get("reason") else "")
@@ -380,6 +380,12 @@ def impact_tables(run: Run) -> list[Table]:
                                                       t.get("error_windows") or [])) or "-"]
             for name, t in http.items()]))
     return tables
+
+
+def _samples(target: dict) -> str:
+    """The samples judged, and those left out: failing before the target's first answer."""
+    early = target.get("failing_at_start") or 0
+    return f"{target.get('samples')}" + (f" (+{early} failing before its first answer, left out)" if early else "")
 
 
 def _during(during: dict | None) -> str:
