@@ -141,6 +141,11 @@ def test_a_target_failing_before_its_first_answer_is_as_the_drill_found_it_not_i
                                                 "longest_streak": 2, "error_windows": [window, later]}}))["http"]["web"]
     assert (web["samples"], web["availability"], web["error_windows"]) == (17, 88.24, [later])
     assert web["failing_at_start"] == 3
+    # a first answer only once a fault was on: those failures may be the fault's, and count
+    faulted = dict(RECORDING, fault_starts={"f1": 0.5}, http={"web": {"samples": 20, "failures": 5, "failing_at_start": 3,
+                                                                     "error_windows": [window, later]}})
+    assert measure(faulted)["http"]["web"]["availability"] == 75.0
+    assert measure(dict(faulted, fault_starts={"f1": 0.7}))["http"]["web"]["availability"] == 88.24
     never = measure(dict(RECORDING, http={"web": {"samples": 4, "failures": 4, "longest_streak": 4,
                                                   "error_windows": [window]}}))["http"]["web"]
     assert (never["availability"], never["longest_failure_streak"], never["error_windows"]) == (0.0, 4, [window])

@@ -302,23 +302,31 @@ def test_an_http_availability_limit_breaks_during_a_long_cut_and_heals_it_early(
 
 
 def test_an_availability_budget_is_not_broken_before_the_targets_first_answer():
-    """Checked four times a second, a condition may look before a slow target's first sample is in:
-    no sample is no breach (the impact control's final judgement still fails a target never sampled)."""
+    """Checked four times a second, a condition may look before a target's first sample is in, or
+    while it still refuses as the drill found it (new pods not yet behind their NodePort): no breach
+    till it answers (the impact control's final judgement still fails a target that never did)."""
     from chaosali.core import memory
     from chaosali.safety.conditions import conditions
 
     [condition] = conditions([{"name": "web", "limit": "min_availability", "budget": 90}])
     sampled = {"samples": 0, "failures": 0}
 
+    fault_starts: dict[str, float] = {}
+
     class Reading:  # what Recorder.recording gives, as far as the condition reads it
         def recording(self) -> dict:
-            return {"seconds": 1.0, "http": {"web": dict(sampled)}}
+            return {"seconds": 1.0, "http": {"web": dict(sampled)}, "fault_starts": dict(fault_starts)}
 
     memory.section("impact").update(scope={"namespaces": ["demo"]}, recorder=Reading())
     try:
         assert condition.check({}, {}) == (True, {})
-        sampled.update(samples=4, failures=1)
-        assert condition.check({}, {}) == (False, {"web": 75.0})
+        sampled.update(samples=3, failures=3)  # refused from the start
+        assert condition.check({}, {}) == (True, {})
+        sampled.update(samples=8, failures=5, failing_at_start=3)  # answered, then failed twice
+        assert condition.check({}, {}) == (False, {"web": 60.0})
+        sampled.update(samples=3, failures=3, failing_at_start=0)  # refused from the start, and a fault is on
+        fault_starts["f1"] = 0.5
+        assert condition.check({}, {}) == (False, {"web": 0.0})
     finally:
         memory.forget()
 

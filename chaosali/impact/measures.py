@@ -75,7 +75,7 @@ def measure(recording: dict[str, Any], fault_end: float | None = None) -> dict[s
     nodes = _nodes(timeline, end, fault_end)
     started, _ = fault_span(recording.get("fault_starts") or {}, {})
     during = None if started is None else (started, end if fault_end is None else fault_end)
-    http = {name: _http(target, during) for name, target in (recording.get("http") or {}).items()}
+    http = {name: _http(target, during, started) for name, target in (recording.get("http") or {}).items()}
     # an outage not seen back lasts until the recording's own end (it may be read mid-run)
     api_down = sum(max(0.0, (end if outage.get("to") is None else outage["to"]) - outage["from"])
                    for outage in recording.get("api_outages") or [])
@@ -234,16 +234,21 @@ def http_between(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, di
     return between
 
 
-def _http(target: dict[str, Any], during: tuple[float, float] | None = None) -> dict[str, Any]:
+def _http(target: dict[str, Any], during: tuple[float, float] | None = None,
+          fault_started: float | None = None) -> dict[str, Any]:
     """The target's measures over the recording; with ``during`` (the faults' span on its clock),
     ``during_fault`` too: the latencies of the attempts begun in it, which the whole recording's
-    percentiles dilute with the calm before and after."""
+    percentiles dilute with the calm before and after. Failing from the first sample until a first
+    answer that came before the first fault began (``fault_started``) is how the drill found the
+    target, not its doing (as a workload short at the start): those samples and that stretch are
+    left out."""
     latencies = sorted(target.get("latencies") or [])
-    # failing before its first answer is how the drill found the target, not the drill's doing (as a
-    # workload short at the start): those samples and their stretch are left out
-    at_start = target.get("failing_at_start") or 0
-    samples, failures = (target.get("samples") or 0) - at_start, (target.get("failures") or 0) - at_start
     windows = target.get("error_windows") or []
+    at_start = target.get("failing_at_start") or 0
+    answered_at = _moment(windows[0].get("to")) if windows else None
+    if at_start and fault_started is not None and (answered_at is None or answered_at >= fault_started):
+        at_start = 0  # it answered only once a fault was on: those failures may be the fault's
+    samples, failures = (target.get("samples") or 0) - at_start, (target.get("failures") or 0) - at_start
     measured = {
         "samples": samples,
         "availability": round(100 * (samples - failures) / samples, 2) if samples else None,
@@ -254,9 +259,9 @@ def _http(target: dict[str, Any], during: tuple[float, float] | None = None) -> 
         "error_windows": windows[1:] if at_start else windows,
         "failing_at_start": at_start,
     }
-    at = target.get("latency_at") or []
-    if during is not None and len(at) == len(target.get("latencies") or []):  # a recording before 2026-12 has none
-        inside = sorted(latency for latency, t in zip(target["latencies"], at) if during[0] <= t <= during[1])
+    at, kept = target.get("latency_at") or [], target.get("latencies") or []
+    if during is not None and len(at) == len(kept):  # a recording before 2026-12 has none
+        inside = sorted(latency for latency, t in zip(kept, at) if during[0] <= t <= during[1])
         measured["during_fault"] = {"samples": len(inside), "p50": _percentile(inside, 50),
                                     "p95": _percentile(inside, 95)}
     return measured

@@ -79,10 +79,13 @@ def _limit(spec: dict, name: str) -> tuple[Check, float]:
             raise ChaosException(missing)
         if recorder is None:
             return True, None  # not recording yet: nothing broke
-        measures = recorded(recorder)[1]
-        # a target whose first answer is still on its way has broken no budget (the impact
-        # control's own final judgement still counts a target never sampled as not met)
-        measures["http"] = {name: target for name, target in measures["http"].items() if target["samples"]}
+        recording, measures = recorded(recorder)
+        # a target not sampled yet, or refusing from the start before any fault began, is as the drill
+        # found it (a first sample on its way, a rollout's new pods not yet behind their NodePort):
+        # no budget of its is broken yet; the impact control's final judgement still fails it
+        faulted = any(t is not None for t in (recording.get("fault_starts") or {}).values())
+        measures["http"] = {name: target for name, target in measures["http"].items() if target["samples"]
+                            and (faulted or target["availability"] or target["failing_at_start"])}
         [judged] = judge(measures, {limit: budget})
         return judged["met"], judged["measured"]
 
