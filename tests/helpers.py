@@ -189,6 +189,21 @@ class Passed:
         return "passed" if not self.reasons else "not passed:\n  " + "\n  ".join(self.reasons)
 
 
+def outputs(journal: dict) -> dict:
+    """Each method activity's output, by its name."""
+    return {run["activity"]["name"]: run.get("output") for run in journal["run"]}
+
+
+def impact_of(journal: dict) -> dict:
+    """The impact recorder's entry in the journal (its control is declared by the drill)."""
+    return next(entry for entry in journal.get("extensions") or [] if entry.get("name") == "chaosali-impact")
+
+
+def hypothesis_after(journal: dict) -> dict:
+    """The steady state's probes after the method, by their names."""
+    return {probe["activity"]["name"]: probe for probe in journal["steady_states"]["after"]["probes"]}
+
+
 def passed(journal: dict) -> Passed:
     """A drill that passed: completed, not deviated, and its faults proven by its own faults_observed."""
     return Passed(journal)

@@ -16,8 +16,8 @@ from chaosali.host.ssh import Host, run_script
 from chaosali.impact.controls import fault_end
 from chaosali.impact.measures import fault_span
 from chaosali.lab import nodes
-from helpers import (REPO, assert_plan_agrees, chaos_run, fault_proven, journal_of, kubelet_process, passed, plan_of,
-                      runs_real_kube_monkey, settings, wait_until)
+from helpers import (REPO, assert_plan_agrees, chaos_run, fault_proven, hypothesis_after, impact_of, journal_of,
+                     kubelet_process, outputs, passed, plan_of, runs_real_kube_monkey, settings, wait_until)
 
 
 def api_answers(address: str) -> bool:
@@ -26,10 +26,6 @@ def api_answers(address: str) -> bool:
         return True
     except OSError:
         return False
-
-
-def outputs(journal: dict) -> dict:
-    return {run["activity"]["name"]: run.get("output") for run in journal["run"]}
 
 
 def test_master_netcut_the_api_stops_answering_and_comes_back(kube, tmp_path):
@@ -72,15 +68,6 @@ def test_sigkill_during_master_netcut_the_master_heals_by_itself(kube, tmp_path)
     back = wait_until(lambda: api_answers(master), 30, step=0.1)
     assert back is not None and back < 6 + 3, "the master did not heal on its own timer"
     assert time.monotonic() - killed < 10
-
-
-def impact_of(journal: dict) -> dict:
-    """The impact recorder's entry in the journal (its control is declared by the drill)."""
-    return next(entry for entry in journal.get("extensions") or [] if entry.get("name") == "chaosali-impact")
-
-
-def hypothesis_after(journal: dict) -> dict:
-    return {probe["activity"]["name"]: probe for probe in journal["steady_states"]["after"]["probes"]}
 
 
 # kubelet-misconfig and kube-monkey as shipped run on the monitored lab, in its sequence of every drill

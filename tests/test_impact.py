@@ -17,7 +17,7 @@ from chaosali.impact import controls
 from chaosali.impact.controls import _http_targets, _judge_to_the_end
 from chaosali.impact.measures import http_between, judge, measure
 from chaosali.impact.recorder import Recorder, Scope
-from helpers import wait_until
+from helpers import impact_of, wait_until
 
 DEMO = "demo"
 
@@ -311,10 +311,6 @@ def run_chaos(tmp_path: Path, path: Path) -> dict:
     return json.loads(journal.read_text()) | {"log": done.stdout + done.stderr}
 
 
-def impact_extension(journal: dict) -> dict:
-    return next(e for e in journal.get("extensions") or [] if e["name"] == "chaosali-impact")
-
-
 def test_impact_within_deviates_a_run_that_lost_a_pod_and_the_journal_keeps_the_recording(kube, tmp_path) -> None:
     assert wait_until(lambda: web_available(kube), 60)
     method = [
@@ -328,7 +324,7 @@ def test_impact_within_deviates_a_run_that_lost_a_pod_and_the_journal_keeps_the_
     assert journal["deviated"] is True, journal["log"][-3000:]
     after = journal["steady_states"]["after"]["probes"][0]["output"]
     assert after["within"] is False and after["pods_lost"] == 2
-    impact = impact_extension(journal)
+    impact = impact_of(journal)
     assert impact["measures"]["pods_lost"] == 2
     assert impact["recording"]["scope"]["namespaces"] == [DEMO]
     assert wait_until(lambda: web_available(kube), 60)
@@ -349,7 +345,7 @@ def test_a_recorder_whose_api_is_unreachable_stops_the_run_or_says_the_recording
 
     journal = run_chaos(tmp_path, experiment(tmp_path, kubeconfig, method, fail_on_error=False))
     assert journal["status"] != "interrupted"
-    assert "could not start" in impact_extension(journal)["missing"]
+    assert "could not start" in impact_of(journal)["missing"]
 
 
 def test_a_pod_its_replicaset_deleted_is_a_scale_down_even_when_the_event_comes_after_the_deletion() -> None:

@@ -41,7 +41,8 @@ from chaosali.report.model import seconds_text
 from chaosali.report.render import render
 from chaosali.report.words import run_verdict
 from helpers import (ON_OTHER_LABS, REPO, SEQUENCE, Drill, KubeAccess, assert_plan_agrees, chaos_run, failing_checks,
-                     fault_proven, journal_of, kubelet_process, passed, wait_until)
+                     fault_proven, hypothesis_after, impact_of, journal_of, kubelet_process, outputs, passed,
+                     wait_until)
 from test_dns_outage import ANSWERING, RESOLVED, answers, dns_hosts
 
 DATA = Path(__file__).parent / "data"
@@ -465,18 +466,6 @@ def test_a_master_cut_fires_the_api_down_alert_in_time(forward):
     assert "HostDown" in {a["alert"] for a in alerts["on_faulted"] if a["target"] == "master1"}, alerts
     assert not [a for a in alerts["unexpected"] if a["labels"].get("host") == "master1"], alerts
     assert "KubeAPIDown" not in forward["master-netcut.json"].seen["firing"]  # resolved by the drill's end
-
-
-def impact_of(journal: dict) -> dict:
-    return next(e for e in journal["extensions"] if e.get("name") == "chaosali-impact")
-
-
-def hypothesis_after(journal: dict) -> dict:
-    return {probe["activity"]["name"]: probe for probe in journal["steady_states"]["after"]["probes"]}
-
-
-def outputs(journal: dict) -> dict:
-    return {run["activity"]["name"]: run.get("output") for run in journal["run"]}
 
 
 def assert_declared_alerts_fired_in_time(journal: dict, labels: dict[str, dict]) -> None:
