@@ -312,6 +312,6 @@ def _seen_after(lab: Lab, name: str, journal: dict) -> dict:
     seen: dict = {"firing": {alert["labels"].get("alertname") for alert in alerts if alert["state"] == "firing"}}
     if name == "node-reboot.json":
         rebooted = next(run["output"] for run in journal["run"] if run["activity"]["name"] == "reboot-a-worker")
-        seen["ages"] = run_script(Host(rebooted["hosts"][0]["address"]), "ps -e -o etimes=,comm=",
+        seen["ages"] = run_script(Host(rebooted["hosts"][0]["address"]), "ps -e -o etimes=,comm=,pid=,args=",
                                   settings(lab)).splitlines()
     return seen
