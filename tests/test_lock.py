@@ -145,6 +145,29 @@ def test_control_refused_the_lock_does_not_release_it_after_the_run(lock_name, k
     assert holder_of(lock_name, kube_admin)["holder"] == "alice"
 
 
+def test_control_that_cannot_reach_the_api_refuses_the_run_and_its_journal_says_why(lock_name, kube_admin, tmp_path):
+    """As when another drill has cut the masters: no lock, no drill, and the journal says why."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: refused at once
+    config = yaml.safe_load(open(os.path.expanduser(kube_admin["kubeconfig_path"])))
+    for cluster in config["clusters"]:
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    (tmp_path / "cut.kubeconfig").write_text(yaml.safe_dump(config))
+    with pytest.raises(InterruptExecution):
+        controls.before_experiment_control(context={"title": "B"}, name=lock_name,
+                                           configuration={"kubeconfig_path": str(tmp_path / "cut.kubeconfig")})
+    journal: dict = {"status": "interrupted"}
+    controls.after_experiment_control(context={}, name=lock_name, state=journal)
+    [entry] = journal["extensions"]
+    refused = entry["refused"]
+    assert (entry["name"], refused["namespace"], refused["name"], refused["holder"]) == (
+        "chaosali-lock", lease.DEFAULT_NAMESPACE, lock_name, None)
+    assert refused["why"].startswith("could not be taken: ") and str(port) in refused["why"], refused
+    assert holder_of(lock_name, kube_admin)["held"] is False  # nothing was taken
+
+
 def test_control_keeps_a_lock_its_holder_had_before_the_run(lock_name, kube_admin):
     actions.lock_environment(name=lock_name, holder="alice", duration=30, configuration=kube_admin)
     controls.before_experiment_control(context={}, name=lock_name, holder="alice", configuration=kube_admin)

@@ -481,7 +481,10 @@ def assert_declared_alerts_fired_in_time(journal: dict, labels: dict[str, dict])
         want = labels[detected["alert"]]
         fired = [a["labels"] for a in impact["recording"]["alerts"] if a["alert"] == detected["alert"]
                  and a["firing_at"] is not None and a["labels"].get("host") == want.get("host")]
-        assert len(fired) == 1 and want.items() <= fired[0].items(), fired  # one series, of the faulty host
+        # one series, of the faulty host; it may fire twice: the lab's other work, on the same CPU, took
+        # worker1's load under HostCPUSaturated's threshold for a moment once (a CI run beside two labs)
+        assert len({json.dumps(series, sort_keys=True) for series in fired}) == 1, fired
+        assert want.items() <= fired[0].items(), fired
         print(f"\n{journal['experiment']['title'][:40]}: {detected['alert']} fired {detected['seconds_to_detect']:.2f} s "
               f"after the fault, resolved {detected['seconds_to_resolve']} s after the heal (None: not in the recording)")
 

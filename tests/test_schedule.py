@@ -218,6 +218,13 @@ def test_runs_tell_a_run_the_lock_refused_a_run_killed_before_its_journal_and_an
     assert found["verdict"] == ("REFUSED by the lock: default/chaosali-drill-lock held by chaosali@chaosali-x-1-abcde "
                                 "since 2026-12-07T03:00:01Z")
     assert found["journal"] == "Secret chaos/chaosali-x-2-journal"
+    # the API cut by the drill that holds the lock: this one could not take it, and says why
+    cut_off = dict(refused, extensions=[{"name": "chaosali-lock", "refused": {
+        "namespace": "default", "name": "chaosali-drill-lock", "holder": None,
+        "why": "could not be taken: read Lease default/chaosali-drill-lock: timed out"}}])
+    assert _run(job("chaosali-x-5", False), kept(cut_off), "chaos")["verdict"] == (
+        "REFUSED by the lock: default/chaosali-drill-lock could not be taken: read Lease default/chaosali-drill-lock: "
+        "timed out")
     killed = _run(job("chaosali-x-3", False), None, "chaos")
     assert (killed["status"], killed["journal"]) == ("interrupted", None)
     assert killed["verdict"].startswith("INTERRUPTED: its pod ended (failed (BackoffLimitExceeded))")

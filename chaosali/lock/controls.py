@@ -161,6 +161,11 @@ def before_experiment_control(
         memory.section(_REFUSED)["refused"] = {**held.holding.as_dict(lock), "why": str(held)}
         cluster.close()
         raise
+    except Exception as error:  # fail closed, and say why: an API another drill has cut cannot give the lock
+        memory.section(_REFUSED)["refused"] = {"namespace": lock.namespace, "name": lock.name, "holder": None,
+                                               "why": f"could not be taken: {error}"}
+        cluster.close()
+        raise
     except BaseException:
         cluster.close()
         raise

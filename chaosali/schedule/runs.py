@@ -119,12 +119,18 @@ def _verdict(journal: dict) -> dict:
         return {"verdict": f"UNREADABLE journal: {error}"}
     safety = {kind: met for kind, _, met in safety_checks(run.journal)}
     refused = [entry["refused"] for entry in extensions.entries(journal, extensions.LOCK) if "refused" in entry]
-    verdict = (f"REFUSED by the lock: {refused[0].get('namespace')}/{refused[0].get('name')} held by "
-               f"{refused[0].get('holder')} since {refused[0].get('since')}") if refused else run_verdict(run)
+    verdict = _refused(refused[0]) if refused else run_verdict(run)
     return {"status": run.status, "verdict": verdict, "proven": run.fault_proven,
             "impact": impact_verdict(run),
             "stop_condition": None if "halt" not in safety else ("none broke" if safety["halt"] else "HALTED"),
             "left_behind": None if "revert" not in safety else ("nothing" if safety["revert"] else "SOMETHING")}
+
+
+def _refused(refused: dict) -> str:
+    """A run the lock refused: held by another run, or not taken at all (the API did not answer)."""
+    why = (f"held by {refused.get('holder')} since {refused.get('since')}" if refused.get("holder")
+           else refused.get("why") or "not taken")
+    return f"REFUSED by the lock: {refused.get('namespace')}/{refused.get('name')} {why}"
 
 
 def table(found: list[dict]) -> str:
