@@ -94,15 +94,14 @@ class _Sampled:
     # the failures before its first answer: the target as the drill found it (a rollout's new pods
     # not yet behind their NodePort), not the drill's doing; 0 until it answers
     failing_at_start: int = 0
-    answered: bool = False
     latencies: list[float] = field(default_factory=list)
     latency_at: list[float] = field(default_factory=list)  # when each kept latency's attempt began
     errors: Windows = field(default_factory=Windows)  # failing stretches, each with its first reason
 
     def as_dict(self) -> dict[str, Any]:
         return {"url": self.url, "samples": self.samples, "failures": self.failures,
-                "failing_at_start": self.failing_at_start, "longest_streak": self.longest_streak, "latencies": list(self.latencies),
-                "latency_at": list(self.latency_at),
+                "failing_at_start": self.failing_at_start, "longest_streak": self.longest_streak,
+                "latencies": list(self.latencies), "latency_at": list(self.latency_at),
                 "error_windows": [dict(window) for window in self.errors.spans]}
 
 
@@ -327,9 +326,8 @@ class Recorder:
                 elif change == "down":
                     self._add({"kind": "http", "target": target.name, "what": "failing", "reason": failure})
                 if failure is None:
-                    if not sampled.answered:
-                        sampled.answered, sampled.failing_at_start = True, sampled.failures
-                        sampled.longest_streak = 0
+                    if sampled.failures == sampled.samples - 1:  # its first answer: every sample before failed
+                        sampled.failing_at_start, sampled.longest_streak = sampled.failures, 0
                     sampled.streak = 0
                 else:
                     sampled.failures += 1
