@@ -115,7 +115,11 @@ def test_two_drills_scheduled_at_once_one_runs_and_the_lock_refuses_the_other_sa
         failing_checks(journal_of(run["run"], NAMESPACE, kube.admin, None)) for run in found if run["status"] == "completed"])
     refused = next(run for run in found if run["status"] == "interrupted")
     ran = next(run for run in found if run["status"] == "completed")
-    assert f"default/chaosali-drill-lock held by chaosali@{ran['run']}-" in refused["verdict"]
+    # held by the other run; or, when its runner started after the other had cut the masters, not
+    # taken at all: no API answered (a CI run met that once; its journal says so since 4f45b16)
+    assert (f"default/chaosali-drill-lock held by chaosali@{ran['run']}-" in refused["verdict"]
+            or refused["verdict"].startswith("REFUSED by the lock: default/chaosali-drill-lock could not be taken: ")), \
+        refused["verdict"]
     assert refused["journal"] and refused["job"].startswith("failed")  # chaos run exits non-zero
 
 
